@@ -1,0 +1,235 @@
+// Package api is CapyDB's HTTP API: huma operations (one file per resource)
+// whose OpenAPI 3.1 document is generated from the handlers, plus the
+// middleware every request passes (version header, logs, auth, scopes).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/lifecycle"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Store     *store.Store
+	Lifecycle *lifecycle.Service
+	Auth      *auth.Authenticator
+	Log       *slog.Logger
+	Version   string
+	// Ready reports whether the server can serve (control DB, migrations, cluster).
+	Ready func(ctx context.Context) error
+	// Components reports the status of the server's parts for GET /status.
+	Components func(ctx context.Context) []StatusComponent
+	Registry   *prometheus.Registry
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	deps    Deps
+	api     huma.API
+	handler http.Handler
+	rules   []AccessRule
+}
+
+// apiError is the only error body: {"error": "..."}.
+type apiError struct {
+	status  int
+	Message string `json:"error"`
+	headers http.Header
+}
+
+func (e *apiError) Error() string              { return e.Message }
+func (e *apiError) GetStatus() int             { return e.status }
+func (e *apiError) ContentType(string) string  { return "application/json; charset=utf-8" }
+func (e *apiError) GetHeaders() http.Header    { return e.headers }
+func errorf(status int, format string, a ...any) *apiError {
+	return &apiError{status: status, Message: fmt.Sprintf(format, a...)}
+}
+
+func init() {
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		// Huma reports validation problems as 422 with details; we answer 400
+		// with one message that names the field.
+		if status == http.StatusUnprocessableEntity {
+			status = http.StatusBadRequest
+		}
+		for _, e := range errs {
+			var d *huma.ErrorDetail
+			if errors.As(e, &d) {
+				msg = describeDetail(d)
+				break
+			}
+			if e != nil && msg == "" {
+				msg = e.Error()
+			}
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		return &apiError{status: status, Message: msg}
+	}
+}
+
+func describeDetail(d *huma.ErrorDetail) string {
+	field := strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "body")
+	field = strings.TrimPrefix(field, "query.")
+	field = strings.TrimPrefix(field, "path.")
+	switch {
+	case d.Message == "unexpected property":
+		return fmt.Sprintf("unknown field %q", field)
+	case strings.HasPrefix(d.Message, "invalid character") || strings.HasPrefix(d.Message, "unexpected end of JSON"):
+		return "request body is not valid JSON"
+	case field == "":
+		return d.Message
+	default:
+		return fmt.Sprintf("invalid field %q: %s", field, d.Message)
+	}
+}
+
+// New builds the API.
+func New(deps Deps) *Server {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	s := &Server{deps: deps}
+	mux := http.NewServeMux()
+	cfg := huma.Config{
+		OpenAPI: &huma.OpenAPI{
+			OpenAPI: "3.1.0",
+			Info:    &huma.Info{Title: "CapyDB API", Version: deps.Version},
+			Components: &huma.Components{
+				Schemas: huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer),
+				SecuritySchemes: map[string]*huma.SecurityScheme{
+					"bearer": {Type: "http", Scheme: "bearer", Description: "API key (capy_live_...) or OIDC session JWT"},
+				},
+			},
+		},
+		OpenAPIPath:   "/v1/openapi",
+		Formats:       huma.DefaultFormats,
+		DefaultFormat: "application/json",
+	}
+	s.api = humago.New(mux, cfg)
+	s.registerMe()
+	s.registerCatalog()
+	s.registerProjects()
+	s.registerJobs()
+	s.registerStatus()
+	s.registerStubs()
+
+	root := http.NewServeMux()
+	root.Handle("/v1/", mux)
+	root.Handle("/status", mux)
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	root.HandleFunc("GET /readyz", s.readyz)
+	if deps.Registry != nil {
+		root.Handle("GET /metrics", promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{}))
+	}
+	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	})
+	s.handler = s.outer(root)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// OpenAPI returns the generated document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// outer is the middleware every request passes: the /api/capydb mount,
+// trailing slashes, the version header, JSON content types and access logs.
+func (s *Server) outer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/capydb"); ok && (strings.HasPrefix(rest, "/v1/") || rest == "/status" || rest == "/status/") {
+			r.URL.Path = rest
+			r.URL.RawPath = ""
+		}
+		if len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
+			r.URL.Path = strings.TrimRight(r.URL.Path, "/")
+			r.URL.RawPath = ""
+		}
+		w.Header().Set("X-CapyDB-Version", s.deps.Version)
+		rw := &responseWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rw, r)
+		// Never log query strings: approval_token and poll_token travel there.
+		s.deps.Log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rw.status), slog.Int64("duration_us", time.Since(start).Microseconds()))
+	})
+}
+
+// responseWriter records the status, gives JSON a charset, and turns the
+// router's plain-text 404/405 answers into JSON errors.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	swallow     bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	h := w.Header()
+	ct := h.Get("Content-Type")
+	if ct == "application/json" {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && strings.HasPrefix(ct, "text/plain") {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Del("X-Content-Type-Options")
+		w.ResponseWriter.WriteHeader(code)
+		msg := "not found"
+		if code == http.StatusMethodNotAllowed {
+			msg = "method not allowed"
+		}
+		fmt.Fprintf(w.ResponseWriter, "{\"error\":%q}\n", msg)
+		w.swallow = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

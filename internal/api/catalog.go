@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// RegionDetail describes a region.
+type RegionDetail struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Location    string `json:"location"`
+}
+
+// PostgresVersion is one offered major.
+type PostgresVersion struct {
+	Version         string `json:"version"`
+	Channel         string `json:"channel"`
+	Default         bool   `json:"default"`
+	ProductionReady bool   `json:"production_ready"`
+}
+
+// RegionsOutput is GET /v1/regions (bare).
+type RegionsOutput struct {
+	Body struct {
+		Regions       []string       `json:"regions"`
+		RegionDetails []RegionDetail `json:"region_details"`
+	}
+}
+
+// VersionsOutput is GET /v1/postgres-versions (bare).
+type VersionsOutput struct {
+	Body struct {
+		Versions []PostgresVersion `json:"versions"`
+	}
+}
+
+// ClustersOutput is GET /v1/clusters.
+type ClustersOutput struct {
+	Body struct {
+		Clusters []*Cluster `json:"clusters"`
+	}
+}
+
+func (s *Server) registerCatalog() {
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "listRegions", Method: http.MethodGet, Path: "/v1/regions",
+		Scope: auth.ScopeProjectsRead}, Summary: "List regions", Tags: []string{"catalogue"}},
+		func(ctx context.Context, _ *struct{}) (*RegionsOutput, error) {
+			clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &RegionsOutput{}
+			out.Body.Regions, out.Body.RegionDetails = []string{}, []RegionDetail{}
+			seen := map[string]bool{}
+			for _, c := range clusters {
+				if c.State != "active" || seen[c.Region] {
+					continue
+				}
+				seen[c.Region] = true
+				out.Body.Regions = append(out.Body.Regions, c.Region)
+				display := c.Region
+				if c.Region == "local" {
+					display = "Local (embedded cluster)"
+				}
+				out.Body.RegionDetails = append(out.Body.RegionDetails, RegionDetail{ID: c.Region, DisplayName: display, Location: c.PublicHost})
+			}
+			sort.Strings(out.Body.Regions)
+			sort.Slice(out.Body.RegionDetails, func(i, j int) bool { return out.Body.RegionDetails[i].ID < out.Body.RegionDetails[j].ID })
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "listPostgresVersions", Method: http.MethodGet, Path: "/v1/postgres-versions",
+		Scope: auth.ScopeProjectsRead}, Summary: "List Postgres versions", Tags: []string{"catalogue"}},
+		func(ctx context.Context, _ *struct{}) (*VersionsOutput, error) {
+			versions, err := s.offeredVersions(ctx)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &VersionsOutput{}
+			out.Body.Versions = []PostgresVersion{}
+			for i, v := range versions {
+				out.Body.Versions = append(out.Body.Versions, PostgresVersion{Version: v, Channel: "stable",
+					Default: i == len(versions)-1, ProductionReady: true})
+			}
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "listClusters", Method: http.MethodGet, Path: "/v1/clusters",
+		Scope: auth.ScopeProjectsRead}, Summary: "List clusters", Tags: []string{"catalogue"}},
+		func(ctx context.Context, _ *struct{}) (*ClustersOutput, error) {
+			clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &ClustersOutput{}
+			out.Body.Clusters = []*Cluster{}
+			for _, c := range clusters {
+				out.Body.Clusters = append(out.Body.Clusters, &Cluster{
+					ID: c.ID, Name: c.Name, Provider: c.Provider, Region: c.Region, PublicHost: c.PublicHost,
+					DirectPort: c.DirectPort, PooledPort: c.PooledPort, PostgresVersion: c.PostgresVersion,
+					Extensions: []string{"pg_stat_statements", "pgcrypto", "uuid-ossp", "citext", "hstore", "pg_trgm",
+						"unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist"},
+					State: c.State, SupportsPointInTimeRecovery: false, BackupStorage: "file",
+				})
+			}
+			return out, nil
+		})
+}
+
+// offeredVersions are the majors of active clusters, oldest first (numeric order).
+func (s *Server) offeredVersions(ctx context.Context) ([]string, error) {
+	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range clusters {
+		if c.State == "active" && !seen[c.PostgresVersion] {
+			seen[c.PostgresVersion] = true
+			out = append(out, c.PostgresVersion)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) < len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out, nil
+}

@@ -1,0 +1,388 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/lifecycle"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// CreateProjectBody is POST /v1/projects.
+type CreateProjectBody struct {
+	Name            string `json:"name" doc:"1-64 characters"`
+	Slug            string `json:"slug,omitempty" doc:"lower-case letters, digits and -, starting with a letter; derived from the name when absent"`
+	Environment     string `json:"environment,omitempty" doc:"production (default) or non_production"`
+	Region          string `json:"region,omitempty"`
+	PostgresVersion string `json:"postgres_version,omitempty"`
+	OrganizationID  string `json:"organization_id,omitempty"`
+	ClusterID       string `json:"cluster_id,omitempty" doc:"compatibility field: place the project on this cluster"`
+	AlwaysOn        *bool  `json:"always_on,omitempty"`
+}
+
+// CreateProjectInput wraps the body.
+type CreateProjectInput struct {
+	Body CreateProjectBody
+}
+
+// ProjectJobOutput is {project, job}.
+type ProjectJobOutput struct {
+	Body struct {
+		Project *Project `json:"project"`
+		Job     *Job     `json:"job"`
+	}
+}
+
+// ProjectOutput is {project}.
+type ProjectOutput struct {
+	Body struct {
+		Project *Project `json:"project"`
+	}
+}
+
+// ProjectsOutput is {projects}.
+type ProjectsOutput struct {
+	Body struct {
+		Projects []*Project `json:"projects"`
+	}
+}
+
+// JobOutput is {job}.
+type JobOutput struct {
+	Body struct {
+		Job *Job `json:"job"`
+	}
+}
+
+// ProjectPath names a project in the path.
+type ProjectPath struct {
+	ProjectID string `path:"projectID"`
+}
+
+// DeleteProjectInput is DELETE /v1/projects/{projectID}.
+type DeleteProjectInput struct {
+	ProjectID     string `path:"projectID"`
+	ApprovalToken string `query:"approval_token" doc:"required for production projects"`
+	Confirm       string `query:"confirm" doc:"accepted and ignored (old clients)"`
+}
+
+// ConnectionsOutput is {connections}.
+type ConnectionsOutput struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         struct {
+		Connections ConnectionInfo `json:"connections"`
+	}
+}
+
+// RotateBody is the optional body of a rotation.
+type RotateBody struct {
+	GraceHours int `json:"grace_hours,omitempty" minimum:"0" maximum:"720" doc:"0-720; 0 = no grace window"`
+}
+
+// RotateInput is POST /v1/projects/{projectID}/credentials/rotate.
+type RotateInput struct {
+	ProjectID string      `path:"projectID"`
+	Body      *RotateBody `required:"false"`
+}
+
+// ApprovalBody is POST /v1/projects/{projectID}/approvals.
+type ApprovalBody struct {
+	Action string `json:"action"`
+}
+
+// ApprovalInput wraps it.
+type ApprovalInput struct {
+	ProjectID string `path:"projectID"`
+	Body      ApprovalBody
+}
+
+// ApprovalOutput is {approval}.
+type ApprovalOutput struct {
+	Body struct {
+		Approval struct {
+			ID        string `json:"id"`
+			Action    string `json:"action"`
+			Token     string `json:"token"`
+			ExpiresAt string `json:"expires_at"`
+			ProjectID string `json:"project_id"`
+		} `json:"approval"`
+	}
+}
+
+func (s *Server) registerProjects() {
+	tags := []string{"projects"}
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "listProjects", Method: http.MethodGet, Path: "/v1/projects",
+		Scope: auth.ScopeProjectsRead}, Summary: "List projects", Tags: tags}, s.listProjects)
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProject", Method: http.MethodPost, Path: "/v1/projects",
+		Scope: auth.ScopeProjectsWrite, OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusAccepted,
+		Summary: "Create a project", Tags: tags}, s.createProject)
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProject", Method: http.MethodGet, Path: "/v1/projects/{projectID}",
+		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags},
+		func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+			p, org, err := s.loadProject(ctx, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+			out := &ProjectOutput{}
+			out.Body.Project = toProject(p, org, c)
+			return out, nil
+		})
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteProject", Method: http.MethodDelete, Path: "/v1/projects/{projectID}",
+		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags},
+		func(ctx context.Context, in *DeleteProjectInput) (*JobOutput, error) {
+			p, _, err := s.loadProject(ctx, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			job, err := s.deps.Lifecycle.DeleteProject(ctx, p.OrganizationID, p.ID, in.ApprovalToken, actor(ctx))
+			if err != nil {
+				return nil, s.fail(ctx, err, "project not found")
+			}
+			out := &JobOutput{}
+			out.Body.Job = toJob(job)
+			return out, nil
+		})
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectConnections", Method: http.MethodGet,
+		Path: "/v1/projects/{projectID}/connections", Scope: auth.ScopeCredentialsRead},
+		Summary: "Get a project's connection URLs", Tags: tags},
+		func(ctx context.Context, in *ProjectPath) (*ConnectionsOutput, error) {
+			p, _, err := s.loadProject(ctx, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			if p.State == store.ProjectDeleting {
+				return nil, errorf(http.StatusConflict, "project is being deleted")
+			}
+			c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+			if err != nil {
+				return nil, s.fail(ctx, err, "cluster not found")
+			}
+			conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &ConnectionsOutput{CacheControl: "no-store"}
+			out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+			return out, nil
+		})
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "rotateProjectCredentials", Method: http.MethodPost,
+		Path: "/v1/projects/{projectID}/credentials/rotate", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
+		Summary: "Rotate a project's credentials", Tags: tags},
+		func(ctx context.Context, in *RotateInput) (*JobOutput, error) {
+			p, _, err := s.loadProject(ctx, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			grace := 0
+			if in.Body != nil {
+				grace = in.Body.GraceHours
+			}
+			job, err := s.deps.Lifecycle.RotateCredentials(ctx, p.OrganizationID, p.ID, grace, actor(ctx))
+			if err != nil {
+				return nil, s.fail(ctx, err, "project not found")
+			}
+			out := &JobOutput{}
+			out.Body.Job = toJob(job)
+			return out, nil
+		})
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProjectApproval", Method: http.MethodPost,
+		Path: "/v1/projects/{projectID}/approvals", OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusCreated,
+		Summary: "Mint a single-use approval token", Tags: tags},
+		func(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
+			pr := principal(ctx)
+			if pr.AuthSource == "api_key" && !pr.Has(auth.ScopeOrganizationsWrite) {
+				return nil, errorf(http.StatusForbidden, "an approval must come from an organization admin")
+			}
+			if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
+				return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
+			}
+			if strings.HasPrefix(in.Body.Action, "project.upgrade_major") {
+				return nil, errorf(http.StatusForbidden, "self-serve major upgrades are not enabled for this organization")
+			}
+			p, _, err := s.loadProject(ctx, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			a, token, err := s.deps.Lifecycle.MintApproval(ctx, p.OrganizationID, p.ID, in.Body.Action, actor(ctx))
+			if err != nil {
+				return nil, s.fail(ctx, err, "project not found")
+			}
+			out := &ApprovalOutput{}
+			out.Body.Approval.ID, out.Body.Approval.Action, out.Body.Approval.Token = a.ID, a.Action, token
+			out.Body.Approval.ExpiresAt = a.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+			out.Body.Approval.ProjectID = a.ProjectID
+			return out, nil
+		})
+}
+
+func actor(ctx context.Context) lifecycle.Actor {
+	kind, id := principal(ctx).ActorKind()
+	return lifecycle.Actor{Kind: kind, ID: id}
+}
+
+// loadProject returns a live project the caller may see, or a 404 error.
+func (s *Server) loadProject(ctx context.Context, id string) (*store.Project, *store.Organization, error) {
+	pr := principal(ctx)
+	if pr.ProjectScoped() && pr.ProjectID != id {
+		return nil, nil, errorf(http.StatusNotFound, "project not found")
+	}
+	p, err := store.GetProject(ctx, s.deps.Store.Pool, pr.OrganizationID, id)
+	if err != nil {
+		return nil, nil, s.fail(ctx, err, "project not found")
+	}
+	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
+	if err != nil {
+		return nil, nil, s.fail(ctx, err, "project not found")
+	}
+	return p, org, nil
+}
+
+func (s *Server) listProjects(ctx context.Context, _ *struct{}) (*ProjectsOutput, error) {
+	pr := principal(ctx)
+	projects, err := store.ListProjects(ctx, s.deps.Store.Pool, pr.OrganizationID, pr.ProjectID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "organization not found")
+	}
+	clusters, err := s.clusterMap(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &ProjectsOutput{}
+	out.Body.Projects = make([]*Project, 0, len(projects))
+	for _, p := range projects {
+		out.Body.Projects = append(out.Body.Projects, toProject(p, org, clusters[p.ClusterID]))
+	}
+	return out, nil
+}
+
+func (s *Server) clusterMap(ctx context.Context) (map[string]*store.Cluster, error) {
+	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*store.Cluster, len(clusters))
+	for _, c := range clusters {
+		m[c.ID] = c
+	}
+	return m, nil
+}
+
+func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*ProjectJobOutput, error) {
+	pr := principal(ctx)
+	b := in.Body
+	name := strings.TrimSpace(b.Name)
+	if name == "" || utf8.RuneCountInString(name) > 64 {
+		return nil, errorf(http.StatusBadRequest, "name must be 1-64 characters")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return nil, errorf(http.StatusBadRequest, "name must not contain control characters")
+	}
+	if b.Slug != "" && !lifecycle.ValidSlug(b.Slug) {
+		return nil, errorf(http.StatusBadRequest, "slug must be 1-63 lower-case letters, digits and -, start with a letter and not end with -")
+	}
+	env := b.Environment
+	if env == "" {
+		env = "production"
+	}
+	if env != "production" && env != "non_production" {
+		return nil, errorf(http.StatusBadRequest, "environment must be one of production or non_production")
+	}
+	if b.OrganizationID != "" && b.OrganizationID != pr.OrganizationID {
+		return nil, errorf(http.StatusNotFound, "organization not found")
+	}
+	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "organization not found")
+	}
+	cluster, err := s.place(ctx, b.Region, b.ClusterID, b.PostgresVersion)
+	if err != nil {
+		return nil, err
+	}
+	p, job, err := s.deps.Lifecycle.CreateProject(ctx, org, lifecycle.CreateProjectParams{
+		Name: name, Slug: b.Slug, Environment: env, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
+		PostgresVersion: cluster.PostgresVersion,
+	}, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "organization not found")
+	}
+	out := &ProjectJobOutput{}
+	out.Body.Project = toProject(p, org, cluster)
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+// place chooses the cluster for a new project: the requested one, or the
+// active cluster with the fewest projects in the region and version asked for.
+func (s *Server) place(ctx context.Context, region, clusterID, version string) (*store.Cluster, error) {
+	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	versions, err := s.offeredVersions(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	if len(versions) == 0 {
+		return nil, errorf(http.StatusServiceUnavailable, "no cluster is open for new projects")
+	}
+	if version == "" {
+		version = versions[len(versions)-1]
+	} else if !slices.Contains(versions, version) {
+		return nil, errorf(http.StatusBadRequest, "unsupported postgres version %q; this server offers: %s", version, strings.Join(versions, ", "))
+	}
+	var regions []string
+	for _, c := range clusters {
+		if c.State == "active" && !slices.Contains(regions, c.Region) {
+			regions = append(regions, c.Region)
+		}
+	}
+	if region != "" && !slices.Contains(regions, region) {
+		return nil, errorf(http.StatusBadRequest, "unknown region %q; available regions: %s", region, strings.Join(regions, ", "))
+	}
+	if clusterID != "" {
+		for _, c := range clusters {
+			if c.ID != clusterID {
+				continue
+			}
+			if c.State != "active" {
+				return nil, errorf(http.StatusBadRequest, "cluster %s is not open for new projects", clusterID)
+			}
+			if region != "" && c.Region != region {
+				return nil, errorf(http.StatusBadRequest, "cluster %s is in region %s, not %s", clusterID, c.Region, region)
+			}
+			if c.PostgresVersion != version {
+				return nil, errorf(http.StatusBadRequest, "cluster %s runs postgres %s, not %s", clusterID, c.PostgresVersion, version)
+			}
+			return c, nil
+		}
+		return nil, errorf(http.StatusBadRequest, "unknown cluster %q", clusterID)
+	}
+	counts, err := store.CountProjectsByCluster(ctx, s.deps.Store.Pool)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	var best *store.Cluster
+	for _, c := range clusters {
+		if c.State != "active" || c.PostgresVersion != version || (region != "" && c.Region != region) {
+			continue
+		}
+		if best == nil || counts[c.ID] < counts[best.ID] {
+			best = c
+		}
+	}
+	if best == nil {
+		return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s in region %s", version, fmt.Sprint(region))
+	}
+	return best, nil
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/server"
+	"github.com/capydb/capydb/internal/store"
+)
+
+func init() { registrars = append(registrars, addServerCommands) }
+
+// envBinding maps a flag to its CAPYDB_* variable; the flag wins when given.
+type envBinding struct{ flag, env string }
+
+// applyEnv sets every flag that was not given on the command line from its
+// environment variable, and reports which flags ended up explicit.
+func applyEnv(fs *pflag.FlagSet, bindings []envBinding) (map[string]bool, error) {
+	explicit := map[string]bool{}
+	for _, b := range bindings {
+		f := fs.Lookup(b.flag)
+		if f == nil {
+			continue
+		}
+		if f.Changed {
+			explicit[b.flag] = true
+			continue
+		}
+		if v, ok := os.LookupEnv(b.env); ok && v != "" {
+			if err := fs.Set(b.flag, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", b.env, err)
+			}
+			explicit[b.flag] = true
+		}
+	}
+	return explicit, nil
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "auto", "":
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be auto, json or text")
+}
+
+var serverEnv = []envBinding{
+	{"data-dir", "CAPYDB_DATA_DIR"}, {"listen", "CAPYDB_LISTEN"}, {"direct-port", "CAPYDB_DIRECT_PORT"},
+	{"pooled-port", "CAPYDB_POOLED_PORT"}, {"public-host", "CAPYDB_PUBLIC_HOST"},
+	{"database-url", "CAPYDB_DATABASE_URL"}, {"components", "CAPYDB_COMPONENTS"}, {"workers", "CAPYDB_WORKERS"},
+	{"embedded-cluster", "CAPYDB_EMBEDDED_CLUSTER"}, {"log-format", "CAPYDB_LOG_FORMAT"}, {"log-level", "CAPYDB_LOG_LEVEL"},
+}
+
+func addServerCommands(root *cobra.Command) {
+	var cfg server.Config
+	var components string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the CapyDB server (API, job workers and the embedded cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			explicit, err := applyEnv(cmd.Flags(), serverEnv)
+			if err != nil {
+				return err
+			}
+			cfg.DirectPortExplicit, cfg.PooledPortExplicit = explicit["direct-port"], explicit["pooled-port"]
+			cfg.Components = splitList(components)
+			cfg.Version = Version
+			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
+			if err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", server.DefaultDataDir(), "data directory (embedded cluster, keys, TLS)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
+	f.IntVar(&cfg.DirectPort, "direct-port", 5432, "direct Postgres port of the embedded cluster")
+	f.IntVar(&cfg.PooledPort, "pooled-port", 6432, "pgBouncer port of the embedded cluster")
+	f.StringVar(&cfg.PublicHost, "public-host", "127.0.0.1", "host written into connection URLs")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "external control database (default: on the embedded cluster)")
+	f.StringVar(&components, "components", "api,worker", "components to run: api, worker")
+	f.IntVar(&cfg.Workers, "workers", 10, "jobs run concurrently by this process")
+	f.BoolVar(&cfg.EmbeddedCluster, "embedded-cluster", true, "run the embedded Postgres + pgBouncer cluster")
+	f.StringVar(&cfg.LogFormat, "log-format", "auto", "auto, json or text")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(cmd)
+
+	admin := &cobra.Command{Use: "admin", Short: "Operator commands that work directly on the control database"}
+	var dataDir, databaseURL, org, name, scopes string
+	createKey := &cobra.Command{
+		Use:   "create-key",
+		Short: "Mint an organization API key (printed once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := applyEnv(cmd.Flags(), []envBinding{{"data-dir", "CAPYDB_DATA_DIR"}, {"database-url", "CAPYDB_DATABASE_URL"}}); err != nil {
+				return err
+			}
+			if org == "" {
+				return usageError("--org is required")
+			}
+			list := splitList(scopes)
+			for _, sc := range list {
+				if sc != auth.ScopeAll && !contains(auth.AllScopes, sc) {
+					return usageError(fmt.Sprintf("--scopes: unknown scope %q", sc))
+				}
+			}
+			dsn, err := server.ControlDSN(databaseURL, dataDir)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			st, err := store.Open(ctx, dsn, 2)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			o, err := store.GetOrganizationByRef(ctx, st.Pool, org)
+			if err != nil {
+				return fmt.Errorf("organization %q not found", org)
+			}
+			plain, k, err := auth.MintKey(ctx, st.Pool, o.ID, name, list, "api")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "created key %s for organization %s (%s); it is shown only once:\n", k.ID, o.Slug, o.ID)
+			fmt.Fprintln(cmd.OutOrStdout(), plain)
+			return nil
+		},
+	}
+	cf := createKey.Flags()
+	cf.StringVar(&dataDir, "data-dir", server.DefaultDataDir(), "data directory of the server")
+	cf.StringVar(&databaseURL, "database-url", "", "control database URL")
+	cf.StringVar(&org, "org", "", "organization id or slug")
+	cf.StringVar(&name, "name", "operator key", "key name")
+	cf.StringVar(&scopes, "scopes", "*", "comma-separated scopes")
+	admin.AddCommand(createKey)
+	root.AddCommand(admin)
+}
+
+func runServer(parent context.Context, cfg server.Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	banner := []string{"", "CapyDB is running.", "  API:       " + srv.URL}
+	if srv.Cluster() != nil {
+		banner = append(banner,
+			"  Postgres:  "+cfg.PublicHost+":"+strconv.Itoa(srv.Cluster().DirectPort())+" (direct), "+
+				strconv.Itoa(srv.Cluster().PooledPort())+" (pooled, pgBouncer)")
+	}
+	if srv.BootstrapKey != "" {
+		banner = append(banner, "  Admin key: "+srv.BootstrapKey+"   (shown once; also in "+cfg.DataDir+"/"+server.BootstrapKeyFile+")")
+	} else {
+		banner = append(banner, "  Admin key: see "+cfg.DataDir+"/"+server.BootstrapKeyFile+" (created on first start)")
+	}
+	fmt.Fprintln(os.Stdout, strings.Join(banner, "\n")+"\n")
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-srv.Errors():
+		log.Error("server failed", "error", err)
+	}
+	srv.Stop(context.Background())
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// usageError is a command-line mistake (exit code 2).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }

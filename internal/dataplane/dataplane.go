@@ -1,0 +1,328 @@
+// Package dataplane holds the Postgres admin primitives CapyDB runs on a
+// customer cluster: tenant databases and roles, passwords, logins. It is the
+// only package that talks to customer clusters. Every operation is
+// idempotent (create-if-missing, drop-if-exists) so job retries are safe.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TemplateDatabase is the template every tenant database is created from; it
+// carries the default extensions so each CREATE DATABASE is one copy.
+const TemplateDatabase = "capydb_template"
+
+// DefaultExtensions are enabled in new projects when the cluster has them.
+var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm"}
+
+// Pooler is the cluster's pgBouncer: its auth file and database list are
+// regenerated from the cluster catalogs and reloaded.
+type Pooler interface {
+	SyncPooler(ctx context.Context) error
+	ReconnectPooler(ctx context.Context, db string) error
+}
+
+// Cluster is an admin handle on one Postgres cluster.
+type Cluster struct {
+	ID     string
+	admin  *pgxpool.Pool
+	dsnFor func(db string) string
+	pooler Pooler
+}
+
+// Open connects to a cluster as its superuser. dsnFor returns the admin DSN
+// for a given database (used to prepare the template).
+func Open(ctx context.Context, id string, dsnFor func(db string) string, pooler Pooler, maxConns int32) (*Cluster, error) {
+	cfg, err := pgxpool.ParseConfig(dsnFor("postgres"))
+	if err != nil {
+		return nil, fmt.Errorf("while parsing the admin DSN of cluster %s: %w", id, err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to cluster %s: %w", id, err)
+	}
+	return &Cluster{ID: id, admin: pool, dsnFor: dsnFor, pooler: pooler}, nil
+}
+
+// Close releases the admin pool.
+func (c *Cluster) Close() { c.admin.Close() }
+
+// Ping checks the cluster answers.
+func (c *Cluster) Ping(ctx context.Context) error { return c.admin.Ping(ctx) }
+
+// Admin exposes the admin pool (tests and benchmarks measure against it).
+func (c *Cluster) Admin() *pgxpool.Pool { return c.admin }
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// literal quotes a string constant for utility statements, which take no parameters.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// EnsureTemplate creates the template database with the default extensions
+// the cluster can provide. Safe to call concurrently from several servers.
+func (c *Cluster) EnsureTemplate(ctx context.Context) error {
+	conn, err := c.admin.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.template'))`); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('capydb.template'))`) //nolint:errcheck
+	var isTemplate bool
+	err = conn.QueryRow(ctx, `SELECT datistemplate FROM pg_database WHERE datname = $1`, TemplateDatabase).Scan(&isTemplate)
+	if err == nil && isTemplate {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE `+ident(TemplateDatabase)+` TEMPLATE template1`); err != nil {
+			return fmt.Errorf("while creating the template database: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
+	tconn, err := pgx.Connect(ctx, c.dsnFor(TemplateDatabase))
+	if err != nil {
+		return fmt.Errorf("while connecting to the template database: %w", err)
+	}
+	available := map[string]bool{}
+	rows, err := tconn.Query(ctx, `SELECT name FROM pg_available_extensions`)
+	if err == nil {
+		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			available[n] = true
+		}
+	}
+	for _, ext := range DefaultExtensions {
+		if !available[ext] {
+			continue
+		}
+		if _, err := tconn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+ident(ext)); err != nil {
+			tconn.Close(ctx)
+			return fmt.Errorf("while enabling %s in the template: %w", ext, err)
+		}
+	}
+	tconn.Close(ctx)
+	_, err = conn.Exec(ctx, `ALTER DATABASE `+ident(TemplateDatabase)+` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`)
+	return err
+}
+
+// Tenant describes a database and the login role that owns it.
+type Tenant struct {
+	Database               string
+	Role                   string
+	Password               string
+	ConnectionLimit        int
+	StatementTimeout       string
+	IdleTransactionTimeout string
+}
+
+// CreateTenant makes (or completes) the role and the database it owns, locks
+// the database to its owner, and publishes both to the pooler.
+func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
+	if err := c.EnsureLoginRole(ctx, t.Role, t.Password, t.ConnectionLimit, t.StatementTimeout, t.IdleTransactionTimeout); err != nil {
+		return err
+	}
+	exists, err := c.DatabaseExists(ctx, t.Database)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		_, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(t.Database)+` OWNER `+ident(t.Role)+` TEMPLATE `+ident(TemplateDatabase))
+		if err != nil && !isDuplicate(err) {
+			return fmt.Errorf("while creating database %s: %w", t.Database, err)
+		}
+	}
+	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(t.Database)+` FROM PUBLIC`); err != nil {
+		return fmt.Errorf("while restricting database %s: %w", t.Database, err)
+	}
+	return c.SyncPooler(ctx)
+}
+
+// EnsureLoginRole creates the role or brings an existing one to the wanted
+// attributes, password, limit and timeouts. Tenant roles are never
+// superuser and never get CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS.
+func (c *Cluster) EnsureLoginRole(ctx context.Context, role, password string, connLimit int, statementTimeout, idleTxTimeout string) error {
+	verifier, err := SCRAMVerifier(password)
+	if err != nil {
+		return err
+	}
+	attrs := fmt.Sprintf(` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %d PASSWORD %s`,
+		connLimit, literal(verifier))
+	exists, err := c.RoleExists(ctx, role)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		_, err = c.admin.Exec(ctx, `CREATE ROLE `+ident(role)+attrs)
+		if err != nil && !isDuplicate(err) {
+			return fmt.Errorf("while creating role %s: %w", role, err)
+		}
+	}
+	if exists || isDuplicate(err) {
+		if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(role)+attrs); err != nil {
+			return fmt.Errorf("while updating role %s: %w", role, err)
+		}
+	}
+	return c.SetTimeouts(ctx, role, statementTimeout, idleTxTimeout)
+}
+
+// SetTimeouts applies the plan's timeouts to a role.
+func (c *Cluster) SetTimeouts(ctx context.Context, role, statementTimeout, idleTxTimeout string) error {
+	if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(role)+` SET statement_timeout = `+literal(statementTimeout)); err != nil {
+		return fmt.Errorf("while setting statement_timeout on %s: %w", role, err)
+	}
+	if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(role)+` SET idle_in_transaction_session_timeout = `+literal(idleTxTimeout)); err != nil {
+		return fmt.Errorf("while setting idle_in_transaction_session_timeout on %s: %w", role, err)
+	}
+	return nil
+}
+
+// SetPassword changes a role's password and republishes the pooler's auth
+// file; server connections to db are recycled so none outlives the change.
+func (c *Cluster) SetPassword(ctx context.Context, role, password, db string) error {
+	verifier, err := SCRAMVerifier(password)
+	if err != nil {
+		return err
+	}
+	if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(role)+` PASSWORD `+literal(verifier)); err != nil {
+		return fmt.Errorf("while changing the password of %s: %w", role, err)
+	}
+	if err := c.SyncPooler(ctx); err != nil {
+		return err
+	}
+	return c.reconnect(ctx, db)
+}
+
+// CreateMemberLogin creates a login role that acts as owner: it is a member of
+// owner and sessions start as owner, so objects it creates belong to owner.
+func (c *Cluster) CreateMemberLogin(ctx context.Context, login, owner, password string, connLimit int, statementTimeout, idleTxTimeout string) error {
+	if err := c.EnsureLoginRole(ctx, login, password, connLimit, statementTimeout, idleTxTimeout); err != nil {
+		return err
+	}
+	if _, err := c.admin.Exec(ctx, `GRANT `+ident(owner)+` TO `+ident(login)); err != nil {
+		return fmt.Errorf("while granting %s to %s: %w", owner, login, err)
+	}
+	if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(login)+` SET role = `+literal(owner)); err != nil {
+		return fmt.Errorf("while setting the default role of %s: %w", login, err)
+	}
+	return c.SyncPooler(ctx)
+}
+
+// RetireLogin ends a login: its sessions are terminated and it leaves the
+// pooler. When it owns the database it only loses LOGIN; otherwise its
+// remaining objects go to owner and the role is dropped.
+func (c *Cluster) RetireLogin(ctx context.Context, login, owner, db string) error {
+	exists, err := c.RoleExists(ctx, login)
+	if err != nil || !exists {
+		if err == nil {
+			err = c.SyncPooler(ctx)
+		}
+		return err
+	}
+	if login == owner {
+		if _, err := c.admin.Exec(ctx, `ALTER ROLE `+ident(login)+` NOLOGIN`); err != nil {
+			return fmt.Errorf("while disabling login %s: %w", login, err)
+		}
+	}
+	if _, err := c.admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, login); err != nil {
+		return fmt.Errorf("while terminating sessions of %s: %w", login, err)
+	}
+	if login != owner {
+		dbExists, err := c.DatabaseExists(ctx, db)
+		if err != nil {
+			return err
+		}
+		if dbExists {
+			conn, err := pgx.Connect(ctx, c.dsnFor(db))
+			if err != nil {
+				return fmt.Errorf("while connecting to %s: %w", db, err)
+			}
+			_, err = conn.Exec(ctx, `REASSIGN OWNED BY `+ident(login)+` TO `+ident(owner)+`; DROP OWNED BY `+ident(login))
+			conn.Close(ctx)
+			if err != nil {
+				return fmt.Errorf("while handing objects of %s to %s: %w", login, owner, err)
+			}
+		}
+		if _, err := c.admin.Exec(ctx, `DROP ROLE IF EXISTS `+ident(login)); err != nil {
+			return fmt.Errorf("while dropping login %s: %w", login, err)
+		}
+	}
+	if err := c.SyncPooler(ctx); err != nil {
+		return err
+	}
+	return c.reconnect(ctx, db)
+}
+
+// DropTenant removes a database (terminating its sessions) and its roles.
+func (c *Cluster) DropTenant(ctx context.Context, db string, roles ...string) error {
+	if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
+		return fmt.Errorf("while dropping database %s: %w", db, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range roles {
+		if r == "" || seen[r] {
+			continue
+		}
+		seen[r] = true
+		if _, err := c.admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, r); err != nil {
+			return err
+		}
+		if _, err := c.admin.Exec(ctx, `DROP ROLE IF EXISTS `+ident(r)); err != nil {
+			return fmt.Errorf("while dropping role %s: %w", r, err)
+		}
+	}
+	return c.SyncPooler(ctx)
+}
+
+// RoleExists reports whether a role exists.
+func (c *Cluster) RoleExists(ctx context.Context, role string) (bool, error) {
+	var ok bool
+	err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&ok)
+	return ok, err
+}
+
+// DatabaseExists reports whether a database exists.
+func (c *Cluster) DatabaseExists(ctx context.Context, db string) (bool, error) {
+	var ok bool
+	err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&ok)
+	return ok, err
+}
+
+// SyncPooler republishes roles and databases to the pooler, if there is one.
+func (c *Cluster) SyncPooler(ctx context.Context) error {
+	if c.pooler == nil {
+		return nil
+	}
+	if err := c.pooler.SyncPooler(ctx); err != nil {
+		return fmt.Errorf("while updating the pooler: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) reconnect(ctx context.Context, db string) error {
+	if c.pooler == nil || db == "" {
+		return nil
+	}
+	if err := c.pooler.ReconnectPooler(ctx, db); err != nil {
+		return fmt.Errorf("while recycling pooler connections: %w", err)
+	}
+	return nil
+}
+
+func isDuplicate(err error) bool {
+	var pgErr *pgconn.PgError
+	// 42710 duplicate_object (role), 42P04 duplicate_database.
+	return errors.As(err, &pgErr) && (pgErr.Code == "42710" || pgErr.Code == "42P04")
+}

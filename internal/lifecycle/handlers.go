@@ -1,0 +1,271 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// provisionHandler runs instance.create: role, database, pooler entry.
+type provisionHandler struct{ s *Service }
+
+func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
+		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
+	}
+	if p.State != store.ProjectProvisioning {
+		return nil, queue.PermanentError(fmt.Errorf("project is %s, not provisioning", p.State))
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	limits, err := h.s.planForOrg(ctx, p.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := h.s.open(p.PasswordEnc)
+	if err != nil {
+		return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
+	}
+	rep.Secret(pw)
+	return nil, c.CreateTenant(ctx, dataplane.Tenant{
+		Database: p.DatabaseName, Role: p.RoleName, Password: pw,
+		ConnectionLimit: limits.MaxConnections, StatementTimeout: limits.StatementTimeout,
+		IdleTransactionTimeout: limits.IdleTransactionTimeout,
+	})
+}
+
+// Abort removes what a failed provisioning made, so no half-made role or
+// database is left behind.
+func (h *provisionHandler) Abort(ctx context.Context, j *queue.Job) error {
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil
+	}
+	if p.Provisioned {
+		return nil
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return err
+	}
+	return c.DropTenant(ctx, p.DatabaseName, p.RoleName, p.OwnerRole)
+}
+
+func (h *provisionHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	tag, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', provisioned = true, last_error = NULL, updated_at = now()
+		WHERE id = $1 AND state = 'provisioning'`, *j.ProjectID)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return event(ctx, tx, j.OrganizationID, "project.ready", map[string]any{"project_id": *j.ProjectID, "job_id": j.ID})
+}
+
+func (h *provisionHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
+	_, err := tx.Exec(ctx, `UPDATE projects SET state = 'failed', last_error = $2, updated_at = now()
+		WHERE id = $1 AND state = 'provisioning'`, *j.ProjectID, msg)
+	return err
+}
+
+// deleteHandler runs project.delete: database, roles, pooler entry.
+type deleteHandler struct{ s *Service }
+
+func (h *deleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil {
+		return nil, nil // already done by an earlier attempt
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	roles := []string{p.RoleName, p.OwnerRole}
+	if p.GraceRole != nil {
+		roles = append(roles, *p.GraceRole)
+	}
+	// Grace logins are members of the owner: drop them before it.
+	return nil, c.DropTenant(ctx, p.DatabaseName, roles...)
+}
+
+func (h *deleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	tag, err := tx.Exec(ctx, `UPDATE projects SET deleted_at = now(), last_error = NULL, updated_at = now(),
+		password_enc = ''::bytea, pending_password_enc = NULL WHERE id = $1 AND deleted_at IS NULL`, *j.ProjectID)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	return event(ctx, tx, j.OrganizationID, "project.deleted", map[string]any{"project_id": *j.ProjectID, "job_id": j.ID})
+}
+
+func (h *deleteHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
+	_, err := tx.Exec(ctx, `UPDATE projects SET last_error = $2, updated_at = now() WHERE id = $1`, *j.ProjectID, msg)
+	return err
+}
+
+type rotatePayload struct {
+	GraceHours int    `json:"grace_hours,omitempty"`
+	NewRole    string `json:"new_role,omitempty"`
+}
+
+// rotateHandler runs project.rotate_credentials. The new password is kept
+// encrypted on the project while the job runs, so a retry reuses it.
+type rotateHandler struct{ s *Service }
+
+func (h *rotateHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	var in rotatePayload
+	if err := j.DecodePayload(&in); err != nil {
+		return nil, queue.PermanentError(err)
+	}
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || p.State != store.ProjectReady {
+		return nil, queue.PermanentError(fmt.Errorf("project is not ready (state %s)", p.State))
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	// A new rotation ends an open grace window first.
+	if p.GraceRole != nil && *p.GraceRole != in.NewRole {
+		if err := c.RetireLogin(ctx, *p.GraceRole, p.OwnerRole, p.DatabaseName); err != nil {
+			return nil, err
+		}
+		if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL WHERE id = $1`, p.ID); err != nil {
+			return nil, err
+		}
+	}
+	pw, err := h.pendingPassword(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	rep.Secret(pw)
+	if in.NewRole == "" {
+		return nil, c.SetPassword(ctx, p.RoleName, pw, p.DatabaseName)
+	}
+	limits, err := h.s.planForOrg(ctx, p.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.CreateMemberLogin(ctx, in.NewRole, p.OwnerRole, pw, limits.MaxConnections,
+		limits.StatementTimeout, limits.IdleTransactionTimeout)
+}
+
+func (h *rotateHandler) pendingPassword(ctx context.Context, p *store.Project) (string, error) {
+	if len(p.PendingPasswordEnc) > 0 {
+		pw, err := h.s.open(p.PendingPasswordEnc)
+		if err != nil {
+			return "", queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
+		}
+		return pw, nil
+	}
+	pw := newPassword()
+	enc := h.s.seal(pw)
+	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE projects SET pending_password_enc = $2 WHERE id = $1`, p.ID, enc); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+func (h *rotateHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	var in rotatePayload
+	if err := j.DecodePayload(&in); err != nil {
+		return err
+	}
+	var p store.Project
+	if err := tx.QueryRow(ctx, `SELECT role_name, pending_password_enc FROM projects WHERE id = $1 FOR UPDATE`,
+		*j.ProjectID).Scan(&p.RoleName, &p.PendingPasswordEnc); err != nil {
+		return err
+	}
+	if len(p.PendingPasswordEnc) == 0 {
+		return fmt.Errorf("rotation finished without a pending password")
+	}
+	if in.NewRole == "" {
+		if _, err := tx.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
+			last_error = NULL, updated_at = now() WHERE id = $1`, *j.ProjectID); err != nil {
+			return err
+		}
+	} else {
+		expires := time.Now().Add(time.Duration(in.GraceHours) * time.Hour)
+		if _, err := tx.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
+			grace_role = role_name, grace_expires_at = $3, role_name = $2, last_error = NULL, updated_at = now()
+			WHERE id = $1`, *j.ProjectID, in.NewRole, expires); err != nil {
+			return err
+		}
+		if _, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{
+			Type: JobExpireCredential, OrganizationID: j.OrganizationID, ProjectID: *j.ProjectID,
+			ClusterID: deref(j.ClusterID), LockedResource: "project:" + *j.ProjectID,
+			Payload: expirePayload{Role: p.RoleName}, RunAt: expires,
+		}); err != nil {
+			return err
+		}
+	}
+	return event(ctx, tx, j.OrganizationID, "credentials.rotated", map[string]any{
+		"project_id": *j.ProjectID, "job_id": j.ID, "grace_hours": in.GraceHours,
+	})
+}
+
+func (h *rotateHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
+	_, err := tx.Exec(ctx, `UPDATE projects SET last_error = $2, updated_at = now() WHERE id = $1`, *j.ProjectID, msg)
+	return err
+}
+
+type expirePayload struct {
+	Role string `json:"role"`
+}
+
+// expireHandler runs project.expire_credential at the end of a grace window.
+type expireHandler struct{ s *Service }
+
+func (h *expireHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	var in expirePayload
+	if err := j.DecodePayload(&in); err != nil || in.Role == "" {
+		return nil, queue.PermanentError(fmt.Errorf("expire job without a role"))
+	}
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || in.Role == p.RoleName {
+		return nil, nil // project gone, or the role is the current login again: nothing to retire
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.RetireLogin(ctx, in.Role, p.OwnerRole, p.DatabaseName)
+}
+
+func (h *expireHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	var in expirePayload
+	if err := j.DecodePayload(&in); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL, updated_at = now()
+		WHERE id = $1 AND grace_role = $2`, *j.ProjectID, in.Role)
+	return err
+}
+
+func (h *expireHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+

@@ -1,0 +1,351 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/plan"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// Actor is who asked for a change, for the audit log.
+type Actor struct {
+	Kind string // user, api_key, operator, system
+	ID   string
+}
+
+// Error kinds the API maps to status codes.
+var (
+	ErrConflict         = errors.New("conflict")
+	ErrInvalid          = errors.New("invalid")
+	ErrForbidden        = errors.New("forbidden")
+	ErrApprovalRequired = errors.New("approval required")
+)
+
+// UserError is a mistake in the caller's request or a state conflict; its
+// message is safe to show.
+type UserError struct {
+	Kind error
+	Msg  string
+}
+
+func (e *UserError) Error() string { return e.Msg }
+func (e *UserError) Unwrap() error { return e.Kind }
+
+func conflictf(format string, a ...any) error {
+	return &UserError{Kind: ErrConflict, Msg: fmt.Sprintf(format, a...)}
+}
+
+func invalidf(format string, a ...any) error {
+	return &UserError{Kind: ErrInvalid, Msg: fmt.Sprintf(format, a...)}
+}
+
+// CreateProjectParams is a validated create request.
+type CreateProjectParams struct {
+	Name            string
+	Slug            string // empty = derive from name
+	Environment     string
+	AlwaysOn        *bool
+	ClusterID       string // chosen cluster
+	PostgresVersion string
+}
+
+var slugRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// ValidSlug reports whether s is an acceptable explicit slug.
+func ValidSlug(s string) bool { return slugRe.MatchString(s) && !strings.HasSuffix(s, "-") }
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+// DeriveSlug turns a project name into a slug base.
+func DeriveSlug(name string) string {
+	s := nonSlug.ReplaceAllString(strings.ToLower(name), "-")
+	s = strings.Trim(s, "-")
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "p-" + s
+	}
+	s = strings.TrimRight(s, "-")
+	if len(s) > 50 {
+		s = strings.TrimRight(s[:50], "-")
+	}
+	return s
+}
+
+// CreateProject writes the project (state provisioning, generated names and
+// encrypted password) and its instance.create job in one transaction.
+func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in CreateProjectParams, actor Actor) (*store.Project, *queue.Job, error) {
+	var p *store.Project
+	var job *queue.Job
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		// Serialize creates per organization so derived slugs do not race.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.org.' || $1))`, org.ID); err != nil {
+			return err
+		}
+		slug := in.Slug
+		if slug != "" {
+			holder, err := store.SlugTaken(ctx, tx, org.ID, slug)
+			if err != nil {
+				return err
+			}
+			if holder != "" {
+				return conflictf("slug %q is already used by project %s", slug, holder)
+			}
+		} else {
+			base := DeriveSlug(in.Name)
+			taken, err := store.SlugsWithPrefix(ctx, tx, org.ID, base)
+			if err != nil {
+				return err
+			}
+			slug = base
+			for n := 2; taken[slug]; n++ {
+				slug = fmt.Sprintf("%s-%d", base, n)
+			}
+		}
+		alwaysOn := in.Environment == "production"
+		if in.AlwaysOn != nil {
+			alwaysOn = *in.AlwaysOn
+		}
+		pw := s.seal(newPassword())
+		suffix := randomLower(10)
+		namePart := strings.ReplaceAll(slug, "-", "_")
+		if len(namePart) > 24 {
+			namePart = strings.TrimRight(namePart[:24], "_")
+		}
+		projectID := ids.New("prj_")
+		jobID := ids.New("job_")
+		p = &store.Project{
+			ID:              projectID,
+			OrganizationID:  org.ID,
+			ClusterID:       in.ClusterID,
+			Name:            in.Name,
+			Slug:            slug,
+			Environment:     in.Environment,
+			AlwaysOn:        alwaysOn,
+			State:           store.ProjectProvisioning,
+			PostgresVersion: in.PostgresVersion,
+			DatabaseName:    "db_" + namePart + "_" + suffix,
+			OwnerRole:       "u_" + namePart + "_" + suffix,
+			PasswordEnc:     pw,
+			LatestJobID:     &jobID,
+		}
+		p.RoleName = p.OwnerRole
+		if err := store.InsertProject(ctx, tx, p); err != nil {
+			if store.IsUniqueViolation(err, "projects_org_slug") {
+				return conflictf("slug %q is already in use", slug)
+			}
+			return err
+		}
+		var err error
+		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
+			ID: jobID, Type: JobInstanceCreate, OrganizationID: org.ID, ProjectID: p.ID,
+			ClusterID: p.ClusterID, LockedResource: "project:" + p.ID,
+		})
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, org.ID, p.ID, "project.created", actor, map[string]any{"job_id": job.ID, "slug": slug})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, job, nil
+}
+
+// DeleteProject marks the project deleting and queues project.delete; a
+// project already being deleted returns its in-flight delete job. Production
+// projects need a project.delete approval token, consumed in the same
+// transaction; replaying a consumed token returns the job it authorised.
+func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalToken string, actor Actor) (*queue.Job, error) {
+	var job *queue.Job
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		if err != nil {
+			return err
+		}
+		var approval *store.Approval
+		if p.Environment == "production" {
+			if approvalToken == "" {
+				return &UserError{Kind: ErrApprovalRequired, Msg: "this action requires an approval token"}
+			}
+			approval, err = checkApproval(ctx, tx, orgID, p.ID, "project.delete", approvalToken)
+			if err != nil {
+				return err
+			}
+			if approval.UsedAt != nil {
+				job, err = queue.Get(ctx, tx, orgID, deref(approval.JobID))
+				return err
+			}
+		}
+		if p.State == store.ProjectDeleting {
+			job, err = queue.ActiveJob(ctx, tx, p.ID, JobProjectDelete)
+			if err == nil {
+				if approval != nil {
+					return store.UseApproval(ctx, tx, approval.ID, job.ID)
+				}
+				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
+			Type: JobProjectDelete, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
+			LockedResource: "project:" + p.ID,
+		})
+		if err != nil {
+			return err
+		}
+		if approval != nil {
+			if err := store.UseApproval(ctx, tx, approval.ID, job.ID); err != nil {
+				return err
+			}
+			if err := audit(ctx, tx, orgID, p.ID, "approval.used", actor, map[string]any{"approval_id": approval.ID, "action": "project.delete"}); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'deleting', latest_job_id = $2, updated_at = now() WHERE id = $1`,
+			p.ID, job.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, p.ID, "project.deleted", actor, map[string]any{"job_id": job.ID})
+	})
+	return job, err
+}
+
+// ApprovalActions are the actions an approval can authorise.
+var ApprovalActions = []string{"project.delete", "project.restore_overwrite", "project.upgrade_major",
+	"project.upgrade_major_confirm", "project.upgrade_major_rollback"}
+
+// ApprovalTTL is how long a minted approval token is valid.
+const ApprovalTTL = 10 * time.Minute
+
+// MintApproval creates a single-use approval token for one project and action.
+func (s *Service) MintApproval(ctx context.Context, orgID, projectID, action string, actor Actor) (*store.Approval, string, error) {
+	token := "ap_" + ids.RandomBase62(40)
+	var a *store.Approval
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		if err != nil {
+			return err
+		}
+		if action == "project.restore_overwrite" && p.Environment == "production" {
+			return conflictf("overwrite restores are only allowed on non_production projects")
+		}
+		a = &store.Approval{ID: ids.New("apr_"), OrganizationID: orgID, ProjectID: p.ID, Action: action,
+			TokenHash: hashToken(token), ExpiresAt: time.Now().Add(ApprovalTTL)}
+		if err := store.InsertApproval(ctx, tx, a); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, p.ID, "approval.created", actor, map[string]any{"approval_id": a.ID, "action": action})
+	})
+	return a, token, err
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+func checkApproval(ctx context.Context, tx pgx.Tx, orgID, projectID, action, token string) (*store.Approval, error) {
+	a, err := store.LockApprovalByHash(ctx, tx, orgID, hashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.ProjectID != projectID {
+		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token was minted for another project"}
+	}
+	if a.Action != action {
+		return nil, &UserError{Kind: ErrForbidden, Msg: fmt.Sprintf("approval token was minted for %s, not %s", a.Action, action)}
+	}
+	if a.UsedAt == nil && !a.ExpiresAt.After(time.Now()) {
+		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+	}
+	return a, nil
+}
+
+// RotateCredentials queues project.rotate_credentials on a ready project.
+func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string, graceHours int, actor Actor) (*queue.Job, error) {
+	var job *queue.Job
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		if err != nil {
+			return err
+		}
+		if p.State != store.ProjectReady {
+			return conflictf("project is not ready (state %s)", p.State)
+		}
+		payload := rotatePayload{GraceHours: graceHours}
+		if graceHours > 0 {
+			payload.NewRole = graceLoginName(p.OwnerRole)
+		}
+		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
+			Type: JobRotateCredentials, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
+			LockedResource: "project:" + p.ID, Payload: payload,
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projects SET latest_job_id = $2, updated_at = now() WHERE id = $1`, p.ID, job.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, p.ID, "project.credentials_rotated", actor,
+			map[string]any{"job_id": job.ID, "grace_hours": graceHours})
+	})
+	return job, err
+}
+
+// graceLoginName derives a new login name from the owner role, within 63 bytes.
+func graceLoginName(owner string) string {
+	if len(owner) > 50 {
+		owner = owner[:50]
+	}
+	return owner + "_g" + randomLower(8)
+}
+
+func audit(ctx context.Context, db store.DB, orgID, projectID, action string, actor Actor, meta map[string]any) error {
+	a := &store.AuditEvent{ID: ids.New("aud_"), OrganizationID: orgID, Action: action, ActorKind: actor.Kind, Metadata: meta}
+	if projectID != "" {
+		a.ProjectID = &projectID
+	}
+	if actor.ID != "" {
+		a.ActorID = &actor.ID
+	}
+	if a.ActorKind == "" {
+		a.ActorKind = "system"
+	}
+	return store.InsertAuditEvent(ctx, db, a)
+}
+
+// PlanFor returns the plan limits of an organization.
+func PlanFor(org *store.Organization) plan.Limits {
+	l, err := plan.Lookup(org.BillingPlan)
+	if err != nil {
+		return plan.Defaults["business"]
+	}
+	return l
+}
+
+func (s *Service) planForOrg(ctx context.Context, orgID string) (plan.Limits, error) {
+	org, err := store.GetOrganization(ctx, s.Store.Pool, orgID)
+	if err != nil {
+		return plan.Limits{}, err
+	}
+	return PlanFor(org), nil
+}
+
+func event(ctx context.Context, db store.DB, orgID, typ string, data map[string]any) error {
+	data["occurred_at"] = time.Now().UTC().Format(time.RFC3339Nano)
+	return store.InsertEvent(ctx, db, ids.New("evt_"), orgID, typ, data)
+}

@@ -1,0 +1,158 @@
+// Package lifecycle is what each job type does (provision, delete, rotate,
+// expire a credential) and the transactional entry points that write a state
+// change together with the job that carries it out. HTTP handlers call the
+// entry points; job handlers call dataplane; neither does the other's work.
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/secretbox"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// Job types.
+const (
+	JobInstanceCreate    = "instance.create"
+	JobProjectDelete     = "project.delete"
+	JobRotateCredentials = "project.rotate_credentials"
+	JobExpireCredential  = "project.expire_credential"
+)
+
+// Service owns project lifecycles.
+type Service struct {
+	Store *store.Store
+	Box   *secretbox.Box
+	Log   *slog.Logger
+
+	mu       sync.RWMutex
+	clusters map[string]*dataplane.Cluster
+}
+
+// New builds a Service.
+func New(st *store.Store, box *secretbox.Box, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{Store: st, Box: box, Log: log, clusters: map[string]*dataplane.Cluster{}}
+}
+
+// AttachCluster makes a cluster's admin handle available to job handlers.
+func (s *Service) AttachCluster(c *dataplane.Cluster) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clusters[c.ID] = c
+}
+
+// Cluster returns the admin handle of a cluster this process can reach. An
+// unknown cluster is a transient error: another worker may reach it.
+func (s *Service) Cluster(id string) (*dataplane.Cluster, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.clusters[id]
+	if !ok {
+		return nil, fmt.Errorf("cluster %s is not reachable from this worker", id)
+	}
+	return c, nil
+}
+
+// Clusters returns every attached cluster handle.
+func (s *Service) Clusters() map[string]*dataplane.Cluster {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]*dataplane.Cluster, len(s.clusters))
+	for k, v := range s.clusters {
+		out[k] = v
+	}
+	return out
+}
+
+// Handlers maps each job type to its handler.
+func (s *Service) Handlers() map[string]queue.Handler {
+	return map[string]queue.Handler{
+		JobInstanceCreate:    &provisionHandler{s},
+		JobProjectDelete:     &deleteHandler{s},
+		JobRotateCredentials: &rotateHandler{s},
+		JobExpireCredential:  &expireHandler{s},
+	}
+}
+
+// newPassword returns 32 random base62 characters (no URL escaping needed).
+func newPassword() string { return ids.RandomBase62(32) }
+
+const lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomLower returns n random characters from [a-z0-9] for generated names.
+func randomLower(n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(lowerAlnum)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err)
+		}
+		b[i] = lowerAlnum[v.Int64()]
+	}
+	return string(b)
+}
+
+// Connection is what a client needs to reach a database.
+type Connection struct {
+	Username  string
+	DirectURL string
+	PooledURL string
+}
+
+// ConnectionFor builds the direct and pooled URLs of a project.
+func (s *Service) ConnectionFor(p *store.Project, c *store.Cluster) (Connection, error) {
+	pw, err := s.open(p.PasswordEnc)
+	if err != nil {
+		return Connection{}, fmt.Errorf("while decrypting credentials: %w", err)
+	}
+	return Connection{
+		Username:  p.RoleName,
+		DirectURL: BuildURL(p.RoleName, pw, c.PublicHost, c.DirectPort, p.DatabaseName),
+		PooledURL: BuildURL(p.RoleName, pw, c.PublicHost, c.PooledPort, p.DatabaseName),
+	}, nil
+}
+
+// BuildURL renders postgres://user:password@host:port/db?sslmode=require.
+func BuildURL(user, password, host string, port int, db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(user, password),
+		Host:     net.JoinHostPort(host, strconv.Itoa(port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=require",
+	}
+	return u.String()
+}
+
+func (s *Service) project(ctx context.Context, j *queue.Job) (*store.Project, error) {
+	if j.ProjectID == nil {
+		return nil, queue.PermanentError(fmt.Errorf("job has no project"))
+	}
+	p, err := store.GetProjectAny(ctx, s.Store.Pool, *j.ProjectID)
+	if err == store.ErrNotFound {
+		return nil, queue.PermanentError(fmt.Errorf("project %s no longer exists", *j.ProjectID))
+	}
+	return p, err
+}
+
+func (s *Service) seal(secret string) []byte { return s.Box.Seal([]byte(secret)) }
+
+func (s *Service) open(sealed []byte) (string, error) {
+	b, err := s.Box.Open(sealed)
+	return string(b), err
+}

@@ -1,0 +1,272 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// detectBinaries finds postgres/initdb and pgbouncer and the server major.
+func (c *Cluster) detectBinaries(ctx context.Context) error {
+	c.binDir = c.cfg.BinDir
+	if c.binDir == "" {
+		c.binDir = detectBinDir(c.pgData)
+	}
+	if c.binDir == "" {
+		return errors.New("cannot find the PostgreSQL server binaries (install the postgresql package or pass the bin dir)")
+	}
+	for _, b := range []string{"postgres", "initdb"} {
+		if _, err := os.Stat(filepath.Join(c.binDir, b)); err != nil {
+			return fmt.Errorf("PostgreSQL bin dir %s has no %s: %w", c.binDir, b, err)
+		}
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(c.binDir, "postgres"), "--version").Output()
+	if err != nil {
+		return fmt.Errorf("while running postgres --version: %w", err)
+	}
+	m := regexp.MustCompile(`\(PostgreSQL\) (\d+)`).FindSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("cannot parse postgres --version output %q", strings.TrimSpace(string(out)))
+	}
+	c.major = string(m[1])
+	if b, err := os.ReadFile(filepath.Join(c.pgData, "PG_VERSION")); err == nil {
+		if v := strings.TrimSpace(string(b)); v != c.major {
+			return fmt.Errorf("data dir %s was created by PostgreSQL %s but the binaries in %s are PostgreSQL %s", c.pgData, v, c.binDir, c.major)
+		}
+	}
+
+	c.bouncerBin = c.cfg.PgBouncerPath
+	if c.bouncerBin == "" {
+		if p, err := exec.LookPath("pgbouncer"); err == nil {
+			c.bouncerBin = p
+		} else if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
+			c.bouncerBin = "/usr/sbin/pgbouncer"
+		} else {
+			return errors.New("cannot find pgbouncer (install the pgbouncer package or pass its path)")
+		}
+	}
+	return nil
+}
+
+// detectBinDir prefers the major version an existing data dir was created
+// with, then pg_config --bindir (when it really holds a server), then the
+// highest /usr/lib/postgresql/*/bin.
+func detectBinDir(pgData string) string {
+	has := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "postgres"))
+		return err == nil
+	}
+	if b, err := os.ReadFile(filepath.Join(pgData, "PG_VERSION")); err == nil {
+		if d := filepath.Join("/usr/lib/postgresql", strings.TrimSpace(string(b)), "bin"); has(d) {
+			return d
+		}
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); d != "" && has(d) {
+			return d
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if has(d) {
+			return d
+		}
+	}
+	return ""
+}
+
+func versionOf(binDir string) float64 {
+	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
+	return v
+}
+
+// initdbIfNeeded creates PGDATA when PG_VERSION is missing. initdb writes
+// into a scratch directory that is renamed into place, so a crash during
+// initdb never leaves a half-initialized DataDir/pg behind.
+func (c *Cluster) initdbIfNeeded(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.pgData, "PG_VERSION")); err == nil {
+		return nil
+	}
+	if entries, err := os.ReadDir(c.pgData); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty but has no PG_VERSION; refusing to initdb over it", c.pgData)
+	}
+	t0 := time.Now()
+	c.log.Info("initializing a new postgres cluster with initdb", "pgdata", c.pgData)
+	scratch := c.pgData + ".initdb-tmp"
+	if err := os.RemoveAll(scratch); err != nil {
+		return err
+	}
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	if err := c.owner.chown(scratch); err != nil {
+		return err
+	}
+
+	fromTemplate := false
+	if c.cfg.Fast {
+		if err := c.copyInitdbTemplate(ctx, scratch); err != nil {
+			c.log.Info("initdb template unavailable; running initdb", "reason", err.Error())
+			if err := os.RemoveAll(scratch); err != nil {
+				return err
+			}
+			if err := os.Mkdir(scratch, 0o700); err != nil {
+				return err
+			}
+			if err := c.owner.chown(scratch); err != nil {
+				return err
+			}
+		} else {
+			fromTemplate = true
+		}
+	}
+	if !fromTemplate {
+		if err := c.runInitdb(ctx, scratch, c.password); err != nil {
+			return err
+		}
+	}
+	// An empty DataDir/pg may exist (e.g. created by an operator); replace it.
+	if err := os.Remove(c.pgData); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(scratch, c.pgData); err != nil {
+		return err
+	}
+	c.log.Info("initdb done", "elapsed", time.Since(t0).Round(time.Millisecond), "from_template", fromTemplate)
+	return nil
+}
+
+// runInitdb runs initdb (as the postgres user when we are root) into the
+// existing empty directory dir, with password for the admin role.
+func (c *Cluster) runInitdb(ctx context.Context, dir, password string) error {
+	pwFile := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".pwfile")
+	if err := writeFileAtomic(pwFile, []byte(password+"\n"), 0o600, c.owner); err != nil {
+		return err
+	}
+	defer os.Remove(pwFile)
+
+	args := []string{"-D", dir, "--data-checksums", "--auth=scram-sha-256", "--pwfile=" + pwFile,
+		"-U", adminUser, "-E", "UTF8", "--locale=C"}
+	if c.cfg.Fast {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "initdb"), args...)
+	cmd.Dir = filepath.Dir(dir)
+	cmd.Env = childEnv()
+	if c.owner != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.owner.credential()}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("initdb failed: %w\n%s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// pgQuote quotes a postgresql.conf string value.
+func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// writePostgresConfig rewrites capydb.conf and pg_hba.conf on every start
+// so that port or host changes apply, and makes postgresql.conf include it.
+func (c *Cluster) writePostgresConfig() error {
+	listen := "127.0.0.1"
+	if !c.listenLocalOnly() {
+		listen = "*"
+	}
+	var b strings.Builder
+	b.WriteString("# Written by capydb on every start; edits are lost. Use ALTER SYSTEM for your own settings.\n")
+	fmt.Fprintf(&b, "port = %d\n", c.directPort)
+	fmt.Fprintf(&b, "listen_addresses = %s\n", pgQuote(listen))
+	// No unix sockets: socket paths in long temp dirs exceed 107 bytes, and
+	// every client uses TCP + TLS anyway.
+	b.WriteString("unix_socket_directories = ''\n")
+	b.WriteString("ssl = on\n")
+	fmt.Fprintf(&b, "ssl_cert_file = %s\n", pgQuote(filepath.Join(c.tlsDir, "server.crt")))
+	fmt.Fprintf(&b, "ssl_key_file = %s\n", pgQuote(filepath.Join(c.tlsDir, "server.key")))
+	b.WriteString("password_encryption = 'scram-sha-256'\n")
+	fmt.Fprintf(&b, "max_connections = %d\n", c.cfg.MaxConnections)
+	b.WriteString("shared_preload_libraries = 'pg_stat_statements'\n")
+	b.WriteString("logging_collector = off\n")
+	b.WriteString("log_destination = 'stderr'\n")
+	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
+	if c.cfg.Fast {
+		b.WriteString("# Fast mode (tests): not crash safe.\n")
+		b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+	}
+	if err := writeFileAtomic(filepath.Join(c.pgData, "capydb.conf"), []byte(b.String()), 0o600, c.owner); err != nil {
+		return err
+	}
+
+	hba := "# Written by capydb on every start: TLS + SCRAM only, no unix sockets, no plain TCP.\n" +
+		"# TYPE  DATABASE USER ADDRESS   METHOD\n" +
+		"hostssl all      all  127.0.0.1/32 scram-sha-256\n" +
+		"hostssl all      all  ::1/128      scram-sha-256\n" +
+		"hostssl all      all  0.0.0.0/0    scram-sha-256\n" +
+		"hostssl all      all  ::/0         scram-sha-256\n"
+	if err := writeFileAtomic(filepath.Join(c.pgData, "pg_hba.conf"), []byte(hba), 0o600, c.owner); err != nil {
+		return err
+	}
+
+	confPath := filepath.Join(c.pgData, "postgresql.conf")
+	conf, err := os.ReadFile(confPath)
+	if err != nil {
+		return err
+	}
+	const include = "include = 'capydb.conf'"
+	for _, line := range strings.Split(string(conf), "\n") {
+		if strings.TrimSpace(line) == include {
+			return nil
+		}
+	}
+	if len(conf) > 0 && conf[len(conf)-1] != '\n' {
+		conf = append(conf, '\n')
+	}
+	conf = append(conf, "\n# Settings managed by capydb (rewritten on every start).\n"+include+"\n"...)
+	return writeFileAtomic(confPath, conf, 0o600, c.owner)
+}
+
+// writeBouncerConfig rewrites pgbouncer.ini on every start. The [databases]
+// section lives in databases.ini, which SyncPooler regenerates.
+func (c *Cluster) writeBouncerConfig() error {
+	listen := "127.0.0.1"
+	if !c.listenLocalOnly() {
+		listen = "*"
+	}
+	var b strings.Builder
+	b.WriteString("; Written by capydb on every start; edits are lost.\n")
+	b.WriteString("[pgbouncer]\n")
+	fmt.Fprintf(&b, "listen_addr = %s\n", listen)
+	fmt.Fprintf(&b, "listen_port = %d\n", c.pooledPort)
+	b.WriteString("unix_socket_dir =\n")
+	b.WriteString("auth_type = scram-sha-256\n")
+	fmt.Fprintf(&b, "auth_file = %s\n", filepath.Join(c.bouncerDir, "userlist.txt"))
+	b.WriteString("pool_mode = transaction\n")
+	fmt.Fprintf(&b, "max_client_conn = %d\n", c.cfg.PoolerMaxClientConn)
+	b.WriteString("default_pool_size = 20\n")
+	b.WriteString("ignore_startup_parameters = extra_float_digits\n")
+	b.WriteString("client_tls_sslmode = require\n")
+	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", filepath.Join(c.tlsDir, "server.crt"))
+	fmt.Fprintf(&b, "client_tls_key_file = %s\n", filepath.Join(c.tlsDir, "server.key"))
+	b.WriteString("server_tls_sslmode = require\n")
+	fmt.Fprintf(&b, "admin_users = %s\n", adminUser)
+	fmt.Fprintf(&b, "pidfile = %s\n", filepath.Join(c.bouncerDir, "pgbouncer.pid"))
+	b.WriteString("; No logfile: pgbouncer logs to stderr, which capydb forwards.\n")
+	// pgbouncer 1.18 accepts a %include at the end of the file; the
+	// included file starts its own [databases] section.
+	fmt.Fprintf(&b, "%%include %s\n", filepath.Join(c.bouncerDir, "databases.ini"))
+	return writeFileAtomic(filepath.Join(c.bouncerDir, "pgbouncer.ini"), []byte(b.String()), 0o600, c.owner)
+}

@@ -1,0 +1,185 @@
+// Package queue is CapyDB's durable job queue on the control database: jobs
+// are rows claimed with FOR UPDATE SKIP LOCKED, held with renewed leases,
+// retried with exponential backoff, and serialized per locked resource by a
+// partial unique index. Workers wake on LISTEN/NOTIFY; polling is the fallback.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// Job states.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+)
+
+// Retry classifications.
+const (
+	Transient = "transient"
+	Permanent = "permanent"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel that wakes workers.
+const notifyChannel = "capydb_jobs"
+
+// Job is a row of the jobs table.
+type Job struct {
+	ID                  string
+	Type                string
+	State               string
+	OrganizationID      string
+	ProjectID           *string
+	PreviewDatabaseID   *string
+	ClusterID           *string
+	Attempts            int
+	MaxAttempts         int
+	RetryClassification string
+	Error               *string
+	LastExitCode        *int
+	LastStdout          *string
+	LastStderr          *string
+	LockedResource      *string
+	ClaimedBy           *string
+	ClaimedAt           *time.Time
+	LeaseExpiresAt      *time.Time
+	StartedAt           *time.Time
+	CompletedAt         *time.Time
+	RunAt               time.Time
+	Payload             json.RawMessage
+	Result              json.RawMessage
+	Progress            json.RawMessage
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Terminal reports whether the job reached completed or failed.
+func (j *Job) Terminal() bool { return j.State == StateCompleted || j.State == StateFailed }
+
+// DecodePayload unmarshals the job's payload into v.
+func (j *Job) DecodePayload(v any) error {
+	if len(j.Payload) == 0 {
+		return nil
+	}
+	return json.Unmarshal(j.Payload, v)
+}
+
+const jobColumns = `id, type, state, organization_id, project_id, preview_database_id, cluster_id,
+	attempts, max_attempts, retry_classification, error, last_exit_code, last_stdout, last_stderr,
+	locked_resource, claimed_by, claimed_at, lease_expires_at, started_at, completed_at, run_at,
+	payload, result, progress, created_at, updated_at`
+
+func scanJob(row pgx.Row) (*Job, error) {
+	var j Job
+	err := row.Scan(&j.ID, &j.Type, &j.State, &j.OrganizationID, &j.ProjectID, &j.PreviewDatabaseID,
+		&j.ClusterID, &j.Attempts, &j.MaxAttempts, &j.RetryClassification, &j.Error, &j.LastExitCode,
+		&j.LastStdout, &j.LastStderr, &j.LockedResource, &j.ClaimedBy, &j.ClaimedAt, &j.LeaseExpiresAt,
+		&j.StartedAt, &j.CompletedAt, &j.RunAt, &j.Payload, &j.Result, &j.Progress, &j.CreatedAt, &j.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// EnqueueParams describe a new job.
+type EnqueueParams struct {
+	ID             string // optional; generated when empty
+	Type           string
+	OrganizationID string
+	ProjectID      string
+	PreviewID      string
+	ClusterID      string
+	LockedResource string // e.g. "project:prj_..."; empty = no lock
+	Payload        any
+	MaxAttempts    int       // default 5
+	RunAt          time.Time // zero = now
+}
+
+// DefaultMaxAttempts is how many attempts a job gets unless its type says otherwise.
+const DefaultMaxAttempts = 5
+
+// Enqueue inserts a job and wakes the workers when tx commits. Call it in the
+// transaction that writes the state change the job belongs to.
+func Enqueue(ctx context.Context, db store.DB, p EnqueueParams) (*Job, error) {
+	if p.ID == "" {
+		p.ID = ids.New("job_")
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	payload := []byte("{}")
+	if p.Payload != nil {
+		b, err := json.Marshal(p.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("while encoding the job payload: %w", err)
+		}
+		payload = b
+	}
+	var runAt any
+	if !p.RunAt.IsZero() {
+		runAt = p.RunAt
+	}
+	j, err := scanJob(db.QueryRow(ctx, `INSERT INTO jobs (id, type, organization_id, project_id,
+			preview_database_id, cluster_id, locked_resource, payload, max_attempts, run_at)
+		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, coalesce($10, now()))
+		RETURNING `+jobColumns,
+		p.ID, p.Type, p.OrganizationID, p.ProjectID, p.PreviewID, p.ClusterID, p.LockedResource, payload,
+		p.MaxAttempts, runAt))
+	if err != nil {
+		return nil, fmt.Errorf("while enqueueing %s: %w", p.Type, err)
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// Get reads a job of an organization.
+func Get(ctx context.Context, db store.DB, orgID, id string) (*Job, error) {
+	return scanJob(db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND organization_id = $2`, id, orgID))
+}
+
+// GetAny reads a job by id regardless of organization (internal use).
+func GetAny(ctx context.Context, db store.DB, id string) (*Job, error) {
+	return scanJob(db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+}
+
+// ListByProject returns a project's jobs (its previews' included), newest first.
+func ListByProject(ctx context.Context, db store.DB, projectID string, limit int) ([]*Job, error) {
+	rows, err := db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE project_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2`, projectID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// ActiveJob returns the pending or running job of the given type on a project, if any.
+func ActiveJob(ctx context.Context, db store.DB, projectID, typ string) (*Job, error) {
+	return scanJob(db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE project_id = $1 AND type = $2 AND state IN ('pending', 'running')
+		ORDER BY created_at DESC LIMIT 1`, projectID, typ))
+}

@@ -1,0 +1,87 @@
+// Package server is the composition root: it builds the embedded cluster,
+// control database, job workers and HTTP API from configuration, runs them
+// and shuts them down in order.
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is everything `capydb server` can be told.
+type Config struct {
+	DataDir            string
+	Listen             string
+	DirectPort         int
+	DirectPortExplicit bool
+	PooledPort         int
+	PooledPortExplicit bool
+	PublicHost         string
+	DatabaseURL        string
+	Components         []string // api, worker
+	Workers            int
+	EmbeddedCluster    bool
+	LogFormat          string // auto, json, text
+	LogLevel           string
+	Version            string
+
+	// Fast turns off durability in the embedded cluster (tests only).
+	Fast bool
+	// PrintTo receives the human-readable start banner (URL and first key).
+	PrintTo *os.File
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/capydb, i.e. ~/.local/share/capydb.
+func DefaultDataDir() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "capydb")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".capydb-data"
+	}
+	return filepath.Join(home, ".local", "share", "capydb")
+}
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	c.DataDir = abs
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicHost == "" {
+		c.PublicHost = "127.0.0.1"
+	}
+	if len(c.Components) == 0 {
+		c.Components = []string{"api", "worker"}
+	}
+	for _, comp := range c.Components {
+		if comp != "api" && comp != "worker" {
+			return fmt.Errorf("--components: unknown component %q (want api, worker)", comp)
+		}
+	}
+	if c.Workers <= 0 {
+		c.Workers = 10
+	}
+	if !c.EmbeddedCluster && c.DatabaseURL == "" {
+		return fmt.Errorf("--database-url is required when --embedded-cluster=false")
+	}
+	return nil
+}
+
+func (c *Config) has(component string) bool {
+	for _, comp := range c.Components {
+		if strings.EqualFold(comp, component) {
+			return true
+		}
+	}
+	return false
+}

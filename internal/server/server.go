@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/capydb/capydb/internal/api"
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/lifecycle"
+	"github.com/capydb/capydb/internal/localcluster"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/secretbox"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// ControlDatabase is the control database's name on the embedded cluster.
+const ControlDatabase = "capydb_control"
+
+// controlDSNFile lets operator commands find the embedded control database.
+const controlDSNFile = "control-database-url"
+
+// BootstrapKeyFile holds the first admin key (0600).
+const BootstrapKeyFile = "bootstrap-admin-key"
+
+// Server is a running capydb server.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	cluster   *localcluster.Cluster
+	store     *store.Store
+	lifecycle *lifecycle.Service
+	worker    *queue.Worker
+	api       *api.Server
+	http      *http.Server
+	listener  net.Listener
+
+	// BootstrapKey is the plaintext of the first admin key when this start created it.
+	BootstrapKey string
+	// URL is the API base URL.
+	URL string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errCh  chan error
+}
+
+// Start brings everything up and returns once the API is serving.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log, errCh: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			s.Stop(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("while creating data dir %s: %w", cfg.DataDir, err)
+	}
+	key, err := secretbox.LoadKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, err
+	}
+
+	dsn := cfg.DatabaseURL
+	if cfg.EmbeddedCluster {
+		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
+			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
+			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
+			Fast: cfg.Fast, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if dsn == "" {
+			if err := ensureDatabase(ctx, s.cluster.AdminDSN(), ControlDatabase); err != nil {
+				return nil, err
+			}
+			dsn = s.cluster.AdminDSNFor(ControlDatabase)
+			if err := writeSecretFile(filepath.Join(cfg.DataDir, controlDSNFile), dsn+"\n"); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	s.store, err = store.Open(ctx, dsn, int32(cfg.Workers+20))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	s.lifecycle = lifecycle.New(s.store, box, log)
+
+	if s.cluster != nil {
+		c := &store.Cluster{
+			ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local",
+			PublicHost: cfg.PublicHost, DirectPort: s.cluster.DirectPort(), PooledPort: s.cluster.PooledPort(),
+			PostgresVersion: s.cluster.PostgresMajor(), State: "active",
+		}
+		if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
+			return nil, fmt.Errorf("while registering the local cluster: %w", err)
+		}
+		dp, err := dataplane.Open(ctx, c.ID, s.cluster.AdminDSNFor, s.cluster, int32(cfg.Workers+5))
+		if err != nil {
+			return nil, err
+		}
+		if err := dp.EnsureTemplate(ctx); err != nil {
+			return nil, err
+		}
+		s.lifecycle.AttachCluster(dp)
+		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
+	}
+
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	if cfg.has("worker") {
+		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = s.worker.Run(runCtx) }()
+	}
+	if cfg.has("api") {
+		if err := s.serveAPI(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) serveAPI() error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.api = api.New(api.Deps{
+		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store}, Log: s.log,
+		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg,
+	})
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", s.cfg.Listen, err)
+	}
+	s.listener = ln
+	s.URL = "http://" + ln.Addr().String()
+	s.http = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errCh <- err
+		}
+	}()
+	return nil
+}
+
+// Errors delivers fatal runtime errors (e.g. the listener failing).
+func (s *Server) Errors() <-chan error { return s.errCh }
+
+// Store exposes the control database (tests, operator commands).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Cluster exposes the embedded cluster (nil when disabled).
+func (s *Server) Cluster() *localcluster.Cluster { return s.cluster }
+
+// API exposes the HTTP API (tests read its access rules and OpenAPI document).
+func (s *Server) API() *api.Server { return s.api }
+
+// Stop shuts down in reverse order: HTTP, workers, control DB, cluster.
+func (s *Server) Stop(ctx context.Context) {
+	if s.http != nil {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = s.http.Shutdown(c)
+		cancel()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	for _, c := range s.lifecycleClusters() {
+		c.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.cluster != nil {
+		c, cancel := context.WithTimeout(ctx, 60*time.Second)
+		if err := s.cluster.Stop(c); err != nil {
+			s.log.Error("stopping the local cluster failed", "error", err)
+		}
+		cancel()
+	}
+}
+
+func (s *Server) lifecycleClusters() []*dataplane.Cluster {
+	if s.lifecycle == nil {
+		return nil
+	}
+	var out []*dataplane.Cluster
+	for _, c := range s.lifecycle.Clusters() {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.store.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("control database unreachable")
+	}
+	if ok, err := s.store.MigrationsCurrent(ctx); err != nil || !ok {
+		return fmt.Errorf("migrations not applied")
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Healthy(ctx); err != nil {
+			return fmt.Errorf("local cluster is not healthy")
+		}
+	}
+	return nil
+}
+
+func (s *Server) components(ctx context.Context) []api.StatusComponent {
+	out := []api.StatusComponent{{Name: "api", Status: "operational"}}
+	db := api.StatusComponent{Name: "control_database", Status: "operational"}
+	if err := s.store.Pool.Ping(ctx); err != nil {
+		db.Status, db.Message = "outage", "control database unreachable"
+	}
+	out = append(out, db)
+	workers := api.StatusComponent{Name: "job_workers", Status: "operational"}
+	var overdue int
+	if err := s.store.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state = 'pending' AND run_at < now() - interval '2 minutes'`).Scan(&overdue); err == nil && overdue > 0 {
+		workers.Status, workers.Message = "degraded", fmt.Sprintf("%d jobs waiting for more than 2 minutes", overdue)
+	}
+	out = append(out, workers, api.StatusComponent{Name: "webhook_delivery", Status: "operational"})
+	clusters, err := store.ListClusters(ctx, s.store.Pool)
+	if err != nil {
+		return out
+	}
+	handles := s.lifecycle.Clusters()
+	for _, c := range clusters {
+		comp := api.StatusComponent{Name: "cluster " + c.ID, Status: "operational", Region: c.Region}
+		h, ok := handles[c.ID]
+		switch {
+		case !ok:
+			comp.Status, comp.Message = "degraded", "not reachable from this server"
+		case h.Ping(ctx) != nil:
+			comp.Status, comp.Message = "outage", "cluster does not answer"
+		}
+		out = append(out, comp)
+	}
+	return out
+}
+
+// bootstrap creates the default organization and its first admin key once.
+func (s *Server) bootstrap(ctx context.Context) error {
+	return s.store.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.bootstrap'))`); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM organizations`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		org := &store.Organization{ID: ids.New("org_"), Name: "Default", Slug: "default", BillingPlan: "business"}
+		if err := store.InsertOrganization(ctx, tx, org); err != nil {
+			return err
+		}
+		plain, k, err := auth.MintKey(ctx, tx, org.ID, "bootstrap admin", []string{auth.ScopeAll}, "api")
+		if err != nil {
+			return err
+		}
+		if err := writeSecretFile(filepath.Join(s.cfg.DataDir, BootstrapKeyFile), plain+"\n"); err != nil {
+			return err
+		}
+		s.BootstrapKey = plain
+		s.log.Info("created organization default and its first admin API key (shown once)",
+			"organization_id", org.ID, "api_key_id", k.ID, "api_key", plain,
+			"also_in", filepath.Join(s.cfg.DataDir, BootstrapKeyFile))
+		return nil
+	})
+}
+
+// ensureDatabase creates a database on a cluster if it is missing.
+func ensureDatabase(ctx context.Context, adminDSN, name string) error {
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("while connecting to the local cluster: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		var exists2 bool
+		if qerr := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists2); qerr == nil && exists2 {
+			return nil
+		}
+		return fmt.Errorf("while creating the control database: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `REVOKE ALL ON DATABASE `+pgx.Identifier{name}.Sanitize()+` FROM PUBLIC`); err != nil {
+		return err
+	}
+	return nil
+}
+
+func writeSecretFile(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ControlDSN finds the control database for operator commands: the flag, or
+// the embedded cluster's recorded DSN in the data dir.
+func ControlDSN(databaseURL, dataDir string) (string, error) {
+	if databaseURL != "" {
+		return databaseURL, nil
+	}
+	if dataDir == "" {
+		dataDir = DefaultDataDir()
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, controlDSNFile))
+	if err != nil {
+		return "", fmt.Errorf("no control database: pass --database-url, or start `capydb server --data-dir %s` first (%w)", dataDir, err)
+	}
+	return string(trimNL(b)), nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Organization is the tenant.
+type Organization struct {
+	ID                    string
+	Name                  string
+	Slug                  string
+	BillingPlan           string
+	BillingEmail          *string
+	ClerkOrganizationID   *string
+	ClerkOrganizationSlug *string
+	SuspendedAt           *time.Time
+	SuspendedReason       *string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+const orgColumns = `id, name, slug, billing_plan, billing_email, clerk_organization_id,
+	clerk_organization_slug, suspended_at, suspended_reason, created_at, updated_at`
+
+func scanOrg(row pgx.Row) (*Organization, error) {
+	var o Organization
+	err := row.Scan(&o.ID, &o.Name, &o.Slug, &o.BillingPlan, &o.BillingEmail, &o.ClerkOrganizationID,
+		&o.ClerkOrganizationSlug, &o.SuspendedAt, &o.SuspendedReason, &o.CreatedAt, &o.UpdatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &o, nil
+}
+
+// InsertOrganization creates an organization.
+func InsertOrganization(ctx context.Context, db DB, o *Organization) error {
+	return db.QueryRow(ctx, `INSERT INTO organizations (id, name, slug, billing_plan)
+		VALUES ($1, $2, $3, $4) RETURNING created_at, updated_at`,
+		o.ID, o.Name, o.Slug, o.BillingPlan).Scan(&o.CreatedAt, &o.UpdatedAt)
+}
+
+// GetOrganization reads an organization by id.
+func GetOrganization(ctx context.Context, db DB, id string) (*Organization, error) {
+	return scanOrg(db.QueryRow(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
+}
+
+// GetOrganizationByRef reads an organization by id or slug.
+func GetOrganizationByRef(ctx context.Context, db DB, ref string) (*Organization, error) {
+	return scanOrg(db.QueryRow(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1 OR slug = $1`, ref))
+}
+
+// APIKey is an API key's stored form: never the plaintext, only its hash.
+type APIKey struct {
+	ID              string
+	OrganizationID  string
+	Name            string
+	KeyHash         []byte
+	KeyPrefix       string
+	Scopes          []string
+	ProjectID       *string
+	ExpiresAt       *time.Time
+	DeviceName      *string
+	Source          string
+	CreatedByUserID *string
+	LastUsedAt      *time.Time
+	RevokedAt       *time.Time
+	CreatedAt       time.Time
+}
+
+const keyColumns = `id, organization_id, name, key_hash, key_prefix, scopes, project_id, expires_at,
+	device_name, source, created_by_user_id, last_used_at, revoked_at, created_at`
+
+func scanKey(row pgx.Row) (*APIKey, error) {
+	var k APIKey
+	err := row.Scan(&k.ID, &k.OrganizationID, &k.Name, &k.KeyHash, &k.KeyPrefix, &k.Scopes, &k.ProjectID,
+		&k.ExpiresAt, &k.DeviceName, &k.Source, &k.CreatedByUserID, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &k, nil
+}
+
+// InsertAPIKey stores a new key.
+func InsertAPIKey(ctx context.Context, db DB, k *APIKey) error {
+	return db.QueryRow(ctx, `INSERT INTO api_keys (id, organization_id, name, key_hash, key_prefix, scopes,
+		project_id, expires_at, device_name, source, created_by_user_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
+		k.ID, k.OrganizationID, k.Name, k.KeyHash, k.KeyPrefix, k.Scopes, k.ProjectID, k.ExpiresAt,
+		k.DeviceName, k.Source, k.CreatedByUserID).Scan(&k.CreatedAt)
+}
+
+// GetAPIKeyByHash finds a key by the SHA-256 of its plaintext.
+func GetAPIKeyByHash(ctx context.Context, db DB, hash []byte) (*APIKey, error) {
+	return scanKey(db.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key_hash = $1`, hash))
+}
+
+// TouchAPIKey records use of a key, at most once a minute.
+func TouchAPIKey(ctx context.Context, db DB, id string) error {
+	_, err := db.Exec(ctx, `UPDATE api_keys SET last_used_at = now()
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, id)
+	return err
+}
+
+// Cluster is a Postgres server (with pgBouncer) that hosts tenant databases.
+type Cluster struct {
+	ID              string
+	Name            string
+	Provider        string
+	Region          string
+	PublicHost      string
+	DirectPort      int
+	PooledPort      int
+	PostgresVersion string
+	State           string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+const clusterColumns = `id, name, provider, region, public_host, direct_port, pooled_port,
+	postgres_version, state, created_at, updated_at`
+
+func scanCluster(row pgx.Row) (*Cluster, error) {
+	var c Cluster
+	err := row.Scan(&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort,
+		&c.PostgresVersion, &c.State, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}
+
+// UpsertClusterByName registers a cluster or refreshes its addresses,
+// keeping its id stable across restarts.
+func UpsertClusterByName(ctx context.Context, db DB, c *Cluster) error {
+	return db.QueryRow(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
+			pooled_port, postgres_version, state)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (name) DO UPDATE SET public_host = EXCLUDED.public_host,
+			direct_port = EXCLUDED.direct_port, pooled_port = EXCLUDED.pooled_port,
+			postgres_version = EXCLUDED.postgres_version, updated_at = now()
+		RETURNING id, state, created_at, updated_at`,
+		c.ID, c.Name, c.Provider, c.Region, c.PublicHost, c.DirectPort, c.PooledPort, c.PostgresVersion, c.State,
+	).Scan(&c.ID, &c.State, &c.CreatedAt, &c.UpdatedAt)
+}
+
+// ListClusters returns every registered cluster, oldest first.
+func ListClusters(ctx context.Context, db DB) ([]*Cluster, error) {
+	rows, err := db.Query(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Cluster{}
+	for rows.Next() {
+		c, err := scanCluster(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// GetCluster reads a cluster by id.
+func GetCluster(ctx context.Context, db DB, id string) (*Cluster, error) {
+	return scanCluster(db.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id))
+}
+
+// InsertEvent writes an outbox event; call it in the transaction of the state change.
+func InsertEvent(ctx context.Context, db DB, id, orgID, typ string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(ctx, `INSERT INTO events (id, organization_id, type, data) VALUES ($1, $2, $3, $4)`,
+		id, orgID, typ, b)
+	return err
+}
+
+// Event is an outbox row.
+type Event struct {
+	ID             string
+	OrganizationID string
+	Type           string
+	Data           json.RawMessage
+	CreatedAt      time.Time
+}
+
+// ListEvents returns an organization's events, oldest first (tests and delivery).
+func ListEvents(ctx context.Context, db DB, orgID string) ([]Event, error) {
+	rows, err := db.Query(ctx, `SELECT id, organization_id, type, data, created_at FROM events
+		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := r.Scan(&e.ID, &e.OrganizationID, &e.Type, &e.Data, &e.CreatedAt)
+		return e, err
+	})
+}
+
+// AuditEvent is an append-only record of who did what to a project.
+type AuditEvent struct {
+	ID             string
+	OrganizationID string
+	ProjectID      *string
+	Action         string
+	ActorKind      string
+	ActorID        *string
+	Metadata       map[string]any
+}
+
+// InsertAuditEvent appends to the audit log.
+func InsertAuditEvent(ctx context.Context, db DB, a *AuditEvent) error {
+	if a.Metadata == nil {
+		a.Metadata = map[string]any{}
+	}
+	b, err := json.Marshal(a.Metadata)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(ctx, `INSERT INTO audit_events (id, organization_id, project_id, action, actor_kind, actor_id, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, a.OrganizationID, a.ProjectID, a.Action, a.ActorKind, a.ActorID, b)
+	return err
+}
