@@ -109,6 +109,8 @@ func addServerCommands(root *cobra.Command) {
 	f.BoolVar(&cfg.EmbeddedCluster, "embedded-cluster", true, "run the embedded Postgres + pgBouncer cluster")
 	f.StringVar(&cfg.LogFormat, "log-format", "auto", "auto, json or text")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
+	_ = f.MarkHidden("unsafe-no-fsync")
 	root.AddCommand(cmd)
 
 	admin := &cobra.Command{Use: "admin", Short: "Operator commands that work directly on the control database"}

@@ -206,6 +206,11 @@ func (c *Cluster) launch(ctx context.Context) error {
 		syscall.SIGINT)
 	c.bouncer = c.newChild("pgbouncer", c.bouncerBin, []string{filepath.Join(c.bouncerDir, "pgbouncer.ini")}, c.bouncerDir,
 		syscall.SIGTERM)
+	// Only our own (dead) pgbouncer can have written this pid file: stale
+	// ones were handled before launch. pgbouncer refuses to start if the
+	// pid in it has meanwhile been reused by a live process.
+	bouncerPid := filepath.Join(c.bouncerDir, "pgbouncer.pid")
+	c.bouncer.preStart = func() { os.Remove(bouncerPid) }
 
 	t0 := time.Now()
 	p, err := c.pg.start()

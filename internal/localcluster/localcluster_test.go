@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,29 @@ import (
 
 	"github.com/jackc/pgx/v5"
 )
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("CAPYDB_LC_HELPER_DIR"); dir != "" {
+		helperProcess(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// helperProcess is the body of the re-executed test binary in
+// TestChildrenDieWithParent: start a cluster, report the child pids, block.
+func helperProcess(dir string) {
+	direct, _ := strconv.Atoi(os.Getenv("CAPYDB_LC_HELPER_DIRECT"))
+	pooled, _ := strconv.Atoi(os.Getenv("CAPYDB_LC_HELPER_POOLED"))
+	c, err := Start(context.Background(), Config{DataDir: dir, Fast: true,
+		DirectPort: direct, DirectPortExplicit: true, PooledPort: pooled, PooledPortExplicit: true})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("PIDS", c.pg.current().cmd.Process.Pid, c.bouncer.current().cmd.Process.Pid)
+	select {}
+}
 
 // recorder keeps every log record so tests can assert on them and dump
 // them when a test fails (t.Log cannot be used from child-output goroutines
@@ -541,5 +566,40 @@ func TestTLSRenewal(t *testing.T) {
 	}
 	if p := randomPassword(32); len(p) != 32 || strings.Trim(p, base62) != "" {
 		t.Fatalf("password %q", p)
+	}
+}
+
+func TestChildrenDieWithParent(t *testing.T) {
+	dir := tempDataDir(t)
+	ports := freePorts(t, 2)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CAPYDB_LC_HELPER_DIR="+dir,
+		"CAPYDB_LC_HELPER_DIRECT="+strconv.Itoa(ports[0]), "CAPYDB_LC_HELPER_POOLED="+strconv.Itoa(ports[1]))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "PIDS ") {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	var pgPid, bouncerPid int
+	fmt.Sscanf(line, "PIDS %d %d", &pgPid, &bouncerPid)
+	if !pidAlive(pgPid) || !pidAlive(bouncerPid) {
+		t.Fatal("children not running")
+	}
+	// SIGKILL gives the parent no chance to clean up: only Pdeathsig helps.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	for _, pid := range []int{pgPid, bouncerPid} {
+		if !waitGone(pid, 15*time.Second) {
+			t.Fatalf("child %d survived its parent", pid)
+		}
 	}
 }

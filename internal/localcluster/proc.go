@@ -64,6 +64,8 @@ type child struct {
 	dir    string
 	pdeath syscall.Signal
 	tail   *tailBuffer
+	// preStart runs before every spawn (e.g. to clear a dead run's pid file).
+	preStart func()
 
 	mu       sync.Mutex
 	cur      *proc
@@ -99,6 +101,9 @@ func (ch *child) start() (*proc, error) {
 	defer ch.mu.Unlock()
 	if ch.stopping {
 		return nil, errStopping
+	}
+	if ch.preStart != nil {
+		ch.preStart()
 	}
 	if err := ch.c.spawn(cmd); err != nil {
 		return nil, err

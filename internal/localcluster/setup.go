@@ -264,6 +264,9 @@ func (c *Cluster) writeBouncerConfig() error {
 	b.WriteString("server_tls_sslmode = require\n")
 	fmt.Fprintf(&b, "admin_users = %s\n", adminUser)
 	fmt.Fprintf(&b, "pidfile = %s\n", filepath.Join(c.bouncerDir, "pgbouncer.pid"))
+	// Like postgres' defaults: no line per connection (auth failures are
+	// still logged).
+	b.WriteString("log_connections = 0\nlog_disconnections = 0\n")
 	b.WriteString("; No logfile: pgbouncer logs to stderr, which capydb forwards.\n")
 	// pgbouncer 1.18 accepts a %include at the end of the file; the
 	// included file starts its own [databases] section.
