@@ -68,7 +68,7 @@ func freePort(t testing.TB) int {
 
 // startServer starts capydb on dataDir (fresh temp dir when empty) with
 // explicit free ports, and waits for /readyz.
-func startServer(t testing.TB, dataDir string, directPort, pooledPort int) *server {
+func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra ...string) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = filepath.Join(t.TempDir(), "data")
@@ -80,6 +80,7 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int) *serv
 	s.cmd = exec.Command(binary, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
 		"--direct-port", fmt.Sprint(directPort), "--pooled-port", fmt.Sprint(pooledPort),
 		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync")
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -51,10 +51,10 @@ type apiError struct {
 	headers http.Header
 }
 
-func (e *apiError) Error() string              { return e.Message }
-func (e *apiError) GetStatus() int             { return e.status }
-func (e *apiError) ContentType(string) string  { return "application/json; charset=utf-8" }
-func (e *apiError) GetHeaders() http.Header    { return e.headers }
+func (e *apiError) Error() string             { return e.Message }
+func (e *apiError) GetStatus() int            { return e.status }
+func (e *apiError) ContentType(string) string { return "application/json; charset=utf-8" }
+func (e *apiError) GetHeaders() http.Header   { return e.headers }
 func errorf(status int, format string, a ...any) *apiError {
 	return &apiError{status: status, Message: fmt.Sprintf(format, a...)}
 }

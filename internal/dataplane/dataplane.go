@@ -134,9 +134,15 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 	if err := c.EnsureLoginRole(ctx, t.Role, t.Password, t.ConnectionLimit, t.StatementTimeout, t.IdleTransactionTimeout); err != nil {
 		return err
 	}
-	exists, err := c.DatabaseExists(ctx, t.Database)
-	if err != nil {
+	var owner string
+	err := c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, t.Database).Scan(&owner)
+	exists := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
+	}
+	if exists && owner != t.Role {
+		// Not ours (or not from an earlier attempt): never adopt it.
+		return &ForeignObjectError{Msg: fmt.Sprintf("database %s already exists and belongs to %s", t.Database, owner)}
 	}
 	if !exists {
 		_, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(t.Database)+` OWNER `+ident(t.Role)+` TEMPLATE `+ident(TemplateDatabase))
@@ -267,8 +273,10 @@ func (c *Cluster) RetireLogin(ctx context.Context, login, owner, db string) erro
 
 // DropTenant removes a database (terminating its sessions) and its roles.
 func (c *Cluster) DropTenant(ctx context.Context, db string, roles ...string) error {
-	if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
-		return fmt.Errorf("while dropping database %s: %w", db, err)
+	if db != "" {
+		if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
+			return fmt.Errorf("while dropping database %s: %w", db, err)
+		}
 	}
 	seen := map[string]bool{}
 	for _, r := range roles {
@@ -284,6 +292,22 @@ func (c *Cluster) DropTenant(ctx context.Context, db string, roles ...string) er
 		}
 	}
 	return c.SyncPooler(ctx)
+}
+
+// DropTenantIfOwned drops a tenant's roles, and its database only when owner
+// owns it, so an object CapyDB did not create is never touched.
+func (c *Cluster) DropTenantIfOwned(ctx context.Context, db, owner string, otherRoles ...string) error {
+	var actual string
+	err := c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&actual)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	// Logins that are members of the owner go first, the owner last.
+	roles := append(otherRoles, owner)
+	if err == nil && actual == owner {
+		return c.DropTenant(ctx, db, roles...)
+	}
+	return c.DropTenant(ctx, "", roles...)
 }
 
 // RoleExists reports whether a role exists.
@@ -320,6 +344,12 @@ func (c *Cluster) reconnect(ctx context.Context, db string) error {
 	}
 	return nil
 }
+
+// ForeignObjectError means a name we generated is held by an object we did
+// not create; retrying cannot help.
+type ForeignObjectError struct{ Msg string }
+
+func (e *ForeignObjectError) Error() string { return e.Msg }
 
 func isDuplicate(err error) bool {
 	var pgErr *pgconn.PgError

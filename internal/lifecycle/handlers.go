@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,11 +40,16 @@ func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Rep
 		return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
 	}
 	rep.Secret(pw)
-	return nil, c.CreateTenant(ctx, dataplane.Tenant{
+	err = c.CreateTenant(ctx, dataplane.Tenant{
 		Database: p.DatabaseName, Role: p.RoleName, Password: pw,
 		ConnectionLimit: limits.MaxConnections, StatementTimeout: limits.StatementTimeout,
 		IdleTransactionTimeout: limits.IdleTransactionTimeout,
 	})
+	var foreign *dataplane.ForeignObjectError
+	if errors.As(err, &foreign) {
+		return nil, queue.PermanentError(err)
+	}
+	return nil, err
 }
 
 // Abort removes what a failed provisioning made, so no half-made role or
@@ -60,7 +66,7 @@ func (h *provisionHandler) Abort(ctx context.Context, j *queue.Job) error {
 	if err != nil {
 		return err
 	}
-	return c.DropTenant(ctx, p.DatabaseName, p.RoleName, p.OwnerRole)
+	return c.DropTenantIfOwned(ctx, p.DatabaseName, p.OwnerRole)
 }
 
 func (h *provisionHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
@@ -93,12 +99,13 @@ func (h *deleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	roles := []string{p.RoleName, p.OwnerRole}
-	if p.GraceRole != nil {
-		roles = append(roles, *p.GraceRole)
+	var logins []string
+	for _, r := range []*string{&p.RoleName, p.GraceRole} {
+		if r != nil && *r != p.OwnerRole {
+			logins = append(logins, *r)
+		}
 	}
-	// Grace logins are members of the owner: drop them before it.
-	return nil, c.DropTenant(ctx, p.DatabaseName, roles...)
+	return nil, c.DropTenantIfOwned(ctx, p.DatabaseName, p.OwnerRole, logins...)
 }
 
 func (h *deleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
@@ -268,4 +275,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-

@@ -48,7 +48,9 @@ type Aborter interface {
 type HandlerFunc func(ctx context.Context, j *Job, rep *Reporter) (any, error)
 
 // Run calls f.
-func (f HandlerFunc) Run(ctx context.Context, j *Job, rep *Reporter) (any, error) { return f(ctx, j, rep) }
+func (f HandlerFunc) Run(ctx context.Context, j *Job, rep *Reporter) (any, error) {
+	return f(ctx, j, rep)
+}
 
 // Config tunes a Worker. Zero values get defaults.
 type Config struct {
@@ -579,9 +581,16 @@ func (w *Worker) reclaimDeadLocalWorkers(ctx context.Context) {
 	}
 }
 
+// processAlive reports whether pid is a live (not zombie) process on this host.
 func processAlive(pid int) bool {
 	if pid <= 0 {
 		return false
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// The state follows the parenthesised command name: "pid (comm) S ...".
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) {
+			return b[i+2] != 'Z' && b[i+2] != 'X'
+		}
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)

@@ -1,0 +1,876 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/runner"
+)
+
+// hookHandler is a Handler and a Finisher whose hooks write a marker row in
+// the completion transaction (and count their calls).
+type hookHandler struct {
+	run func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error)
+
+	runs      atomic.Int32
+	completes atomic.Int32
+	fails     atomic.Int32
+	// failCompletes makes that many OnComplete calls return an error after
+	// writing their marker (which must then be rolled back).
+	failCompletes atomic.Int32
+}
+
+func (h *hookHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	h.runs.Add(1)
+	return h.run(ctx, j, rep)
+}
+
+func (h *hookHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, result any) error {
+	h.completes.Add(1)
+	b, _ := json.Marshal(result)
+	if _, err := tx.Exec(ctx, `INSERT INTO hook_markers (job_id, hook, detail) VALUES ($1, 'complete', $2)`, j.ID, string(b)); err != nil {
+		return err
+	}
+	if h.failCompletes.Add(-1) >= 0 {
+		return errors.New("OnComplete failed on purpose")
+	}
+	return nil
+}
+
+func (h *hookHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, errMsg string) error {
+	h.fails.Add(1)
+	_, err := tx.Exec(ctx, `INSERT INTO hook_markers (job_id, hook, detail) VALUES ($1, 'fail', $2)`, j.ID, errMsg)
+	return err
+}
+
+var _ queue.Finisher = (*hookHandler)(nil)
+
+// 1. Four workers racing for 300 jobs run each exactly once.
+func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	const typ, n = "test.once", 300
+
+	var mu sync.Mutex
+	runs := map[string]int{}
+	ranBy := map[string]string{}
+	workerIDs := []string{"once-w1", "once-w2", "once-w3", "once-w4"}
+	var rws []*runningWorker
+	for i, id := range workerIDs {
+		h := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			mu.Lock()
+			runs[j.ID]++
+			ranBy[j.ID] = id
+			mu.Unlock()
+			var p struct {
+				N int `json:"n"`
+			}
+			if err := j.DecodePayload(&p); err != nil {
+				return nil, queue.PermanentError(err)
+			}
+			time.Sleep(time.Millisecond) // long enough that one worker cannot drain the queue alone
+			return map[string]int{"n": p.N}, nil
+		})
+		pool := st.Pool // workers 1 and 3 share the store's pool, 2 and 4 have their own
+		if i%2 == 1 {
+			pool = openPool(t, st)
+		}
+		cfg := fastConfig(t, id)
+		cfg.Concurrency = 8
+		rws = append(rws, startWorker(t, pool, cfg, map[string]queue.Handler{typ: h}))
+	}
+
+	// One transaction, one NOTIFY at commit: all four workers wake at once.
+	want := map[string]int{}
+	err := st.InTx(ctx, func(tx pgx.Tx) error {
+		for i := range n {
+			j, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{Type: typ, OrganizationID: testOrg, Payload: map[string]int{"n": i}})
+			if err != nil {
+				return err
+			}
+			want[j.ID] = i
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != n {
+		t.Fatalf("enqueued %d distinct ids, want %d", len(want), n)
+	}
+
+	waitFor(t, 40*time.Second, "all jobs to complete", func() (bool, error) {
+		var done int
+		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE type = $1 AND state = 'completed'`, typ).Scan(&done)
+		return done == n, err
+	})
+	for _, rw := range rws {
+		rw.stop(t)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(runs) != n {
+		t.Errorf("handler saw %d distinct jobs, want %d", len(runs), n)
+	}
+	for id, c := range runs {
+		if c != 1 {
+			t.Errorf("job %s ran %d times", id, c)
+		}
+	}
+	perWorker := map[string]int{}
+	for id, nth := range want {
+		j := getJob(t, st.Pool, id)
+		if j.State != queue.StateCompleted || j.Attempts != 1 || j.CompletedAt == nil || j.Error != nil ||
+			j.RetryClassification != "" || j.LeaseExpiresAt != nil {
+			t.Errorf("job %s: state %s attempts %d completed_at %v error %v class %q lease %v",
+				id, j.State, j.Attempts, j.CompletedAt, j.Error, j.RetryClassification, j.LeaseExpiresAt)
+		}
+		by := deref(j.ClaimedBy)
+		if !slices.Contains(workerIDs, by) {
+			t.Errorf("job %s claimed_by %q, not one of %v", id, by, workerIDs)
+		}
+		if by != ranBy[id] {
+			t.Errorf("job %s claimed_by %q but ran in %q", id, by, ranBy[id])
+		}
+		perWorker[by]++
+		var res struct {
+			N int `json:"n"`
+		}
+		if err := json.Unmarshal(j.Result, &res); err != nil || res.N != nth {
+			t.Errorf("job %s result %s, want n=%d (%v)", id, j.Result, nth, err)
+		}
+		if j.CompletedAt != nil && j.ClaimedAt != nil && j.CompletedAt.Before(*j.ClaimedAt) {
+			t.Errorf("job %s completed_at %v before claimed_at %v", id, j.CompletedAt, j.ClaimedAt)
+		}
+	}
+	t.Logf("jobs per worker: %v", perWorker)
+	if len(perWorker) < 2 {
+		t.Errorf("only %d worker(s) ran jobs (%v): the claims were not concurrent", len(perWorker), perWorker)
+	}
+
+	// Exactly one job.completed event per job, and none for anything else.
+	rows, err := st.Pool.Query(ctx, `SELECT data->>'job_id', count(*), min(data->>'state'), min(data->>'job_type')
+		FROM events WHERE type = 'job.completed' AND organization_id = $1 GROUP BY 1`, testOrg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type evc struct {
+		id, state, typ string
+		n              int
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (evc, error) {
+		var e evc
+		return e, r.Scan(&e.id, &e.n, &e.state, &e.typ)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != n {
+		t.Errorf("%d jobs have a job.completed event, want %d", len(evs), n)
+	}
+	for _, e := range evs {
+		if _, ok := want[e.id]; !ok || e.n != 1 || e.state != queue.StateCompleted || e.typ != typ {
+			t.Errorf("job.completed events for %s: count %d state %q type %q (known job: %v)", e.id, e.n, e.state, e.typ, ok)
+		}
+	}
+	var failedEvents int
+	if err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'job.failed'`).Scan(&failedEvents); err != nil || failedEvents != 0 {
+		t.Errorf("job.failed events = %d (%v), want 0", failedEvents, err)
+	}
+}
+
+// 2. Jobs on one locked resource never overlap; jobs on different ones do.
+func TestLockedResourceSerializesJobs(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	const typ, perResource = "test.locked", 40
+
+	var running, maxRunning [2]atomic.Int32
+	var overlapped atomic.Bool
+	var total atomic.Int32
+	idx := func(res string) int {
+		if res == "project:A" {
+			return 0
+		}
+		return 1
+	}
+	h := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		me := idx(deref(j.LockedResource))
+		other := 1 - me
+		cur := running[me].Add(1)
+		defer running[me].Add(-1)
+		for {
+			m := maxRunning[me].Load()
+			if cur <= m || maxRunning[me].CompareAndSwap(m, cur) {
+				break
+			}
+		}
+		total.Add(1)
+		if running[other].Load() > 0 {
+			overlapped.Store(true)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if running[other].Load() > 0 {
+			overlapped.Store(true)
+		}
+		return nil, nil
+	})
+	for i := range 3 {
+		cfg := fastConfig(t, fmt.Sprintf("locked-w%d", i+1))
+		cfg.Concurrency = 8
+		startWorker(t, openPool(t, st), cfg, map[string]queue.Handler{typ: h})
+	}
+
+	ids := map[string]string{}
+	err := st.InTx(ctx, func(tx pgx.Tx) error {
+		for i := range 2 * perResource {
+			res := []string{"project:A", "project:B"}[i%2]
+			j, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{Type: typ, OrganizationID: testOrg, LockedResource: res})
+			if err != nil {
+				return err
+			}
+			ids[j.ID] = res
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 40*time.Second, "all locked jobs to complete", func() (bool, error) {
+		var done int
+		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE type = $1 AND state = 'completed'`, typ).Scan(&done)
+		return done == 2*perResource, err
+	})
+
+	if got := total.Load(); got != 2*perResource {
+		t.Errorf("handler ran %d times, want %d", got, 2*perResource)
+	}
+	for i, res := range []string{"project:A", "project:B"} {
+		if m := maxRunning[i].Load(); m != 1 {
+			t.Errorf("max concurrent jobs on %s = %d, want exactly 1", res, m)
+		}
+	}
+	if !overlapped.Load() {
+		t.Error("jobs on project:A and project:B never ran at the same time: no parallelism across resources")
+	}
+	for id, res := range ids {
+		j := getJob(t, st.Pool, id)
+		if j.State != queue.StateCompleted || j.Attempts != 1 || deref(j.LockedResource) != res {
+			t.Errorf("job %s: state %s attempts %d locked_resource %q (want completed, 1, %q)",
+				id, j.State, j.Attempts, deref(j.LockedResource), res)
+		}
+	}
+}
+
+// 3a. A worker that dies mid-job (its heartbeat stops) loses the job to
+// another worker once the lease has run out, not before.
+func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	const typ = "test.reclaim"
+
+	started := make(chan struct{}, 1)
+	blocking := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	cfgA := fastConfig(t, "reclaim-A")
+	cfgA.LeaseDuration = time.Second
+	cfgA.HeartbeatInterval = 300 * time.Millisecond
+	a := startWorker(t, st.Pool, cfgA, map[string]queue.Handler{typ: blocking})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("worker A never started the job")
+	}
+	// The heartbeat must be renewing A's lease: wait for a renewal.
+	waitFor(t, 10*time.Second, "worker A's heartbeat to renew the lease", func() (bool, error) {
+		var renewed bool
+		err := st.Pool.QueryRow(ctx, `SELECT lease_expires_at > claimed_at + interval '1100 milliseconds'
+			FROM jobs WHERE id = $1`, j.ID).Scan(&renewed)
+		return renewed, err
+	})
+
+	// "Kill" A: its Run context ends, its heartbeat stops, the job is left running.
+	a.stop(t)
+	dead := getJob(t, st.Pool, j.ID)
+	if dead.State != queue.StateRunning || deref(dead.ClaimedBy) != "reclaim-A" || dead.Attempts != 1 || dead.LeaseExpiresAt == nil {
+		t.Fatalf("after A died: state %s claimed_by %q attempts %d lease %v (want running, reclaim-A, 1, set)",
+			dead.State, deref(dead.ClaimedBy), dead.Attempts, dead.LeaseExpiresAt)
+	}
+	leaseA := *dead.LeaseExpiresAt
+
+	var seen atomic.Pointer[queue.Job]
+	completing := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		cp := *j
+		seen.Store(&cp)
+		return map[string]string{"by": "B"}, nil
+	})
+	cfgB := fastConfig(t, "reclaim-B")
+	cfgB.LeaseDuration = time.Second
+	cfgB.HeartbeatInterval = 300 * time.Millisecond
+	startWorker(t, st.Pool, cfgB, map[string]queue.Handler{typ: completing})
+
+	done := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if done.State != queue.StateCompleted || deref(done.ClaimedBy) != "reclaim-B" || done.Attempts != 2 || done.CompletedAt == nil {
+		t.Fatalf("job: state %s claimed_by %q attempts %d completed_at %v (want completed by reclaim-B, attempts 2)",
+			done.State, deref(done.ClaimedBy), done.Attempts, done.CompletedAt)
+	}
+	if done.ClaimedAt == nil || done.ClaimedAt.Before(leaseA) {
+		t.Errorf("worker B claimed the job at %v, before A's lease expired at %v", done.ClaimedAt, leaseA)
+	}
+	if string(done.Result) != `{"by": "B"}` && string(done.Result) != `{"by":"B"}` {
+		t.Errorf("result = %s", done.Result)
+	}
+	// B's attempt saw the reaper's verdict on A's attempt.
+	sj := seen.Load()
+	if sj == nil {
+		t.Fatal("worker B's handler never ran")
+	}
+	if sj.Attempts != 2 || sj.RetryClassification != queue.Transient ||
+		!strings.Contains(deref(sj.Error), "reclaim-A stopped responding (lease expired)") {
+		t.Errorf("B's handler saw attempts %d class %q error %q", sj.Attempts, sj.RetryClassification, deref(sj.Error))
+	}
+	if sj.ClaimedAt == nil || sj.ClaimedAt.Before(leaseA) {
+		t.Errorf("B's attempt claimed at %v, before A's lease expiry %v", sj.ClaimedAt, leaseA)
+	}
+	if evs := jobEvents(t, st.Pool, "job.completed", j.ID); len(evs) != 1 {
+		t.Errorf("job.completed events = %v, want 1", evs)
+	}
+}
+
+// 3b. Reap directly: an expired lease on the last attempt fails the job for
+// good; on an earlier attempt it goes back to pending; a live lease is untouched.
+func TestReap(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	const typ = "test.reap"
+	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) { return nil, nil }}
+	w := queue.NewWorker(st.Pool, fastConfig(t, "reaper"), map[string]queue.Handler{typ: h})
+
+	exhausted := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	retry := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	alive := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	set := func(id string, attempts int, lease string) {
+		t.Helper()
+		if _, err := st.Pool.Exec(ctx, `UPDATE jobs SET state = 'running', attempts = $2, claimed_by = 'ghost-worker',
+			claimed_at = now() - interval '10 seconds', started_at = now() - interval '10 seconds',
+			lease_expires_at = now() + $3::interval WHERE id = $1`, id, attempts, lease); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(exhausted.ID, 3, "-1 second")
+	set(retry.ID, 1, "-1 second")
+	set(alive.ID, 3, "1 hour")
+
+	n, err := w.Reap(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Reap = %d, %v; want 2, nil", n, err)
+	}
+
+	f := getJob(t, st.Pool, exhausted.ID)
+	if f.State != queue.StateFailed || f.RetryClassification != queue.Permanent || f.Attempts != 3 ||
+		f.CompletedAt == nil || f.LeaseExpiresAt != nil {
+		t.Errorf("exhausted job: state %s class %q attempts %d completed_at %v lease %v",
+			f.State, f.RetryClassification, f.Attempts, f.CompletedAt, f.LeaseExpiresAt)
+	}
+	wantMsg := "worker ghost-worker stopped responding (lease expired) (will not be retried: attempts exhausted)"
+	if deref(f.Error) != wantMsg {
+		t.Errorf("exhausted job error = %q, want %q", deref(f.Error), wantMsg)
+	}
+	evs := jobEvents(t, st.Pool, "job.failed", exhausted.ID)
+	if len(evs) != 1 || evs[0].State != queue.StateFailed || evs[0].Error != wantMsg || evs[0].JobType != typ || evs[0].OrgID != testOrg {
+		t.Errorf("job.failed events = %+v", evs)
+	}
+	if got := markers(t, st.Pool, exhausted.ID); !slices.Equal(got, []string{"fail: " + wantMsg}) || h.fails.Load() != 1 {
+		t.Errorf("OnFail markers = %q, calls %d; want one", got, h.fails.Load())
+	}
+
+	r := getJob(t, st.Pool, retry.ID)
+	var runnable bool
+	if err := st.Pool.QueryRow(ctx, `SELECT run_at <= now() FROM jobs WHERE id = $1`, retry.ID).Scan(&runnable); err != nil {
+		t.Fatal(err)
+	}
+	if r.State != queue.StatePending || r.RetryClassification != queue.Transient || r.Attempts != 1 ||
+		deref(r.Error) != "worker ghost-worker stopped responding (lease expired)" || r.LeaseExpiresAt != nil ||
+		r.CompletedAt != nil || !runnable {
+		t.Errorf("retried job: state %s class %q attempts %d error %q lease %v completed_at %v runnable %v",
+			r.State, r.RetryClassification, r.Attempts, deref(r.Error), r.LeaseExpiresAt, r.CompletedAt, runnable)
+	}
+	if evs := jobEvents(t, st.Pool, "job.failed", retry.ID); len(evs) != 0 {
+		t.Errorf("retried job has job.failed events %+v", evs)
+	}
+	if got := markers(t, st.Pool, retry.ID); len(got) != 0 {
+		t.Errorf("retried job has markers %q", got)
+	}
+
+	if a := getJob(t, st.Pool, alive.ID); a.State != queue.StateRunning || a.Error != nil || deref(a.ClaimedBy) != "ghost-worker" {
+		t.Errorf("job with a live lease: state %s error %v claimed_by %q", a.State, a.Error, deref(a.ClaimedBy))
+	}
+	if n, err := w.Reap(ctx); err != nil || n != 0 {
+		t.Errorf("second Reap = %d, %v; want 0, nil", n, err)
+	}
+	if h.runs.Load() != 0 || h.completes.Load() != 0 {
+		t.Errorf("Reap ran the handler (%d) or OnComplete (%d)", h.runs.Load(), h.completes.Load())
+	}
+}
+
+// 4a. A plain error is transient: back to pending with a backoff.
+func TestTransientErrorRetriesLater(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	const typ = "test.transient"
+	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
+		return nil, errors.New("connection reset by peer")
+	}}
+	cfg := fastConfig(t, "transient-w")
+	cfg.BackoffBase = 5 * time.Second // long enough to look at the pending state
+	cfg.BackoffMax = time.Minute
+	startWorker(t, st.Pool, cfg, map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	var got *queue.Job
+	waitFor(t, 20*time.Second, "the first attempt to fail", func() (bool, error) {
+		var err error
+		got, err = queue.GetAny(ctx, st.Pool, j.ID)
+		return err == nil && got.Attempts == 1 && got.State == queue.StatePending, err
+	})
+	if got.RetryClassification != queue.Transient || deref(got.Error) != "connection reset by peer" ||
+		got.LeaseExpiresAt != nil || got.CompletedAt != nil || deref(got.ClaimedBy) != "transient-w" {
+		t.Errorf("after a transient failure: class %q error %q lease %v completed_at %v claimed_by %q",
+			got.RetryClassification, deref(got.Error), got.LeaseExpiresAt, got.CompletedAt, deref(got.ClaimedBy))
+	}
+	// run_at = now() + backoff and updated_at = now() in the same statement.
+	var delayUS int64
+	var inFuture bool
+	if err := st.Pool.QueryRow(ctx, `SELECT (extract(epoch FROM run_at - updated_at) * 1e6)::bigint, run_at > now()
+		FROM jobs WHERE id = $1`, j.ID).Scan(&delayUS, &inFuture); err != nil {
+		t.Fatal(err)
+	}
+	delay := time.Duration(delayUS) * time.Microsecond
+	if delay < 4*time.Second || delay > 6*time.Second || !inFuture {
+		t.Errorf("retry scheduled %v after the failure (in the future: %v), want 5s ±20%%", delay, inFuture)
+	}
+	if h.runs.Load() != 1 || h.fails.Load() != 0 || h.completes.Load() != 0 {
+		t.Errorf("runs %d OnFail %d OnComplete %d; want 1, 0, 0", h.runs.Load(), h.fails.Load(), h.completes.Load())
+	}
+	if evs := jobEvents(t, st.Pool, "job.failed", j.ID); len(evs) != 0 {
+		t.Errorf("a transient failure wrote job.failed: %+v", evs)
+	}
+	if m := markers(t, st.Pool, j.ID); len(m) != 0 {
+		t.Errorf("markers %q after a transient failure", m)
+	}
+}
+
+// 4b. A permanent error fails the job at once and runs OnFail once, in the
+// failing transaction.
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	st := newDB(t)
+	const typ = "test.permanent"
+	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
+		return nil, queue.PermanentError(fmt.Errorf("bad config: %w", errors.New("no such extension")))
+	}}
+	startWorker(t, st.Pool, fastConfig(t, "permanent-w"), map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 5})
+	f := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateFailed, queue.StateCompleted)
+	const msg = "bad config: no such extension"
+	if f.State != queue.StateFailed || f.Attempts != 1 || f.RetryClassification != queue.Permanent ||
+		f.CompletedAt == nil || deref(f.Error) != msg || f.LeaseExpiresAt != nil {
+		t.Errorf("job: state %s attempts %d class %q completed_at %v error %q lease %v",
+			f.State, f.Attempts, f.RetryClassification, f.CompletedAt, deref(f.Error), f.LeaseExpiresAt)
+	}
+	if h.runs.Load() != 1 || h.fails.Load() != 1 || h.completes.Load() != 0 {
+		t.Errorf("runs %d OnFail %d OnComplete %d; want 1, 1, 0", h.runs.Load(), h.fails.Load(), h.completes.Load())
+	}
+	if m := markers(t, st.Pool, j.ID); !slices.Equal(m, []string{"fail: " + msg}) {
+		t.Errorf("markers = %q", m)
+	}
+	evs := jobEvents(t, st.Pool, "job.failed", j.ID)
+	if len(evs) != 1 || evs[0].Error != msg || evs[0].State != queue.StateFailed || evs[0].JobType != typ {
+		t.Errorf("job.failed events = %+v", evs)
+	}
+	if evs := jobEvents(t, st.Pool, "job.completed", j.ID); len(evs) != 0 {
+		t.Errorf("job.completed events = %+v", evs)
+	}
+}
+
+// 4c. A transient failure on the last attempt is final.
+func TestTransientErrorOnLastAttemptFails(t *testing.T) {
+	st := newDB(t)
+	const typ = "test.exhausted"
+	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
+		return nil, errors.New("timeout")
+	}}
+	startWorker(t, st.Pool, fastConfig(t, "exhausted-w"), map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 2})
+	f := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateFailed, queue.StateCompleted)
+	const msg = "timeout (will not be retried: attempts exhausted)"
+	if f.State != queue.StateFailed || f.Attempts != 2 || f.RetryClassification != queue.Permanent ||
+		deref(f.Error) != msg || f.CompletedAt == nil {
+		t.Errorf("job: state %s attempts %d class %q error %q completed_at %v",
+			f.State, f.Attempts, f.RetryClassification, deref(f.Error), f.CompletedAt)
+	}
+	if h.runs.Load() != 2 || h.fails.Load() != 1 || h.completes.Load() != 0 {
+		t.Errorf("runs %d OnFail %d OnComplete %d; want 2, 1, 0", h.runs.Load(), h.fails.Load(), h.completes.Load())
+	}
+	if m := markers(t, st.Pool, j.ID); !slices.Equal(m, []string{"fail: " + msg}) {
+		t.Errorf("markers = %q", m)
+	}
+	if evs := jobEvents(t, st.Pool, "job.failed", j.ID); len(evs) != 1 || evs[0].Error != msg {
+		t.Errorf("job.failed events = %+v", evs)
+	}
+}
+
+// 4d. OnComplete runs in the completion transaction: its write commits with
+// the job's state and the job.completed event.
+func TestOnCompleteCommitsWithJob(t *testing.T) {
+	st := newDB(t)
+	const typ = "test.complete.hook"
+	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		return map[string]string{"db": "appdb"}, nil
+	}}
+	startWorker(t, st.Pool, fastConfig(t, "complete-w"), map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ})
+	c := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if c.State != queue.StateCompleted || c.Attempts != 1 || c.Error != nil {
+		t.Fatalf("job: state %s attempts %d error %q", c.State, c.Attempts, deref(c.Error))
+	}
+	if m := markers(t, st.Pool, j.ID); !slices.Equal(m, []string{`complete: {"db":"appdb"}`}) {
+		t.Errorf("markers = %q", m)
+	}
+	if h.completes.Load() != 1 || h.fails.Load() != 0 {
+		t.Errorf("OnComplete %d OnFail %d; want 1, 0", h.completes.Load(), h.fails.Load())
+	}
+	if evs := jobEvents(t, st.Pool, "job.completed", j.ID); len(evs) != 1 || evs[0].State != queue.StateCompleted {
+		t.Errorf("job.completed events = %+v", evs)
+	}
+}
+
+// 4e. When OnComplete fails, its write, the job's completion and the event
+// all roll back; the job is retried and completes once.
+func TestOnCompleteErrorRollsBack(t *testing.T) {
+	st := newDB(t)
+	const typ = "test.complete.rollback"
+	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		return j.Attempts, nil
+	}}
+	h.failCompletes.Store(1)
+	cfg := fastConfig(t, "rollback-w")
+	cfg.LeaseDuration = time.Second
+	cfg.HeartbeatInterval = 300 * time.Millisecond
+	startWorker(t, st.Pool, cfg, map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
+	c := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if c.State != queue.StateCompleted || c.Attempts != 2 || string(c.Result) != "2" {
+		t.Fatalf("job: state %s attempts %d result %s error %q; want completed on attempt 2",
+			c.State, c.Attempts, c.Result, deref(c.Error))
+	}
+	if h.completes.Load() != 2 || h.runs.Load() != 2 {
+		t.Errorf("OnComplete calls %d runs %d; want 2, 2", h.completes.Load(), h.runs.Load())
+	}
+	// Only the second (committed) OnComplete's marker survives.
+	if m := markers(t, st.Pool, j.ID); !slices.Equal(m, []string{"complete: 2"}) {
+		t.Errorf("markers = %q, want only the committed attempt's", m)
+	}
+	if evs := jobEvents(t, st.Pool, "job.completed", j.ID); len(evs) != 1 {
+		t.Errorf("job.completed events = %+v, want 1", evs)
+	}
+}
+
+// 5a. Backoff is base·2^(attempt−1), capped at max, with ±20 % jitter.
+func TestBackoff(t *testing.T) {
+	base, maxD := 100*time.Millisecond, 3*time.Second
+	for attempt := 1; attempt <= 12; attempt++ {
+		want := base * time.Duration(1<<(attempt-1))
+		if want > maxD {
+			want = maxD
+		}
+		lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)
+		seen := map[time.Duration]bool{}
+		for range 300 {
+			d := queue.Backoff(base, maxD, attempt)
+			if d < lo || d > hi {
+				t.Fatalf("Backoff(%v, %v, %d) = %v, want within [%v, %v]", base, maxD, attempt, d, lo, hi)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("Backoff(attempt %d) took only %d distinct values in 300 calls: no jitter", attempt, len(seen))
+		}
+	}
+	// Huge attempt numbers overflow 2^n to +Inf: still capped.
+	for _, attempt := range []int{64, 1100, 1 << 20} {
+		if d := queue.Backoff(base, maxD, attempt); d < time.Duration(float64(maxD)*0.8) || d > time.Duration(float64(maxD)*1.2) {
+			t.Errorf("Backoff(attempt %d) = %v, want about %v", attempt, d, maxD)
+		}
+	}
+}
+
+func TestIsPermanent(t *testing.T) {
+	base := errors.New("no such role")
+	p := queue.PermanentError(base)
+	if !queue.IsPermanent(p) || !queue.IsPermanent(fmt.Errorf("step 2: %w", p)) {
+		t.Error("PermanentError (wrapped or not) is not permanent")
+	}
+	if queue.IsPermanent(base) || queue.IsPermanent(fmt.Errorf("x: %w", base)) || queue.IsPermanent(nil) {
+		t.Error("plain errors must be transient")
+	}
+	if p.Error() != "no such role" || !errors.Is(p, base) {
+		t.Errorf("PermanentError changed the message (%q) or lost the cause", p.Error())
+	}
+	if queue.PermanentError(nil) != nil {
+		t.Error("PermanentError(nil) != nil")
+	}
+}
+
+// 5b. The gaps between attempts of a transiently failing job grow about ×2.
+func TestBackoffBetweenAttemptsGrows(t *testing.T) {
+	st := newDB(t)
+	const typ = "test.backoff"
+	type attempt struct {
+		at        time.Time // wall clock when the handler started
+		claimedAt time.Time // DB time of the claim
+		runAt     time.Time // the run_at the attempt was scheduled for
+	}
+	var mu sync.Mutex
+	var attempts []attempt
+	h := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		mu.Lock()
+		attempts = append(attempts, attempt{at: time.Now(), claimedAt: *j.ClaimedAt, runAt: j.RunAt})
+		mu.Unlock()
+		if j.Attempts <= 3 {
+			return nil, fmt.Errorf("transient failure %d", j.Attempts)
+		}
+		return nil, nil
+	})
+	cfg := fastConfig(t, "backoff-w")
+	cfg.BackoffBase = 100 * time.Millisecond
+	cfg.BackoffMax = 10 * time.Second
+	cfg.PollInterval = 5 * time.Millisecond
+	startWorker(t, st.Pool, cfg, map[string]queue.Handler{typ: h})
+
+	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 5})
+	c := waitJobState(t, st.Pool, j.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if c.State != queue.StateCompleted || c.Attempts != 4 {
+		t.Fatalf("job: state %s attempts %d error %q; want completed on attempt 4", c.State, c.Attempts, deref(c.Error))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 4 {
+		t.Fatalf("handler ran %d times, want 4", len(attempts))
+	}
+	var gaps, sched []time.Duration
+	for i := 1; i < 4; i++ {
+		gaps = append(gaps, attempts[i].at.Sub(attempts[i-1].at))
+		// How far after the previous claim the retry was scheduled: the
+		// backoff plus the (short) handler and bookkeeping time.
+		sched = append(sched, attempts[i].runAt.Sub(attempts[i-1].claimedAt))
+	}
+	t.Logf("gaps between attempts %v; scheduled delays %v", gaps, sched)
+	for i := range 3 {
+		nominal := cfg.BackoffBase << i // 100, 200, 400 ms
+		lo, hi := time.Duration(float64(nominal)*0.8), time.Duration(float64(nominal)*1.2)+100*time.Millisecond
+		if sched[i] < lo || sched[i] > hi {
+			t.Errorf("retry %d scheduled %v after the claim, want within [%v, %v]", i+1, sched[i], lo, hi)
+		}
+		if gaps[i] < lo {
+			t.Errorf("attempt %d started %v after attempt %d, before its backoff (>= %v)", i+2, gaps[i], i+1, lo)
+		}
+		if gaps[i] > hi+time.Second {
+			t.Errorf("attempt %d started %v after attempt %d, far after its backoff (%v)", i+2, gaps[i], i+1, nominal)
+		}
+	}
+	// With ±20 % jitter, 0.8·2d > 1.2·d: each gap is longer than the last.
+	if !(gaps[1] > gaps[0] && gaps[2] > gaps[1]) {
+		t.Errorf("gaps between attempts do not grow: %v", gaps)
+	}
+	if !(sched[1] > sched[0] && sched[2] > sched[1]) {
+		t.Errorf("scheduled delays do not grow: %v", sched)
+	}
+}
+
+// 6. A panicking handler fails its attempt; the worker keeps running.
+func TestHandlerPanicIsAFailure(t *testing.T) {
+	st := newDB(t)
+	var seen atomic.Pointer[queue.Job]
+	handlers := map[string]queue.Handler{
+		"test.panic.retry": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			if j.Attempts == 1 {
+				panic("kaboom")
+			}
+			cp := *j
+			seen.Store(&cp)
+			return "recovered", nil
+		}),
+		"test.panic.final": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			var m map[string]int
+			m["nil map"] = 1 // a runtime error panic
+			return nil, nil
+		}),
+		"test.panic.after": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			return "still alive", nil
+		}),
+	}
+	rw := startWorker(t, st.Pool, fastConfig(t, "panic-w"), handlers)
+
+	retry := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.panic.retry", MaxAttempts: 3})
+	final := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.panic.final", MaxAttempts: 1})
+
+	f := waitJobState(t, st.Pool, final.ID, 20*time.Second, queue.StateFailed, queue.StateCompleted)
+	const finalMsg = "job handler panicked: assignment to entry in nil map (will not be retried: attempts exhausted)"
+	if f.State != queue.StateFailed || f.Attempts != 1 || f.RetryClassification != queue.Permanent || deref(f.Error) != finalMsg {
+		t.Errorf("final panic job: state %s attempts %d class %q error %q", f.State, f.Attempts, f.RetryClassification, deref(f.Error))
+	}
+	if evs := jobEvents(t, st.Pool, "job.failed", final.ID); len(evs) != 1 || evs[0].Error != finalMsg {
+		t.Errorf("job.failed events = %+v", evs)
+	}
+
+	r := waitJobState(t, st.Pool, retry.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if r.State != queue.StateCompleted || r.Attempts != 2 || string(r.Result) != `"recovered"` {
+		t.Errorf("retried panic job: state %s attempts %d result %s error %q", r.State, r.Attempts, r.Result, deref(r.Error))
+	}
+	if sj := seen.Load(); sj == nil || deref(sj.Error) != "job handler panicked: kaboom" || sj.RetryClassification != queue.Transient {
+		t.Errorf("second attempt saw %+v, want the first attempt's panic as a transient error", sj)
+	}
+
+	if rw.exited() {
+		t.Fatal("the worker's Run returned after a handler panic")
+	}
+	after := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.panic.after"})
+	a := waitJobState(t, st.Pool, after.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if a.State != queue.StateCompleted || string(a.Result) != `"still alive"` || deref(a.ClaimedBy) != "panic-w" {
+		t.Errorf("job after the panics: state %s result %s claimed_by %q", a.State, a.Result, deref(a.ClaimedBy))
+	}
+}
+
+// 7. A worker never claims a job type it has no handler for.
+func TestUnknownTypeIsNotClaimed(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	var ran atomic.Int32
+	known := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+		ran.Add(1)
+		return nil, nil
+	})
+	// The unknown job is the oldest runnable one: an unfiltered claim would take it first.
+	unknown := enqueue(t, st.Pool, queue.EnqueueParams{Type: "x.unknown", RunAt: time.Now().Add(-time.Hour)})
+	startWorker(t, st.Pool, fastConfig(t, "known-w"), map[string]queue.Handler{"test.known": known})
+	var ids []string
+	for range 10 {
+		ids = append(ids, enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.known"}).ID)
+	}
+	waitFor(t, 20*time.Second, "the known jobs to complete", func() (bool, error) {
+		var done int
+		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE id = ANY($1) AND state = 'completed'`, ids).Scan(&done)
+		return done == len(ids), err
+	})
+	if ran.Load() != 10 {
+		t.Errorf("known handler ran %d times, want 10", ran.Load())
+	}
+	u := getJob(t, st.Pool, unknown.ID)
+	if u.State != queue.StatePending || u.Attempts != 0 || u.ClaimedBy != nil || u.StartedAt != nil || u.Error != nil {
+		t.Errorf("unknown job: state %s attempts %d claimed_by %v started_at %v error %v; want untouched",
+			u.State, u.Attempts, u.ClaimedBy, u.StartedAt, u.Error)
+	}
+
+	// It was claimable all along: a worker that knows the type takes it.
+	startWorker(t, st.Pool, fastConfig(t, "unknown-w"), map[string]queue.Handler{
+		"x.unknown": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) { return "ok", nil }),
+	})
+	u = waitJobState(t, st.Pool, unknown.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if u.State != queue.StateCompleted || deref(u.ClaimedBy) != "unknown-w" || u.Attempts != 1 {
+		t.Errorf("unknown job with a handler: state %s claimed_by %q attempts %d", u.State, deref(u.ClaimedBy), u.Attempts)
+	}
+}
+
+// 8. The Reporter scrubs secrets from stored errors and command output.
+func TestReporterScrubsSecrets(t *testing.T) {
+	st := newDB(t)
+	ctx := ctxT(t)
+	var progressSeen atomic.Pointer[string]
+	handlers := map[string]queue.Handler{
+		"test.secret.error": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			rep.Secret("hunter2secret")
+			return nil, fmt.Errorf("auth failed for role app with hunter2secret (try %d)", j.Attempts)
+		}),
+		"test.secret.command": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			rep.Command(runner.Result{ExitCode: 3, Stdout: "out", Stderr: "password=abc err"})
+			return nil, queue.PermanentError(errors.New("pg_restore exited with status 3"))
+		}),
+		"test.secret.ok": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+			rep.Secret("sup3rs3cret")
+			if err := rep.Progress(ctx, map[string]any{"phase": "copy", "percent": 50}); err != nil {
+				return nil, err
+			}
+			cur, err := queue.GetAny(ctx, st.Pool, j.ID)
+			if err != nil {
+				return nil, err
+			}
+			p := string(cur.Progress)
+			progressSeen.Store(&p)
+			rep.Command(runner.Result{ExitCode: 0, Stdout: "dumped with sup3rs3cret", Stderr: ""})
+			return map[string]int{"rows": 7}, nil
+		}),
+	}
+	startWorker(t, st.Pool, fastConfig(t, "secret-w"), handlers)
+
+	se := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.secret.error", MaxAttempts: 1})
+	sc := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.secret.command", MaxAttempts: 3})
+	ok := enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.secret.ok",
+		Payload: map[string]string{"secret": "payload-password", "keep": "yes"}})
+
+	e := waitJobState(t, st.Pool, se.ID, 20*time.Second, queue.StateFailed, queue.StateCompleted)
+	const wantErr = "auth failed for role app with *** (try 1) (will not be retried: attempts exhausted)"
+	if e.State != queue.StateFailed || deref(e.Error) != wantErr {
+		t.Errorf("secret error job: state %s error %q, want %q", e.State, deref(e.Error), wantErr)
+	}
+	evs := jobEvents(t, st.Pool, "job.failed", se.ID)
+	if len(evs) != 1 || evs[0].Error != wantErr {
+		t.Errorf("job.failed events = %+v", evs)
+	}
+	var leaks int
+	if err := st.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM jobs WHERE jobs::text LIKE '%hunter2secret%')
+		+ (SELECT count(*) FROM events WHERE events::text LIKE '%hunter2secret%')`).Scan(&leaks); err != nil || leaks != 0 {
+		t.Errorf("%d rows contain the secret (%v)", leaks, err)
+	}
+
+	c := waitJobState(t, st.Pool, sc.ID, 20*time.Second, queue.StateFailed, queue.StateCompleted)
+	if c.State != queue.StateFailed || c.Attempts != 1 || deref(c.Error) != "pg_restore exited with status 3" ||
+		deref(c.LastExitCode) != 3 || c.LastExitCode == nil || deref(c.LastStdout) != "out" || deref(c.LastStderr) != "password=*** err" {
+		t.Errorf("command job: state %s attempts %d error %q exit %v stdout %q stderr %q",
+			c.State, c.Attempts, deref(c.Error), c.LastExitCode, deref(c.LastStdout), deref(c.LastStderr))
+	}
+
+	o := waitJobState(t, st.Pool, ok.ID, 20*time.Second, queue.StateCompleted, queue.StateFailed)
+	if o.State != queue.StateCompleted || o.LastExitCode == nil || *o.LastExitCode != 0 ||
+		deref(o.LastStdout) != "dumped with ***" || deref(o.LastStderr) != "" || o.Progress != nil {
+		t.Errorf("ok job: state %s exit %v stdout %q stderr %q progress %s",
+			o.State, o.LastExitCode, deref(o.LastStdout), deref(o.LastStderr), o.Progress)
+	}
+	if p := progressSeen.Load(); p == nil || *p != `{"phase": "copy", "percent": 50}` {
+		t.Errorf("progress while running = %v", p)
+	}
+	var payload map[string]string
+	if err := json.Unmarshal(o.Payload, &payload); err != nil || payload["keep"] != "yes" || payload["secret"] != "" || len(payload) != 1 {
+		t.Errorf("payload after completion = %s (%v); want the secret removed and the rest kept", o.Payload, err)
+	}
+}
