@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -226,7 +227,8 @@ func TestAPISurface(t *testing.T) {
 	cl := s.must(200, "GET", "/v1/clusters", nil).get("clusters").([]any)
 	c0 := cl[0].(map[string]any)
 	if len(cl) != 1 || c0["region"] != "local" || c0["provider"] != "embedded" || !strings.HasPrefix(c0["id"].(string), "cl_") ||
-		c0["direct_port"] != float64(s.directPort) || c0["state"] != "active" {
+		c0["direct_port"] != float64(s.directPort) || c0["state"] != "active" ||
+		!strings.Contains(fmt.Sprint(c0["extensions"]), "pgcrypto") || strings.Contains(fmt.Sprint(c0["extensions"]), "plpgsql") {
 		t.Fatalf("clusters: %v", cl)
 	}
 	v := s.must(200, "GET", "/v1/postgres-versions", nil).get("versions").([]any)

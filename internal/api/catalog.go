@@ -99,13 +99,19 @@ func (s *Server) registerCatalog() {
 			}
 			out := &ClustersOutput{}
 			out.Body.Clusters = []*Cluster{}
+			handles := s.deps.Lifecycle.Clusters()
 			for _, c := range clusters {
+				exts := []string{}
+				if h, ok := handles[c.ID]; ok {
+					if list, err := h.Extensions(ctx); err == nil {
+						exts = list
+					}
+				}
 				out.Body.Clusters = append(out.Body.Clusters, &Cluster{
 					ID: c.ID, Name: c.Name, Provider: c.Provider, Region: c.Region, PublicHost: c.PublicHost,
 					DirectPort: c.DirectPort, PooledPort: c.PooledPort, PostgresVersion: c.PostgresVersion,
-					Extensions: []string{"pg_stat_statements", "pgcrypto", "uuid-ossp", "citext", "hstore", "pg_trgm",
-						"unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist"},
-					State: c.State, SupportsPointInTimeRecovery: false, BackupStorage: "file",
+					Extensions: exts,
+					State:      c.State, SupportsPointInTimeRecovery: false, BackupStorage: "file",
 				})
 			}
 			return out, nil

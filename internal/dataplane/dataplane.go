@@ -118,6 +118,19 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 	return err
 }
 
+// AllowedExtensions is the allowlist tenants may enable (plpgsql is implicit).
+var AllowedExtensions = []string{"pg_stat_statements", "pgcrypto", "uuid-ossp", "citext", "hstore", "pg_trgm",
+	"vector", "postgis", "unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist"}
+
+// Extensions lists the allowlisted extensions this cluster has installed.
+func (c *Cluster) Extensions(ctx context.Context) ([]string, error) {
+	rows, err := c.admin.Query(ctx, `SELECT name FROM pg_available_extensions WHERE name = ANY($1) ORDER BY name`, AllowedExtensions)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // Tenant describes a database and the login role that owns it.
 type Tenant struct {
 	Database               string
@@ -153,22 +166,31 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(t.Database)+` FROM PUBLIC`); err != nil {
 		return fmt.Errorf("while restricting database %s: %w", t.Database, err)
 	}
-	return c.SyncPooler(ctx)
+	if err := c.SyncPooler(ctx); err != nil {
+		return err
+	}
+	// A retried provision may find pooler connections made with an earlier
+	// attempt's credentials: recycle them.
+	return c.reconnect(ctx, t.Database)
 }
 
 // EnsureLoginRole creates the role or brings an existing one to the wanted
 // attributes, password, limit and timeouts. Tenant roles are never
 // superuser and never get CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS.
 func (c *Cluster) EnsureLoginRole(ctx context.Context, role, password string, connLimit int, statementTimeout, idleTxTimeout string) error {
-	verifier, err := SCRAMVerifier(password)
-	if err != nil {
+	var current *string
+	err := c.admin.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, role).Scan(&current)
+	exists := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	attrs := fmt.Sprintf(` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %d PASSWORD %s`,
-		connLimit, literal(verifier))
-	exists, err := c.RoleExists(ctx, role)
-	if err != nil {
-		return err
+	attrs := fmt.Sprintf(` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %d`, connLimit)
+	if !exists || current == nil || !VerifierMatches(*current, password) {
+		verifier, err := SCRAMVerifier(password)
+		if err != nil {
+			return err
+		}
+		attrs += ` PASSWORD ` + literal(verifier)
 	}
 	if !exists {
 		_, err = c.admin.Exec(ctx, `CREATE ROLE `+ident(role)+attrs)

@@ -1,8 +1,10 @@
 package localcluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,10 +50,18 @@ func (c *Cluster) syncPooler(ctx context.Context, reload bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.bouncerDir, "userlist.txt"), users, 0o600, c.owner); err != nil {
+	usersPath, dbsPath := filepath.Join(c.bouncerDir, "userlist.txt"), filepath.Join(c.bouncerDir, "databases.ini")
+	// Every RELOAD races with logins in flight (pgbouncer may lose a
+	// client's SCRAM keys and stall its server login until
+	// server_login_retry), so reload only when something changed.
+	if reload && sameContent(usersPath, users) && sameContent(dbsPath, dbs) {
+		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext('capydb.pooler'))")
+		return nil
+	}
+	if err := writeFileAtomic(usersPath, users, 0o600, c.owner); err != nil {
 		return fmt.Errorf("while writing the pgbouncer auth file: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.bouncerDir, "databases.ini"), dbs, 0o600, c.owner); err != nil {
+	if err := writeFileAtomic(dbsPath, dbs, 0o600, c.owner); err != nil {
 		return fmt.Errorf("while writing the pgbouncer databases file: %w", err)
 	}
 	if reload {
@@ -170,4 +180,9 @@ func (c *Cluster) ReconnectPooler(ctx context.Context, db string) error {
 		return fmt.Errorf("while reconnecting pgbouncer pool for %s: %w", db, err)
 	}
 	return nil
+}
+
+func sameContent(path string, want []byte) bool {
+	got, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(got, want)
 }

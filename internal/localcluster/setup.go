@@ -257,6 +257,10 @@ func (c *Cluster) writeBouncerConfig() error {
 	b.WriteString("pool_mode = transaction\n")
 	fmt.Fprintf(&b, "max_client_conn = %d\n", c.cfg.PoolerMaxClientConn)
 	b.WriteString("default_pool_size = 20\n")
+	// A server login that fails (e.g. a RELOAD raced a client's SCRAM
+	// handshake) is retried after this many seconds; the default 15 s would
+	// stall clients that long.
+	b.WriteString("server_login_retry = 1\n")
 	b.WriteString("ignore_startup_parameters = extra_float_digits\n")
 	b.WriteString("client_tls_sslmode = require\n")
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", filepath.Join(c.tlsDir, "server.crt"))

@@ -299,3 +299,24 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// warmPool opens n connections in the pool so later queries do not pay for
+// connection setup.
+func warmPool(t *testing.T, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	ctx := ctxT(t)
+	conns := make([]*pgxpool.Conn, 0, n)
+	for range n {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	if idle := pool.Stat().IdleConns(); idle < int32(n) {
+		t.Fatalf("pool has %d idle connections after warming, want >= %d", idle, n)
+	}
+}

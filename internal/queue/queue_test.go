@@ -645,17 +645,28 @@ func TestIsPermanent(t *testing.T) {
 // 5b. The gaps between attempts of a transiently failing job grow about ×2.
 func TestBackoffBetweenAttemptsGrows(t *testing.T) {
 	st := newDB(t)
+	ctx := ctxT(t)
 	const typ = "test.backoff"
-	type attempt struct {
-		at        time.Time // wall clock when the handler started
-		claimedAt time.Time // DB time of the claim
-		runAt     time.Time // the run_at the attempt was scheduled for
+	// Record the exact backoff of each retry: the transient-failure UPDATE
+	// sets run_at = now() + backoff and updated_at = now() in one statement.
+	if _, err := st.Pool.Exec(ctx, `
+		CREATE TABLE retry_log (attempt integer NOT NULL, delay_us bigint NOT NULL);
+		CREATE FUNCTION log_retry() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO retry_log VALUES (NEW.attempts, (extract(epoch FROM NEW.run_at - NEW.updated_at) * 1e6)::bigint);
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER log_retry AFTER UPDATE ON jobs FOR EACH ROW
+			WHEN (OLD.state = 'running' AND NEW.state = 'pending') EXECUTE FUNCTION log_retry();`); err != nil {
+		t.Fatal(err)
 	}
+	warmPool(t, st.Pool, 12) // no connection setup (TLS, SCRAM) inside the measured gaps
+
 	var mu sync.Mutex
-	var attempts []attempt
+	var starts []time.Time
 	h := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
 		mu.Lock()
-		attempts = append(attempts, attempt{at: time.Now(), claimedAt: *j.ClaimedAt, runAt: j.RunAt})
+		starts = append(starts, time.Now())
 		mu.Unlock()
 		if j.Attempts <= 3 {
 			return nil, fmt.Errorf("transient failure %d", j.Attempts)
@@ -675,36 +686,48 @@ func TestBackoffBetweenAttemptsGrows(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(attempts) != 4 {
-		t.Fatalf("handler ran %d times, want 4", len(attempts))
+	if len(starts) != 4 {
+		t.Fatalf("handler ran %d times, want 4", len(starts))
 	}
-	var gaps, sched []time.Duration
-	for i := 1; i < 4; i++ {
-		gaps = append(gaps, attempts[i].at.Sub(attempts[i-1].at))
-		// How far after the previous claim the retry was scheduled: the
-		// backoff plus the (short) handler and bookkeeping time.
-		sched = append(sched, attempts[i].runAt.Sub(attempts[i-1].claimedAt))
+	rows, err := st.Pool.Query(ctx, `SELECT attempt, delay_us FROM retry_log ORDER BY attempt`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("gaps between attempts %v; scheduled delays %v", gaps, sched)
+	type retry struct{ attempt, us int64 }
+	retries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (retry, error) {
+		var x retry
+		return x, r.Scan(&x.attempt, &x.us)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(retries) != 3 {
+		t.Fatalf("retries recorded %v, want 3", retries)
+	}
+	var gaps, delays []time.Duration
+	for i := range 3 {
+		gaps = append(gaps, starts[i+1].Sub(starts[i]))
+		delays = append(delays, time.Duration(retries[i].us)*time.Microsecond)
+	}
+	t.Logf("backoffs %v; gaps between handler starts %v", delays, gaps)
 	for i := range 3 {
 		nominal := cfg.BackoffBase << i // 100, 200, 400 ms
-		lo, hi := time.Duration(float64(nominal)*0.8), time.Duration(float64(nominal)*1.2)+100*time.Millisecond
-		if sched[i] < lo || sched[i] > hi {
-			t.Errorf("retry %d scheduled %v after the claim, want within [%v, %v]", i+1, sched[i], lo, hi)
+		lo, hi := time.Duration(float64(nominal)*0.8), time.Duration(float64(nominal)*1.2)
+		if retries[i].attempt != int64(i+1) || delays[i] < lo-time.Millisecond || delays[i] > hi+time.Millisecond {
+			t.Errorf("retry after attempt %d: backoff %v, want within [%v, %v]", retries[i].attempt, delays[i], lo, hi)
 		}
-		if gaps[i] < lo {
-			t.Errorf("attempt %d started %v after attempt %d, before its backoff (>= %v)", i+2, gaps[i], i+1, lo)
-		}
-		if gaps[i] > hi+time.Second {
-			t.Errorf("attempt %d started %v after attempt %d, far after its backoff (%v)", i+2, gaps[i], i+1, nominal)
+		// The next attempt cannot start before run_at; it should start soon after
+		// (poll interval 5 ms, plus the claim and the failure bookkeeping).
+		if gaps[i] < lo || gaps[i] > hi+500*time.Millisecond {
+			t.Errorf("attempt %d started %v after attempt %d, want within [%v, %v+0.5s]", i+2, gaps[i], i+1, lo, hi)
 		}
 	}
-	// With ±20 % jitter, 0.8·2d > 1.2·d: each gap is longer than the last.
+	// With ±20 % jitter 0.8·2d > 1.2·d, so each wait is longer than the last.
+	if !(delays[1] > delays[0] && delays[2] > delays[1]) {
+		t.Errorf("backoffs do not grow: %v", delays)
+	}
 	if !(gaps[1] > gaps[0] && gaps[2] > gaps[1]) {
 		t.Errorf("gaps between attempts do not grow: %v", gaps)
-	}
-	if !(sched[1] > sched[0] && sched[2] > sched[1]) {
-		t.Errorf("scheduled delays do not grow: %v", sched)
 	}
 }
 
