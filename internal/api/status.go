@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -43,6 +44,7 @@ func worse(a, b string) string {
 }
 
 func (s *Server) registerStatus() {
+	var mu sync.Mutex
 	var lastStatus string
 	updatedAt := time.Now().UTC()
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getStatus", Method: http.MethodGet, Path: "/status", Anonymous: true},
@@ -75,10 +77,12 @@ func (s *Server) registerStatus() {
 			}
 			out.Body.Status = overall
 			now := time.Now().UTC()
+			mu.Lock()
 			if overall != lastStatus {
 				lastStatus, updatedAt = overall, now
 			}
 			out.Body.GeneratedAt, out.Body.UpdatedAt = now, updatedAt
+			mu.Unlock()
 			return out, nil
 		})
 }

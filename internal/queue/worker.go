@@ -75,8 +75,10 @@ func (c *Config) defaults() {
 	if c.LeaseDuration <= 0 {
 		c.LeaseDuration = 30 * time.Second
 	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = 10 * time.Second
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.LeaseDuration {
+		// A lease that can expire between two heartbeats gets reaped while
+		// its job still runs, and the job runs twice.
+		c.HeartbeatInterval = c.LeaseDuration / 3
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
@@ -122,7 +124,13 @@ type Worker struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc
+	running map[runKey]context.CancelCauseFunc
+}
+
+// runKey identifies one attempt of a job run by this worker.
+type runKey struct {
+	id      string
+	attempt int
 }
 
 // NewWorker builds a worker for the given handlers (by job type).
@@ -134,7 +142,7 @@ func NewWorker(pool *pgxpool.Pool, cfg Config, handlers map[string]Handler) *Wor
 		handlers: handlers,
 		log:      cfg.Logger.With("component", "queue", "worker_id", cfg.WorkerID),
 		wake:     make(chan struct{}, 1),
-		running:  map[string]context.CancelCauseFunc{},
+		running:  map[runKey]context.CancelCauseFunc{},
 	}
 }
 
@@ -245,19 +253,25 @@ func (w *Worker) claim(ctx context.Context) (*Job, error) {
 	for t := range w.handlers {
 		types = append(types, t)
 	}
+	w.mu.Lock()
+	busy := make([]string, 0, len(w.running))
+	for k := range w.running {
+		busy = append(busy, k.id)
+	}
+	w.mu.Unlock()
 	for range 5 {
 		j, err := scanJob(w.pool.QueryRow(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
 				claimed_by = $1, claimed_at = now(), lease_expires_at = now() + $2::interval,
 				started_at = coalesce(started_at, now()), updated_at = now()
 			WHERE id = (
 				SELECT id FROM jobs j
-				WHERE j.state = 'pending' AND j.run_at <= now() AND j.type = ANY($3)
+				WHERE j.state = 'pending' AND j.run_at <= now() AND j.type = ANY($3) AND NOT (j.id = ANY($4))
 				  AND (j.locked_resource IS NULL OR NOT EXISTS (
 					SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.locked_resource = j.locked_resource))
 				ORDER BY j.run_at, j.created_at
 				LIMIT 1
 				FOR UPDATE SKIP LOCKED)
-			RETURNING `+jobColumns, w.cfg.WorkerID, w.cfg.LeaseDuration.String(), types))
+			RETURNING `+jobColumns, w.cfg.WorkerID, pgInterval(w.cfg.LeaseDuration), types, busy))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
@@ -273,12 +287,13 @@ func (w *Worker) claim(ctx context.Context) (*Job, error) {
 func (w *Worker) execute(parent context.Context, j *Job) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	key := runKey{j.ID, j.Attempts}
 	w.mu.Lock()
-	w.running[j.ID] = cancel
+	w.running[key] = cancel
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
-		delete(w.running, j.ID)
+		delete(w.running, key)
 		w.mu.Unlock()
 	}()
 
@@ -354,7 +369,7 @@ func (w *Worker) complete(ctx context.Context, h Handler, j *Job, rep *Reporter,
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'completed', completed_at = now(), updated_at = now(),
 				result = $3, error = NULL, retry_classification = '', lease_expires_at = NULL, progress = NULL,
 				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = payload - 'secret'
+				last_stderr = coalesce($6, last_stderr), payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END
 			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
 			j.ID, w.cfg.WorkerID, resultJSON, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
 		if err != nil {
@@ -385,7 +400,7 @@ func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg
 					last_exit_code = coalesce($5, last_exit_code), last_stdout = coalesce($6, last_stdout),
 					last_stderr = coalesce($7, last_stderr)
 				WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $8`,
-				j.ID, w.cfg.WorkerID, msg, delay.String(), rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
+				j.ID, w.cfg.WorkerID, msg, pgInterval(delay), rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
 			if err != nil {
 				return err
 			}
@@ -400,7 +415,7 @@ func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'failed', error = $3, retry_classification = 'permanent',
 				completed_at = now(), lease_expires_at = NULL, updated_at = now(), progress = NULL,
 				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = payload - 'secret'
+				last_stderr = coalesce($6, last_stderr), payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END
 			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
 			j.ID, w.cfg.WorkerID, msg, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
 		if err != nil {
@@ -453,32 +468,43 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		w.mu.Lock()
+		keys := make([]runKey, 0, len(w.running))
 		idsRunning := make([]string, 0, len(w.running))
-		for id := range w.running {
-			idsRunning = append(idsRunning, id)
+		attempts := make([]int32, 0, len(w.running))
+		for k := range w.running {
+			keys = append(keys, k)
+			idsRunning = append(idsRunning, k.id)
+			attempts = append(attempts, int32(k.attempt))
 		}
 		w.mu.Unlock()
-		if len(idsRunning) == 0 {
+		if len(keys) == 0 {
 			continue
 		}
-		rows, err := w.pool.Query(ctx, `UPDATE jobs SET lease_expires_at = now() + $2::interval
-			WHERE id = ANY($1) AND claimed_by = $3 AND state = 'running' RETURNING id`,
-			idsRunning, w.cfg.LeaseDuration.String(), w.cfg.WorkerID)
+		// Renew only the attempt this worker is running: after a lost lease
+		// the job may have been re-claimed, by another worker or by this one.
+		rows, err := w.pool.Query(ctx, `UPDATE jobs j SET lease_expires_at = now() + $3::interval
+			FROM unnest($1::text[], $2::int[]) AS r(id, attempts)
+			WHERE j.id = r.id AND j.attempts = r.attempts AND j.claimed_by = $4 AND j.state = 'running'
+			RETURNING j.id, j.attempts`,
+			idsRunning, attempts, pgInterval(w.cfg.LeaseDuration), w.cfg.WorkerID)
 		if err != nil {
 			w.log.Warn("lease renewal failed", "error", err)
 			continue
 		}
-		renewed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		renewed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runKey, error) {
+			var k runKey
+			return k, r.Scan(&k.id, &k.attempt)
+		})
 		if err != nil {
 			continue
 		}
-		kept := map[string]bool{}
-		for _, id := range renewed {
-			kept[id] = true
+		kept := map[runKey]bool{}
+		for _, k := range renewed {
+			kept[k] = true
 		}
 		w.mu.Lock()
-		for _, id := range idsRunning {
-			if cancel, ok := w.running[id]; ok && !kept[id] {
+		for _, k := range keys {
+			if cancel, ok := w.running[k]; ok && !kept[k] {
 				cancel(errLeaseLost)
 			}
 		}
@@ -519,11 +545,18 @@ func (w *Worker) Reap(ctx context.Context) (int, error) {
 }
 
 func (w *Worker) reapOne(ctx context.Context) (bool, error) {
+	types := make([]string, 0, len(w.handlers))
+	for t := range w.handlers {
+		types = append(types, t)
+	}
 	none := false
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		// A last attempt is failed only by a worker that has the type's
+		// handler, so its OnFail hook runs; earlier attempts anyone can reap.
 		j, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
 			WHERE state = 'running' AND lease_expires_at < now()
-			ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED`))
+			  AND (attempts < max_attempts OR type = ANY($1))
+			ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED`, types))
 		if errors.Is(err, store.ErrNotFound) {
 			none = true
 			return nil
@@ -543,7 +576,7 @@ func (w *Worker) reapOne(ctx context.Context) (bool, error) {
 		}
 		msg += " (will not be retried: attempts exhausted)"
 		if _, err := tx.Exec(ctx, `UPDATE jobs SET state = 'failed', error = $2, retry_classification = 'permanent',
-			completed_at = now(), lease_expires_at = NULL, updated_at = now(), payload = payload - 'secret'
+			completed_at = now(), lease_expires_at = NULL, updated_at = now(), payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END
 			WHERE id = $1`, j.ID, msg); err != nil {
 			return err
 		}
@@ -594,6 +627,12 @@ func processAlive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// pgInterval spells d as a Postgres interval. Duration.String is not one:
+// Postgres rejects its "µs" unit (any duration under a millisecond).
+func pgInterval(d time.Duration) string {
+	return strconv.FormatInt(d.Microseconds(), 10) + " microseconds"
 }
 
 func deref(s *string) string {
