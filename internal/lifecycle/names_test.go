@@ -1,0 +1,47 @@
+package lifecycle
+
+import (
+	"net/url"
+	"testing"
+)
+
+func TestDeriveSlug(t *testing.T) {
+	for in, want := range map[string]string{
+		"Shop API":        "shop-api",
+		"  My  App!! ":    "my-app",
+		"2024 budget":     "p-2024-budget",
+		"___":             "p",
+		"Ünïcode Name":    "n-code-name",
+		"a--b":            "a-b",
+		"Trailing dash -": "trailing-dash",
+	} {
+		got := DeriveSlug(in)
+		if got != want {
+			t.Errorf("DeriveSlug(%q) = %q, want %q", in, got, want)
+		}
+		if !ValidSlug(got) {
+			t.Errorf("DeriveSlug(%q) = %q is not a valid slug", in, got)
+		}
+	}
+}
+
+func TestValidSlug(t *testing.T) {
+	for s, ok := range map[string]bool{"shop": true, "a": true, "a-1": true, "1a": false, "A": false, "a-": false, "a_b": false, "": false} {
+		if ValidSlug(s) != ok {
+			t.Errorf("ValidSlug(%q) = %v", s, !ok)
+		}
+	}
+}
+
+func TestBuildURL(t *testing.T) {
+	u := BuildURL("u_shop_x", "Pw0rd", "db.example.com", 6432, "db_shop_x")
+	if u != "postgres://u_shop_x:Pw0rd@db.example.com:6432/db_shop_x?sslmode=require" {
+		t.Fatalf("BuildURL = %s", u)
+	}
+	if v6 := BuildURL("u", "p", "::1", 5432, "d"); v6 != "postgres://u:p@[::1]:5432/d?sslmode=require" {
+		t.Fatalf("IPv6 host: %s", v6)
+	}
+	if _, err := url.Parse(u); err != nil {
+		t.Fatal(err)
+	}
+}
