@@ -84,6 +84,8 @@ type Cluster struct {
 	pg      *child
 	bouncer *child
 
+	poolerGate poolerGate
+
 	stopOnce sync.Once
 	stopErr  error
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -21,11 +22,49 @@ var bouncerDBName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // SyncPooler regenerates pgbouncer's auth file and [databases] include from
 // the cluster's catalogs and reloads pgbouncer. Call it after every role
 // create, password change or drop, and after databases are created or dropped.
+//
+// Concurrent callers are coalesced: a caller needs a sync that started after
+// it arrived (so it read the caller's changes), and one such sync serves
+// every caller waiting for it. Under a burst of provisions this turns N
+// sequential RELOADs (~30 ms each) into a handful.
 func (c *Cluster) SyncPooler(ctx context.Context) error {
-	if err := c.syncPooler(ctx, true); err != nil {
+	g := &c.poolerGate
+	g.mu.Lock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	target := g.started + 1
+	for g.finished < target {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		mine := g.started
+		g.mu.Unlock()
+		err := c.syncPooler(ctx, true)
+		g.mu.Lock()
+		g.running = false
+		g.finished, g.lastErr = mine, err
+		g.cond.Broadcast()
+	}
+	err := g.lastErr
+	g.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("while syncing pgbouncer: %w", err)
 	}
 	return nil
+}
+
+// poolerGate coalesces concurrent SyncPooler calls.
+type poolerGate struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	running  bool
+	started  uint64 // syncs started
+	finished uint64 // the last finished sync's number
+	lastErr  error
 }
 
 func (c *Cluster) syncPooler(ctx context.Context, reload bool) error {
