@@ -35,6 +35,7 @@ type Cluster struct {
 	admin  *pgxpool.Pool
 	dsnFor func(db string) string
 	pooler Pooler
+	binDir string // pg_dump, pg_restore (clones); see SetToolsDir
 }
 
 // Open connects to a cluster as its superuser. dsnFor returns the admin DSN
@@ -144,11 +145,15 @@ type Tenant struct {
 // CreateTenant makes (or completes) the role and the database it owns, locks
 // the database to its owner, and publishes both to the pooler.
 func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
+	roleExisted, err := c.RoleExists(ctx, t.Role)
+	if err != nil {
+		return err
+	}
 	if err := c.EnsureLoginRole(ctx, t.Role, t.Password, t.ConnectionLimit, t.StatementTimeout, t.IdleTransactionTimeout); err != nil {
 		return err
 	}
 	var owner string
-	err := c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, t.Database).Scan(&owner)
+	err = c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, t.Database).Scan(&owner)
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
@@ -170,7 +175,10 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 		return err
 	}
 	// A retried provision may find pooler connections made with an earlier
-	// attempt's credentials: recycle them.
+	// attempt's credentials: recycle them. A first attempt has none.
+	if !roleExisted && !exists {
+		return nil
+	}
 	return c.reconnect(ctx, t.Database)
 }
 

@@ -85,6 +85,9 @@ type Cluster struct {
 	bouncer *child
 
 	poolerGate poolerGate
+	syncConn   *pgx.Conn // reused by syncPooler (serialized by poolerGate)
+	consoleMu  sync.Mutex
+	console    *pgx.Conn // pgbouncer admin console, reused
 
 	stopOnce sync.Once
 	stopErr  error
@@ -376,6 +379,18 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		close(c.stopCh)
+		c.poolerGate.mu.Lock()
+		if c.syncConn != nil {
+			c.syncConn.Close(context.Background())
+			c.syncConn = nil
+		}
+		c.poolerGate.mu.Unlock()
+		c.consoleMu.Lock()
+		if c.console != nil {
+			c.console.Close(context.Background())
+			c.console = nil
+		}
+		c.consoleMu.Unlock()
 		var errs []error
 		if c.bouncer != nil {
 			if err := c.bouncer.stop(ctx, syscall.SIGINT, syscall.SIGTERM); err != nil {

@@ -3,6 +3,7 @@ package localcluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,25 +68,50 @@ type poolerGate struct {
 	lastErr  error
 }
 
-func (c *Cluster) syncPooler(ctx context.Context, reload bool) error {
-	conn, err := c.connectAdmin(ctx, "postgres")
-	if err != nil {
-		return err
+func (c *Cluster) syncPooler(ctx context.Context, reload bool) (err error) {
+	// The admin connection is kept between syncs (callers are serialized by
+	// poolerGate); a TLS+SCRAM connect per sync cost ~10 ms.
+	conn := c.syncConn
+	c.syncConn = nil
+	if conn == nil || conn.IsClosed() {
+		if conn, err = c.connectAdmin(ctx, "postgres"); err != nil {
+			return err
+		}
 	}
-	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		// A kept connection may have died with a postgres restart: retry fresh.
+		conn.Close(context.Background())
+		if conn, err = c.connectAdmin(ctx, "postgres"); err != nil {
+			return err
+		}
+		if tx, err = conn.Begin(ctx); err != nil {
+			conn.Close(context.Background())
+			return err
+		}
+	}
+	defer func() {
+		if rerr := tx.Rollback(context.Background()); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
+			conn.Close(context.Background())
+			return
+		}
+		c.syncConn = conn
+	}()
 
 	// Cluster-wide lock: concurrent callers (possibly in several processes)
 	// run one after another, so the last writer always wrote fresh data.
-	// Held until pgbouncer reloaded; closing the connection releases it.
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext('capydb.pooler'))"); err != nil {
+	// Held until pgbouncer reloaded; the transaction's end releases it.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('capydb.pooler'))"); err != nil {
 		return fmt.Errorf("while taking the pooler lock: %w", err)
 	}
-
-	users, err := c.userlist(ctx, conn)
+	users, err := c.userlist(ctx, tx)
 	if err != nil {
 		return err
 	}
-	dbs, err := c.databasesIni(ctx, conn)
+	dbs, err := c.databasesIni(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -94,7 +120,6 @@ func (c *Cluster) syncPooler(ctx context.Context, reload bool) error {
 	// client's SCRAM keys and stall its server login until
 	// server_login_retry), so reload only when something changed.
 	if reload && sameContent(usersPath, users) && sameContent(dbsPath, dbs) {
-		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext('capydb.pooler'))")
 		return nil
 	}
 	if err := writeFileAtomic(usersPath, users, 0o600, c.owner); err != nil {
@@ -108,13 +133,12 @@ func (c *Cluster) syncPooler(ctx context.Context, reload bool) error {
 			return err
 		}
 	}
-	_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext('capydb.pooler'))")
 	return nil
 }
 
 // userlist renders every login role with a SCRAM secret. pgbouncer can pass
 // SCRAM through to postgres because its secret is byte-identical.
-func (c *Cluster) userlist(ctx context.Context, conn *pgx.Conn) ([]byte, error) {
+func (c *Cluster) userlist(ctx context.Context, conn pgx.Tx) ([]byte, error) {
 	rows, err := conn.Query(ctx, `
 		SELECT rolname, rolpassword FROM pg_authid
 		WHERE rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256$%'
@@ -140,7 +164,7 @@ func authFileQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `"
 // databasesIni renders every tenant database: not a template, not
 // "postgres", not owned by a superuser. max_db_connections stays 5 below
 // the owner's connection limit so direct connections keep some headroom.
-func (c *Cluster) databasesIni(ctx context.Context, conn *pgx.Conn) ([]byte, error) {
+func (c *Cluster) databasesIni(ctx context.Context, conn pgx.Tx) ([]byte, error) {
 	rows, err := conn.Query(ctx, `
 		SELECT d.datname, r.rolconnlimit
 		FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
@@ -195,12 +219,21 @@ func (c *Cluster) reloadBouncer(ctx context.Context) error {
 }
 
 func (c *Cluster) consoleExec(ctx context.Context, cmd string) error {
-	conn, err := c.connectConsole(ctx)
-	if err != nil {
-		return err
+	c.consoleMu.Lock()
+	defer c.consoleMu.Unlock()
+	if c.console == nil || c.console.IsClosed() {
+		conn, err := c.connectConsole(ctx)
+		if err != nil {
+			return err
+		}
+		c.console = conn
 	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, cmd)
+	_, err := c.console.Exec(ctx, cmd)
+	if err != nil && !strings.Contains(err.Error(), "no such database") {
+		// The console may have gone away (pgbouncer restarted): reconnect next time.
+		c.console.Close(context.Background())
+		c.console = nil
+	}
 	return err
 }
 

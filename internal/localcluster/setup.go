@@ -266,6 +266,10 @@ func (c *Cluster) writeBouncerConfig() error {
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", filepath.Join(c.tlsDir, "server.crt"))
 	fmt.Fprintf(&b, "client_tls_key_file = %s\n", filepath.Join(c.tlsDir, "server.key"))
 	b.WriteString("server_tls_sslmode = require\n")
+	// Without explicit CA files pgbouncer loads the system CA bundle on
+	// every start and RELOAD (~40 ms each, measured); our own CA is enough.
+	fmt.Fprintf(&b, "server_tls_ca_file = %s\n", filepath.Join(c.tlsDir, "ca.crt"))
+	fmt.Fprintf(&b, "client_tls_ca_file = %s\n", filepath.Join(c.tlsDir, "ca.crt"))
 	fmt.Fprintf(&b, "admin_users = %s\n", adminUser)
 	fmt.Fprintf(&b, "pidfile = %s\n", filepath.Join(c.bouncerDir, "pgbouncer.pid"))
 	// Like postgres' defaults: no line per connection (auth failures are

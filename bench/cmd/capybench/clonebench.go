@@ -1,0 +1,640 @@
+package main
+
+// The clone benchmark (-only clone): how fast a preview clone of a project
+// loaded with `pgbench -i -s N` is, idle and under a pgbench write load,
+// against `pg_dump -Fc | pg_restore` under the same load and against a raw
+// copy of the database's data files.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Clone benchmark knobs (flags registered in init, so main.go only lists the mode).
+var (
+	cloneScale    = 30
+	cloneClients  = 4
+	cloneWorkers  = 0
+	cloneLoadStep = 5 * time.Second
+)
+
+func init() {
+	allBenchmarks = append(allBenchmarks, "clone")
+	flag.IntVar(&cloneScale, "clone-scale", cloneScale, "pgbench -i scale of the clone benchmark's project (30 ≈ 450 MB)")
+	flag.IntVar(&cloneClients, "clone-clients", cloneClients, "pgbench -c of the write load during the busy clone and the dump/restore")
+	flag.IntVar(&cloneWorkers, "clone-workers", cloneWorkers, "--clone-workers of the server (0 = its default)")
+}
+
+// CloneRun is one timed clone or copy.
+type CloneRun struct {
+	Strategy string   `json:"strategy,omitempty"`
+	S        float64  `json:"s"`                // the clone as the server measured it (clone_duration_ms), or the command's wall time
+	JobS     float64  `json:"job_s,omitempty"`  // POST → job completed, seen by the client
+	Load     *Load    `json:"load,omitempty"`   // the write load running meanwhile
+	Checks   string   `json:"checks,omitempty"` // what was verified on the copy
+	Progress []string `json:"progress_seen,omitempty"`
+}
+
+// Load is what pgbench reported while a copy ran.
+type Load struct {
+	Clients       int     `json:"clients"`
+	Transactions  int64   `json:"transactions"`
+	Failed        int64   `json:"failed_transactions"`
+	AbortedRuns   int     `json:"aborted_runs"`
+	TPSBefore     float64 `json:"tps_before"`
+	TPSDuring     float64 `json:"tps_during"`
+	PgbenchErrors string  `json:"pgbench_errors,omitempty"`
+}
+
+// CloneResult is clone.json.
+type CloneResult struct {
+	Meta
+	Scale         int      `json:"scale"`
+	DBBytes       int64    `json:"db_bytes"`
+	DataFS        string   `json:"data_fs"`
+	CloneWorkers  int      `json:"clone_workers"`
+	RawCopy       CloneRun `json:"raw_copy_fsync"`     // (d) cp of base/<oid> with fsync per file
+	RawCopyNoSync CloneRun `json:"raw_copy_no_fsync"`  // the same without fsync (page cache only)
+	Idle          CloneRun `json:"idle_clone"`         // (a)
+	IdleSnapshot  CloneRun `json:"idle_snapshot_copy"` // snapshot copy of the idle database (one idle session open)
+	Busy          CloneRun `json:"busy_clone"`         // (b)
+	DumpRestore   CloneRun `json:"dump_restore_busy"`  // (c)
+	FileCopySQL   CloneRun `json:"create_database_file_copy"`
+	WalLogSQL     CloneRun `json:"create_database_wal_log"`
+	IdleVsRaw     float64  `json:"idle_over_raw_copy"`
+	BusyVsDump    float64  `json:"busy_over_dump_restore"`
+	Targets       []Target `json:"targets"`
+	Notes         []string `json:"notes"`
+}
+
+func runClone(ctx context.Context, o *options) (*CloneResult, error) {
+	res := &CloneResult{Meta: newMeta(o), Scale: cloneScale, CloneWorkers: cloneWorkers}
+	res.Benchmark = "clone"
+	defer res.finish()
+	pgbench, err := pgTool("pgbench")
+	if err != nil {
+		return nil, err
+	}
+	if cloneWorkers > 0 {
+		os.Setenv("CAPYDB_CLONE_WORKERS", strconv.Itoa(cloneWorkers))
+		defer os.Unsetenv("CAPYDB_CLONE_WORKERS")
+	}
+	srv, err := StartServer(ctx, o.bin, o.tmpBase, "clone")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	res.DataFS = fsType(srv.DataDir)
+	c := NewClient(srv)
+	pid, job, err := c.CreateProject(ctx, "clonebench")
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := c.WaitJob(ctx, job.ID, 20*time.Millisecond, time.Minute); err != nil {
+		return nil, err
+	}
+	conns, err := c.Connections(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	var proj struct {
+		Project struct {
+			DatabaseName string `json:"database_name"`
+		} `json:"project"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/projects/"+pid, nil, &proj); err != nil {
+		return nil, err
+	}
+	db := proj.Project.DatabaseName
+	adminDSN, err := srv.AdminDSNFor("postgres")
+	if err != nil {
+		return nil, err
+	}
+	admin, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close(context.Background())
+
+	logf("loading pgbench -i -s %d into %s", cloneScale, db)
+	t0 := time.Now()
+	if out, err := exec.CommandContext(ctx, pgbench, "-i", "-s", strconv.Itoa(cloneScale), "-q", conns.DirectURL).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pgbench -i: %v: %s", err, tail(string(out), 500))
+	}
+	logf("loaded in %.1f s", time.Since(t0).Seconds())
+	if _, err := admin.Exec(ctx, `CHECKPOINT`); err != nil {
+		return nil, err
+	}
+	var oid uint32
+	if err := admin.QueryRow(ctx, `SELECT oid, pg_database_size(datname) FROM pg_database WHERE datname = $1`, db).Scan(&oid, &res.DBBytes); err != nil {
+		return nil, err
+	}
+	logf("database: %.0f MB", float64(res.DBBytes)/1e6)
+
+	// (d) Raw copies of the data files (warm page cache, like every run here).
+	src := filepath.Join(srv.DataDir, "pg", "base", strconv.FormatUint(uint64(oid), 10))
+	for _, sync := range []bool{false, true} {
+		dst, err := os.MkdirTemp(o.tmpBase, "capybench-rawcopy-")
+		if err != nil {
+			return nil, err
+		}
+		t := time.Now()
+		err = copyDir(src, dst, sync)
+		d := time.Since(t).Seconds()
+		os.RemoveAll(dst)
+		if err != nil {
+			return nil, fmt.Errorf("raw copy: %w", err)
+		}
+		run := CloneRun{S: round3(d), Checks: "cp of base/<oid>"}
+		if sync {
+			run.Checks += " + fsync per file"
+			res.RawCopy = run
+		} else {
+			res.RawCopyNoSync = run
+		}
+		logf("raw copy (fsync %v): %.2f s", sync, d)
+	}
+
+	// CREATE DATABASE … TEMPLATE with both strategies, straight in SQL.
+	for _, st := range []string{"FILE_COPY", "WAL_LOG"} {
+		name := "capybench_" + strings.ToLower(st)
+		t := time.Now()
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` TEMPLATE `+pgx.Identifier{db}.Sanitize()+` STRATEGY `+st); err != nil {
+			return nil, err
+		}
+		run := CloneRun{Strategy: strings.ToLower(st), S: round3(time.Since(t).Seconds()), Checks: "CREATE DATABASE … TEMPLATE … STRATEGY " + st}
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return nil, err
+		}
+		if st == "FILE_COPY" {
+			res.FileCopySQL = run
+		} else {
+			res.WalLogSQL = run
+		}
+		logf("CREATE DATABASE STRATEGY %s: %.2f s", st, run.S)
+	}
+
+	// (a) Preview clone of the idle project.
+	if _, err := admin.Exec(ctx, `CHECKPOINT`); err != nil {
+		return nil, err
+	}
+	if res.Idle, err = clonePreview(ctx, c, srv, pid, "idle", nil); err != nil {
+		return nil, err
+	}
+	logf("idle clone: %s in %.2f s (job %.2f s)", res.Idle.Strategy, res.Idle.S, res.Idle.JobS)
+
+	// A snapshot copy of the same idle database: one idle session keeps the template path closed.
+	hold, err := pgx.Connect(ctx, conns.DirectURL)
+	if err != nil {
+		return nil, err
+	}
+	res.IdleSnapshot, err = clonePreview(ctx, c, srv, pid, "idle-snap", nil)
+	hold.Close(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	logf("idle snapshot copy: %.2f s (job %.2f s)", res.IdleSnapshot.S, res.IdleSnapshot.JobS)
+
+	// (b) Clone under pgbench -c N.
+	load := startLoad(ctx, pgbench, conns.DirectURL, cloneClients)
+	if err := load.warmup(ctx, 3*time.Second); err != nil {
+		return nil, err
+	}
+	res.Busy, err = clonePreview(ctx, c, srv, pid, "busy", load)
+	res.Busy.Load = load.stop()
+	if err != nil {
+		return nil, err
+	}
+	logf("busy clone: %s in %.2f s (job %.2f s); pgbench: %d tx, %d failed, %.0f tps before, %.0f during",
+		res.Busy.Strategy, res.Busy.S, res.Busy.JobS, res.Busy.Load.Transactions, res.Busy.Load.Failed, res.Busy.Load.TPSBefore, res.Busy.Load.TPSDuring)
+
+	// (c) pg_dump -Fc | pg_restore under the same load.
+	res.DumpRestore, err = dumpRestore(ctx, admin, srv, conns.DirectURL, pgbench)
+	if err != nil {
+		return nil, err
+	}
+	logf("pg_dump -Fc | pg_restore under load: %.2f s; pgbench: %d failed", res.DumpRestore.S, res.DumpRestore.Load.Failed)
+
+	if res.RawCopy.S > 0 {
+		res.IdleVsRaw = round3(res.Idle.S / res.RawCopy.S)
+	}
+	if res.DumpRestore.S > 0 {
+		res.BusyVsDump = round3(res.Busy.S / res.DumpRestore.S)
+	}
+	res.Targets = []Target{
+		{Name: "idle clone ≤ 1.5× raw file copy (with fsync)", Value: fmt.Sprintf("%.2f×", res.IdleVsRaw), Pass: res.IdleVsRaw <= 1.5},
+		{Name: "busy clone ≤ 0.5× pg_dump | pg_restore under the same load", Value: fmt.Sprintf("%.2f×", res.BusyVsDump), Pass: res.BusyVsDump <= 0.5},
+		{Name: "no failed pgbench transaction during the busy clone", Value: fmt.Sprint(res.Busy.Load.Failed), Pass: res.Busy.Load.Failed == 0 && res.Busy.Load.AbortedRuns == 0},
+		{Name: "busy clone is one consistent snapshot (TPC-B balances add up)", Value: res.Busy.Checks, Pass: strings.HasPrefix(res.Busy.Checks, "consistent")},
+	}
+	res.Notes = append(res.Notes,
+		"All copies read a warm page cache (the database was just loaded); the data dir is on "+res.DataFS+".",
+		"Clone times are the server's clone_duration_ms (database build, ownership, swap excluded); job_s adds queueing, role setup, swap and polling.",
+		fmt.Sprintf("Raw copy without fsync: %.2f s; CREATE DATABASE … STRATEGY FILE_COPY %.2f s, WAL_LOG %.2f s.", res.RawCopyNoSync.S, res.FileCopySQL.S, res.WalLogSQL.S))
+	return res, nil
+}
+
+// clonePreview creates a clone preview, waits for it, records what the
+// server measured, checks the copy, and deletes the preview.
+func clonePreview(ctx context.Context, c *Client, srv *Server, pid, name string, load *loadRunner) (CloneRun, error) {
+	var run CloneRun
+	var out struct {
+		Preview struct {
+			ID string `json:"id"`
+		} `json:"preview"`
+		Job Job `json:"job"`
+	}
+	t0 := time.Now()
+	if load != nil {
+		load.mark()
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/projects/"+pid+"/preview-databases", map[string]any{"name": name, "mode": "clone"}, &out); err != nil {
+		return run, err
+	}
+	seen := map[string]bool{}
+	var result struct {
+		Job struct {
+			State    string         `json:"state"`
+			Error    *string        `json:"error"`
+			Progress map[string]any `json:"progress"`
+			Result   map[string]any `json:"result"`
+		} `json:"job"`
+	}
+	for {
+		if err := c.do(ctx, http.MethodGet, "/v1/jobs/"+out.Job.ID, nil, &result); err != nil {
+			return run, err
+		}
+		if ph, ok := result.Job.Progress["phase"].(string); ok && !seen[ph] {
+			seen[ph] = true
+			run.Progress = append(run.Progress, fmt.Sprintf("%s@%.1fs(%v%%)", ph, time.Since(t0).Seconds(), result.Job.Progress["percent"]))
+		}
+		if result.Job.State == "completed" {
+			break
+		}
+		if result.Job.State == "failed" {
+			return run, fmt.Errorf("clone %s failed: %v", name, deref(result.Job.Error))
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return run, err
+		}
+	}
+	run.JobS = round3(time.Since(t0).Seconds())
+	if load != nil {
+		load.mark()
+	}
+	run.Strategy, _ = result.Job.Result["clone_strategy"].(string)
+	ms, _ := result.Job.Result["clone_duration_ms"].(float64)
+	run.S = round3(ms / 1000)
+
+	var conns struct {
+		Connections Connections `json:"connections"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/preview-databases/"+out.Preview.ID+"/connections", nil, &conns); err != nil {
+		return run, err
+	}
+	pc, err := pgx.Connect(ctx, conns.Connections.DirectURL)
+	if err != nil {
+		return run, err
+	}
+	var accounts, abal, tbal, bbal, hist int64
+	err = pc.QueryRow(ctx, `SELECT (SELECT count(*) FROM pgbench_accounts), (SELECT sum(abalance) FROM pgbench_accounts),
+		(SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(bbalance) FROM pgbench_branches),
+		(SELECT coalesce(sum(delta), 0) FROM pgbench_history)`).Scan(&accounts, &abal, &tbal, &bbal, &hist)
+	pc.Close(context.Background())
+	if err != nil {
+		return run, err
+	}
+	if accounts == int64(cloneScale)*100000 && abal == tbal && tbal == bbal && bbal == hist {
+		run.Checks = fmt.Sprintf("consistent: %d accounts; sum(abalance) = sum(tbalance) = sum(bbalance) = sum(history.delta) = %d", accounts, abal)
+	} else {
+		run.Checks = fmt.Sprintf("INCONSISTENT: %d accounts; balances %d / %d / %d, history %d", accounts, abal, tbal, bbal, hist)
+	}
+	var del struct {
+		Job Job `json:"job"`
+	}
+	if err := c.do(ctx, http.MethodDelete, "/v1/preview-databases/"+out.Preview.ID, nil, &del); err != nil {
+		return run, err
+	}
+	_, _, err = c.WaitJob(ctx, del.Job.ID, 50*time.Millisecond, 2*time.Minute)
+	return run, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// dumpRestore times pg_dump -Fc | pg_restore of the project (as its own
+// role, like a user would) into a new database while pgbench writes.
+func dumpRestore(ctx context.Context, admin *pgx.Conn, srv *Server, projectURL, pgbench string) (CloneRun, error) {
+	run := CloneRun{Strategy: "pg_dump -Fc | pg_restore", Checks: "pg_restore --no-owner into a new database (template0)"}
+	pgDump, err := pgTool("pg_dump")
+	if err != nil {
+		return run, err
+	}
+	pgRestore, err := pgTool("pg_restore")
+	if err != nil {
+		return run, err
+	}
+	target := "capybench_restore"
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+target+` TEMPLATE template0`); err != nil {
+		return run, err
+	}
+	defer admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+target+` WITH (FORCE)`) //nolint:errcheck
+	targetURL, err := srv.AdminDSNFor(target)
+	if err != nil {
+		return run, err
+	}
+	load := startLoad(ctx, pgbench, projectURL, cloneClients)
+	if err := load.warmup(ctx, 3*time.Second); err != nil {
+		return run, err
+	}
+	load.mark()
+	t0 := time.Now()
+	dump := exec.CommandContext(ctx, pgDump, "-Fc", "-d", projectURL)
+	restore := exec.CommandContext(ctx, pgRestore, "--no-owner", "-d", targetURL)
+	pipe, err := dump.StdoutPipe()
+	if err != nil {
+		return run, err
+	}
+	restore.Stdin = pipe
+	var dumpErr, restoreErr strings.Builder
+	dump.Stderr, restore.Stderr = &dumpErr, &restoreErr
+	if err := restore.Start(); err != nil {
+		return run, err
+	}
+	if err := dump.Run(); err != nil {
+		_ = restore.Wait()
+		return run, fmt.Errorf("pg_dump: %v: %s", err, tail(dumpErr.String(), 300))
+	}
+	if err := restore.Wait(); err != nil {
+		return run, fmt.Errorf("pg_restore: %v: %s", err, tail(restoreErr.String(), 300))
+	}
+	run.S = round3(time.Since(t0).Seconds())
+	load.mark()
+	run.Load = load.stop()
+	return run, nil
+}
+
+// loadRunner keeps pgbench -c N running in back-to-back short runs (so it
+// can stop soon after the measured operation) and adds up their reports.
+type loadRunner struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	load    Load
+	samples []tpsSample // per-second progress lines
+	marks   []time.Time
+	errs    []string
+	started time.Time
+}
+
+type tpsSample struct {
+	at  time.Time
+	tps float64
+}
+
+var (
+	reFailed = regexp.MustCompile(`number of failed transactions: (\d+)`)
+	reTx     = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+	reProg   = regexp.MustCompile(`^progress: [\d.]+ s, ([\d.]+) tps`)
+)
+
+func startLoad(parent context.Context, pgbench, url string, clients int) *loadRunner {
+	ctx, cancel := context.WithCancel(parent)
+	l := &loadRunner{cancel: cancel, done: make(chan struct{}), started: time.Now()}
+	l.load.Clients = clients
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			secs := strconv.Itoa(int(cloneLoadStep.Seconds()))
+			cmd := exec.Command(pgbench, "-n", "-c", strconv.Itoa(clients), "-j", "2", "-T", secs, "-P", "1", url)
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			errPipe, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				l.addErr(err.Error())
+				return
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // progress lines arrive on stderr
+				defer wg.Done()
+				sc := bufio.NewScanner(errPipe)
+				for sc.Scan() {
+					line := sc.Text()
+					if m := reProg.FindStringSubmatch(line); m != nil {
+						v, _ := strconv.ParseFloat(m[1], 64)
+						l.mu.Lock()
+						l.samples = append(l.samples, tpsSample{time.Now(), v})
+						l.mu.Unlock()
+					} else {
+						stderr.WriteString(line + "\n")
+					}
+				}
+			}()
+			out, _ := io.ReadAll(stdout)
+			wg.Wait()
+			err := cmd.Wait()
+			l.mu.Lock()
+			if m := reFailed.FindStringSubmatch(string(out)); m != nil {
+				n, _ := strconv.ParseInt(m[1], 10, 64)
+				l.load.Failed += n
+			}
+			if m := reTx.FindStringSubmatch(string(out)); m != nil {
+				n, _ := strconv.ParseInt(m[1], 10, 64)
+				l.load.Transactions += n
+			}
+			if err != nil {
+				l.load.AbortedRuns++
+				l.errs = append(l.errs, tail(stderr.String(), 300))
+			}
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+func (l *loadRunner) addErr(s string) {
+	l.mu.Lock()
+	l.errs = append(l.errs, s)
+	l.mu.Unlock()
+}
+
+func (l *loadRunner) warmup(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d) }
+
+func (l *loadRunner) mark() {
+	l.mu.Lock()
+	l.marks = append(l.marks, time.Now())
+	l.mu.Unlock()
+}
+
+// stop lets the current pgbench run finish (its report counts) and sums up.
+func (l *loadRunner) stop() *Load {
+	l.cancel()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.load
+	if len(l.marks) >= 2 {
+		from, to := l.marks[0], l.marks[len(l.marks)-1]
+		var before, during []float64
+		for _, s := range l.samples {
+			switch {
+			case s.at.Before(from):
+				before = append(before, s.tps)
+			case s.at.Before(to.Add(time.Second)):
+				during = append(during, s.tps)
+			}
+		}
+		out.TPSBefore, out.TPSDuring = round3(mean(before)), round3(mean(during))
+	}
+	if len(l.errs) > 0 {
+		out.PgbenchErrors = strings.Join(l.errs, " | ")
+	}
+	return &out
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// pgTool finds a PostgreSQL client program: PATH, then the newest
+// /usr/lib/postgresql/<major>/bin.
+func pgTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	sort.Slice(matches, func(i, j int) bool {
+		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(matches[i]))))
+		b, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(matches[j]))))
+		return a > b
+	})
+	if len(matches) == 0 {
+		return "", fmt.Errorf("%s not found (install the postgresql package)", name)
+	}
+	return matches[0], nil
+}
+
+// copyDir copies the regular files of src into dst, fsyncing each when sync is set.
+func copyDir(src, dst string, sync bool) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		in, err := os.Open(filepath.Join(src, e.Name()))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		out, err := os.Create(filepath.Join(dst, e.Name()))
+		if err != nil {
+			in.Close()
+			return err
+		}
+		_, err = io.CopyBuffer(out, in, buf)
+		in.Close()
+		if err == nil && sync {
+			err = out.Sync()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if sync {
+		if d, err := os.Open(dst); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// cloneSummary renders clone.json for summary.md.
+func cloneSummary(dir string) string {
+	var r CloneResult
+	ok, err := readJSON(filepath.Join(dir, "clone.json"), &r)
+	if err != nil || !ok {
+		return ""
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("\n## Preview clones (%s)\n\n", r.Meta.Started.Format("2006-01-02 15:04 UTC"))
+	w("A project loaded with `pgbench -i -s %d` (%.0f MB), data dir on %s, durable cluster (fsync on). ", r.Scale, float64(r.DBBytes)/1e6, r.DataFS)
+	w("Load: `pgbench -c %d` (TPC-B) on the project's direct URL.\n\n", cloneClients)
+	w("| Copy | Strategy | Time | Job (client view) | pgbench during it |\n|---|---|---|---|---|\n")
+	row := func(name string, run CloneRun) {
+		load := "—"
+		if run.Load != nil {
+			load = fmt.Sprintf("%d tx, **%d failed**, %.0f tps before → %.0f during", run.Load.Transactions, run.Load.Failed, run.Load.TPSBefore, run.Load.TPSDuring)
+		}
+		job := "—"
+		if run.JobS > 0 {
+			job = fmt.Sprintf("%.2f s", run.JobS)
+		}
+		w("| %s | %s | %.2f s | %s | %s |\n", name, mdEscape(run.Strategy), run.S, job, load)
+	}
+	row("(a) clone, idle project", r.Idle)
+	row("(b) clone under pgbench", r.Busy)
+	row("(c) pg_dump -Fc \\| pg_restore under pgbench", r.DumpRestore)
+	row("(d) raw copy of base/<oid> + fsync", r.RawCopy)
+	row("raw copy without fsync", r.RawCopyNoSync)
+	row("snapshot copy of the idle project", r.IdleSnapshot)
+	row("CREATE DATABASE … STRATEGY FILE_COPY", r.FileCopySQL)
+	row("CREATE DATABASE … STRATEGY WAL_LOG", r.WalLogSQL)
+	w("\nRatios: idle clone / raw copy = **%.2f×**; busy clone / dump-restore = **%.2f×**.\n\n", r.IdleVsRaw, r.BusyVsDump)
+	for _, t := range r.Targets {
+		w("- %s %s: %s\n", passMark(t.Pass), t.Name, mdEscape(t.Value))
+	}
+	if len(r.Busy.Progress) > 0 {
+		w("- Progress seen on the busy clone's job: %s\n", strings.Join(r.Busy.Progress, ", "))
+	}
+	for _, n := range r.Notes {
+		w("- %s\n", n)
+	}
+	return b.String()
+}
