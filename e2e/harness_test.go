@@ -79,7 +79,9 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 	s := &server{t: t, dataDir: dataDir, directPort: directPort, pooledPort: pooledPort, logs: &bytes.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(binary, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
 		"--direct-port", fmt.Sprint(directPort), "--pooled-port", fmt.Sprint(pooledPort),
-		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync")
+		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync",
+		// Tests poll jobs fast; access_test.go turns the API bucket back on where it tests it.
+		"--rate-limit-api", "off")
 	s.cmd.Args = append(s.cmd.Args, extra...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

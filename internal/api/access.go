@@ -2,24 +2,31 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/store"
 )
 
 // AccessRule is who may call one operation. The route table is these rules:
-// the middleware enforces them and the OpenAPI document describes them.
+// the middleware enforces them and the OpenAPI document describes them (each
+// operation carries its rule as x-capydb-access).
 type AccessRule struct {
-	OperationID string
-	Method      string
-	Path        string
-	Anonymous   bool   // no credential needed
-	Scope       string // empty with !Anonymous = any valid credential
-	OrgKeyOnly  bool   // project-scoped keys get 403
-	AdminOnly   bool   // human sessions need the admin role
+	OperationID string `json:"-"`
+	Method      string `json:"-"`
+	Path        string `json:"-"`
+	Anonymous   bool   `json:"anonymous,omitempty"`    // no credential needed
+	Scope       string `json:"scope,omitempty"`        // empty with !Anonymous = any valid credential
+	OrgKeyOnly  bool   `json:"org_key_only,omitempty"` // project-scoped keys get 403
+	AdminOnly   bool   `json:"admin_only,omitempty"`   // human sessions need the admin role
+	// DeniedMessage replaces the generic 403 message of scope and role checks.
+	DeniedMessage string `json:"-"`
 }
 
 // Rules lists every operation's access rule (used by the matrix tests).
@@ -30,6 +37,9 @@ type opSpec struct {
 	Status  int
 	Summary string
 	Tags    []string
+	// RateLimit names the token bucket of an anonymous route (authenticated
+	// routes always use the API bucket).
+	RateLimit string
 }
 
 // register adds one operation with its access rule.
@@ -44,6 +54,7 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		Tags:          spec.Tags,
 		DefaultStatus: spec.Status,
 		Metadata:      map[string]any{"access": spec.AccessRule},
+		Extensions:    map[string]any{"x-capydb-access": spec.AccessRule},
 	}
 	if !spec.Anonymous {
 		op.Security = []map[string][]string{{"bearer": {}}}
@@ -59,33 +70,178 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		}
 		op.Description = desc + "."
 		op.Middlewares = huma.Middlewares{s.authMiddleware(spec.AccessRule)}
+	} else if spec.RateLimit != "" {
+		op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
 	}
 	huma.Register(s.api, op, handler)
 }
 
-// authMiddleware authenticates the caller and enforces the rule's scope,
-// organization-key and admin requirements.
-func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Context)) {
+// rateLimitMiddleware applies one bucket to an anonymous route.
+func (s *Server) rateLimitMiddleware(bucket string) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
+		if s.limited(ctx, bucket) {
+			return
+		}
+		next(ctx)
+	}
+}
+
+// limited takes a token from the client's bucket and answers 429 when there is none.
+func (s *Server) limited(ctx huma.Context, bucket string) bool {
+	if s.deps.Limiter == nil {
+		return false
+	}
+	ok, wait := s.deps.Limiter.Allow(bucket, s.clientAddr(ctx))
+	if ok {
+		return false
+	}
+	ctx.SetHeader("Retry-After", auth.RetryAfterSeconds(wait))
+	_ = huma.WriteErr(s.api, ctx, http.StatusTooManyRequests, "rate limit exceeded")
+	return true
+}
+
+func (s *Server) clientAddr(ctx huma.Context) string {
+	var xff []string
+	if len(s.deps.TrustedProxies) > 0 {
+		ctx.EachHeader(func(name, value string) {
+			if strings.EqualFold(name, "X-Forwarded-For") {
+				xff = append(xff, value)
+			}
+		})
+	}
+	return auth.ClientAddr(ctx.RemoteAddr(), xff, s.deps.TrustedProxies)
+}
+
+var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+// authMiddleware authenticates the caller, enforces the rule's scope,
+// organization-key and admin requirements, and then the tenancy of the ids
+// in the path it knows (organization, project, job, preview): whatever the
+// handler does, another organization's resource or a project-scoped key's
+// sibling is 404 before any input is parsed.
+func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Context)) {
+	var params []string
+	for _, m := range pathParam.FindAllStringSubmatch(rule.Path, -1) {
+		params = append(params, m[1])
+	}
+	deny := func(ctx huma.Context, generic string) {
+		msg := generic
+		if rule.DeniedMessage != "" {
+			msg = rule.DeniedMessage
+		}
+		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
+	}
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if s.limited(ctx, auth.BucketAPI) {
+			return
+		}
 		p, status, msg := s.authenticate(ctx)
 		if p == nil {
+			if status == http.StatusUnauthorized && msg != msgNoCredentials && s.limited(ctx, auth.BucketFailedAuth) {
+				return
+			}
 			_ = huma.WriteErr(s.api, ctx, status, msg)
 			return
 		}
-		if rule.Scope != "" && !p.Has(rule.Scope) {
-			_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "missing scope "+rule.Scope)
+		switch {
+		case rule.OrgKeyOnly && p.ProjectScoped():
+			deny(ctx, "project-scoped API keys cannot use this route")
+			return
+		case rule.Scope != "" && !p.Has(rule.Scope):
+			deny(ctx, "missing scope "+rule.Scope)
+			return
+		case rule.AdminOnly && !p.IsAdmin():
+			deny(ctx, "this action requires the organization admin role")
 			return
 		}
-		if rule.OrgKeyOnly && p.ProjectScoped() {
-			_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "project-scoped API keys cannot use this route")
-			return
+		rctx := huma.WithValue(ctx, principalKey{}, p)
+		for _, name := range params {
+			check, ok := s.resolvers[name]
+			if !ok || !strings.HasPrefix(rule.Path, ResolvedPrefixes[name]) {
+				continue
+			}
+			if err := check(rctx.Context(), p, ctx.Param(name)); err != nil {
+				var ae *apiError
+				if errors.As(err, &ae) {
+					_ = huma.WriteErr(s.api, ctx, ae.status, ae.Message)
+				} else {
+					s.deps.Log.ErrorContext(ctx.Context(), "access check failed", "param", name, "error", err)
+					_ = huma.WriteErr(s.api, ctx, http.StatusInternalServerError, "internal error")
+				}
+				return
+			}
 		}
-		if rule.AdminOnly && !p.IsAdmin() {
-			_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "this action requires the organization admin role")
-			return
-		}
-		next(huma.WithValue(ctx, principalKey{}, p))
+		next(rctx)
 	}
+}
+
+// resolver checks that the caller may see the resource a path id names; it
+// returns an *apiError (404) when not.
+type resolver func(ctx context.Context, p *auth.Principal, id string) error
+
+// ResolvedPrefixes are where each path id is checked by the middleware: in
+// its resource's own tree only (an {projectID} elsewhere, such as an
+// unclaimed ephemeral database, is not a project of the caller's yet).
+var ResolvedPrefixes = map[string]string{
+	"orgID":     "/v1/organizations/{orgID}",
+	"projectID": "/v1/projects/{projectID}",
+	"jobID":     "/v1/jobs/{jobID}",
+	"previewID": "/v1/preview-databases/{previewID}",
+}
+
+func (s *Server) defaultResolvers() map[string]resolver {
+	return map[string]resolver{
+		"orgID": func(ctx context.Context, p *auth.Principal, id string) error {
+			if id == p.OrganizationID {
+				return nil
+			}
+			org, err := store.GetOrganization(ctx, s.deps.Store.Pool, p.OrganizationID)
+			if err != nil {
+				return notFoundOr(err, "organization not found")
+			}
+			if id == org.Slug {
+				return nil
+			}
+			return errorf(http.StatusNotFound, "organization not found")
+		},
+		"projectID": func(ctx context.Context, p *auth.Principal, id string) error {
+			if p.ProjectScoped() && p.ProjectID != id {
+				return errorf(http.StatusNotFound, "project not found")
+			}
+			_, err := store.GetProject(ctx, s.deps.Store.Pool, p.OrganizationID, id)
+			return notFoundOr(err, "project not found")
+		},
+		"jobID": func(ctx context.Context, p *auth.Principal, id string) error {
+			j, err := queue.Get(ctx, s.deps.Store.Pool, p.OrganizationID, id)
+			if err != nil {
+				return notFoundOr(err, "job not found")
+			}
+			if p.ProjectScoped() && (j.ProjectID == nil || *j.ProjectID != p.ProjectID) {
+				return errorf(http.StatusNotFound, "job not found")
+			}
+			return nil
+		},
+		"previewID": func(ctx context.Context, p *auth.Principal, id string) error {
+			projectID, err := store.PreviewProject(ctx, s.deps.Store.Pool, p.OrganizationID, id)
+			if err != nil {
+				return notFoundOr(err, "preview not found")
+			}
+			if p.ProjectScoped() && projectID != p.ProjectID {
+				return errorf(http.StatusNotFound, "preview not found")
+			}
+			return nil
+		},
+	}
+}
+
+func notFoundOr(err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "%s", msg)
+	}
+	return err
 }
 
 type principalKey struct{}
@@ -95,6 +251,10 @@ func principal(ctx context.Context) *auth.Principal {
 	return p
 }
 
+const msgNoCredentials = "invalid or missing credentials"
+
+// authenticate resolves the request's credential. Missing credentials are
+// 401 with msgNoCredentials; every other 401 counts as a failed authentication.
 func (s *Server) authenticate(ctx huma.Context) (*auth.Principal, int, string) {
 	authz := strings.TrimSpace(ctx.Header("Authorization"))
 	xkey := strings.TrimSpace(ctx.Header("X-API-Key"))
@@ -102,7 +262,7 @@ func (s *Server) authenticate(ctx huma.Context) (*auth.Principal, int, string) {
 	if authz != "" {
 		scheme, token, ok := strings.Cut(authz, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return nil, http.StatusUnauthorized, "invalid or missing credentials"
+			return nil, http.StatusUnauthorized, "authorization must be a Bearer token"
 		}
 		bearer = strings.TrimSpace(token)
 	}
@@ -114,15 +274,29 @@ func (s *Server) authenticate(ctx huma.Context) (*auth.Principal, int, string) {
 		key = xkey
 	}
 	if key == "" {
-		return nil, http.StatusUnauthorized, "invalid or missing credentials"
+		return nil, http.StatusUnauthorized, msgNoCredentials
 	}
-	p, err := s.deps.Auth.APIKey(ctx.Context(), key)
-	if err != nil {
-		if err == auth.ErrUnauthenticated {
-			return nil, http.StatusUnauthorized, "invalid or missing credentials"
-		}
-		s.deps.Log.Error("authentication lookup failed", "error", err)
-		return nil, http.StatusServiceUnavailable, "authentication is temporarily unavailable"
+	var p *auth.Principal
+	var err error
+	switch {
+	case strings.HasPrefix(key, auth.KeyPrefix):
+		p, err = s.deps.Auth.APIKey(ctx.Context(), key)
+	case bearer != "" && s.deps.Auth.OIDC != nil && auth.LooksLikeJWT(key):
+		p, err = s.deps.Auth.Session(ctx.Context(), key)
+	default:
+		return nil, http.StatusUnauthorized, "invalid API key or session token"
 	}
-	return p, 0, ""
+	var se *auth.SessionError
+	switch {
+	case err == nil:
+		return p, 0, ""
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return nil, http.StatusUnauthorized, "invalid, revoked or expired API key"
+	case errors.As(err, &se):
+		return nil, http.StatusUnauthorized, se.Error()
+	case errors.Is(err, auth.ErrNoOrganization):
+		return nil, http.StatusForbidden, err.Error()
+	}
+	s.deps.Log.Error("authentication lookup failed", "error", err)
+	return nil, http.StatusServiceUnavailable, "authentication is temporarily unavailable"
 }

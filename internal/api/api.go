@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/webhooks"
 )
 
 // Deps are what the handlers need.
@@ -34,6 +36,12 @@ type Deps struct {
 	// Components reports the status of the server's parts for GET /status.
 	Components func(ctx context.Context) []StatusComponent
 	Registry   *prometheus.Registry
+	// Limiter rate-limits per client address (nil = unlimited).
+	Limiter *auth.Limiter
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// Webhooks manages webhook endpoints (validation, secrets, test, redeliver).
+	Webhooks *webhooks.Service
 }
 
 // Server is the API's http.Handler.
@@ -42,6 +50,8 @@ type Server struct {
 	api     huma.API
 	handler http.Handler
 	rules   []AccessRule
+	// resolvers check the tenancy of path ids (see access.go).
+	resolvers map[string]resolver
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -105,6 +115,7 @@ func New(deps Deps) *Server {
 		deps.Log = slog.Default()
 	}
 	s := &Server{deps: deps}
+	s.resolvers = s.defaultResolvers()
 	mux := http.NewServeMux()
 	cfg := huma.Config{
 		OpenAPI: &huma.OpenAPI{
@@ -126,12 +137,16 @@ func New(deps Deps) *Server {
 	s.registerCatalog()
 	s.registerProjects()
 	s.registerJobs()
+	s.registerPreviews()
 	s.registerStatus()
 	s.registerStubs()
+	s.registerWebhooks()
+	s.registerAccess()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)
 	root.Handle("/status", mux)
+	root.Handle("/dashboard/cli/login", http.HandlerFunc(s.dashboardCLILogin))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -42,6 +42,7 @@ func toPrincipal(p *auth.Principal) Principal {
 	return Principal{
 		AuthSource: p.AuthSource, OrganizationID: p.OrganizationID, Scopes: scopes,
 		IsAdmin: p.AuthSource == "admin_token", UserID: p.UserID, Role: p.Role,
-		APIKeyID: p.APIKeyID, ProjectID: p.ProjectID,
+		APIKeyID: p.APIKeyID, ProjectID: p.ProjectID, ClerkOrganizationID: p.ClerkOrganizationID,
+		ClerkOrganizationRole: p.ClerkOrganizationRole, ClerkOrganizationSlug: p.ClerkOrganizationSlug,
 	}
 }

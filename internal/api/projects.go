@@ -193,13 +193,10 @@ func (s *Server) registerProjects() {
 			return out, nil
 		})
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProjectApproval", Method: http.MethodPost,
-		Path: "/v1/projects/{projectID}/approvals", OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusCreated,
+		Path: "/v1/projects/{projectID}/approvals", Scope: auth.ScopeOrganizationsWrite, OrgKeyOnly: true, AdminOnly: true,
+		DeniedMessage: "an approval must come from an organization admin"}, Status: http.StatusCreated,
 		Summary: "Mint a single-use approval token", Tags: tags},
 		func(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
-			pr := principal(ctx)
-			if pr.AuthSource == "api_key" && !pr.Has(auth.ScopeOrganizationsWrite) {
-				return nil, errorf(http.StatusForbidden, "an approval must come from an organization admin")
-			}
 			if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
 				return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
 			}

@@ -46,6 +46,10 @@ type Principal struct {
 	Role           string   `json:"role,omitempty"`
 	APIKeyID       string   `json:"api_key_id,omitempty"`
 	ProjectID      string   `json:"project_id,omitempty"`
+	// Sessions: the issuer's organization claims as sent.
+	ClerkOrganizationID   string `json:"clerk_organization_id,omitempty"`
+	ClerkOrganizationRole string `json:"clerk_organization_role,omitempty"`
+	ClerkOrganizationSlug string `json:"clerk_organization_slug,omitempty"`
 }
 
 // Project is the wire form of a project.

@@ -49,7 +49,17 @@ type Principal struct {
 	ProjectID      string // set for project-scoped keys
 	UserID         string
 	Role           string // sessions: admin or member
+	// Sessions: the issuer's organization claims as sent.
+	ClerkOrganizationID   string
+	ClerkOrganizationRole string
+	ClerkOrganizationSlug string
 }
+
+// Auth sources.
+const (
+	SourceAPIKey  = "api_key"
+	SourceSession = "clerk_session"
+)
 
 // Has reports whether the principal holds scope.
 func (p *Principal) Has(scope string) bool {
@@ -79,7 +89,7 @@ func (p *Principal) ActorKind() (kind, id string) {
 func NewKey() (plaintext string, hash []byte, prefix string) {
 	plaintext = KeyPrefix + ids.RandomBase62(40)
 	h := sha256.Sum256([]byte(plaintext))
-	return plaintext, h[:], plaintext[:len(KeyPrefix)+6]
+	return plaintext, h[:], plaintext[:len(KeyPrefix)+4]
 }
 
 // HashKey is the lookup hash of a plaintext key.
@@ -94,6 +104,8 @@ var ErrUnauthenticated = errors.New("invalid or missing credentials")
 // Authenticator resolves credentials to principals.
 type Authenticator struct {
 	Store *store.Store
+	// OIDC verifies human session JWTs; nil when no issuer is configured.
+	OIDC *OIDC
 }
 
 // APIKey resolves a plaintext key. Nothing is cached, so revocation and

@@ -3,9 +3,11 @@
 package cli
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 
 	"github.com/spf13/cobra"
 )
@@ -13,17 +15,25 @@ import (
 // Version is stamped at build time with -ldflags "-X .../internal/cli.Version=...".
 var Version = "dev"
 
-// Main runs the command line and returns the process exit code.
+// Main runs the command line and returns the process exit code (CLI.md §7:
+// 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict, 6 timeout).
+// Ctrl-C cancels the context: commands stop waiting, jobs keep running.
 func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// run executes one command line with the given streams.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			return 2
-		}
-		return 1
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return exitCode(err)
 	}
 	return 0
 }

@@ -73,11 +73,18 @@ var serverEnv = []envBinding{
 	{"pooled-port", "CAPYDB_POOLED_PORT"}, {"public-host", "CAPYDB_PUBLIC_HOST"},
 	{"database-url", "CAPYDB_DATABASE_URL"}, {"components", "CAPYDB_COMPONENTS"}, {"workers", "CAPYDB_WORKERS"},
 	{"embedded-cluster", "CAPYDB_EMBEDDED_CLUSTER"}, {"log-format", "CAPYDB_LOG_FORMAT"}, {"log-level", "CAPYDB_LOG_LEVEL"},
+	{"webhooks-allow-insecure", "CAPYDB_WEBHOOKS_ALLOW_INSECURE"}, {"webhooks-retry-base", "CAPYDB_WEBHOOKS_RETRY_BASE"},
+	{"oidc-issuer", "CAPYDB_OIDC_ISSUER"}, {"oidc-jwks-url", "CAPYDB_OIDC_JWKS_URL"}, {"oidc-audience", "CAPYDB_OIDC_AUDIENCE"},
+	{"trusted-proxies", "CAPYDB_TRUSTED_PROXIES"}, {"rate-limit-api", "CAPYDB_RATE_LIMIT_API"},
+	{"rate-limit-cli-login", "CAPYDB_RATE_LIMIT_CLI_LOGIN"}, {"rate-limit-cli-poll", "CAPYDB_RATE_LIMIT_CLI_POLL"},
+	{"rate-limit-failed-auth", "CAPYDB_RATE_LIMIT_FAILED_AUTH"},
+	{"preview-reaper-interval", "CAPYDB_PREVIEW_REAPER_INTERVAL"}, {"clone-workers", "CAPYDB_CLONE_WORKERS"},
 }
 
 func addServerCommands(root *cobra.Command) {
 	var cfg server.Config
 	var components string
+	var rlAPI, rlLogin, rlPoll, rlFailed string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the CapyDB server (API, job workers and the embedded cluster)",
@@ -89,6 +96,8 @@ func addServerCommands(root *cobra.Command) {
 			}
 			cfg.DirectPortExplicit, cfg.PooledPortExplicit = explicit["direct-port"], explicit["pooled-port"]
 			cfg.Components = splitList(components)
+			cfg.RateLimits = map[string]string{auth.BucketAPI: rlAPI, auth.BucketLoginStart: rlLogin,
+				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed}
 			cfg.Version = Version
 			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
 			if err != nil {
@@ -109,6 +118,20 @@ func addServerCommands(root *cobra.Command) {
 	f.BoolVar(&cfg.EmbeddedCluster, "embedded-cluster", true, "run the embedded Postgres + pgBouncer cluster")
 	f.StringVar(&cfg.LogFormat, "log-format", "auto", "auto, json or text")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&cfg.WebhooksAllowInsecure, "webhooks-allow-insecure", false, "allow http:// webhook URLs and private receiver addresses (local development only)")
+	f.DurationVar(&cfg.WebhooksRetryBase, "webhooks-retry-base", 30*time.Second, "wait before a webhook delivery's second attempt; doubles after each failure (max 1h)")
+	f.StringVar(&cfg.OIDCIssuer, "oidc-issuer", "", "accept human session JWTs (e.g. Clerk) from this OIDC issuer (exact iss)")
+	f.StringVar(&cfg.OIDCJWKSURL, "oidc-jwks-url", "", "JWKS of the issuer (default: discovered from the issuer)")
+	f.StringVar(&cfg.OIDCAudience, "oidc-audience", "", "required aud of session JWTs (default: not checked)")
+	f.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
+	f.StringVar(&rlAPI, "rate-limit-api", "20/s:100", "per-client bucket for authenticated API requests (EVENTS/UNIT:BURST or off)")
+	f.StringVar(&rlLogin, "rate-limit-cli-login", "10/m:5", "per-client bucket for starting device logins")
+	f.StringVar(&rlPoll, "rate-limit-cli-poll", "120/m:20", "per-client bucket for device-login polls")
+	f.StringVar(&rlFailed, "rate-limit-failed-auth", "10/m:10", "per-client bucket of failed authentications (then 429 instead of 401)")
+	f.DurationVar(&cfg.PreviewReaperInterval, "preview-reaper-interval", 15*time.Second, "how often expired previews are queued for deletion")
+	f.IntVar(&cfg.CloneWorkers, "clone-workers", 0, "parallel copy workers of a preview clone (0 = one per CPU, at least 2)")
+	f.DurationVar(&cfg.PreviewClockSkew, "unsafe-preview-clock-skew", 0, "move the preview reaper's clock forward (tests only)")
+	_ = f.MarkHidden("unsafe-preview-clock-skew")
 	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
 	_ = f.MarkHidden("unsafe-no-fsync")
 	root.AddCommand(cmd)

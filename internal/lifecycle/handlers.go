@@ -99,6 +99,10 @@ func (h *deleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
+	// Previews first: they live on the project's cluster with their own roles.
+	if err := h.s.dropProjectPreviews(ctx, p, c); err != nil {
+		return nil, err
+	}
 	var logins []string
 	for _, r := range []*string{&p.RoleName, p.GraceRole} {
 		if r != nil && *r != p.OwnerRole {
@@ -112,6 +116,9 @@ func (h *deleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 	tag, err := tx.Exec(ctx, `UPDATE projects SET deleted_at = now(), last_error = NULL, updated_at = now(),
 		password_enc = ''::bytea, pending_password_enc = NULL WHERE id = $1 AND deleted_at IS NULL`, *j.ProjectID)
 	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	if err := markProjectPreviewsDeleted(ctx, tx, j); err != nil {
 		return err
 	}
 	return event(ctx, tx, j.OrganizationID, "project.deleted", map[string]any{"project_id": *j.ProjectID, "job_id": j.ID})

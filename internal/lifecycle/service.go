@@ -85,6 +85,9 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectDelete:     &deleteHandler{s},
 		JobRotateCredentials: &rotateHandler{s},
 		JobExpireCredential:  &expireHandler{s},
+		JobBranchCreate:      &previewBuildHandler{s: s},
+		JobBranchReset:       &previewBuildHandler{s: s, reset: true},
+		JobBranchDelete:      &previewDeleteHandler{s},
 	}
 }
 

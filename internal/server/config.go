@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is everything `capydb server` can be told.
@@ -26,6 +27,30 @@ type Config struct {
 	LogFormat          string // auto, json, text
 	LogLevel           string
 	Version            string
+
+	// WebhooksAllowInsecure permits http:// webhook URLs and private
+	// receiver addresses (local development only).
+	WebhooksAllowInsecure bool
+	// WebhooksRetryBase is the wait before a delivery's second attempt; it
+	// doubles after each failure (default 30s).
+	WebhooksRetryBase time.Duration
+
+	// Access control (see access.go): OIDC sessions, proxies, rate limits.
+	OIDCIssuer, OIDCJWKSURL, OIDCAudience string
+	TrustedProxies                        string // comma-separated addresses / CIDR prefixes
+	// RateLimits are per-client-address buckets by name ("api",
+	// "cli_login_start", "cli_login_poll", "failed_auth"), as "20/s:100" or "off".
+	RateLimits map[string]string
+
+	// PreviewReaperInterval is how often expired previews are looked for
+	// (default 15s). Clock is the reaper's clock (default time.Now) and
+	// PreviewClockSkew moves it forward (tests: expire previews early).
+	PreviewReaperInterval time.Duration
+	Clock                 func() time.Time
+	PreviewClockSkew      time.Duration
+	// CloneWorkers is the number of parallel copy workers of a snapshot
+	// clone (0 = one per CPU, at least 2).
+	CloneWorkers int
 
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
@@ -70,6 +95,12 @@ func (c *Config) validate() error {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 10
+	}
+	if c.WebhooksRetryBase < 0 {
+		return fmt.Errorf("--webhooks-retry-base must not be negative")
+	}
+	if err := c.validateAccess(); err != nil {
+		return err
 	}
 	if !c.EmbeddedCluster && c.DatabaseURL == "" {
 		return fmt.Errorf("--database-url is required when --embedded-cluster=false")

@@ -22,9 +22,11 @@ import (
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/localcluster"
+	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/webhooks"
 )
 
 // ControlDatabase is the control database's name on the embedded cluster.
@@ -44,6 +46,7 @@ type Server struct {
 	store     *store.Store
 	lifecycle *lifecycle.Service
 	worker    *queue.Worker
+	webhooks  *webhooks.Service
 	api       *api.Server
 	http      *http.Server
 	listener  net.Listener
@@ -113,6 +116,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		return nil, err
 	}
 	s.lifecycle = lifecycle.New(s.store, box, log)
+	if cfg.CloneWorkers > 0 {
+		lifecycle.CloneWorkers = cfg.CloneWorkers
+	}
+	// Receiver addresses are checked when saved and again at connect time.
+	s.webhooks = &webhooks.Service{Store: s.store, Box: box, AllowInsecure: cfg.WebhooksAllowInsecure,
+		Guard: &netguard.Guard{AllowPrivate: cfg.WebhooksAllowInsecure}}
 
 	if s.cluster != nil {
 		c := &store.Cluster{
@@ -130,6 +139,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		if err := dp.EnsureTemplate(ctx); err != nil {
 			return nil, err
 		}
+		dp.SetToolsDir(s.cluster.BinDir()) // pg_dump/pg_restore for preview clones
 		s.lifecycle.AttachCluster(dp)
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
@@ -144,21 +154,38 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = s.worker.Run(runCtx) }()
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.runPreviewReaper(runCtx) }()
+		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = d.Run(runCtx) }()
 	}
 	if cfg.has("api") {
-		if err := s.serveAPI(); err != nil {
+		if err := s.serveAPI(runCtx); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func (s *Server) serveAPI() error {
+func (s *Server) serveAPI(ctx context.Context) error {
+	access, err := s.cfg.access()
+	if err != nil {
+		return err
+	}
+	oidc, err := newOIDC(ctx, s.cfg, s.log)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api = api.New(api.Deps{
-		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store}, Log: s.log,
-		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg,
+		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
+		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
+		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -253,7 +280,9 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 	if err := s.store.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state = 'pending' AND run_at < now() - interval '2 minutes'`).Scan(&overdue); err == nil && overdue > 0 {
 		workers.Status, workers.Message = "degraded", fmt.Sprintf("%d jobs waiting for more than 2 minutes", overdue)
 	}
-	out = append(out, workers, api.StatusComponent{Name: "webhook_delivery", Status: "operational"})
+	hooks := api.StatusComponent{Name: "webhook_delivery"}
+	hooks.Status, hooks.Message = webhooks.Status(ctx, s.store.Pool)
+	out = append(out, workers, hooks)
 	clusters, err := store.ListClusters(ctx, s.store.Pool)
 	if err != nil {
 		return out

@@ -1,0 +1,384 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/webhooks"
+)
+
+// WebhookEndpoint is the wire form of a webhook endpoint.
+type WebhookEndpoint struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	URL            string    `json:"url"`
+	Description    *string   `json:"description,omitempty"`
+	EventTypes     []string  `json:"event_types" doc:"subscribed events; [] = all events"`
+	IsActive       bool      `json:"is_active"`
+	Health         string    `json:"health" enum:"healthy,failing,disabled"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+func toWebhookEndpoint(e *store.WebhookEndpoint) *WebhookEndpoint {
+	types := e.EventTypes
+	if types == nil {
+		types = []string{}
+	}
+	return &WebhookEndpoint{
+		ID: e.ID, OrganizationID: e.OrganizationID, URL: e.URL, Description: e.Description, EventTypes: types,
+		IsActive: e.IsActive, Health: webhooks.Health(e), CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
+	}
+}
+
+// WebhookDelivery is the wire form of one delivery.
+type WebhookDelivery struct {
+	ID             string          `json:"id"`
+	OrganizationID string          `json:"organization_id"`
+	EndpointID     string          `json:"endpoint_id"`
+	EventType      string          `json:"event_type"`
+	EventID        string          `json:"event_id,omitempty"`
+	Payload        json.RawMessage `json:"payload" doc:"the exact envelope that is (or was) posted"`
+	State          string          `json:"state" enum:"pending,delivered,failed"`
+	Attempts       int             `json:"attempts"`
+	MaxAttempts    int             `json:"max_attempts"`
+	ResponseStatus *int            `json:"response_status,omitempty"`
+	LastError      *string         `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time      `json:"next_attempt_at,omitempty"`
+	DeliveredAt    *time.Time      `json:"delivered_at,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+func toWebhookDelivery(d *store.WebhookDelivery) *WebhookDelivery {
+	out := &WebhookDelivery{
+		ID: d.ID, OrganizationID: d.OrganizationID, EndpointID: d.EndpointID, EventType: d.EventType,
+		EventID: d.EventID, Payload: d.Payload, State: d.State, Attempts: d.Attempts, MaxAttempts: d.MaxAttempts,
+		ResponseStatus: d.ResponseStatus, LastError: d.LastError, DeliveredAt: utcp(d.DeliveredAt),
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+	if d.State == store.DeliveryPending {
+		out.NextAttemptAt = utcp(d.NextAttemptAt)
+	}
+	return out
+}
+
+// WebhookOrgPath names an organization.
+type WebhookOrgPath struct {
+	OrgID string `path:"orgID"`
+}
+
+// WebhookEndpointPath names an endpoint of an organization.
+type WebhookEndpointPath struct {
+	OrgID      string `path:"orgID"`
+	EndpointID string `path:"endpointID"`
+}
+
+// CreateWebhookEndpointBody is CreateWebhookEndpointRequest.
+type CreateWebhookEndpointBody struct {
+	URL         string   `json:"url" doc:"https:// receiver URL with a public address"`
+	Description string   `json:"description,omitempty" doc:"at most 500 characters"`
+	EventTypes  []string `json:"event_types,omitempty" doc:"omitted or [] = all events"`
+	IsActive    *bool    `json:"is_active,omitempty" doc:"default true"`
+}
+
+// CreateWebhookEndpointInput wraps it.
+type CreateWebhookEndpointInput struct {
+	OrgID string `path:"orgID"`
+	Body  CreateWebhookEndpointBody
+}
+
+// UpdateWebhookEndpointBody is UpdateWebhookEndpointRequest: omitted = unchanged.
+type UpdateWebhookEndpointBody struct {
+	URL         *string   `json:"url,omitempty"`
+	Description *string   `json:"description,omitempty" doc:"\"\" removes the description"`
+	EventTypes  *[]string `json:"event_types,omitempty" doc:"[] = all events"`
+	IsActive    *bool     `json:"is_active,omitempty"`
+}
+
+// UpdateWebhookEndpointInput wraps it.
+type UpdateWebhookEndpointInput struct {
+	OrgID      string `path:"orgID"`
+	EndpointID string `path:"endpointID"`
+	Body       UpdateWebhookEndpointBody
+}
+
+// WebhookEmptyBody is the optional, field-less body of action routes: none, empty
+// or {} are all accepted; anything else names the unknown field.
+type WebhookEmptyBody struct{}
+
+// WebhookActionInput is an action on an endpoint (rotate, test).
+type WebhookActionInput struct {
+	OrgID      string            `path:"orgID"`
+	EndpointID string            `path:"endpointID"`
+	Body       *WebhookEmptyBody `required:"false"`
+}
+
+// RedeliverInput names a delivery to send again.
+type RedeliverInput struct {
+	OrgID      string            `path:"orgID"`
+	EndpointID string            `path:"endpointID"`
+	DeliveryID string            `path:"deliveryID"`
+	Body       *WebhookEmptyBody `required:"false"`
+}
+
+// ListDeliveriesInput is GET .../deliveries.
+type ListDeliveriesInput struct {
+	OrgID      string `path:"orgID"`
+	EndpointID string `path:"endpointID"`
+	Limit      int    `query:"limit" minimum:"0" doc:"default 25, max 100"`
+}
+
+// WebhookEndpointsOutput is {webhook_endpoints}.
+type WebhookEndpointsOutput struct {
+	Body struct {
+		WebhookEndpoints []*WebhookEndpoint `json:"webhook_endpoints"`
+	}
+}
+
+// WebhookEndpointOutput is {webhook_endpoint}.
+type WebhookEndpointOutput struct {
+	Body struct {
+		WebhookEndpoint *WebhookEndpoint `json:"webhook_endpoint"`
+	}
+}
+
+// WebhookEndpointSecretOutput is {webhook_endpoint, plaintext_secret}.
+type WebhookEndpointSecretOutput struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         struct {
+		WebhookEndpoint *WebhookEndpoint `json:"webhook_endpoint"`
+		PlaintextSecret string           `json:"plaintext_secret" doc:"whsec_… signing secret; shown only in this response"`
+	}
+}
+
+// WebhookDeletedOutput is {deleted: true}.
+type WebhookDeletedOutput struct {
+	Body struct {
+		Deleted bool `json:"deleted"`
+	}
+}
+
+// WebhookDeliveriesOutput is {deliveries}.
+type WebhookDeliveriesOutput struct {
+	Body struct {
+		Deliveries []*WebhookDelivery `json:"deliveries"`
+	}
+}
+
+// WebhookDeliveryOutput is {delivery}.
+type WebhookDeliveryOutput struct {
+	Body struct {
+		Delivery *WebhookDelivery `json:"delivery"`
+	}
+}
+
+const (
+	msgEndpointNotFound = "webhook endpoint not found"
+	msgDeliveryNotFound = "webhook delivery not found"
+)
+
+func (s *Server) registerWebhooks() {
+	tags := []string{"webhooks"}
+	base := "/v1/organizations/{orgID}/webhook-endpoints"
+	read := func(id, method, path string) AccessRule {
+		return AccessRule{OperationID: id, Method: method, Path: path, Scope: auth.ScopeOrganizationsRead, OrgKeyOnly: true}
+	}
+	write := func(id, method, path string) AccessRule {
+		return AccessRule{OperationID: id, Method: method, Path: path, Scope: auth.ScopeOrganizationsWrite, OrgKeyOnly: true, AdminOnly: true}
+	}
+
+	register(s, opSpec{AccessRule: read("listWebhookEndpoints", http.MethodGet, base),
+		Summary: "List webhook endpoints", Tags: tags},
+		func(ctx context.Context, in *WebhookOrgPath) (*WebhookEndpointsOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			eps, err := store.ListWebhookEndpoints(ctx, s.deps.Store.Pool, orgID)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &WebhookEndpointsOutput{}
+			out.Body.WebhookEndpoints = make([]*WebhookEndpoint, 0, len(eps))
+			for _, e := range eps {
+				out.Body.WebhookEndpoints = append(out.Body.WebhookEndpoints, toWebhookEndpoint(e))
+			}
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("createWebhookEndpoint", http.MethodPost, base), Status: http.StatusCreated,
+		Summary: "Create a webhook endpoint (returns its signing secret once)", Tags: tags},
+		func(ctx context.Context, in *CreateWebhookEndpointInput) (*WebhookEndpointSecretOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			b := in.Body
+			input := webhooks.EndpointInput{URL: &b.URL, IsActive: b.IsActive}
+			if b.Description != "" {
+				input.Description = &b.Description
+			}
+			if b.EventTypes != nil {
+				input.EventTypes = &b.EventTypes
+			}
+			e, secret, err := s.deps.Webhooks.Create(ctx, orgID, input, webhookActor(ctx))
+			if err != nil {
+				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+			}
+			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
+			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("updateWebhookEndpoint", http.MethodPatch, base+"/{endpointID}"),
+		Summary: "Change a webhook endpoint", Tags: tags},
+		func(ctx context.Context, in *UpdateWebhookEndpointInput) (*WebhookEndpointOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			b := in.Body
+			input := webhooks.EndpointInput{Description: b.Description, EventTypes: b.EventTypes, IsActive: b.IsActive}
+			if b.URL != nil && *b.URL != "" { // "" = not given
+				input.URL = b.URL
+			}
+			e, err := s.deps.Webhooks.Update(ctx, orgID, in.EndpointID, input, webhookActor(ctx))
+			if err != nil {
+				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+			}
+			out := &WebhookEndpointOutput{}
+			out.Body.WebhookEndpoint = toWebhookEndpoint(e)
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("deleteWebhookEndpoint", http.MethodDelete, base+"/{endpointID}"),
+		Summary: "Delete a webhook endpoint (cancels its pending deliveries)", Tags: tags},
+		func(ctx context.Context, in *WebhookEndpointPath) (*WebhookDeletedOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.deps.Webhooks.Delete(ctx, orgID, in.EndpointID, webhookActor(ctx)); err != nil {
+				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+			}
+			out := &WebhookDeletedOutput{}
+			out.Body.Deleted = true
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("rotateWebhookEndpointSecret", http.MethodPost, base+"/{endpointID}/rotate-secret"),
+		Summary: "Rotate a webhook endpoint's signing secret", Tags: tags},
+		func(ctx context.Context, in *WebhookActionInput) (*WebhookEndpointSecretOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			e, secret, err := s.deps.Webhooks.RotateSecret(ctx, orgID, in.EndpointID, webhookActor(ctx))
+			if err != nil {
+				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+			}
+			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
+			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: read("listWebhookDeliveries", http.MethodGet, base+"/{endpointID}/deliveries"),
+		Summary: "List an endpoint's deliveries, newest first", Tags: tags},
+		func(ctx context.Context, in *ListDeliveriesInput) (*WebhookDeliveriesOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
+			}
+			limit := in.Limit
+			if limit == 0 {
+				limit = 25
+			}
+			ds, err := store.ListWebhookDeliveries(ctx, s.deps.Store.Pool, in.EndpointID, min(limit, 100))
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			out := &WebhookDeliveriesOutput{}
+			out.Body.Deliveries = make([]*WebhookDelivery, 0, len(ds))
+			for _, d := range ds {
+				out.Body.Deliveries = append(out.Body.Deliveries, toWebhookDelivery(d))
+			}
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("testWebhookEndpoint", http.MethodPost, base+"/{endpointID}/test"), Status: http.StatusCreated,
+		Summary: "Send a webhook.test event to an endpoint (one attempt)", Tags: tags},
+		func(ctx context.Context, in *WebhookActionInput) (*WebhookDeliveryOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			d, err := s.deps.Webhooks.Test(ctx, orgID, in.EndpointID)
+			if err != nil {
+				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+			}
+			out := &WebhookDeliveryOutput{}
+			out.Body.Delivery = toWebhookDelivery(d)
+			return out, nil
+		})
+
+	register(s, opSpec{AccessRule: write("redeliverWebhookDelivery", http.MethodPost, base+"/{endpointID}/deliveries/{deliveryID}/redeliver"),
+		Status: http.StatusCreated, Summary: "Send a delivery's event again as a new delivery", Tags: tags},
+		func(ctx context.Context, in *RedeliverInput) (*WebhookDeliveryOutput, error) {
+			orgID, err := s.webhookOrg(ctx, in.OrgID)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
+			}
+			d, err := s.deps.Webhooks.Redeliver(ctx, orgID, in.EndpointID, in.DeliveryID)
+			if err != nil {
+				return nil, s.webhookFail(ctx, err, msgDeliveryNotFound)
+			}
+			out := &WebhookDeliveryOutput{}
+			out.Body.Delivery = toWebhookDelivery(d)
+			return out, nil
+		})
+}
+
+// webhookOrg resolves the path's organization (id or slug) to the caller's
+// own organization id; any other organization is 404.
+func (s *Server) webhookOrg(ctx context.Context, ref string) (string, error) {
+	pr := principal(ctx)
+	if pr.OrganizationID != "" && ref == pr.OrganizationID {
+		return ref, nil
+	}
+	if pr.OrganizationID != "" {
+		org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
+		if err != nil {
+			return "", s.fail(ctx, err, "organization not found")
+		}
+		if ref == org.Slug {
+			return org.ID, nil
+		}
+	}
+	return "", errorf(http.StatusNotFound, "organization not found")
+}
+
+// webhookFail maps the webhooks service's input and conflict errors.
+func (s *Server) webhookFail(ctx context.Context, err error, notFoundMsg string) error {
+	var we *webhooks.Error
+	if errors.As(err, &we) {
+		return errorf(we.Status, "%s", we.Msg)
+	}
+	return s.fail(ctx, err, notFoundMsg)
+}
+
+func webhookActor(ctx context.Context) webhooks.Actor {
+	kind, id := principal(ctx).ActorKind()
+	return webhooks.Actor{Kind: kind, ID: id}
+}

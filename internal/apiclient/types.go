@@ -1,0 +1,329 @@
+package apiclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// The wire types below carry the fields the CLI reads. Each also remembers
+// the exact JSON it was decoded from and marshals back to it, so `-o json`
+// passes the server's objects through unchanged (fields this client does not
+// know included).
+
+func decodeKeep(b []byte, v any, raw *json.RawMessage) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if !bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*raw = append(json.RawMessage(nil), b...)
+	}
+	return nil
+}
+
+func encodeKeep(raw json.RawMessage, v any) ([]byte, error) {
+	if len(raw) > 0 {
+		return raw, nil
+	}
+	return json.Marshal(v)
+}
+
+// Organization is an organization.
+type Organization struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Slug          string `json:"slug"`
+	BillingPlan   string `json:"billing_plan"`
+	BillingStatus string `json:"billing_status"`
+	raw           json.RawMessage
+}
+
+func (o *Organization) UnmarshalJSON(b []byte) error {
+	type plain Organization
+	return decodeKeep(b, (*plain)(o), &o.raw)
+}
+func (o Organization) MarshalJSON() ([]byte, error) {
+	type plain Organization
+	return encodeKeep(o.raw, plain(o))
+}
+
+// Principal is the caller as the server sees it.
+type Principal struct {
+	AuthSource     string   `json:"auth_source"`
+	OrganizationID string   `json:"organization_id,omitempty"`
+	Scopes         []string `json:"scopes"`
+	IsAdmin        bool     `json:"is_admin"`
+	APIKeyID       string   `json:"api_key_id,omitempty"`
+	ProjectID      string   `json:"project_id,omitempty"`
+}
+
+// Viewer is GET /v1/me.
+type Viewer struct {
+	Organization *Organization `json:"organization"`
+	Principal    Principal     `json:"principal"`
+}
+
+// Project is a project.
+type Project struct {
+	ID              string    `json:"id"`
+	OrganizationID  string    `json:"organization_id"`
+	Name            string    `json:"name"`
+	Slug            string    `json:"slug"`
+	Environment     string    `json:"environment"`
+	AlwaysOn        bool      `json:"always_on"`
+	State           string    `json:"state"`
+	Plan            string    `json:"plan"`
+	Region          string    `json:"region"`
+	PostgresVersion string    `json:"postgres_version,omitempty"`
+	PostgresChannel string    `json:"postgres_channel,omitempty"`
+	PostgresWarning string    `json:"postgres_warning,omitempty"`
+	PublicHost      string    `json:"public_host,omitempty"`
+	DirectPort      int       `json:"direct_port"`
+	PooledPort      int       `json:"pooled_port"`
+	LatestJobID     *string   `json:"latest_job_id,omitempty"`
+	LastError       *string   `json:"last_error,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	raw             json.RawMessage
+}
+
+func (p *Project) UnmarshalJSON(b []byte) error {
+	type plain Project
+	return decodeKeep(b, (*plain)(p), &p.raw)
+}
+func (p Project) MarshalJSON() ([]byte, error) {
+	type plain Project
+	return encodeKeep(p.raw, plain(p))
+}
+
+// ConnectionInfo holds the URLs of a project or preview.
+type ConnectionInfo struct {
+	Username  string                 `json:"username"`
+	DirectURL string                 `json:"direct_url,omitempty"`
+	PooledURL string                 `json:"pooled_url,omitempty"`
+	App       *AppRoleConnectionInfo `json:"app,omitempty"`
+	raw       json.RawMessage
+}
+
+// AppRoleConnectionInfo is the split app role's URLs.
+type AppRoleConnectionInfo struct {
+	Username  string `json:"username"`
+	DirectURL string `json:"direct_url"`
+	PooledURL string `json:"pooled_url"`
+}
+
+func (c *ConnectionInfo) UnmarshalJSON(b []byte) error {
+	type plain ConnectionInfo
+	return decodeKeep(b, (*plain)(c), &c.raw)
+}
+func (c ConnectionInfo) MarshalJSON() ([]byte, error) {
+	type plain ConnectionInfo
+	return encodeKeep(c.raw, plain(c))
+}
+
+// Job is an asynchronous job.
+type Job struct {
+	ID                string     `json:"id"`
+	Type              string     `json:"type"`
+	State             string     `json:"state"`
+	OrganizationID    string     `json:"organization_id"`
+	ProjectID         *string    `json:"project_id,omitempty"`
+	PreviewDatabaseID *string    `json:"preview_database_id,omitempty"`
+	Attempts          int        `json:"attempts"`
+	MaxAttempts       int        `json:"max_attempts"`
+	Error             *string    `json:"error,omitempty"`
+	StartedAt         *time.Time `json:"started_at,omitempty"`
+	CompletedAt       *time.Time `json:"completed_at,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	raw               json.RawMessage
+}
+
+func (j *Job) UnmarshalJSON(b []byte) error {
+	type plain Job
+	return decodeKeep(b, (*plain)(j), &j.raw)
+}
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job
+	return encodeKeep(j.raw, plain(j))
+}
+
+// Terminal reports whether the job reached completed or failed.
+func (j *Job) Terminal() bool { return j.State == "completed" || j.State == "failed" }
+
+// PreviewDatabase is a preview database.
+type PreviewDatabase struct {
+	ID           string    `json:"id"`
+	ProjectID    string    `json:"project_id"`
+	Name         string    `json:"name"`
+	Mode         string    `json:"mode"`
+	State        string    `json:"state"`
+	TTLExpiresAt time.Time `json:"ttl_expires_at"`
+	LastError    *string   `json:"last_error,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	raw          json.RawMessage
+}
+
+func (p *PreviewDatabase) UnmarshalJSON(b []byte) error {
+	type plain PreviewDatabase
+	return decodeKeep(b, (*plain)(p), &p.raw)
+}
+func (p PreviewDatabase) MarshalJSON() ([]byte, error) {
+	type plain PreviewDatabase
+	return encodeKeep(p.raw, plain(p))
+}
+
+// APIKey is an API key (never its plaintext).
+type APIKey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	KeyPrefix  string     `json:"key_prefix"`
+	Scopes     []string   `json:"scopes"`
+	ProjectID  string     `json:"project_id,omitempty"`
+	Source     string     `json:"source"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	IsActive   bool       `json:"is_active"`
+	CreatedAt  time.Time  `json:"created_at"`
+	raw        json.RawMessage
+}
+
+func (k *APIKey) UnmarshalJSON(b []byte) error {
+	type plain APIKey
+	return decodeKeep(b, (*plain)(k), &k.raw)
+}
+func (k APIKey) MarshalJSON() ([]byte, error) {
+	type plain APIKey
+	return encodeKeep(k.raw, plain(k))
+}
+
+// CreateAPIKeyRequest is the body of POST .../api-keys.
+type CreateAPIKeyRequest struct {
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	ProjectID  string     `json:"project_id,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	DeviceName string     `json:"device_name,omitempty"`
+}
+
+// WebhookEndpoint is a webhook receiver.
+type WebhookEndpoint struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Description string    `json:"description,omitempty"`
+	EventTypes  []string  `json:"event_types"`
+	IsActive    bool      `json:"is_active"`
+	Health      string    `json:"health"`
+	CreatedAt   time.Time `json:"created_at"`
+	raw         json.RawMessage
+}
+
+func (w *WebhookEndpoint) UnmarshalJSON(b []byte) error {
+	type plain WebhookEndpoint
+	return decodeKeep(b, (*plain)(w), &w.raw)
+}
+func (w WebhookEndpoint) MarshalJSON() ([]byte, error) {
+	type plain WebhookEndpoint
+	return encodeKeep(w.raw, plain(w))
+}
+
+// CreateWebhookRequest is the body of POST .../webhook-endpoints.
+type CreateWebhookRequest struct {
+	URL         string   `json:"url"`
+	Description string   `json:"description,omitempty"`
+	EventTypes  []string `json:"event_types,omitempty"`
+}
+
+// WebhookDelivery is one delivery of an event to an endpoint.
+type WebhookDelivery struct {
+	ID             string    `json:"id"`
+	EndpointID     string    `json:"endpoint_id"`
+	EventType      string    `json:"event_type"`
+	State          string    `json:"state"`
+	Attempts       int       `json:"attempts"`
+	MaxAttempts    int       `json:"max_attempts"`
+	ResponseStatus *int      `json:"response_status,omitempty"`
+	LastError      *string   `json:"last_error,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	raw            json.RawMessage
+}
+
+func (d *WebhookDelivery) UnmarshalJSON(b []byte) error {
+	type plain WebhookDelivery
+	return decodeKeep(b, (*plain)(d), &d.raw)
+}
+func (d WebhookDelivery) MarshalJSON() ([]byte, error) {
+	type plain WebhookDelivery
+	return encodeKeep(d.raw, plain(d))
+}
+
+// RegionDetail is one region.
+type RegionDetail struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Location    string `json:"location"`
+}
+
+// PostgresVersion is one offered major version.
+type PostgresVersion struct {
+	Version         string `json:"version"`
+	Channel         string `json:"channel"`
+	Default         bool   `json:"default"`
+	ProductionReady bool   `json:"production_ready"`
+}
+
+// CreateProjectRequest is the body of POST /v1/projects.
+type CreateProjectRequest struct {
+	Name            string `json:"name"`
+	Slug            string `json:"slug,omitempty"`
+	Environment     string `json:"environment,omitempty"`
+	Region          string `json:"region,omitempty"`
+	PostgresVersion string `json:"postgres_version,omitempty"`
+}
+
+// CreatePreviewRequest is the body of POST .../preview-databases.
+type CreatePreviewRequest struct {
+	Name     string `json:"name,omitempty"`
+	Mode     string `json:"mode,omitempty"`
+	TTLHours int    `json:"ttl_hours,omitempty"`
+}
+
+// LoginStartRequest is the body of POST /v1/cli/login/sessions.
+type LoginStartRequest struct {
+	DeviceName string     `json:"device_name,omitempty"`
+	Name       string     `json:"name,omitempty"`
+	Source     string     `json:"source,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+}
+
+// LoginSession is the answer of the device-login start and poll routes.
+type LoginSession struct {
+	SessionID        string    `json:"session_id"`
+	PollToken        string    `json:"poll_token,omitempty"`
+	State            string    `json:"state"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	OrganizationID   string    `json:"organization_id,omitempty"`
+	OrganizationName string    `json:"organization_name,omitempty"`
+	OrganizationSlug string    `json:"organization_slug,omitempty"`
+	PlaintextAPIKey  string    `json:"plaintext_api_key,omitempty"`
+}
+
+// Status is GET /status.
+type Status struct {
+	Service    string `json:"service"`
+	Status     string `json:"status"`
+	Components []struct {
+		Name    string `json:"name"`
+		Status  string `json:"status"`
+		Message string `json:"message,omitempty"`
+	} `json:"components"`
+	raw json.RawMessage
+}
+
+func (s *Status) UnmarshalJSON(b []byte) error {
+	type plain Status
+	return decodeKeep(b, (*plain)(s), &s.raw)
+}
+func (s Status) MarshalJSON() ([]byte, error) {
+	type plain Status
+	return encodeKeep(s.raw, plain(s))
+}

@@ -1,0 +1,720 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capydb/capydb/internal/apiclient"
+)
+
+// isolate gives a test its own config dir and working directory and clears
+// the variables that would leak a developer's setup into it.
+func isolate(t *testing.T) string {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, k := range []string{"CAPYDB_API_URL", "CAPYDB_API_KEY", "CAPYDB_APP_URL", "CAPYDB_HTTP_TIMEOUT", "CAPYDB_APPROVAL_TOKEN", "CI", "CAPYDB_AGENT"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	old := retryDelays
+	retryDelays = []time.Duration{0, time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { retryDelays = old })
+	return dir
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, args ...string) result {
+	t.Helper()
+	return runCtx(t, context.Background(), args...)
+}
+
+func runCtx(t *testing.T, ctx context.Context, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, strings.NewReader(""), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// stub is a fake CapyDB API: routes map "METHOD /path" to a handler.
+type stub struct {
+	*httptest.Server
+	mu     sync.Mutex
+	routes map[string]http.HandlerFunc
+	calls  []string
+}
+
+func newStub(t *testing.T, routes map[string]http.HandlerFunc) *stub {
+	s := &stub{routes: routes}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " " + r.URL.Path
+		s.mu.Lock()
+		s.calls = append(s.calls, key)
+		h := s.routes[key]
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-CapyDB-Version", "v9.9.9")
+		if h == nil {
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"error":"not found"}`))
+			return
+		}
+		h(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *stub) count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func reply(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+const projectJSON = `{"id":"prj_1","organization_id":"org_1","name":"Shop","slug":"shop","environment":"non_production",
+ "always_on":false,"state":"ready","plan":"business","region":"local","postgres_version":"15","direct_port":5432,"pooled_port":6432,
+ "latest_job_id":"job_1","future_field":{"nested":[1,2]},"created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
+
+const connectionsJSON = `{"connections":{"username":"u_shop","direct_url":"postgres://u_shop:pw@db.example:5432/db_shop?sslmode=require",
+ "pooled_url":"postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require"}}`
+
+func TestStatusToExitCode(t *testing.T) {
+	want := map[int]int{400: 2, 401: 3, 403: 3, 404: 4, 408: 6, 409: 5, 410: 4, 412: 5, 413: 1, 422: 2, 428: 5, 429: 1,
+		500: 1, 501: 1, 503: 1, 504: 6}
+	for status, code := range want {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			isolate(t)
+			s := newStub(t, map[string]http.HandlerFunc{"GET /v1/projects": reply(status, fmt.Sprintf(`{"error":"boom %d"}`, status))})
+			r := runCLI(t, "projects", "list", "--api-url", s.URL, "--api-key", "capy_live_x")
+			if r.code != code {
+				t.Fatalf("status %d: exit %d, want %d (%s)", status, r.code, code, r.stderr)
+			}
+			if r.stderr != fmt.Sprintf("error: list projects: boom %d\n", status) || r.stdout != "" {
+				t.Fatalf("stderr %q stdout %q", r.stderr, r.stdout)
+			}
+			if n := s.count("GET /v1/projects"); (status >= 500 && n != 3) || (status < 500 && n != 1) {
+				t.Fatalf("status %d: %d attempts", status, n)
+			}
+		})
+	}
+}
+
+func TestExitCodesLocal(t *testing.T) {
+	isolate(t)
+	// 2: usage errors caught locally, before any request.
+	for _, args := range [][]string{
+		{"projects", "list", "-o", "yaml"},
+		{"bogus"},
+		{"projects", "bogus"},
+		{"projects", "list", "--no-such-flag"},
+		{"preview", "create", "--mode", "snapshot"},
+		{"preview", "create", "--ttl-hours", "169"},
+		{"preview", "extend", "pvw_1"},
+		{"credentials", "rotate", "--grace-hours", "721"},
+		{"api-keys", "create", "--name", "x", "--scopes", "projects:rule"},
+		{"webhooks", "create", "--url", "https://example.com/h", "--event", "job.exploded"},
+		{"jobs", "get"},
+		{"psql", "stray"},
+	} {
+		if r := runCLI(t, args...); r.code != 2 || !strings.HasPrefix(r.stderr, "error: ") {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, r.code, r.stderr)
+		}
+	}
+	t.Setenv("CAPYDB_HTTP_TIMEOUT", "soon")
+	if r := runCLI(t, "projects", "list", "--api-key", "capy_live_x"); r.code != 2 || !strings.Contains(r.stderr, "CAPYDB_HTTP_TIMEOUT") {
+		t.Errorf("bad CAPYDB_HTTP_TIMEOUT: %d %s", r.code, r.stderr)
+	}
+	t.Setenv("CAPYDB_HTTP_TIMEOUT", "")
+	// 3: no credentials anywhere (and no terminal to ask on).
+	if r := runCLI(t, "projects", "list", "--api-url", "http://127.0.0.1:1"); r.code != 3 || !strings.Contains(r.stderr, "capydb login") {
+		t.Errorf("no key: exit %d (%s)", r.code, r.stderr)
+	}
+	// 1: a network error after the GET retries.
+	if r := runCLI(t, "projects", "list", "--api-url", "http://127.0.0.1:1", "--api-key", "capy_live_x"); r.code != 1 ||
+		!strings.HasPrefix(r.stderr, "error: list projects: cannot reach http://127.0.0.1:1: ") {
+		t.Errorf("network: exit %d (%s)", r.code, r.stderr)
+	}
+}
+
+func TestExitCodeMapping(t *testing.T) {
+	cases := []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{errors.New("x"), 1},
+		{usageError("bad"), 2},
+		{fmt.Errorf("wrapped: %w", usageError("bad")), 2},
+		{errNoCredentials, 3},
+		{op("get job", &apiclient.Error{Status: 404, Message: "job not found"}), 4},
+		{op("delete", &apiclient.Error{Status: 428, Message: "needs approval"}), 5},
+		{withCode(exitTimeout, "timed out"), 6},
+		{withCode(exitError, "failed: %w", &apiclient.Error{Status: 409}), 1}, // the explicit code wins
+		{errors.New(`unknown command "x" for "capydb"`), 2},
+	}
+	for _, c := range cases {
+		if got := exitCode(c.err); got != c.code {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.code)
+		}
+	}
+}
+
+func TestJSONAndTextOutput(t *testing.T) {
+	isolate(t)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/projects":                     reply(200, `{"projects":[`+projectJSON+`]}`),
+		"GET /v1/projects/prj_1/jobs":          reply(200, `{"jobs":null}`),
+		"GET /v1/organizations/org_1/api-keys": reply(200, `{"api_keys":[]}`),
+		"GET /v1/me":                           reply(200, `{"organization":{"id":"org_1","name":"Acme","slug":"acme","billing_plan":"ship","billing_status":"active"},"principal":{"auth_source":"api_key","scopes":["*"],"is_admin":false}}`),
+	})
+	base := []string{"--api-url", s.URL, "--api-key", "capy_live_x"}
+	r := runCLI(t, append([]string{"projects", "list", "-o", "json"}, base...)...)
+	var doc struct {
+		Projects []map[string]any `json:"projects"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || len(doc.Projects) != 1 {
+		t.Fatalf("projects list -o json: %d %v %q", r.code, err, r.stdout)
+	}
+	if doc.Projects[0]["future_field"] == nil || doc.Projects[0]["direct_port"] != float64(5432) {
+		t.Fatalf("the server's object must pass through unchanged: %v", doc.Projects[0])
+	}
+	// null lists from the server become [].
+	r = runCLI(t, append([]string{"jobs", "list", "--project", "shop", "-o", "json"}, base...)...)
+	if strings.TrimSpace(r.stdout) != "{\n  \"jobs\": []\n}" {
+		t.Fatalf("jobs list: %q", r.stdout)
+	}
+	r = runCLI(t, append([]string{"api-keys", "list", "-o", "json"}, base...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, `"api_keys": []`) {
+		t.Fatalf("api-keys list: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// Text: aligned columns, "-" for empty cells.
+	r = runCLI(t, append([]string{"projects", "list"}, base...)...)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID ") || strings.Index(lines[0], "NAME") != strings.Index(lines[1], "Shop") {
+		t.Fatalf("table:\n%s", r.stdout)
+	}
+	r = runCLI(t, append([]string{"jobs", "list", "--project", "prj_1"}, base...)...)
+	if strings.TrimSpace(r.stdout) != "CREATED_AT  TYPE  STATE  ATTEMPTS  DURATION  JOB_ID" {
+		t.Fatalf("empty table: %q", r.stdout)
+	}
+	r = runCLI(t, append([]string{"whoami", "-o", "json"}, base...)...)
+	var who map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &who); err != nil || who["auth_source"] != "api_key" || who["api_url"] != s.URL ||
+		who["organization"].(map[string]any)["billing_plan"] != "ship" {
+		t.Fatalf("whoami: %q", r.stdout)
+	}
+	// Project resolution: slug and name are case-insensitive; unknown is exit 4.
+	for _, ref := range []string{"prj_1", "SHOP", "shop"} {
+		if r := runCLI(t, append([]string{"jobs", "list", "--project", ref, "-o", "json"}, base...)...); r.code != 0 {
+			t.Errorf("--project %s: %d %s", ref, r.code, r.stderr)
+		}
+	}
+	if r := runCLI(t, append([]string{"jobs", "list", "--project", "nope"}, base...)...); r.code != 4 || !strings.Contains(r.stderr, `project "nope" not found`) {
+		t.Errorf("unknown project: %d %s", r.code, r.stderr)
+	}
+}
+
+func TestConfigFileAndLogin(t *testing.T) {
+	isolate(t)
+	cfgHome := os.Getenv("XDG_CONFIG_HOME")
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/me": func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer capy_live_abcdefgh1234" {
+				reply(401, `{"error":"invalid, revoked or expired API key"}`)(w, r)
+				return
+			}
+			reply(200, `{"organization":{"id":"org_9","name":"Acme","slug":"acme","billing_plan":"ship","billing_status":"active"},"principal":{"auth_source":"api_key","scopes":["*"]}}`)(w, r)
+		},
+	})
+	if r := runCLI(t, "login", "--api-url", s.URL+"/", "--api-key", "capy_live_wrong"); r.code != 3 {
+		t.Fatalf("login with a bad key: %d %s", r.code, r.stderr)
+	}
+	path := filepath.Join(cfgHome, "capydb", "config.json")
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("a rejected key must not be saved")
+	}
+	if r := runCLI(t, "login", "--api-url", s.URL+"/", "--api-key", "capy_live_abcdefgh1234"); r.code != 0 {
+		t.Fatalf("login: %d %s", r.code, r.stderr)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config file: %v %v", fi.Mode(), err)
+	}
+	di, _ := os.Stat(filepath.Dir(path))
+	if di.Mode().Perm() != 0o700 {
+		t.Fatalf("config dir mode %v", di.Mode())
+	}
+	cfg, err := loadConfig(path)
+	if err != nil || cfg.ActiveOrg != "org_9" || cfg.Organizations["org_9"].APIKey != "capy_live_abcdefgh1234" ||
+		cfg.Organizations["org_9"].APIURL != s.URL || cfg.Organizations["org_9"].Slug != "acme" {
+		t.Fatalf("saved config: %+v %v", cfg, err)
+	}
+	// The saved login is used without flags; config show masks the key.
+	r := runCLI(t, "config", "show", "-o", "json")
+	var shown map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown["api_key"] != "****1234" || shown["api_url"] != s.URL ||
+		shown["active_org"] != "org_9" || shown["config_path"] != path {
+		t.Fatalf("config show: %q", r.stdout)
+	}
+	if r := runCLI(t, "whoami"); r.code != 0 || !strings.Contains(r.stdout, "Acme (acme, org_9)") {
+		t.Fatalf("whoami with the saved key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "orgs", "list", "-o", "json"); !strings.Contains(r.stdout, `"active": true`) {
+		t.Fatalf("orgs list: %s", r.stdout)
+	}
+	if r := runCLI(t, "logout"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("logout must delete the config file")
+	}
+}
+
+func TestLegacyConfigIsReadAndRewritten(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "capydb", "config.json")
+	_ = os.MkdirAll(filepath.Dir(path), 0o755)
+	legacy := `{"api_key":"capy_live_old","api_url":"https://db.example.com/api/capydb","app_url":"https://db.example.com",
+	 "organization_id":"org_7","organization_name":"Old","organization_slug":"old"}`
+	if err := os.WriteFile(path, []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, e := cfg.active()
+	if id != "org_7" || e.APIKey != "capy_live_old" || e.Name != "Old" || e.AppURL != "https://db.example.com" {
+		t.Fatalf("legacy read: %s %+v", id, e)
+	}
+	if err := cfg.save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	fi, _ := os.Stat(path)
+	di, _ := os.Stat(filepath.Dir(path))
+	if !strings.Contains(string(b), `"organizations"`) || strings.Contains(string(b), "organization_id") ||
+		fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o700 {
+		t.Fatalf("rewritten %v %v: %s", fi.Mode(), di.Mode(), b)
+	}
+	// active_org naming a missing entry: the only entry is used; with two, none.
+	cfg.ActiveOrg = "org_gone"
+	if id, _ := cfg.active(); id != "org_7" {
+		t.Fatalf("fallback to the only entry: %q", id)
+	}
+	cfg.Organizations["org_8"] = &orgEntry{APIKey: "k"}
+	if id, _ := cfg.active(); id != "" {
+		t.Fatalf("ambiguous active org resolved to %q", id)
+	}
+	if maskKey("capy_live_abcd1234") != "****1234" || maskKey("") != "" {
+		t.Fatal("maskKey")
+	}
+}
+
+func TestStackDetectionAndEnvVars(t *testing.T) {
+	conn := &apiclient.ConnectionInfo{DirectURL: "postgres://u:p@h:5432/d?sslmode=require", PooledURL: "postgres://u:p@h:6432/d?sslmode=require"}
+	cases := []struct {
+		name      string
+		files     map[string]string
+		framework string
+		layer     string
+		pooled    bool
+		envFile   string
+	}{
+		{"next+prisma", map[string]string{"package.json": `{"dependencies":{"next":"14","@prisma/client":"5"}}`}, "nextjs", "prisma", true, ".env.local"},
+		{"prisma schema wins", map[string]string{"package.json": `{"dependencies":{"pg":"8"}}`, "prisma/schema.prisma": ""}, "node", "prisma", true, ".env"},
+		{"drizzle config", map[string]string{"package.json": `{"dependencies":{"@sveltejs/kit":"2"}}`, "drizzle.config.ts": ""}, "sveltekit", "drizzle", true, ".env.local"},
+		{"node pg", map[string]string{"package.json": `{"dependencies":{"pg":"8"}}`}, "node", "pg", true, ".env"},
+		{"remix only", map[string]string{"package.json": `{"devDependencies":{"@remix-run/dev":"2"}}`}, "remix", "generic", true, ".env"},
+		{"go pgx", map[string]string{"go.mod": "module x\nrequire github.com/jackc/pgx/v5 v5.0.0\n"}, "go", "pgx", false, ".env"},
+		{"go plain", map[string]string{"go.mod": "module x\n"}, "go", "generic", false, ".env"},
+		{"django sqlalchemy", map[string]string{"manage.py": "", "requirements.txt": "Django\nSQLAlchemy\n"}, "django", "sqlalchemy", false, ".env"},
+		{"rails", map[string]string{"Gemfile": "gem 'rails'\n"}, "rails", "active_record", false, ".env"},
+		{"python", map[string]string{"pyproject.toml": "[project]\nname='x'\n"}, "python", "generic", false, ".env"},
+		{"nothing", map[string]string{"README.md": "hi"}, "generic", "generic", false, ".env"},
+		{"next with only .env", map[string]string{"package.json": `{"dependencies":{"next":"14"}}`, ".env": "A=1\n"}, "nextjs", "generic", true, ".env"},
+		{"go with only .env.local", map[string]string{"go.mod": "module x\n", ".env.local": ""}, "go", "generic", false, ".env.local"},
+	}
+	a := &app{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for f, body := range c.files {
+				p := filepath.Join(dir, f)
+				_ = os.MkdirAll(filepath.Dir(p), 0o755)
+				if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := a.detectStack(dir)
+			if err != nil || st.Framework != c.framework || st.Layer != c.layer || st.AppPath != "" {
+				t.Fatalf("detected %+v %v", st, err)
+			}
+			vars := map[string]string{}
+			for _, v := range envVarsFor(st, conn) {
+				vars[v.Key] = v.Value
+			}
+			wantMain := conn.DirectURL
+			if c.pooled {
+				wantMain = conn.PooledURL
+			}
+			if vars["DATABASE_URL"] != wantMain || vars["DATABASE_DIRECT_URL"] != conn.DirectURL || vars["DIRECT_URL"] != conn.DirectURL ||
+				vars["DATABASE_POOL_URL"] != conn.PooledURL || vars["DATABASE_URL_UNPOOLED"] != conn.DirectURL || len(vars) != 5 {
+				t.Fatalf("vars %v", vars)
+			}
+			if f := defaultEnvFile(dir, st); f != c.envFile {
+				t.Fatalf("env file %q, want %q", f, c.envFile)
+			}
+		})
+	}
+	// An app one level down is found from the repository root; two are ambiguous.
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "apps", "web"), 0o755)
+	_ = os.MkdirAll(filepath.Join(root, "node_modules", "pg"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "package.json"), []byte(`{"workspaces":["apps/*"],"devDependencies":{"turbo":"1"}}`), 0o644)
+	_ = os.WriteFile(filepath.Join(root, "apps", "web", "package.json"), []byte(`{"dependencies":{"next":"14","drizzle-orm":"1"}}`), 0o644)
+	_ = os.WriteFile(filepath.Join(root, "node_modules", "pg", "package.json"), []byte(`{"dependencies":{}}`), 0o644)
+	st, err := a.detectStack(root)
+	if err != nil || st.AppPath != "apps/web" || st.Profile() != "nextjs+drizzle" {
+		t.Fatalf("monorepo: %+v %v", st, err)
+	}
+	_ = os.MkdirAll(filepath.Join(root, "apps", "api"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "apps", "api", "go.mod"), []byte("module api\n"), 0o644)
+	if _, err := a.detectStack(root); exitCode(err) != 2 || !strings.Contains(err.Error(), "apps/api, apps/web") {
+		t.Fatalf("two apps without a terminal: %v", err)
+	}
+	// With the app role, its URLs are written too.
+	withApp := *conn
+	withApp.App = &apiclient.AppRoleConnectionInfo{DirectURL: "postgres://app@h:5432/d", PooledURL: "postgres://app@h:6432/d"}
+	names := envNames(envVarsFor(stack{Framework: "go", Layer: "generic"}, &withApp))
+	if strings.Join(names, ",") != "DATABASE_URL,DATABASE_DIRECT_URL,DATABASE_POOL_URL,DIRECT_URL,DATABASE_URL_UNPOOLED,DATABASE_APP_URL,DATABASE_APP_POOL_URL" {
+		t.Fatalf("names %v", names)
+	}
+}
+
+func TestWriteEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	var errb bytes.Buffer
+	a := &app{err: &errb}
+	path := filepath.Join(dir, ".env")
+	vars := []envVar{{"DATABASE_URL", "postgres://u:p@h:6432/d"}, {"DIRECT_URL", `postgres://u:p"q@h:5432/d`}}
+	if _, err := a.writeEnvFile(path, vars, envAsk, false); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	b, _ := os.ReadFile(path)
+	if fi.Mode().Perm() != 0o600 || string(b) != "DATABASE_URL=\"postgres://u:p@h:6432/d\"\nDIRECT_URL=\"postgres://u:p\\\"q@h:5432/d\"\n" {
+		t.Fatalf("new file %v:\n%s", fi.Mode(), b)
+	}
+	got, _ := readEnvFile(path)
+	if got["DIRECT_URL"] != `postgres://u:p"q@h:5432/d` {
+		t.Fatalf("round trip: %q", got["DIRECT_URL"])
+	}
+	// Other lines are kept; our keys are replaced in place; a different value
+	// is overwritten with a warning when there is no terminal.
+	existing := "# app settings\nSECRET=abc\nexport DATABASE_URL='postgres://other@elsewhere:5432/x'\nDIRECT_URL=\"postgres://u:old@h:5432/d\"\n\nTAIL=1"
+	_ = os.Remove(path)
+	_ = os.WriteFile(path, []byte(existing), 0o640)
+	if _, err := a.writeEnvFile(path, []envVar{{"DATABASE_URL", "postgres://u:p@h:6432/d"}, {"DIRECT_URL", "postgres://u:new@h:5432/d"}, {"DATABASE_POOL_URL", "postgres://u:p@h:6432/d"}}, envRefresh, false); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	want := "# app settings\nSECRET=abc\nexport DATABASE_URL=\"postgres://u:p@h:6432/d\"\nDIRECT_URL=\"postgres://u:new@h:5432/d\"\n\nTAIL=1\nDATABASE_POOL_URL=\"postgres://u:p@h:6432/d\"\n"
+	if string(b) != want {
+		t.Fatalf("updated file:\n%s\nwant:\n%s", b, want)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("an existing file keeps its mode: %v", fi.Mode())
+	}
+	// env pull refreshes our own value (same server) silently, but warns when
+	// replacing a value that pointed at another host.
+	if w := errb.String(); !strings.Contains(w, "overwriting DATABASE_URL") || strings.Contains(w, "DIRECT_URL") {
+		t.Fatalf("warnings: %q", w)
+	}
+	// Add-only never overwrites.
+	errb.Reset()
+	_ = os.WriteFile(path, []byte("DATABASE_URL=\"mine\"\n"), 0o600)
+	if _, err := a.writeEnvFile(path, vars, envAddOnly, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "DATABASE_URL=\"mine\"\nDIRECT_URL=") {
+		t.Fatalf("add-only: %s", b)
+	}
+}
+
+func TestGitignore(t *testing.T) {
+	root := t.TempDir()
+	_ = os.Mkdir(filepath.Join(root, ".git"), 0o755)
+	app := filepath.Join(root, "apps", "web")
+	_ = os.MkdirAll(app, 0o755)
+	_ = os.WriteFile(filepath.Join(root, ".gitignore"), []byte("node_modules"), 0o644)
+	for i := 0; i < 2; i++ { // idempotent
+		if err := ensureGitignore(app, ".capydb/", filepath.Join(app, ".env.local")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(root, ".gitignore"))
+	if string(b) != "node_modules\napps/web/.capydb/\napps/web/.env.local\n" {
+		t.Fatalf(".gitignore:\n%s", b)
+	}
+	// No repository: the directory's own .gitignore is created.
+	dir := t.TempDir()
+	if err := ensureGitignore(dir, ".capydb/", ".env"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); string(b) != ".capydb/\n.env\n" {
+		t.Fatalf("new .gitignore: %q", b)
+	}
+}
+
+func TestLinkAndEnvPullAgainstStub(t *testing.T) {
+	dir := isolate(t)
+	_ = os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"dependencies":{"@prisma/client":"5"}}`), 0o644)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/projects":                   reply(200, `{"projects":[`+projectJSON+`]}`),
+		"GET /v1/projects/prj_1":             reply(200, `{"project":`+projectJSON+`}`),
+		"GET /v1/projects/prj_1/connections": reply(200, connectionsJSON),
+	})
+	t.Setenv("CAPYDB_API_URL", s.URL)
+	t.Setenv("CAPYDB_API_KEY", "capy_live_x")
+	r := runCLI(t, "link", "--project", "Shop", "-o", "json")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 || res["project_id"] != "prj_1" || res["env_file"] != ".env" {
+		t.Fatalf("link: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	var l projectLink
+	b, _ := os.ReadFile(filepath.Join(dir, ".capydb", "project.json"))
+	if err := json.Unmarshal(b, &l); err != nil || l.ProjectID != "prj_1" || l.Profile != "node+prisma" || l.DirectURLVar != "DIRECT_URL" ||
+		l.APIURL != s.URL || l.EnvFile != ".env" || l.OrganizationID != "org_1" {
+		t.Fatalf("link file: %s", b)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, ".capydb", "project.json")); fi.Mode().Perm() != 0o644 || strings.Contains(string(b), "pw@") {
+		t.Fatalf("link file mode %v or it holds a secret", fi.Mode())
+	}
+	env, _ := readEnvFile(filepath.Join(dir, ".env"))
+	if env["DATABASE_URL"] != "postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require" ||
+		env["DIRECT_URL"] != "postgres://u_shop:pw@db.example:5432/db_shop?sslmode=require" {
+		t.Fatalf("env: %v", env)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); string(b) != ".capydb/\n.env\n" {
+		t.Fatalf(".gitignore: %q", b)
+	}
+	// env pull uses the link (GET /v1/projects/prj_1, no listing).
+	before := s.count("GET /v1/projects/prj_1")
+	r = runCLI(t, "env", "pull")
+	if r.code != 0 || s.count("GET /v1/projects/prj_1") != before+2 || !strings.Contains(r.stdout, "to .env") {
+		t.Fatalf("env pull: %d %s %s %v", r.code, r.stdout, r.stderr, s.calls)
+	}
+	// connection-string prints only the URL.
+	r = runCLI(t, "connection-string", "--pooled")
+	if r.stdout != "postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require\n" {
+		t.Fatalf("connection-string: %q", r.stdout)
+	}
+	if r := runCLI(t, "unlink"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".capydb", "project.json")); !os.IsNotExist(err) {
+		t.Fatal("unlink must remove the link file")
+	}
+}
+
+// jobStub serves one job whose state advances on each poll.
+func jobStub(t *testing.T, states ...string) *stub {
+	var mu sync.Mutex
+	n := 0
+	return newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/jobs/job_1": func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			st := states[min(n, len(states)-1)]
+			n++
+			mu.Unlock()
+			errField := ""
+			if st == "failed" {
+				errField = `,"error":"disk full"`
+			}
+			reply(200, fmt.Sprintf(`{"job":{"id":"job_1","type":"project.rotate_credentials","state":%q,"attempts":1,"max_attempts":5,
+				"organization_id":"org_1","project_id":"prj_1","created_at":"2026-01-01T00:00:00Z"%s}}`, st, errField))(w, r)
+		},
+	})
+}
+
+func fastPolls(t *testing.T) {
+	old := pollInterval
+	pollInterval = func(int) time.Duration { return 5 * time.Millisecond }
+	t.Cleanup(func() { pollInterval = old })
+}
+
+func TestJobsGetWait(t *testing.T) {
+	isolate(t)
+	fastPolls(t)
+	s := jobStub(t, "pending", "running", "running", "completed")
+	r := runCLI(t, "jobs", "get", "--job-id", "job_1", "--wait", "-o", "json", "--api-url", s.URL, "--api-key", "capy_live_x")
+	var job map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &job); err != nil || r.code != 0 || job["state"] != "completed" {
+		t.Fatalf("jobs get --wait: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// Plain progress lines (no terminal): one per state change, on stderr.
+	if got := strings.Count(r.stderr, "waiting for job job_1 (project.rotate_credentials) - "); got != 1 ||
+		!strings.Contains(r.stderr, "- running, attempt 1, elapsed 0s") {
+		t.Fatalf("progress: %q", r.stderr)
+	}
+	// A job that ends failed: the job is printed and the exit code is 1.
+	s = jobStub(t, "running", "failed")
+	r = runCLI(t, "jobs", "get", "job_1", "--wait", "--api-url", s.URL, "--api-key", "capy_live_x")
+	if r.code != 1 || !strings.Contains(r.stdout, "state:") || !strings.Contains(r.stderr, "ended in failed: disk full") {
+		t.Fatalf("failed job: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// Timeout: exit 6 with the documented message.
+	s = jobStub(t, "running")
+	r = runCLI(t, "jobs", "get", "job_1", "--wait", "--wait-timeout", "30ms", "--api-url", s.URL, "--api-key", "capy_live_x")
+	if r.code != 6 || !strings.Contains(r.stderr, "timed out waiting for job job_1 after 30ms; check capydb jobs get --job-id job_1 later or raise --wait-timeout") {
+		t.Fatalf("timeout: %d %q", r.code, r.stderr)
+	}
+	// 401 while polling stops at once with exit 3.
+	var polls int
+	s = newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/jobs/job_1": func(w http.ResponseWriter, r *http.Request) {
+			polls++
+			if polls == 1 {
+				reply(200, `{"job":{"id":"job_1","type":"x","state":"running"}}`)(w, r)
+				return
+			}
+			reply(401, `{"error":"invalid, revoked or expired API key"}`)(w, r)
+		},
+	})
+	r = runCLI(t, "jobs", "get", "job_1", "--wait", "--api-url", s.URL, "--api-key", "capy_live_x")
+	if r.code != 3 || polls != 2 {
+		t.Fatalf("401 while polling: exit %d after %d polls (%s)", r.code, polls, r.stderr)
+	}
+}
+
+func TestCtrlCStopsWaitingNotTheJob(t *testing.T) {
+	isolate(t)
+	fastPolls(t)
+	s := jobStub(t, "running")
+	s.routes["GET /v1/projects"] = reply(200, `{"projects":[`+projectJSON+`]}`)
+	s.routes["POST /v1/projects/prj_1/credentials/rotate"] = reply(202, `{"job":{"id":"job_1","type":"project.rotate_credentials","state":"pending"}}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for s.count("GET /v1/jobs/job_1") < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // what Ctrl-C does (signal.NotifyContext in Main)
+	}()
+	r := runCtx(t, ctx, "credentials", "rotate", "--confirm", "--wait", "--project", "shop", "--api-url", s.URL, "--api-key", "capy_live_x")
+	if r.code != 1 || !strings.Contains(r.stderr, "stopped waiting; job job_1 keeps running") {
+		t.Fatalf("Ctrl-C: %d %q", r.code, r.stderr)
+	}
+	// Nothing but the rotation itself was ever sent besides GETs: the job is not cancelled.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.calls {
+		if !strings.HasPrefix(c, "GET ") && c != "POST /v1/projects/prj_1/credentials/rotate" {
+			t.Fatalf("unexpected request %s", c)
+		}
+	}
+}
+
+func TestProductionDeleteNeedsApproval(t *testing.T) {
+	isolate(t)
+	prod := strings.Replace(projectJSON, `"non_production"`, `"production"`, 1)
+	var gotToken string
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/projects": reply(200, `{"projects":[`+prod+`]}`),
+		"DELETE /v1/projects/prj_1": func(w http.ResponseWriter, r *http.Request) {
+			gotToken = r.URL.Query().Get("approval_token")
+			reply(202, `{"job":{"id":"job_9","type":"project.delete","state":"pending"}}`)(w, r)
+		},
+	})
+	base := []string{"--api-url", s.URL, "--api-key", "capy_live_x"}
+	r := runCLI(t, append([]string{"projects", "delete", "shop", "--confirm"}, base...)...)
+	if r.code != 5 || !strings.Contains(r.stderr, "approval token") || s.count("DELETE") != 0 {
+		t.Fatalf("production delete without a token: %d %s", r.code, r.stderr)
+	}
+	r = runCLI(t, append([]string{"projects", "delete", "shop", "--approval-token", "ap_x"}, base...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "--confirm") || s.count("DELETE") != 0 {
+		t.Fatalf("delete without --confirm off a terminal: %d %s", r.code, r.stderr)
+	}
+	t.Setenv("CAPYDB_APPROVAL_TOKEN", "ap_env")
+	r = runCLI(t, append([]string{"projects", "delete", "shop", "--yes", "-o", "json"}, base...)...)
+	if r.code != 0 || gotToken != "ap_env" || !strings.Contains(r.stdout, `"id": "job_9"`) {
+		t.Fatalf("delete: %d %q token %q", r.code, r.stdout, gotToken)
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{"24h": now.Add(24 * time.Hour), "7d": now.Add(7 * 24 * time.Hour),
+		"2w": now.Add(14 * 24 * time.Hour), "2026-02-01T00:00:00Z": time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)} {
+		if got, err := parseExpiresIn(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseExpiresIn(%q) = %v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"0d", "soon", "2025-01-01T00:00:00Z", "3y"} {
+		if _, err := parseExpiresIn(bad, now); exitCode(err) != 2 {
+			t.Errorf("parseExpiresIn(%q) should be a usage error", bad)
+		}
+	}
+	ci, pw, err := psqlConninfo("postgres://u:s3cret@h:5432/d?sslmode=require")
+	if err != nil || ci != "postgres://u@h:5432/d?sslmode=require" || pw != "s3cret" {
+		t.Fatalf("psqlConninfo: %q %q %v", ci, pw, err)
+	}
+	if ci, _, _ := psqlConninfo("postgres://u:p@h/d?sslmode=verify-full"); !strings.Contains(ci, "sslrootcert=system") {
+		t.Fatalf("verify-full needs sslrootcert=system: %s", ci)
+	}
+	if jobLabel("instance.create") != "Provisioning database" || jobLabel("project.app_role_enable") != "Project app role enable" {
+		t.Fatal("jobLabel")
+	}
+	if pollSchedule(0) != 2*time.Second || pollSchedule(1) != 4*time.Second || pollSchedule(2) != 8*time.Second || pollSchedule(5) != 10*time.Second {
+		t.Fatal("poll schedule must be 2s, 4s, 8s, then 10s")
+	}
+	if humanBytes(12_900_000) != "12.3 MB" || humanBytes(512) != "512 B" {
+		t.Fatalf("humanBytes: %s", humanBytes(12_900_000))
+	}
+}
+
+func TestCompletionAndVersion(t *testing.T) {
+	isolate(t)
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		if r := runCLI(t, "completion", sh); r.code != 0 || !strings.Contains(r.stdout, "capydb") {
+			t.Errorf("completion %s: %d", sh, r.code)
+		}
+	}
+	if r := runCLI(t, "completion", "tcsh"); r.code != 2 {
+		t.Errorf("completion tcsh: exit %d", r.code)
+	}
+	s := newStub(t, map[string]http.HandlerFunc{"GET /status": reply(200, `{"service":"capydb-controlplane","status":"operational","components":[]}`)})
+	r := runCLI(t, "version", "--check", "-o", "json", "--api-url", s.URL)
+	var v map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v["version"] != Version || v["server_version"] != "v9.9.9" {
+		t.Fatalf("version --check: %q %v", r.stdout, err)
+	}
+}

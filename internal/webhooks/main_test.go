@@ -1,0 +1,241 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
+	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/secretbox"
+	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/webhooks"
+)
+
+// One real Postgres cluster for the package; every test gets its own database.
+func TestMain(m *testing.M) { clustertest.Main(m) }
+
+type env struct {
+	st  *store.Store
+	box *secretbox.Box
+	svc *webhooks.Service
+	org string
+}
+
+// newEnv creates a fresh migrated control database with one organization.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c := clustertest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "wh_" + hex.EncodeToString(b)
+	admin, err := pgx.Connect(ctx, c.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Exec(ctx, `CREATE DATABASE "`+name+`"`)
+	admin.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if admin, err := pgx.Connect(ctx, c.AdminDSN()); err == nil {
+			_, _ = admin.Exec(ctx, `DROP DATABASE "`+name+`" WITH (FORCE)`)
+			admin.Close(ctx)
+		}
+	})
+	st, err := store.Open(ctx, c.AdminDSNFor(name), 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, secretbox.KeySize)
+	_, _ = rand.Read(key)
+	box, err := secretbox.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{st: st, box: box, org: newOrg(t, st)}
+	e.svc = &webhooks.Service{Store: st, Box: box, AllowInsecure: true, Guard: &netguard.Guard{AllowPrivate: true}}
+	return e
+}
+
+func newOrg(t *testing.T, st *store.Store) string {
+	t.Helper()
+	o := &store.Organization{ID: ids.New("org_"), Name: "T", Slug: "t-" + strings.ToLower(ids.RandomBase62(8)), BillingPlan: "business"}
+	if err := store.InsertOrganization(context.Background(), st.Pool, o); err != nil {
+		t.Fatal(err)
+	}
+	return o.ID
+}
+
+func tLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// fastConfig has short waits so retries finish within a test.
+func fastConfig(t *testing.T, id string) webhooks.Config {
+	return webhooks.Config{
+		WorkerID: id, RetryBase: 20 * time.Millisecond, RetryMax: time.Second, PollInterval: 50 * time.Millisecond,
+		Timeout: 2 * time.Second, Guard: &netguard.Guard{AllowPrivate: true}, Logger: tLogger(t),
+	}
+}
+
+// startDispatcher runs a dispatcher on its own pool until the test ends.
+func startDispatcher(t *testing.T, e *env, cfg webhooks.Config) (stop func()) {
+	t.Helper()
+	d, err := webhooks.NewDispatcher(e.st.Pool, e.box, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = d.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("dispatcher %s did not stop", cfg.WorkerID)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// hit is one request a receiver got.
+type hit struct {
+	Delivery, Event, Signature, UserAgent, ContentType string
+	Body                                               []byte
+	Envelope                                           webhooks.Envelope
+	At                                                 time.Time
+}
+
+// receiver records requests and answers with respond (200 when nil).
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	hits    []hit
+	respond func(h hit, n int) int
+}
+
+func newReceiver(t *testing.T, respond func(h hit, n int) int) *receiver {
+	r := &receiver{respond: respond}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		h := hit{Delivery: req.Header.Get("X-CapyDB-Delivery"), Event: req.Header.Get("X-CapyDB-Event"),
+			Signature: req.Header.Get("X-CapyDB-Signature"), UserAgent: req.UserAgent(),
+			ContentType: req.Header.Get("Content-Type"), Body: body, At: time.Now()}
+		_ = json.Unmarshal(body, &h.Envelope)
+		r.mu.Lock()
+		r.hits = append(r.hits, h)
+		n := len(r.hits)
+		r.mu.Unlock()
+		status := 200
+		if r.respond != nil {
+			status = r.respond(h, n)
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) all() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.hits)
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// endpoint creates an endpoint through the service and returns it with its secret.
+func (e *env) endpoint(t *testing.T, org, url string, types []string, active bool) (*store.WebhookEndpoint, string) {
+	t.Helper()
+	in := webhooks.EndpointInput{URL: &url, IsActive: &active}
+	if types != nil {
+		in.EventTypes = &types
+	}
+	ep, secret, err := e.svc.Create(ctxT(t), org, in, webhooks.Actor{Kind: "system"})
+	if err != nil {
+		t.Fatalf("creating endpoint %s: %v", url, err)
+	}
+	return ep, secret
+}
+
+func (e *env) event(t *testing.T, org, typ string, data map[string]any) string {
+	t.Helper()
+	id := ids.New("evt_")
+	if err := store.InsertEvent(ctxT(t), e.st.Pool, id, org, typ, data); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) deliveries(t *testing.T, endpointID string) []*store.WebhookDelivery {
+	t.Helper()
+	ds, err := store.ListWebhookDeliveries(ctxT(t), e.st.Pool, endpointID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func (e *env) delivery(t *testing.T, org, endpointID, id string) *store.WebhookDelivery {
+	t.Helper()
+	d, err := store.GetWebhookDelivery(ctxT(t), e.st.Pool, org, endpointID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
