@@ -112,6 +112,12 @@ func TestPreviewLifecycle(t *testing.T) {
 		INSERT INTO items (v) SELECT 'item ' || g FROM generate_series(1, 5000) g;
 		CREATE TABLE writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())`)
 	want := tableSum(t, projDirect, "items")
+	pgAdmin := s.admin("postgres")
+	waitFor(t, 10*time.Second, "the project's sessions to end", func() bool {
+		var n int
+		_ = pgAdmin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, p["database_name"]).Scan(&n)
+		return n == 0
+	})
 
 	// 1. Clone while the project is idle: a template copy.
 	pv, job := s.createPreview(pid, map[string]any{"name": "pr-1"})
@@ -540,5 +546,55 @@ func TestPreviewFailureAndTTL(t *testing.T) {
 	}
 	if st := s.must(200, "GET", "/v1/preview-databases/"+id, nil).str("preview", "state"); st != "ready" {
 		t.Errorf("a preview whose TTL has not run out was touched: %s", st)
+	}
+}
+
+// TestPreviewCloneSurvivesCrash: SIGKILL the server while a snapshot clone
+// copies data; after a restart the job is retried from scratch and
+// completes, the preview matches the project, and nothing half-built is left.
+func TestPreviewCloneSurvivesCrash(t *testing.T) {
+	s := startServer(t, "", 0, 0)
+	ctx := context.Background()
+	p := s.createProject(map[string]any{"name": "crashy", "environment": "non_production"})
+	pid := p["id"].(string)
+	direct := s.must(200, "GET", "/v1/projects/"+pid+"/connections", nil).str("connections", "direct_url")
+	mustExec(t, direct, `CREATE TABLE big (id bigserial PRIMARY KEY, v text);
+		INSERT INTO big (v) SELECT repeat(md5(g::text), 8) FROM generate_series(1, 600000) g`)
+	want := tableSum(t, direct, "big")
+	hold, err := connect(direct) // a session on the project: snapshot copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close(ctx)
+
+	pv, job := s.createPreview(pid, map[string]any{"name": "crash"})
+	jobID := job["id"].(string)
+	waitFor(t, 60*time.Second, "the clone to copy data", func() bool {
+		j := s.must(200, "GET", "/v1/jobs/"+jobID, nil).get("job").(map[string]any)
+		prog, _ := j["progress"].(map[string]any)
+		return prog["phase"] == "copying_data" || j["state"] == "completed"
+	})
+	s.kill()
+
+	s2 := startServer(t, s.dataDir, s.directPort, s.pooledPort)
+	j := s2.waitJob(jobID)
+	if j["state"] != "completed" || j["attempts"].(float64) < 2 {
+		t.Logf("server log:\n%s", s2.logs.String())
+		t.Fatalf("clone after the crash: %v", j)
+	}
+	d, _, _ := s2.previewConns(pv["id"].(string))
+	if got := tableSum(t, d, "big"); got != want {
+		t.Fatalf("clone after the crash differs: %s vs %s", got, want)
+	}
+	var dbs []string
+	rows, err := s2.admin("postgres").Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'`, pv["database_name"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dbs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(dbs) != 1 || dbs[0] != pv["database_name"] {
+		t.Fatalf("databases of the preview after the crash: %v", dbs)
 	}
 }

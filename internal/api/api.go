@@ -142,11 +142,16 @@ func New(deps Deps) *Server {
 	s.registerStubs()
 	s.registerWebhooks()
 	s.registerAccess()
+	s.registerBackups()
+	s.registerRestores()
+	s.registerExports()
+	s.registerImports()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)
 	root.Handle("/status", mux)
 	root.Handle("/dashboard/cli/login", http.HandlerFunc(s.dashboardCLILogin))
+	s.registerObjects(root)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -79,6 +79,8 @@ var serverEnv = []envBinding{
 	{"rate-limit-cli-login", "CAPYDB_RATE_LIMIT_CLI_LOGIN"}, {"rate-limit-cli-poll", "CAPYDB_RATE_LIMIT_CLI_POLL"},
 	{"rate-limit-failed-auth", "CAPYDB_RATE_LIMIT_FAILED_AUTH"},
 	{"preview-reaper-interval", "CAPYDB_PREVIEW_REAPER_INTERVAL"}, {"clone-workers", "CAPYDB_CLONE_WORKERS"},
+	{"backup-url", "CAPYDB_BACKUP_URL"}, {"imports-allow-private", "CAPYDB_IMPORTS_ALLOW_PRIVATE"},
+	{"backup-scheduler-interval", "CAPYDB_BACKUP_SCHEDULER_INTERVAL"},
 }
 
 func addServerCommands(root *cobra.Command) {
@@ -132,6 +134,13 @@ func addServerCommands(root *cobra.Command) {
 	f.IntVar(&cfg.CloneWorkers, "clone-workers", 0, "parallel copy workers of a preview clone (0 = one per CPU, at least 2)")
 	f.DurationVar(&cfg.PreviewClockSkew, "unsafe-preview-clock-skew", 0, "move the preview reaper's clock forward (tests only)")
 	_ = f.MarkHidden("unsafe-preview-clock-skew")
+	f.StringVar(&cfg.BackupURL, "backup-url", "", "blob store of backups, exports and uploads (file://, s3://...; default file://<data-dir>/backups)")
+	f.BoolVar(&cfg.ImportsAllowPrivate, "imports-allow-private", false, "let imports read from private and loopback addresses (local development only)")
+	f.DurationVar(&cfg.BackupSchedulerInterval, "backup-scheduler-interval", 30*time.Second, "how often due backup schedules and expired backups are handled")
+	f.StringVar(&cfg.BackupClockFile, "unsafe-backup-clock-file", "", "file holding an RFC 3339 time the backup scheduler uses as now (tests only)")
+	_ = f.MarkHidden("unsafe-backup-clock-file")
+	f.DurationVar(&cfg.BackupVerifyDelay, "unsafe-backup-verify-delay", 0, "pause between a backup's dump and its verification (tests only)")
+	_ = f.MarkHidden("unsafe-backup-verify-delay")
 	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
 	_ = f.MarkHidden("unsafe-no-fsync")
 	root.AddCommand(cmd)

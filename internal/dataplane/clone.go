@@ -61,6 +61,9 @@ var (
 	// CloneBinaryCopy streams rows in COPY's binary format (text for
 	// tables with a column type that has no binary I/O).
 	CloneBinaryCopy = true
+	// CloneThroughPipes uses FIFOs between the two backends when the cluster
+	// is local (UseLocalPipes) instead of relaying rows through this process.
+	CloneThroughPipes = true
 )
 
 // CloneProgress is a snapshot of a running build.
@@ -197,10 +200,18 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 // DATABASE fail, and the caller falls back to a snapshot copy.
 func (c *Cluster) tryTemplateCopy(ctx context.Context, p BuildParams, forced bool) (bool, error) {
 	var sessions, prepared int
-	if err := c.admin.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_stat_activity WHERE datname = $1),
-			(SELECT count(*) FROM pg_prepared_xacts WHERE database = $1)`, p.Source).Scan(&sessions, &prepared); err != nil {
-		return false, err
+	// A client that just disconnected is still listed while its backend
+	// exits: give such sessions a moment before settling for a snapshot copy.
+	for i := 0; i < 5; i++ {
+		if err := c.admin.QueryRow(ctx, `SELECT
+				(SELECT count(*) FROM pg_stat_activity WHERE datname = $1),
+				(SELECT count(*) FROM pg_prepared_xacts WHERE database = $1)`, p.Source).Scan(&sessions, &prepared); err != nil {
+			return false, err
+		}
+		if sessions+prepared == 0 {
+			break
+		}
+		time.Sleep(40 * time.Millisecond)
 	}
 	if sessions+prepared > 0 {
 		if forced {
@@ -516,7 +527,20 @@ func (c *Cluster) copyData(ctx context.Context, p BuildParams, snapshot string, 
 				return err
 			}
 			for u := range next {
-				if err := copyUnitData(gctx, src.PgConn(), dst.PgConn(), u, done, tick); err != nil {
+				format := "text"
+				if u.t.binary && CloneBinaryCopy {
+					format = "binary"
+				}
+				var err error
+				if c.pipes != nil && CloneThroughPipes {
+					if err = copyUnitPiped(gctx, c.pipes, src.PgConn(), dst.PgConn(), u, format); err == nil {
+						done.Add(u.estimBytes)
+						tick()
+					}
+				} else {
+					err = copyUnitData(gctx, src.PgConn(), dst.PgConn(), u, format, done, tick)
+				}
+				if err != nil {
 					return fmt.Errorf("while copying %s: %w", u.t.name, err)
 				}
 			}
@@ -541,31 +565,35 @@ func (cw *countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// copyUnitData relays COPY … TO STDOUT on src into COPY … FROM STDIN on dst.
-// Rows are batched into 256 KiB writes so the relay costs few context switches.
-func copyUnitData(ctx context.Context, src, dst *pgconn.PgConn, u copyUnit, done *atomic.Int64, tick func()) error {
-	format := "text"
-	if u.t.binary && CloneBinaryCopy {
-		format = "binary"
-	}
-	var from string
+// copyStatements renders a unit's COPY out of the source (into to) and
+// into the target (out of from): STDOUT/STDIN or a server-side file.
+func copyStatements(u copyUnit, format, to, from string) (string, string) {
+	opts := ` (FORMAT ` + format + `)`
+	var out string
 	switch {
 	case u.t.columns == "":
 		// A table without columns still has rows; COPY handles them.
-		from = `COPY ` + u.t.name + ` TO STDOUT (FORMAT ` + format + `)`
+		out = `COPY ` + u.t.name + ` TO ` + to + opts
 	case u.whole:
-		from = `COPY ` + u.t.name + ` (` + u.t.columns + `) TO STDOUT (FORMAT ` + format + `)`
+		out = `COPY ` + u.t.name + ` (` + u.t.columns + `) TO ` + to + opts
 	default:
 		cond := fmt.Sprintf(`ctid >= '(%d,0)'::tid`, u.from)
 		if u.to >= 0 {
 			cond += fmt.Sprintf(` AND ctid < '(%d,0)'::tid`, u.to)
 		}
-		from = `COPY (SELECT ` + u.t.columns + ` FROM ONLY ` + u.t.name + ` WHERE ` + cond + `) TO STDOUT (FORMAT ` + format + `)`
+		out = `COPY (SELECT ` + u.t.columns + ` FROM ONLY ` + u.t.name + ` WHERE ` + cond + `) TO ` + to + opts
 	}
-	into := `COPY ` + u.t.name + ` (` + u.t.columns + `) FROM STDIN (FORMAT ` + format + `)`
+	in := `COPY ` + u.t.name + ` (` + u.t.columns + `) FROM ` + from + opts
 	if u.t.columns == "" {
-		into = `COPY ` + u.t.name + ` FROM STDIN (FORMAT ` + format + `)`
+		in = `COPY ` + u.t.name + ` FROM ` + from + opts
 	}
+	return out, in
+}
+
+// copyUnitData relays COPY … TO STDOUT on src into COPY … FROM STDIN on dst.
+// Rows are batched into 256 KiB writes so the relay costs few context switches.
+func copyUnitData(ctx context.Context, src, dst *pgconn.PgConn, u copyUnit, format string, done *atomic.Int64, tick func()) error {
+	from, into := copyStatements(u, format, "STDOUT", "STDIN")
 	pr, pw := io.Pipe()
 	srcErr := make(chan error, 1)
 	go func() {

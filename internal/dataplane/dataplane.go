@@ -35,7 +35,8 @@ type Cluster struct {
 	admin  *pgxpool.Pool
 	dsnFor func(db string) string
 	pooler Pooler
-	binDir string // pg_dump, pg_restore (clones); see SetToolsDir
+	binDir string      // pg_dump, pg_restore (clones); see SetToolsDir
+	pipes  *localPipes // FIFOs the cluster's server can open (clones); see UseLocalPipes
 }
 
 // Open connects to a cluster as its superuser. dsnFor returns the admin DSN

@@ -352,7 +352,7 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 		return nil, err
 	}
 	if pv.DeletedAt != nil || pv.State == store.PreviewDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("preview is being deleted"))
+		return nil, nil // deleted before it was built: branch.delete (queued behind this job) removes it
 	}
 	if pv.State != h.wantState() {
 		return nil, queue.PermanentError(fmt.Errorf("preview is %s, not %s", pv.State, h.wantState()))

@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -35,6 +37,10 @@ type Service struct {
 	Store *store.Store
 	Box   *secretbox.Box
 	Log   *slog.Logger
+	// Blob holds backups, exports and uploads (see backups.go).
+	Blob *blobstore.Store
+	// ImportGuard checks the hosts of import sources (see imports.go).
+	ImportGuard *netguard.Guard
 
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster
@@ -81,13 +87,18 @@ func (s *Service) Clusters() map[string]*dataplane.Cluster {
 // Handlers maps each job type to its handler.
 func (s *Service) Handlers() map[string]queue.Handler {
 	return map[string]queue.Handler{
-		JobInstanceCreate:    &provisionHandler{s},
-		JobProjectDelete:     &deleteHandler{s},
-		JobRotateCredentials: &rotateHandler{s},
-		JobExpireCredential:  &expireHandler{s},
-		JobBranchCreate:      &previewBuildHandler{s: s},
-		JobBranchReset:       &previewBuildHandler{s: s, reset: true},
-		JobBranchDelete:      &previewDeleteHandler{s},
+		JobInstanceCreate:      &provisionHandler{s},
+		JobProjectDelete:       &deleteHandler{s},
+		JobRotateCredentials:   &rotateHandler{s},
+		JobExpireCredential:    &expireHandler{s},
+		JobBranchCreate:        &previewBuildHandler{s: s},
+		JobBranchReset:         &previewBuildHandler{s: s, reset: true},
+		JobBranchDelete:        &previewDeleteHandler{s},
+		JobProjectBackup:       &backupHandler{s},
+		JobProjectBackupDelete: &backupDeleteHandler{s},
+		JobProjectRestore:      &restoreHandler{s},
+		JobProjectExport:       &exportHandler{s},
+		JobProjectImport:       &importHandler{s},
 	}
 }
 

@@ -52,6 +52,20 @@ type Config struct {
 	// clone (0 = one per CPU, at least 2).
 	CloneWorkers int
 
+	// BackupURL is the gocloud.dev/blob bucket of backups, exports and
+	// uploads (default file://<data-dir>/backups).
+	BackupURL string
+	// ImportsAllowPrivate lets imports read from private and loopback
+	// addresses (local development only).
+	ImportsAllowPrivate bool
+	// BackupSchedulerInterval is how often due schedules and expired
+	// backups are looked for (default 30s); BackupClockFile, when set, holds
+	// an RFC 3339 time the scheduler uses as now (tests only).
+	BackupSchedulerInterval time.Duration
+	BackupClockFile         string
+	// BackupVerifyDelay pauses between a dump and its verification (tests only).
+	BackupVerifyDelay time.Duration
+
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
 	// PrintTo receives the human-readable start banner (URL and first key).

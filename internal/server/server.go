@@ -119,6 +119,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if cfg.CloneWorkers > 0 {
 		lifecycle.CloneWorkers = cfg.CloneWorkers
 	}
+	if err := s.openBackups(ctx, key); err != nil {
+		return nil, err
+	}
 	// Receiver addresses are checked when saved and again at connect time.
 	s.webhooks = &webhooks.Service{Store: s.store, Box: box, AllowInsecure: cfg.WebhooksAllowInsecure,
 		Guard: &netguard.Guard{AllowPrivate: cfg.WebhooksAllowInsecure}}
@@ -140,6 +143,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			return nil, err
 		}
 		dp.SetToolsDir(s.cluster.BinDir()) // pg_dump/pg_restore for preview clones
+		// Clones stream rows between the backends through FIFOs on this host.
+		if err := dp.UseLocalPipes(ctx, filepath.Join(cfg.DataDir, "clone-pipes")); err != nil {
+			log.Warn("preview clones will relay rows through this process", "error", err)
+		}
 		s.lifecycle.AttachCluster(dp)
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
@@ -156,6 +163,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		go func() { defer s.wg.Done(); _ = s.worker.Run(runCtx) }()
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.runPreviewReaper(runCtx) }()
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.runBackupScheduler(runCtx) }()
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err

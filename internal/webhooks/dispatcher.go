@@ -113,6 +113,11 @@ func NewDispatcher(pool *pgxpool.Pool, box *secretbox.Box, cfg Config) (*Dispatc
 		pcfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	// The deliveries table swings from empty to a large backlog in seconds,
+	// faster than autovacuum's statistics: a generic plan cached while it was
+	// small (e.g. a scan of the pending index instead of the primary key) turns
+	// a one-row update into a scan of the backlog. Plan each execution.
+	pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	own, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("while opening the webhook dispatcher's pool: %w", err)

@@ -100,7 +100,11 @@ func (s *Service) CheckURL(ctx context.Context, raw string) (string, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := s.Guard.Resolve(rctx, host); err != nil {
+	guard := s.Guard
+	if guard == nil {
+		guard = &netguard.Guard{AllowPrivate: s.AllowInsecure}
+	}
+	if _, err := guard.Resolve(rctx, host); err != nil {
 		if errors.Is(err, netguard.ErrNotAllowed) {
 			return "", invalid("host is not allowed")
 		}

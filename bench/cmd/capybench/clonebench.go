@@ -261,7 +261,7 @@ func runClone(ctx context.Context, o *options) (*CloneResult, error) {
 		fmt.Sprintf("(b) and (c) ran %d times, interleaved; the table shows the median round. Busy clone rounds: %s; dump/restore rounds: %s.",
 			cloneRounds, runTimes(res.BusyRounds), runTimes(res.DumpRounds)),
 		"All copies read a warm page cache (the database was just loaded); the data dir is on "+res.DataFS+".",
-		"Clone times are the server's clone_duration_ms (database build, ownership, swap excluded); job_s adds queueing, role setup, swap and polling.",
+		"Clone times are the server's clone_duration_ms (building the database, ownership changes included; role setup and the swap into place excluded); job_s is POST → completed as the client saw it.",
 		fmt.Sprintf("Raw copy without fsync: %.2f s; CREATE DATABASE … STRATEGY FILE_COPY %.2f s, WAL_LOG %.2f s.", res.RawCopyNoSync.S, res.FileCopySQL.S, res.WalLogSQL.S))
 	return res, nil
 }

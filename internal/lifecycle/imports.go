@@ -1,0 +1,475 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/blobstore"
+	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// UploadTTL is how long an import upload slot accepts its PUT.
+const UploadTTL = 60 * time.Minute
+
+func (s *Service) importGuard() *netguard.Guard {
+	if s.ImportGuard != nil {
+		return s.ImportGuard
+	}
+	return &netguard.Guard{}
+}
+
+// CheckSourceURL validates an import source URL and returns it with
+// sslmode=require added when it names no sslmode. Hosts are checked against
+// the outbound address rules (resolved now; checked again when connecting).
+func (s *Service) CheckSourceURL(ctx context.Context, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", invalidf("source_url must be a postgres:// or postgresql:// URL with a host")
+	}
+	q := u.Query()
+	if q.Has("host") || q.Has("hostaddr") || strings.HasPrefix(u.Host, "%2F") || strings.Contains(u.Host, "/") {
+		return "", invalidf("host is not allowed")
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" || strings.Contains(u.Host, ",") {
+		return "", invalidf("host is not allowed")
+	}
+	if port == "6543" || strings.Contains(strings.ToLower(host), "-pooler.") {
+		return "", invalidf("host is not allowed: transaction-pooler endpoints cannot carry an import; use the direct or session endpoint")
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", invalidf("source_url has an invalid port")
+		}
+	}
+	g := s.importGuard()
+	if err := g.CheckName(host); err != nil {
+		return "", invalidf("host is not allowed")
+	}
+	if _, err := g.Resolve(ctx, host); err != nil {
+		if errors.Is(err, netguard.ErrNotAllowed) {
+			return "", invalidf("host is not allowed")
+		}
+		// Unresolvable names are reported by the reachability check.
+	}
+	if !q.Has("sslmode") {
+		q.Set("sslmode", "require")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// PreflightCheck is one graded check.
+type PreflightCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// SourceExtension is an installed source extension.
+type SourceExtension struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// SourceReplication is the source's readiness for a follow import.
+type SourceReplication struct {
+	Ready               bool     `json:"ready"`
+	WALLevel            string   `json:"wal_level"`
+	MaxReplicationSlots int      `json:"max_replication_slots"`
+	UsedReplicationSlot int      `json:"used_replication_slots"`
+	MaxWALSenders       int      `json:"max_wal_senders"`
+	Blockers            []string `json:"blockers,omitempty"`
+}
+
+// SourceInspection is what the preflight found.
+type SourceInspection struct {
+	ServerVersion     string            `json:"server_version"`
+	DatabaseSizeBytes int64             `json:"database_size_bytes"`
+	Extensions        []SourceExtension `json:"extensions"`
+	Replication       SourceReplication `json:"replication"`
+	AppSchemas        []string          `json:"app_schemas,omitempty"`
+	EventTriggers     []string          `json:"event_triggers,omitempty"`
+	Provider          string            `json:"provider,omitempty"`
+}
+
+// PreflightResult grades an import source.
+type PreflightResult struct {
+	OK                bool             `json:"ok"`
+	Checks            []PreflightCheck `json:"checks"`
+	Source            SourceInspection `json:"source"`
+	StorageLimitBytes int64            `json:"storage_limit_bytes"`
+	TargetVersion     string           `json:"target_version"`
+}
+
+// scrubURLError removes the password of sourceURL from an error message.
+func scrubURLError(err error, sourceURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(sourceURL); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "***")
+		}
+	}
+	return msg
+}
+
+// Preflight connects to the source (10 s timeout, addresses checked at
+// connect time), inspects it and grades the import. Nothing is written.
+func (s *Service) Preflight(ctx context.Context, org *store.Organization, p *store.Project, sourceURL string) (*PreflightResult, error) {
+	limits := PlanFor(org)
+	res := &PreflightResult{Checks: []PreflightCheck{}, StorageLimitBytes: limits.StorageLimitBytes, TargetVersion: p.PostgresVersion,
+		Source: SourceInspection{Extensions: []SourceExtension{}}}
+	cfg, err := pgx.ParseConfig(sourceURL)
+	if err != nil {
+		return nil, invalidf("source_url is not a valid connection URL")
+	}
+	cfg.ConnectTimeout = 10 * time.Second
+	g := s.importGuard()
+	cfg.DialFunc = g.DialContext
+	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		addrs, err := g.Resolve(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(addrs))
+		for i, a := range addrs {
+			out[i] = a.String()
+		}
+		return out, nil
+	}
+	cfg.RuntimeParams["application_name"] = "capydb-preflight"
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "fail", Detail: scrubURLError(err, sourceURL)})
+		return res, nil
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "pass"})
+	src := &res.Source
+	var major int
+	if err := conn.QueryRow(cctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int / 10000,
+		pg_database_size(current_database())`).Scan(&src.ServerVersion, &major, &src.DatabaseSizeBytes); err != nil {
+		return nil, fmt.Errorf("while inspecting the source: %w", err)
+	}
+	rows, err := conn.Query(cctx, `SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	exts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceExtension, error) {
+		var e SourceExtension
+		return e, r.Scan(&e.Name, &e.Version)
+	})
+	if err != nil {
+		return nil, err
+	}
+	src.Extensions = exts
+	rows, err = conn.Query(cctx, `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema')
+		AND nspname NOT LIKE 'pg\_%' ORDER BY 1`)
+	if err == nil {
+		src.AppSchemas, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	rows, err = conn.Query(cctx, `SELECT evtname FROM pg_event_trigger ORDER BY 1`)
+	if err == nil {
+		src.EventTriggers, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	var slotsUsed int
+	_ = conn.QueryRow(cctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
+		current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_replication_slots)`).Scan(
+		&src.Replication.WALLevel, &src.Replication.MaxReplicationSlots, &src.Replication.MaxWALSenders, &slotsUsed)
+	src.Replication.UsedReplicationSlot = slotsUsed
+	if src.Replication.WALLevel != "logical" {
+		src.Replication.Blockers = append(src.Replication.Blockers, "wal_level is "+src.Replication.WALLevel+", not logical")
+	}
+	if slotsUsed >= src.Replication.MaxReplicationSlots {
+		src.Replication.Blockers = append(src.Replication.Blockers, "no free replication slot")
+	}
+	src.Replication.Ready = len(src.Replication.Blockers) == 0
+	src.Provider = "other"
+
+	size := PreflightCheck{Name: "source_size_within_plan", Status: "pass"}
+	switch {
+	case src.DatabaseSizeBytes > limits.StorageLimitBytes:
+		size.Status, size.Detail = "fail", fmt.Sprintf("source is %d bytes; the plan allows %d", src.DatabaseSizeBytes, limits.StorageLimitBytes)
+	case src.DatabaseSizeBytes*10 > limits.StorageLimitBytes*8:
+		size.Status, size.Detail = "warn", fmt.Sprintf("source is %d bytes, above 80%% of the plan's %d", src.DatabaseSizeBytes, limits.StorageLimitBytes)
+	}
+	ver := PreflightCheck{Name: "source_version_compatible", Status: "pass"}
+	if target, err := strconv.Atoi(strings.Split(p.PostgresVersion, ".")[0]); err == nil && major > target {
+		ver.Status, ver.Detail = "fail", fmt.Sprintf("source major %d is newer than the project's %d", major, target)
+	}
+	extCheck := PreflightCheck{Name: "extensions_available_on_target", Status: "pass"}
+	var available []string
+	if c, err := s.Cluster(p.ClusterID); err == nil {
+		available, _ = c.Extensions(ctx)
+	}
+	var missing []string
+	for _, e := range exts {
+		if !slices.Contains(dataplane.AllowedExtensions, e.Name) || (available != nil && !slices.Contains(available, e.Name)) {
+			missing = append(missing, e.Name)
+		}
+	}
+	if len(missing) > 0 {
+		extCheck.Status, extCheck.Detail = "fail", "not available here: "+strings.Join(missing, ", ")
+	}
+	res.Checks = append(res.Checks, size, ver, extCheck)
+	res.OK = true
+	for _, c := range res.Checks {
+		if c.Status == "fail" {
+			res.OK = false
+		}
+	}
+	return res, nil
+}
+
+// CreateUpload makes a one-time upload slot for a dump file.
+func (s *Service) CreateUpload(ctx context.Context, org *store.Organization, projectID string, actor Actor) (*store.ImportUpload, error) {
+	var u *store.ImportUpload
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		p, err := store.LockProject(ctx, tx, org.ID, projectID)
+		if err != nil {
+			return err
+		}
+		if p.State == store.ProjectDeleting {
+			return conflictf("project is being deleted")
+		}
+		u = &store.ImportUpload{ObjectKey: blobstore.Key(p.ID, "uploads", ids.New("upl_")), OrganizationID: org.ID,
+			ProjectID: p.ID, MaxBytes: PlanFor(org).StorageLimitBytes, ExpiresAt: time.Now().Add(UploadTTL)}
+		if err := store.InsertImportUpload(ctx, tx, u); err != nil {
+			return err
+		}
+		return audit(ctx, tx, org.ID, p.ID, "project.import_upload_created", actor, map[string]any{"object_key": u.ObjectKey})
+	})
+	return u, err
+}
+
+// ImportParams is a validated import request.
+type ImportParams struct {
+	SourceURL string // already checked by CheckSourceURL
+	UploadKey string
+	Recreate  bool
+}
+
+type importPayload struct {
+	SourceURLEnc []byte `json:"source_url_enc,omitempty"`
+	UploadKey    string `json:"upload_key,omitempty"`
+	Recreate     bool   `json:"recreate"`
+}
+
+// CreateImport marks the project importing and queues project.import; the
+// source URL (it holds a password) travels encrypted in the payload.
+func (s *Service) CreateImport(ctx context.Context, org *store.Organization, projectID string, in ImportParams, actor Actor) (*queue.Job, error) {
+	var job *queue.Job
+	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
+		p, err := store.LockProject(ctx, tx, org.ID, projectID)
+		if err != nil {
+			return err
+		}
+		payload := importPayload{UploadKey: in.UploadKey, Recreate: in.Recreate}
+		if in.UploadKey != "" {
+			u, err := store.GetImportUpload(ctx, tx, p.ID, in.UploadKey)
+			if err != nil || u.CompletedAt == nil || time.Now().After(u.ExpiresAt) {
+				return invalidf("upload_key is unknown or the upload is not complete")
+			}
+		} else {
+			payload.SourceURLEnc = s.seal(in.SourceURL)
+		}
+		if p.State != store.ProjectReady {
+			return conflictf("project is not ready (state %s)", p.State)
+		}
+		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{Type: JobProjectImport, OrganizationID: org.ID, ProjectID: p.ID,
+			ClusterID: p.ClusterID, LockedResource: "project:" + p.ID, Payload: payload, MaxAttempts: 2})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'importing', latest_job_id = $2, updated_at = now() WHERE id = $1`,
+			p.ID, job.ID); err != nil {
+			return err
+		}
+		src := "upload"
+		if in.SourceURL != "" {
+			src = "url"
+		}
+		return audit(ctx, tx, org.ID, p.ID, "project.import_started", actor, map[string]any{"job_id": job.ID, "source": src, "recreate": in.Recreate})
+	})
+	return job, err
+}
+
+// importHandler runs project.import: the source is loaded into a new
+// database (empty, or a copy of the current one) that is swapped in at the end.
+type importHandler struct{ s *Service }
+
+func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	var in importPayload
+	if err := j.DecodePayload(&in); err != nil {
+		return nil, queue.PermanentError(err)
+	}
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || p.State != store.ProjectImporting {
+		return nil, queue.PermanentError(fmt.Errorf("project is not importing (state %s)", p.State))
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp("", "capydb-import-*.dump")
+	if err != nil {
+		return nil, err
+	}
+	file := f.Name()
+	defer os.Remove(file)
+	if in.UploadKey != "" {
+		f.Close()
+		u, err := store.GetImportUpload(ctx, h.s.Store.Pool, p.ID, in.UploadKey)
+		if err != nil || u.SizeBytes == nil || u.ChecksumSHA256 == nil {
+			return nil, queue.PermanentError(fmt.Errorf("upload %s is not complete", in.UploadKey))
+		}
+		os.Remove(file)
+		file, err = h.s.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
+		if err != nil {
+			return nil, queue.PermanentError(err)
+		}
+		defer os.Remove(file)
+	} else {
+		raw, err := h.s.Box.Open(in.SourceURLEnc)
+		if err != nil {
+			f.Close()
+			return nil, queue.PermanentError(fmt.Errorf("while decrypting the source URL: %w", err))
+		}
+		sourceURL := string(raw)
+		rep.Secret(sourceURL)
+		if u, err := url.Parse(sourceURL); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				rep.Secret(pw)
+			}
+		}
+		org, err := store.GetOrganization(ctx, h.s.Store.Pool, p.OrganizationID)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		// The source must still pass before anything is written.
+		pf, err := h.s.Preflight(ctx, org, p, sourceURL)
+		if err != nil {
+			f.Close()
+			return nil, queue.PermanentError(err)
+		}
+		if !pf.OK {
+			f.Close()
+			var failed []string
+			for _, c := range pf.Checks {
+				if c.Status == "fail" {
+					failed = append(failed, c.Name+": "+c.Detail)
+				}
+			}
+			return nil, queue.PermanentError(fmt.Errorf("preflight failed: %s", strings.Join(failed, "; ")))
+		}
+		// pg_dump connects to an address checked just now (no rebinding).
+		pinned, err := h.s.pinHost(ctx, sourceURL)
+		if err != nil {
+			f.Close()
+			return nil, queue.PermanentError(err)
+		}
+		_ = rep.Progress(ctx, map[string]any{"phase": "dumping"})
+		err = c.DumpURL(ctx, pinned, f, rep.Command)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	_ = rep.Progress(ctx, map[string]any{"phase": "restoring"})
+	params := dataplane.RestoreParams{File: file, Target: nextDB(p.DatabaseName), Owner: p.OwnerRole, Jobs: cloneWorkers(), Command: rep.Command}
+	if in.Recreate {
+		params.Template = dataplane.TemplateDatabase
+	} else {
+		params.CopyFrom = p.DatabaseName
+	}
+	if err := c.Restore(ctx, params); err != nil {
+		var foreign *dataplane.ForeignObjectError
+		if errors.As(err, &foreign) {
+			return nil, queue.PermanentError(err)
+		}
+		return nil, queue.PermanentError(err)
+	}
+	if err := c.SwapDatabase(ctx, p.DatabaseName, nextDB(p.DatabaseName), oldDB(p.DatabaseName), p.OwnerRole); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// pinHost replaces the URL's host name by an address the guard allows, so
+// the tool cannot be sent elsewhere by a changed DNS answer.
+func (s *Service) pinHost(ctx context.Context, sourceURL string) (string, error) {
+	u, err := url.Parse(sourceURL)
+	if err != nil {
+		return "", err
+	}
+	addrs, err := s.importGuard().Resolve(ctx, u.Hostname())
+	if err != nil {
+		return "", err
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("host %s has no address", u.Hostname())
+	}
+	q := u.Query()
+	q.Set("hostaddr", addrs[0].String())
+	u.RawQuery = q.Encode()
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	return u.String(), nil
+}
+
+func (h *importHandler) Abort(ctx context.Context, j *queue.Job) error {
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return err
+	}
+	if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
+		return err
+	}
+	return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
+}
+
+func (h *importHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = NULL, updated_at = now()
+		WHERE id = $1 AND state = 'importing'`, *j.ProjectID); err != nil {
+		return err
+	}
+	return event(ctx, tx, j.OrganizationID, "import.completed", map[string]any{
+		"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "job_id": j.ID,
+	})
+}
+
+func (h *importHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
+	_, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = $2, updated_at = now()
+		WHERE id = $1 AND state = 'importing'`, *j.ProjectID, msg)
+	return err
+}
+
+// AuditPreflight records that a preflight ran.
+func (s *Service) AuditPreflight(ctx context.Context, p *store.Project, ok bool, actor Actor) error {
+	return audit(ctx, s.Store.Pool, p.OrganizationID, p.ID, "project.import_preflight", actor, map[string]any{"ok": ok})
+}
