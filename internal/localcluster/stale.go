@@ -51,7 +51,13 @@ func (c *Cluster) stopStaleProcesses() error {
 			// really is another postmaster.
 		}
 	}
-	// A dead pid needs nothing: postgres replaces its own stale pid file.
+	// A dead pid needs nothing (postgres replaces its own stale pid file),
+	// but a zombie nobody reaped yet (in containers PID 1 may never reap it)
+	// still passes postgres' kill(pid, 0) check and makes it refuse to start.
+	// Postgres' shared-memory check still guards against surviving backends.
+	if pid, ok := readPid(pgPidFile); ok && !pidAlive(pid) {
+		os.Remove(pgPidFile)
+	}
 	return nil
 }
 
