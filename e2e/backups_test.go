@@ -397,6 +397,21 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 	if pts.get("restore_points").([]any)[0].(map[string]any)["state"] != "expired" || pts.get("pitr_window_days").(float64) != 0 {
 		t.Fatalf("restore points %s", pts.Raw)
 	}
+	// Exports expire after 7 days: on this clock (2030) that is at once.
+	ex := s.must(202, "POST", "/v1/projects/"+pid+"/exports", nil)
+	if job := s.waitJob(ex.str("job", "id")); job["state"] != "completed" {
+		t.Fatalf("export %v", job)
+	}
+	waitFor(t, 30*time.Second, "export expiry", func() bool {
+		l := s.must(200, "GET", "/v1/projects/"+pid+"/exports", nil).get("exports").([]any)
+		return l[0].(map[string]any)["state"] == "expired"
+	})
+	if r := s.call("GET", "/v1/projects/"+pid+"/exports/"+ex.str("export_id")+"/download", s.key, nil); r.Status != 410 {
+		t.Fatalf("download of an expired export: %d %s", r.Status, r.Raw)
+	}
+	if _, err := os.Stat(filepath.Join(s.dataDir, "backups", "projects", pid, "exports", ex.str("export_id")+".dump")); !os.IsNotExist(err) {
+		t.Fatalf("expired export file: %v", err)
+	}
 	s.must(200, "DELETE", "/v1/projects/"+pid+"/restore-points/"+rpID, nil)
 	if r := s.call("DELETE", "/v1/projects/"+pid+"/restore-points/"+rpID, s.key, nil); r.Status != 404 {
 		t.Fatalf("second delete: %d", r.Status)

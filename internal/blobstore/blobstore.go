@@ -25,6 +25,7 @@ import (
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// buckets
 	_ "gocloud.dev/blob/memblob"  // mem:// buckets (tests)
+	_ "gocloud.dev/blob/s3blob"   // s3:// buckets (AWS S3 and S3-compatible stores)
 	"gocloud.dev/gcerrors"
 )
 
@@ -189,6 +190,34 @@ func (s *Store) Fetch(ctx context.Context, key string, dst io.Writer, want Artif
 			ErrChecksumMismatch, key, n, got, want.Size, want.SHA256)
 	}
 	return nil
+}
+
+// FetchNew downloads key into a new temporary file when nothing is recorded
+// about it yet (an upload straight to an object store) and returns its path,
+// size and checksum; the caller removes the file.
+func (s *Store) FetchNew(ctx context.Context, key string, maxBytes int64) (string, Artifact, error) {
+	rd, _, err := s.Reader(ctx, key)
+	if err != nil {
+		return "", Artifact{}, err
+	}
+	defer rd.Close()
+	f, err := os.CreateTemp("", "capydb-artifact-*.dump")
+	if err != nil {
+		return "", Artifact{}, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rd, maxBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > maxBytes {
+		err = fmt.Errorf("%s is larger than the allowed %d bytes", key, maxBytes)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", Artifact{}, err
+	}
+	return f.Name(), Artifact{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // FetchFile downloads key into a new temporary file (checked against want)

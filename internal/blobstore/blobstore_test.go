@@ -91,3 +91,26 @@ func TestGrants(t *testing.T) {
 		t.Fatalf("other key: %v", err)
 	}
 }
+
+// An object store presigns its own URLs (computed locally; no request is made).
+func TestS3Presigns(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	s, err := Open(context.Background(), "s3://capydb-backups?region=us-east-1", []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Presigns {
+		t.Fatal("s3 store should presign")
+	}
+	u, err := s.PresignedURL(context.Background(), Key("prj_1", "exports", "exp_1"), "GET", 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u, "capydb-backups") || !strings.Contains(u, "X-Amz-Signature=") || !strings.Contains(u, "X-Amz-Expires=900") {
+		t.Fatalf("presigned URL %s", u)
+	}
+}

@@ -58,11 +58,9 @@ func (s *Service) CreateBackup(ctx context.Context, orgID, projectID, label stri
 		if p.State != store.ProjectReady {
 			return conflictf("project is not ready (state %s)", p.State)
 		}
+		// Not audited: PRODUCT.md §19 records backups through their job.
 		b, job, err = s.enqueueBackupTx(ctx, tx, p, label, store.BackupKindManual, time.Now().Add(ManualBackupRetention))
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, orgID, p.ID, "backup.created", actor, map[string]any{"backup_id": b.ID, "job_id": job.ID})
+		return err
 	})
 	return b, job, err
 }

@@ -41,10 +41,7 @@ func (s *Service) CreateExport(ctx context.Context, orgID, projectID string, act
 		}
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{ID: jobID, Type: JobProjectExport, OrganizationID: orgID,
 			ProjectID: p.ID, ClusterID: p.ClusterID, Payload: exportPayload{ExportID: id}})
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, orgID, p.ID, "project.export_started", actor, map[string]any{"export_id": id, "job_id": jobID})
+		return err
 	})
 	return e, job, err
 }

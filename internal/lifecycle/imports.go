@@ -283,8 +283,18 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 		payload := importPayload{UploadKey: in.UploadKey, Recreate: in.Recreate}
 		if in.UploadKey != "" {
 			u, err := store.GetImportUpload(ctx, tx, p.ID, in.UploadKey)
-			if err != nil || u.CompletedAt == nil || time.Now().After(u.ExpiresAt) {
+			if err != nil || time.Now().After(u.ExpiresAt) {
 				return invalidf("upload_key is unknown or the upload is not complete")
+			}
+			if u.CompletedAt == nil {
+				// A presigned upload went straight to the object store.
+				ok := false
+				if s.Blob != nil && s.Blob.Presigns {
+					ok, _ = s.Blob.Exists(ctx, u.ObjectKey)
+				}
+				if !ok {
+					return invalidf("upload_key is unknown or the upload is not complete")
+				}
 			}
 		} else {
 			payload.SourceURLEnc = s.seal(in.SourceURL)
@@ -339,15 +349,25 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if in.UploadKey != "" {
 		f.Close()
 		u, err := store.GetImportUpload(ctx, h.s.Store.Pool, p.ID, in.UploadKey)
-		if err != nil || u.SizeBytes == nil || u.ChecksumSHA256 == nil {
-			return nil, queue.PermanentError(fmt.Errorf("upload %s is not complete", in.UploadKey))
+		if err != nil {
+			return nil, queue.PermanentError(fmt.Errorf("upload %s is unknown", in.UploadKey))
 		}
 		os.Remove(file)
-		file, err = h.s.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
+		if u.SizeBytes != nil && u.ChecksumSHA256 != nil {
+			file, err = h.s.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
+		} else {
+			// Uploaded straight to the object store: record what arrived.
+			var art blobstore.Artifact
+			if file, art, err = h.s.Blob.FetchNew(ctx, u.ObjectKey, u.MaxBytes); err == nil {
+				_, err = store.CompleteImportUpload(ctx, h.s.Store.Pool, u.ObjectKey, art.Size, art.SHA256)
+			}
+		}
+		if file != "" {
+			defer os.Remove(file)
+		}
 		if err != nil {
 			return nil, queue.PermanentError(err)
 		}
-		defer os.Remove(file)
 	} else {
 		raw, err := h.s.Box.Open(in.SourceURLEnc)
 		if err != nil {

@@ -214,7 +214,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			attempts.Wait()
+			fmt.Fprintf(os.Stderr, "DEBUG %s Run: attempts done\n", time.Now().Format("15:04:05.000000"))
 			bg.Wait()
+			fmt.Fprintf(os.Stderr, "DEBUG %s Run: returning\n", time.Now().Format("15:04:05.000000"))
 			return nil
 		case <-d.wake:
 			fanOut = true
@@ -394,12 +396,25 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.ClaimedDelivery) {
 	}()
 	log := d.log.With("delivery_id", c.ID, "endpoint_id", c.EndpointID, "event_type", c.EventType, "attempt", c.Attempts)
 	status, sendErr := d.send(ctx, c)
+	fmt.Fprintf(os.Stderr, "DEBUG attempt %s: status=%d sendErr=%v ctxErr=%v\n", c.ID, status, sendErr, ctx.Err())
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if ctx.Err() != nil && sendErr != nil {
 		// Shutting down cut the attempt short: it does not count, and the
 		// delivery is due again at once for whichever server runs next.
-		if err := store.ReleaseDeliveryAttempt(rctx, d.pool, c.ID, c.Attempts, d.cfg.WorkerID); err != nil {
+		var a int; var cb *string; var st string; var nat time.Time
+		qerr := d.pool.QueryRow(rctx, `SELECT attempts, claimed_by, state, next_attempt_at FROM webhook_deliveries WHERE id=$1`, c.ID).Scan(&a, &cb, &st, &nat)
+		fmt.Fprintf(os.Stderr, "DEBUG before release %s: c.Attempts=%d worker=%s row: attempts=%d claimed_by=%v state=%s nat=%v err=%v\n", c.ID, c.Attempts, d.cfg.WorkerID, a, deref(cb), st, nat, qerr)
+		pc, aerr := d.pool.Acquire(rctx)
+		if aerr != nil { panic(aerr) }
+		var xid *int64; var pid int
+		_ = pc.QueryRow(rctx, `SELECT txid_current_if_assigned(), pg_backend_pid()`).Scan(&xid, &pid)
+		fmt.Fprintf(os.Stderr, "DEBUG release conn: txstatus=%c xid=%v pid=%d\n", pc.Conn().PgConn().TxStatus(), xid, pid)
+		tag, xerr := pc.Exec(rctx, `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = now(), claimed_by = NULL, updated_at = now() WHERE id = $1 AND attempts = $2 AND claimed_by = $3 AND state = 'pending'`, c.ID, c.Attempts, d.cfg.WorkerID)
+		fmt.Fprintf(os.Stderr, "DEBUG %s release %s: rows=%d err=%v\n", time.Now().Format("15:04:05.000000"), c.ID, tag.RowsAffected(), xerr)
+		fmt.Fprintf(os.Stderr, "DEBUG release conn after: txstatus=%c\n", pc.Conn().PgConn().TxStatus())
+		pc.Release()
+		if err := error(nil); err != nil {
 			log.Warn("releasing an interrupted delivery failed; it is retried after its lease", "error", err)
 		}
 		return
@@ -529,3 +544,5 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+func deref(p *string) string { if p == nil { return "<nil>" }; return *p }
