@@ -214,9 +214,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			attempts.Wait()
-			fmt.Fprintf(os.Stderr, "DEBUG %s Run: attempts done\n", time.Now().Format("15:04:05.000000"))
 			bg.Wait()
-			fmt.Fprintf(os.Stderr, "DEBUG %s Run: returning\n", time.Now().Format("15:04:05.000000"))
 			return nil
 		case <-d.wake:
 			fanOut = true
@@ -367,9 +365,21 @@ func (d *Dispatcher) claim(ctx context.Context) ([]*store.ClaimedDelivery, error
 	if free <= 0 {
 		return []*store.ClaimedDelivery{}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A shutdown must not cut a claim short: cancelling only stops this
+	// side from waiting, while Postgres may still run the statement it
+	// already received and commit the claim (under load, even after an
+	// interrupted attempt was released), leaving deliveries claimed that no
+	// attempt sends or releases and that count an attempt when the lease
+	// ends. So the claim runs to its end, and whatever it claimed goes to
+	// attempts, which hand it back at once when shutting down.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	defer cancel()
 	// The lease outlives the attempt's timeout, so no other server takes
 	// the delivery while this one may still be sending it.
-	claimed, err := store.ClaimDueDeliveries(ctx, d.pool, store.ClaimParams{WorkerID: d.cfg.WorkerID,
+	claimed, err := store.ClaimDueDeliveries(cctx, d.pool, store.ClaimParams{WorkerID: d.cfg.WorkerID,
 		Lease: d.cfg.Timeout + 10*time.Second, Max: free, PerEndpoint: d.cfg.PerEndpoint, InFlight: inflight})
 	if err != nil || len(claimed) == 0 {
 		return nil, err
@@ -383,7 +393,11 @@ func (d *Dispatcher) claim(ctx context.Context) ([]*store.ClaimedDelivery, error
 	return claimed, nil
 }
 
-// attempt sends one claimed delivery and records the outcome.
+// claimTimeout bounds one claim, which a shutdown does not cancel.
+const claimTimeout = 10 * time.Second
+
+// attempt sends one claimed delivery and records the outcome; when shutting
+// down (before or during the send) it releases the claim instead.
 func (d *Dispatcher) attempt(ctx context.Context, c *store.ClaimedDelivery) {
 	defer func() {
 		d.mu.Lock()
@@ -395,26 +409,20 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.ClaimedDelivery) {
 		signal(d.freed)
 	}()
 	log := d.log.With("delivery_id", c.ID, "endpoint_id", c.EndpointID, "event_type", c.EventType, "attempt", c.Attempts)
-	status, sendErr := d.send(ctx, c)
-	fmt.Fprintf(os.Stderr, "DEBUG attempt %s: status=%d sendErr=%v ctxErr=%v\n", c.ID, status, sendErr, ctx.Err())
+	// Claimed as the dispatcher was stopping: nothing is sent.
+	interrupted := ctx.Err() != nil
+	var status int
+	var sendErr error
+	if !interrupted {
+		status, sendErr = d.send(ctx, c)
+		interrupted = ctx.Err() != nil && sendErr != nil
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ctx.Err() != nil && sendErr != nil {
+	if interrupted {
 		// Shutting down cut the attempt short: it does not count, and the
 		// delivery is due again at once for whichever server runs next.
-		var a int; var cb *string; var st string; var nat time.Time
-		qerr := d.pool.QueryRow(rctx, `SELECT attempts, claimed_by, state, next_attempt_at FROM webhook_deliveries WHERE id=$1`, c.ID).Scan(&a, &cb, &st, &nat)
-		fmt.Fprintf(os.Stderr, "DEBUG before release %s: c.Attempts=%d worker=%s row: attempts=%d claimed_by=%v state=%s nat=%v err=%v\n", c.ID, c.Attempts, d.cfg.WorkerID, a, deref(cb), st, nat, qerr)
-		pc, aerr := d.pool.Acquire(rctx)
-		if aerr != nil { panic(aerr) }
-		var xid *int64; var pid int
-		_ = pc.QueryRow(rctx, `SELECT txid_current_if_assigned(), pg_backend_pid()`).Scan(&xid, &pid)
-		fmt.Fprintf(os.Stderr, "DEBUG release conn: txstatus=%c xid=%v pid=%d\n", pc.Conn().PgConn().TxStatus(), xid, pid)
-		tag, xerr := pc.Exec(rctx, `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = now(), claimed_by = NULL, updated_at = now() WHERE id = $1 AND attempts = $2 AND claimed_by = $3 AND state = 'pending'`, c.ID, c.Attempts, d.cfg.WorkerID)
-		fmt.Fprintf(os.Stderr, "DEBUG %s release %s: rows=%d err=%v\n", time.Now().Format("15:04:05.000000"), c.ID, tag.RowsAffected(), xerr)
-		fmt.Fprintf(os.Stderr, "DEBUG release conn after: txstatus=%c\n", pc.Conn().PgConn().TxStatus())
-		pc.Release()
-		if err := error(nil); err != nil {
+		if err := store.ReleaseDeliveryAttempt(rctx, d.pool, c.ID, c.Attempts, d.cfg.WorkerID); err != nil {
 			log.Warn("releasing an interrupted delivery failed; it is retried after its lease", "error", err)
 		}
 		return
@@ -544,5 +552,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
-
-func deref(p *string) string { if p == nil { return "<nil>" }; return *p }

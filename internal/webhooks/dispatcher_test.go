@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -508,9 +507,7 @@ func TestShutdownReleasesAttempt(t *testing.T) {
 	e.event(t, e.org, "project.ready", map[string]any{})
 	<-started
 	stop()
-	fmt.Fprintf(os.Stderr, "DEBUG %s test: stop returned\n", time.Now().Format("15:04:05.000000"))
 	d := e.deliveries(t, ep.ID)[0]
-	fmt.Fprintf(os.Stderr, "DEBUG %s test: read attempts=%d\n", time.Now().Format("15:04:05.000000"), d.Attempts)
 	if d.State != store.DeliveryPending || d.Attempts != 0 || d.ClaimedBy != nil || d.NextAttemptAt == nil || time.Until(*d.NextAttemptAt) > 0 {
 		t.Fatalf("after shutdown: %+v", d)
 	}
