@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capydb/capydb/internal/apiclient"
+)
+
+func init() { registrars = append(registrars, addBackupCommands) }
+
+func addBackupCommands(root *cobra.Command) {
+	bk := group("backups", "Backups of the project: list, take one, daily schedule", "backup")
+	sched := group("schedule", "The project's daily backup schedule")
+	sched.AddCommand(backupScheduleGetCmd(), backupScheduleSetCmd(), backupScheduleDisableCmd())
+	bk.AddCommand(backupsListCmd(), backupsCreateCmd(), sched)
+	root.AddCommand(bk)
+}
+
+// projectCmd is the common start of a project-scoped command: the app, an
+// authenticated client and the resolved project (--project or the link).
+func projectCmd(cmd *cobra.Command) (*app, *apiclient.Client, *apiclient.Project, error) {
+	a, err := newApp(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := a.client(true, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := a.resolveProject(c, a.project, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a, c, p, nil
+}
+
+func backupsListCmd() *cobra.Command {
+	return &cobra.Command{Use: "list", Short: "List the project's backups, newest first", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, c, p, err := projectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			list, err := c.ListBackups(a.ctx, p.ID)
+			if err != nil {
+				return op("list backups", err)
+			}
+			if a.json {
+				return printJSON(a.out, map[string]any{"backups": list})
+			}
+			rows := make([][]string, len(list))
+			for i, b := range list {
+				state := b.State
+				if b.State == "expired" {
+					state = "expired (not restorable)"
+				}
+				size := ""
+				if b.SizeBytes > 0 {
+					size = humanBytes(b.SizeBytes)
+				}
+				rows[i] = []string{b.ID, b.Label, state, b.VerificationState, size, ts(b.CreatedAt), b.BackupKey}
+			}
+			table(a.out, []string{"ID", "LABEL", "STATE", "VERIFY", "SIZE", "CREATED_AT", "BACKUP_KEY"}, rows)
+			return nil
+		}}
+}
+
+func backupsCreateCmd() *cobra.Command {
+	var label string
+	var w waitOpts
+	cmd := &cobra.Command{Use: "create", Short: "Take a backup now (a verified pg_dump archive)", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len([]rune(label)) > 120 {
+				return usageError("--label must be at most 120 characters")
+			}
+			a, c, p, err := projectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			job, err := c.CreateBackup(a.ctx, p.ID, label)
+			if err != nil {
+				return op("create backup", err)
+			}
+			err = a.finishJob(c, job, w, "backup of "+p.Name)
+			if err == nil && w.wait && !a.json {
+				a.note("The backup is listed by capydb backups list; restore it with capydb restore --backup-key <key>")
+			}
+			return err
+		}}
+	cmd.Flags().StringVar(&label, "label", "", "label for the backup (at most 120 characters)")
+	addWaitFlags(cmd, &w, false, 30*time.Minute)
+	return cmd
+}
+
+func (a *app) printSchedule(s *apiclient.ScheduledBackup) {
+	if s == nil {
+		fmt.Fprintln(a.out, "No backup schedule (set one with capydb backups schedule set --hour H --minute M)")
+		return
+	}
+	fields(a.out, [][2]string{
+		{"schedule_id", s.ID}, {"active", yesNo(s.IsActive)},
+		{"time_utc", fmt.Sprintf("%02d:%02d", s.CronHour, s.CronMinute)},
+		{"retention_days", strconv.Itoa(s.RetentionDays)}, {"label", s.Label},
+		{"last_run_at", tsp(s.LastRunAt)}, {"last_job_id", s.LastJobID},
+	})
+}
+
+func backupScheduleGetCmd() *cobra.Command {
+	return &cobra.Command{Use: "get", Short: "Show the backup schedule", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, c, p, err := projectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			list, err := c.ListScheduledBackups(a.ctx, p.ID)
+			if err != nil {
+				return op("read the backup schedule", err)
+			}
+			if a.json {
+				return printJSON(a.out, map[string]any{"scheduled_backups": list})
+			}
+			if len(list) == 0 {
+				a.printSchedule(nil)
+				return nil
+			}
+			a.printSchedule(&list[0])
+			return nil
+		}}
+}
+
+func backupScheduleSetCmd() *cobra.Command {
+	var hour, minute, retention int
+	var label string
+	cmd := &cobra.Command{Use: "set", Short: "Back up every day at --hour:--minute UTC", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			if hour < 0 || hour > 23 {
+				return usageError("--hour must be between 0 and 23")
+			}
+			if minute < 0 || minute > 59 {
+				return usageError("--minute must be between 0 and 59")
+			}
+			if retention != 0 && (retention < 1 || retention > 365) {
+				return usageError("--retention-days must be between 1 and 365 (0 = the server default, 7)")
+			}
+			if len([]rune(label)) > 120 {
+				return usageError("--label must be at most 120 characters")
+			}
+			a, c, p, err := projectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			// The PUT is a full replacement: flags not given keep the
+			// current schedule's values.
+			req := apiclient.UpsertScheduledBackupRequest{CronHour: hour, CronMinute: minute, IsActive: true, Label: label, RetentionDays: retention}
+			if !f.Changed("hour") || !f.Changed("minute") || !f.Changed("label") || !f.Changed("retention-days") {
+				list, err := c.ListScheduledBackups(a.ctx, p.ID)
+				if err != nil {
+					return op("read the backup schedule", err)
+				}
+				if len(list) == 0 && !f.Changed("hour") {
+					return usageError("--hour is required when the project has no schedule yet")
+				}
+				if len(list) > 0 {
+					cur := list[0]
+					if !f.Changed("hour") {
+						req.CronHour = cur.CronHour
+					}
+					if !f.Changed("minute") {
+						req.CronMinute = cur.CronMinute
+					}
+					if !f.Changed("label") {
+						req.Label = cur.Label
+					}
+					if !f.Changed("retention-days") {
+						req.RetentionDays = cur.RetentionDays
+					}
+				}
+			}
+			s, err := c.UpsertScheduledBackup(a.ctx, p.ID, req)
+			if err != nil {
+				return op("set the backup schedule", err)
+			}
+			if a.json {
+				return printJSON(a.out, map[string]any{"scheduled_backup": s})
+			}
+			a.printSchedule(s)
+			return nil
+		}}
+	f := cmd.Flags()
+	f.IntVar(&hour, "hour", 0, "UTC hour, 0-23 (required for a new schedule)")
+	f.IntVar(&minute, "minute", 0, "minute, 0-59")
+	f.IntVar(&retention, "retention-days", 0, "days to keep scheduled backups, 1-365 (0 = the server default, 7)")
+	f.StringVar(&label, "label", "", "label of the scheduled backups")
+	return cmd
+}
+
+func backupScheduleDisableCmd() *cobra.Command {
+	return &cobra.Command{Use: "disable", Short: "Stop scheduled backups (the schedule is kept)", Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, c, p, err := projectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			list, err := c.ListScheduledBackups(a.ctx, p.ID)
+			if err != nil {
+				return op("read the backup schedule", err)
+			}
+			if len(list) == 0 {
+				return withCode(exitNotFound, "project %s has no backup schedule", p.Name)
+			}
+			cur := list[0]
+			s, err := c.UpsertScheduledBackup(a.ctx, p.ID, apiclient.UpsertScheduledBackupRequest{
+				CronHour: cur.CronHour, CronMinute: cur.CronMinute, IsActive: false, Label: cur.Label, RetentionDays: cur.RetentionDays})
+			if err != nil {
+				return op("disable the backup schedule", err)
+			}
+			if a.json {
+				return printJSON(a.out, map[string]any{"scheduled_backup": s})
+			}
+			a.printSchedule(s)
+			return nil
+		}}
+}
