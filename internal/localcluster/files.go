@@ -14,6 +14,18 @@ import (
 // pgbouncer on RELOAD) see either the old or the new file, never a partial
 // one: temp file in the same directory, fsync, rename, fsync the directory.
 func writeFileAtomic(path string, data []byte, perm os.FileMode, owner *osUser) error {
+	return writeFile(path, data, perm, owner, true)
+}
+
+// writeFileReplace is writeFileAtomic without fsync, for files regenerated
+// from the catalogs on every start (pgbouncer's auth file and database
+// list): readers still only ever see a whole file, and a crash loses
+// nothing because the next start rewrites them. Saves ~6 ms per provision.
+func writeFileReplace(path string, data []byte, perm os.FileMode, owner *osUser) error {
+	return writeFile(path, data, perm, owner, false)
+}
+
+func writeFile(path string, data []byte, perm os.FileMode, owner *osUser, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -38,8 +50,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, owner *osUser) 
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -48,6 +62,9 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, owner *osUser) 
 		return err
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()

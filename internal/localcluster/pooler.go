@@ -122,10 +122,10 @@ func (c *Cluster) syncPooler(ctx context.Context, reload bool) (err error) {
 	if reload && sameContent(usersPath, users) && sameContent(dbsPath, dbs) {
 		return nil
 	}
-	if err := writeFileAtomic(usersPath, users, 0o600, c.owner); err != nil {
+	if err := writeFileReplace(usersPath, users, 0o600, c.owner); err != nil {
 		return fmt.Errorf("while writing the pgbouncer auth file: %w", err)
 	}
-	if err := writeFileAtomic(dbsPath, dbs, 0o600, c.owner); err != nil {
+	if err := writeFileReplace(dbsPath, dbs, 0o600, c.owner); err != nil {
 		return fmt.Errorf("while writing the pgbouncer databases file: %w", err)
 	}
 	if reload {
