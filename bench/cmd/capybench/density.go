@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,9 +62,12 @@ type DensityResult struct {
 	IdleAt0           IdleUse            `json:"idle_at_0_projects"`
 	IdleAtN           IdleUse            `json:"idle_at_n_projects"`
 	Activity          Activity           `json:"cluster_activity"`
-	TopStatements     []Statement        `json:"top_statements,omitempty"`
-	Targets           []Target           `json:"targets"`
-	Samples           []DensitySample    `json:"samples"`
+	// pg_stat_bgwriter deltas over the run: who wrote dirty buffers out and
+	// how many checkpoints were requested (WAL volume) vs timed.
+	BGWriter      map[string]int64 `json:"bgwriter"`
+	TopStatements []Statement      `json:"top_statements,omitempty"`
+	Targets       []Target         `json:"targets"`
+	Samples       []DensitySample  `json:"samples"`
 }
 
 func runDensity(ctx context.Context, o *options) (*DensityResult, error) {
@@ -103,11 +107,12 @@ func runDensity(ctx context.Context, o *options) (*DensityResult, error) {
 	time.Sleep(time.Second) // let startup settle before the idle snapshot
 	res.MemoryIdle = memoryOf(srv.Pid())
 	res.DiskIdleMiB = diskUsage(srv.DataDir)
-	res.IdleAt0 = measureIdle(ctx, srv.Pid(), o.nproc, o.idleWindow)
+	res.IdleAt0 = measureIdle(ctx, srv.Pid(), o.nproc, o.idleWindow, srv.DataDir)
 	if pss {
 		_, _ = admin.Exec(ctx, `SELECT pg_stat_statements_reset()`)
 	}
 	act0 := dbActivity(ctx, admin)
+	bg0 := bgwriterStats(ctx, admin)
 
 	n := o.densityN
 	samples := make([]DensitySample, n)
@@ -166,6 +171,10 @@ func runDensity(ctx context.Context, o *options) (*DensityResult, error) {
 		return nil, err
 	}
 	res.Activity = activityBetween(act0, dbActivity(ctx, admin))
+	res.BGWriter = map[string]int64{}
+	for k, v := range bgwriterStats(ctx, admin) {
+		res.BGWriter[k] = v - bg0[k]
+	}
 	if pss {
 		res.TopStatements = topStatements(ctx, admin, 12)
 	}
@@ -216,7 +225,7 @@ func runDensity(ctx context.Context, o *options) (*DensityResult, error) {
 		}
 	}
 	res.AbortedLogins = srv.CountLog(abortedLogin)
-	res.IdleAtN = measureIdle(ctx, srv.Pid(), o.nproc, o.idleWindow)
+	res.IdleAtN = measureIdle(ctx, srv.Pid(), o.nproc, o.idleWindow, srv.DataDir)
 	if o.strategyN > 0 {
 		if st, err := createDatabaseStrategies(ctx, admin, srv.Pid(), min(o.strategyN, 5), "WAL_LOG"); err == nil {
 			res.CreateDBAtN = st
@@ -276,25 +285,39 @@ func buckets(samples []DensitySample, size int) []DensityBucket {
 // IdleUse is the CPU the server and its cluster use with no client activity.
 type IdleUse struct {
 	CPU CPUUse `json:"cpu"`
-	// Distinct "autovacuum worker" processes seen (sampled every 20 ms): the
-	// launcher starts one per database every autovacuum_naptime / #databases.
+	// Distinct "autovacuum worker" processes seen (sampled every 50 ms).
 	AutovacuumWorkers int `json:"autovacuum_workers_seen"`
 }
 
-func measureIdle(ctx context.Context, serverPid, nproc int, d time.Duration) IdleUse {
+func measureIdle(ctx context.Context, serverPid, nproc int, d time.Duration, dataDir string) IdleUse {
 	seen := map[int]bool{}
+	postmaster := 0
+	if b, err := os.ReadFile(filepath.Join(dataDir, "pg", "postmaster.pid")); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		postmaster, _ = strconv.Atoi(strings.TrimSpace(line))
+	}
 	before := snapCPU(serverPid)
 	end := time.Now().Add(d)
-	for time.Now().Before(end) && ctx.Err() == nil {
-		for _, p := range descendants(allProcs(), serverPid) {
-			if p.comm != "postgres" || seen[p.pid] {
+	for time.Now().Before(end) && ctx.Err() == nil && postmaster > 0 {
+		// Autovacuum workers are the postmaster's children; reading only
+		// those keeps the sampling itself cheap.
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", postmaster, postmaster))
+		if err != nil {
+			break
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if pid == 0 || seen[pid] {
 				continue
 			}
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(string(b), "autovacuum worker") {
-				seen[p.pid] = true
+			if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(c), "autovacuum worker") {
+				seen[pid] = true
 			}
 		}
-		_ = sleepCtx(ctx, 20*time.Millisecond)
+		_ = sleepCtx(ctx, 50*time.Millisecond)
+	}
+	if postmaster == 0 {
+		_ = sleepCtx(ctx, d)
 	}
 	return IdleUse{CPU: cpuBetween(before, snapCPU(serverPid), nproc), AutovacuumWorkers: len(seen)}
 }
@@ -334,4 +357,16 @@ func activityBetween(a, b map[string][2]int64) Activity {
 		act.Commits[k] = v[1] - a[k][1]
 	}
 	return act
+}
+
+func bgwriterStats(ctx context.Context, admin *pgx.Conn) map[string]int64 {
+	out := map[string]int64{}
+	var a, b, c, d, e, f, g int64
+	if err := admin.QueryRow(ctx, `SELECT checkpoints_timed, checkpoints_req, buffers_checkpoint, buffers_clean,
+		buffers_backend, buffers_backend_fsync, buffers_alloc FROM pg_stat_bgwriter`).Scan(&a, &b, &c, &d, &e, &f, &g); err != nil {
+		return out
+	}
+	out["checkpoints_timed"], out["checkpoints_req"], out["buffers_checkpoint"], out["buffers_clean"] = a, b, c, d
+	out["buffers_backend"], out["buffers_backend_fsync"], out["buffers_alloc"] = e, f, g
+	return out
 }

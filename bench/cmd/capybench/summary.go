@@ -296,6 +296,11 @@ func writeSummary(dir string) error {
 			d.MemoryIdle.Children.PSSMiB, d.Memory.Children.PSSMiB)
 		w("- Disk at 0 → %d projects: %.0f → %.0f MiB (pg/base %.0f MiB, pg_wal %.0f MiB).\n", d.N, d.DiskIdleMiB, d.DiskMiB,
 			d.DiskByDirMiB["pg/base"], d.DiskByDirMiB["pg/pg_wal"])
+		if len(d.BGWriter) > 0 {
+			b := d.BGWriter
+			w("- Buffers written during the run (pg_stat_bgwriter, 8 KiB each): by backends %d, by the checkpointer %d, by the background writer %d; checkpoints requested by WAL volume %d, timed %d.\n",
+				b["buffers_backend"], b["buffers_checkpoint"], b["buffers_clean"], b["checkpoints_req"], b["checkpoints_timed"])
+		}
 		w("- CPU core-seconds during the run: %s.\n", fmtCPU(d.CPU))
 		if n := d.N - d.Errors; n > 0 {
 			w("- Per project: postgres %.0f ms CPU, pgbouncer %.0f ms, `capydb` %.0f ms, benchmark client %.0f ms.",
@@ -310,9 +315,9 @@ func writeSummary(dir string) error {
 			w("\n")
 		}
 		if d.IdleAtN.CPU.WallS > 0 {
-			w("- Idle (no clients) for %.0f s: at 0 projects the server tree used %.2f core-s (postgres %.2f, %d autovacuum workers started); at %d projects %.2f core-s (postgres %.2f, %d autovacuum workers started).\n",
-				d.IdleAtN.CPU.WallS, sumOurs(d.IdleAt0.CPU), d.IdleAt0.CPU.Ours["postgres"], d.IdleAt0.AutovacuumWorkers,
-				d.N, sumOurs(d.IdleAtN.CPU), d.IdleAtN.CPU.Ours["postgres"], d.IdleAtN.AutovacuumWorkers)
+			w("- No client activity for %.0f s (at %d projects: right after the run, so a spread checkpoint may still be flushing): at 0 projects the server tree used %.2f core-s (postgres %.2f, %d autovacuum workers started); at %d projects %.2f core-s (postgres %.2f: %s; %d autovacuum workers started).\n",
+				d.IdleAtN.CPU.WallS, d.N, sumOurs(d.IdleAt0.CPU), d.IdleAt0.CPU.Ours["postgres"], d.IdleAt0.AutovacuumWorkers,
+				d.N, sumOurs(d.IdleAtN.CPU), d.IdleAtN.CPU.Ours["postgres"], fmtRoles(d.IdleAtN.CPU.Postgres), d.IdleAtN.AutovacuumWorkers)
 		}
 		if p := d.SyncProbe; p != nil {
 			w("- %s\n", syncProbeLine(p))
