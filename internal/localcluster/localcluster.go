@@ -54,7 +54,7 @@ type Config struct {
 	PgBouncerPath       string
 	MaxConnections      int // postgres max_connections, default 500
 	PoolerMaxClientConn int // pgbouncer max_client_conn, default 5000
-	// Fast trades durability for speed (tests only): fsync, synchronous_commit
+	// Fast trades durability for speed (tests only): fsync
 	// and full_page_writes off, initdb --no-sync, and a fresh PGDATA is copied
 	// from a per-machine initdb template (so Fast clusters share its admin
 	// password). Never use it for data you want to keep.

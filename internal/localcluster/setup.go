@@ -205,7 +205,11 @@ func (c *Cluster) writePostgresConfig() error {
 	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
 	if c.cfg.Fast {
 		b.WriteString("# Fast mode (tests): not crash safe.\n")
-		b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+		// synchronous_commit stays on: with it off, commits still sitting in
+		// WAL buffers are lost when tests SIGKILL postgres (the supervisor
+		// test then sees a password change vanish). fsync = off already
+		// makes commits cheap: WAL reaches the kernel, not the disk.
+		b.WriteString("fsync = off\nfull_page_writes = off\n")
 	}
 	if err := writeFileAtomic(filepath.Join(c.pgData, "capydb.conf"), []byte(b.String()), 0o600, c.owner); err != nil {
 		return err

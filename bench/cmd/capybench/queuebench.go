@@ -111,7 +111,7 @@ func runQueue(ctx context.Context, o *options) (*QueueResult, error) {
 		res.Cluster = "localcluster, durable settings (fsync on), data dir under " + o.tmpBase
 		c, stop, err = startDurableCluster(ctx, o.tmpBase)
 	} else {
-		res.Cluster = "clustertest.StartForMain (Fast: fsync/synchronous_commit/full_page_writes off; tmpfs when /dev/shm has room)"
+		res.Cluster = "clustertest.StartForMain (Fast: fsync and full_page_writes off; tmpfs when /dev/shm has room)"
 		c, stop, err = clustertest.StartForMain()
 	}
 	if err != nil {
