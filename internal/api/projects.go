@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -379,7 +378,10 @@ func (s *Server) place(ctx context.Context, region, clusterID, version string) (
 		}
 	}
 	if best == nil {
-		return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s in region %s", version, fmt.Sprint(region))
+		if region == "" {
+			return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s", version)
+		}
+		return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s in region %s", version, region)
 	}
 	return best, nil
 }

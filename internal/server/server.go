@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -357,13 +358,12 @@ func ensureDatabase(ctx context.Context, adminDSN, name string) error {
 	if exists {
 		return nil
 	}
-	_, err = conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize())
-	if err != nil && !errors.Is(err, context.Canceled) {
-		var exists2 bool
-		if qerr := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists2); qerr == nil && exists2 {
-			return nil
+	// Another server starting at the same moment may win the race: that is fine.
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42P04" { // duplicate_database
+			return fmt.Errorf("while creating the control database: %w", err)
 		}
-		return fmt.Errorf("while creating the control database: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `REVOKE ALL ON DATABASE `+pgx.Identifier{name}.Sanitize()+` FROM PUBLIC`); err != nil {
 		return err
