@@ -48,6 +48,20 @@ func parseExpiresIn(s string, now time.Time) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// orgCmd is the common start of an organization command: the app, an
+// authenticated client and the organization id (see app.orgClient).
+func orgCmd(cmd *cobra.Command) (*app, *apiclient.Client, string, error) {
+	a, err := newApp(cmd)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c, org, err := a.orgClient()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return a, c, org, nil
+}
+
 // orgClient is a client plus the organization id for organization routes.
 func (a *app) orgClient() (*apiclient.Client, string, error) {
 	c, err := a.client(false, false)
@@ -64,11 +78,7 @@ func (a *app) orgClient() (*apiclient.Client, string, error) {
 func apiKeysListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list", Short: "List the organization's API keys", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, org, err := a.orgClient()
+			a, c, org, err := orgCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -76,16 +86,10 @@ func apiKeysListCmd() *cobra.Command {
 			if err != nil {
 				return op("list API keys", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"api_keys": keys})
-			}
-			rows := make([][]string, len(keys))
-			for i, k := range keys {
-				rows[i] = []string{k.ID, k.Name, k.KeyPrefix, strings.Join(k.Scopes, ","), k.ProjectID, yesNo(k.IsActive),
+			return printList(a, "api_keys", keys, []string{"ID", "NAME", "PREFIX", "SCOPES", "PROJECT", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT"}, func(k apiclient.APIKey) []string {
+				return []string{k.ID, k.Name, k.KeyPrefix, strings.Join(k.Scopes, ","), k.ProjectID, yesNo(k.IsActive),
 					tsp(k.ExpiresAt), tsp(k.LastUsedAt)}
-			}
-			table(a.out, []string{"ID", "NAME", "PREFIX", "SCOPES", "PROJECT", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT"}, rows)
-			return nil
+			})
 		}}
 }
 
@@ -162,11 +166,7 @@ func apiKeysCreateCmd() *cobra.Command {
 func apiKeysRevokeCmd() *cobra.Command {
 	return &cobra.Command{Use: "revoke <key-id>", Short: "Revoke an API key", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, org, err := a.orgClient()
+			a, c, org, err := orgCmd(cmd)
 			if err != nil {
 				return err
 			}

@@ -253,11 +253,7 @@ func logoutCmd() *cobra.Command {
 func whoamiCmd() *cobra.Command {
 	return &cobra.Command{Use: "whoami", Short: "Show who the API key belongs to", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(false, false)
+			a, c, err := clientCmd(cmd, false, false)
 			if err != nil {
 				return err
 			}
@@ -337,19 +333,13 @@ func orgsListCmd() *cobra.Command {
 				return err
 			}
 			list := a.orgSummaries()
-			if a.json {
-				return printJSON(a.out, map[string]any{"organizations": list})
-			}
-			rows := make([][]string, len(list))
-			for i, o := range list {
+			return printList(a, "organizations", list, []string{"ACTIVE", "ID", "NAME", "SLUG", "API_URL"}, func(o orgSummary) []string {
 				mark := ""
 				if o.Active {
 					mark = "*"
 				}
-				rows[i] = []string{mark, o.ID, o.Name, o.Slug, o.APIURL}
-			}
-			table(a.out, []string{"ACTIVE", "ID", "NAME", "SLUG", "API_URL"}, rows)
-			return nil
+				return []string{mark, o.ID, o.Name, o.Slug, o.APIURL}
+			})
 		}}
 }
 

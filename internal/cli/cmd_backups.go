@@ -20,14 +20,24 @@ func addBackupCommands(root *cobra.Command) {
 	root.AddCommand(bk)
 }
 
+// clientCmd is the common start of a command that calls the API: the app and
+// an authenticated client (see app.client for the two flags).
+func clientCmd(cmd *cobra.Command, projectScoped, login bool) (*app, *apiclient.Client, error) {
+	a, err := newApp(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := a.client(projectScoped, login)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, c, nil
+}
+
 // projectCmd is the common start of a project-scoped command: the app, an
 // authenticated client and the resolved project (--project or the link).
 func projectCmd(cmd *cobra.Command) (*app, *apiclient.Client, *apiclient.Project, error) {
-	a, err := newApp(cmd)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	c, err := a.client(true, false)
+	a, c, err := clientCmd(cmd, true, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -49,11 +59,7 @@ func backupsListCmd() *cobra.Command {
 			if err != nil {
 				return op("list backups", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"backups": list})
-			}
-			rows := make([][]string, len(list))
-			for i, b := range list {
+			return printList(a, "backups", list, []string{"ID", "LABEL", "STATE", "VERIFY", "SIZE", "CREATED_AT", "BACKUP_KEY"}, func(b apiclient.Backup) []string {
 				state := b.State
 				if b.State == "expired" {
 					state = "expired (not restorable)"
@@ -62,10 +68,8 @@ func backupsListCmd() *cobra.Command {
 				if b.SizeBytes > 0 {
 					size = humanBytes(b.SizeBytes)
 				}
-				rows[i] = []string{b.ID, b.Label, state, b.VerificationState, size, ts(b.CreatedAt), b.BackupKey}
-			}
-			table(a.out, []string{"ID", "LABEL", "STATE", "VERIFY", "SIZE", "CREATED_AT", "BACKUP_KEY"}, rows)
-			return nil
+				return []string{b.ID, b.Label, state, b.VerificationState, size, ts(b.CreatedAt), b.BackupKey}
+			})
 		}}
 }
 

@@ -156,15 +156,7 @@ func rotateCmd() *cobra.Command {
 			if grace < 0 || grace > 720 {
 				return usageError("--grace-hours must be between 0 and 720")
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}

@@ -181,19 +181,13 @@ func exportListCmd() *cobra.Command {
 			if err != nil {
 				return op("list exports", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"exports": list})
-			}
-			rows := make([][]string, len(list))
-			for i, e := range list {
+			return printList(a, "exports", list, []string{"ID", "STATE", "SIZE", "CREATED_AT", "EXPIRES_AT"}, func(e apiclient.ProjectExport) []string {
 				size := ""
 				if e.SizeBytes > 0 {
 					size = humanBytes(e.SizeBytes)
 				}
-				rows[i] = []string{e.ID, e.State, size, ts(e.CreatedAt), ts(e.ExpiresAt)}
-			}
-			table(a.out, []string{"ID", "STATE", "SIZE", "CREATED_AT", "EXPIRES_AT"}, rows)
-			return nil
+				return []string{e.ID, e.State, size, ts(e.CreatedAt), ts(e.ExpiresAt)}
+			})
 		}}
 }
 

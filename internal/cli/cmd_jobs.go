@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/capydb/capydb/internal/apiclient"
 )
 
 func init() { registrars = append(registrars, addJobCommands) }
@@ -29,11 +31,7 @@ func jobsGetCmd() *cobra.Command {
 			if id == "" {
 				return usageError("--job-id is required")
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(false, false)
+			a, c, err := clientCmd(cmd, false, false)
 			if err != nil {
 				return err
 			}
@@ -64,15 +62,7 @@ func jobsListCmd() *cobra.Command {
 			if limit < 0 || limit > 100 {
 				return usageError("--limit must be between 1 and 100")
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -80,19 +70,13 @@ func jobsListCmd() *cobra.Command {
 			if err != nil {
 				return op("list jobs", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"jobs": jobs})
-			}
-			rows := make([][]string, len(jobs))
-			for i, j := range jobs {
+			return printList(a, "jobs", jobs, []string{"CREATED_AT", "TYPE", "STATE", "ATTEMPTS", "DURATION", "JOB_ID"}, func(j apiclient.Job) []string {
 				dur := ""
 				if j.StartedAt != nil && j.CompletedAt != nil {
 					dur = j.CompletedAt.Sub(*j.StartedAt).Round(time.Millisecond).String()
 				}
-				rows[i] = []string{ts(j.CreatedAt), j.Type, j.State, fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), dur, j.ID}
-			}
-			table(a.out, []string{"CREATED_AT", "TYPE", "STATE", "ATTEMPTS", "DURATION", "JOB_ID"}, rows)
-			return nil
+				return []string{ts(j.CreatedAt), j.Type, j.State, fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), dur, j.ID}
+			})
 		}}
 	cmd.Flags().IntVar(&limit, "limit", 0, "how many jobs (default 25, max 100)")
 	return cmd

@@ -20,15 +20,7 @@ func addPreviewCommands(root *cobra.Command) {
 func previewListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list", Short: "List the project's previews", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -79,15 +71,7 @@ func previewCreateCmd() *cobra.Command {
 			if err := validTTL(ttl, true); err != nil {
 				return err
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -165,15 +149,7 @@ func previewJobCmd(use, short, action string, do func(c *apiclient.Client, a *ap
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -214,11 +190,7 @@ func previewExtendCmd() *cobra.Command {
 			if err := validTTL(ttl, false); err != nil {
 				return err
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
+			a, c, err := clientCmd(cmd, true, false)
 			if err != nil {
 				return err
 			}

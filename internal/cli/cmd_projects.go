@@ -21,11 +21,7 @@ func addProjectCommands(root *cobra.Command) {
 	projects := group("projects", "List and delete projects", "project")
 	list := &cobra.Command{Use: "list", Short: "List projects", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(false, false)
+			a, c, err := clientCmd(cmd, false, false)
 			if err != nil {
 				return err
 			}
@@ -33,15 +29,9 @@ func addProjectCommands(root *cobra.Command) {
 			if err != nil {
 				return op("list projects", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"projects": ps})
-			}
-			rows := make([][]string, len(ps))
-			for i, p := range ps {
-				rows[i] = []string{p.ID, p.Name, p.Slug, p.Environment, p.Plan, p.State}
-			}
-			table(a.out, []string{"ID", "NAME", "SLUG", "ENVIRONMENT", "PLAN", "STATE"}, rows)
-			return nil
+			return printList(a, "projects", ps, []string{"ID", "NAME", "SLUG", "ENVIRONMENT", "PLAN", "STATE"}, func(p apiclient.Project) []string {
+				return []string{p.ID, p.Name, p.Slug, p.Environment, p.Plan, p.State}
+			})
 		}}
 	projects.AddCommand(list, createCmd("create"), projectsDeleteCmd(), projectsSetEnvironmentCmd(), projectsAlwaysOnCmd())
 	root.AddCommand(projects)
@@ -56,11 +46,7 @@ func addProjectCommands(root *cobra.Command) {
 			if len(args) == 1 && args[0] != "list" {
 				return usageError(fmt.Sprintf("unknown command %q for \"capydb regions\"", args[0]))
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(false, false)
+			a, c, err := clientCmd(cmd, false, false)
 			if err != nil {
 				return err
 			}
@@ -68,25 +54,15 @@ func addProjectCommands(root *cobra.Command) {
 			if err != nil {
 				return op("list regions", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"regions": rs})
-			}
-			rows := make([][]string, len(rs))
-			for i, r := range rs {
-				rows[i] = []string{r.ID, r.DisplayName, r.Location}
-			}
-			table(a.out, []string{"REGION", "NAME", "LOCATION"}, rows)
-			return nil
+			return printList(a, "regions", rs, []string{"REGION", "NAME", "LOCATION"}, func(r apiclient.RegionDetail) []string {
+				return []string{r.ID, r.DisplayName, r.Location}
+			})
 		}}
 	root.AddCommand(regions)
 
 	root.AddCommand(&cobra.Command{Use: "postgres-versions", Short: "List the Postgres versions this server offers", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(false, false)
+			a, c, err := clientCmd(cmd, false, false)
 			if err != nil {
 				return err
 			}
@@ -94,15 +70,9 @@ func addProjectCommands(root *cobra.Command) {
 			if err != nil {
 				return op("list postgres versions", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"versions": vs})
-			}
-			rows := make([][]string, len(vs))
-			for i, v := range vs {
-				rows[i] = []string{v.Version, v.Channel, yesNo(v.Default), yesNo(v.ProductionReady)}
-			}
-			table(a.out, []string{"VERSION", "CHANNEL", "DEFAULT", "PRODUCTION READY"}, rows)
-			return nil
+			return printList(a, "versions", vs, []string{"VERSION", "CHANNEL", "DEFAULT", "PRODUCTION READY"}, func(v apiclient.PostgresVersion) []string {
+				return []string{v.Version, v.Channel, yesNo(v.Default), yesNo(v.ProductionReady)}
+			})
 		}})
 }
 
@@ -329,11 +299,7 @@ func linkCmd() *cobra.Command {
 	var overwrite bool
 	cmd := &cobra.Command{Use: "link", Short: "Link this directory to a project and write its env file", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, true)
+			a, c, err := clientCmd(cmd, true, true)
 			if err != nil {
 				return err
 			}
@@ -390,11 +356,7 @@ func envPullCmd() *cobra.Command {
 	var envFile string
 	cmd := &cobra.Command{Use: "pull", Short: "Refresh the linked project's variables in its env file", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, true)
+			a, c, err := clientCmd(cmd, true, true)
 			if err != nil {
 				return err
 			}
@@ -472,15 +434,7 @@ func projectPatchCmd(use, short string, parse func(arg string) (map[string]any, 
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := a.client(true, false)
-			if err != nil {
-				return err
-			}
-			p, err := a.resolveProject(c, a.project, true)
+			a, c, p, err := projectCmd(cmd)
 			if err != nil {
 				return err
 			}

@@ -30,11 +30,7 @@ func addWebhookCommands(root *cobra.Command) {
 func orgCommand(use, short string, args cobra.PositionalArgs, run func(a *app, c *apiclient.Client, org string, args []string) error) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			a, err := newApp(cmd)
-			if err != nil {
-				return err
-			}
-			c, org, err := a.orgClient()
+			a, c, org, err := orgCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -48,19 +44,13 @@ func webhooksListCmd() *cobra.Command {
 		if err != nil {
 			return op("list webhook endpoints", err)
 		}
-		if a.json {
-			return printJSON(a.out, map[string]any{"webhook_endpoints": list})
-		}
-		rows := make([][]string, len(list))
-		for i, e := range list {
+		return printList(a, "webhook_endpoints", list, []string{"ID", "URL", "EVENTS", "ACTIVE", "CREATED_AT"}, func(e apiclient.WebhookEndpoint) []string {
 			events := strings.Join(e.EventTypes, ",")
 			if events == "" {
 				events = "all"
 			}
-			rows[i] = []string{e.ID, e.URL, events, yesNo(e.IsActive), ts(e.CreatedAt)}
-		}
-		table(a.out, []string{"ID", "URL", "EVENTS", "ACTIVE", "CREATED_AT"}, rows)
-		return nil
+			return []string{e.ID, e.URL, events, yesNo(e.IsActive), ts(e.CreatedAt)}
+		})
 	})
 }
 
@@ -139,20 +129,14 @@ func webhooksDeliveriesCmd() *cobra.Command {
 			if err != nil {
 				return op("list webhook deliveries", err)
 			}
-			if a.json {
-				return printJSON(a.out, map[string]any{"deliveries": list})
-			}
-			rows := make([][]string, len(list))
-			for i, d := range list {
+			return printList(a, "deliveries", list, []string{"ID", "EVENT", "STATE", "ATTEMPTS", "STATUS", "CREATED_AT", "LAST_ERROR"}, func(d apiclient.WebhookDelivery) []string {
 				status := ""
 				if d.ResponseStatus != nil && *d.ResponseStatus != 0 {
 					status = strconv.Itoa(*d.ResponseStatus)
 				}
-				rows[i] = []string{d.ID, d.EventType, d.State, fmt.Sprintf("%d/%d", d.Attempts, d.MaxAttempts), status,
+				return []string{d.ID, d.EventType, d.State, fmt.Sprintf("%d/%d", d.Attempts, d.MaxAttempts), status,
 					ts(d.CreatedAt), strp(d.LastError)}
-			}
-			table(a.out, []string{"ID", "EVENT", "STATE", "ATTEMPTS", "STATUS", "CREATED_AT", "LAST_ERROR"}, rows)
-			return nil
+			})
 		})
 	inner := cmd.RunE
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {

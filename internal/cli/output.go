@@ -34,6 +34,20 @@ func table(w io.Writer, header []string, rows [][]string) {
 	tw.Flush()
 }
 
+// printList prints a list command's result: {"<key>": items} with --output
+// json, otherwise a table with one row per item.
+func printList[T any](a *app, key string, items []T, header []string, row func(T) []string) error {
+	if a.json {
+		return printJSON(a.out, map[string]any{key: items})
+	}
+	rows := make([][]string, len(items))
+	for i, it := range items {
+		rows[i] = row(it)
+	}
+	table(a.out, header, rows)
+	return nil
+}
+
 // fields prints "key: value" lines aligned.
 func fields(w io.Writer, kv [][2]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
