@@ -416,7 +416,7 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 		}
 	}
 	_ = rep.Progress(ctx, map[string]any{"phase": "restoring"})
-	params := dataplane.RestoreParams{File: file, Target: nextDB(p.DatabaseName), Owner: p.OwnerRole, Jobs: cloneWorkers(), Command: rep.Command}
+	params := dataplane.RestoreParams{File: file, Target: nextDB(p.DatabaseName), Owner: p.OwnerRole, Jobs: h.s.cloneWorkers(), Command: rep.Command}
 	if in.Recreate {
 		params.Template = dataplane.TemplateDatabase
 	} else {

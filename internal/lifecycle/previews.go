@@ -37,13 +37,11 @@ const (
 	DeleteReasonTTL    = "ttl"
 )
 
-// CloneWorkers is how many copy workers a snapshot clone uses; 0 means one
-// per CPU, at least 2.
-var CloneWorkers = 0
-
-func cloneWorkers() int {
-	if CloneWorkers > 0 {
-		return CloneWorkers
+// cloneWorkers is how many parallel workers a snapshot clone or restore
+// uses: Service.CloneWorkers, or one per CPU (at least 2) when unset.
+func (s *Service) cloneWorkers() int {
+	if s.CloneWorkers > 0 {
+		return s.CloneWorkers
 	}
 	return max(2, runtime.NumCPU())
 }
@@ -388,7 +386,7 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 		source = p.DatabaseName
 	}
 	res, err := c.BuildDatabase(ctx, dataplane.BuildParams{
-		Source: source, Target: nextDB(pv.DatabaseName), Owner: pv.RoleName, Workers: cloneWorkers(),
+		Source: source, Target: nextDB(pv.DatabaseName), Owner: pv.RoleName, Workers: h.s.cloneWorkers(),
 		Progress: progressReporter(ctx, rep), Command: rep.Command, Log: h.s.Log.With("preview_id", pv.ID),
 	})
 	if err != nil {

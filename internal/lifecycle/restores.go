@@ -320,7 +320,7 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 		}
 		main, owner = pv.DatabaseName, pv.RoleName
 	}
-	err = c.Restore(ctx, dataplane.RestoreParams{File: file, Target: nextDB(main), Owner: owner, Jobs: cloneWorkers(), Command: rep.Command})
+	err = c.Restore(ctx, dataplane.RestoreParams{File: file, Target: nextDB(main), Owner: owner, Jobs: h.s.cloneWorkers(), Command: rep.Command})
 	if err != nil {
 		var foreign *dataplane.ForeignObjectError
 		if errors.As(err, &foreign) {

@@ -41,6 +41,9 @@ type Service struct {
 	Blob *blobstore.Store
 	// ImportGuard checks the hosts of import sources (see imports.go).
 	ImportGuard *netguard.Guard
+	// CloneWorkers is how many parallel workers clones and restores use;
+	// 0 means one per CPU, at least 2.
+	CloneWorkers int
 
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster

@@ -117,9 +117,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		return nil, err
 	}
 	s.lifecycle = lifecycle.New(s.store, box, log)
-	if cfg.CloneWorkers > 0 {
-		lifecycle.CloneWorkers = cfg.CloneWorkers
-	}
+	s.lifecycle.CloneWorkers = cfg.CloneWorkers
 	if err := s.openBackups(ctx, key); err != nil {
 		return nil, err
 	}
