@@ -8,11 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The backup benchmark (-only backup): on a pgbench -i -s 30 project, a
@@ -65,10 +62,6 @@ func runBackupBench(ctx context.Context, o *options) (*BackupResult, error) {
 	res := &BackupResult{Meta: newMeta(o), Scale: backupScale}
 	res.Benchmark = "backup"
 	defer res.finish()
-	pgbench, err := pgTool("pgbench")
-	if err != nil {
-		return nil, err
-	}
 	pgDump, err := pgTool("pg_dump")
 	if err != nil {
 		return nil, err
@@ -83,39 +76,12 @@ func runBackupBench(ctx context.Context, o *options) (*BackupResult, error) {
 	}
 	defer srv.Stop()
 	c := NewClient(srv)
-	pid, job, err := c.CreateProject(ctx, "backupbench")
+	pp, err := loadPgbenchProject(ctx, srv, "backupbench", backupScale)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.WaitJob(ctx, job.ID, 20*time.Millisecond, time.Minute); err != nil {
-		return nil, err
-	}
-	conns, err := c.Connections(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	var proj struct {
-		Project struct {
-			DatabaseName string `json:"database_name"`
-		} `json:"project"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/projects/"+pid, nil, &proj); err != nil {
-		return nil, err
-	}
-	db := proj.Project.DatabaseName
-	adminDSN, err := srv.AdminDSNFor("postgres")
-	if err != nil {
-		return nil, err
-	}
-	admin, err := pgx.Connect(ctx, adminDSN)
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close(context.Background())
-	logf("loading pgbench -i -s %d into %s", backupScale, db)
-	if out, err := exec.CommandContext(ctx, pgbench, "-i", "-s", strconv.Itoa(backupScale), "-q", conns.DirectURL).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgbench -i: %v: %s", err, tail(string(out), 500))
-	}
+	defer pp.Admin.Close(context.Background())
+	pid, db, admin := pp.ID, pp.DB, pp.Admin
 	if _, err := admin.Exec(ctx, `CHECKPOINT`); err != nil {
 		return nil, err
 	}

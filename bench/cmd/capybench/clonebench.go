@@ -106,42 +106,12 @@ func runClone(ctx context.Context, o *options) (*CloneResult, error) {
 	defer srv.Stop()
 	res.DataFS = fsType(srv.DataDir)
 	c := NewClient(srv)
-	pid, job, err := c.CreateProject(ctx, "clonebench")
+	pp, err := loadPgbenchProject(ctx, srv, "clonebench", cloneScale)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.WaitJob(ctx, job.ID, 20*time.Millisecond, time.Minute); err != nil {
-		return nil, err
-	}
-	conns, err := c.Connections(ctx, pid)
-	if err != nil {
-		return nil, err
-	}
-	var proj struct {
-		Project struct {
-			DatabaseName string `json:"database_name"`
-		} `json:"project"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/projects/"+pid, nil, &proj); err != nil {
-		return nil, err
-	}
-	db := proj.Project.DatabaseName
-	adminDSN, err := srv.AdminDSNFor("postgres")
-	if err != nil {
-		return nil, err
-	}
-	admin, err := pgx.Connect(ctx, adminDSN)
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close(context.Background())
-
-	logf("loading pgbench -i -s %d into %s", cloneScale, db)
-	t0 := time.Now()
-	if out, err := exec.CommandContext(ctx, pgbench, "-i", "-s", strconv.Itoa(cloneScale), "-q", conns.DirectURL).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgbench -i: %v: %s", err, tail(string(out), 500))
-	}
-	logf("loaded in %.1f s", time.Since(t0).Seconds())
+	defer pp.Admin.Close(context.Background())
+	pid, db, conns, admin := pp.ID, pp.DB, pp.Conns, pp.Admin
 	if _, err := admin.Exec(ctx, `CHECKPOINT`); err != nil {
 		return nil, err
 	}
