@@ -73,6 +73,9 @@ type Store struct {
 	// stores); false for file://, where capydb serves transfers itself.
 	Presigns bool
 	URL      string
+	// TempDir receives downloaded artifacts; "" = the system's temporary
+	// directory. The server points it at a private directory it sweeps.
+	TempDir string
 }
 
 // Open opens the bucket at rawURL (file:// directories are created).
@@ -201,7 +204,7 @@ func (s *Store) FetchNew(ctx context.Context, key string, maxBytes int64) (strin
 		return "", Artifact{}, err
 	}
 	defer rd.Close()
-	f, err := os.CreateTemp("", "capydb-artifact-*.dump")
+	f, err := os.CreateTemp(s.TempDir, "capydb-artifact-*.dump")
 	if err != nil {
 		return "", Artifact{}, err
 	}
@@ -223,7 +226,7 @@ func (s *Store) FetchNew(ctx context.Context, key string, maxBytes int64) (strin
 // FetchFile downloads key into a new temporary file (checked against want)
 // and returns its path; the caller removes it.
 func (s *Store) FetchFile(ctx context.Context, key string, want Artifact) (string, error) {
-	f, err := os.CreateTemp("", "capydb-artifact-*.dump")
+	f, err := os.CreateTemp(s.TempDir, "capydb-artifact-*.dump")
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -61,9 +60,6 @@ var (
 	// CloneBinaryCopy streams rows in COPY's binary format (text for
 	// tables with a column type that has no binary I/O).
 	CloneBinaryCopy = true
-	// CloneThroughPipes uses FIFOs between the two backends when the cluster
-	// is local (UseLocalPipes) instead of relaying rows through this process.
-	CloneThroughPipes = true
 )
 
 // CloneProgress is a snapshot of a running build.
@@ -186,7 +182,7 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 		return res, fmt.Errorf("while restricting database %s: %w", p.Target, err)
 	}
 	if p.Source != "" {
-		if res.Unowned, err = c.reassignOwnership(ctx, p.Target, p.Owner); err != nil {
+		if res.Unowned, err = c.reassignOwnership(ctx, p.Source, p.Target, p.Owner); err != nil {
 			return res, err
 		}
 	}
@@ -260,7 +256,19 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	if c.binDir == "" {
 		return errors.New("snapshot copy needs the PostgreSQL client tools: the cluster has no tools directory")
 	}
-	src, err := c.connect(ctx, p.Source)
+	// The source is read as an agent of its owner, the target written as an
+	// agent of p.Owner: tenant code in either runs with that tenant's rights.
+	srcAgent, err := c.agentForDatabase(ctx, p.Source)
+	if err != nil {
+		return err
+	}
+	defer srcAgent.close(ctx) //nolint:errcheck
+	dstAgent, err := c.newAgent(ctx, p.Owner)
+	if err != nil {
+		return err
+	}
+	defer dstAgent.close(ctx) //nolint:errcheck
+	src, err := srcAgent.connect(ctx, p.Source, "capydb-clone")
 	if err != nil {
 		return err
 	}
@@ -287,7 +295,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "capydb-clone-")
+	dir, err := c.tempDir("clone-")
 	if err != nil {
 		return err
 	}
@@ -295,12 +303,24 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	schemaFile := filepath.Join(dir, "schema.dump")
 
 	p.Progress(CloneProgress{Phase: PhaseSchema})
-	if err := c.runTool(ctx, p, "pg_dump", p.Source, "--schema-only", "--format=custom", "--file="+schemaFile,
+	if err := c.runTool(ctx, srcAgent, p, "pg_dump", p.Source, "--schema-only", "--format=custom", "--file="+schemaFile,
 		"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(CloneLockTimeout.Milliseconds()),
 		"--no-subscriptions", "--no-security-labels", "--no-tablespaces"); err != nil {
 		return fmt.Errorf("while reading the schema of %s: %w", p.Source, err)
 	}
-	if err := c.runTool(ctx, p, "pg_restore", p.Target, "--section=pre-data", "--exit-on-error", schemaFile); err != nil {
+	// The target is still empty: its extensions are created first (by the
+	// superuser only where they are untrusted), then the schema loads as
+	// p.Owner's agent, owning everything it creates.
+	listFile, exts, err := c.archiveList(ctx, p.Command, schemaFile, p.Target)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(listFile)
+	if err := c.createExtensions(ctx, dstAgent, p.Target, exts, true); err != nil {
+		return err
+	}
+	restore := []string{"--no-owner", "--no-privileges", "--exit-on-error", "--use-list=" + listFile}
+	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=pre-data", schemaFile)...); err != nil {
 		return fmt.Errorf("while creating the schema in %s: %w", p.Target, err)
 	}
 
@@ -321,12 +341,12 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		p.Progress(CloneProgress{Phase: PhaseCopying, BytesDone: done.Load(), BytesTotal: max(total, done.Load())})
 	}
 	report(true)
-	if err := c.copyData(ctx, p, snapshot, tables, &done, func() { report(false) }); err != nil {
+	if err := c.copyData(ctx, p, srcAgent, dstAgent, snapshot, tables, &done, func() { report(false) }); err != nil {
 		return err
 	}
 	res.Bytes, res.Tables = done.Load(), len(tables)
 	report(true)
-	if err := c.copySequencesAndLargeObjects(ctx, src, p); err != nil {
+	if err := c.copySequencesAndLargeObjects(ctx, src, dstAgent, p); err != nil {
 		return err
 	}
 	// The snapshot and the source's table locks are no longer needed.
@@ -335,38 +355,48 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	}
 
 	p.Progress(CloneProgress{Phase: PhaseIndexes, BytesDone: res.Bytes, BytesTotal: res.Bytes})
-	if err := c.runTool(ctx, p, "pg_restore", p.Target, "--section=post-data", "--exit-on-error",
-		fmt.Sprintf("--jobs=%d", p.Workers), schemaFile); err != nil {
+	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=post-data",
+		fmt.Sprintf("--jobs=%d", p.Workers), schemaFile)...); err != nil {
 		return fmt.Errorf("while building indexes and constraints in %s: %w", p.Target, err)
 	}
-	return c.refreshMaterializedViews(ctx, p.Source, p.Target)
+	return c.refreshMaterializedViews(ctx, srcAgent, dstAgent, p.Source, p.Target)
 }
 
 // listTablesSQL lists the tables whose rows a clone copies: ordinary tables
 // (partitions included), not temporary, not members of an extension.
+//
+// Catalog SQL run inside a tenant database qualifies every function and
+// operator with pg_catalog: a tenant can shadow them in public by exact
+// type match (quote_ident(name) beats pg_catalog.quote_ident(text)).
 const listTablesSQL = `
-	SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-		coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
-			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), ''),
-		NOT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
-			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-			  AND (ty.typsend = 0 OR ty.typreceive = 0)),
-		pg_table_size(c.oid), pg_relation_size(c.oid) / current_setting('block_size')::bigint
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	WHERE c.relkind = 'r' AND c.relpersistence <> 't'
-	  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
-	  AND n.nspname NOT LIKE 'pg\_temp\_%'
-	  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+	SELECT c.oid, pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),
+		COALESCE((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+			FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+			  AND a.attgenerated OPERATOR(pg_catalog.=) ''), ''),
+		NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+			WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+			  AND (ty.typsend OPERATOR(pg_catalog.=) 0 OR ty.typreceive OPERATOR(pg_catalog.=) 0)),
+		pg_catalog.pg_table_size(c.oid),
+		pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8
+	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+	  AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+	  AND NOT n.nspname OPERATOR(pg_catalog.~~) 'pg\_toast%'
+	  AND NOT n.nspname OPERATOR(pg_catalog.~~) 'pg\_temp\_%'
+	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	      AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
 	ORDER BY c.oid`
 
 // lockableSQL lists relations locked for the duration of the snapshot, so
 // no DDL (TRUNCATE, DROP, ALTER) can change them under the copy.
 const lockableSQL = `
-	SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
-	  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
-	  AND n.nspname NOT LIKE 'pg\_temp\_%'
+	SELECT c.oid, pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[]) AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+	  AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+	  AND NOT n.nspname OPERATOR(pg_catalog.~~) 'pg\_toast%'
+	  AND NOT n.nspname OPERATOR(pg_catalog.~~) 'pg\_temp\_%'
 	ORDER BY c.oid`
 
 // exportSnapshot opens the coordinator transaction on src: the tables are
@@ -407,7 +437,7 @@ func (c *Cluster) exportSnapshot(ctx context.Context, src *pgx.Conn) (string, []
 			return "", nil, fmt.Errorf("while locking the source tables: %w", err)
 		}
 		var snapshot string
-		if err := src.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+		if err := src.QueryRow(ctx, `SELECT pg_catalog.pg_export_snapshot()`).Scan(&snapshot); err != nil {
 			return "", nil, err
 		}
 		// Tables created between the listing and the snapshot are visible
@@ -485,7 +515,10 @@ func units(tables []*copyTable) []copyUnit {
 
 // copyData streams every unit from the source (inside the snapshot) into the
 // target with COPY, p.Workers units at a time.
-func (c *Cluster) copyData(ctx context.Context, p BuildParams, snapshot string, tables []*copyTable,
+//
+// Rows are relayed through this process: server-side COPY to files or FIFOs
+// would need pg_write_server_files for the agents, which no tenant may hold.
+func (c *Cluster) copyData(ctx context.Context, p BuildParams, srcAgent, dstAgent *agent, snapshot string, tables []*copyTable,
 	done *atomic.Int64, tick func()) error {
 	work := units(tables)
 	if len(work) == 0 {
@@ -506,7 +539,7 @@ func (c *Cluster) copyData(ctx context.Context, p BuildParams, snapshot string, 
 	})
 	for i := 0; i < min(p.Workers, len(work)); i++ {
 		g.Go(func() error {
-			src, err := c.connect(gctx, p.Source)
+			src, err := srcAgent.connect(gctx, p.Source, "capydb-clone")
 			if err != nil {
 				return err
 			}
@@ -518,7 +551,7 @@ func (c *Cluster) copyData(ctx context.Context, p BuildParams, snapshot string, 
 					return fmt.Errorf("while joining the clone snapshot: %w", err)
 				}
 			}
-			dst, err := c.connect(gctx, p.Target)
+			dst, err := dstAgent.connect(gctx, p.Target, "capydb-clone")
 			if err != nil {
 				return err
 			}
@@ -531,16 +564,7 @@ func (c *Cluster) copyData(ctx context.Context, p BuildParams, snapshot string, 
 				if u.t.binary && CloneBinaryCopy {
 					format = "binary"
 				}
-				var err error
-				if c.pipes != nil && CloneThroughPipes {
-					if err = copyUnitPiped(gctx, c.pipes, src.PgConn(), dst.PgConn(), u, format); err == nil {
-						done.Add(u.estimBytes)
-						tick()
-					}
-				} else {
-					err = copyUnitData(gctx, src.PgConn(), dst.PgConn(), u, format, done, tick)
-				}
-				if err != nil {
+				if err := copyUnitData(gctx, src.PgConn(), dst.PgConn(), u, format, done, tick); err != nil {
 					return fmt.Errorf("while copying %s: %w", u.t.name, err)
 				}
 			}
@@ -616,11 +640,13 @@ func copyUnitData(ctx context.Context, src, dst *pgconn.PgConn, u copyUnit, form
 // copySequencesAndLargeObjects sets every sequence of the target to the
 // source's value and copies large objects, both from the snapshot's
 // coordinator transaction.
-func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Conn, p BuildParams) error {
-	rows, err := src.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
+func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Conn, dstAgent *agent, p BuildParams) error {
+	rows, err := src.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.relkind OPERATOR(pg_catalog.=) 'S'
+		  AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+		  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		      AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')`)
 	if err != nil {
 		return err
 	}
@@ -629,7 +655,7 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 		return err
 	}
 	var loids []uint32
-	rows, err = src.Query(ctx, `SELECT oid FROM pg_largeobject_metadata ORDER BY oid`)
+	rows, err = src.Query(ctx, `SELECT oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid`)
 	if err != nil {
 		return err
 	}
@@ -639,7 +665,7 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 	if len(seqs) == 0 && len(loids) == 0 {
 		return nil
 	}
-	dst, err := c.connect(ctx, p.Target)
+	dst, err := dstAgent.connect(ctx, p.Target, "capydb-clone")
 	if err != nil {
 		return err
 	}
@@ -650,17 +676,18 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 		if err := src.QueryRow(ctx, `SELECT last_value, is_called FROM `+s).Scan(&last, &called); err != nil {
 			return fmt.Errorf("while reading sequence %s: %w", s, err)
 		}
-		if _, err := dst.Exec(ctx, `SELECT setval($1::regclass, $2, $3)`, s, last, called); err != nil {
+		if _, err := dst.Exec(ctx, `SELECT pg_catalog.setval($1::pg_catalog.regclass, $2, $3)`, s, last, called); err != nil {
 			return fmt.Errorf("while setting sequence %s: %w", s, err)
 		}
 	}
 	for _, oid := range loids {
 		var data []byte
-		if err := src.QueryRow(ctx, `SELECT coalesce(string_agg(data, ''::bytea ORDER BY pageno), ''::bytea)
-			FROM pg_largeobject WHERE loid = $1`, oid).Scan(&data); err != nil {
+		// lo_get checks the reader's privilege on the object (pg_largeobject
+		// itself is readable by superusers only).
+		if err := src.QueryRow(ctx, `SELECT pg_catalog.lo_get($1)`, oid).Scan(&data); err != nil {
 			return fmt.Errorf("while reading large object %d: %w", oid, err)
 		}
-		if _, err := dst.Exec(ctx, `SELECT lo_from_bytea($1, $2)`, oid, data); err != nil {
+		if _, err := dst.Exec(ctx, `SELECT pg_catalog.lo_from_bytea($1, $2)`, oid, data); err != nil {
 			return fmt.Errorf("while copying large object %d: %w", oid, err)
 		}
 		if _, err := dst.Exec(ctx, fmt.Sprintf(`ALTER LARGE OBJECT %d OWNER TO %s`, oid, ident(p.Owner))); err != nil {
@@ -673,14 +700,14 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 // refreshMaterializedViews fills the target's materialized views that hold
 // data in the source (a schema dump creates them empty). A view built on
 // another one may need a second pass.
-func (c *Cluster) refreshMaterializedViews(ctx context.Context, source, target string) error {
-	src, err := c.connect(ctx, source)
+func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAgent *agent, source, target string) error {
+	src, err := srcAgent.connect(ctx, source, "capydb-clone")
 	if err != nil {
 		return err
 	}
-	rows, err := src.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind = 'm' AND c.relispopulated ORDER BY c.oid`)
+	rows, err := src.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.relkind OPERATOR(pg_catalog.=) 'm' AND c.relispopulated ORDER BY c.oid`)
 	var views []string
 	if err == nil {
 		views, err = pgx.CollectRows(rows, pgx.RowTo[string])
@@ -689,7 +716,7 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, source, target s
 	if err != nil || len(views) == 0 {
 		return err
 	}
-	dst, err := c.connect(ctx, target)
+	dst, err := dstAgent.connect(ctx, target, "capydb-clone")
 	if err != nil {
 		return err
 	}
@@ -712,10 +739,22 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, source, target s
 }
 
 // reassignOwnership gives owner every object in db that a non-superuser
-// role other than owner owns. REASSIGN OWNED cannot be used: it would also
-// hand over the project's own database (a shared object).
-func (c *Cluster) reassignOwnership(ctx context.Context, db, owner string) ([]string, error) {
-	conn, err := c.connect(ctx, db)
+// role other than owner owns (a template copy keeps the source's owners).
+// REASSIGN OWNED cannot be used: it would also hand over the project's own
+// database (a shared object). It runs as an agent that is a member of owner
+// and of the source's roles — the two tenants of one project — and only
+// issues ALTER … OWNER, which runs no tenant code.
+func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner string) ([]string, error) {
+	srcOwner, err := c.databaseOwner(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.newUnionAgent(ctx, owner, srcOwner)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	conn, err := a.connect(ctx, db, "capydb-clone")
 	if err != nil {
 		return nil, err
 	}
@@ -723,13 +762,15 @@ func (c *Cluster) reassignOwnership(ctx context.Context, db, owner string) ([]st
 	var failed map[string]string
 	for pass := 0; pass < 3; pass++ {
 		rows, err := conn.Query(ctx, `SELECT o.type, o.identity
-			FROM pg_shdepend d
-			JOIN pg_roles r ON r.oid = d.refobjid
-			CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
-			WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-			  AND d.deptype = 'o' AND d.refclassid = 'pg_authid'::regclass
-			  AND r.rolname <> $1 AND NOT r.rolsuper
-			ORDER BY o.type = 'sequence', d.classid, d.objid`, owner)
+			FROM pg_catalog.pg_shdepend d
+			JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.refobjid
+			CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) o
+			WHERE d.dbid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database
+			      WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+			  AND d.deptype OPERATOR(pg_catalog.=) 'o' AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+			  AND r.rolname OPERATOR(pg_catalog.<>) $1 AND NOT r.rolsuper
+			  AND NOT r.rolname OPERATOR(pg_catalog.~~) 'capydb\_agent\_%'
+			ORDER BY o.type OPERATOR(pg_catalog.=) 'sequence', d.classid, d.objid`, owner)
 		if err != nil {
 			return nil, err
 		}
@@ -788,9 +829,9 @@ func alterOwnerSQL(typ, identity, owner string) string {
 }
 
 // runTool runs pg_dump or pg_restore from the cluster's tools directory
-// against db, as the admin user; the password travels in PGPASSWORD.
-func (c *Cluster) runTool(ctx context.Context, p BuildParams, tool, db string, args ...string) error {
-	dsn, password, err := c.toolDSN(db)
+// against db, as agent a; the password travels in PGPASSWORD.
+func (c *Cluster) runTool(ctx context.Context, a *agent, p BuildParams, tool, db string, args ...string) error {
+	dsn, password, err := a.toolDSN(db)
 	if err != nil {
 		return err
 	}
@@ -810,30 +851,6 @@ func (c *Cluster) runTool(ctx context.Context, p BuildParams, tool, db string, a
 	return err
 }
 
-// toolDSN is the admin URL of db without its password.
-func (c *Cluster) toolDSN(db string) (string, string, error) {
-	u, err := url.Parse(c.dsnFor(db))
-	if err != nil {
-		return "", "", fmt.Errorf("while reading the admin DSN: %w", err)
-	}
-	password, _ := u.User.Password()
-	u.User = url.User(u.User.Username())
-	return u.String(), password, nil
-}
-
-func (c *Cluster) connect(ctx context.Context, db string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(c.dsnFor(db))
-	if err != nil {
-		return nil, err
-	}
-	cfg.RuntimeParams["application_name"] = "capydb-clone"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("while connecting to %s: %w", db, err)
-	}
-	return conn, nil
-}
-
 // DropDatabaseIfOwned drops db (terminating its sessions) when it does not
 // exist or owner owns it; a database owned by anyone else is never touched.
 func (c *Cluster) DropDatabaseIfOwned(ctx context.Context, db, owner string) error {
@@ -851,7 +868,9 @@ func (c *Cluster) DropDatabaseIfOwned(ctx context.Context, db, owner string) err
 	if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
 		return fmt.Errorf("while dropping database %s: %w", db, err)
 	}
-	return nil
+	// A database that existed may be listed in the pooler's configuration
+	// (a scratch or build target a sync saw): it must not outlive the drop.
+	return c.SyncPooler(ctx)
 }
 
 // SwapDatabase puts next in place of main: main's sessions are ended, main

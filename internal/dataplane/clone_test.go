@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,15 +39,6 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(dp.Close)
 	dp.SetToolsDir(lc.BinDir())
 	if err := dp.EnsureTemplate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// FIFOs between the backends, in a directory the server's user can traverse.
-	dir, err := os.MkdirTemp("", "capydb-pipes-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := dp.UseLocalPipes(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
 	return &env{t: t, lc: lc, dp: dp}
@@ -373,16 +363,8 @@ func waitNoSessions(t *testing.T, e *env, db string) {
 // the clone is one consistent snapshot (a counter bumped in the same
 // transaction as each insert matches the copied rows, and a row committed
 // after the snapshot is absent), and no write on the source fails.
-func TestCloneSnapshotCopyUnderLoad(t *testing.T) { snapshotCopyUnderLoad(t, true) }
-
-// TestCloneSnapshotCopyRelayed is the same through this process instead of
-// FIFOs (clusters on another host).
-func TestCloneSnapshotCopyRelayed(t *testing.T) { snapshotCopyUnderLoad(t, false) }
-
-func snapshotCopyUnderLoad(t *testing.T, pipes bool) {
+func TestCloneSnapshotCopyUnderLoad(t *testing.T) {
 	e := newEnv(t)
-	dataplane.CloneThroughPipes = pipes
-	t.Cleanup(func() { dataplane.CloneThroughPipes = true })
 	old := dataplane.CloneChunkBytes
 	dataplane.CloneChunkBytes = 256 << 10 // split app.events into several block ranges
 	t.Cleanup(func() { dataplane.CloneChunkBytes = old })

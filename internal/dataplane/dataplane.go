@@ -35,8 +35,8 @@ type Cluster struct {
 	admin  *pgxpool.Pool
 	dsnFor func(db string) string
 	pooler Pooler
-	binDir string      // pg_dump, pg_restore (clones); see SetToolsDir
-	pipes  *localPipes // FIFOs the cluster's server can open (clones); see UseLocalPipes
+	binDir string // pg_dump, pg_restore (clones); see SetToolsDir
+	tmpDir string // private scratch files; see SetTempDir
 }
 
 // Open connects to a cluster as its superuser. dsnFor returns the admin DSN
@@ -49,6 +49,12 @@ func Open(ctx context.Context, id string, dsnFor func(db string) string, pooler 
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// The admin pool only ever connects to "postgres", where no tenant can
+	// plant code; the pinned search_path is defence in depth. Its role and
+	// password statements carry SCRAM verifiers: keep them out of
+	// pg_stat_statements, which tenants with the extension can read.
+	cfg.ConnConfig.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
+	cfg.ConnConfig.RuntimeParams["pg_stat_statements.track_utility"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to cluster %s: %w", id, err)
@@ -94,7 +100,7 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	tconn, err := pgx.Connect(ctx, c.dsnFor(TemplateDatabase))
+	tconn, err := c.adminConnect(ctx, TemplateDatabase)
 	if err != nil {
 		return fmt.Errorf("while connecting to the template database: %w", err)
 	}
@@ -110,7 +116,7 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 		if !available[ext] {
 			continue
 		}
-		if _, err := tconn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+ident(ext)); err != nil {
+		if _, err := tconn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+ident(ext)+` SCHEMA public`); err != nil {
 			tconn.Close(ctx)
 			return fmt.Errorf("while enabling %s in the template: %w", ext, err)
 		}
@@ -282,14 +288,10 @@ func (c *Cluster) RetireLogin(ctx context.Context, login, owner, db string) erro
 			return err
 		}
 		if dbExists {
-			conn, err := pgx.Connect(ctx, c.dsnFor(db))
-			if err != nil {
-				return fmt.Errorf("while connecting to %s: %w", db, err)
-			}
-			_, err = conn.Exec(ctx, `REASSIGN OWNED BY `+ident(login)+` TO `+ident(owner)+`; DROP OWNED BY `+ident(login))
-			conn.Close(ctx)
-			if err != nil {
-				return fmt.Errorf("while handing objects of %s to %s: %w", login, owner, err)
+			// Inside the tenant database, as an agent of the tenant (it is a
+			// member of owner and of login), never as the superuser.
+			if err := c.handOver(ctx, db, login, owner); err != nil {
+				return err
 			}
 		}
 		if _, err := c.admin.Exec(ctx, `DROP ROLE IF EXISTS `+ident(login)); err != nil {
@@ -300,6 +302,25 @@ func (c *Cluster) RetireLogin(ctx context.Context, login, owner, db string) erro
 		return err
 	}
 	return c.reconnect(ctx, db)
+}
+
+// handOver gives owner the objects login owns in db and drops login's
+// remaining privileges there.
+func (c *Cluster) handOver(ctx context.Context, db, login, owner string) error {
+	a, err := c.newAgent(ctx, owner, login)
+	if err != nil {
+		return err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	conn, err := a.connect(ctx, db, "capydb-rotate")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `REASSIGN OWNED BY `+ident(login)+` TO `+ident(owner)+`; DROP OWNED BY `+ident(login)); err != nil {
+		return fmt.Errorf("while handing objects of %s to %s: %w", login, owner, err)
+	}
+	return nil
 }
 
 // DropTenant removes a database (terminating its sessions) and its roles.

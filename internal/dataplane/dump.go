@@ -29,11 +29,13 @@ type TableCounts map[string]int64
 // countTablesSQL lists the user tables whose rows a dump carries: ordinary
 // tables and partitions, not temporary, not members of an extension.
 const countTablesSQL = `
-	SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	WHERE c.relkind = 'r' AND c.relpersistence <> 't'
-	  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
-	  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+	SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+	  AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+	  AND NOT n.nspname OPERATOR(pg_catalog.~~) 'pg\_%'
+	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	      AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
 	ORDER BY 1`
 
 func countTables(ctx context.Context, conn *pgx.Conn) (TableCounts, error) {
@@ -48,7 +50,7 @@ func countTables(ctx context.Context, conn *pgx.Conn) (TableCounts, error) {
 	out := TableCounts{}
 	for _, t := range names {
 		var n int64
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+t).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT pg_catalog.count(*) FROM `+t).Scan(&n); err != nil {
 			return nil, fmt.Errorf("while counting the rows of %s: %w", t, err)
 		}
 		out[t] = n
@@ -57,8 +59,15 @@ func countTables(ctx context.Context, conn *pgx.Conn) (TableCounts, error) {
 }
 
 // CountRows counts the rows of every user table of db.
+// It runs as an agent of db's owner (tenant code can run in a count: a view
+// is not counted, but an RLS policy or a shadowed operator could be reached).
 func (c *Cluster) CountRows(ctx context.Context, db string) (TableCounts, error) {
-	conn, err := c.connect(ctx, db)
+	a, err := c.agentForDatabase(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	conn, err := a.connect(ctx, db, "capydb-verify")
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +91,12 @@ func (c *Cluster) Dump(ctx context.Context, p DumpParams) (TableCounts, error) {
 	if c.binDir == "" {
 		return nil, errors.New("dumps need the PostgreSQL client tools: the cluster has no tools directory")
 	}
-	conn, err := c.connect(ctx, p.Database)
+	a, err := c.agentForDatabase(ctx, p.Database)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	conn, err := a.connect(ctx, p.Database, "capydb-backup")
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +110,7 @@ func (c *Cluster) Dump(ctx context.Context, p DumpParams) (TableCounts, error) {
 	}
 	dumpErr := make(chan error, 1)
 	go func() {
-		dumpErr <- c.runDumpTool(ctx, p.Command, p.Out, "pg_dump", p.Database, "--format=custom",
+		dumpErr <- c.runDumpTool(ctx, a, p.Command, p.Out, "pg_dump", p.Database, "--format=custom",
 			"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(CloneLockTimeout.Milliseconds()),
 			"--no-subscriptions", "--no-security-labels", "--no-tablespaces")
 	}()
@@ -140,18 +154,27 @@ func (c *Cluster) DumpURL(ctx context.Context, sourceURL string, out io.Writer, 
 	return err
 }
 
-func (c *Cluster) runDumpTool(ctx context.Context, command func(runner.Result), out io.Writer, tool, db string, args ...string) error {
-	dsn, password, err := c.toolDSN(db)
+// runDumpTool runs pg_dump or pg_restore against db as agent a (nil: only
+// for pg_restore --list, which connects to nothing).
+func (c *Cluster) runDumpTool(ctx context.Context, a *agent, command func(runner.Result), out io.Writer, tool, db string, args ...string) error {
+	var dsn, password string
+	var err error
+	if a != nil {
+		dsn, password, err = a.toolDSN(db)
+	}
 	if err != nil {
 		return err
 	}
 	cmd := runner.Cmd{
 		Name: filepath.Join(c.binDir, tool),
-		Args: append([]string{"--dbname=" + dsn}, args...),
+		Args: args,
 		Env: []string{"PGPASSWORD=" + password, "PGAPPNAME=capydb-backup",
 			"PGOPTIONS=-c maintenance_work_mem=256MB -c synchronous_commit=off"},
 		Secrets: []string{password},
 		Stdout:  out,
+	}
+	if dsn != "" {
+		cmd.Args = append([]string{"--dbname=" + dsn}, args...)
 	}
 	res, err := runner.Run(ctx, cmd)
 	if command != nil {
@@ -221,12 +244,40 @@ func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
 		}
 	}()
 
-	var list strings.Builder
-	if err := c.runDumpTool(ctx, p.Command, &list, "pg_restore", "postgres", "--list", p.File); err != nil {
-		return fmt.Errorf("while reading the archive: %w", err)
+	a, err := c.newAgent(ctx, p.Owner)
+	if err != nil {
+		return err
 	}
-	var keep []string
-	var exts []string
+	defer a.close(ctx) //nolint:errcheck
+	listFile, exts, err := c.archiveList(ctx, p.Command, p.File, p.Target)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(listFile)
+	// A target built from a template holds no tenant object yet; one copied
+	// from the live database (CopyFrom) does.
+	if err := c.createExtensions(ctx, a, p.Target, exts, p.CopyFrom == ""); err != nil {
+		return err
+	}
+	// Everything else loads as the owner's agent: no owners or privileges
+	// from the archive, so every object belongs to p.Owner.
+	var sink strings.Builder
+	if err := c.runDumpTool(ctx, a, p.Command, &sink, "pg_restore", p.Target, "--no-owner", "--no-privileges",
+		"--exit-on-error", "--use-list="+listFile, fmt.Sprintf("--jobs=%d", p.Jobs), p.File); err != nil {
+		return fmt.Errorf("while restoring into %s: %w", p.Target, err)
+	}
+	return nil
+}
+
+// archiveList writes the table of contents of an archive, without its
+// extensions, to a private temporary file for pg_restore --use-list, and
+// returns the extensions apart: they are created by createExtensions.
+func (c *Cluster) archiveList(ctx context.Context, command func(runner.Result), file, target string) (string, []string, error) {
+	var list strings.Builder
+	if err := c.runDumpTool(ctx, nil, command, &list, "pg_restore", "", "--list", file); err != nil {
+		return "", nil, fmt.Errorf("while reading the archive: %w", err)
+	}
+	var keep, exts []string
 	sc := bufio.NewScanner(strings.NewReader(list.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -242,37 +293,19 @@ func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
 		keep = append(keep, line)
 	}
 	sort.Strings(exts)
-	if len(exts) > 0 {
-		conn, err := c.connect(ctx, p.Target)
-		if err != nil {
-			return err
-		}
-		for _, e := range exts {
-			if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+ident(e)); err != nil {
-				conn.Close(context.WithoutCancel(ctx))
-				return fmt.Errorf("while creating extension %s: %w", e, err)
-			}
-		}
-		conn.Close(context.WithoutCancel(ctx))
-	}
-	lf, err := os.CreateTemp("", "capydb-restore-*.list")
+	lf, err := c.tempFile("restore-" + target + "-*.list")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer os.Remove(lf.Name())
-	if _, err := lf.WriteString(strings.Join(keep, "\n") + "\n"); err != nil {
-		lf.Close()
-		return err
+	_, err = lf.WriteString(strings.Join(keep, "\n") + "\n")
+	if cerr := lf.Close(); err == nil {
+		err = cerr
 	}
-	if err := lf.Close(); err != nil {
-		return err
+	if err != nil {
+		os.Remove(lf.Name())
+		return "", nil, err
 	}
-	var sink strings.Builder
-	if err := c.runDumpTool(ctx, p.Command, &sink, "pg_restore", p.Target, "--no-owner", "--no-privileges",
-		"--role="+p.Owner, "--exit-on-error", "--use-list="+lf.Name(), fmt.Sprintf("--jobs=%d", p.Jobs), p.File); err != nil {
-		return fmt.Errorf("while restoring into %s: %w", p.Target, err)
-	}
-	return nil
+	return lf.Name(), exts, nil
 }
 
 // VerifyArchive restores file into a throwaway database owned by owner,

@@ -340,7 +340,7 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "capydb-import-*.dump")
+	f, err := os.CreateTemp(h.s.TempDir, "capydb-import-*.dump")
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,9 @@ type Service struct {
 	// CloneWorkers is how many parallel workers clones and restores use;
 	// 0 means one per CPU, at least 2.
 	CloneWorkers int
+	// TempDir is a private (0700) directory for dump files; "" = the
+	// system's temporary directory.
+	TempDir string
 
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster

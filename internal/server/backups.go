@@ -24,6 +24,7 @@ func (s *Server) openBackups(ctx context.Context, key []byte) error {
 	if err != nil {
 		return fmt.Errorf("--backup-url: %w", err)
 	}
+	b.TempDir = s.tmpDir
 	s.lifecycle.Blob = b
 	if s.cfg.BackupVerifyDelay > 0 {
 		lifecycle.VerifyDelay = s.cfg.BackupVerifyDelay

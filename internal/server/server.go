@@ -51,6 +51,7 @@ type Server struct {
 	api       *api.Server
 	http      *http.Server
 	listener  net.Listener
+	tmpDir    string // private scratch files (dumps), swept at start
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -116,8 +117,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err := s.store.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	// Dumps of tenant data live only in a private directory under the data
+	// directory; whatever a killed process left there is swept now.
+	s.tmpDir = filepath.Join(cfg.DataDir, "tmp")
+	if err := os.RemoveAll(s.tmpDir); err != nil {
+		return nil, fmt.Errorf("while sweeping %s: %w", s.tmpDir, err)
+	}
+	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
+		return nil, err
+	}
 	s.lifecycle = lifecycle.New(s.store, box, log)
 	s.lifecycle.CloneWorkers = cfg.CloneWorkers
+	s.lifecycle.TempDir = s.tmpDir
 	if err := s.openBackups(ctx, key); err != nil {
 		return nil, err
 	}
@@ -142,9 +153,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			return nil, err
 		}
 		dp.SetToolsDir(s.cluster.BinDir()) // pg_dump/pg_restore for preview clones
-		// Clones stream rows between the backends through FIFOs on this host.
-		if err := dp.UseLocalPipes(ctx, filepath.Join(cfg.DataDir, "clone-pipes")); err != nil {
-			log.Warn("preview clones will relay rows through this process", "error", err)
+		dp.SetTempDir(s.tmpDir)
+		// Maintenance logins a killed worker left behind are dropped.
+		if n, err := dp.SweepAgents(ctx); err != nil {
+			log.Warn("could not sweep leftover maintenance logins", "error", err)
+		} else if n > 0 {
+			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
@@ -205,7 +219,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(api.JSONErrorListener(ln, s.cfg.Version)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errCh <- err
 		}
 	}()
@@ -335,9 +349,10 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			return err
 		}
 		s.BootstrapKey = plain
-		s.log.Info("created organization default and its first admin API key (shown once)",
-			"organization_id", org.ID, "api_key_id", k.ID, "api_key", plain,
-			"also_in", filepath.Join(s.cfg.DataDir, BootstrapKeyFile))
+		// The plaintext never goes to the log (logs are shipped and kept): the
+		// caller prints it once to the terminal, and the 0600 file keeps it.
+		s.log.Info("created organization default and its first admin API key",
+			"organization_id", org.ID, "api_key_id", k.ID, "key_file", filepath.Join(s.cfg.DataDir, BootstrapKeyFile))
 		return nil
 	})
 }
