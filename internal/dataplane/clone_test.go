@@ -28,16 +28,18 @@ type env struct {
 	dp *dataplane.Cluster
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, dataplane.CloneOptions{}) }
+
+func newEnvWith(t *testing.T, clone dataplane.CloneOptions) *env {
 	t.Helper()
 	lc := clustertest.Shared(t)
 	ctx := context.Background()
-	dp, err := dataplane.Open(ctx, "cl_test", lc.AdminDSNFor, lc, 10)
+	dp, err := dataplane.Open(ctx, dataplane.Config{ID: "cl_test", DSNFor: lc.AdminDSNFor, Pooler: lc, MaxConns: 10,
+		ToolsDir: lc.BinDir(), Clone: clone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(dp.Close)
-	dp.SetToolsDir(lc.BinDir())
 	if err := dp.EnsureTemplate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -364,10 +366,7 @@ func waitNoSessions(t *testing.T, e *env, db string) {
 // transaction as each insert matches the copied rows, and a row committed
 // after the snapshot is absent), and no write on the source fails.
 func TestCloneSnapshotCopyUnderLoad(t *testing.T) {
-	e := newEnv(t)
-	old := dataplane.CloneChunkBytes
-	dataplane.CloneChunkBytes = 256 << 10 // split app.events into several block ranges
-	t.Cleanup(func() { dataplane.CloneChunkBytes = old })
+	e := newEnvWith(t, dataplane.CloneOptions{ChunkBytes: 256 << 10}) // split app.events into several block ranges
 	src := e.source()
 	pv := e.previewRole()
 	static := []string{"app.customers", "app.measurements_2024", "app.measurements_2025", "app.cache", "app.nothing",

@@ -35,31 +35,53 @@ type Cluster struct {
 	admin  *pgxpool.Pool
 	dsnFor func(db string) string
 	pooler Pooler
-	binDir string // pg_dump, pg_restore (clones); see SetToolsDir
-	tmpDir string // private scratch files; see SetTempDir
+	binDir string // pg_dump, pg_restore (clones, dumps)
+	tmpDir string // private scratch files
+	clone  CloneOptions
 }
 
-// Open connects to a cluster as its superuser. dsnFor returns the admin DSN
-// for a given database (used to prepare the template).
-func Open(ctx context.Context, id string, dsnFor func(db string) string, pooler Pooler, maxConns int32) (*Cluster, error) {
-	cfg, err := pgxpool.ParseConfig(dsnFor("postgres"))
-	if err != nil {
-		return nil, fmt.Errorf("while parsing the admin DSN of cluster %s: %w", id, err)
+// Config describes a cluster to open.
+type Config struct {
+	ID string
+	// DSNFor returns the superuser DSN of a database of the cluster.
+	DSNFor func(db string) string
+	// Pooler is the cluster's pgBouncer (nil: none).
+	Pooler Pooler
+	// MaxConns bounds the admin pool (0: pgx's default).
+	MaxConns int32
+	// ToolsDir holds pg_dump and pg_restore of the cluster's major version;
+	// clones, dumps and restores need it.
+	ToolsDir string
+	// TempDir is a private (0700) directory for dumps, archive lists and
+	// schema files; "" means the system's temporary directory (tests).
+	TempDir string
+	Clone   CloneOptions
+}
+
+// Open connects to a cluster as its superuser.
+func Open(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.ID == "" || cfg.DSNFor == nil {
+		return nil, errors.New("dataplane: a cluster needs an ID and a DSN")
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	pcfg, err := pgxpool.ParseConfig(cfg.DSNFor("postgres"))
+	if err != nil {
+		return nil, fmt.Errorf("while parsing the admin DSN of cluster %s: %w", cfg.ID, err)
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = cfg.MaxConns
 	}
 	// The admin pool only ever connects to "postgres", where no tenant can
 	// plant code; the pinned search_path is defence in depth. Its role and
 	// password statements carry SCRAM verifiers: keep them out of
 	// pg_stat_statements, which tenants with the extension can read.
-	cfg.ConnConfig.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
-	cfg.ConnConfig.RuntimeParams["pg_stat_statements.track_utility"] = "off"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pcfg.ConnConfig.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
+	pcfg.ConnConfig.RuntimeParams["pg_stat_statements.track_utility"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("while connecting to cluster %s: %w", id, err)
+		return nil, fmt.Errorf("while connecting to cluster %s: %w", cfg.ID, err)
 	}
-	return &Cluster{ID: id, admin: pool, dsnFor: dsnFor, pooler: pooler}, nil
+	return &Cluster{ID: cfg.ID, admin: pool, dsnFor: cfg.DSNFor, pooler: cfg.Pooler,
+		binDir: cfg.ToolsDir, tmpDir: cfg.TempDir, clone: cfg.Clone.withDefaults()}, nil
 }
 
 // Close releases the admin pool.
@@ -305,9 +327,10 @@ func (c *Cluster) RetireLogin(ctx context.Context, login, owner, db string) erro
 }
 
 // handOver gives owner the objects login owns in db and drops login's
-// remaining privileges there.
+// remaining privileges there. REASSIGN needs the rights of both roles at
+// once, so it runs as a union agent; it is DDL that runs no tenant code.
 func (c *Cluster) handOver(ctx context.Context, db, login, owner string) error {
-	a, err := c.newAgent(ctx, owner, login)
+	a, err := c.newUnionAgent(ctx, owner, login)
 	if err != nil {
 		return err
 	}

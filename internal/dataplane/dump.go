@@ -111,7 +111,7 @@ func (c *Cluster) Dump(ctx context.Context, p DumpParams) (TableCounts, error) {
 	dumpErr := make(chan error, 1)
 	go func() {
 		dumpErr <- c.runDumpTool(ctx, a, p.Command, p.Out, "pg_dump", p.Database, "--format=custom",
-			"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(CloneLockTimeout.Milliseconds()),
+			"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(c.clone.LockTimeout.Milliseconds()),
 			"--no-subscriptions", "--no-security-labels", "--no-tablespaces")
 	}()
 	// The counts come from the same snapshot as the dump, while it runs.

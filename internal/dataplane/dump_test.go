@@ -19,12 +19,12 @@ func dumpEnv(t *testing.T) (*dataplane.Cluster, func(string) string) {
 	t.Helper()
 	lc := clustertest.Shared(t)
 	ctx := context.Background()
-	dp, err := dataplane.Open(ctx, "cl_dump", lc.AdminDSNFor, lc, 10)
+	dp, err := dataplane.Open(ctx, dataplane.Config{ID: "cl_dump", DSNFor: lc.AdminDSNFor, Pooler: lc, MaxConns: 10,
+		ToolsDir: lc.BinDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(dp.Close)
-	dp.SetToolsDir(lc.BinDir())
 	if err := dp.EnsureTemplate(ctx); err != nil {
 		t.Fatal(err)
 	}

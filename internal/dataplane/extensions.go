@@ -93,10 +93,5 @@ func (c *Cluster) adminConnect(ctx context.Context, db string) (*pgx.Conn, error
 	return conn, nil
 }
 
-// SetTempDir names the private directory (0700, under the data directory)
-// where dumps, archive lists and schema files are written. Empty means the
-// system's temporary directory (tests).
-func (c *Cluster) SetTempDir(dir string) { c.tmpDir = dir }
-
 func (c *Cluster) tempFile(pattern string) (*os.File, error) { return os.CreateTemp(c.tmpDir, pattern) }
 func (c *Cluster) tempDir(pattern string) (string, error)    { return os.MkdirTemp(c.tmpDir, pattern) }

@@ -145,15 +145,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
 			return nil, fmt.Errorf("while registering the local cluster: %w", err)
 		}
-		dp, err := dataplane.Open(ctx, c.ID, s.cluster.AdminDSNFor, s.cluster, int32(cfg.Workers+5))
+		// pg_dump/pg_restore for clones, dumps and restores; dumps of tenant
+		// data only in the private temp directory.
+		dp, err := dataplane.Open(ctx, dataplane.Config{ID: c.ID, DSNFor: s.cluster.AdminDSNFor, Pooler: s.cluster,
+			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir})
 		if err != nil {
 			return nil, err
 		}
 		if err := dp.EnsureTemplate(ctx); err != nil {
 			return nil, err
 		}
-		dp.SetToolsDir(s.cluster.BinDir()) // pg_dump/pg_restore for preview clones
-		dp.SetTempDir(s.tmpDir)
 		// Maintenance logins a killed worker left behind are dropped.
 		if n, err := dp.SweepAgents(ctx); err != nil {
 			log.Warn("could not sweep leftover maintenance logins", "error", err)
