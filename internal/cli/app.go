@@ -48,6 +48,8 @@ type app struct {
 
 	flagAPIURL, flagAPIKey, flagAppURL, project string
 
+	pace pacing // waits between retries and polls
+
 	cfgPath string
 	cfg     *userConfig
 	cwd     string
@@ -69,6 +71,7 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
+	a.pace = pacingFrom(a.ctx)
 	a.stdinTTY = isTerminal(a.in)
 	a.stderrTTY = isTerminal(a.err)
 	a.interactive = a.stdinTTY && !isCI()
@@ -168,12 +171,9 @@ func (a *app) anonClient(base string) (*apiclient.Client, error) {
 		return nil, err
 	}
 	c := apiclient.New(base, "", Version, t)
-	c.Delays = retryDelays
+	c.Delays = a.pace.retryDelays
 	return c, nil
 }
-
-// retryDelays are the waits before each GET attempt (tests shorten them).
-var retryDelays = apiclient.DefaultDelays
 
 // client returns an authenticated client. Without any key it prompts on a
 // terminal; otherwise it fails with exit 3, or (login=true: create, link,

@@ -28,9 +28,6 @@ func isolate(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)
-	old := retryDelays
-	retryDelays = []time.Duration{0, time.Millisecond, time.Millisecond}
-	t.Cleanup(func() { retryDelays = old })
 	return dir
 }
 
@@ -47,7 +44,11 @@ func runCLI(t *testing.T, args ...string) result {
 func runCtx(t *testing.T, ctx context.Context, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(ctx, args, strings.NewReader(""), &out, &errb)
+	// Tests never wait long: quick GET retries and job polls.
+	p := defaultPacing()
+	p.retryDelays = []time.Duration{0, time.Millisecond, time.Millisecond}
+	p.jobPoll = func(int) time.Duration { return 5 * time.Millisecond }
+	code := run(withPacing(ctx, p), args, strings.NewReader(""), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }
 
@@ -566,15 +567,8 @@ func jobStub(t *testing.T, states ...string) *stub {
 	})
 }
 
-func fastPolls(t *testing.T) {
-	old := pollInterval
-	pollInterval = func(int) time.Duration { return 5 * time.Millisecond }
-	t.Cleanup(func() { pollInterval = old })
-}
-
 func TestJobsGetWait(t *testing.T) {
 	isolate(t)
-	fastPolls(t)
 	s := jobStub(t, "pending", "running", "running", "completed")
 	r := runCLI(t, "jobs", "get", "--job-id", "job_1", "--wait", "-o", "json", "--api-url", s.URL, "--api-key", "capy_live_x")
 	var job map[string]any
@@ -618,7 +612,6 @@ func TestJobsGetWait(t *testing.T) {
 
 func TestCtrlCStopsWaitingNotTheJob(t *testing.T) {
 	isolate(t)
-	fastPolls(t)
 	s := jobStub(t, "running")
 	s.routes["GET /v1/projects"] = reply(200, `{"projects":[`+projectJSON+`]}`)
 	s.routes["POST /v1/projects/prj_1/credentials/rotate"] = reply(202, `{"job":{"id":"job_1","type":"project.rotate_credentials","state":"pending"}}`)

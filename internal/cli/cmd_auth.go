@@ -37,8 +37,6 @@ type loginOptions struct {
 	name, deviceName, expiresIn string
 }
 
-// loginPollInterval is the wait between device-login polls.
-var loginPollInterval = 2 * time.Second
 
 func loginCmd() *cobra.Command {
 	var o loginOptions
@@ -191,7 +189,7 @@ func (a *app) deviceLogin(c *apiclient.Client, o loginOptions) (string, error) {
 		if !sess.ExpiresAt.IsZero() && time.Now().After(sess.ExpiresAt) {
 			return "", withCode(exitNotFound, "login session expired or not found; run capydb login again")
 		}
-		t := time.NewTimer(loginPollInterval)
+		t := time.NewTimer(a.pace.loginPoll)
 		select {
 		case <-a.ctx.Done():
 			t.Stop()

@@ -35,9 +35,6 @@ func pollSchedule(n int) time.Duration {
 	return d
 }
 
-// pollInterval can be shortened by tests.
-var pollInterval = pollSchedule
-
 // maxPollErrors is how many failed polls in a row are tolerated.
 const maxPollErrors = 5
 
@@ -103,7 +100,7 @@ func (a *app) waitJob(c *apiclient.Client, job *apiclient.Job, timeout time.Dura
 			return last, withCode(exitTimeout, "timed out waiting for job %s after %s; check capydb jobs get --job-id %s later or raise --wait-timeout",
 				job.ID, timeout, job.ID)
 		}
-		d := pollInterval(n)
+		d := a.pace.jobPoll(n)
 		if d > remaining {
 			d = remaining
 		}

@@ -24,8 +24,8 @@ import (
 
 const adminUser = "capydb_admin"
 
-// Package-level knobs; tests change them to avoid touching well-known ports.
-var (
+// Defaults of the Config fields below.
+const (
 	defaultDirectPort  = 5432
 	defaultPooledPort  = 6432
 	fallbackDirectBase = 15432
@@ -51,7 +51,11 @@ type Config struct {
 	// BinDir holds postgres, initdb, pg_dump…; auto-detected when empty.
 	BinDir string
 	// PgBouncerPath is auto-detected when empty (PATH, /usr/sbin/pgbouncer).
-	PgBouncerPath       string
+	PgBouncerPath string
+	// FallbackDirectBase and FallbackPooledBase start the ranges searched
+	// when a default port is taken (defaults 15432 and 16432).
+	FallbackDirectBase  int
+	FallbackPooledBase  int
 	MaxConnections      int // postgres max_connections, default 500
 	PoolerMaxClientConn int // pgbouncer max_client_conn, default 5000
 	// Fast trades durability for speed (tests only): fsync

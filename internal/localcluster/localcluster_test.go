@@ -431,12 +431,10 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 		busy = append(busy, l.Addr().(*net.TCPAddr).Port)
 	}
 	bases := freePorts(t, 2)
-	oldD, oldP := fallbackDirectBase, fallbackPooledBase
-	fallbackDirectBase, fallbackPooledBase = bases[0], bases[1]
-	t.Cleanup(func() { fallbackDirectBase, fallbackPooledBase = oldD, oldP })
 
 	// Not Fast: this cluster goes through a real, durable initdb.
-	cfg := Config{DataDir: dir, Logger: logger, DirectPort: busy[0], PooledPort: busy[1]}
+	cfg := Config{DataDir: dir, Logger: logger, DirectPort: busy[0], PooledPort: busy[1],
+		FallbackDirectBase: bases[0], FallbackPooledBase: bases[1]}
 	c := mustStart(t, cfg)
 	if logs.count("from_template=false") != 1 {
 		t.Fatal("expected a real initdb")

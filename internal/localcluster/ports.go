@@ -40,11 +40,11 @@ func (c *Cluster) resolvePorts() error {
 		return fmt.Errorf("while reading %s: %w", path, err)
 	}
 
-	direct, directFell, err := c.pickPort("--direct-port", c.cfg.DirectPort, defaultDirectPort, c.cfg.DirectPortExplicit, saved.DirectPort, fallbackDirectBase, 0)
+	direct, directFell, err := c.pickPort("--direct-port", c.cfg.DirectPort, defaultDirectPort, c.cfg.DirectPortExplicit, saved.DirectPort, orInt(c.cfg.FallbackDirectBase, fallbackDirectBase), 0)
 	if err != nil {
 		return err
 	}
-	pooled, pooledFell, err := c.pickPort("--pooled-port", c.cfg.PooledPort, defaultPooledPort, c.cfg.PooledPortExplicit, saved.PooledPort, fallbackPooledBase, direct)
+	pooled, pooledFell, err := c.pickPort("--pooled-port", c.cfg.PooledPort, defaultPooledPort, c.cfg.PooledPortExplicit, saved.PooledPort, orInt(c.cfg.FallbackPooledBase, fallbackPooledBase), direct)
 	if err != nil {
 		return err
 	}
@@ -124,4 +124,11 @@ func (c *Cluster) portBusy(port int) string {
 	}
 	l.Close()
 	return ""
+}
+
+func orInt(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

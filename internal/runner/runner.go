@@ -32,14 +32,10 @@ const tailSlack = 1 << 10
 // maxErrTail bounds the stderr excerpt in ExitError.Error.
 const maxErrTail = 500
 
-// Timeouts; variables so tests can shorten them.
-var (
-	// killGrace is how long a cancelled command gets between SIGTERM and
-	// SIGKILL to exit cleanly (pg_dump removes partial files, etc.).
-	killGrace = 5 * time.Second
-	// pipeGrace bounds how long Run waits for captured output pipes to close
-	// after the command exited, in case a background child inherited them.
-	pipeGrace = 2 * time.Second
+// Default timeouts; a Cmd may set its own.
+const (
+	defaultKillGrace = 5 * time.Second
+	defaultPipeGrace = 2 * time.Second
 )
 
 // defaultPath is used when the server itself runs without PATH.
@@ -68,6 +64,21 @@ type Cmd struct {
 	Secrets []string
 	// Credential, when set, runs the command as another user.
 	Credential *syscall.Credential
+	// KillGrace is how long a cancelled command gets between SIGTERM and
+	// SIGKILL to exit cleanly (pg_dump removes partial files, etc.);
+	// 0 means 5 s.
+	KillGrace time.Duration
+	// PipeGrace bounds how long Run waits for captured output pipes to
+	// close after the command exited, in case a background child inherited
+	// them; 0 means 2 s.
+	PipeGrace time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Result describes a finished (or unstartable) command. Stdout and Stderr are
@@ -265,7 +276,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		Stdout:      stdoutTail,
 		Stderr:      stderrTail,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential},
-		WaitDelay:   pipeGrace,
+		WaitDelay:   orDefault(c.PipeGrace, defaultPipeGrace),
 	}
 
 	// A streamed stdout gets our own pipe and copier: exec's WaitDelay would
@@ -318,7 +329,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		interrupted.Store(true)
 		pgid := cmd.Process.Pid // Setpgid: the group id is the leader's pid
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(killGrace)
+		t := time.NewTimer(orDefault(c.KillGrace, defaultKillGrace))
 		defer t.Stop()
 		select {
 		case <-exited:

@@ -389,10 +389,7 @@ func TestRunCancelKillsProcessGroup(t *testing.T) {
 }
 
 func TestRunCancelEscalatesToSIGKILL(t *testing.T) {
-	old := killGrace
-	killGrace = 300 * time.Millisecond
-	defer func() { killGrace = old }()
-
+	const killGrace = 300 * time.Millisecond
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
@@ -406,7 +403,9 @@ func TestRunCancelEscalatesToSIGKILL(t *testing.T) {
 	}()
 	start := time.Now()
 	// Ignored signals are inherited, so neither sh nor its sleeps die on TERM.
-	res, err := Run(ctx, sh(`trap '' TERM; sleep 60 & echo $! > "$1"; sleep 60`, pidFile))
+	c := sh(`trap '' TERM; sleep 60 & echo $! > "$1"; sleep 60`, pidFile)
+	c.KillGrace = killGrace
+	res, err := Run(ctx, c)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -432,12 +431,10 @@ func TestRunCancelStreamedStdout(t *testing.T) {
 }
 
 func TestRunBackgroundChildHoldingOutput(t *testing.T) {
-	old := pipeGrace
-	pipeGrace = 200 * time.Millisecond
-	defer func() { pipeGrace = old }()
-
 	start := time.Now()
-	res, err := Run(t.Context(), sh(`sleep 30 & echo $!`))
+	c := sh(`sleep 30 & echo $!`)
+	c.PipeGrace = 200 * time.Millisecond
+	res, err := Run(t.Context(), c)
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("Result = %+v, err = %v", res, err)
 	}
@@ -463,12 +460,9 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 }
 
 func TestRunStreamedStdoutIsComplete(t *testing.T) {
-	old := pipeGrace
-	pipeGrace = 10 * time.Millisecond
-	defer func() { pipeGrace = old }()
-
 	w := &slowWriter{delay: 5 * time.Millisecond}
 	c := sh("seq 1 50000") // ~290 KB: far more than the pipe buffer
+	c.PipeGrace = 10 * time.Millisecond
 	c.Stdout = w
 	res, err := Run(t.Context(), c)
 	if err != nil {
