@@ -37,7 +37,6 @@ type loginOptions struct {
 	name, deviceName, expiresIn string
 }
 
-
 func loginCmd() *cobra.Command {
 	var o loginOptions
 	cmd := &cobra.Command{Use: "login", Short: "Log in: approve this device in the browser, or save --api-key", Args: exactArgs(0),
