@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,3 +125,52 @@ func TestDumpRestoreVerify(t *testing.T) {
 }
 
 func pgxConnect(ctx context.Context, dsn string) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) }
+
+// TestDroppedDatabaseLeavesPooler: a scratch or build database that a pooler
+// sync published (any provision meanwhile does) is gone from pgBouncer's
+// configuration once it is dropped.
+func TestDroppedDatabaseLeavesPooler(t *testing.T) {
+	dp, _ := dumpEnv(t)
+	lc := clustertest.Shared(t)
+	ctx := context.Background()
+	sfx := strings.ToLower(ids.RandomBase62(8))
+	owner, scratch := "poolu_"+sfx, "capyv_"+sfx
+	if err := dp.EnsureLoginRole(ctx, owner, "pw"+sfx, 5, "0", "60s"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dp.DropTenant(context.Background(), "", owner) })
+	if _, err := dp.BuildDatabase(ctx, dataplane.BuildParams{Target: scratch, Owner: owner}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.SyncPooler(ctx); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() bool {
+		u := strings.Replace(lc.AdminDSNFor("pgbouncer"), fmt.Sprintf(":%d/", lc.DirectPort()), fmt.Sprintf(":%d/", lc.PooledPort()), 1)
+		conn, err := pgx.Connect(ctx, u+"&default_query_exec_mode=simple_protocol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, "SHOW DATABASES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if rows.RawValues()[0] != nil && string(rows.RawValues()[0]) == scratch {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed() {
+		t.Fatal("the pooler does not list the database before the drop: the test cannot see the leak")
+	}
+	if err := dp.DropDatabaseIfOwned(ctx, scratch, owner); err != nil {
+		t.Fatal(err)
+	}
+	if listed() {
+		t.Fatalf("pgbouncer still lists %s after it was dropped", scratch)
+	}
+}
