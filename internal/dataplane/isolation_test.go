@@ -159,3 +159,24 @@ func TestTenantCodeNeverRunsPrivileged(t *testing.T) {
 		t.Errorf("%d agent roles outlived their operations", agents)
 	}
 }
+
+// TestPasswordStatementsStayOutOfStatistics: role statements carry SCRAM
+// verifiers; pg_stat_statements (readable by any tenant that enables it)
+// must not keep them.
+func TestPasswordStatementsStayOutOfStatistics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.admin("postgres")
+	exec(t, admin, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	tn := e.tenant("pss")
+	if err := e.dp.SetPassword(ctx, tn.role, "another-"+tn.password, tn.db); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%SCRAM-SHA-256$%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("pg_stat_statements holds %d statements with SCRAM verifiers", n)
+	}
+}
