@@ -129,7 +129,7 @@ func New(deps Deps) *Server {
 			},
 		},
 		OpenAPIPath:   "/v1/openapi",
-		Formats:       huma.DefaultFormats,
+		Formats:       apiFormats(),
 		DefaultFormat: "application/json",
 	}
 	s.api = humago.New(mux, cfg)
@@ -177,6 +177,13 @@ func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 func (s *Server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		w.Header().Set("X-CapyDB-Version", s.deps.Version)
+		logPath := redactPath(r.URL.Path)
+		if msg := checkRequestURL(r); msg != "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+			s.logRequest(r, logPath, http.StatusBadRequest, start)
+			return
+		}
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/capydb"); ok && (strings.HasPrefix(rest, "/v1/") || rest == "/status" || rest == "/status/") {
 			r.URL.Path = rest
 			r.URL.RawPath = ""
@@ -185,14 +192,19 @@ func (s *Server) outer(next http.Handler) http.Handler {
 			r.URL.Path = strings.TrimRight(r.URL.Path, "/")
 			r.URL.RawPath = ""
 		}
-		w.Header().Set("X-CapyDB-Version", s.deps.Version)
 		rw := &responseWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rw, r)
-		// Never log query strings: approval_token and poll_token travel there.
-		s.deps.Log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rw.status), slog.Int64("duration_us", time.Since(start).Microseconds()))
+		s.logRequest(r, redactPath(r.URL.Path), rw.status, start)
 	})
+}
+
+// logRequest writes the access log line. Never log query strings
+// (approval_token and poll_token travel there), nor the tokens of signed
+// object paths (see redactPath).
+func (s *Server) logRequest(r *http.Request, path string, status int, start time.Time) {
+	s.deps.Log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+		slog.String("method", r.Method), slog.String("path", path),
+		slog.Int("status", status), slog.Int64("duration_us", time.Since(start).Microseconds()))
 }
 
 // responseWriter records the status, gives JSON a charset, and turns the
@@ -215,7 +227,16 @@ func (w *responseWriter) WriteHeader(code int) {
 	if ct == "application/json" {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && strings.HasPrefix(ct, "text/plain") {
+	muxAnswer := (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && strings.HasPrefix(ct, "text/plain")
+	// No API handler redirects: a redirect is ServeMux's (e.g. /v1 -> /v1/),
+	// and the API answers JSON, never HTML.
+	redirect := code >= 300 && code < 400 && code != http.StatusNotModified && h.Get("Location") != ""
+	if muxAnswer || redirect {
+		if redirect {
+			code = http.StatusNotFound
+			w.status = code
+			h.Del("Location")
+		}
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		h.Del("X-Content-Type-Options")
 		w.ResponseWriter.WriteHeader(code)
