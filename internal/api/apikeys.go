@@ -127,8 +127,12 @@ func (s *Server) registerAPIKeys() {
 		Path: "/v1/organizations/{orgID}/api-keys/{keyID}", Scope: auth.ScopeAPIKeysWrite, OrgKeyOnly: true, AdminOnly: true},
 		Summary: "Revoke an API key", Tags: tags},
 		func(ctx context.Context, in *RevokeAPIKeyInput) (*RevokedOutput, error) {
-			pr := principal(ctx)
-			if err := auth.RevokeKey(ctx, s.deps.Store, pr.OrganizationID, in.KeyID, pr.Actor()); err != nil {
+			err := auth.RevokeKey(ctx, s.deps.Store, principal(ctx), in.KeyID)
+			var ue *auth.UnrevokableError
+			if errors.As(err, &ue) {
+				return nil, errorf(http.StatusForbidden, "%s", ue.Error())
+			}
+			if err != nil {
 				return nil, s.fail(ctx, err, "api key not found")
 			}
 			out := &RevokedOutput{}
@@ -146,6 +150,9 @@ func (s *Server) createAPIKey(ctx context.Context, in *CreateAPIKeyInput) (*Crea
 	}
 	if utf8.RuneCountInString(b.DeviceName) > 100 {
 		return nil, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
+	}
+	if HasInvisible(name) || HasInvisible(b.DeviceName) {
+		return nil, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
 	}
 	scopes, err := auth.NormalizeScopes(b.Scopes, b.ProjectID != "")
 	if err != nil {

@@ -182,6 +182,10 @@ func validateLoginStart(b CLILoginStartBody, now time.Time) (auth.LoginRequest, 
 	if utf8.RuneCountInString(b.DeviceName) > 100 {
 		return r, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
 	}
+	// Both are shown on the approval page, where a bidi override could disguise them.
+	if HasInvisible(b.Name) || HasInvisible(b.DeviceName) {
+		return r, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
+	}
 	r.KeyName = b.Name
 	if r.KeyName == "" {
 		r.KeyName = "CapyDB CLI"

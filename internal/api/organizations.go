@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -69,8 +68,8 @@ func (s *Server) updateOrganization(ctx context.Context, in *UpdateOrganizationI
 	meta := map[string]any{}
 	if b.Name != nil {
 		name := strings.TrimSpace(*b.Name)
-		if name == "" || utf8.RuneCountInString(name) > 100 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			return nil, errorf(http.StatusBadRequest, "name must be 1-100 characters without control characters")
+		if name == "" || utf8.RuneCountInString(name) > 100 || HasInvisible(name) {
+			return nil, errorf(http.StatusBadRequest, "name must be 1-100 characters without control or invisible format characters")
 		}
 		b.Name = &name
 		meta["name"] = name

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
-	"unicode"
+	"time"
 	"unicode/utf8"
 
 	"github.com/capydb/capydb/internal/auth"
@@ -45,12 +47,23 @@ type ProjectOutput struct {
 	}
 }
 
-// ProjectsOutput is {projects}.
+// ProjectsOutput is {projects, next_cursor?}.
 type ProjectsOutput struct {
 	Body struct {
-		Projects []*Project `json:"projects"`
+		Projects   []*Project `json:"projects"`
+		NextCursor string     `json:"next_cursor,omitempty" doc:"present when more projects follow: pass it as cursor"`
 	}
 }
+
+// ListProjectsInput is GET /v1/projects. Without limit every project is
+// returned, as before pagination existed.
+type ListProjectsInput struct {
+	Limit  int    `query:"limit" minimum:"0" doc:"page size: 0 or absent = every project, at most 100"`
+	Cursor string `query:"cursor" doc:"opaque: the next_cursor of the previous page"`
+}
+
+// maxProjectPage is the largest page of GET /v1/projects.
+const maxProjectPage = 100
 
 // JobOutput is {job}.
 type JobOutput struct {
@@ -240,11 +253,25 @@ func (s *Server) loadProject(ctx context.Context, id string) (*store.Project, *s
 	return p, org, nil
 }
 
-func (s *Server) listProjects(ctx context.Context, _ *struct{}) (*ProjectsOutput, error) {
+func (s *Server) listProjects(ctx context.Context, in *ListProjectsInput) (*ProjectsOutput, error) {
 	pr := principal(ctx)
-	projects, err := store.ListProjects(ctx, s.deps.Store.Pool, pr.OrganizationID, pr.ProjectID)
+	page := store.ProjectPage{Limit: min(in.Limit, maxProjectPage)}
+	if in.Cursor != "" {
+		var ok bool
+		if page.AfterCreated, page.AfterID, ok = decodeProjectCursor(in.Cursor); !ok {
+			return nil, errorf(http.StatusBadRequest, "invalid field \"cursor\": pass the next_cursor of a previous page")
+		}
+	}
+	if page.Limit > 0 {
+		page.Limit++ // one more row tells whether another page follows
+	}
+	projects, err := store.ListProjectsPage(ctx, s.deps.Store.Pool, pr.OrganizationID, pr.ProjectID, page)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
+	}
+	more := page.Limit > 0 && len(projects) == page.Limit
+	if more {
+		projects = projects[:len(projects)-1]
 	}
 	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
 	if err != nil {
@@ -259,7 +286,30 @@ func (s *Server) listProjects(ctx context.Context, _ *struct{}) (*ProjectsOutput
 	for _, p := range projects {
 		out.Body.Projects = append(out.Body.Projects, toProject(p, org, clusters[p.ClusterID]))
 	}
+	if more {
+		last := projects[len(projects)-1]
+		out.Body.NextCursor = encodeProjectCursor(last.CreatedAt, last.ID)
+	}
 	return out, nil
+}
+
+// A project cursor is the list position (created_at, id) of the last project
+// of a page; clients treat it as opaque.
+func encodeProjectCursor(created time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created.UnixMicro(), 10) + "." + id))
+}
+
+func decodeProjectCursor(c string) (time.Time, string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	us, id, ok := strings.Cut(string(raw), ".")
+	n, err := strconv.ParseInt(us, 10, 64)
+	if !ok || err != nil || !strings.HasPrefix(id, "prj_") || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return time.Time{}, "", false
+	}
+	return time.UnixMicro(n), id, true
 }
 
 func (s *Server) clusterMap(ctx context.Context) (map[string]*store.Cluster, error) {
@@ -281,8 +331,8 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	if name == "" || utf8.RuneCountInString(name) > 64 {
 		return nil, errorf(http.StatusBadRequest, "name must be 1-64 characters")
 	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return nil, errorf(http.StatusBadRequest, "name must not contain control characters")
+	if HasInvisible(name) {
+		return nil, errorf(http.StatusBadRequest, "name must not contain control characters or invisible format characters (bidi overrides, zero-width spaces)")
 	}
 	if b.Slug != "" && !lifecycle.ValidSlug(b.Slug) {
 		return nil, errorf(http.StatusBadRequest, "slug must be 1-63 lower-case letters, digits and -, start with a letter and not end with -")

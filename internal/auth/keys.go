@@ -75,13 +75,26 @@ func insertKey(ctx context.Context, db store.DB, k *store.APIKey, actor Actor, e
 	return plain, nil
 }
 
-// RevokeKey revokes a key of the organization (idempotent) and audits the
-// first revocation. store.ErrNotFound when the key is not the organization's.
-func RevokeKey(ctx context.Context, st *store.Store, orgID, keyID string, actor Actor) error {
+// UnrevokableError: the key to revoke holds a scope the caller could not
+// grant (403). Revoking is held to the rule of creation, so a key with only
+// api_keys:write cannot take out the organization's admin keys.
+type UnrevokableError struct{ Scope string }
+
+func (e *UnrevokableError) Error() string {
+	return "cannot revoke a key holding scope " + e.Scope + ", which this credential does not hold"
+}
+
+// RevokeKey revokes a key of the organization on behalf of by (idempotent)
+// and audits the first revocation. store.ErrNotFound when the key is not the
+// organization's; *UnrevokableError when its scopes are not a subset of by's.
+func RevokeKey(ctx context.Context, st *store.Store, by *Principal, keyID string) error {
 	return st.InTx(ctx, func(tx pgx.Tx) error {
-		k, err := store.LockAPIKey(ctx, tx, orgID, keyID)
+		k, err := store.LockAPIKey(ctx, tx, by.OrganizationID, keyID)
 		if err != nil {
 			return err
+		}
+		if scope := by.FirstUngrantable(k.Scopes); scope != "" {
+			return &UnrevokableError{Scope: scope}
 		}
 		if k.RevokedAt != nil {
 			return nil
@@ -89,7 +102,7 @@ func RevokeKey(ctx context.Context, st *store.Store, orgID, keyID string, actor 
 		if _, err := store.RevokeAPIKey(ctx, tx, k.ID); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, orgID, k.ProjectID, "api_key.revoked", actor, map[string]any{"api_key_id": k.ID, "name": k.Name})
+		return Audit(ctx, tx, by.OrganizationID, k.ProjectID, "api_key.revoked", by.Actor(), map[string]any{"api_key_id": k.ID, "name": k.Name})
 	})
 }
 

@@ -90,9 +90,27 @@ func LockProject(ctx context.Context, tx pgx.Tx, orgID, id string) (*Project, er
 // ListProjects returns an organization's live projects, oldest first; with
 // onlyID set, just that one (project-scoped keys).
 func ListProjects(ctx context.Context, db DB, orgID, onlyID string) ([]*Project, error) {
+	return ListProjectsPage(ctx, db, orgID, onlyID, ProjectPage{})
+}
+
+// ProjectPage selects a page of a project list in its (created_at, id) order.
+type ProjectPage struct {
+	// AfterCreated and AfterID: only projects after this one (zero = from the start).
+	AfterCreated time.Time
+	AfterID      string
+	Limit        int // 0 = no limit
+}
+
+// ListProjectsPage is ListProjects from a keyset position, at most Limit rows.
+func ListProjectsPage(ctx context.Context, db DB, orgID, onlyID string, pg ProjectPage) ([]*Project, error) {
+	var limit *int
+	if pg.Limit > 0 {
+		limit = &pg.Limit
+	}
 	rows, err := db.Query(ctx, `SELECT `+projectColumns+` FROM projects
 		WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id = $2)
-		ORDER BY created_at, id`, orgID, onlyID)
+		  AND ($3 = '' OR (created_at, id) > ($4, $3))
+		ORDER BY created_at, id LIMIT $5`, orgID, onlyID, pg.AfterID, pg.AfterCreated, limit)
 	if err != nil {
 		return nil, err
 	}
