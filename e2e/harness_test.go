@@ -124,6 +124,18 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		return resp.StatusCode == 200
 	})
 	t.Cleanup(s.stop)
+	// A server that died under a failing test explains why in its last lines.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		select {
+		case <-s.done:
+			logs := s.logs.String()
+			t.Logf("capydb server exited on its own; its last output:\n%s", logs[max(0, len(logs)-8000):])
+		case <-time.After(2 * time.Second):
+		}
+	})
 	return s
 }
 
