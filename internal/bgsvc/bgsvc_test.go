@@ -148,3 +148,31 @@ func TestClock(t *testing.T) {
 		t.Errorf("file clock with a bad file is %v off", d)
 	}
 }
+
+// A periodic service fills its defaults, hands each round its clock's time
+// and reports each round on its Round signal.
+func TestPeriodic(t *testing.T) {
+	if c := (bgsvc.PeriodicConfig{}).WithDefaults(time.Minute, "x"); c.Interval != time.Minute || c.Logger == nil {
+		t.Errorf("defaults: %+v", c)
+	}
+	at := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	cfg := bgsvc.PeriodicConfig{Interval: 10 * time.Millisecond, Clock: func() time.Time { return at }}.WithDefaults(time.Minute, "x")
+	seen := make(chan time.Time, 100)
+	p := bgsvc.NewPeriodic(cfg, func(_ context.Context, now time.Time) int { seen <- now; return 7 })
+	p.TestSignals.Round.Arm()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for range 2 {
+		if n, err := p.TestSignals.Round.Wait(5 * time.Second); err != nil || n != 7 {
+			t.Fatalf("Round = %d, %v", n, err)
+		}
+		if now := <-seen; !now.Equal(at) {
+			t.Errorf("round saw %v, want the clock's %v", now, at)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}

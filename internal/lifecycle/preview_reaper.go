@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/capydb/capydb/internal/bgsvc"
@@ -12,52 +11,24 @@ import (
 // past their TTL before their deletion is queued (the spec allows a minute).
 const DefaultPreviewReaperInterval = 15 * time.Second
 
-// PreviewReaperConfig tunes a PreviewReaper. Zero values get defaults.
-type PreviewReaperConfig struct {
-	Interval time.Duration // default DefaultPreviewReaperInterval
-	Clock    bgsvc.Clock   // default the real time
-	Logger   *slog.Logger
-}
+// PreviewReaper queues the deletion of expired previews every interval
+// (Run). Every worker process runs one; ReapExpiredPreviews makes one
+// server the leader of each round, so several servers never reap twice.
+// Its Round test signal carries the number of deletions queued.
+type PreviewReaper struct{ *bgsvc.Periodic }
 
-// PreviewReaper queues the deletion of expired previews every interval.
-// Every worker process runs one; ReapExpiredPreviews makes one server the
-// leader of each round, so several servers never reap twice.
-type PreviewReaper struct {
-	svc *Service
-	cfg PreviewReaperConfig
-	log *slog.Logger
-
-	// TestSignals may be armed by tests before Run.
-	TestSignals struct {
-		// Round fires after each round with the number of deletions queued.
-		Round bgsvc.Signal[int]
-	}
-}
-
-// NewPreviewReaper builds the reaper of s's previews.
-func NewPreviewReaper(s *Service, cfg PreviewReaperConfig) *PreviewReaper {
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultPreviewReaperInterval
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &PreviewReaper{svc: s, cfg: cfg, log: cfg.Logger.With("component", "preview_reaper")}
-}
-
-// Run reaps at once and then every interval until ctx is cancelled.
-func (r *PreviewReaper) Run(ctx context.Context) error {
-	bgsvc.Every(ctx, r.cfg.Interval, r.round)
-	return nil
-}
-
-func (r *PreviewReaper) round(ctx context.Context) {
-	n, err := r.svc.ReapExpiredPreviews(ctx, r.cfg.Clock.Now())
-	switch {
-	case err != nil && ctx.Err() == nil:
-		r.log.Warn("reaping expired previews failed", "error", err)
-	case n > 0:
-		r.log.Info("queued the deletion of expired previews", "count", n)
-	}
-	r.TestSignals.Round.Send(n)
+// NewPreviewReaper builds the reaper of s's previews; a zero interval is
+// DefaultPreviewReaperInterval.
+func NewPreviewReaper(s *Service, cfg bgsvc.PeriodicConfig) *PreviewReaper {
+	cfg = cfg.WithDefaults(DefaultPreviewReaperInterval, "preview_reaper")
+	return &PreviewReaper{bgsvc.NewPeriodic(cfg, func(ctx context.Context, now time.Time) int {
+		n, err := s.ReapExpiredPreviews(ctx, now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			cfg.Logger.Warn("reaping expired previews failed", "error", err)
+		case n > 0:
+			cfg.Logger.Info("queued the deletion of expired previews", "count", n)
+		}
+		return n
+	})}
 }

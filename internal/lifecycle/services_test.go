@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -36,9 +37,9 @@ func TestSchedulerServices(t *testing.T) {
 	}
 
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-	reaper := NewPreviewReaper(s, PreviewReaperConfig{Interval: 20 * time.Millisecond, Clock: later})
+	reaper := NewPreviewReaper(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
 	reaper.TestSignals.Round.Arm()
-	sched := NewBackupScheduler(s, BackupSchedulerConfig{Interval: 20 * time.Millisecond, Clock: later})
+	sched := NewBackupScheduler(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
 	sched.TestSignals.Round.Arm()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 2)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/capydb/capydb/internal/api"
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
@@ -174,9 +175,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
-		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, lifecycle.PreviewReaperConfig{
+		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
-		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, lifecycle.BackupSchedulerConfig{
+		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
