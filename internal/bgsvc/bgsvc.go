@@ -1,8 +1,9 @@
 // Package bgsvc is the small kit every background service is built from:
 // a one-slot wake channel, a notifier that turns a LISTEN channel into
 // wake-ups, jittered backoff, a cancellable sleep, the worker id, a loop
-// that runs at once and then on a ticker, a leader lock for rounds that one
-// server should run at a time, and test signals. Services keep the blocking
+// that runs at once and then on a ticker (Every, and Periodic services built
+// on it), one clock for schedulers, a leader lock for rounds that one server
+// should run at a time, and test signals. Services keep the blocking
 // Run(ctx) contract; the kit only holds the parts every loop used to copy.
 package bgsvc
 
