@@ -326,7 +326,7 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 		}
 	}
 	setClock("2030-03-01T09:00:00Z")
-	s := startServer(t, "", 0, 0, "--unsafe-backup-clock-file", clock, "--backup-scheduler-interval", "200ms")
+	s := startServer(t, "", 0, 0, "--unsafe-clock-file", clock, "--backup-scheduler-interval", "200ms")
 	p := s.createProject(map[string]any{"name": "sched", "environment": "non_production"})
 	pid := p["id"].(string)
 	seed(t, projectURL(s, pid), "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n")

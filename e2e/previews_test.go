@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,10 +460,16 @@ func TestPreviewInputLimitsAndTenancy(t *testing.T) {
 }
 
 // TestPreviewFailureAndTTL: a clone that fails leaves nothing behind and the
-// preview failed; reset and delete work on it; the reaper (clock moved 2h
-// ahead) deletes previews whose TTL ran out and says so.
+// preview failed; reset and delete work on it; the reaper (clock 2h ahead)
+// deletes previews whose TTL ran out and says so.
 func TestPreviewFailureAndTTL(t *testing.T) {
-	s := startServer(t, "", 0, 0, "--unsafe-preview-clock-skew", "2h", "--preview-reaper-interval", "200ms")
+	// The schedulers' clock stands 2h ahead of the start (a 1-hour preview
+	// made during the test is due at once).
+	clock := filepath.Join(t.TempDir(), "clock")
+	if err := os.WriteFile(clock, []byte(time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", 0, 0, "--unsafe-clock-file", clock, "--preview-reaper-interval", "200ms")
 	ctx := context.Background()
 	p := s.createProject(map[string]any{"name": "fragile", "environment": "non_production"})
 	pid := p["id"].(string)
@@ -519,7 +527,7 @@ func TestPreviewFailureAndTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// TTL: the reaper's clock runs 2h ahead, so a 1-hour preview is due at once;
+	// TTL: the reaper's clock stands 2h ahead, so a 1-hour preview is due at once;
 	// the "broken" one (24h) is not.
 	short, job := s.createPreview(pid, map[string]any{"name": "short", "mode": "empty", "ttl_hours": 1})
 	shortID := short["id"].(string)

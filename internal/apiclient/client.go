@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/capydb/capydb/internal/bgsvc"
 )
 
 // DefaultTimeout is the per-request timeout unless CAPYDB_HTTP_TIMEOUT says otherwise.
@@ -53,7 +55,7 @@ func New(baseURL, apiKey, version string, timeout time.Duration) *Client {
 		UserAgent: UserAgent(version),
 		HTTP:      &http.Client{Timeout: timeout},
 		Delays:    DefaultDelays,
-		Sleep:     sleepCtx,
+		Sleep:     bgsvc.Sleep,
 	}
 }
 
@@ -64,20 +66,6 @@ func UserAgent(version string) string {
 		v = f[0]
 	}
 	return "capydb-cli/" + v
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Error is an answer from the server with a non-2xx status.
@@ -156,7 +144,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (*Response, error
 	}
 	sleep := c.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = bgsvc.Sleep
 	}
 	var lastErr error
 	for i := 0; i < attempts; i++ {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capydb/capydb/internal/apiclient"
+	"github.com/capydb/capydb/internal/bgsvc"
 )
 
 func init() { registrars = append(registrars, addAuthCommands) }
@@ -188,12 +189,8 @@ func (a *app) deviceLogin(c *apiclient.Client, o loginOptions) (string, error) {
 		if !sess.ExpiresAt.IsZero() && time.Now().After(sess.ExpiresAt) {
 			return "", withCode(exitNotFound, "login session expired or not found; run capydb login again")
 		}
-		t := time.NewTimer(a.pace.loginPoll)
-		select {
-		case <-a.ctx.Done():
-			t.Stop()
+		if bgsvc.Sleep(a.ctx, a.pace.loginPoll) != nil {
 			return "", withCode(exitError, "login interrupted")
-		case <-t.C:
 		}
 	}
 }

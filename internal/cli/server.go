@@ -16,33 +16,50 @@ import (
 	"golang.org/x/term"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/server"
 	"github.com/capydb/capydb/internal/store"
 )
 
 func init() { registrars = append(registrars, addServerCommands) }
 
-// envBinding maps a flag to its CAPYDB_* variable; the flag wins when given.
-type envBinding struct{ flag, env string }
+// envName is the environment variable of a flag: CAPYDB_ and the flag's
+// name in upper snake case (--webhooks-retry-base → CAPYDB_WEBHOOKS_RETRY_BASE).
+func envName(flag string) string {
+	return "CAPYDB_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
 
-// applyEnv sets every flag that was not given on the command line from its
-// environment variable, and reports which flags ended up explicit.
-func applyEnv(fs *pflag.FlagSet, bindings []envBinding) (map[string]bool, error) {
+// envFlags are the flags of cmd that have a CAPYDB_* variable: every flag
+// the command declares itself, so a new flag cannot lack one, except
+// --help and the hidden --unsafe-* test switches (a stray environment must
+// not turn off fsync). only, when given, narrows the set.
+func envFlags(cmd *cobra.Command, only ...string) []*pflag.Flag {
+	var out []*pflag.Flag
+	cmd.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || f.Hidden || (len(only) > 0 && !contains(only, f.Name)) {
+			return
+		}
+		out = append(out, f)
+	})
+	return out
+}
+
+// applyEnv sets every flag of cmd that was not given on the command line
+// from its environment variable (the flag wins when given), and reports
+// which flags ended up explicit.
+func applyEnv(cmd *cobra.Command, only ...string) (map[string]bool, error) {
 	explicit := map[string]bool{}
-	for _, b := range bindings {
-		f := fs.Lookup(b.flag)
-		if f == nil {
-			continue
-		}
+	for _, f := range envFlags(cmd, only...) {
 		if f.Changed {
-			explicit[b.flag] = true
+			explicit[f.Name] = true
 			continue
 		}
-		if v, ok := os.LookupEnv(b.env); ok && v != "" {
-			if err := fs.Set(b.flag, v); err != nil {
-				return nil, fmt.Errorf("%s: %w", b.env, err)
+		env := envName(f.Name)
+		if v, ok := os.LookupEnv(env); ok && v != "" {
+			if err := cmd.Flags().Set(f.Name, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
 			}
-			explicit[b.flag] = true
+			explicit[f.Name] = true
 		}
 	}
 	return explicit, nil
@@ -68,31 +85,16 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be auto, json or text")
 }
 
-var serverEnv = []envBinding{
-	{"data-dir", "CAPYDB_DATA_DIR"}, {"listen", "CAPYDB_LISTEN"}, {"direct-port", "CAPYDB_DIRECT_PORT"},
-	{"pooled-port", "CAPYDB_POOLED_PORT"}, {"public-host", "CAPYDB_PUBLIC_HOST"},
-	{"database-url", "CAPYDB_DATABASE_URL"}, {"components", "CAPYDB_COMPONENTS"}, {"workers", "CAPYDB_WORKERS"},
-	{"embedded-cluster", "CAPYDB_EMBEDDED_CLUSTER"}, {"log-format", "CAPYDB_LOG_FORMAT"}, {"log-level", "CAPYDB_LOG_LEVEL"},
-	{"webhooks-allow-insecure", "CAPYDB_WEBHOOKS_ALLOW_INSECURE"}, {"webhooks-retry-base", "CAPYDB_WEBHOOKS_RETRY_BASE"},
-	{"oidc-issuer", "CAPYDB_OIDC_ISSUER"}, {"oidc-jwks-url", "CAPYDB_OIDC_JWKS_URL"}, {"oidc-audience", "CAPYDB_OIDC_AUDIENCE"},
-	{"trusted-proxies", "CAPYDB_TRUSTED_PROXIES"}, {"rate-limit-api", "CAPYDB_RATE_LIMIT_API"},
-	{"rate-limit-cli-login", "CAPYDB_RATE_LIMIT_CLI_LOGIN"}, {"rate-limit-cli-poll", "CAPYDB_RATE_LIMIT_CLI_POLL"},
-	{"rate-limit-failed-auth", "CAPYDB_RATE_LIMIT_FAILED_AUTH"},
-	{"preview-reaper-interval", "CAPYDB_PREVIEW_REAPER_INTERVAL"}, {"clone-workers", "CAPYDB_CLONE_WORKERS"},
-	{"backup-url", "CAPYDB_BACKUP_URL"}, {"imports-allow-private", "CAPYDB_IMPORTS_ALLOW_PRIVATE"},
-	{"backup-scheduler-interval", "CAPYDB_BACKUP_SCHEDULER_INTERVAL"},
-}
-
 func addServerCommands(root *cobra.Command) {
 	var cfg server.Config
 	var components string
-	var rlAPI, rlLogin, rlPoll, rlFailed string
+	var rlAPI, rlLogin, rlPoll, rlFailed, clockFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the CapyDB server (API, job workers and the embedded cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			explicit, err := applyEnv(cmd.Flags(), serverEnv)
+			explicit, err := applyEnv(cmd)
 			if err != nil {
 				return err
 			}
@@ -101,6 +103,9 @@ func addServerCommands(root *cobra.Command) {
 			cfg.RateLimits = map[string]string{auth.BucketAPI: rlAPI, auth.BucketLoginStart: rlLogin,
 				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed}
 			cfg.Version = Version
+			if clockFile != "" {
+				cfg.Clock = bgsvc.FileClock(clockFile)
+			}
 			log, err := newLogger(cfg.LogFormat, cfg.LogLevel)
 			if err != nil {
 				return err
@@ -132,13 +137,11 @@ func addServerCommands(root *cobra.Command) {
 	f.StringVar(&rlFailed, "rate-limit-failed-auth", "10/m:10", "per-client bucket of failed authentications (then 429 instead of 401)")
 	f.DurationVar(&cfg.PreviewReaperInterval, "preview-reaper-interval", 15*time.Second, "how often expired previews are queued for deletion")
 	f.IntVar(&cfg.CloneWorkers, "clone-workers", 0, "parallel copy workers of a preview clone (0 = one per CPU, at least 2)")
-	f.DurationVar(&cfg.PreviewClockSkew, "unsafe-preview-clock-skew", 0, "move the preview reaper's clock forward (tests only)")
-	_ = f.MarkHidden("unsafe-preview-clock-skew")
 	f.StringVar(&cfg.BackupURL, "backup-url", "", "blob store of backups, exports and uploads (file://, s3://...; default file://<data-dir>/backups)")
 	f.BoolVar(&cfg.ImportsAllowPrivate, "imports-allow-private", false, "let imports read from private and loopback addresses (local development only)")
 	f.DurationVar(&cfg.BackupSchedulerInterval, "backup-scheduler-interval", 30*time.Second, "how often due backup schedules and expired backups are handled")
-	f.StringVar(&cfg.BackupClockFile, "unsafe-backup-clock-file", "", "file holding an RFC 3339 time the backup scheduler uses as now (tests only)")
-	_ = f.MarkHidden("unsafe-backup-clock-file")
+	f.StringVar(&clockFile, "unsafe-clock-file", "", "file holding an RFC 3339 time every scheduler uses as now (tests only)")
+	_ = f.MarkHidden("unsafe-clock-file")
 	f.DurationVar(&cfg.BackupVerifyDelay, "unsafe-backup-verify-delay", 0, "pause between a backup's dump and its verification (tests only)")
 	_ = f.MarkHidden("unsafe-backup-verify-delay")
 	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
@@ -152,7 +155,7 @@ func addServerCommands(root *cobra.Command) {
 		Short: "Mint an organization API key (printed once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := applyEnv(cmd.Flags(), []envBinding{{"data-dir", "CAPYDB_DATA_DIR"}, {"database-url", "CAPYDB_DATABASE_URL"}}); err != nil {
+			if _, err := applyEnv(cmd, "data-dir", "database-url"); err != nil {
 				return err
 			}
 			if org == "" {

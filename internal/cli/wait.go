@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capydb/capydb/internal/apiclient"
+	"github.com/capydb/capydb/internal/bgsvc"
 )
 
 // waitOpts are the wait flags of an async command (CLI.md §9).
@@ -104,12 +105,8 @@ func (a *app) waitJob(c *apiclient.Client, job *apiclient.Job, timeout time.Dura
 		if d > remaining {
 			d = remaining
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-a.ctx.Done():
-			t.Stop()
+		if bgsvc.Sleep(a.ctx, d) != nil {
 			return last, a.interrupted(job.ID)
-		case <-t.C:
 		}
 	}
 	if live {

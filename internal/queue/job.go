@@ -183,3 +183,12 @@ func ActiveJob(ctx context.Context, db store.DB, projectID, typ string) (*Job, e
 		WHERE project_id = $1 AND type = $2 AND state IN ('pending', 'running')
 		ORDER BY created_at DESC LIMIT 1`, projectID, typ))
 }
+
+// Overdue counts the pending jobs that have been due for longer than age
+// (the job_workers component of GET /status).
+func Overdue(ctx context.Context, db store.DB, age time.Duration) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state = 'pending' AND run_at < now() - $1::interval`,
+		pgInterval(age)).Scan(&n)
+	return n, err
+}

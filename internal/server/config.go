@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/capydb/capydb/internal/bgsvc"
 )
 
 // Config is everything `capydb server` can be told.
@@ -43,11 +45,12 @@ type Config struct {
 	RateLimits map[string]string
 
 	// PreviewReaperInterval is how often expired previews are looked for
-	// (default 15s). Clock is the reaper's clock (default time.Now) and
-	// PreviewClockSkew moves it forward (tests: expire previews early).
+	// (default 15s).
 	PreviewReaperInterval time.Duration
-	Clock                 func() time.Time
-	PreviewClockSkew      time.Duration
+	// Clock is the one clock of every scheduler (preview TTLs, backup
+	// schedules and expiries); nil is the real time. Tests set it (the
+	// hidden --unsafe-clock-file flag makes a bgsvc.FileClock).
+	Clock bgsvc.Clock
 	// CloneWorkers is the number of parallel copy workers of a snapshot
 	// clone (0 = one per CPU, at least 2).
 	CloneWorkers int
@@ -59,10 +62,8 @@ type Config struct {
 	// addresses (local development only).
 	ImportsAllowPrivate bool
 	// BackupSchedulerInterval is how often due schedules and expired
-	// backups are looked for (default 30s); BackupClockFile, when set, holds
-	// an RFC 3339 time the scheduler uses as now (tests only).
+	// backups are looked for (default 30s).
 	BackupSchedulerInterval time.Duration
-	BackupClockFile         string
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/capydb/capydb/internal/api"
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
@@ -173,18 +174,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	s.cancel = cancel
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = s.worker.Run(runCtx) }()
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.runPreviewReaper(runCtx) }()
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.runBackupScheduler(runCtx) }()
+		s.run(runCtx, s.worker.Run)
+		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
+			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
+		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
+			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err
 		}
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = d.Run(runCtx) }()
+		s.run(runCtx, d.Run)
 	}
 	if cfg.has("api") {
 		if err := s.serveAPI(runCtx); err != nil {
@@ -192,6 +191,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 	}
 	return s, nil
+}
+
+// run starts a background service; Stop cancels ctx and waits for it. The
+// services block in Run until ctx ends and report trouble in their logs.
+func (s *Server) run(ctx context.Context, service func(context.Context) error) {
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = service(ctx) }()
 }
 
 func (s *Server) serveAPI(ctx context.Context) error {
@@ -299,8 +305,7 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 	}
 	out = append(out, db)
 	workers := api.StatusComponent{Name: "job_workers", Status: "operational"}
-	var overdue int
-	if err := s.store.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state = 'pending' AND run_at < now() - interval '2 minutes'`).Scan(&overdue); err == nil && overdue > 0 {
+	if overdue, err := queue.Overdue(ctx, s.store.Pool, 2*time.Minute); err == nil && overdue > 0 {
 		workers.Status, workers.Message = "degraded", fmt.Sprintf("%d jobs waiting for more than 2 minutes", overdue)
 	}
 	hooks := api.StatusComponent{Name: "webhook_delivery"}

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/secretbox"
@@ -45,8 +43,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.WorkerID == "" {
-		host, _ := os.Hostname()
-		c.WorkerID = fmt.Sprintf("%s:%d", host, os.Getpid())
+		c.WorkerID = bgsvc.WorkerID()
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 32
@@ -90,8 +87,11 @@ type Dispatcher struct {
 	cfg    Config
 	log    *slog.Logger
 	client *http.Client
-	wake   chan struct{} // new events, tests or redeliveries
-	freed  chan struct{} // an attempt finished
+	wake   bgsvc.Wake // new events, tests or redeliveries
+	freed  bgsvc.Wake // an attempt finished
+
+	// TestSignals may be armed by tests before Run.
+	TestSignals TestSignals
 
 	mu       sync.Mutex
 	inflight map[string]int // endpoint id → attempts in flight here
@@ -140,21 +140,24 @@ func NewDispatcher(pool *pgxpool.Pool, box *secretbox.Box, cfg Config) (*Dispatc
 			// A 3xx is a failed attempt: following it would go to a URL nobody checked.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		wake:     make(chan struct{}, 1),
-		freed:    make(chan struct{}, 1),
+		wake:     bgsvc.NewWake(),
+		freed:    bgsvc.NewWake(),
 		inflight: map[string]int{},
 	}, nil
 }
 
-// Wake makes the dispatcher look for new events and due deliveries now.
-func (d *Dispatcher) Wake() { signal(d.wake) }
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+// TestSignals are events a test can arm and wait for instead of polling
+// (bgsvc.Signal); they are never armed in production.
+type TestSignals struct {
+	// Listening fires when the dispatcher's LISTEN took effect.
+	Listening bgsvc.Signal[struct{}]
+	// AttemptDone fires with the delivery id after an attempt was recorded
+	// (or released, when shutting down).
+	AttemptDone bgsvc.Signal[string]
 }
+
+// Wake makes the dispatcher look for new events and due deliveries now.
+func (d *Dispatcher) Wake() { d.wake.Signal() }
 
 // Run fans out and delivers until ctx is cancelled, then waits for the
 // attempts in flight to end and closes the dispatcher's pool.
@@ -162,7 +165,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.pool.Close()
 	var bg sync.WaitGroup
 	bg.Add(2)
-	go func() { defer bg.Done(); d.listen(ctx) }()
+	n := &bgsvc.Notifier{Pool: d.pool, Channel: store.WebhooksChannel, Wake: d.wake, Log: d.log,
+		Listening: &d.TestSignals.Listening}
+	go func() { defer bg.Done(); n.Run(ctx) }()
 	go func() { defer bg.Done(); d.pruneLoop(ctx) }()
 	var attempts sync.WaitGroup
 	timer := time.NewTimer(d.cfg.PollInterval)
@@ -237,40 +242,6 @@ func (d *Dispatcher) untilNextDue(ctx context.Context) time.Duration {
 		wait = until + time.Millisecond
 	}
 	return wait
-}
-
-// listen holds a LISTEN connection and wakes the loop on every NOTIFY (new
-// events, tests, redeliveries).
-func (d *Dispatcher) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := d.pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, "LISTEN "+store.WebhooksChannel); err != nil {
-				return err
-			}
-			defer func() {
-				c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				_, _ = conn.Exec(c, "UNLISTEN *")
-			}()
-			d.Wake() // anything that arrived before LISTEN
-			for {
-				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-					return err
-				}
-				d.Wake()
-			}
-		}()
-		if ctx.Err() != nil {
-			return
-		}
-		d.log.Warn("webhook notification listener stopped; retrying", "error", err)
-		sleep(ctx, time.Second)
-	}
 }
 
 // fanOutAll turns every outbox event not yet fanned out into deliveries.
@@ -406,7 +377,8 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.ClaimedDelivery) {
 		}
 		d.total--
 		d.mu.Unlock()
-		signal(d.freed)
+		d.freed.Signal()
+		d.TestSignals.AttemptDone.Send(c.ID)
 	}()
 	log := d.log.With("delivery_id", c.ID, "endpoint_id", c.EndpointID, "event_type", c.EventType, "attempt", c.Attempts)
 	// Claimed as the dispatcher was stopping: nothing is sent.
@@ -504,31 +476,18 @@ func scrubURLError(err error) string {
 }
 
 // Backoff is the wait after the n-th failed attempt: base·2^(n−1), capped
-// at max, with ±20 % jitter.
-func Backoff(base, max time.Duration, n int) time.Duration {
-	f := float64(base) * math.Pow(2, float64(n-1))
-	if f > float64(max) || math.IsInf(f, 0) {
-		f = float64(max)
-	}
-	return time.Duration(f * (0.8 + 0.4*rand.Float64()))
-}
+// at max, with ±20 % jitter (bgsvc.Backoff).
+func Backoff(base, max time.Duration, n int) time.Duration { return bgsvc.Backoff(base, max, n) }
 
 // pruneLoop deletes deliveries older than the retention, hourly.
 func (d *Dispatcher) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
+	bgsvc.Every(ctx, time.Hour, func(ctx context.Context) {
 		if n, err := store.PruneWebhookDeliveries(ctx, d.pool, time.Now().Add(-d.cfg.Retention)); err != nil && ctx.Err() == nil {
 			d.log.Warn("pruning old webhook deliveries failed", "error", err)
 		} else if n > 0 {
 			d.log.Info("pruned old webhook deliveries", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // Status reports the webhook_delivery component of GET /status: degraded
@@ -542,13 +501,4 @@ func Status(ctx context.Context, db store.DB) (status, message string) {
 		return "degraded", fmt.Sprintf("%d webhook deliveries waiting for more than 2 minutes", n)
 	}
 	return "operational", ""
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

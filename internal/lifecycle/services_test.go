@@ -1,0 +1,77 @@
+package lifecycle
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/capydb/capydb/internal/bgsvc"
+	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// The preview reaper and backup scheduler are services: they run a round at
+// once and then every interval on their clock, fire their Round test signal
+// after each round, and return from Run when ctx ends.
+func TestSchedulerServices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := controlDB(t)
+	org := &store.Organization{ID: ids.New("org_"), Name: "o", Slug: "o", BillingPlan: "business"}
+	if err := store.InsertOrganization(ctx, s.Store.Pool, org); err != nil {
+		t.Fatal(err)
+	}
+	cl := &store.Cluster{ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local", PublicHost: "127.0.0.1",
+		DirectPort: 5432, PooledPort: 6432, PostgresVersion: "15", State: "active"}
+	if err := store.UpsertClusterByName(ctx, s.Store.Pool, cl); err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Project{ID: ids.New("prj_"), OrganizationID: org.ID, ClusterID: cl.ID, Name: "p", Slug: "p", Environment: "non_production",
+		State: store.ProjectReady, PostgresVersion: "15", DatabaseName: "db_p", OwnerRole: "u_p", RoleName: "u_p", PasswordEnc: []byte("x")}
+	if err := store.InsertProject(ctx, s.Store.Pool, p); err != nil {
+		t.Fatal(err)
+	}
+	pv, _, err := s.CreatePreview(ctx, org, p.ID, CreatePreviewParams{Mode: "empty", TTLHours: 1}, Actor{Kind: "system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	reaper := NewPreviewReaper(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
+	reaper.TestSignals.Round.Arm()
+	sched := NewBackupScheduler(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
+	sched.TestSignals.Round.Arm()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- reaper.Run(runCtx) }()
+	go func() { done <- sched.Run(runCtx) }()
+
+	// The first round sees the preview as expired on the reaper's clock.
+	if n, err := reaper.TestSignals.Round.Wait(10 * time.Second); err != nil || n != 1 {
+		t.Fatalf("first reaper round queued %d (%v), want 1", n, err)
+	}
+	if n, err := reaper.TestSignals.Round.Wait(10 * time.Second); err != nil || n != 0 {
+		t.Fatalf("second reaper round queued %d (%v), want 0", n, err)
+	}
+	got, err := store.GetPreview(ctx, s.Store.Pool, org.ID, pv.ID)
+	if err != nil || got.State != store.PreviewDeleting {
+		t.Errorf("preview after the reaper: %+v %v", got, err)
+	}
+	for range 2 {
+		if n, err := sched.TestSignals.Round.Wait(10 * time.Second); err != nil || n != 0 {
+			t.Fatalf("scheduler round queued %d (%v), want 0 (no schedules)", n, err)
+		}
+	}
+
+	stop()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a service did not return after cancel")
+		}
+	}
+}
