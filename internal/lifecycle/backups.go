@@ -177,8 +177,7 @@ func (s *Service) runBackup(ctx context.Context, rep *queue.Reporter, p *store.P
 			return verr
 		}
 		msg := verr.Error()
-		if _, err := s.Store.Pool.Exec(ctx, `UPDATE backups SET verification_state = 'failed', verification_error = $2,
-			updated_at = now() WHERE id = $1`, b.ID, msg); err != nil {
+		if err := store.FailBackupVerification(ctx, s.Store.Pool, b.ID, msg); err != nil {
 			return err
 		}
 		return queue.PermanentError(fmt.Errorf("backup verification failed: %w", verr))
@@ -220,8 +219,7 @@ func (h *backupHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE backups SET verification_state = 'pending', verification_error = NULL
-		WHERE id = $1`, b.ID); err != nil {
+	if err := store.ResetBackupVerification(ctx, h.s.Store.Pool, b.ID); err != nil {
 		return nil, err
 	}
 	if err := h.s.runBackup(ctx, rep, p, c, b); err != nil {
@@ -235,10 +233,8 @@ func (h *backupHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 	if err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE backups SET state = 'completed', verification_state = 'verified', verified_at = now(),
-		verification_error = NULL, updated_at = now() WHERE id = $1 AND state = 'running'`, b.ID)
-	if err != nil || tag.RowsAffected() == 0 {
-		return err
+	if err := store.MarkBackupCompleted(ctx, tx, b.ID); err != nil {
+		return skipStale(err)
 	}
 	return event(ctx, tx, j.OrganizationID, "backup.completed", map[string]any{
 		"organization_id": j.OrganizationID, "project_id": b.ProjectID, "backup_id": b.ID, "backup_key": b.BackupKey,
@@ -251,10 +247,7 @@ func (h *backupHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg
 	if err != nil {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `UPDATE backups SET state = 'failed',
-		verification_state = CASE WHEN verification_state = 'pending' THEN 'failed' ELSE verification_state END,
-		verification_error = coalesce(verification_error, $2), updated_at = now() WHERE id = $1 AND state = 'running'`, b.ID, msg)
-	return err
+	return skipStale(store.MarkBackupFailed(ctx, tx, b.ID, &msg))
 }
 
 // backupDeleteHandler runs project.backup_delete: the file goes, the record
@@ -277,11 +270,10 @@ func (h *backupDeleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queu
 	if err := j.DecodePayload(&in); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE backups SET state = 'expired', updated_at = now() WHERE id = $1`, in.BackupID); err != nil {
+	if err := skipStale(store.MarkBackupExpired(ctx, tx, in.BackupID)); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE restore_points SET updated_at = now() WHERE backup_id = $1`, in.BackupID)
-	return err
+	return store.TouchRestorePoints(ctx, tx, in.BackupID)
 }
 
 func (h *backupDeleteHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
@@ -335,8 +327,8 @@ func scheduleDue(sc *store.BackupSchedule, now time.Time) bool {
 // advisory lock); the others skip it.
 func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued, expired int, err error) {
 	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('capydb.backup_scheduler'))`).Scan(&leader); err != nil {
+		leader, err := store.TryLeaderLock(ctx, tx, "capydb.backup_scheduler")
+		if err != nil {
 			return err
 		}
 		if !leader {
@@ -359,8 +351,7 @@ func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE backup_schedules SET last_job_id = $2, last_run_at = $3, updated_at = now()
-				WHERE id = $1`, sc.ID, job.ID, now); err != nil {
+			if err := store.SetScheduleRun(ctx, tx, sc.ID, job.ID, now); err != nil {
 				return err
 			}
 			queued++
@@ -390,13 +381,7 @@ func (s *Service) deleteProjectArtifacts(ctx context.Context, p *store.Project) 
 	if s.Blob == nil {
 		return nil
 	}
-	rows, err := s.Store.Pool.Query(ctx, `SELECT backup_key FROM backups WHERE project_id = $1 AND state <> 'expired'
-		UNION ALL SELECT object_key FROM project_exports WHERE project_id = $1 AND state <> 'expired'
-		UNION ALL SELECT object_key FROM import_uploads WHERE project_id = $1`, p.ID)
-	if err != nil {
-		return err
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := store.ProjectArtifactKeys(ctx, s.Store.Pool, p.ID)
 	if err != nil {
 		return err
 	}
@@ -405,18 +390,5 @@ func (s *Service) deleteProjectArtifacts(ctx context.Context, p *store.Project) 
 			return err
 		}
 	}
-	return s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		for _, q := range []string{
-			`UPDATE backups SET state = 'expired', updated_at = now() WHERE project_id = $1 AND state <> 'expired'`,
-			`UPDATE project_exports SET state = 'expired', updated_at = now() WHERE project_id = $1 AND state <> 'expired'`,
-			`DELETE FROM import_uploads WHERE project_id = $1`,
-			`UPDATE restore_points SET deleted_at = now(), updated_at = now() WHERE project_id = $1 AND deleted_at IS NULL`,
-			`DELETE FROM backup_schedules WHERE project_id = $1`,
-		} {
-			if _, err := tx.Exec(ctx, q, p.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.Store.InTx(ctx, func(tx pgx.Tx) error { return store.ExpireProjectArtifacts(ctx, tx, p.ID) })
 }

@@ -76,8 +76,7 @@ func (h *exportHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE project_exports SET size_bytes = $2, checksum_sha256 = $3, updated_at = now()
-		WHERE id = $1`, e.ID, art.Size, art.SHA256); err != nil {
+	if err := store.SetExportArtifact(ctx, h.s.Store.Pool, e.ID, art.Size, art.SHA256); err != nil {
 		return nil, err
 	}
 	return map[string]any{"export_id": e.ID, "size_bytes": art.Size}, nil
@@ -88,8 +87,7 @@ func (h *exportHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 	if err := j.DecodePayload(&in); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE project_exports SET state = 'completed', updated_at = now() WHERE id = $1 AND state = 'running'`, in.ExportID)
-	return err
+	return skipStale(store.MarkExportCompleted(ctx, tx, in.ExportID))
 }
 
 func (h *exportHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, _ string) error {
@@ -97,8 +95,7 @@ func (h *exportHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, _ s
 	if err := j.DecodePayload(&in); err != nil {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE project_exports SET state = 'failed', updated_at = now() WHERE id = $1 AND state = 'running'`, in.ExportID)
-	return err
+	return skipStale(store.MarkExportFailed(ctx, tx, in.ExportID))
 }
 
 // ExpireExports deletes the files of exports past their expiry at now and
@@ -107,24 +104,15 @@ func (s *Service) ExpireExports(ctx context.Context, now time.Time) (int, error)
 	if s.Blob == nil {
 		return 0, nil
 	}
-	rows, err := s.Store.Pool.Query(ctx, `SELECT id, object_key FROM project_exports
-		WHERE expires_at <= $1 AND state IN ('completed', 'failed') LIMIT 200`, now)
+	list, err := store.ListExpiredExports(ctx, s.Store.Pool, now, 200)
 	if err != nil {
 		return 0, err
 	}
-	type item struct{ id, key string }
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		return it, r.Scan(&it.id, &it.key)
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, it := range list {
-		if err := s.Blob.Delete(ctx, it.key); err != nil {
+	for _, e := range list {
+		if err := s.Blob.Delete(ctx, e.ObjectKey); err != nil {
 			return 0, err
 		}
-		if _, err := s.Store.Pool.Exec(ctx, `UPDATE project_exports SET state = 'expired', updated_at = now() WHERE id = $1`, it.id); err != nil {
+		if err := skipStale(store.MarkExportExpired(ctx, s.Store.Pool, e.ID)); err != nil {
 			return 0, err
 		}
 	}

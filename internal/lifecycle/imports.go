@@ -307,8 +307,7 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'importing', latest_job_id = $2, updated_at = now() WHERE id = $1`,
-			p.ID, job.ID); err != nil {
+		if err := store.BeginProjectImport(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		src := "upload"
@@ -474,8 +473,7 @@ func (h *importHandler) Abort(ctx context.Context, j *queue.Job) error {
 }
 
 func (h *importHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = NULL, updated_at = now()
-		WHERE id = $1 AND state = 'importing'`, *j.ProjectID); err != nil {
+	if err := skipStale(store.FinishProjectImport(ctx, tx, *j.ProjectID, nil)); err != nil {
 		return err
 	}
 	return event(ctx, tx, j.OrganizationID, "import.completed", map[string]any{
@@ -484,9 +482,7 @@ func (h *importHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 }
 
 func (h *importHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = $2, updated_at = now()
-		WHERE id = $1 AND state = 'importing'`, *j.ProjectID, msg)
-	return err
+	return skipStale(store.FinishProjectImport(ctx, tx, *j.ProjectID, &msg))
 }
 
 // AuditPreflight records that a preflight ran.

@@ -185,9 +185,7 @@ func (s *Service) ResetPreview(ctx context.Context, orgID, previewID string, act
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE preview_databases SET state = 'resetting', latest_job_id = $2, updated_at = now()
-			WHERE id = $1`, pv.ID, job.ID)
-		return err
+		return store.BeginPreviewReset(ctx, tx, pv.ID, job.ID)
 	})
 	return job, err
 }
@@ -211,8 +209,7 @@ func (s *Service) ExtendPreview(ctx context.Context, orgID, previewID string, tt
 		if expires.Before(pv.TTLExpiresAt) {
 			return invalidf("extend can only move the expiry later (currently %s)", pv.TTLExpiresAt.UTC().Format(time.RFC3339))
 		}
-		if _, err := tx.Exec(ctx, `UPDATE preview_databases SET ttl_expires_at = $2, updated_at = now() WHERE id = $1`,
-			pv.ID, expires); err != nil {
+		if err := store.SetPreviewTTL(ctx, tx, pv.ID, expires); err != nil {
 			return err
 		}
 		if err := audit(ctx, tx, orgID, pv.ProjectID, "preview.ttl_extended", actor, map[string]any{
@@ -244,13 +241,11 @@ func (s *Service) DeletePreview(ctx context.Context, orgID, previewID string, ac
 
 func (s *Service) deletePreviewTx(ctx context.Context, tx pgx.Tx, pv *store.Preview, reason string, actor Actor) (*queue.Job, error) {
 	if pv.State == store.PreviewDeleting {
-		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM jobs WHERE preview_database_id = $1 AND type = $2
-			AND state IN ('pending', 'running') ORDER BY created_at DESC LIMIT 1`, pv.ID, JobBranchDelete).Scan(&id)
+		job, err := queue.ActivePreviewJob(ctx, tx, pv.ID, JobBranchDelete)
 		if err == nil {
-			return queue.Get(ctx, tx, pv.OrganizationID, id)
+			return job, nil
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		// The last delete failed for good: start another.
@@ -262,8 +257,7 @@ func (s *Service) deletePreviewTx(ctx context.Context, tx pgx.Tx, pv *store.Prev
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'deleting', delete_reason = $2, latest_job_id = $3,
-		updated_at = now() WHERE id = $1`, pv.ID, reason, job.ID); err != nil {
+	if err := store.BeginPreviewDelete(ctx, tx, pv.ID, reason, job.ID); err != nil {
 		return nil, err
 	}
 	return job, audit(ctx, tx, pv.OrganizationID, pv.ProjectID, "preview.deleted", actor, map[string]any{
@@ -277,8 +271,8 @@ func (s *Service) deletePreviewTx(ctx context.Context, tx pgx.Tx, pv *store.Prev
 func (s *Service) ReapExpiredPreviews(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('capydb.preview_reaper'))`).Scan(&leader); err != nil {
+		leader, err := store.TryLeaderLock(ctx, tx, "capydb.preview_reaper")
+		if err != nil {
 			return err
 		}
 		if !leader {
@@ -468,22 +462,16 @@ func (h *previewBuildHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queu
 	if err != nil {
 		return err
 	}
-	kind := pv.Mode
-	var srcDB *string
+	build := store.PreviewBuild{CloneStrategy: r.CloneStrategy, CloneDurationMS: r.CloneDurationMS, SourceKind: pv.Mode}
 	if pv.Mode == store.PreviewModeClone {
-		var db string
-		if err := tx.QueryRow(ctx, `SELECT database_name FROM projects WHERE id = $1`, pv.ProjectID).Scan(&db); err != nil {
+		p, err := store.GetProjectAny(ctx, tx, pv.ProjectID)
+		if err != nil {
 			return err
 		}
-		srcDB = &db
+		build.SourceDatabase = &p.DatabaseName
 	}
-	tag, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = NULL, clone_strategy = $3,
-			clone_duration_ms = $4, source_kind = $5, source_database = $6, source_backup_key = NULL,
-			source_restore_time = NULL, updated_at = now()
-		WHERE id = $1 AND state = $2 AND deleted_at IS NULL`,
-		pv.ID, h.wantState(), r.CloneStrategy, r.CloneDurationMS, kind, srcDB)
-	if err != nil || tag.RowsAffected() == 0 || h.reset {
-		return err
+	if err := store.MarkPreviewReady(ctx, tx, pv.ID, h.wantState(), build); err != nil || h.reset {
+		return skipStale(err)
 	}
 	return event(ctx, tx, j.OrganizationID, "preview.ready", map[string]any{
 		"organization_id": j.OrganizationID, "project_id": pv.ProjectID, "preview_id": pv.ID, "job_id": j.ID,
@@ -491,9 +479,13 @@ func (h *previewBuildHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queu
 }
 
 func (h *previewBuildHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = CASE WHEN state = $2 THEN 'failed' ELSE state END,
-		last_error = $3, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`, *j.PreviewDatabaseID, h.wantState(), msg)
-	return err
+	err := store.MarkPreviewFailed(ctx, tx, *j.PreviewDatabaseID, h.wantState(), msg)
+	// A live preview that moved on keeps its state but still shows the error.
+	var te *store.TransitionError
+	if errors.As(err, &te) && !te.Deleted {
+		return store.SetPreviewLastError(ctx, tx, *j.PreviewDatabaseID, msg)
+	}
+	return skipStale(err)
 }
 
 // dropIgnoringForeign drops db when owner owns it; a database of that name
@@ -536,24 +528,15 @@ func (h *previewDeleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue
 }
 
 func (h *previewDeleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	var projectID string
-	var reason *string
-	err := tx.QueryRow(ctx, `UPDATE preview_databases SET deleted_at = now(), state = 'deleting', password_enc = ''::bytea,
-			last_error = NULL, updated_at = now()
-		WHERE id = $1 AND deleted_at IS NULL RETURNING project_id, delete_reason`, *j.PreviewDatabaseID).Scan(&projectID, &reason)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
+	projectID, reason, err := store.MarkPreviewDeleted(ctx, tx, *j.PreviewDatabaseID)
 	if err != nil {
-		return err
+		return skipStale(err)
 	}
 	return previewDeletedEvent(ctx, tx, j.OrganizationID, projectID, *j.PreviewDatabaseID, j.ID, deref(reason))
 }
 
 func (h *previewDeleteHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE preview_databases SET last_error = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`,
-		*j.PreviewDatabaseID, msg)
-	return err
+	return store.SetPreviewLastError(ctx, tx, *j.PreviewDatabaseID, msg)
 }
 
 func previewDeletedEvent(ctx context.Context, tx pgx.Tx, orgID, projectID, previewID, jobID, reason string) error {
@@ -570,9 +553,8 @@ func previewDeletedEvent(ctx context.Context, tx pgx.Tx, orgID, projectID, previ
 // project deleting and stop at once).
 func (s *Service) dropProjectPreviews(ctx context.Context, p *store.Project, c *dataplane.Cluster) error {
 	for {
-		var running int
-		if err := s.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE project_id = $1 AND state = 'running'
-			AND type = ANY($2)`, p.ID, []string{JobBranchCreate, JobBranchReset, JobBranchDelete}).Scan(&running); err != nil {
+		running, err := queue.CountRunning(ctx, s.Store.Pool, p.ID, []string{JobBranchCreate, JobBranchReset, JobBranchDelete})
+		if err != nil {
 			return err
 		}
 		if running == 0 {
@@ -599,22 +581,12 @@ func (s *Service) dropProjectPreviews(ctx context.Context, p *store.Project, c *
 // markProjectPreviewsDeleted records, in the project deletion's final
 // transaction, that its previews are gone.
 func markProjectPreviewsDeleted(ctx context.Context, tx pgx.Tx, j *queue.Job) error {
-	rows, err := tx.Query(ctx, `UPDATE preview_databases SET deleted_at = now(), state = 'deleting',
-			delete_reason = coalesce(delete_reason, 'manual'), password_enc = ''::bytea, updated_at = now()
-		WHERE project_id = $1 AND deleted_at IS NULL RETURNING id, delete_reason`, *j.ProjectID)
-	if err != nil {
-		return err
-	}
-	type gone struct{ id, reason string }
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gone, error) {
-		var g gone
-		return g, r.Scan(&g.id, &g.reason)
-	})
+	list, err := store.MarkProjectPreviewsDeleted(ctx, tx, *j.ProjectID)
 	if err != nil {
 		return err
 	}
 	for _, g := range list {
-		if err := previewDeletedEvent(ctx, tx, j.OrganizationID, *j.ProjectID, g.id, j.ID, g.reason); err != nil {
+		if err := previewDeletedEvent(ctx, tx, j.OrganizationID, *j.ProjectID, g.ID, j.ID, g.Reason); err != nil {
 			return err
 		}
 	}

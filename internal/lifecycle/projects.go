@@ -87,7 +87,7 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
 		// Serialize creates per organization so derived slugs do not race.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.org.' || $1))`, org.ID); err != nil {
+		if err := store.LockOrgCreates(ctx, tx, org.ID); err != nil {
 			return err
 		}
 		slug := in.Slug
@@ -212,8 +212,7 @@ func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalT
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'deleting', latest_job_id = $2, updated_at = now() WHERE id = $1`,
-			p.ID, job.ID); err != nil {
+		if err := store.BeginProjectDelete(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		return audit(ctx, tx, orgID, p.ID, "project.deleted", actor, map[string]any{"job_id": job.ID})
@@ -297,7 +296,7 @@ func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET latest_job_id = $2, updated_at = now() WHERE id = $1`, p.ID, job.ID); err != nil {
+		if err := store.SetProjectLatestJob(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		return audit(ctx, tx, orgID, p.ID, "project.credentials_rotated", actor,

@@ -133,8 +133,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 			if pv.State != store.PreviewReady {
 				return conflictf("preview is not ready (state %s)", pv.State)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'resetting', latest_job_id = $2, updated_at = now()
-				WHERE id = $1`, pv.ID, jobID); err != nil {
+			if err := store.BeginPreviewReset(ctx, tx, pv.ID, jobID); err != nil {
 				return err
 			}
 			params.PreviewID, params.LockedResource = pv.ID, "preview:"+pv.ID
@@ -167,8 +166,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 			if err := store.UseApproval(ctx, tx, approval.ID, jobID); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'restoring', latest_job_id = $2, updated_at = now()
-				WHERE id = $1`, p.ID, jobID); err != nil {
+			if err := store.BeginProjectRestore(ctx, tx, p.ID, jobID); err != nil {
 				return err
 			}
 			params.LockedResource = "project:" + p.ID
@@ -227,7 +225,7 @@ func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *stor
 		}
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE preview_databases SET source_backup_key = $2 WHERE id = $1`, pv.ID, b.BackupKey); err != nil {
+	if err := store.SetPreviewSourceBackup(ctx, tx, pv.ID, b.BackupKey); err != nil {
 		return nil, err
 	}
 	return pv, nil
@@ -276,12 +274,11 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 		if safety.VerificationState != store.VerifyVerified {
 			if err := h.s.runBackup(ctx, rep, p, c, safety); err != nil {
 				if queue.IsPermanent(err) {
-					_, _ = h.s.Store.Pool.Exec(ctx, `UPDATE backups SET state = 'failed', updated_at = now() WHERE id = $1`, safety.ID)
+					_ = store.MarkBackupFailed(ctx, h.s.Store.Pool, safety.ID, nil)
 				}
 				return nil, fmt.Errorf("while taking the safety backup: %w", err)
 			}
-			if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE backups SET state = 'completed', verification_state = 'verified',
-				verified_at = now(), updated_at = now() WHERE id = $1`, safety.ID); err != nil {
+			if err := store.MarkBackupCompleted(ctx, h.s.Store.Pool, safety.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -388,15 +385,12 @@ func (h *restoreHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job
 		"backup_id": b.ID, "backup_key": b.BackupKey, "target_kind": in.TargetKind}
 	switch in.TargetKind {
 	case TargetProject:
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = NULL, updated_at = now()
-			WHERE id = $1 AND state = 'restoring'`, *j.ProjectID); err != nil {
+		if err := skipStale(store.FinishProjectRestore(ctx, tx, *j.ProjectID, nil)); err != nil {
 			return err
 		}
 		data["safety_backup_id"] = in.SafetyBackupID
 	default:
-		if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = NULL, source_kind = 'backup',
-				source_backup_key = $2, source_restore_time = NULL, updated_at = now()
-			WHERE id = $1 AND deleted_at IS NULL`, *j.PreviewDatabaseID, b.BackupKey); err != nil {
+		if err := skipStale(store.MarkPreviewRestored(ctx, tx, *j.PreviewDatabaseID, b.BackupKey)); err != nil {
 			return err
 		}
 		data["preview_id"] = *j.PreviewDatabaseID
@@ -415,17 +409,11 @@ func (h *restoreHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, ms
 	in, _ := h.payload(j)
 	switch in.TargetKind {
 	case TargetProject:
-		_, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'restoring'`, *j.ProjectID, msg)
-		return err
+		return skipStale(store.FinishProjectRestore(ctx, tx, *j.ProjectID, &msg))
 	case TargetPreview:
-		_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'resetting'`, *j.PreviewDatabaseID, msg)
-		return err
+		return skipStale(store.FailPreviewRestore(ctx, tx, *j.PreviewDatabaseID, msg))
 	default:
-		_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'failed', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'provisioning'`, *j.PreviewDatabaseID, msg)
-		return err
+		return skipStale(store.MarkPreviewFailed(ctx, tx, *j.PreviewDatabaseID, store.PreviewProvisioning, msg))
 	}
 }
 
