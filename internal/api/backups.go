@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -84,16 +83,6 @@ type UpsertScheduledBackupRequest struct {
 type UpsertScheduleInput struct {
 	ProjectID string `path:"projectID"`
 	Body      UpsertScheduledBackupRequest
-}
-
-// failData maps lifecycle.StatusError (404/410 of backups, exports,
-// restore points) before the common mapping.
-func (s *Server) failData(ctx context.Context, err error, notFoundMsg string) error {
-	var se *lifecycle.StatusError
-	if errors.As(err, &se) {
-		return errorf(se.Status, "%s", se.Msg)
-	}
-	return s.fail(ctx, err, notFoundMsg)
 }
 
 func (s *Server) registerBackups() {

@@ -155,7 +155,7 @@ func (s *Server) registerRestores() {
 				PreviewName: b.PreviewName, TTLHours: b.TTLHours, ApprovalToken: b.ApprovalToken,
 				AllowUnverified: b.AllowUnverifiedBackup}, actor(ctx))
 			if err != nil {
-				return nil, s.failData(ctx, err, "project not found")
+				return nil, s.fail(ctx, err, "project not found")
 			}
 			out := &restoreCreateOut{}
 			out.Body.Job = toJob(job)

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -229,7 +228,7 @@ func (s *Server) registerWebhooks() {
 			}
 			e, secret, err := s.deps.Webhooks.Create(ctx, orgID, input, webhookActor(ctx))
 			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
 			}
 			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
 			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
@@ -250,7 +249,7 @@ func (s *Server) registerWebhooks() {
 			}
 			e, err := s.deps.Webhooks.Update(ctx, orgID, in.EndpointID, input, webhookActor(ctx))
 			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
 			}
 			out := &WebhookEndpointOutput{}
 			out.Body.WebhookEndpoint = toWebhookEndpoint(e)
@@ -265,7 +264,7 @@ func (s *Server) registerWebhooks() {
 				return nil, err
 			}
 			if err := s.deps.Webhooks.Delete(ctx, orgID, in.EndpointID, webhookActor(ctx)); err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
 			}
 			out := &WebhookDeletedOutput{}
 			out.Body.Deleted = true
@@ -281,7 +280,7 @@ func (s *Server) registerWebhooks() {
 			}
 			e, secret, err := s.deps.Webhooks.RotateSecret(ctx, orgID, in.EndpointID, webhookActor(ctx))
 			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
 			}
 			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
 			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
@@ -323,7 +322,7 @@ func (s *Server) registerWebhooks() {
 			}
 			d, err := s.deps.Webhooks.Test(ctx, orgID, in.EndpointID)
 			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
+				return nil, s.fail(ctx, err, msgEndpointNotFound)
 			}
 			out := &WebhookDeliveryOutput{}
 			out.Body.Delivery = toWebhookDelivery(d)
@@ -342,7 +341,7 @@ func (s *Server) registerWebhooks() {
 			}
 			d, err := s.deps.Webhooks.Redeliver(ctx, orgID, in.EndpointID, in.DeliveryID)
 			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgDeliveryNotFound)
+				return nil, s.fail(ctx, err, msgDeliveryNotFound)
 			}
 			out := &WebhookDeliveryOutput{}
 			out.Body.Delivery = toWebhookDelivery(d)
@@ -367,15 +366,6 @@ func (s *Server) webhookOrg(ctx context.Context, ref string) (string, error) {
 		}
 	}
 	return "", errorf(http.StatusNotFound, "organization not found")
-}
-
-// webhookFail maps the webhooks service's input and conflict errors.
-func (s *Server) webhookFail(ctx context.Context, err error, notFoundMsg string) error {
-	var we *webhooks.Error
-	if errors.As(err, &we) {
-		return errorf(we.Status, "%s", we.Msg)
-	}
-	return s.fail(ctx, err, notFoundMsg)
 }
 
 func webhookActor(ctx context.Context) webhooks.Actor {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/plan"
 	"github.com/capydb/capydb/internal/queue"
@@ -23,31 +24,15 @@ type Actor struct {
 	ID   string
 }
 
-// Error kinds the API maps to status codes.
-var (
-	ErrConflict         = errors.New("conflict")
-	ErrInvalid          = errors.New("invalid")
-	ErrForbidden        = errors.New("forbidden")
-	ErrApprovalRequired = errors.New("approval required")
-)
-
-// UserError is a mistake in the caller's request or a state conflict; its
-// message is safe to show.
-type UserError struct {
-	Kind error
-	Msg  string
-}
-
-func (e *UserError) Error() string { return e.Msg }
-func (e *UserError) Unwrap() error { return e.Kind }
-
+// Caller-caused errors are domainerr kinds; package api maps them to statuses.
 func conflictf(format string, a ...any) error {
-	return &UserError{Kind: ErrConflict, Msg: fmt.Sprintf(format, a...)}
+	return domainerr.Errorf(domainerr.Conflict, format, a...)
+}
+func invalidf(format string, a ...any) error {
+	return domainerr.Errorf(domainerr.Invalid, format, a...)
 }
 
-func invalidf(format string, a ...any) error {
-	return &UserError{Kind: ErrInvalid, Msg: fmt.Sprintf(format, a...)}
-}
+var errApprovalRequired = domainerr.New(domainerr.Precondition, "this action requires an approval token")
 
 // CreateProjectParams is a validated create request.
 type CreateProjectParams struct {
@@ -174,7 +159,7 @@ func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalT
 		var approval *store.Approval
 		if p.Environment == "production" {
 			if approvalToken == "" {
-				return &UserError{Kind: ErrApprovalRequired, Msg: "this action requires an approval token"}
+				return errApprovalRequired
 			}
 			approval, err = checkApproval(ctx, tx, orgID, p.ID, "project.delete", approvalToken)
 			if err != nil {
@@ -257,19 +242,19 @@ func hashToken(t string) []byte {
 func checkApproval(ctx context.Context, tx pgx.Tx, orgID, projectID, action, token string) (*store.Approval, error) {
 	a, err := store.LockApprovalByHash(ctx, tx, orgID, hashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token is invalid or expired")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if a.ProjectID != projectID {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token was minted for another project"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token was minted for another project")
 	}
 	if a.Action != action {
-		return nil, &UserError{Kind: ErrForbidden, Msg: fmt.Sprintf("approval token was minted for %s, not %s", a.Action, action)}
+		return nil, domainerr.Errorf(domainerr.Forbidden, "approval token was minted for %s, not %s", a.Action, action)
 	}
 	if a.UsedAt == nil && !a.ExpiresAt.After(time.Now()) {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token is invalid or expired")
 	}
 	return a, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
@@ -23,14 +23,6 @@ const (
 	TargetPreview    = "preview"
 	TargetProject    = "project"
 )
-
-// StatusError is a user error with its own HTTP status (404, 410).
-type StatusError struct {
-	Status int
-	Msg    string
-}
-
-func (e *StatusError) Error() string { return e.Msg }
 
 // RestoreParams is a validated restore request.
 type RestoreParams struct {
@@ -57,13 +49,13 @@ func resolveBackup(ctx context.Context, tx pgx.Tx, projectID string, in RestoreP
 	if in.RestorePointID != "" {
 		rp, err := store.GetRestorePoint(ctx, tx, projectID, in.RestorePointID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &StatusError{http.StatusNotFound, "restore point not found"}
+			return nil, domainerr.New(domainerr.NotFound, "restore point not found")
 		}
 		if err != nil {
 			return nil, err
 		}
 		if rp.BackupState != nil && *rp.BackupState == store.BackupExpired {
-			return nil, &StatusError{http.StatusGone, "restore point has expired"}
+			return nil, domainerr.New(domainerr.Gone, "restore point has expired")
 		}
 		if rp.BackupKey == nil {
 			return nil, invalidf("point-in-time recovery is not available for this project")
@@ -71,18 +63,18 @@ func resolveBackup(ctx context.Context, tx pgx.Tx, projectID string, in RestoreP
 		key = *rp.BackupKey
 	}
 	if !blobstore.ValidKey(key) {
-		return nil, &StatusError{http.StatusNotFound, "backup not found"}
+		return nil, domainerr.New(domainerr.NotFound, "backup not found")
 	}
 	b, err := store.GetBackupByKey(ctx, tx, projectID, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &StatusError{http.StatusNotFound, "backup not found"}
+		return nil, domainerr.New(domainerr.NotFound, "backup not found")
 	}
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case b.State == store.BackupExpired:
-		return nil, &StatusError{http.StatusGone, "backup has expired"}
+		return nil, domainerr.New(domainerr.Gone, "backup has expired")
 	case b.State != store.BackupCompleted:
 		return nil, conflictf("backup is not completed (state %s)", b.State)
 	case b.VerificationState != store.VerifyVerified && !in.AllowUnverified:
@@ -125,7 +117,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 		case TargetPreview:
 			pv, err := store.LockPreview(ctx, tx, org.ID, in.PreviewID)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && pv.ProjectID != p.ID) {
-				return &StatusError{http.StatusNotFound, "preview not found"}
+				return domainerr.New(domainerr.NotFound, "preview not found")
 			}
 			if err != nil {
 				return err
@@ -143,14 +135,14 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 				return conflictf("overwrite restores are only allowed on non_production projects")
 			}
 			if in.ApprovalToken == "" {
-				return &UserError{Kind: ErrApprovalRequired, Msg: "this action requires an approval token"}
+				return errApprovalRequired
 			}
 			approval, err := checkApproval(ctx, tx, org.ID, p.ID, "project.restore_overwrite", in.ApprovalToken)
 			if err != nil {
 				return err
 			}
 			if approval.UsedAt != nil {
-				return &UserError{Kind: ErrForbidden, Msg: "approval token has already been used"}
+				return domainerr.New(domainerr.Forbidden, "approval token has already been used")
 			}
 			if p.State != store.ProjectReady {
 				return conflictf("project is not ready (state %s)", p.State)
