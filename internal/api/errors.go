@@ -17,6 +17,7 @@ var kindStatus = map[domainerr.Kind]int{
 	domainerr.Invalid:      http.StatusBadRequest,
 	domainerr.Forbidden:    http.StatusForbidden,
 	domainerr.Precondition: http.StatusPreconditionRequired,
+	domainerr.Unavailable:  http.StatusServiceUnavailable,
 }
 
 // fail turns a domain error into the right status. Unknown errors are logged

@@ -69,7 +69,7 @@ type CreateExportInput struct {
 // transferURL returns a URL for one action on key: presigned by the object
 // store, or capydb's own signed route for file:// storage.
 func (s *Server) transferURL(ctx context.Context, base string, g blobstore.Grant) (string, error) {
-	blob := s.deps.Lifecycle.Blob
+	blob := s.deps.Blob
 	if blob.Presigns {
 		method := http.MethodGet
 		if g.Action == "put" {

@@ -327,22 +327,9 @@ func (s *Server) clusterMap(ctx context.Context) (map[string]*store.Cluster, err
 func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*ProjectJobOutput, error) {
 	pr := principal(ctx)
 	b := in.Body
-	name := strings.TrimSpace(b.Name)
-	if name == "" || utf8.RuneCountInString(name) > 64 {
-		return nil, errorf(http.StatusBadRequest, "name must be 1-64 characters")
-	}
-	if HasInvisible(name) {
-		return nil, errorf(http.StatusBadRequest, "name must not contain control characters or invisible format characters (bidi overrides, zero-width spaces)")
-	}
-	if b.Slug != "" && !lifecycle.ValidSlug(b.Slug) {
-		return nil, errorf(http.StatusBadRequest, "slug must be 1-63 lower-case letters, digits and -, start with a letter and not end with -")
-	}
-	env := b.Environment
-	if env == "" {
-		env = "production"
-	}
-	if env != "production" && env != "non_production" {
-		return nil, errorf(http.StatusBadRequest, "environment must be one of production or non_production")
+	req, err := lifecycle.CheckProjectRequest(lifecycle.ProjectRequest{Name: b.Name, Slug: b.Slug, Environment: b.Environment})
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
 	}
 	if b.OrganizationID != "" && b.OrganizationID != pr.OrganizationID {
 		return nil, errorf(http.StatusNotFound, "organization not found")
@@ -351,12 +338,12 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	if err != nil {
 		return nil, s.fail(ctx, err, "organization not found")
 	}
-	cluster, err := s.place(ctx, b.Region, b.ClusterID, b.PostgresVersion)
+	cluster, err := s.deps.Lifecycle.Place(ctx, b.Region, b.ClusterID, b.PostgresVersion)
 	if err != nil {
-		return nil, err
+		return nil, s.fail(ctx, err, "")
 	}
 	p, job, err := s.deps.Lifecycle.CreateProject(ctx, org, lifecycle.CreateProjectParams{
-		Name: name, Slug: b.Slug, Environment: env, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
+		Name: req.Name, Slug: req.Slug, Environment: req.Environment, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
 		PostgresVersion: cluster.PostgresVersion,
 	}, actor(ctx))
 	if err != nil {
@@ -366,72 +353,4 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	out.Body.Project = toProject(p, org, cluster)
 	out.Body.Job = toJob(job)
 	return out, nil
-}
-
-// place chooses the cluster for a new project: the requested one, or the
-// active cluster with the fewest projects in the region and version asked for.
-func (s *Server) place(ctx context.Context, region, clusterID, version string) (*store.Cluster, error) {
-	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	versions, err := s.offeredVersions(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	if len(versions) == 0 {
-		return nil, errorf(http.StatusServiceUnavailable, "no cluster is open for new projects")
-	}
-	if version == "" {
-		version = versions[len(versions)-1]
-	} else if !slices.Contains(versions, version) {
-		return nil, errorf(http.StatusBadRequest, "unsupported postgres version %q; this server offers: %s", version, strings.Join(versions, ", "))
-	}
-	var regions []string
-	for _, c := range clusters {
-		if c.State == "active" && !slices.Contains(regions, c.Region) {
-			regions = append(regions, c.Region)
-		}
-	}
-	if region != "" && !slices.Contains(regions, region) {
-		return nil, errorf(http.StatusBadRequest, "unknown region %q; available regions: %s", region, strings.Join(regions, ", "))
-	}
-	if clusterID != "" {
-		for _, c := range clusters {
-			if c.ID != clusterID {
-				continue
-			}
-			if c.State != "active" {
-				return nil, errorf(http.StatusBadRequest, "cluster %s is not open for new projects", clusterID)
-			}
-			if region != "" && c.Region != region {
-				return nil, errorf(http.StatusBadRequest, "cluster %s is in region %s, not %s", clusterID, c.Region, region)
-			}
-			if c.PostgresVersion != version {
-				return nil, errorf(http.StatusBadRequest, "cluster %s runs postgres %s, not %s", clusterID, c.PostgresVersion, version)
-			}
-			return c, nil
-		}
-		return nil, errorf(http.StatusBadRequest, "unknown cluster %q", clusterID)
-	}
-	counts, err := store.CountProjectsByCluster(ctx, s.deps.Store.Pool)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	var best *store.Cluster
-	for _, c := range clusters {
-		if c.State != "active" || c.PostgresVersion != version || (region != "" && c.Region != region) {
-			continue
-		}
-		if best == nil || counts[c.ID] < counts[best.ID] {
-			best = c
-		}
-	}
-	if best == nil {
-		if region == "" {
-			return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s", version)
-		}
-		return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s in region %s", version, region)
-	}
-	return best, nil
 }

@@ -1,6 +1,6 @@
 // Package domainerr is the one vocabulary for errors a caller caused: each
 // carries a Kind (not found, gone, conflict, invalid, forbidden,
-// precondition) and a message that is safe to show. Domain packages
+// precondition, unavailable) and a message that is safe to show. Domain packages
 // (lifecycle, webhooks) return them; only package api turns a Kind into an
 // HTTP status, in one mapper.
 package domainerr
@@ -21,6 +21,7 @@ const (
 	Invalid      Kind = "invalid"      // the request itself is wrong
 	Forbidden    Kind = "forbidden"    // the caller may not do this (e.g. a bad approval token)
 	Precondition Kind = "precondition" // something must be supplied first (an approval token)
+	Unavailable  Kind = "unavailable"  // the service cannot do it now (no cluster open)
 )
 
 // Error is a caller-caused error of one Kind.

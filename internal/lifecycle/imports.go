@@ -127,72 +127,48 @@ func scrubURLError(err error, sourceURL string) string {
 	return msg
 }
 
-// Preflight connects to the source (10 s timeout, addresses checked at
-// connect time), inspects it and grades the import. Nothing is written.
+// Preflight inspects the source (dataplane.InspectSource; addresses checked
+// at connect time) and grades the import. Nothing is written.
 func (s *Service) Preflight(ctx context.Context, org *store.Organization, p *store.Project, sourceURL string) (*PreflightResult, error) {
 	limits := PlanFor(org)
 	res := &PreflightResult{Checks: []PreflightCheck{}, StorageLimitBytes: limits.StorageLimitBytes, TargetVersion: p.PostgresVersion,
 		Source: SourceInspection{Extensions: []SourceExtension{}}}
-	cfg, err := pgx.ParseConfig(sourceURL)
-	if err != nil {
-		return nil, invalidf("source_url is not a valid connection URL")
-	}
-	cfg.ConnectTimeout = 10 * time.Second
 	g := s.importGuard()
-	cfg.DialFunc = g.DialContext
-	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
-		addrs, err := g.Resolve(ctx, host)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]string, len(addrs))
-		for i, a := range addrs {
-			out[i] = a.String()
-		}
-		return out, nil
-	}
-	cfg.RuntimeParams["application_name"] = "capydb-preflight"
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err != nil {
-		res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "fail", Detail: scrubURLError(err, sourceURL)})
+	facts, err := dataplane.InspectSource(ctx, dataplane.SourceConfig{URL: sourceURL, Dial: g.DialContext,
+		Lookup: func(ctx context.Context, host string) ([]string, error) {
+			addrs, err := g.Resolve(ctx, host)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]string, len(addrs))
+			for i, a := range addrs {
+				out[i] = a.String()
+			}
+			return out, nil
+		}})
+	var unreachable *dataplane.UnreachableError
+	switch {
+	case errors.Is(err, dataplane.ErrInvalidSourceURL):
+		return nil, invalidf("source_url is not a valid connection URL")
+	case errors.As(err, &unreachable):
+		res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "fail", Detail: scrubURLError(unreachable.Err, sourceURL)})
 		return res, nil
+	case err != nil:
+		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "pass"})
 	src := &res.Source
-	var major int
-	if err := conn.QueryRow(cctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int / 10000,
-		pg_database_size(current_database())`).Scan(&src.ServerVersion, &major, &src.DatabaseSizeBytes); err != nil {
-		return nil, fmt.Errorf("while inspecting the source: %w", err)
-	}
-	rows, err := conn.Query(cctx, `SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`)
-	if err != nil {
-		return nil, err
-	}
-	exts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceExtension, error) {
-		var e SourceExtension
-		return e, r.Scan(&e.Name, &e.Version)
-	})
-	if err != nil {
-		return nil, err
+	major := facts.Major
+	src.ServerVersion, src.DatabaseSizeBytes = facts.ServerVersion, facts.DatabaseSizeBytes
+	exts := make([]SourceExtension, 0, len(facts.Extensions))
+	for _, e := range facts.Extensions {
+		exts = append(exts, SourceExtension{Name: e.Name, Version: e.Version})
 	}
 	src.Extensions = exts
-	rows, err = conn.Query(cctx, `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema')
-		AND nspname NOT LIKE 'pg\_%' ORDER BY 1`)
-	if err == nil {
-		src.AppSchemas, _ = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	rows, err = conn.Query(cctx, `SELECT evtname FROM pg_event_trigger ORDER BY 1`)
-	if err == nil {
-		src.EventTriggers, _ = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	var slotsUsed int
-	_ = conn.QueryRow(cctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
-		current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_replication_slots)`).Scan(
-		&src.Replication.WALLevel, &src.Replication.MaxReplicationSlots, &src.Replication.MaxWALSenders, &slotsUsed)
-	src.Replication.UsedReplicationSlot = slotsUsed
+	src.AppSchemas, src.EventTriggers = facts.AppSchemas, facts.EventTriggers
+	src.Replication = SourceReplication{WALLevel: facts.WALLevel, MaxReplicationSlots: facts.MaxReplicationSlots,
+		MaxWALSenders: facts.MaxWALSenders, UsedReplicationSlot: facts.UsedReplicationSlots}
+	slotsUsed := facts.UsedReplicationSlots
 	if src.Replication.WALLevel != "logical" {
 		src.Replication.Blockers = append(src.Replication.Blockers, "wal_level is "+src.Replication.WALLevel+", not logical")
 	}

@@ -208,6 +208,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
+		Blob:    s.lifecycle.Blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
