@@ -131,7 +131,7 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 		}
 		var err error
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			ID: jobID, Type: JobInstanceCreate, OrganizationID: org.ID, ProjectID: p.ID,
+			ID: jobID, Type: JobProjectProvision, OrganizationID: org.ID, ProjectID: p.ID,
 			ClusterID: p.ClusterID, LockedResource: "project:" + p.ID,
 		})
 		if err != nil {
@@ -275,7 +275,7 @@ func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string
 			payload.NewRole = graceLoginName(p.OwnerRole)
 		}
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			Type: JobRotateCredentials, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
+			Type: JobProjectRotateCredentials, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
 			LockedResource: "project:" + p.ID, Payload: payload,
 		})
 		if err != nil {

@@ -24,12 +24,12 @@ import (
 	"github.com/capydb/capydb/internal/store"
 )
 
-// Job types.
+// Project job types (wire strings are public in the jobs API and stay).
 const (
-	JobInstanceCreate    = "instance.create"
-	JobProjectDelete     = "project.delete"
-	JobRotateCredentials = "project.rotate_credentials"
-	JobExpireCredential  = "project.expire_credential"
+	JobProjectProvision         = "instance.create"
+	JobProjectDelete            = "project.delete"
+	JobProjectRotateCredentials = "project.rotate_credentials"
+	JobProjectExpireCredential  = "project.expire_credential"
 )
 
 // Service owns project lifecycles.
@@ -93,18 +93,18 @@ func (s *Service) Clusters() map[string]*dataplane.Cluster {
 // Handlers maps each job type to its handler.
 func (s *Service) Handlers() map[string]queue.Handler {
 	return map[string]queue.Handler{
-		JobInstanceCreate:      &provisionHandler{s},
-		JobProjectDelete:       &deleteHandler{s},
-		JobRotateCredentials:   &rotateHandler{s},
-		JobExpireCredential:    &expireHandler{s},
-		JobBranchCreate:        &previewBuildHandler{s: s},
-		JobBranchReset:         &previewBuildHandler{s: s, reset: true},
-		JobBranchDelete:        &previewDeleteHandler{s},
-		JobProjectBackup:       &backupHandler{s},
-		JobProjectBackupDelete: &backupDeleteHandler{s},
-		JobProjectRestore:      &restoreHandler{s},
-		JobProjectExport:       &exportHandler{s},
-		JobProjectImport:       &importHandler{s},
+		JobProjectProvision:         &provisionHandler{s},
+		JobProjectDelete:            &deleteHandler{s},
+		JobProjectRotateCredentials: &rotateHandler{s},
+		JobProjectExpireCredential:  &expireHandler{s},
+		JobPreviewCreate:            &previewBuildHandler{s: s},
+		JobPreviewReset:             &previewBuildHandler{s: s, reset: true},
+		JobPreviewDelete:            &previewDeleteHandler{s},
+		JobProjectBackup:            &backupHandler{s},
+		JobProjectBackupDelete:      &backupDeleteHandler{s},
+		JobProjectRestore:           &restoreHandler{s},
+		JobProjectExport:            &exportHandler{s},
+		JobProjectImport:            &importHandler{s},
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/capydb/capydb/internal/store"
 )
 
-// provisionHandler runs instance.create: role, database, pooler entry.
+// provisionHandler runs instance.create (JobProjectProvision): role, database, pooler entry.
 type provisionHandler struct{ s *Service }
 
 func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -213,7 +213,7 @@ func (h *rotateHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 			return err
 		}
 		if _, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			Type: JobExpireCredential, OrganizationID: j.OrganizationID, ProjectID: *j.ProjectID,
+			Type: JobProjectExpireCredential, OrganizationID: j.OrganizationID, ProjectID: *j.ProjectID,
 			ClusterID: deref(j.ClusterID), LockedResource: "project:" + *j.ProjectID,
 			Payload: expirePayload{Role: oldRole}, RunAt: expires,
 		}); err != nil {
