@@ -85,10 +85,10 @@ func (h *backupDeleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if err != nil {
 		return nil, err
 	}
-	if h.s.Blob == nil {
+	if h.s.cfg.Blob == nil {
 		return nil, errors.New("no backup storage is configured")
 	}
-	return nil, h.s.Blob.Delete(ctx, b.BackupKey)
+	return nil, h.s.cfg.Blob.Delete(ctx, b.BackupKey)
 }
 
 func (h *backupDeleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {

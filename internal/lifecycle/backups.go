@@ -28,14 +28,11 @@ const (
 )
 
 // Retention defaults.
-var (
+const (
 	// ManualBackupRetention is how long on-demand backups are kept.
 	ManualBackupRetention = 7 * 24 * time.Hour
 	// DefaultScheduleRetentionDays applies when a schedule gives none.
 	DefaultScheduleRetentionDays = 7
-	// VerifyDelay pauses between a dump and its verification (tests
-	// corrupt the stored file in that window).
-	VerifyDelay time.Duration
 )
 
 // MaxLabelLen bounds backup and restore point labels.
@@ -110,12 +107,12 @@ func throttledProgress(ctx context.Context, rep *queue.Reporter, phase string) f
 
 // dumpToBlob dumps db into key and returns the artifact and the snapshot's row counts.
 func (s *Service) dumpToBlob(ctx context.Context, rep *queue.Reporter, c *dataplane.Cluster, db, key string) (blobstore.Artifact, dataplane.TableCounts, error) {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return blobstore.Artifact{}, nil, queue.PermanentError(errors.New("no backup storage is configured"))
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.Blob.NewWriter(wctx, key, throttledProgress(ctx, rep, "dumping"))
+	w, err := s.cfg.Blob.NewWriter(wctx, key, throttledProgress(ctx, rep, "dumping"))
 	if err != nil {
 		return blobstore.Artifact{}, nil, err
 	}
@@ -137,7 +134,7 @@ func (s *Service) dumpToBlob(ctx context.Context, rep *queue.Reporter, c *datapl
 // compares row counts; the error says why it failed.
 func (s *Service) verifyBackup(ctx context.Context, rep *queue.Reporter, c *dataplane.Cluster, b *store.Backup, owner string) error {
 	_ = rep.Progress(ctx, map[string]any{"phase": "verifying", "bytes_done": b.SizeBytes, "bytes_total": b.SizeBytes})
-	file, err := s.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
+	file, err := s.cfg.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
 	if err != nil {
 		return err
 	}
@@ -165,11 +162,11 @@ func (s *Service) runBackup(ctx context.Context, rep *queue.Reporter, p *store.P
 		return err
 	}
 	b.SizeBytes, b.ChecksumSHA256, b.TableCounts = art.Size, &art.SHA256, counts
-	if VerifyDelay > 0 {
+	if d := s.cfg.VerifyDelay; d > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(VerifyDelay):
+		case <-time.After(d):
 		}
 	}
 	if verr := s.verifyBackup(ctx, rep, c, b, p.OwnerRole); verr != nil {
@@ -285,7 +282,7 @@ func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued
 // uploads from storage and its restore points (project.delete). Records stay
 // (backups and exports as expired) for the audit trail; a retry is safe.
 func (s *Service) deleteProjectArtifacts(ctx context.Context, p *store.Project) error {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return nil
 	}
 	keys, err := store.ProjectArtifactKeys(ctx, s.Store.Pool, p.ID)
@@ -293,7 +290,7 @@ func (s *Service) deleteProjectArtifacts(ctx context.Context, p *store.Project) 
 		return err
 	}
 	for _, k := range keys {
-		if err := s.Blob.Delete(ctx, k); err != nil {
+		if err := s.cfg.Blob.Delete(ctx, k); err != nil {
 			return err
 		}
 	}

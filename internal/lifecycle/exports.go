@@ -47,7 +47,7 @@ func (s *Service) CreateExport(ctx context.Context, orgID, projectID string, act
 // ExpireExports deletes the files of exports past their expiry at now and
 // marks them expired.
 func (s *Service) ExpireExports(ctx context.Context, now time.Time) (int, error) {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return 0, nil
 	}
 	list, err := store.ListExpiredExports(ctx, s.Store.Pool, now, 200)
@@ -55,7 +55,7 @@ func (s *Service) ExpireExports(ctx context.Context, now time.Time) (int, error)
 		return 0, err
 	}
 	for _, e := range list {
-		if err := s.Blob.Delete(ctx, e.ObjectKey); err != nil {
+		if err := s.cfg.Blob.Delete(ctx, e.ObjectKey); err != nil {
 			return 0, err
 		}
 		if err := skipStale(store.MarkExportExpired(ctx, s.Store.Pool, e.ID)); err != nil {

@@ -37,7 +37,7 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(h.s.TempDir, "capydb-import-*.dump")
+	f, err := os.CreateTemp(h.s.cfg.TempDir, "capydb-import-*.dump")
 	if err != nil {
 		return nil, err
 	}
@@ -51,11 +51,11 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 		}
 		os.Remove(file)
 		if u.SizeBytes != nil && u.ChecksumSHA256 != nil {
-			file, err = h.s.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
+			file, err = h.s.cfg.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
 		} else {
 			// Uploaded straight to the object store: record what arrived.
 			var art blobstore.Artifact
-			if file, art, err = h.s.Blob.FetchNew(ctx, u.ObjectKey, u.MaxBytes); err == nil {
+			if file, art, err = h.s.cfg.Blob.FetchNew(ctx, u.ObjectKey, u.MaxBytes); err == nil {
 				_, err = store.CompleteImportUpload(ctx, h.s.Store.Pool, u.ObjectKey, art.Size, art.SHA256)
 			}
 		}

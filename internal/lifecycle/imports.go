@@ -23,12 +23,7 @@ import (
 // UploadTTL is how long an import upload slot accepts its PUT.
 const UploadTTL = 60 * time.Minute
 
-func (s *Service) importGuard() *netguard.Guard {
-	if s.ImportGuard != nil {
-		return s.ImportGuard
-	}
-	return &netguard.Guard{}
-}
+func (s *Service) importGuard() *netguard.Guard { return s.cfg.ImportGuard }
 
 // CheckSourceURL validates an import source URL and returns it with
 // sslmode=require added when it names no sslmode. Hosts are checked against
@@ -263,8 +258,8 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 			if u.CompletedAt == nil {
 				// A presigned upload went straight to the object store.
 				ok := false
-				if s.Blob != nil && s.Blob.Presigns {
-					ok, _ = s.Blob.Exists(ctx, u.ObjectKey)
+				if s.cfg.Blob != nil && s.cfg.Blob.Presigns {
+					ok, _ = s.cfg.Blob.Exists(ctx, u.ObjectKey)
 				}
 				if !ok {
 					return invalidf("upload_key is unknown or the upload is not complete")

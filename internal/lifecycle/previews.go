@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
 
@@ -37,13 +36,8 @@ const (
 )
 
 // cloneWorkers is how many parallel workers a snapshot clone or restore
-// uses: Service.CloneWorkers, or one per CPU (at least 2) when unset.
-func (s *Service) cloneWorkers() int {
-	if s.CloneWorkers > 0 {
-		return s.CloneWorkers
-	}
-	return max(2, runtime.NumCPU())
-}
+// uses (Config.CloneWorkers, defaulted by New).
+func (s *Service) cloneWorkers() int { return s.cfg.CloneWorkers }
 
 var previewNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 

@@ -67,7 +67,7 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 		}
 	}
 	_ = rep.Progress(ctx, map[string]any{"phase": "downloading", "bytes_total": b.SizeBytes})
-	file, err := h.s.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
+	file, err := h.s.cfg.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
 	if errors.Is(err, blobstore.ErrChecksumMismatch) || errors.Is(err, blobstore.ErrNotFound) {
 		return nil, queue.PermanentError(err)
 	}
