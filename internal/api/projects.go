@@ -135,100 +135,105 @@ func (s *Server) registerProjects() {
 		Scope: auth.ScopeProjectsWrite, OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusAccepted,
 		Summary: "Create a project", Tags: tags}, s.createProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProject", Method: http.MethodGet, Path: "/v1/projects/{projectID}",
-		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
-			p, org, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
-			out := &ProjectOutput{}
-			out.Body.Project = toProject(p, org, c)
-			return out, nil
-		})
+		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags}, s.getProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteProject", Method: http.MethodDelete, Path: "/v1/projects/{projectID}",
-		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags},
-		func(ctx context.Context, in *DeleteProjectInput) (*JobOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			job, err := s.deps.Lifecycle.DeleteProject(ctx, p.OrganizationID, p.ID, in.ApprovalToken, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags}, s.deleteProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectConnections", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/connections", Scope: auth.ScopeCredentialsRead},
-		Summary: "Get a project's connection URLs", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*ConnectionsOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			if p.State == store.ProjectDeleting {
-				return nil, errorf(http.StatusConflict, "project is being deleted")
-			}
-			c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "cluster not found")
-			}
-			conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &ConnectionsOutput{CacheControl: "no-store"}
-			out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
-			return out, nil
-		})
+		Summary: "Get a project's connection URLs", Tags: tags}, s.getProjectConnections)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "rotateProjectCredentials", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/credentials/rotate", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
-		Summary: "Rotate a project's credentials", Tags: tags},
-		func(ctx context.Context, in *RotateInput) (*JobOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			grace := 0
-			if in.Body != nil {
-				grace = in.Body.GraceHours
-			}
-			job, err := s.deps.Lifecycle.RotateCredentials(ctx, p.OrganizationID, p.ID, grace, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Summary: "Rotate a project's credentials", Tags: tags}, s.rotateProjectCredentials)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProjectApproval", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/approvals", Scope: auth.ScopeOrganizationsWrite, OrgKeyOnly: true, AdminOnly: true,
 		DeniedMessage: "an approval must come from an organization admin"}, Status: http.StatusCreated,
-		Summary: "Mint a single-use approval token", Tags: tags},
-		func(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
-			if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
-				return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
-			}
-			if strings.HasPrefix(in.Body.Action, "project.upgrade_major") {
-				return nil, errorf(http.StatusForbidden, "self-serve major upgrades are not enabled for this organization")
-			}
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			a, token, err := s.deps.Lifecycle.MintApproval(ctx, p.OrganizationID, p.ID, in.Body.Action, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &ApprovalOutput{}
-			out.Body.Approval.ID, out.Body.Approval.Action, out.Body.Approval.Token = a.ID, a.Action, token
-			out.Body.Approval.ExpiresAt = a.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-			out.Body.Approval.ProjectID = a.ProjectID
-			return out, nil
-		})
+		Summary: "Mint a single-use approval token", Tags: tags}, s.createProjectApproval)
+}
+
+func (s *Server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+	p, org, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	out := &ProjectOutput{}
+	out.Body.Project = toProject(p, org, c)
+	return out, nil
+}
+
+func (s *Server) deleteProject(ctx context.Context, in *DeleteProjectInput) (*JobOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.deps.Lifecycle.DeleteProject(ctx, p.OrganizationID, p.ID, in.ApprovalToken, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) getProjectConnections(ctx context.Context, in *ProjectPath) (*ConnectionsOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == store.ProjectDeleting {
+		return nil, errorf(http.StatusConflict, "project is being deleted")
+	}
+	c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "cluster not found")
+	}
+	conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &ConnectionsOutput{CacheControl: "no-store"}
+	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+	return out, nil
+}
+
+func (s *Server) rotateProjectCredentials(ctx context.Context, in *RotateInput) (*JobOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	grace := 0
+	if in.Body != nil {
+		grace = in.Body.GraceHours
+	}
+	job, err := s.deps.Lifecycle.RotateCredentials(ctx, p.OrganizationID, p.ID, grace, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) createProjectApproval(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
+	if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
+		return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
+	}
+	if strings.HasPrefix(in.Body.Action, "project.upgrade_major") {
+		return nil, errorf(http.StatusForbidden, "self-serve major upgrades are not enabled for this organization")
+	}
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	a, token, err := s.deps.Lifecycle.MintApproval(ctx, p.OrganizationID, p.ID, in.Body.Action, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &ApprovalOutput{}
+	out.Body.Approval.ID, out.Body.Approval.Action, out.Body.Approval.Token = a.ID, a.Action, token
+	out.Body.Approval.ExpiresAt = a.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	out.Body.Approval.ProjectID = a.ProjectID
+	return out, nil
 }
 
 func actor(ctx context.Context) lifecycle.Actor {
