@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
@@ -42,6 +43,9 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// Webhooks manages webhook endpoints (validation, secrets, test, redeliver).
 	Webhooks *webhooks.Service
+	// Blob holds backups, exports and uploads; the signed object routes
+	// stream them (nil = no backup storage configured).
+	Blob *blobstore.Store
 }
 
 // Server is the API's http.Handler.

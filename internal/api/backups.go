@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -86,123 +85,120 @@ type UpsertScheduleInput struct {
 	Body      UpsertScheduledBackupRequest
 }
 
-// failData maps lifecycle.StatusError (404/410 of backups, exports,
-// restore points) before the common mapping.
-func (s *Server) failData(ctx context.Context, err error, notFoundMsg string) error {
-	var se *lifecycle.StatusError
-	if errors.As(err, &se) {
-		return errorf(se.Status, "%s", se.Msg)
-	}
-	return s.fail(ctx, err, notFoundMsg)
-}
-
 func (s *Server) registerBackups() {
 	tags := []string{"backups"}
-	type backupListOut struct {
-		Body struct {
-			Backups []*Backup `json:"backups"`
-		}
-	}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listBackups", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/backups", Scope: auth.ScopeBackupsRead},
-		Summary: "List a project's backups, newest first", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*backupListOut, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			list, err := store.ListBackups(ctx, s.deps.Store.Pool, p.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &backupListOut{}
-			out.Body.Backups = make([]*Backup, 0, len(list))
-			for _, b := range list {
-				out.Body.Backups = append(out.Body.Backups, toBackup(b))
-			}
-			return out, nil
-		})
+		Summary: "List a project's backups, newest first", Tags: tags}, s.listBackups)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createBackup", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/backups", Scope: auth.ScopeBackupsWrite}, Status: http.StatusAccepted,
-		Summary: "Take a verified logical backup of the project", Tags: tags},
-		func(ctx context.Context, in *CreateBackupInput) (*JobOutput, error) {
-			label := ""
-			if in.Body != nil {
-				label = in.Body.Label
-			}
-			if utf8.RuneCountInString(label) > lifecycle.MaxLabelLen {
-				return nil, errorf(http.StatusBadRequest, "label must be at most %d characters", lifecycle.MaxLabelLen)
-			}
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			_, job, err := s.deps.Lifecycle.CreateBackup(ctx, p.OrganizationID, p.ID, label, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
-	type backupSchedulesOut struct {
-		Body struct {
-			Schedules []*ScheduledBackup `json:"scheduled_backups"`
-		}
-	}
+		Summary: "Take a verified logical backup of the project", Tags: tags}, s.createBackup)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listScheduledBackups", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/scheduled-backups", Scope: auth.ScopeBackupsRead},
-		Summary: "Get the project's backup schedule (zero or one)", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*backupSchedulesOut, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			list, err := store.ListBackupSchedules(ctx, s.deps.Store.Pool, p.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &backupSchedulesOut{}
-			out.Body.Schedules = make([]*ScheduledBackup, 0, len(list))
-			for _, sc := range list {
-				out.Body.Schedules = append(out.Body.Schedules, toSchedule(sc))
-			}
-			return out, nil
-		})
-	type backupScheduleOut struct {
-		Body struct {
-			Schedule *ScheduledBackup `json:"scheduled_backup"`
-		}
-	}
+		Summary: "Get the project's backup schedule (zero or one)", Tags: tags}, s.listScheduledBackups)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "upsertScheduledBackup", Method: http.MethodPut,
 		Path: "/v1/projects/{projectID}/scheduled-backups/default", Scope: auth.ScopeBackupsWrite},
-		Summary: "Replace the project's daily backup schedule", Tags: tags},
-		func(ctx context.Context, in *UpsertScheduleInput) (*backupScheduleOut, error) {
-			b := in.Body
-			switch {
-			case b.CronHour == nil || *b.CronHour < 0 || *b.CronHour > 23:
-				return nil, errorf(http.StatusBadRequest, "cron_hour must be between 0 and 23")
-			case b.CronMinute == nil || *b.CronMinute < 0 || *b.CronMinute > 59:
-				return nil, errorf(http.StatusBadRequest, "cron_minute must be between 0 and 59")
-			case b.IsActive == nil:
-				return nil, errorf(http.StatusBadRequest, "is_active is required")
-			case utf8.RuneCountInString(b.Label) > lifecycle.MaxLabelLen:
-				return nil, errorf(http.StatusBadRequest, "label must be at most %d characters", lifecycle.MaxLabelLen)
-			case b.RetentionDays < 0 || b.RetentionDays > 365:
-				return nil, errorf(http.StatusBadRequest, "retention_days must be between 1 and 365")
-			}
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			sc, err := s.deps.Lifecycle.UpsertSchedule(ctx, p.OrganizationID, p.ID, lifecycle.ScheduleParams{
-				CronHour: *b.CronHour, CronMinute: *b.CronMinute, IsActive: *b.IsActive, Label: b.Label,
-				RetentionDays: b.RetentionDays}, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &backupScheduleOut{}
-			out.Body.Schedule = toSchedule(sc)
-			return out, nil
-		})
+		Summary: "Replace the project's daily backup schedule", Tags: tags}, s.upsertScheduledBackup)
+}
+
+type backupListOut struct {
+	Body struct {
+		Backups []*Backup `json:"backups"`
+	}
+}
+
+type backupSchedulesOut struct {
+	Body struct {
+		Schedules []*ScheduledBackup `json:"scheduled_backups"`
+	}
+}
+
+type backupScheduleOut struct {
+	Body struct {
+		Schedule *ScheduledBackup `json:"scheduled_backup"`
+	}
+}
+
+func (s *Server) listBackups(ctx context.Context, in *ProjectPath) (*backupListOut, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := store.ListBackups(ctx, s.deps.Store.Pool, p.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &backupListOut{}
+	out.Body.Backups = make([]*Backup, 0, len(list))
+	for _, b := range list {
+		out.Body.Backups = append(out.Body.Backups, toBackup(b))
+	}
+	return out, nil
+}
+
+func (s *Server) createBackup(ctx context.Context, in *CreateBackupInput) (*JobOutput, error) {
+	label := ""
+	if in.Body != nil {
+		label = in.Body.Label
+	}
+	if utf8.RuneCountInString(label) > lifecycle.MaxLabelLen {
+		return nil, errorf(http.StatusBadRequest, "label must be at most %d characters", lifecycle.MaxLabelLen)
+	}
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	_, job, err := s.deps.Lifecycle.CreateBackup(ctx, p.OrganizationID, p.ID, label, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) listScheduledBackups(ctx context.Context, in *ProjectPath) (*backupSchedulesOut, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := store.ListBackupSchedules(ctx, s.deps.Store.Pool, p.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &backupSchedulesOut{}
+	out.Body.Schedules = make([]*ScheduledBackup, 0, len(list))
+	for _, sc := range list {
+		out.Body.Schedules = append(out.Body.Schedules, toSchedule(sc))
+	}
+	return out, nil
+}
+
+func (s *Server) upsertScheduledBackup(ctx context.Context, in *UpsertScheduleInput) (*backupScheduleOut, error) {
+	b := in.Body
+	switch {
+	case b.CronHour == nil || *b.CronHour < 0 || *b.CronHour > 23:
+		return nil, errorf(http.StatusBadRequest, "cron_hour must be between 0 and 23")
+	case b.CronMinute == nil || *b.CronMinute < 0 || *b.CronMinute > 59:
+		return nil, errorf(http.StatusBadRequest, "cron_minute must be between 0 and 59")
+	case b.IsActive == nil:
+		return nil, errorf(http.StatusBadRequest, "is_active is required")
+	case utf8.RuneCountInString(b.Label) > lifecycle.MaxLabelLen:
+		return nil, errorf(http.StatusBadRequest, "label must be at most %d characters", lifecycle.MaxLabelLen)
+	case b.RetentionDays < 0 || b.RetentionDays > 365:
+		return nil, errorf(http.StatusBadRequest, "retention_days must be between 1 and 365")
+	}
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := s.deps.Lifecycle.UpsertSchedule(ctx, p.OrganizationID, p.ID, lifecycle.ScheduleParams{
+		CronHour: *b.CronHour, CronMinute: *b.CronMinute, IsActive: *b.IsActive, Label: b.Label,
+		RetentionDays: b.RetentionDays}, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &backupScheduleOut{}
+	out.Body.Schedule = toSchedule(sc)
+	return out, nil
 }

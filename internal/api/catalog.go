@@ -77,7 +77,7 @@ func (s *Server) registerCatalog() {
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listPostgresVersions", Method: http.MethodGet, Path: "/v1/postgres-versions",
 		Scope: auth.ScopeProjectsRead}, Summary: "List Postgres versions", Tags: []string{"catalogue"}},
 		func(ctx context.Context, _ *struct{}) (*VersionsOutput, error) {
-			versions, err := s.offeredVersions(ctx)
+			versions, err := s.deps.Lifecycle.OfferedVersions(ctx)
 			if err != nil {
 				return nil, s.fail(ctx, err, "")
 			}
@@ -116,27 +116,4 @@ func (s *Server) registerCatalog() {
 			}
 			return out, nil
 		})
-}
-
-// offeredVersions are the majors of active clusters, oldest first (numeric order).
-func (s *Server) offeredVersions(ctx context.Context) ([]string, error) {
-	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range clusters {
-		if c.State == "active" && !seen[c.PostgresVersion] {
-			seen[c.PostgresVersion] = true
-			out = append(out, c.PostgresVersion)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if len(out[i]) != len(out[j]) {
-			return len(out[i]) < len(out[j])
-		}
-		return out[i] < out[j]
-	})
-	return out, nil
 }

@@ -5,28 +5,34 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/capydb/capydb/internal/lifecycle"
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/store"
 )
+
+// kindStatus is the one place a domain error kind becomes an HTTP status.
+var kindStatus = map[domainerr.Kind]int{
+	domainerr.NotFound:     http.StatusNotFound,
+	domainerr.Gone:         http.StatusGone,
+	domainerr.Conflict:     http.StatusConflict,
+	domainerr.Invalid:      http.StatusBadRequest,
+	domainerr.Forbidden:    http.StatusForbidden,
+	domainerr.Precondition: http.StatusPreconditionRequired,
+	domainerr.Unavailable:  http.StatusServiceUnavailable,
+}
 
 // fail turns a domain error into the right status. Unknown errors are logged
 // and answered 500 without internals.
 func (s *Server) fail(ctx context.Context, err error, notFoundMsg string) error {
-	var ue *lifecycle.UserError
+	var de *domainerr.Error
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, "%s", notFoundMsg)
-	case errors.As(err, &ue):
-		switch {
-		case errors.Is(ue, lifecycle.ErrConflict):
-			return errorf(http.StatusConflict, "%s", ue.Msg)
-		case errors.Is(ue, lifecycle.ErrForbidden):
-			return errorf(http.StatusForbidden, "%s", ue.Msg)
-		case errors.Is(ue, lifecycle.ErrApprovalRequired):
-			return errorf(http.StatusPreconditionRequired, "%s", ue.Msg)
-		default:
-			return errorf(http.StatusBadRequest, "%s", ue.Msg)
+	case errors.As(err, &de):
+		status, ok := kindStatus[de.Kind]
+		if !ok {
+			status = http.StatusBadRequest
 		}
+		return errorf(status, "%s", de.Msg)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusServiceUnavailable, "request timed out; try again")
 	}

@@ -29,41 +29,43 @@ type JobPath struct {
 func (s *Server) registerJobs() {
 	tags := []string{"jobs"}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listProjectJobs", Method: http.MethodGet,
-		Path: "/v1/projects/{projectID}/jobs", Scope: auth.ScopeJobsRead}, Summary: "List a project's jobs", Tags: tags},
-		func(ctx context.Context, in *ListJobsInput) (*JobsOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			limit := in.Limit
-			if limit == 0 {
-				limit = 25
-			}
-			limit = min(limit, 100)
-			jobs, err := queue.ListByProject(ctx, s.deps.Store.Pool, p.ID, limit)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &JobsOutput{}
-			out.Body.Jobs = make([]*Job, 0, len(jobs))
-			for _, j := range jobs {
-				out.Body.Jobs = append(out.Body.Jobs, toJob(j))
-			}
-			return out, nil
-		})
+		Path: "/v1/projects/{projectID}/jobs", Scope: auth.ScopeJobsRead}, Summary: "List a project's jobs", Tags: tags}, s.listProjectJobs)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getJob", Method: http.MethodGet, Path: "/v1/jobs/{jobID}",
-		Scope: auth.ScopeJobsRead}, Summary: "Get a job", Tags: tags},
-		func(ctx context.Context, in *JobPath) (*JobOutput, error) {
-			pr := principal(ctx)
-			j, err := queue.Get(ctx, s.deps.Store.Pool, pr.OrganizationID, in.JobID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "job not found")
-			}
-			if pr.ProjectScoped() && (j.ProjectID == nil || *j.ProjectID != pr.ProjectID) {
-				return nil, errorf(http.StatusNotFound, "job not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(j)
-			return out, nil
-		})
+		Scope: auth.ScopeJobsRead}, Summary: "Get a job", Tags: tags}, s.getJob)
+}
+
+func (s *Server) listProjectJobs(ctx context.Context, in *ListJobsInput) (*JobsOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	limit := in.Limit
+	if limit == 0 {
+		limit = 25
+	}
+	limit = min(limit, 100)
+	jobs, err := queue.ListByProject(ctx, s.deps.Store.Pool, p.ID, limit)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &JobsOutput{}
+	out.Body.Jobs = make([]*Job, 0, len(jobs))
+	for _, j := range jobs {
+		out.Body.Jobs = append(out.Body.Jobs, toJob(j))
+	}
+	return out, nil
+}
+
+func (s *Server) getJob(ctx context.Context, in *JobPath) (*JobOutput, error) {
+	pr := principal(ctx)
+	j, err := queue.Get(ctx, s.deps.Store.Pool, pr.OrganizationID, in.JobID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "job not found")
+	}
+	if pr.ProjectScoped() && (j.ProjectID == nil || *j.ProjectID != pr.ProjectID) {
+		return nil, errorf(http.StatusNotFound, "job not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(j)
+	return out, nil
 }

@@ -23,7 +23,7 @@ func (s *Server) registerObjects(mux *http.ServeMux) {
 }
 
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, action string) (blobstore.Grant, bool) {
-	blob := s.deps.Lifecycle.Blob
+	blob := s.deps.Blob
 	if blob == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return blobstore.Grant{}, false
@@ -63,9 +63,9 @@ func (s *Server) objectUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "this upload has already finished"})
 		return
 	}
-	art, err := s.deps.Lifecycle.Blob.Put(ctx, g.Key, io.LimitReader(r.Body, r.ContentLength), nil)
+	art, err := s.deps.Blob.Put(ctx, g.Key, io.LimitReader(r.Body, r.ContentLength), nil)
 	if err != nil || art.Size != r.ContentLength {
-		_ = s.deps.Lifecycle.Blob.Delete(context.WithoutCancel(ctx), g.Key)
+		_ = s.deps.Blob.Delete(context.WithoutCancel(ctx), g.Key)
 		if err != nil {
 			s.deps.Log.Error("object upload failed", "error", err)
 		}
@@ -89,7 +89,7 @@ func (s *Server) objectDownload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rd, size, err := s.deps.Lifecycle.Blob.Reader(r.Context(), g.Key)
+	rd, size, err := s.deps.Blob.Reader(r.Context(), g.Key)
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return

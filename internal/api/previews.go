@@ -112,112 +112,118 @@ func (s *Server) registerPreviews() {
 	tags := []string{"previews"}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listPreviewDatabases", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/preview-databases", Scope: auth.ScopeProjectsRead},
-		Summary: "List a project's preview databases", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*PreviewsOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			list, err := store.ListPreviews(ctx, s.deps.Store.Pool, p.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
-			out := &PreviewsOutput{}
-			out.Body.Previews = make([]*PreviewDatabase, 0, len(list))
-			for _, pv := range list {
-				out.Body.Previews = append(out.Body.Previews, toPreview(pv, c))
-			}
-			return out, nil
-		})
+		Summary: "List a project's preview databases", Tags: tags}, s.listPreviewDatabases)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createPreviewDatabase", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/preview-databases", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
 		Summary: "Create a preview database (empty or a clone of the project)", Tags: tags}, s.createPreview)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getPreviewDatabase", Method: http.MethodGet,
 		Path: "/v1/preview-databases/{previewID}", Scope: auth.ScopeProjectsRead},
-		Summary: "Get a preview database", Tags: tags},
-		func(ctx context.Context, in *PreviewPath) (*PreviewOutput, error) {
-			pv, c, err := s.loadPreview(ctx, in.PreviewID)
-			if err != nil {
-				return nil, err
-			}
-			out := &PreviewOutput{}
-			out.Body.Preview = toPreview(pv, c)
-			return out, nil
-		})
+		Summary: "Get a preview database", Tags: tags}, s.getPreviewDatabase)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deletePreviewDatabase", Method: http.MethodDelete,
 		Path: "/v1/preview-databases/{previewID}", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
-		Summary: "Delete a preview database", Tags: tags},
-		func(ctx context.Context, in *PreviewPath) (*JobOutput, error) {
-			pv, _, err := s.loadPreview(ctx, in.PreviewID)
-			if err != nil {
-				return nil, err
-			}
-			job, err := s.deps.Lifecycle.DeletePreview(ctx, pv.OrganizationID, pv.ID, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "preview not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Summary: "Delete a preview database", Tags: tags}, s.deletePreviewDatabase)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "extendPreviewDatabase", Method: http.MethodPost,
 		Path: "/v1/preview-databases/{previewID}/extend", Scope: auth.ScopeProjectsWrite},
-		Summary: "Move a preview's expiry to now + ttl_hours", Tags: tags},
-		func(ctx context.Context, in *ExtendPreviewInput) (*PreviewOutput, error) {
-			if in.Body.TTLHours < 1 || in.Body.TTLHours > lifecycle.MaxPreviewTTLHours {
-				return nil, errorf(http.StatusBadRequest, "ttl_hours must be between 1 and %d", lifecycle.MaxPreviewTTLHours)
-			}
-			pv, c, err := s.loadPreview(ctx, in.PreviewID)
-			if err != nil {
-				return nil, err
-			}
-			pv, err = s.deps.Lifecycle.ExtendPreview(ctx, pv.OrganizationID, pv.ID, in.Body.TTLHours, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "preview not found")
-			}
-			out := &PreviewOutput{}
-			out.Body.Preview = toPreview(pv, c)
-			return out, nil
-		})
+		Summary: "Move a preview's expiry to now + ttl_hours", Tags: tags}, s.extendPreviewDatabase)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "resetPreviewDatabase", Method: http.MethodPost,
 		Path: "/v1/preview-databases/{previewID}/reset", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
-		Summary: "Re-clone (or re-empty) a preview, keeping its credentials and URLs", Tags: tags},
-		func(ctx context.Context, in *ResetPreviewInput) (*JobOutput, error) {
-			pv, _, err := s.loadPreview(ctx, in.PreviewID)
-			if err != nil {
-				return nil, err
-			}
-			job, err := s.deps.Lifecycle.ResetPreview(ctx, pv.OrganizationID, pv.ID, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "preview not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Summary: "Re-clone (or re-empty) a preview, keeping its credentials and URLs", Tags: tags}, s.resetPreviewDatabase)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getPreviewDatabaseConnections", Method: http.MethodGet,
 		Path: "/v1/preview-databases/{previewID}/connections", Scope: auth.ScopeCredentialsRead},
-		Summary: "Get a preview's connection URLs", Tags: tags},
-		func(ctx context.Context, in *PreviewPath) (*ConnectionsOutput, error) {
-			pv, c, err := s.loadPreview(ctx, in.PreviewID)
-			if err != nil {
-				return nil, err
-			}
-			if pv.State == store.PreviewDeleting {
-				return nil, errorf(http.StatusConflict, "preview is being deleted")
-			}
-			if c == nil {
-				return nil, s.fail(ctx, store.ErrNotFound, "cluster not found")
-			}
-			conn, err := s.deps.Lifecycle.PreviewConnection(pv, c)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &ConnectionsOutput{CacheControl: "no-store"}
-			out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
-			return out, nil
-		})
+		Summary: "Get a preview's connection URLs", Tags: tags}, s.getPreviewDatabaseConnections)
+}
+
+func (s *Server) listPreviewDatabases(ctx context.Context, in *ProjectPath) (*PreviewsOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := store.ListPreviews(ctx, s.deps.Store.Pool, p.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	out := &PreviewsOutput{}
+	out.Body.Previews = make([]*PreviewDatabase, 0, len(list))
+	for _, pv := range list {
+		out.Body.Previews = append(out.Body.Previews, toPreview(pv, c))
+	}
+	return out, nil
+}
+
+func (s *Server) getPreviewDatabase(ctx context.Context, in *PreviewPath) (*PreviewOutput, error) {
+	pv, c, err := s.loadPreview(ctx, in.PreviewID)
+	if err != nil {
+		return nil, err
+	}
+	out := &PreviewOutput{}
+	out.Body.Preview = toPreview(pv, c)
+	return out, nil
+}
+
+func (s *Server) deletePreviewDatabase(ctx context.Context, in *PreviewPath) (*JobOutput, error) {
+	pv, _, err := s.loadPreview(ctx, in.PreviewID)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.deps.Lifecycle.DeletePreview(ctx, pv.OrganizationID, pv.ID, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "preview not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) extendPreviewDatabase(ctx context.Context, in *ExtendPreviewInput) (*PreviewOutput, error) {
+	if in.Body.TTLHours < 1 || in.Body.TTLHours > lifecycle.MaxPreviewTTLHours {
+		return nil, errorf(http.StatusBadRequest, "ttl_hours must be between 1 and %d", lifecycle.MaxPreviewTTLHours)
+	}
+	pv, c, err := s.loadPreview(ctx, in.PreviewID)
+	if err != nil {
+		return nil, err
+	}
+	pv, err = s.deps.Lifecycle.ExtendPreview(ctx, pv.OrganizationID, pv.ID, in.Body.TTLHours, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "preview not found")
+	}
+	out := &PreviewOutput{}
+	out.Body.Preview = toPreview(pv, c)
+	return out, nil
+}
+
+func (s *Server) resetPreviewDatabase(ctx context.Context, in *ResetPreviewInput) (*JobOutput, error) {
+	pv, _, err := s.loadPreview(ctx, in.PreviewID)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.deps.Lifecycle.ResetPreview(ctx, pv.OrganizationID, pv.ID, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "preview not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) getPreviewDatabaseConnections(ctx context.Context, in *PreviewPath) (*ConnectionsOutput, error) {
+	pv, c, err := s.loadPreview(ctx, in.PreviewID)
+	if err != nil {
+		return nil, err
+	}
+	if pv.State == store.PreviewDeleting {
+		return nil, errorf(http.StatusConflict, "preview is being deleted")
+	}
+	if c == nil {
+		return nil, s.fail(ctx, store.ErrNotFound, "cluster not found")
+	}
+	conn, err := s.deps.Lifecycle.PreviewConnection(pv, c)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &ConnectionsOutput{CacheControl: "no-store"}
+	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+	return out, nil
 }
 
 func (s *Server) createPreview(ctx context.Context, in *CreatePreviewInput) (*PreviewJobOutput, error) {

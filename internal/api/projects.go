@@ -135,100 +135,105 @@ func (s *Server) registerProjects() {
 		Scope: auth.ScopeProjectsWrite, OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusAccepted,
 		Summary: "Create a project", Tags: tags}, s.createProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProject", Method: http.MethodGet, Path: "/v1/projects/{projectID}",
-		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
-			p, org, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
-			out := &ProjectOutput{}
-			out.Body.Project = toProject(p, org, c)
-			return out, nil
-		})
+		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags}, s.getProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteProject", Method: http.MethodDelete, Path: "/v1/projects/{projectID}",
-		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags},
-		func(ctx context.Context, in *DeleteProjectInput) (*JobOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			job, err := s.deps.Lifecycle.DeleteProject(ctx, p.OrganizationID, p.ID, in.ApprovalToken, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags}, s.deleteProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectConnections", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/connections", Scope: auth.ScopeCredentialsRead},
-		Summary: "Get a project's connection URLs", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*ConnectionsOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			if p.State == store.ProjectDeleting {
-				return nil, errorf(http.StatusConflict, "project is being deleted")
-			}
-			c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "cluster not found")
-			}
-			conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &ConnectionsOutput{CacheControl: "no-store"}
-			out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
-			return out, nil
-		})
+		Summary: "Get a project's connection URLs", Tags: tags}, s.getProjectConnections)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "rotateProjectCredentials", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/credentials/rotate", Scope: auth.ScopeProjectsWrite}, Status: http.StatusAccepted,
-		Summary: "Rotate a project's credentials", Tags: tags},
-		func(ctx context.Context, in *RotateInput) (*JobOutput, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			grace := 0
-			if in.Body != nil {
-				grace = in.Body.GraceHours
-			}
-			job, err := s.deps.Lifecycle.RotateCredentials(ctx, p.OrganizationID, p.ID, grace, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &JobOutput{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
+		Summary: "Rotate a project's credentials", Tags: tags}, s.rotateProjectCredentials)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProjectApproval", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/approvals", Scope: auth.ScopeOrganizationsWrite, OrgKeyOnly: true, AdminOnly: true,
 		DeniedMessage: "an approval must come from an organization admin"}, Status: http.StatusCreated,
-		Summary: "Mint a single-use approval token", Tags: tags},
-		func(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
-			if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
-				return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
-			}
-			if strings.HasPrefix(in.Body.Action, "project.upgrade_major") {
-				return nil, errorf(http.StatusForbidden, "self-serve major upgrades are not enabled for this organization")
-			}
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			a, token, err := s.deps.Lifecycle.MintApproval(ctx, p.OrganizationID, p.ID, in.Body.Action, actor(ctx))
-			if err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			out := &ApprovalOutput{}
-			out.Body.Approval.ID, out.Body.Approval.Action, out.Body.Approval.Token = a.ID, a.Action, token
-			out.Body.Approval.ExpiresAt = a.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-			out.Body.Approval.ProjectID = a.ProjectID
-			return out, nil
-		})
+		Summary: "Mint a single-use approval token", Tags: tags}, s.createProjectApproval)
+}
+
+func (s *Server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
+	p, org, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	out := &ProjectOutput{}
+	out.Body.Project = toProject(p, org, c)
+	return out, nil
+}
+
+func (s *Server) deleteProject(ctx context.Context, in *DeleteProjectInput) (*JobOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.deps.Lifecycle.DeleteProject(ctx, p.OrganizationID, p.ID, in.ApprovalToken, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) getProjectConnections(ctx context.Context, in *ProjectPath) (*ConnectionsOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == store.ProjectDeleting {
+		return nil, errorf(http.StatusConflict, "project is being deleted")
+	}
+	c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "cluster not found")
+	}
+	conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &ConnectionsOutput{CacheControl: "no-store"}
+	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+	return out, nil
+}
+
+func (s *Server) rotateProjectCredentials(ctx context.Context, in *RotateInput) (*JobOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	grace := 0
+	if in.Body != nil {
+		grace = in.Body.GraceHours
+	}
+	job, err := s.deps.Lifecycle.RotateCredentials(ctx, p.OrganizationID, p.ID, grace, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) createProjectApproval(ctx context.Context, in *ApprovalInput) (*ApprovalOutput, error) {
+	if !slices.Contains(lifecycle.ApprovalActions, in.Body.Action) {
+		return nil, errorf(http.StatusBadRequest, "action must be one of %s", strings.Join(lifecycle.ApprovalActions, ", "))
+	}
+	if strings.HasPrefix(in.Body.Action, "project.upgrade_major") {
+		return nil, errorf(http.StatusForbidden, "self-serve major upgrades are not enabled for this organization")
+	}
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	a, token, err := s.deps.Lifecycle.MintApproval(ctx, p.OrganizationID, p.ID, in.Body.Action, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &ApprovalOutput{}
+	out.Body.Approval.ID, out.Body.Approval.Action, out.Body.Approval.Token = a.ID, a.Action, token
+	out.Body.Approval.ExpiresAt = a.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	out.Body.Approval.ProjectID = a.ProjectID
+	return out, nil
 }
 
 func actor(ctx context.Context) lifecycle.Actor {
@@ -327,22 +332,9 @@ func (s *Server) clusterMap(ctx context.Context) (map[string]*store.Cluster, err
 func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*ProjectJobOutput, error) {
 	pr := principal(ctx)
 	b := in.Body
-	name := strings.TrimSpace(b.Name)
-	if name == "" || utf8.RuneCountInString(name) > 64 {
-		return nil, errorf(http.StatusBadRequest, "name must be 1-64 characters")
-	}
-	if HasInvisible(name) {
-		return nil, errorf(http.StatusBadRequest, "name must not contain control characters or invisible format characters (bidi overrides, zero-width spaces)")
-	}
-	if b.Slug != "" && !lifecycle.ValidSlug(b.Slug) {
-		return nil, errorf(http.StatusBadRequest, "slug must be 1-63 lower-case letters, digits and -, start with a letter and not end with -")
-	}
-	env := b.Environment
-	if env == "" {
-		env = "production"
-	}
-	if env != "production" && env != "non_production" {
-		return nil, errorf(http.StatusBadRequest, "environment must be one of production or non_production")
+	req, err := lifecycle.CheckProjectRequest(lifecycle.ProjectRequest{Name: b.Name, Slug: b.Slug, Environment: b.Environment})
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
 	}
 	if b.OrganizationID != "" && b.OrganizationID != pr.OrganizationID {
 		return nil, errorf(http.StatusNotFound, "organization not found")
@@ -351,12 +343,12 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	if err != nil {
 		return nil, s.fail(ctx, err, "organization not found")
 	}
-	cluster, err := s.place(ctx, b.Region, b.ClusterID, b.PostgresVersion)
+	cluster, err := s.deps.Lifecycle.Place(ctx, b.Region, b.ClusterID, b.PostgresVersion)
 	if err != nil {
-		return nil, err
+		return nil, s.fail(ctx, err, "")
 	}
 	p, job, err := s.deps.Lifecycle.CreateProject(ctx, org, lifecycle.CreateProjectParams{
-		Name: name, Slug: b.Slug, Environment: env, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
+		Name: req.Name, Slug: req.Slug, Environment: req.Environment, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
 		PostgresVersion: cluster.PostgresVersion,
 	}, actor(ctx))
 	if err != nil {
@@ -366,72 +358,4 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	out.Body.Project = toProject(p, org, cluster)
 	out.Body.Job = toJob(job)
 	return out, nil
-}
-
-// place chooses the cluster for a new project: the requested one, or the
-// active cluster with the fewest projects in the region and version asked for.
-func (s *Server) place(ctx context.Context, region, clusterID, version string) (*store.Cluster, error) {
-	clusters, err := store.ListClusters(ctx, s.deps.Store.Pool)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	versions, err := s.offeredVersions(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	if len(versions) == 0 {
-		return nil, errorf(http.StatusServiceUnavailable, "no cluster is open for new projects")
-	}
-	if version == "" {
-		version = versions[len(versions)-1]
-	} else if !slices.Contains(versions, version) {
-		return nil, errorf(http.StatusBadRequest, "unsupported postgres version %q; this server offers: %s", version, strings.Join(versions, ", "))
-	}
-	var regions []string
-	for _, c := range clusters {
-		if c.State == "active" && !slices.Contains(regions, c.Region) {
-			regions = append(regions, c.Region)
-		}
-	}
-	if region != "" && !slices.Contains(regions, region) {
-		return nil, errorf(http.StatusBadRequest, "unknown region %q; available regions: %s", region, strings.Join(regions, ", "))
-	}
-	if clusterID != "" {
-		for _, c := range clusters {
-			if c.ID != clusterID {
-				continue
-			}
-			if c.State != "active" {
-				return nil, errorf(http.StatusBadRequest, "cluster %s is not open for new projects", clusterID)
-			}
-			if region != "" && c.Region != region {
-				return nil, errorf(http.StatusBadRequest, "cluster %s is in region %s, not %s", clusterID, c.Region, region)
-			}
-			if c.PostgresVersion != version {
-				return nil, errorf(http.StatusBadRequest, "cluster %s runs postgres %s, not %s", clusterID, c.PostgresVersion, version)
-			}
-			return c, nil
-		}
-		return nil, errorf(http.StatusBadRequest, "unknown cluster %q", clusterID)
-	}
-	counts, err := store.CountProjectsByCluster(ctx, s.deps.Store.Pool)
-	if err != nil {
-		return nil, s.fail(ctx, err, "")
-	}
-	var best *store.Cluster
-	for _, c := range clusters {
-		if c.State != "active" || c.PostgresVersion != version || (region != "" && c.Region != region) {
-			continue
-		}
-		if best == nil || counts[c.ID] < counts[best.ID] {
-			best = c
-		}
-	}
-	if best == nil {
-		if region == "" {
-			return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s", version)
-		}
-		return nil, errorf(http.StatusBadRequest, "no open cluster offers postgres %s in region %s", version, region)
-	}
-	return best, nil
 }

@@ -86,197 +86,204 @@ type RestorePointPath struct {
 
 func (s *Server) registerRestores() {
 	tags := []string{"restores"}
-	type restoreCreateOut struct {
-		Body struct {
-			Job  *Job `json:"job"`
-			PITR any  `json:"pitr,omitempty"`
-		}
-	}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createRestore", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/restores", Scope: auth.ScopeBackupsWrite}, Status: http.StatusAccepted,
-		Summary: "Restore a backup into a new preview, a preview or the project", Tags: tags},
-		func(ctx context.Context, in *CreateRestoreInput) (*restoreCreateOut, error) {
-			b := in.Body
-			n := 0
-			for _, v := range []string{b.BackupKey, b.RestoreTime, b.RestorePointID} {
-				if v != "" {
-					n++
-				}
-			}
-			if n != 1 {
-				return nil, errorf(http.StatusBadRequest, "exactly one of backup_key, restore_time or restore_point_id is required")
-			}
-			if b.RestoreTime != "" {
-				if _, err := time.Parse(time.RFC3339, b.RestoreTime); err != nil {
-					return nil, errorf(http.StatusBadRequest, "restore_time must be an RFC 3339 time")
-				}
-				return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
-			}
-			kind := b.TargetKind
-			if kind == "" {
-				kind = lifecycle.TargetNewPreview
-			}
-			switch kind {
-			case lifecycle.TargetNewPreview:
-				if b.PreviewID != "" || b.ApprovalToken != "" {
-					return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind new_preview", firstSet(map[string]string{"preview_id": b.PreviewID, "approval_token": b.ApprovalToken}))
-				}
-				if b.TTLHours != 0 && (b.TTLHours < 1 || b.TTLHours > lifecycle.MaxPreviewTTLHours) {
-					return nil, errorf(http.StatusBadRequest, "ttl_hours must be between 1 and %d", lifecycle.MaxPreviewTTLHours)
-				}
-				if b.PreviewName != "" && !lifecycle.ValidPreviewName(b.PreviewName) {
-					return nil, errorf(http.StatusBadRequest, "preview_name must be 1-63 letters, digits, -, _ or ., starting with a letter or digit")
-				}
-			case lifecycle.TargetPreview:
-				if b.PreviewID == "" {
-					return nil, errorf(http.StatusBadRequest, "preview_id is required for target_kind preview")
-				}
-				if f := firstSet(map[string]string{"preview_name": b.PreviewName, "approval_token": b.ApprovalToken, "ttl_hours": nonZero(b.TTLHours)}); f != "" {
-					return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind preview", f)
-				}
-			case lifecycle.TargetProject:
-				if f := firstSet(map[string]string{"preview_name": b.PreviewName, "preview_id": b.PreviewID, "ttl_hours": nonZero(b.TTLHours)}); f != "" {
-					return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind project", f)
-				}
-			default:
-				return nil, errorf(http.StatusBadRequest, "target_kind must be new_preview, preview or project")
-			}
-			p, org, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			if kind == lifecycle.TargetProject {
-				if pr := principal(ctx); pr.AuthSource != "api_key" && !pr.IsAdmin() {
-					return nil, errorf(http.StatusForbidden, "this action requires the organization admin role")
-				}
-			}
-			job, err := s.deps.Lifecycle.CreateRestore(ctx, org, p.ID, lifecycle.RestoreParams{
-				BackupKey: b.BackupKey, RestorePointID: b.RestorePointID, TargetKind: kind, PreviewID: b.PreviewID,
-				PreviewName: b.PreviewName, TTLHours: b.TTLHours, ApprovalToken: b.ApprovalToken,
-				AllowUnverified: b.AllowUnverifiedBackup}, actor(ctx))
-			if err != nil {
-				return nil, s.failData(ctx, err, "project not found")
-			}
-			out := &restoreCreateOut{}
-			out.Body.Job = toJob(job)
-			return out, nil
-		})
-
-	type restorePointsOut struct {
-		Body struct {
-			RestorePoints  []*RestorePoint `json:"restore_points"`
-			PITRWindowDays int             `json:"pitr_window_days"`
-		}
-	}
+		Summary: "Restore a backup into a new preview, a preview or the project", Tags: tags}, s.createRestore)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listRestorePoints", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/restore-points", Scope: auth.ScopeBackupsRead},
-		Summary: "List the project's restore points, newest first", Tags: tags},
-		func(ctx context.Context, in *ProjectPath) (*restorePointsOut, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			list, err := store.ListRestorePoints(ctx, s.deps.Store.Pool, p.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &restorePointsOut{}
-			out.Body.RestorePoints = make([]*RestorePoint, 0, len(list))
-			for _, r := range list {
-				out.Body.RestorePoints = append(out.Body.RestorePoints, toRestorePoint(r))
-			}
-			return out, nil
-		})
-	type restorePointOut struct {
-		Body struct {
-			RestorePoint *RestorePoint `json:"restore_point"`
-		}
-	}
+		Summary: "List the project's restore points, newest first", Tags: tags}, s.listRestorePoints)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createRestorePoint", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/restore-points", Scope: auth.ScopeBackupsWrite}, Status: http.StatusCreated,
-		Summary: "Pin a named restore point to a backup", Tags: tags},
-		func(ctx context.Context, in *CreateRestorePointInput) (*restorePointOut, error) {
-			b := in.Body
-			if n := utf8.RuneCountInString(strings.TrimSpace(b.Label)); n < 1 || utf8.RuneCountInString(b.Label) > lifecycle.MaxLabelLen {
-				return nil, errorf(http.StatusBadRequest, "label is required and must be at most %d characters", lifecycle.MaxLabelLen)
-			}
-			if utf8.RuneCountInString(b.Note) > 1000 {
-				return nil, errorf(http.StatusBadRequest, "note must be at most 1000 characters")
-			}
-			kind := b.Kind
-			if kind == "snapshot" {
-				kind = "pitr"
-			}
-			if kind == "" {
-				kind = "pitr"
-				if b.BackupKey != "" {
-					kind = "backup"
-				}
-			}
-			switch kind {
-			case "pitr":
-				return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
-			case "backup":
-				if b.BackupKey == "" {
-					return nil, errorf(http.StatusBadRequest, "backup_key is required for kind backup")
-				}
-			default:
-				return nil, errorf(http.StatusBadRequest, "kind must be backup or pitr")
-			}
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			bk, err := store.GetBackupByKey(ctx, s.deps.Store.Pool, p.ID, b.BackupKey)
-			if err != nil {
-				return nil, s.fail(ctx, err, "backup not found")
-			}
-			if bk.State != store.BackupCompleted {
-				return nil, errorf(http.StatusConflict, "backup is not completed (state %s)", bk.State)
-			}
-			a := actor(ctx)
-			if a.Kind == "" {
-				a.Kind = "system"
-			}
-			rp := &store.RestorePoint{ID: ids.New("rp_"), OrganizationID: p.OrganizationID, ProjectID: p.ID, Label: b.Label,
-				Kind: "backup", BackupID: &bk.ID, CreatedByActorKind: a.Kind}
-			if a.ID != "" {
-				rp.CreatedByActorID = &a.ID
-			}
-			if b.Note != "" {
-				rp.Note = &b.Note
-			}
-			if err := s.deps.Lifecycle.CreateRestorePoint(ctx, rp, a); err != nil {
-				return nil, s.fail(ctx, err, "project not found")
-			}
-			got, err := store.GetRestorePoint(ctx, s.deps.Store.Pool, p.ID, rp.ID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &restorePointOut{}
-			out.Body.RestorePoint = toRestorePoint(got)
-			return out, nil
-		})
-	type restorePointDeletedOut struct {
-		Body struct {
-			Deleted bool `json:"deleted"`
-		}
-	}
+		Summary: "Pin a named restore point to a backup", Tags: tags}, s.createRestorePoint)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteRestorePoint", Method: http.MethodDelete,
 		Path: "/v1/projects/{projectID}/restore-points/{restorePointID}", Scope: auth.ScopeBackupsWrite},
-		Summary: "Delete a restore point (its backup stays)", Tags: tags},
-		func(ctx context.Context, in *RestorePointPath) (*restorePointDeletedOut, error) {
-			p, _, err := s.loadProject(ctx, in.ProjectID)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.deps.Lifecycle.DeleteRestorePoint(ctx, p, in.RestorePointID, actor(ctx)); err != nil {
-				return nil, s.fail(ctx, err, "restore point not found")
-			}
-			out := &restorePointDeletedOut{}
-			out.Body.Deleted = true
-			return out, nil
-		})
+		Summary: "Delete a restore point (its backup stays)", Tags: tags}, s.deleteRestorePoint)
+}
+
+type restoreCreateOut struct {
+	Body struct {
+		Job  *Job `json:"job"`
+		PITR any  `json:"pitr,omitempty"`
+	}
+}
+
+type restorePointsOut struct {
+	Body struct {
+		RestorePoints  []*RestorePoint `json:"restore_points"`
+		PITRWindowDays int             `json:"pitr_window_days"`
+	}
+}
+
+type restorePointOut struct {
+	Body struct {
+		RestorePoint *RestorePoint `json:"restore_point"`
+	}
+}
+
+type restorePointDeletedOut struct {
+	Body struct {
+		Deleted bool `json:"deleted"`
+	}
+}
+
+func (s *Server) createRestore(ctx context.Context, in *CreateRestoreInput) (*restoreCreateOut, error) {
+	b := in.Body
+	n := 0
+	for _, v := range []string{b.BackupKey, b.RestoreTime, b.RestorePointID} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errorf(http.StatusBadRequest, "exactly one of backup_key, restore_time or restore_point_id is required")
+	}
+	if b.RestoreTime != "" {
+		if _, err := time.Parse(time.RFC3339, b.RestoreTime); err != nil {
+			return nil, errorf(http.StatusBadRequest, "restore_time must be an RFC 3339 time")
+		}
+		return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
+	}
+	kind := b.TargetKind
+	if kind == "" {
+		kind = lifecycle.TargetNewPreview
+	}
+	switch kind {
+	case lifecycle.TargetNewPreview:
+		if b.PreviewID != "" || b.ApprovalToken != "" {
+			return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind new_preview", firstSet(map[string]string{"preview_id": b.PreviewID, "approval_token": b.ApprovalToken}))
+		}
+		if b.TTLHours != 0 && (b.TTLHours < 1 || b.TTLHours > lifecycle.MaxPreviewTTLHours) {
+			return nil, errorf(http.StatusBadRequest, "ttl_hours must be between 1 and %d", lifecycle.MaxPreviewTTLHours)
+		}
+		if b.PreviewName != "" && !lifecycle.ValidPreviewName(b.PreviewName) {
+			return nil, errorf(http.StatusBadRequest, "preview_name must be 1-63 letters, digits, -, _ or ., starting with a letter or digit")
+		}
+	case lifecycle.TargetPreview:
+		if b.PreviewID == "" {
+			return nil, errorf(http.StatusBadRequest, "preview_id is required for target_kind preview")
+		}
+		if f := firstSet(map[string]string{"preview_name": b.PreviewName, "approval_token": b.ApprovalToken, "ttl_hours": nonZero(b.TTLHours)}); f != "" {
+			return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind preview", f)
+		}
+	case lifecycle.TargetProject:
+		if f := firstSet(map[string]string{"preview_name": b.PreviewName, "preview_id": b.PreviewID, "ttl_hours": nonZero(b.TTLHours)}); f != "" {
+			return nil, errorf(http.StatusBadRequest, "%s does not apply to target_kind project", f)
+		}
+	default:
+		return nil, errorf(http.StatusBadRequest, "target_kind must be new_preview, preview or project")
+	}
+	p, org, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if kind == lifecycle.TargetProject {
+		if pr := principal(ctx); pr.AuthSource != "api_key" && !pr.IsAdmin() {
+			return nil, errorf(http.StatusForbidden, "this action requires the organization admin role")
+		}
+	}
+	job, err := s.deps.Lifecycle.CreateRestore(ctx, org, p.ID, lifecycle.RestoreParams{
+		BackupKey: b.BackupKey, RestorePointID: b.RestorePointID, TargetKind: kind, PreviewID: b.PreviewID,
+		PreviewName: b.PreviewName, TTLHours: b.TTLHours, ApprovalToken: b.ApprovalToken,
+		AllowUnverified: b.AllowUnverifiedBackup}, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &restoreCreateOut{}
+	out.Body.Job = toJob(job)
+	return out, nil
+}
+
+func (s *Server) listRestorePoints(ctx context.Context, in *ProjectPath) (*restorePointsOut, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := store.ListRestorePoints(ctx, s.deps.Store.Pool, p.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &restorePointsOut{}
+	out.Body.RestorePoints = make([]*RestorePoint, 0, len(list))
+	for _, r := range list {
+		out.Body.RestorePoints = append(out.Body.RestorePoints, toRestorePoint(r))
+	}
+	return out, nil
+}
+
+func (s *Server) createRestorePoint(ctx context.Context, in *CreateRestorePointInput) (*restorePointOut, error) {
+	b := in.Body
+	if n := utf8.RuneCountInString(strings.TrimSpace(b.Label)); n < 1 || utf8.RuneCountInString(b.Label) > lifecycle.MaxLabelLen {
+		return nil, errorf(http.StatusBadRequest, "label is required and must be at most %d characters", lifecycle.MaxLabelLen)
+	}
+	if utf8.RuneCountInString(b.Note) > 1000 {
+		return nil, errorf(http.StatusBadRequest, "note must be at most 1000 characters")
+	}
+	kind := b.Kind
+	if kind == "snapshot" {
+		kind = "pitr"
+	}
+	if kind == "" {
+		kind = "pitr"
+		if b.BackupKey != "" {
+			kind = "backup"
+		}
+	}
+	switch kind {
+	case "pitr":
+		return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
+	case "backup":
+		if b.BackupKey == "" {
+			return nil, errorf(http.StatusBadRequest, "backup_key is required for kind backup")
+		}
+	default:
+		return nil, errorf(http.StatusBadRequest, "kind must be backup or pitr")
+	}
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	bk, err := store.GetBackupByKey(ctx, s.deps.Store.Pool, p.ID, b.BackupKey)
+	if err != nil {
+		return nil, s.fail(ctx, err, "backup not found")
+	}
+	if bk.State != store.BackupCompleted {
+		return nil, errorf(http.StatusConflict, "backup is not completed (state %s)", bk.State)
+	}
+	a := actor(ctx)
+	if a.Kind == "" {
+		a.Kind = "system"
+	}
+	rp := &store.RestorePoint{ID: ids.New("rp_"), OrganizationID: p.OrganizationID, ProjectID: p.ID, Label: b.Label,
+		Kind: "backup", BackupID: &bk.ID, CreatedByActorKind: a.Kind}
+	if a.ID != "" {
+		rp.CreatedByActorID = &a.ID
+	}
+	if b.Note != "" {
+		rp.Note = &b.Note
+	}
+	if err := s.deps.Lifecycle.CreateRestorePoint(ctx, rp, a); err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	got, err := store.GetRestorePoint(ctx, s.deps.Store.Pool, p.ID, rp.ID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &restorePointOut{}
+	out.Body.RestorePoint = toRestorePoint(got)
+	return out, nil
+}
+
+func (s *Server) deleteRestorePoint(ctx context.Context, in *RestorePointPath) (*restorePointDeletedOut, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.deps.Lifecycle.DeleteRestorePoint(ctx, p, in.RestorePointID, actor(ctx)); err != nil {
+		return nil, s.fail(ctx, err, "restore point not found")
+	}
+	out := &restorePointDeletedOut{}
+	out.Body.Deleted = true
+	return out, nil
 }
 
 func firstSet(m map[string]string) string {

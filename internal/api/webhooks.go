@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -194,160 +193,168 @@ func (s *Server) registerWebhooks() {
 	}
 
 	register(s, opSpec{AccessRule: read("listWebhookEndpoints", http.MethodGet, base),
-		Summary: "List webhook endpoints", Tags: tags},
-		func(ctx context.Context, in *WebhookOrgPath) (*WebhookEndpointsOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			eps, err := store.ListWebhookEndpoints(ctx, s.deps.Store.Pool, orgID)
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &WebhookEndpointsOutput{}
-			out.Body.WebhookEndpoints = make([]*WebhookEndpoint, 0, len(eps))
-			for _, e := range eps {
-				out.Body.WebhookEndpoints = append(out.Body.WebhookEndpoints, toWebhookEndpoint(e))
-			}
-			return out, nil
-		})
+		Summary: "List webhook endpoints", Tags: tags}, s.listWebhookEndpoints)
 
 	register(s, opSpec{AccessRule: write("createWebhookEndpoint", http.MethodPost, base), Status: http.StatusCreated,
-		Summary: "Create a webhook endpoint (returns its signing secret once)", Tags: tags},
-		func(ctx context.Context, in *CreateWebhookEndpointInput) (*WebhookEndpointSecretOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			b := in.Body
-			input := webhooks.EndpointInput{URL: &b.URL, IsActive: b.IsActive}
-			if b.Description != "" {
-				input.Description = &b.Description
-			}
-			if b.EventTypes != nil {
-				input.EventTypes = &b.EventTypes
-			}
-			e, secret, err := s.deps.Webhooks.Create(ctx, orgID, input, webhookActor(ctx))
-			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
-			}
-			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
-			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
-			return out, nil
-		})
+		Summary: "Create a webhook endpoint (returns its signing secret once)", Tags: tags}, s.createWebhookEndpoint)
 
 	register(s, opSpec{AccessRule: write("updateWebhookEndpoint", http.MethodPatch, base+"/{endpointID}"),
-		Summary: "Change a webhook endpoint", Tags: tags},
-		func(ctx context.Context, in *UpdateWebhookEndpointInput) (*WebhookEndpointOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			b := in.Body
-			input := webhooks.EndpointInput{Description: b.Description, EventTypes: b.EventTypes, IsActive: b.IsActive}
-			if b.URL != nil && *b.URL != "" { // "" = not given
-				input.URL = b.URL
-			}
-			e, err := s.deps.Webhooks.Update(ctx, orgID, in.EndpointID, input, webhookActor(ctx))
-			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
-			}
-			out := &WebhookEndpointOutput{}
-			out.Body.WebhookEndpoint = toWebhookEndpoint(e)
-			return out, nil
-		})
+		Summary: "Change a webhook endpoint", Tags: tags}, s.updateWebhookEndpoint)
 
 	register(s, opSpec{AccessRule: write("deleteWebhookEndpoint", http.MethodDelete, base+"/{endpointID}"),
-		Summary: "Delete a webhook endpoint (cancels its pending deliveries)", Tags: tags},
-		func(ctx context.Context, in *WebhookEndpointPath) (*WebhookDeletedOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.deps.Webhooks.Delete(ctx, orgID, in.EndpointID, webhookActor(ctx)); err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
-			}
-			out := &WebhookDeletedOutput{}
-			out.Body.Deleted = true
-			return out, nil
-		})
+		Summary: "Delete a webhook endpoint (cancels its pending deliveries)", Tags: tags}, s.deleteWebhookEndpoint)
 
 	register(s, opSpec{AccessRule: write("rotateWebhookEndpointSecret", http.MethodPost, base+"/{endpointID}/rotate-secret"),
-		Summary: "Rotate a webhook endpoint's signing secret", Tags: tags},
-		func(ctx context.Context, in *WebhookActionInput) (*WebhookEndpointSecretOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			e, secret, err := s.deps.Webhooks.RotateSecret(ctx, orgID, in.EndpointID, webhookActor(ctx))
-			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
-			}
-			out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
-			out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
-			return out, nil
-		})
+		Summary: "Rotate a webhook endpoint's signing secret", Tags: tags}, s.rotateWebhookEndpointSecret)
 
 	register(s, opSpec{AccessRule: read("listWebhookDeliveries", http.MethodGet, base+"/{endpointID}/deliveries"),
-		Summary: "List an endpoint's deliveries, newest first", Tags: tags},
-		func(ctx context.Context, in *ListDeliveriesInput) (*WebhookDeliveriesOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
-				return nil, s.fail(ctx, err, msgEndpointNotFound)
-			}
-			limit := in.Limit
-			if limit == 0 {
-				limit = 25
-			}
-			ds, err := store.ListWebhookDeliveries(ctx, s.deps.Store.Pool, in.EndpointID, min(limit, 100))
-			if err != nil {
-				return nil, s.fail(ctx, err, "")
-			}
-			out := &WebhookDeliveriesOutput{}
-			out.Body.Deliveries = make([]*WebhookDelivery, 0, len(ds))
-			for _, d := range ds {
-				out.Body.Deliveries = append(out.Body.Deliveries, toWebhookDelivery(d))
-			}
-			return out, nil
-		})
+		Summary: "List an endpoint's deliveries, newest first", Tags: tags}, s.listWebhookDeliveries)
 
 	register(s, opSpec{AccessRule: write("testWebhookEndpoint", http.MethodPost, base+"/{endpointID}/test"), Status: http.StatusCreated,
-		Summary: "Send a webhook.test event to an endpoint (one attempt)", Tags: tags},
-		func(ctx context.Context, in *WebhookActionInput) (*WebhookDeliveryOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			d, err := s.deps.Webhooks.Test(ctx, orgID, in.EndpointID)
-			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgEndpointNotFound)
-			}
-			out := &WebhookDeliveryOutput{}
-			out.Body.Delivery = toWebhookDelivery(d)
-			return out, nil
-		})
+		Summary: "Send a webhook.test event to an endpoint (one attempt)", Tags: tags}, s.testWebhookEndpoint)
 
 	register(s, opSpec{AccessRule: write("redeliverWebhookDelivery", http.MethodPost, base+"/{endpointID}/deliveries/{deliveryID}/redeliver"),
-		Status: http.StatusCreated, Summary: "Send a delivery's event again as a new delivery", Tags: tags},
-		func(ctx context.Context, in *RedeliverInput) (*WebhookDeliveryOutput, error) {
-			orgID, err := s.webhookOrg(ctx, in.OrgID)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
-				return nil, s.fail(ctx, err, msgEndpointNotFound)
-			}
-			d, err := s.deps.Webhooks.Redeliver(ctx, orgID, in.EndpointID, in.DeliveryID)
-			if err != nil {
-				return nil, s.webhookFail(ctx, err, msgDeliveryNotFound)
-			}
-			out := &WebhookDeliveryOutput{}
-			out.Body.Delivery = toWebhookDelivery(d)
-			return out, nil
-		})
+		Status: http.StatusCreated, Summary: "Send a delivery's event again as a new delivery", Tags: tags}, s.redeliverWebhookDelivery)
+}
+
+func (s *Server) listWebhookEndpoints(ctx context.Context, in *WebhookOrgPath) (*WebhookEndpointsOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := store.ListWebhookEndpoints(ctx, s.deps.Store.Pool, orgID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &WebhookEndpointsOutput{}
+	out.Body.WebhookEndpoints = make([]*WebhookEndpoint, 0, len(eps))
+	for _, e := range eps {
+		out.Body.WebhookEndpoints = append(out.Body.WebhookEndpoints, toWebhookEndpoint(e))
+	}
+	return out, nil
+}
+
+func (s *Server) createWebhookEndpoint(ctx context.Context, in *CreateWebhookEndpointInput) (*WebhookEndpointSecretOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	b := in.Body
+	input := webhooks.EndpointInput{URL: &b.URL, IsActive: b.IsActive}
+	if b.Description != "" {
+		input.Description = &b.Description
+	}
+	if b.EventTypes != nil {
+		input.EventTypes = &b.EventTypes
+	}
+	e, secret, err := s.deps.Webhooks.Create(ctx, orgID, input, webhookActor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
+	out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
+	return out, nil
+}
+
+func (s *Server) updateWebhookEndpoint(ctx context.Context, in *UpdateWebhookEndpointInput) (*WebhookEndpointOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	b := in.Body
+	input := webhooks.EndpointInput{Description: b.Description, EventTypes: b.EventTypes, IsActive: b.IsActive}
+	if b.URL != nil && *b.URL != "" { // "" = not given
+		input.URL = b.URL
+	}
+	e, err := s.deps.Webhooks.Update(ctx, orgID, in.EndpointID, input, webhookActor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	out := &WebhookEndpointOutput{}
+	out.Body.WebhookEndpoint = toWebhookEndpoint(e)
+	return out, nil
+}
+
+func (s *Server) deleteWebhookEndpoint(ctx context.Context, in *WebhookEndpointPath) (*WebhookDeletedOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.deps.Webhooks.Delete(ctx, orgID, in.EndpointID, webhookActor(ctx)); err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	out := &WebhookDeletedOutput{}
+	out.Body.Deleted = true
+	return out, nil
+}
+
+func (s *Server) rotateWebhookEndpointSecret(ctx context.Context, in *WebhookActionInput) (*WebhookEndpointSecretOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	e, secret, err := s.deps.Webhooks.RotateSecret(ctx, orgID, in.EndpointID, webhookActor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	out := &WebhookEndpointSecretOutput{CacheControl: "no-store"}
+	out.Body.WebhookEndpoint, out.Body.PlaintextSecret = toWebhookEndpoint(e), secret
+	return out, nil
+}
+
+func (s *Server) listWebhookDeliveries(ctx context.Context, in *ListDeliveriesInput) (*WebhookDeliveriesOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	limit := in.Limit
+	if limit == 0 {
+		limit = 25
+	}
+	ds, err := store.ListWebhookDeliveries(ctx, s.deps.Store.Pool, in.EndpointID, min(limit, 100))
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	out := &WebhookDeliveriesOutput{}
+	out.Body.Deliveries = make([]*WebhookDelivery, 0, len(ds))
+	for _, d := range ds {
+		out.Body.Deliveries = append(out.Body.Deliveries, toWebhookDelivery(d))
+	}
+	return out, nil
+}
+
+func (s *Server) testWebhookEndpoint(ctx context.Context, in *WebhookActionInput) (*WebhookDeliveryOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.deps.Webhooks.Test(ctx, orgID, in.EndpointID)
+	if err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	out := &WebhookDeliveryOutput{}
+	out.Body.Delivery = toWebhookDelivery(d)
+	return out, nil
+}
+
+func (s *Server) redeliverWebhookDelivery(ctx context.Context, in *RedeliverInput) (*WebhookDeliveryOutput, error) {
+	orgID, err := s.webhookOrg(ctx, in.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
+		return nil, s.fail(ctx, err, msgEndpointNotFound)
+	}
+	d, err := s.deps.Webhooks.Redeliver(ctx, orgID, in.EndpointID, in.DeliveryID)
+	if err != nil {
+		return nil, s.fail(ctx, err, msgDeliveryNotFound)
+	}
+	out := &WebhookDeliveryOutput{}
+	out.Body.Delivery = toWebhookDelivery(d)
+	return out, nil
 }
 
 // webhookOrg resolves the path's organization (id or slug) to the caller's
@@ -367,15 +374,6 @@ func (s *Server) webhookOrg(ctx context.Context, ref string) (string, error) {
 		}
 	}
 	return "", errorf(http.StatusNotFound, "organization not found")
-}
-
-// webhookFail maps the webhooks service's input and conflict errors.
-func (s *Server) webhookFail(ctx context.Context, err error, notFoundMsg string) error {
-	var we *webhooks.Error
-	if errors.As(err, &we) {
-		return errorf(we.Status, "%s", we.Msg)
-	}
-	return s.fail(ctx, err, notFoundMsg)
 }
 
 func webhookActor(ctx context.Context) webhooks.Actor {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
@@ -28,14 +29,11 @@ const (
 )
 
 // Retention defaults.
-var (
+const (
 	// ManualBackupRetention is how long on-demand backups are kept.
 	ManualBackupRetention = 7 * 24 * time.Hour
 	// DefaultScheduleRetentionDays applies when a schedule gives none.
 	DefaultScheduleRetentionDays = 7
-	// VerifyDelay pauses between a dump and its verification (tests
-	// corrupt the stored file in that window).
-	VerifyDelay time.Duration
 )
 
 // MaxLabelLen bounds backup and restore point labels.
@@ -110,12 +108,12 @@ func throttledProgress(ctx context.Context, rep *queue.Reporter, phase string) f
 
 // dumpToBlob dumps db into key and returns the artifact and the snapshot's row counts.
 func (s *Service) dumpToBlob(ctx context.Context, rep *queue.Reporter, c *dataplane.Cluster, db, key string) (blobstore.Artifact, dataplane.TableCounts, error) {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return blobstore.Artifact{}, nil, queue.PermanentError(errors.New("no backup storage is configured"))
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.Blob.NewWriter(wctx, key, throttledProgress(ctx, rep, "dumping"))
+	w, err := s.cfg.Blob.NewWriter(wctx, key, throttledProgress(ctx, rep, "dumping"))
 	if err != nil {
 		return blobstore.Artifact{}, nil, err
 	}
@@ -137,7 +135,7 @@ func (s *Service) dumpToBlob(ctx context.Context, rep *queue.Reporter, c *datapl
 // compares row counts; the error says why it failed.
 func (s *Service) verifyBackup(ctx context.Context, rep *queue.Reporter, c *dataplane.Cluster, b *store.Backup, owner string) error {
 	_ = rep.Progress(ctx, map[string]any{"phase": "verifying", "bytes_done": b.SizeBytes, "bytes_total": b.SizeBytes})
-	file, err := s.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
+	file, err := s.cfg.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
 	if err != nil {
 		return err
 	}
@@ -165,11 +163,11 @@ func (s *Service) runBackup(ctx context.Context, rep *queue.Reporter, p *store.P
 		return err
 	}
 	b.SizeBytes, b.ChecksumSHA256, b.TableCounts = art.Size, &art.SHA256, counts
-	if VerifyDelay > 0 {
+	if d := s.cfg.VerifyDelay; d > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(VerifyDelay):
+		case <-time.After(d):
 		}
 	}
 	if verr := s.verifyBackup(ctx, rep, c, b, p.OwnerRole); verr != nil {
@@ -177,114 +175,13 @@ func (s *Service) runBackup(ctx context.Context, rep *queue.Reporter, p *store.P
 			return verr
 		}
 		msg := verr.Error()
-		if _, err := s.Store.Pool.Exec(ctx, `UPDATE backups SET verification_state = 'failed', verification_error = $2,
-			updated_at = now() WHERE id = $1`, b.ID, msg); err != nil {
+		if err := store.FailBackupVerification(ctx, s.Store.Pool, b.ID, msg); err != nil {
 			return err
 		}
 		return queue.PermanentError(fmt.Errorf("backup verification failed: %w", verr))
 	}
 	return nil
 }
-
-// backupHandler runs project.backup: dump, then verification.
-type backupHandler struct{ s *Service }
-
-func (h *backupHandler) backup(ctx context.Context, db store.DB, j *queue.Job) (*store.Backup, error) {
-	var in backupPayload
-	if err := j.DecodePayload(&in); err != nil || in.BackupID == "" {
-		return nil, queue.PermanentError(fmt.Errorf("backup job without a backup"))
-	}
-	b, err := store.GetBackup(ctx, db, in.BackupID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, queue.PermanentError(err)
-	}
-	return b, err
-}
-
-func (h *backupHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	b, err := h.backup(ctx, h.s.Store.Pool, j)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != store.BackupRunning {
-		return nil, nil // finished by an earlier attempt
-	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE backups SET verification_state = 'pending', verification_error = NULL
-		WHERE id = $1`, b.ID); err != nil {
-		return nil, err
-	}
-	if err := h.s.runBackup(ctx, rep, p, c, b); err != nil {
-		return nil, err
-	}
-	return map[string]any{"backup_id": b.ID, "backup_key": b.BackupKey, "size_bytes": b.SizeBytes}, nil
-}
-
-func (h *backupHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	b, err := h.backup(ctx, tx, j)
-	if err != nil {
-		return err
-	}
-	tag, err := tx.Exec(ctx, `UPDATE backups SET state = 'completed', verification_state = 'verified', verified_at = now(),
-		verification_error = NULL, updated_at = now() WHERE id = $1 AND state = 'running'`, b.ID)
-	if err != nil || tag.RowsAffected() == 0 {
-		return err
-	}
-	return event(ctx, tx, j.OrganizationID, "backup.completed", map[string]any{
-		"organization_id": j.OrganizationID, "project_id": b.ProjectID, "backup_id": b.ID, "backup_key": b.BackupKey,
-		"job_id": j.ID, "size_bytes": b.SizeBytes, "verification_state": store.VerifyVerified,
-	})
-}
-
-func (h *backupHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	b, err := h.backup(ctx, tx, j)
-	if err != nil {
-		return nil
-	}
-	_, err = tx.Exec(ctx, `UPDATE backups SET state = 'failed',
-		verification_state = CASE WHEN verification_state = 'pending' THEN 'failed' ELSE verification_state END,
-		verification_error = coalesce(verification_error, $2), updated_at = now() WHERE id = $1 AND state = 'running'`, b.ID, msg)
-	return err
-}
-
-// backupDeleteHandler runs project.backup_delete: the file goes, the record
-// stays as expired.
-type backupDeleteHandler struct{ s *Service }
-
-func (h *backupDeleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	b, err := (&backupHandler{h.s}).backup(ctx, h.s.Store.Pool, j)
-	if err != nil {
-		return nil, err
-	}
-	if h.s.Blob == nil {
-		return nil, errors.New("no backup storage is configured")
-	}
-	return nil, h.s.Blob.Delete(ctx, b.BackupKey)
-}
-
-func (h *backupDeleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	var in backupPayload
-	if err := j.DecodePayload(&in); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE backups SET state = 'expired', updated_at = now() WHERE id = $1`, in.BackupID); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE restore_points SET updated_at = now() WHERE backup_id = $1`, in.BackupID)
-	return err
-}
-
-func (h *backupDeleteHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
 
 // ScheduleParams is a validated schedule.
 type ScheduleParams struct {
@@ -335,8 +232,8 @@ func scheduleDue(sc *store.BackupSchedule, now time.Time) bool {
 // advisory lock); the others skip it.
 func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued, expired int, err error) {
 	err = s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('capydb.backup_scheduler'))`).Scan(&leader); err != nil {
+		leader, err := bgsvc.TryLeadTx(ctx, tx, "capydb.backup_scheduler")
+		if err != nil {
 			return err
 		}
 		if !leader {
@@ -359,8 +256,7 @@ func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE backup_schedules SET last_job_id = $2, last_run_at = $3, updated_at = now()
-				WHERE id = $1`, sc.ID, job.ID, now); err != nil {
+			if err := store.SetScheduleRun(ctx, tx, sc.ID, job.ID, now); err != nil {
 				return err
 			}
 			queued++
@@ -387,36 +283,17 @@ func (s *Service) RunBackupSchedules(ctx context.Context, now time.Time) (queued
 // uploads from storage and its restore points (project.delete). Records stay
 // (backups and exports as expired) for the audit trail; a retry is safe.
 func (s *Service) deleteProjectArtifacts(ctx context.Context, p *store.Project) error {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return nil
 	}
-	rows, err := s.Store.Pool.Query(ctx, `SELECT backup_key FROM backups WHERE project_id = $1 AND state <> 'expired'
-		UNION ALL SELECT object_key FROM project_exports WHERE project_id = $1 AND state <> 'expired'
-		UNION ALL SELECT object_key FROM import_uploads WHERE project_id = $1`, p.ID)
-	if err != nil {
-		return err
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := store.ProjectArtifactKeys(ctx, s.Store.Pool, p.ID)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
-		if err := s.Blob.Delete(ctx, k); err != nil {
+		if err := s.cfg.Blob.Delete(ctx, k); err != nil {
 			return err
 		}
 	}
-	return s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		for _, q := range []string{
-			`UPDATE backups SET state = 'expired', updated_at = now() WHERE project_id = $1 AND state <> 'expired'`,
-			`UPDATE project_exports SET state = 'expired', updated_at = now() WHERE project_id = $1 AND state <> 'expired'`,
-			`DELETE FROM import_uploads WHERE project_id = $1`,
-			`UPDATE restore_points SET deleted_at = now(), updated_at = now() WHERE project_id = $1 AND deleted_at IS NULL`,
-			`DELETE FROM backup_schedules WHERE project_id = $1`,
-		} {
-			if _, err := tx.Exec(ctx, q, p.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.Store.InTx(ctx, func(tx pgx.Tx) error { return store.ExpireProjectArtifacts(ctx, tx, p.ID) })
 }

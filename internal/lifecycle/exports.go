@@ -2,8 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,85 +44,21 @@ func (s *Service) CreateExport(ctx context.Context, orgID, projectID string, act
 	return e, job, err
 }
 
-// exportHandler runs project.export: one consistent custom-format dump.
-type exportHandler struct{ s *Service }
-
-func (h *exportHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	var in exportPayload
-	if err := j.DecodePayload(&in); err != nil || in.ExportID == "" {
-		return nil, queue.PermanentError(fmt.Errorf("export job without an export"))
-	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
-	}
-	e, err := store.GetExport(ctx, h.s.Store.Pool, p.ID, in.ExportID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, queue.PermanentError(err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	art, _, err := h.s.dumpToBlob(ctx, rep, c, p.DatabaseName, e.ObjectKey)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE project_exports SET size_bytes = $2, checksum_sha256 = $3, updated_at = now()
-		WHERE id = $1`, e.ID, art.Size, art.SHA256); err != nil {
-		return nil, err
-	}
-	return map[string]any{"export_id": e.ID, "size_bytes": art.Size}, nil
-}
-
-func (h *exportHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	var in exportPayload
-	if err := j.DecodePayload(&in); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE project_exports SET state = 'completed', updated_at = now() WHERE id = $1 AND state = 'running'`, in.ExportID)
-	return err
-}
-
-func (h *exportHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, _ string) error {
-	var in exportPayload
-	if err := j.DecodePayload(&in); err != nil {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `UPDATE project_exports SET state = 'failed', updated_at = now() WHERE id = $1 AND state = 'running'`, in.ExportID)
-	return err
-}
-
 // ExpireExports deletes the files of exports past their expiry at now and
 // marks them expired.
 func (s *Service) ExpireExports(ctx context.Context, now time.Time) (int, error) {
-	if s.Blob == nil {
+	if s.cfg.Blob == nil {
 		return 0, nil
 	}
-	rows, err := s.Store.Pool.Query(ctx, `SELECT id, object_key FROM project_exports
-		WHERE expires_at <= $1 AND state IN ('completed', 'failed') LIMIT 200`, now)
+	list, err := store.ListExpiredExports(ctx, s.Store.Pool, now, 200)
 	if err != nil {
 		return 0, err
 	}
-	type item struct{ id, key string }
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		return it, r.Scan(&it.id, &it.key)
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, it := range list {
-		if err := s.Blob.Delete(ctx, it.key); err != nil {
+	for _, e := range list {
+		if err := s.cfg.Blob.Delete(ctx, e.ObjectKey); err != nil {
 			return 0, err
 		}
-		if _, err := s.Store.Pool.Exec(ctx, `UPDATE project_exports SET state = 'expired', updated_at = now() WHERE id = $1`, it.id); err != nil {
+		if err := skipStale(store.MarkExportExpired(ctx, s.Store.Pool, e.ID)); err != nil {
 			return 0, err
 		}
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,12 +23,7 @@ import (
 // UploadTTL is how long an import upload slot accepts its PUT.
 const UploadTTL = 60 * time.Minute
 
-func (s *Service) importGuard() *netguard.Guard {
-	if s.ImportGuard != nil {
-		return s.ImportGuard
-	}
-	return &netguard.Guard{}
-}
+func (s *Service) importGuard() *netguard.Guard { return s.cfg.ImportGuard }
 
 // CheckSourceURL validates an import source URL and returns it with
 // sslmode=require added when it names no sslmode. Hosts are checked against
@@ -127,72 +120,48 @@ func scrubURLError(err error, sourceURL string) string {
 	return msg
 }
 
-// Preflight connects to the source (10 s timeout, addresses checked at
-// connect time), inspects it and grades the import. Nothing is written.
+// Preflight inspects the source (dataplane.InspectSource; addresses checked
+// at connect time) and grades the import. Nothing is written.
 func (s *Service) Preflight(ctx context.Context, org *store.Organization, p *store.Project, sourceURL string) (*PreflightResult, error) {
 	limits := PlanFor(org)
 	res := &PreflightResult{Checks: []PreflightCheck{}, StorageLimitBytes: limits.StorageLimitBytes, TargetVersion: p.PostgresVersion,
 		Source: SourceInspection{Extensions: []SourceExtension{}}}
-	cfg, err := pgx.ParseConfig(sourceURL)
-	if err != nil {
-		return nil, invalidf("source_url is not a valid connection URL")
-	}
-	cfg.ConnectTimeout = 10 * time.Second
 	g := s.importGuard()
-	cfg.DialFunc = g.DialContext
-	cfg.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
-		addrs, err := g.Resolve(ctx, host)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]string, len(addrs))
-		for i, a := range addrs {
-			out[i] = a.String()
-		}
-		return out, nil
-	}
-	cfg.RuntimeParams["application_name"] = "capydb-preflight"
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err != nil {
-		res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "fail", Detail: scrubURLError(err, sourceURL)})
+	facts, err := dataplane.InspectSource(ctx, dataplane.SourceConfig{URL: sourceURL, Dial: g.DialContext,
+		Lookup: func(ctx context.Context, host string) ([]string, error) {
+			addrs, err := g.Resolve(ctx, host)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]string, len(addrs))
+			for i, a := range addrs {
+				out[i] = a.String()
+			}
+			return out, nil
+		}})
+	var unreachable *dataplane.UnreachableError
+	switch {
+	case errors.Is(err, dataplane.ErrInvalidSourceURL):
+		return nil, invalidf("source_url is not a valid connection URL")
+	case errors.As(err, &unreachable):
+		res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "fail", Detail: scrubURLError(unreachable.Err, sourceURL)})
 		return res, nil
+	case err != nil:
+		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	res.Checks = append(res.Checks, PreflightCheck{Name: "source_reachable", Status: "pass"})
 	src := &res.Source
-	var major int
-	if err := conn.QueryRow(cctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int / 10000,
-		pg_database_size(current_database())`).Scan(&src.ServerVersion, &major, &src.DatabaseSizeBytes); err != nil {
-		return nil, fmt.Errorf("while inspecting the source: %w", err)
-	}
-	rows, err := conn.Query(cctx, `SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`)
-	if err != nil {
-		return nil, err
-	}
-	exts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceExtension, error) {
-		var e SourceExtension
-		return e, r.Scan(&e.Name, &e.Version)
-	})
-	if err != nil {
-		return nil, err
+	major := facts.Major
+	src.ServerVersion, src.DatabaseSizeBytes = facts.ServerVersion, facts.DatabaseSizeBytes
+	exts := make([]SourceExtension, 0, len(facts.Extensions))
+	for _, e := range facts.Extensions {
+		exts = append(exts, SourceExtension{Name: e.Name, Version: e.Version})
 	}
 	src.Extensions = exts
-	rows, err = conn.Query(cctx, `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema')
-		AND nspname NOT LIKE 'pg\_%' ORDER BY 1`)
-	if err == nil {
-		src.AppSchemas, _ = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	rows, err = conn.Query(cctx, `SELECT evtname FROM pg_event_trigger ORDER BY 1`)
-	if err == nil {
-		src.EventTriggers, _ = pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	var slotsUsed int
-	_ = conn.QueryRow(cctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
-		current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_replication_slots)`).Scan(
-		&src.Replication.WALLevel, &src.Replication.MaxReplicationSlots, &src.Replication.MaxWALSenders, &slotsUsed)
-	src.Replication.UsedReplicationSlot = slotsUsed
+	src.AppSchemas, src.EventTriggers = facts.AppSchemas, facts.EventTriggers
+	src.Replication = SourceReplication{WALLevel: facts.WALLevel, MaxReplicationSlots: facts.MaxReplicationSlots,
+		MaxWALSenders: facts.MaxWALSenders, UsedReplicationSlot: facts.UsedReplicationSlots}
+	slotsUsed := facts.UsedReplicationSlots
 	if src.Replication.WALLevel != "logical" {
 		src.Replication.Blockers = append(src.Replication.Blockers, "wal_level is "+src.Replication.WALLevel+", not logical")
 	}
@@ -289,8 +258,8 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 			if u.CompletedAt == nil {
 				// A presigned upload went straight to the object store.
 				ok := false
-				if s.Blob != nil && s.Blob.Presigns {
-					ok, _ = s.Blob.Exists(ctx, u.ObjectKey)
+				if s.cfg.Blob != nil && s.cfg.Blob.Presigns {
+					ok, _ = s.cfg.Blob.Exists(ctx, u.ObjectKey)
 				}
 				if !ok {
 					return invalidf("upload_key is unknown or the upload is not complete")
@@ -307,8 +276,7 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'importing', latest_job_id = $2, updated_at = now() WHERE id = $1`,
-			p.ID, job.ID); err != nil {
+		if err := store.BeginProjectImport(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		src := "upload"
@@ -318,175 +286,6 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 		return audit(ctx, tx, org.ID, p.ID, "project.import_started", actor, map[string]any{"job_id": job.ID, "source": src, "recreate": in.Recreate})
 	})
 	return job, err
-}
-
-// importHandler runs project.import: the source is loaded into a new
-// database (empty, or a copy of the current one) that is swapped in at the end.
-type importHandler struct{ s *Service }
-
-func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	var in importPayload
-	if err := j.DecodePayload(&in); err != nil {
-		return nil, queue.PermanentError(err)
-	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if p.DeletedAt != nil || p.State != store.ProjectImporting {
-		return nil, queue.PermanentError(fmt.Errorf("project is not importing (state %s)", p.State))
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(h.s.TempDir, "capydb-import-*.dump")
-	if err != nil {
-		return nil, err
-	}
-	file := f.Name()
-	defer os.Remove(file)
-	if in.UploadKey != "" {
-		f.Close()
-		u, err := store.GetImportUpload(ctx, h.s.Store.Pool, p.ID, in.UploadKey)
-		if err != nil {
-			return nil, queue.PermanentError(fmt.Errorf("upload %s is unknown", in.UploadKey))
-		}
-		os.Remove(file)
-		if u.SizeBytes != nil && u.ChecksumSHA256 != nil {
-			file, err = h.s.Blob.FetchFile(ctx, u.ObjectKey, blobstore.Artifact{Size: *u.SizeBytes, SHA256: *u.ChecksumSHA256})
-		} else {
-			// Uploaded straight to the object store: record what arrived.
-			var art blobstore.Artifact
-			if file, art, err = h.s.Blob.FetchNew(ctx, u.ObjectKey, u.MaxBytes); err == nil {
-				_, err = store.CompleteImportUpload(ctx, h.s.Store.Pool, u.ObjectKey, art.Size, art.SHA256)
-			}
-		}
-		if file != "" {
-			defer os.Remove(file)
-		}
-		if err != nil {
-			return nil, queue.PermanentError(err)
-		}
-	} else {
-		raw, err := h.s.Box.Open(in.SourceURLEnc)
-		if err != nil {
-			f.Close()
-			return nil, queue.PermanentError(fmt.Errorf("while decrypting the source URL: %w", err))
-		}
-		sourceURL := string(raw)
-		rep.Secret(sourceURL)
-		if u, err := url.Parse(sourceURL); err == nil && u.User != nil {
-			if pw, ok := u.User.Password(); ok {
-				rep.Secret(pw)
-			}
-		}
-		org, err := store.GetOrganization(ctx, h.s.Store.Pool, p.OrganizationID)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		// The source must still pass before anything is written.
-		pf, err := h.s.Preflight(ctx, org, p, sourceURL)
-		if err != nil {
-			f.Close()
-			return nil, queue.PermanentError(err)
-		}
-		if !pf.OK {
-			f.Close()
-			var failed []string
-			for _, c := range pf.Checks {
-				if c.Status == "fail" {
-					failed = append(failed, c.Name+": "+c.Detail)
-				}
-			}
-			return nil, queue.PermanentError(fmt.Errorf("preflight failed: %s", strings.Join(failed, "; ")))
-		}
-		// pg_dump connects to an address checked just now (no rebinding).
-		pinned, err := h.s.pinHost(ctx, sourceURL)
-		if err != nil {
-			f.Close()
-			return nil, queue.PermanentError(err)
-		}
-		_ = rep.Progress(ctx, map[string]any{"phase": "dumping"})
-		err = c.DumpURL(ctx, pinned, f, rep.Command)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	_ = rep.Progress(ctx, map[string]any{"phase": "restoring"})
-	params := dataplane.RestoreParams{File: file, Target: nextDB(p.DatabaseName), Owner: p.OwnerRole, Jobs: h.s.cloneWorkers(), Command: rep.Command}
-	if in.Recreate {
-		params.Template = dataplane.TemplateDatabase
-	} else {
-		params.CopyFrom = p.DatabaseName
-	}
-	if err := c.Restore(ctx, params); err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, queue.PermanentError(err)
-	}
-	if err := c.SwapDatabase(ctx, p.DatabaseName, nextDB(p.DatabaseName), oldDB(p.DatabaseName), p.OwnerRole); err != nil {
-		return nil, err
-	}
-	return nil, nil
-}
-
-// pinHost replaces the URL's host name by an address the guard allows, so
-// the tool cannot be sent elsewhere by a changed DNS answer.
-func (s *Service) pinHost(ctx context.Context, sourceURL string) (string, error) {
-	u, err := url.Parse(sourceURL)
-	if err != nil {
-		return "", err
-	}
-	addrs, err := s.importGuard().Resolve(ctx, u.Hostname())
-	if err != nil {
-		return "", err
-	}
-	if len(addrs) == 0 {
-		return "", fmt.Errorf("host %s has no address", u.Hostname())
-	}
-	q := u.Query()
-	q.Set("hostaddr", addrs[0].String())
-	u.RawQuery = q.Encode()
-	if u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	return u.String(), nil
-}
-
-func (h *importHandler) Abort(ctx context.Context, j *queue.Job) error {
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return err
-	}
-	if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
-		return err
-	}
-	return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
-}
-
-func (h *importHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = NULL, updated_at = now()
-		WHERE id = $1 AND state = 'importing'`, *j.ProjectID); err != nil {
-		return err
-	}
-	return event(ctx, tx, j.OrganizationID, "import.completed", map[string]any{
-		"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "job_id": j.ID,
-	})
-}
-
-func (h *importHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = $2, updated_at = now()
-		WHERE id = $1 AND state = 'importing'`, *j.ProjectID, msg)
-	return err
 }
 
 // AuditPreflight records that a preflight ran.

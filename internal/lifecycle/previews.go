@@ -5,24 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
 )
 
-// Preview job types.
+// Preview job types. The Go names follow our nouns; the wire strings
+// (branch.*) are public in the jobs API and stay.
 const (
-	JobBranchCreate = "branch.create"
-	JobBranchReset  = "branch.reset"
-	JobBranchDelete = "branch.delete"
+	JobPreviewCreate = "branch.create"
+	JobPreviewReset  = "branch.reset"
+	JobPreviewDelete = "branch.delete"
 )
 
 // Preview TTLs, in hours.
@@ -38,13 +37,8 @@ const (
 )
 
 // cloneWorkers is how many parallel workers a snapshot clone or restore
-// uses: Service.CloneWorkers, or one per CPU (at least 2) when unset.
-func (s *Service) cloneWorkers() int {
-	if s.CloneWorkers > 0 {
-		return s.CloneWorkers
-	}
-	return max(2, runtime.NumCPU())
-}
+// uses (Config.CloneWorkers, defaulted by New).
+func (s *Service) cloneWorkers() int { return s.cfg.CloneWorkers }
 
 var previewNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -141,7 +135,7 @@ func (s *Service) CreatePreview(ctx context.Context, org *store.Organization, pr
 			return err
 		}
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			ID: jobID, Type: JobBranchCreate, OrganizationID: org.ID, ProjectID: p.ID, PreviewID: pv.ID,
+			ID: jobID, Type: JobPreviewCreate, OrganizationID: org.ID, ProjectID: p.ID, PreviewID: pv.ID,
 			ClusterID: pv.ClusterID, LockedResource: "preview:" + pv.ID,
 		})
 		if err != nil {
@@ -179,15 +173,13 @@ func (s *Service) ResetPreview(ctx context.Context, orgID, previewID string, act
 			return conflictf("project is being deleted")
 		}
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			Type: JobBranchReset, OrganizationID: orgID, ProjectID: pv.ProjectID, PreviewID: pv.ID,
+			Type: JobPreviewReset, OrganizationID: orgID, ProjectID: pv.ProjectID, PreviewID: pv.ID,
 			ClusterID: pv.ClusterID, LockedResource: "preview:" + pv.ID,
 		})
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE preview_databases SET state = 'resetting', latest_job_id = $2, updated_at = now()
-			WHERE id = $1`, pv.ID, job.ID)
-		return err
+		return store.BeginPreviewReset(ctx, tx, pv.ID, job.ID)
 	})
 	return job, err
 }
@@ -211,8 +203,7 @@ func (s *Service) ExtendPreview(ctx context.Context, orgID, previewID string, tt
 		if expires.Before(pv.TTLExpiresAt) {
 			return invalidf("extend can only move the expiry later (currently %s)", pv.TTLExpiresAt.UTC().Format(time.RFC3339))
 		}
-		if _, err := tx.Exec(ctx, `UPDATE preview_databases SET ttl_expires_at = $2, updated_at = now() WHERE id = $1`,
-			pv.ID, expires); err != nil {
+		if err := store.SetPreviewTTL(ctx, tx, pv.ID, expires); err != nil {
 			return err
 		}
 		if err := audit(ctx, tx, orgID, pv.ProjectID, "preview.ttl_extended", actor, map[string]any{
@@ -244,26 +235,23 @@ func (s *Service) DeletePreview(ctx context.Context, orgID, previewID string, ac
 
 func (s *Service) deletePreviewTx(ctx context.Context, tx pgx.Tx, pv *store.Preview, reason string, actor Actor) (*queue.Job, error) {
 	if pv.State == store.PreviewDeleting {
-		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM jobs WHERE preview_database_id = $1 AND type = $2
-			AND state IN ('pending', 'running') ORDER BY created_at DESC LIMIT 1`, pv.ID, JobBranchDelete).Scan(&id)
+		job, err := queue.ActivePreviewJob(ctx, tx, pv.ID, JobPreviewDelete)
 		if err == nil {
-			return queue.Get(ctx, tx, pv.OrganizationID, id)
+			return job, nil
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		// The last delete failed for good: start another.
 	}
 	job, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{
-		Type: JobBranchDelete, OrganizationID: pv.OrganizationID, ProjectID: pv.ProjectID, PreviewID: pv.ID,
+		Type: JobPreviewDelete, OrganizationID: pv.OrganizationID, ProjectID: pv.ProjectID, PreviewID: pv.ID,
 		ClusterID: pv.ClusterID, LockedResource: "preview:" + pv.ID, Payload: map[string]string{"reason": reason},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'deleting', delete_reason = $2, latest_job_id = $3,
-		updated_at = now() WHERE id = $1`, pv.ID, reason, job.ID); err != nil {
+	if err := store.BeginPreviewDelete(ctx, tx, pv.ID, reason, job.ID); err != nil {
 		return nil, err
 	}
 	return job, audit(ctx, tx, pv.OrganizationID, pv.ProjectID, "preview.deleted", actor, map[string]any{
@@ -277,8 +265,8 @@ func (s *Service) deletePreviewTx(ctx context.Context, tx pgx.Tx, pv *store.Prev
 func (s *Service) ReapExpiredPreviews(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('capydb.preview_reaper'))`).Scan(&leader); err != nil {
+		leader, err := bgsvc.TryLeadTx(ctx, tx, "capydb.preview_reaper")
+		if err != nil {
 			return err
 		}
 		if !leader {
@@ -310,313 +298,4 @@ func (s *Service) PreviewConnection(pv *store.Preview, c *store.Cluster) (Connec
 		DirectURL: BuildURL(pv.RoleName, pw, c.PublicHost, c.DirectPort, pv.DatabaseName),
 		PooledURL: BuildURL(pv.RoleName, pw, c.PublicHost, c.PooledPort, pv.DatabaseName),
 	}, nil
-}
-
-// previewResult is the result of branch.create and branch.reset.
-type previewResult struct {
-	CloneStrategy   string `json:"clone_strategy"`
-	CloneDurationMS int64  `json:"clone_duration_ms"`
-}
-
-func (s *Service) previewOf(ctx context.Context, j *queue.Job) (*store.Preview, error) {
-	if j.PreviewDatabaseID == nil {
-		return nil, queue.PermanentError(fmt.Errorf("job has no preview"))
-	}
-	pv, err := store.GetPreviewAny(ctx, s.Store.Pool, *j.PreviewDatabaseID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, queue.PermanentError(fmt.Errorf("preview %s no longer exists", *j.PreviewDatabaseID))
-	}
-	return pv, err
-}
-
-// previewBuildHandler runs branch.create and branch.reset: the new contents
-// are built in <db>_n and swapped in at the end, so a failed reset keeps the
-// previous contents and a create never shows a half-built database.
-type previewBuildHandler struct {
-	s     *Service
-	reset bool
-}
-
-func (h *previewBuildHandler) wantState() string {
-	if h.reset {
-		return store.PreviewResetting
-	}
-	return store.PreviewProvisioning
-}
-
-func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	pv, err := h.s.previewOf(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if pv.DeletedAt != nil || pv.State == store.PreviewDeleting {
-		return nil, nil // deleted before it was built: branch.delete (queued behind this job) removes it
-	}
-	if pv.State != h.wantState() {
-		return nil, queue.PermanentError(fmt.Errorf("preview is %s, not %s", pv.State, h.wantState()))
-	}
-	p, err := store.GetProjectAny(ctx, h.s.Store.Pool, pv.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
-	}
-	if pv.Mode == store.PreviewModeClone && p.State != store.ProjectReady {
-		return nil, queue.PermanentError(fmt.Errorf("project is not ready (state %s)", p.State))
-	}
-	c, err := h.s.Cluster(pv.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	limits, err := h.s.planForOrg(ctx, pv.OrganizationID)
-	if err != nil {
-		return nil, err
-	}
-	pw, err := h.s.open(pv.PasswordEnc)
-	if err != nil {
-		return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
-	}
-	rep.Secret(pw)
-	if err := c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
-		return nil, err
-	}
-	source := ""
-	if pv.Mode == store.PreviewModeClone {
-		source = p.DatabaseName
-	}
-	res, err := c.BuildDatabase(ctx, dataplane.BuildParams{
-		Source: source, Target: nextDB(pv.DatabaseName), Owner: pv.RoleName, Workers: h.s.cloneWorkers(),
-		Progress: progressReporter(ctx, rep), Command: rep.Command, Log: h.s.Log.With("preview_id", pv.ID),
-	})
-	if err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, err
-	}
-	if len(res.Unowned) > 0 {
-		h.s.Log.Warn("some cloned objects keep their previous owner", "preview_id", pv.ID, "objects", res.Unowned)
-	}
-	if err := c.SwapDatabase(ctx, pv.DatabaseName, nextDB(pv.DatabaseName), oldDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return nil, err
-	}
-	h.s.Log.Info("preview built", "preview_id", pv.ID, "strategy", res.Strategy, "duration_ms", res.Duration.Milliseconds(),
-		"bytes", res.Bytes, "tables", res.Tables)
-	return previewResult{CloneStrategy: res.Strategy, CloneDurationMS: res.Duration.Milliseconds()}, nil
-}
-
-// progressReporter turns clone progress into the job's progress object,
-// written at most twice a second (and on every phase change).
-func progressReporter(ctx context.Context, rep *queue.Reporter) func(dataplane.CloneProgress) {
-	var mu sync.Mutex
-	var last time.Time
-	var lastPhase string
-	base := map[string]int{dataplane.PhaseCreating: 0, dataplane.PhaseSchema: 2, dataplane.PhaseCopying: 5,
-		dataplane.PhaseIndexes: 85, dataplane.PhaseFinishing: 97}
-	return func(p dataplane.CloneProgress) {
-		mu.Lock()
-		defer mu.Unlock()
-		if p.Phase == lastPhase && time.Since(last) < 500*time.Millisecond {
-			return
-		}
-		last, lastPhase = time.Now(), p.Phase
-		percent := base[p.Phase]
-		out := map[string]any{"phase": p.Phase}
-		if p.BytesTotal > 0 {
-			out["bytes_done"], out["bytes_total"] = p.BytesDone, p.BytesTotal
-			if p.Phase == dataplane.PhaseCopying {
-				percent = 5 + int(80*min(p.BytesDone, p.BytesTotal)/p.BytesTotal)
-			}
-		}
-		out["percent"] = percent
-		_ = rep.Progress(ctx, out)
-	}
-}
-
-// Abort undoes a build that failed for good. A create leaves no database or
-// role behind; a reset keeps the previous contents.
-func (h *previewBuildHandler) Abort(ctx context.Context, j *queue.Job) error {
-	pv, err := h.s.previewOf(ctx, j)
-	if err != nil {
-		return nil
-	}
-	c, err := h.s.Cluster(pv.ClusterID)
-	if err != nil {
-		return err
-	}
-	if err := c.RecoverSwap(ctx, pv.DatabaseName, oldDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	if err := dropIgnoringForeign(ctx, c, nextDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	hasMain, err := c.DatabaseExists(ctx, pv.DatabaseName)
-	if err != nil {
-		return err
-	}
-	if h.reset && hasMain {
-		return c.SyncPooler(ctx)
-	}
-	return h.s.dropPreviewObjects(ctx, c, pv)
-}
-
-func (h *previewBuildHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, result any) error {
-	r, _ := result.(previewResult)
-	pv, err := store.GetPreviewAny(ctx, tx, *j.PreviewDatabaseID)
-	if err != nil {
-		return err
-	}
-	kind := pv.Mode
-	var srcDB *string
-	if pv.Mode == store.PreviewModeClone {
-		var db string
-		if err := tx.QueryRow(ctx, `SELECT database_name FROM projects WHERE id = $1`, pv.ProjectID).Scan(&db); err != nil {
-			return err
-		}
-		srcDB = &db
-	}
-	tag, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = NULL, clone_strategy = $3,
-			clone_duration_ms = $4, source_kind = $5, source_database = $6, source_backup_key = NULL,
-			source_restore_time = NULL, updated_at = now()
-		WHERE id = $1 AND state = $2 AND deleted_at IS NULL`,
-		pv.ID, h.wantState(), r.CloneStrategy, r.CloneDurationMS, kind, srcDB)
-	if err != nil || tag.RowsAffected() == 0 || h.reset {
-		return err
-	}
-	return event(ctx, tx, j.OrganizationID, "preview.ready", map[string]any{
-		"organization_id": j.OrganizationID, "project_id": pv.ProjectID, "preview_id": pv.ID, "job_id": j.ID,
-	})
-}
-
-func (h *previewBuildHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = CASE WHEN state = $2 THEN 'failed' ELSE state END,
-		last_error = $3, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`, *j.PreviewDatabaseID, h.wantState(), msg)
-	return err
-}
-
-// dropIgnoringForeign drops db when owner owns it; a database of that name
-// that someone else owns is not ours and stays.
-func dropIgnoringForeign(ctx context.Context, c *dataplane.Cluster, db, owner string) error {
-	err := c.DropDatabaseIfOwned(ctx, db, owner)
-	var foreign *dataplane.ForeignObjectError
-	if errors.As(err, &foreign) {
-		return nil
-	}
-	return err
-}
-
-// dropPreviewObjects removes a preview's databases and role from its cluster.
-func (s *Service) dropPreviewObjects(ctx context.Context, c *dataplane.Cluster, pv *store.Preview) error {
-	for _, db := range []string{pv.DatabaseName, nextDB(pv.DatabaseName), oldDB(pv.DatabaseName)} {
-		if err := dropIgnoringForeign(ctx, c, db, pv.RoleName); err != nil {
-			return err
-		}
-	}
-	return c.DropTenant(ctx, "", pv.RoleName)
-}
-
-// previewDeleteHandler runs branch.delete.
-type previewDeleteHandler struct{ s *Service }
-
-func (h *previewDeleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	pv, err := h.s.previewOf(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if pv.DeletedAt != nil {
-		return nil, nil // done by an earlier attempt or by the project's deletion
-	}
-	c, err := h.s.Cluster(pv.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	return nil, h.s.dropPreviewObjects(ctx, c, pv)
-}
-
-func (h *previewDeleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	var projectID string
-	var reason *string
-	err := tx.QueryRow(ctx, `UPDATE preview_databases SET deleted_at = now(), state = 'deleting', password_enc = ''::bytea,
-			last_error = NULL, updated_at = now()
-		WHERE id = $1 AND deleted_at IS NULL RETURNING project_id, delete_reason`, *j.PreviewDatabaseID).Scan(&projectID, &reason)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return previewDeletedEvent(ctx, tx, j.OrganizationID, projectID, *j.PreviewDatabaseID, j.ID, deref(reason))
-}
-
-func (h *previewDeleteHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE preview_databases SET last_error = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`,
-		*j.PreviewDatabaseID, msg)
-	return err
-}
-
-func previewDeletedEvent(ctx context.Context, tx pgx.Tx, orgID, projectID, previewID, jobID, reason string) error {
-	if reason == "" {
-		reason = DeleteReasonManual
-	}
-	return event(ctx, tx, orgID, "preview.deleted", map[string]any{
-		"organization_id": orgID, "project_id": projectID, "preview_id": previewID, "job_id": jobID, "reason": reason,
-	})
-}
-
-// dropProjectPreviews removes every preview of a project being deleted, after
-// the preview jobs already running on it have finished (new ones see the
-// project deleting and stop at once).
-func (s *Service) dropProjectPreviews(ctx context.Context, p *store.Project, c *dataplane.Cluster) error {
-	for {
-		var running int
-		if err := s.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE project_id = $1 AND state = 'running'
-			AND type = ANY($2)`, p.ID, []string{JobBranchCreate, JobBranchReset, JobBranchDelete}).Scan(&running); err != nil {
-			return err
-		}
-		if running == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	previews, err := store.ListPreviews(ctx, s.Store.Pool, p.ID)
-	if err != nil {
-		return err
-	}
-	for _, pv := range previews {
-		if err := s.dropPreviewObjects(ctx, c, pv); err != nil {
-			return fmt.Errorf("while deleting preview %s: %w", pv.ID, err)
-		}
-	}
-	return nil
-}
-
-// markProjectPreviewsDeleted records, in the project deletion's final
-// transaction, that its previews are gone.
-func markProjectPreviewsDeleted(ctx context.Context, tx pgx.Tx, j *queue.Job) error {
-	rows, err := tx.Query(ctx, `UPDATE preview_databases SET deleted_at = now(), state = 'deleting',
-			delete_reason = coalesce(delete_reason, 'manual'), password_enc = ''::bytea, updated_at = now()
-		WHERE project_id = $1 AND deleted_at IS NULL RETURNING id, delete_reason`, *j.ProjectID)
-	if err != nil {
-		return err
-	}
-	type gone struct{ id, reason string }
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gone, error) {
-		var g gone
-		return g, r.Scan(&g.id, &g.reason)
-	})
-	if err != nil {
-		return err
-	}
-	for _, g := range list {
-		if err := previewDeletedEvent(ctx, tx, j.OrganizationID, *j.ProjectID, g.id, j.ID, g.reason); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -43,7 +43,11 @@ func controlDB(t *testing.T) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(st, box, nil)
+	s, err := New(Config{Store: st, Box: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestPreviewReaper: with an injected clock the reaper queues exactly one

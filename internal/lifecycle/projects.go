@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/plan"
 	"github.com/capydb/capydb/internal/queue"
@@ -23,31 +24,15 @@ type Actor struct {
 	ID   string
 }
 
-// Error kinds the API maps to status codes.
-var (
-	ErrConflict         = errors.New("conflict")
-	ErrInvalid          = errors.New("invalid")
-	ErrForbidden        = errors.New("forbidden")
-	ErrApprovalRequired = errors.New("approval required")
-)
-
-// UserError is a mistake in the caller's request or a state conflict; its
-// message is safe to show.
-type UserError struct {
-	Kind error
-	Msg  string
-}
-
-func (e *UserError) Error() string { return e.Msg }
-func (e *UserError) Unwrap() error { return e.Kind }
-
+// Caller-caused errors are domainerr kinds; package api maps them to statuses.
 func conflictf(format string, a ...any) error {
-	return &UserError{Kind: ErrConflict, Msg: fmt.Sprintf(format, a...)}
+	return domainerr.Errorf(domainerr.Conflict, format, a...)
+}
+func invalidf(format string, a ...any) error {
+	return domainerr.Errorf(domainerr.Invalid, format, a...)
 }
 
-func invalidf(format string, a ...any) error {
-	return &UserError{Kind: ErrInvalid, Msg: fmt.Sprintf(format, a...)}
-}
+var errApprovalRequired = domainerr.New(domainerr.Precondition, "this action requires an approval token")
 
 // CreateProjectParams is a validated create request.
 type CreateProjectParams struct {
@@ -87,7 +72,7 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
 		// Serialize creates per organization so derived slugs do not race.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.org.' || $1))`, org.ID); err != nil {
+		if err := store.LockOrgCreates(ctx, tx, org.ID); err != nil {
 			return err
 		}
 		slug := in.Slug
@@ -146,7 +131,7 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 		}
 		var err error
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			ID: jobID, Type: JobInstanceCreate, OrganizationID: org.ID, ProjectID: p.ID,
+			ID: jobID, Type: JobProjectProvision, OrganizationID: org.ID, ProjectID: p.ID,
 			ClusterID: p.ClusterID, LockedResource: "project:" + p.ID,
 		})
 		if err != nil {
@@ -174,7 +159,7 @@ func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalT
 		var approval *store.Approval
 		if p.Environment == "production" {
 			if approvalToken == "" {
-				return &UserError{Kind: ErrApprovalRequired, Msg: "this action requires an approval token"}
+				return errApprovalRequired
 			}
 			approval, err = checkApproval(ctx, tx, orgID, p.ID, "project.delete", approvalToken)
 			if err != nil {
@@ -212,8 +197,7 @@ func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalT
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'deleting', latest_job_id = $2, updated_at = now() WHERE id = $1`,
-			p.ID, job.ID); err != nil {
+		if err := store.BeginProjectDelete(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		return audit(ctx, tx, orgID, p.ID, "project.deleted", actor, map[string]any{"job_id": job.ID})
@@ -258,19 +242,19 @@ func hashToken(t string) []byte {
 func checkApproval(ctx context.Context, tx pgx.Tx, orgID, projectID, action, token string) (*store.Approval, error) {
 	a, err := store.LockApprovalByHash(ctx, tx, orgID, hashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token is invalid or expired")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if a.ProjectID != projectID {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token was minted for another project"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token was minted for another project")
 	}
 	if a.Action != action {
-		return nil, &UserError{Kind: ErrForbidden, Msg: fmt.Sprintf("approval token was minted for %s, not %s", a.Action, action)}
+		return nil, domainerr.Errorf(domainerr.Forbidden, "approval token was minted for %s, not %s", a.Action, action)
 	}
 	if a.UsedAt == nil && !a.ExpiresAt.After(time.Now()) {
-		return nil, &UserError{Kind: ErrForbidden, Msg: "approval token is invalid or expired"}
+		return nil, domainerr.New(domainerr.Forbidden, "approval token is invalid or expired")
 	}
 	return a, nil
 }
@@ -291,13 +275,13 @@ func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string
 			payload.NewRole = graceLoginName(p.OwnerRole)
 		}
 		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			Type: JobRotateCredentials, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
+			Type: JobProjectRotateCredentials, OrganizationID: orgID, ProjectID: p.ID, ClusterID: p.ClusterID,
 			LockedResource: "project:" + p.ID, Payload: payload,
 		})
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE projects SET latest_job_id = $2, updated_at = now() WHERE id = $1`, p.ID, job.ID); err != nil {
+		if err := store.SetProjectLatestJob(ctx, tx, p.ID, job.ID); err != nil {
 			return err
 		}
 		return audit(ctx, tx, orgID, p.ID, "project.credentials_rotated", actor,

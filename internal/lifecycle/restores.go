@@ -3,15 +3,12 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/blobstore"
-	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
@@ -23,14 +20,6 @@ const (
 	TargetPreview    = "preview"
 	TargetProject    = "project"
 )
-
-// StatusError is a user error with its own HTTP status (404, 410).
-type StatusError struct {
-	Status int
-	Msg    string
-}
-
-func (e *StatusError) Error() string { return e.Msg }
 
 // RestoreParams is a validated restore request.
 type RestoreParams struct {
@@ -57,13 +46,13 @@ func resolveBackup(ctx context.Context, tx pgx.Tx, projectID string, in RestoreP
 	if in.RestorePointID != "" {
 		rp, err := store.GetRestorePoint(ctx, tx, projectID, in.RestorePointID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &StatusError{http.StatusNotFound, "restore point not found"}
+			return nil, domainerr.New(domainerr.NotFound, "restore point not found")
 		}
 		if err != nil {
 			return nil, err
 		}
 		if rp.BackupState != nil && *rp.BackupState == store.BackupExpired {
-			return nil, &StatusError{http.StatusGone, "restore point has expired"}
+			return nil, domainerr.New(domainerr.Gone, "restore point has expired")
 		}
 		if rp.BackupKey == nil {
 			return nil, invalidf("point-in-time recovery is not available for this project")
@@ -71,18 +60,18 @@ func resolveBackup(ctx context.Context, tx pgx.Tx, projectID string, in RestoreP
 		key = *rp.BackupKey
 	}
 	if !blobstore.ValidKey(key) {
-		return nil, &StatusError{http.StatusNotFound, "backup not found"}
+		return nil, domainerr.New(domainerr.NotFound, "backup not found")
 	}
 	b, err := store.GetBackupByKey(ctx, tx, projectID, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &StatusError{http.StatusNotFound, "backup not found"}
+		return nil, domainerr.New(domainerr.NotFound, "backup not found")
 	}
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case b.State == store.BackupExpired:
-		return nil, &StatusError{http.StatusGone, "backup has expired"}
+		return nil, domainerr.New(domainerr.Gone, "backup has expired")
 	case b.State != store.BackupCompleted:
 		return nil, conflictf("backup is not completed (state %s)", b.State)
 	case b.VerificationState != store.VerifyVerified && !in.AllowUnverified:
@@ -125,7 +114,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 		case TargetPreview:
 			pv, err := store.LockPreview(ctx, tx, org.ID, in.PreviewID)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && pv.ProjectID != p.ID) {
-				return &StatusError{http.StatusNotFound, "preview not found"}
+				return domainerr.New(domainerr.NotFound, "preview not found")
 			}
 			if err != nil {
 				return err
@@ -133,8 +122,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 			if pv.State != store.PreviewReady {
 				return conflictf("preview is not ready (state %s)", pv.State)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'resetting', latest_job_id = $2, updated_at = now()
-				WHERE id = $1`, pv.ID, jobID); err != nil {
+			if err := store.BeginPreviewReset(ctx, tx, pv.ID, jobID); err != nil {
 				return err
 			}
 			params.PreviewID, params.LockedResource = pv.ID, "preview:"+pv.ID
@@ -144,14 +132,14 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 				return conflictf("overwrite restores are only allowed on non_production projects")
 			}
 			if in.ApprovalToken == "" {
-				return &UserError{Kind: ErrApprovalRequired, Msg: "this action requires an approval token"}
+				return errApprovalRequired
 			}
 			approval, err := checkApproval(ctx, tx, org.ID, p.ID, "project.restore_overwrite", in.ApprovalToken)
 			if err != nil {
 				return err
 			}
 			if approval.UsedAt != nil {
-				return &UserError{Kind: ErrForbidden, Msg: "approval token has already been used"}
+				return domainerr.New(domainerr.Forbidden, "approval token has already been used")
 			}
 			if p.State != store.ProjectReady {
 				return conflictf("project is not ready (state %s)", p.State)
@@ -167,8 +155,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 			if err := store.UseApproval(ctx, tx, approval.ID, jobID); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'restoring', latest_job_id = $2, updated_at = now()
-				WHERE id = $1`, p.ID, jobID); err != nil {
+			if err := store.BeginProjectRestore(ctx, tx, p.ID, jobID); err != nil {
 				return err
 			}
 			params.LockedResource = "project:" + p.ID
@@ -227,206 +214,10 @@ func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *stor
 		}
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE preview_databases SET source_backup_key = $2 WHERE id = $1`, pv.ID, b.BackupKey); err != nil {
+	if err := store.SetPreviewSourceBackup(ctx, tx, pv.ID, b.BackupKey); err != nil {
 		return nil, err
 	}
 	return pv, nil
-}
-
-// restoreHandler runs project.restore: the backup (checksum checked) is
-// loaded into a new database that is swapped in only once it is complete.
-type restoreHandler struct{ s *Service }
-
-func (h *restoreHandler) payload(j *queue.Job) (restorePayload, error) {
-	var in restorePayload
-	if err := j.DecodePayload(&in); err != nil || in.BackupID == "" {
-		return in, queue.PermanentError(fmt.Errorf("restore job without a backup"))
-	}
-	return in, nil
-}
-
-func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	in, err := h.payload(j)
-	if err != nil {
-		return nil, err
-	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	b, err := store.GetBackup(ctx, h.s.Store.Pool, in.BackupID)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != store.BackupCompleted {
-		return nil, queue.PermanentError(fmt.Errorf("backup %s is %s", b.ID, b.State))
-	}
-	if in.TargetKind == TargetProject && in.SafetyBackupID != "" {
-		safety, err := store.GetBackup(ctx, h.s.Store.Pool, in.SafetyBackupID)
-		if err != nil {
-			return nil, err
-		}
-		if safety.VerificationState != store.VerifyVerified {
-			if err := h.s.runBackup(ctx, rep, p, c, safety); err != nil {
-				if queue.IsPermanent(err) {
-					_, _ = h.s.Store.Pool.Exec(ctx, `UPDATE backups SET state = 'failed', updated_at = now() WHERE id = $1`, safety.ID)
-				}
-				return nil, fmt.Errorf("while taking the safety backup: %w", err)
-			}
-			if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE backups SET state = 'completed', verification_state = 'verified',
-				verified_at = now(), updated_at = now() WHERE id = $1`, safety.ID); err != nil {
-				return nil, err
-			}
-		}
-	}
-	_ = rep.Progress(ctx, map[string]any{"phase": "downloading", "bytes_total": b.SizeBytes})
-	file, err := h.s.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
-	if errors.Is(err, blobstore.ErrChecksumMismatch) || errors.Is(err, blobstore.ErrNotFound) {
-		return nil, queue.PermanentError(err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(file)
-	_ = rep.Progress(ctx, map[string]any{"phase": "restoring", "bytes_total": b.SizeBytes})
-
-	main, owner := p.DatabaseName, p.OwnerRole
-	if in.TargetKind != TargetProject {
-		pv, err := h.s.previewOf(ctx, j)
-		if err != nil {
-			return nil, err
-		}
-		if pv.DeletedAt != nil || pv.State == store.PreviewDeleting {
-			return nil, queue.PermanentError(fmt.Errorf("preview is being deleted"))
-		}
-		limits, err := h.s.planForOrg(ctx, pv.OrganizationID)
-		if err != nil {
-			return nil, err
-		}
-		pw, err := h.s.open(pv.PasswordEnc)
-		if err != nil {
-			return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
-		}
-		rep.Secret(pw)
-		if err := c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
-			return nil, err
-		}
-		main, owner = pv.DatabaseName, pv.RoleName
-	}
-	err = c.Restore(ctx, dataplane.RestoreParams{File: file, Target: nextDB(main), Owner: owner, Jobs: h.s.cloneWorkers(), Command: rep.Command})
-	if err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, err
-	}
-	if err := c.SwapDatabase(ctx, main, nextDB(main), oldDB(main), owner); err != nil {
-		return nil, err
-	}
-	result := map[string]any{"target_kind": in.TargetKind}
-	if j.PreviewDatabaseID != nil {
-		result["preview_id"] = *j.PreviewDatabaseID
-	}
-	return result, nil
-}
-
-// Abort leaves the target as it was: a half-finished swap is undone and the
-// partial database dropped; a new preview is removed entirely.
-func (h *restoreHandler) Abort(ctx context.Context, j *queue.Job) error {
-	in, err := h.payload(j)
-	if err != nil {
-		return nil
-	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
-		return err
-	}
-	if in.TargetKind == TargetProject {
-		if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
-			return err
-		}
-		return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
-	}
-	pv, err := h.s.previewOf(ctx, j)
-	if err != nil {
-		return nil
-	}
-	if err := c.RecoverSwap(ctx, pv.DatabaseName, oldDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	if err := dropIgnoringForeign(ctx, c, nextDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	if in.TargetKind == TargetNewPreview {
-		return h.s.dropPreviewObjects(ctx, c, pv)
-	}
-	return nil
-}
-
-func (h *restoreHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	in, err := h.payload(j)
-	if err != nil {
-		return err
-	}
-	b, err := store.GetBackup(ctx, tx, in.BackupID)
-	if err != nil {
-		return err
-	}
-	data := map[string]any{"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "job_id": j.ID,
-		"backup_id": b.ID, "backup_key": b.BackupKey, "target_kind": in.TargetKind}
-	switch in.TargetKind {
-	case TargetProject:
-		if _, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = NULL, updated_at = now()
-			WHERE id = $1 AND state = 'restoring'`, *j.ProjectID); err != nil {
-			return err
-		}
-		data["safety_backup_id"] = in.SafetyBackupID
-	default:
-		if _, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = NULL, source_kind = 'backup',
-				source_backup_key = $2, source_restore_time = NULL, updated_at = now()
-			WHERE id = $1 AND deleted_at IS NULL`, *j.PreviewDatabaseID, b.BackupKey); err != nil {
-			return err
-		}
-		data["preview_id"] = *j.PreviewDatabaseID
-		if in.TargetKind == TargetNewPreview {
-			if err := event(ctx, tx, j.OrganizationID, "preview.ready", map[string]any{
-				"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "preview_id": *j.PreviewDatabaseID, "job_id": j.ID,
-			}); err != nil {
-				return err
-			}
-		}
-	}
-	return event(ctx, tx, j.OrganizationID, "restore.completed", data)
-}
-
-func (h *restoreHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	in, _ := h.payload(j)
-	switch in.TargetKind {
-	case TargetProject:
-		_, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'restoring'`, *j.ProjectID, msg)
-		return err
-	case TargetPreview:
-		_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'ready', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'resetting'`, *j.PreviewDatabaseID, msg)
-		return err
-	default:
-		_, err := tx.Exec(ctx, `UPDATE preview_databases SET state = 'failed', last_error = $2, updated_at = now()
-			WHERE id = $1 AND state = 'provisioning'`, *j.PreviewDatabaseID, msg)
-		return err
-	}
 }
 
 // CreateRestorePoint writes a restore point with its audit record.

@@ -7,13 +7,16 @@ package lifecycle
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
@@ -24,40 +27,83 @@ import (
 	"github.com/capydb/capydb/internal/store"
 )
 
-// Job types.
+// Project job types (wire strings are public in the jobs API and stay).
 const (
-	JobInstanceCreate    = "instance.create"
-	JobProjectDelete     = "project.delete"
-	JobRotateCredentials = "project.rotate_credentials"
-	JobExpireCredential  = "project.expire_credential"
+	JobProjectProvision         = "instance.create"
+	JobProjectDelete            = "project.delete"
+	JobProjectRotateCredentials = "project.rotate_credentials"
+	JobProjectExpireCredential  = "project.expire_credential"
 )
 
-// Service owns project lifecycles.
-type Service struct {
-	Store *store.Store
-	Box   *secretbox.Box
-	Log   *slog.Logger
-	// Blob holds backups, exports and uploads (see backups.go).
+// Config is what a Service is built from; New fills the defaults and
+// refuses what cannot work, so nothing is set on a Service afterwards.
+type Config struct {
+	Store *store.Store   // required
+	Box   *secretbox.Box // required: seals passwords and source URLs
+	Log   *slog.Logger   // nil = slog.Default()
+	// Blob holds backups, exports and uploads (see backups.go); nil = no
+	// backup storage (backup, export and import jobs fail permanently).
 	Blob *blobstore.Store
-	// ImportGuard checks the hosts of import sources (see imports.go).
+	// ImportGuard checks the hosts of import sources (see imports.go);
+	// nil = public addresses only.
 	ImportGuard *netguard.Guard
 	// CloneWorkers is how many parallel workers clones and restores use;
-	// 0 means one per CPU, at least 2.
+	// 0 = one per CPU, at least 2.
 	CloneWorkers int
 	// TempDir is a private (0700) directory for dump files; "" = the
 	// system's temporary directory.
 	TempDir string
+	// VerifyDelay pauses between a backup's dump and its verification
+	// (tests corrupt the stored file in that window); 0 = none.
+	VerifyDelay time.Duration
+}
 
+func (c *Config) defaults() {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.ImportGuard == nil {
+		c.ImportGuard = &netguard.Guard{}
+	}
+	if c.CloneWorkers == 0 {
+		c.CloneWorkers = max(2, runtime.NumCPU())
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("lifecycle: Config.Store is required")
+	case c.Box == nil:
+		return errors.New("lifecycle: Config.Box is required")
+	case c.CloneWorkers < 0:
+		return fmt.Errorf("lifecycle: CloneWorkers must not be negative (got %d)", c.CloneWorkers)
+	case c.VerifyDelay < 0:
+		return fmt.Errorf("lifecycle: VerifyDelay must not be negative (got %s)", c.VerifyDelay)
+	}
+	return nil
+}
+
+// Service owns project lifecycles.
+type Service struct {
+	// Store, Box and Log are Config's, exported for the handlers' helpers;
+	// treat them as read-only.
+	Store *store.Store
+	Box   *secretbox.Box
+	Log   *slog.Logger
+
+	cfg      Config
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster
 }
 
-// New builds a Service.
-func New(st *store.Store, box *secretbox.Box, log *slog.Logger) *Service {
-	if log == nil {
-		log = slog.Default()
+// New builds a Service from cfg.
+func New(cfg Config) (*Service, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	return &Service{Store: st, Box: box, Log: log, clusters: map[string]*dataplane.Cluster{}}
+	return &Service{Store: cfg.Store, Box: cfg.Box, Log: cfg.Log, cfg: cfg, clusters: map[string]*dataplane.Cluster{}}, nil
 }
 
 // AttachCluster makes a cluster's admin handle available to job handlers.
@@ -93,18 +139,18 @@ func (s *Service) Clusters() map[string]*dataplane.Cluster {
 // Handlers maps each job type to its handler.
 func (s *Service) Handlers() map[string]queue.Handler {
 	return map[string]queue.Handler{
-		JobInstanceCreate:      &provisionHandler{s},
-		JobProjectDelete:       &deleteHandler{s},
-		JobRotateCredentials:   &rotateHandler{s},
-		JobExpireCredential:    &expireHandler{s},
-		JobBranchCreate:        &previewBuildHandler{s: s},
-		JobBranchReset:         &previewBuildHandler{s: s, reset: true},
-		JobBranchDelete:        &previewDeleteHandler{s},
-		JobProjectBackup:       &backupHandler{s},
-		JobProjectBackupDelete: &backupDeleteHandler{s},
-		JobProjectRestore:      &restoreHandler{s},
-		JobProjectExport:       &exportHandler{s},
-		JobProjectImport:       &importHandler{s},
+		JobProjectProvision:         &provisionHandler{s},
+		JobProjectDelete:            &deleteHandler{s},
+		JobProjectRotateCredentials: &rotateHandler{s},
+		JobProjectExpireCredential:  &expireHandler{s},
+		JobPreviewCreate:            &previewBuildHandler{s: s},
+		JobPreviewReset:             &previewBuildHandler{s: s, reset: true},
+		JobPreviewDelete:            &previewDeleteHandler{s},
+		JobProjectBackup:            &backupHandler{s},
+		JobProjectBackupDelete:      &backupDeleteHandler{s},
+		JobProjectRestore:           &restoreHandler{s},
+		JobProjectExport:            &exportHandler{s},
+		JobProjectImport:            &importHandler{s},
 	}
 }
 

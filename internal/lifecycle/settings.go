@@ -45,8 +45,7 @@ func (s *Service) UpdateProject(ctx context.Context, orgID, projectID string, in
 		if len(changes) == 0 {
 			return nil
 		}
-		if err := tx.QueryRow(ctx, `UPDATE projects SET environment = $2, always_on = $3, updated_at = now()
-			WHERE id = $1 RETURNING updated_at`, p.ID, env, alwaysOn).Scan(&p.UpdatedAt); err != nil {
+		if p.UpdatedAt, err = store.UpdateProjectSettings(ctx, tx, p.ID, env, alwaysOn); err != nil {
 			return err
 		}
 		p.Environment, p.AlwaysOn = env, alwaysOn

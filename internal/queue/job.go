@@ -192,3 +192,19 @@ func Overdue(ctx context.Context, db store.DB, age time.Duration) (int, error) {
 		pgInterval(age)).Scan(&n)
 	return n, err
 }
+
+// ActivePreviewJob returns the newest pending or running job of the given
+// type on a preview; store.ErrNotFound when there is none.
+func ActivePreviewJob(ctx context.Context, db store.DB, previewID, typ string) (*Job, error) {
+	return scanJob(db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE preview_database_id = $1 AND type = $2 AND state IN ('pending', 'running')
+		ORDER BY created_at DESC LIMIT 1`, previewID, typ))
+}
+
+// CountRunning counts a project's running jobs of the given types.
+func CountRunning(ctx context.Context, db store.DB, projectID string, types []string) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE project_id = $1 AND state = 'running'
+		AND type = ANY($2)`, projectID, types).Scan(&n)
+	return n, err
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/capydb/capydb/internal/api"
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/bgsvc"
+	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
@@ -47,6 +48,7 @@ type Server struct {
 	cluster   *localcluster.Cluster
 	store     *store.Store
 	lifecycle *lifecycle.Service
+	blob      *blobstore.Store // backups, exports, uploads (lifecycle and api share it)
 	worker    *queue.Worker
 	webhooks  *webhooks.Service
 	api       *api.Server
@@ -127,10 +129,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		return nil, err
 	}
-	s.lifecycle = lifecycle.New(s.store, box, log)
-	s.lifecycle.CloneWorkers = cfg.CloneWorkers
-	s.lifecycle.TempDir = s.tmpDir
-	if err := s.openBackups(ctx, key); err != nil {
+	if s.blob, err = s.openBackups(ctx, key); err != nil {
+		return nil, err
+	}
+	s.lifecycle, err = lifecycle.New(lifecycle.Config{Store: s.store, Box: box, Log: log, Blob: s.blob,
+		ImportGuard: &netguard.Guard{AllowPrivate: cfg.ImportsAllowPrivate}, CloneWorkers: cfg.CloneWorkers,
+		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay})
+	if err != nil {
 		return nil, err
 	}
 	// Receiver addresses are checked when saved and again at connect time.
@@ -214,6 +219,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
+		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)

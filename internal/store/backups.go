@@ -8,13 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Backup states, verification states and kinds.
+// Backup verification states and kinds.
 const (
-	BackupRunning   = "running"
-	BackupCompleted = "completed"
-	BackupFailed    = "failed"
-	BackupExpired   = "expired"
-
 	VerifyPending    = "pending"
 	VerifyVerified   = "verified"
 	VerifyFailed     = "failed"
@@ -406,4 +401,59 @@ func CompleteImportUpload(ctx context.Context, db DB, key string, size int64, su
 	tag, err := db.Exec(ctx, `UPDATE import_uploads SET size_bytes = $2, checksum_sha256 = $3, completed_at = now()
 		WHERE object_key = $1 AND completed_at IS NULL`, key, size, sum)
 	return tag.RowsAffected() == 1, err
+}
+
+// ResetBackupVerification clears an earlier attempt's verification outcome.
+func ResetBackupVerification(ctx context.Context, db DB, id string) error {
+	_, err := db.Exec(ctx, `UPDATE backups SET verification_state = 'pending', verification_error = NULL WHERE id = $1`, id)
+	return err
+}
+
+// FailBackupVerification records why a backup did not verify.
+func FailBackupVerification(ctx context.Context, db DB, id, msg string) error {
+	_, err := db.Exec(ctx, `UPDATE backups SET verification_state = 'failed', verification_error = $2,
+		updated_at = now() WHERE id = $1`, id, msg)
+	return err
+}
+
+// TouchRestorePoints marks the restore points of a backup as changed (it expired).
+func TouchRestorePoints(ctx context.Context, db DB, backupID string) error {
+	_, err := db.Exec(ctx, `UPDATE restore_points SET updated_at = now() WHERE backup_id = $1`, backupID)
+	return err
+}
+
+// SetScheduleRun records that a schedule queued job jobID at at.
+func SetScheduleRun(ctx context.Context, db DB, id, jobID string, at time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE backup_schedules SET last_job_id = $2, last_run_at = $3, updated_at = now()
+		WHERE id = $1`, id, jobID, at)
+	return err
+}
+
+// SetExportArtifact records the size and checksum of a written export.
+func SetExportArtifact(ctx context.Context, db DB, id string, size int64, sum string) error {
+	_, err := db.Exec(ctx, `UPDATE project_exports SET size_bytes = $2, checksum_sha256 = $3, updated_at = now()
+		WHERE id = $1`, id, size, sum)
+	return err
+}
+
+// ListExpiredExports returns finished exports past their expiry at now.
+func ListExpiredExports(ctx context.Context, db DB, now time.Time, limit int) ([]*Export, error) {
+	rows, err := db.Query(ctx, `SELECT `+exportColumns+` FROM project_exports
+		WHERE expires_at <= $1 AND state IN ('completed', 'failed') LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Export, error) { return scanExport(r) })
+}
+
+// ProjectArtifactKeys lists the stored files of a project: live backups and
+// exports, and uploads.
+func ProjectArtifactKeys(ctx context.Context, db DB, projectID string) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT backup_key FROM backups WHERE project_id = $1 AND state <> 'expired'
+		UNION ALL SELECT object_key FROM project_exports WHERE project_id = $1 AND state <> 'expired'
+		UNION ALL SELECT object_key FROM import_uploads WHERE project_id = $1`, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -7,15 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Preview states.
-const (
-	PreviewProvisioning = "provisioning"
-	PreviewReady        = "ready"
-	PreviewResetting    = "resetting"
-	PreviewDeleting     = "deleting"
-	PreviewFailed       = "failed"
-)
-
 // Preview modes.
 const (
 	PreviewModeEmpty = "empty"
@@ -145,4 +136,23 @@ func LockDuePreviews(ctx context.Context, tx pgx.Tx, now time.Time, limit int) (
 		WHERE deleted_at IS NULL AND state <> 'deleting' AND ttl_expires_at <= $1
 		ORDER BY ttl_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 	return collectPreviews(rows, err)
+}
+
+// SetPreviewTTL moves a preview's expiry.
+func SetPreviewTTL(ctx context.Context, db DB, id string, expires time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE preview_databases SET ttl_expires_at = $2, updated_at = now() WHERE id = $1`, id, expires)
+	return err
+}
+
+// SetPreviewLastError records why a live preview's last job failed.
+func SetPreviewLastError(ctx context.Context, db DB, id, msg string) error {
+	_, err := db.Exec(ctx, `UPDATE preview_databases SET last_error = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`,
+		id, msg)
+	return err
+}
+
+// SetPreviewSourceBackup records the backup a preview is restored from.
+func SetPreviewSourceBackup(ctx context.Context, db DB, id, key string) error {
+	_, err := db.Exec(ctx, `UPDATE preview_databases SET source_backup_key = $2 WHERE id = $1`, id, key)
+	return err
 }

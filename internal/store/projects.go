@@ -7,16 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Project states.
-const (
-	ProjectProvisioning = "provisioning"
-	ProjectReady        = "ready"
-	ProjectRestoring    = "restoring"
-	ProjectImporting    = "importing"
-	ProjectDeleting     = "deleting"
-	ProjectFailed       = "failed"
-)
-
 // Project is one tenant database with its owning login role.
 type Project struct {
 	ID                 string
@@ -172,4 +162,64 @@ func CountProjectsByCluster(ctx context.Context, db DB) (map[string]int, error) 
 		out[id] = n
 	}
 	return out, rows.Err()
+}
+
+// SetProjectLastError records why the project's last job failed.
+func SetProjectLastError(ctx context.Context, db DB, id, msg string) error {
+	_, err := db.Exec(ctx, `UPDATE projects SET last_error = $2, updated_at = now() WHERE id = $1`, id, msg)
+	return err
+}
+
+// SetProjectLatestJob points the project at the job now working on it.
+func SetProjectLatestJob(ctx context.Context, db DB, id, jobID string) error {
+	_, err := db.Exec(ctx, `UPDATE projects SET latest_job_id = $2, updated_at = now() WHERE id = $1`, id, jobID)
+	return err
+}
+
+// UpdateProjectSettings writes environment and always_on and returns the new updated_at.
+func UpdateProjectSettings(ctx context.Context, db DB, id, env string, alwaysOn bool) (time.Time, error) {
+	var at time.Time
+	err := db.QueryRow(ctx, `UPDATE projects SET environment = $2, always_on = $3, updated_at = now()
+		WHERE id = $1 RETURNING updated_at`, id, env, alwaysOn).Scan(&at)
+	return at, err
+}
+
+// SetPendingPassword keeps a rotation's new password (encrypted) so a retry reuses it.
+func SetPendingPassword(ctx context.Context, db DB, id string, enc []byte) error {
+	_, err := db.Exec(ctx, `UPDATE projects SET pending_password_enc = $2 WHERE id = $1`, id, enc)
+	return err
+}
+
+// LockPendingPassword reads the current login and the pending password FOR UPDATE.
+func LockPendingPassword(ctx context.Context, tx pgx.Tx, id string) (role string, pending []byte, err error) {
+	err = tx.QueryRow(ctx, `SELECT role_name, pending_password_enc FROM projects WHERE id = $1 FOR UPDATE`, id).
+		Scan(&role, &pending)
+	return role, pending, err
+}
+
+// CommitPendingPassword makes the pending password current. With newRole
+// set, the old login enters a grace window that ends at graceExpires.
+func CommitPendingPassword(ctx context.Context, db DB, id, newRole string, graceExpires time.Time) error {
+	if newRole == "" {
+		_, err := db.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
+			last_error = NULL, updated_at = now() WHERE id = $1`, id)
+		return err
+	}
+	_, err := db.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
+		grace_role = role_name, grace_expires_at = $3, role_name = $2, last_error = NULL, updated_at = now()
+		WHERE id = $1`, id, newRole, graceExpires)
+	return err
+}
+
+// ClearGrace forgets the grace login (a new rotation retired it early).
+func ClearGrace(ctx context.Context, db DB, id string) error {
+	_, err := db.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL WHERE id = $1`, id)
+	return err
+}
+
+// EndGrace forgets the grace login role once retired, if it is still the grace login.
+func EndGrace(ctx context.Context, db DB, id, role string) error {
+	_, err := db.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL, updated_at = now()
+		WHERE id = $1 AND grace_role = $2`, id, role)
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
@@ -403,7 +404,7 @@ func TestTestRedeliverDelete(t *testing.T) {
 		t.Fatalf("test event data: %v", data)
 	}
 	// Redeliver needs an active endpoint.
-	if _, err := e.svc.Redeliver(ctxT(t), e.org, ep.ID, td.ID); err == nil || err.(*webhooks.Error).Status != 409 {
+	if _, err := e.svc.Redeliver(ctxT(t), e.org, ep.ID, td.ID); domainerr.KindOf(err) != domainerr.Conflict {
 		t.Fatalf("redeliver to an inactive endpoint: %v", err)
 	}
 	on := true

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/secretbox"
@@ -29,18 +29,8 @@ const (
 	maxDescriptionLength = 500
 )
 
-// Error is a caller's mistake (400) or a state conflict (409); the message
-// is safe to show.
-type Error struct {
-	Status int
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func invalid(format string, a ...any) error {
-	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, a...)}
-}
+// invalid is a caller's mistake; the message is safe to show.
+func invalid(format string, a ...any) error { return domainerr.Errorf(domainerr.Invalid, format, a...) }
 
 // Actor is who made a change, for the audit log.
 type Actor struct {
@@ -305,7 +295,7 @@ func (s *Service) Redeliver(ctx context.Context, orgID, endpointID, deliveryID s
 			return err
 		}
 		if !e.IsActive {
-			return &Error{Status: http.StatusConflict, Msg: "webhook endpoint is not active; activate it before redelivering"}
+			return domainerr.New(domainerr.Conflict, "webhook endpoint is not active; activate it before redelivering")
 		}
 		d = &store.WebhookDelivery{ID: ids.New("whd_"), OrganizationID: orgID, EndpointID: e.ID, EventID: orig.EventID,
 			EventType: orig.EventType, Payload: orig.Payload, Source: "redeliver", RedeliveryOf: &orig.ID,

@@ -13,7 +13,7 @@ import (
 	"github.com/capydb/capydb/internal/store"
 )
 
-// provisionHandler runs instance.create: role, database, pooler entry.
+// provisionHandler runs instance.create (JobProjectProvision): role, database, pooler entry.
 type provisionHandler struct{ s *Service }
 
 func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -70,18 +70,14 @@ func (h *provisionHandler) Abort(ctx context.Context, j *queue.Job) error {
 }
 
 func (h *provisionHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	tag, err := tx.Exec(ctx, `UPDATE projects SET state = 'ready', provisioned = true, last_error = NULL, updated_at = now()
-		WHERE id = $1 AND state = 'provisioning'`, *j.ProjectID)
-	if err != nil || tag.RowsAffected() == 0 {
-		return err
+	if err := store.MarkProjectReady(ctx, tx, *j.ProjectID); err != nil {
+		return skipStale(err)
 	}
 	return event(ctx, tx, j.OrganizationID, "project.ready", map[string]any{"project_id": *j.ProjectID, "job_id": j.ID})
 }
 
 func (h *provisionHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE projects SET state = 'failed', last_error = $2, updated_at = now()
-		WHERE id = $1 AND state = 'provisioning'`, *j.ProjectID, msg)
-	return err
+	return skipStale(store.MarkProjectFailed(ctx, tx, *j.ProjectID, msg))
 }
 
 // deleteHandler runs project.delete: database, roles, pooler entry.
@@ -116,10 +112,8 @@ func (h *deleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 }
 
 func (h *deleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
-	tag, err := tx.Exec(ctx, `UPDATE projects SET deleted_at = now(), last_error = NULL, updated_at = now(),
-		password_enc = ''::bytea, pending_password_enc = NULL WHERE id = $1 AND deleted_at IS NULL`, *j.ProjectID)
-	if err != nil || tag.RowsAffected() == 0 {
-		return err
+	if err := store.MarkProjectDeleted(ctx, tx, *j.ProjectID); err != nil {
+		return skipStale(err)
 	}
 	if err := markProjectPreviewsDeleted(ctx, tx, j); err != nil {
 		return err
@@ -128,8 +122,7 @@ func (h *deleteHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 }
 
 func (h *deleteHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE projects SET last_error = $2, updated_at = now() WHERE id = $1`, *j.ProjectID, msg)
-	return err
+	return store.SetProjectLastError(ctx, tx, *j.ProjectID, msg)
 }
 
 type rotatePayload struct {
@@ -162,7 +155,7 @@ func (h *rotateHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 		if err := c.RetireLogin(ctx, *p.GraceRole, p.OwnerRole, p.DatabaseName); err != nil {
 			return nil, err
 		}
-		if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL WHERE id = $1`, p.ID); err != nil {
+		if err := store.ClearGrace(ctx, h.s.Store.Pool, p.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +185,7 @@ func (h *rotateHandler) pendingPassword(ctx context.Context, p *store.Project) (
 	}
 	pw := newPassword()
 	enc := h.s.seal(pw)
-	if _, err := h.s.Store.Pool.Exec(ctx, `UPDATE projects SET pending_password_enc = $2 WHERE id = $1`, p.ID, enc); err != nil {
+	if err := store.SetPendingPassword(ctx, h.s.Store.Pool, p.ID, enc); err != nil {
 		return "", err
 	}
 	return pw, nil
@@ -203,30 +196,26 @@ func (h *rotateHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 	if err := j.DecodePayload(&in); err != nil {
 		return err
 	}
-	var p store.Project
-	if err := tx.QueryRow(ctx, `SELECT role_name, pending_password_enc FROM projects WHERE id = $1 FOR UPDATE`,
-		*j.ProjectID).Scan(&p.RoleName, &p.PendingPasswordEnc); err != nil {
+	oldRole, pending, err := store.LockPendingPassword(ctx, tx, *j.ProjectID)
+	if err != nil {
 		return err
 	}
-	if len(p.PendingPasswordEnc) == 0 {
+	if len(pending) == 0 {
 		return fmt.Errorf("rotation finished without a pending password")
 	}
 	if in.NewRole == "" {
-		if _, err := tx.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
-			last_error = NULL, updated_at = now() WHERE id = $1`, *j.ProjectID); err != nil {
+		if err := store.CommitPendingPassword(ctx, tx, *j.ProjectID, "", time.Time{}); err != nil {
 			return err
 		}
 	} else {
 		expires := time.Now().Add(time.Duration(in.GraceHours) * time.Hour)
-		if _, err := tx.Exec(ctx, `UPDATE projects SET password_enc = pending_password_enc, pending_password_enc = NULL,
-			grace_role = role_name, grace_expires_at = $3, role_name = $2, last_error = NULL, updated_at = now()
-			WHERE id = $1`, *j.ProjectID, in.NewRole, expires); err != nil {
+		if err := store.CommitPendingPassword(ctx, tx, *j.ProjectID, in.NewRole, expires); err != nil {
 			return err
 		}
 		if _, err := queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			Type: JobExpireCredential, OrganizationID: j.OrganizationID, ProjectID: *j.ProjectID,
+			Type: JobProjectExpireCredential, OrganizationID: j.OrganizationID, ProjectID: *j.ProjectID,
 			ClusterID: deref(j.ClusterID), LockedResource: "project:" + *j.ProjectID,
-			Payload: expirePayload{Role: p.RoleName}, RunAt: expires,
+			Payload: expirePayload{Role: oldRole}, RunAt: expires,
 		}); err != nil {
 			return err
 		}
@@ -237,8 +226,7 @@ func (h *rotateHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 }
 
 func (h *rotateHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
-	_, err := tx.Exec(ctx, `UPDATE projects SET last_error = $2, updated_at = now() WHERE id = $1`, *j.ProjectID, msg)
-	return err
+	return store.SetProjectLastError(ctx, tx, *j.ProjectID, msg)
 }
 
 type expirePayload struct {
@@ -272,12 +260,19 @@ func (h *expireHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 	if err := j.DecodePayload(&in); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE projects SET grace_role = NULL, grace_expires_at = NULL, updated_at = now()
-		WHERE id = $1 AND grace_role = $2`, *j.ProjectID, in.Role)
-	return err
+	return store.EndGrace(ctx, tx, *j.ProjectID, in.Role)
 }
 
 func (h *expireHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
+
+// skipStale turns "the row has moved on" into nil: a finisher whose project
+// or preview was deleted (or changed state) meanwhile has nothing to record.
+func skipStale(err error) error {
+	if errors.Is(err, store.ErrTransition) || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
 
 func deref(s *string) string {
 	if s == nil {

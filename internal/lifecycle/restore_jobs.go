@@ -1,0 +1,201 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/blobstore"
+	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/queue"
+	"github.com/capydb/capydb/internal/store"
+)
+
+// restoreHandler runs project.restore: the backup (checksum checked) is
+// loaded into a new database that is swapped in only once it is complete.
+type restoreHandler struct{ s *Service }
+
+func (h *restoreHandler) payload(j *queue.Job) (restorePayload, error) {
+	var in restorePayload
+	if err := j.DecodePayload(&in); err != nil || in.BackupID == "" {
+		return in, queue.PermanentError(fmt.Errorf("restore job without a backup"))
+	}
+	return in, nil
+}
+
+func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
+	in, err := h.payload(j)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
+		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := store.GetBackup(ctx, h.s.Store.Pool, in.BackupID)
+	if err != nil {
+		return nil, err
+	}
+	if b.State != store.BackupCompleted {
+		return nil, queue.PermanentError(fmt.Errorf("backup %s is %s", b.ID, b.State))
+	}
+	if in.TargetKind == TargetProject && in.SafetyBackupID != "" {
+		safety, err := store.GetBackup(ctx, h.s.Store.Pool, in.SafetyBackupID)
+		if err != nil {
+			return nil, err
+		}
+		if safety.VerificationState != store.VerifyVerified {
+			if err := h.s.runBackup(ctx, rep, p, c, safety); err != nil {
+				if queue.IsPermanent(err) {
+					_ = store.MarkBackupFailed(ctx, h.s.Store.Pool, safety.ID, nil)
+				}
+				return nil, fmt.Errorf("while taking the safety backup: %w", err)
+			}
+			if err := store.MarkBackupCompleted(ctx, h.s.Store.Pool, safety.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	_ = rep.Progress(ctx, map[string]any{"phase": "downloading", "bytes_total": b.SizeBytes})
+	file, err := h.s.cfg.Blob.FetchFile(ctx, b.BackupKey, artifactOf(b))
+	if errors.Is(err, blobstore.ErrChecksumMismatch) || errors.Is(err, blobstore.ErrNotFound) {
+		return nil, queue.PermanentError(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(file)
+	_ = rep.Progress(ctx, map[string]any{"phase": "restoring", "bytes_total": b.SizeBytes})
+
+	main, owner := p.DatabaseName, p.OwnerRole
+	if in.TargetKind != TargetProject {
+		pv, err := h.s.previewOf(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		if pv.DeletedAt != nil || pv.State == store.PreviewDeleting {
+			return nil, queue.PermanentError(fmt.Errorf("preview is being deleted"))
+		}
+		limits, err := h.s.planForOrg(ctx, pv.OrganizationID)
+		if err != nil {
+			return nil, err
+		}
+		pw, err := h.s.open(pv.PasswordEnc)
+		if err != nil {
+			return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
+		}
+		rep.Secret(pw)
+		if err := c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
+			return nil, err
+		}
+		main, owner = pv.DatabaseName, pv.RoleName
+	}
+	err = c.Restore(ctx, dataplane.RestoreParams{File: file, Target: nextDB(main), Owner: owner, Jobs: h.s.cloneWorkers(), Command: rep.Command})
+	if err != nil {
+		var foreign *dataplane.ForeignObjectError
+		if errors.As(err, &foreign) {
+			return nil, queue.PermanentError(err)
+		}
+		return nil, err
+	}
+	if err := c.SwapDatabase(ctx, main, nextDB(main), oldDB(main), owner); err != nil {
+		return nil, err
+	}
+	result := map[string]any{"target_kind": in.TargetKind}
+	if j.PreviewDatabaseID != nil {
+		result["preview_id"] = *j.PreviewDatabaseID
+	}
+	return result, nil
+}
+
+// Abort leaves the target as it was: a half-finished swap is undone and the
+// partial database dropped; a new preview is removed entirely.
+func (h *restoreHandler) Abort(ctx context.Context, j *queue.Job) error {
+	in, err := h.payload(j)
+	if err != nil {
+		return nil
+	}
+	p, err := h.s.project(ctx, j)
+	if err != nil {
+		return nil
+	}
+	c, err := h.s.Cluster(p.ClusterID)
+	if err != nil {
+		return err
+	}
+	if in.TargetKind == TargetProject {
+		if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
+			return err
+		}
+		return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
+	}
+	pv, err := h.s.previewOf(ctx, j)
+	if err != nil {
+		return nil
+	}
+	if err := c.RecoverSwap(ctx, pv.DatabaseName, oldDB(pv.DatabaseName), pv.RoleName); err != nil {
+		return err
+	}
+	if err := dropIgnoringForeign(ctx, c, nextDB(pv.DatabaseName), pv.RoleName); err != nil {
+		return err
+	}
+	if in.TargetKind == TargetNewPreview {
+		return h.s.dropPreviewObjects(ctx, c, pv)
+	}
+	return nil
+}
+
+func (h *restoreHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
+	in, err := h.payload(j)
+	if err != nil {
+		return err
+	}
+	b, err := store.GetBackup(ctx, tx, in.BackupID)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "job_id": j.ID,
+		"backup_id": b.ID, "backup_key": b.BackupKey, "target_kind": in.TargetKind}
+	switch in.TargetKind {
+	case TargetProject:
+		if err := skipStale(store.FinishProjectRestore(ctx, tx, *j.ProjectID, nil)); err != nil {
+			return err
+		}
+		data["safety_backup_id"] = in.SafetyBackupID
+	default:
+		if err := skipStale(store.MarkPreviewRestored(ctx, tx, *j.PreviewDatabaseID, b.BackupKey)); err != nil {
+			return err
+		}
+		data["preview_id"] = *j.PreviewDatabaseID
+		if in.TargetKind == TargetNewPreview {
+			if err := event(ctx, tx, j.OrganizationID, "preview.ready", map[string]any{
+				"organization_id": j.OrganizationID, "project_id": *j.ProjectID, "preview_id": *j.PreviewDatabaseID, "job_id": j.ID,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return event(ctx, tx, j.OrganizationID, "restore.completed", data)
+}
+
+func (h *restoreHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job, msg string) error {
+	in, _ := h.payload(j)
+	switch in.TargetKind {
+	case TargetProject:
+		return skipStale(store.FinishProjectRestore(ctx, tx, *j.ProjectID, &msg))
+	case TargetPreview:
+		return skipStale(store.FailPreviewRestore(ctx, tx, *j.PreviewDatabaseID, msg))
+	default:
+		return skipStale(store.MarkPreviewFailed(ctx, tx, *j.PreviewDatabaseID, store.PreviewProvisioning, msg))
+	}
+}
