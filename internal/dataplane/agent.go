@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,8 +47,10 @@ type agent struct {
 	c        *Cluster
 	role     string
 	password string
-	actAs    string          // the role its sessions run as (SET role default)
-	used     map[string]bool // databases it connected to
+	actAs    string // the role its sessions run as (SET role default)
+
+	mu   sync.Mutex      // copy workers connect concurrently
+	used map[string]bool // databases it connected to
 }
 
 // agentSettings override, per role, anything the tenant set on its database
@@ -177,7 +181,9 @@ func (a *agent) dsn(db string) (string, error) {
 		return "", fmt.Errorf("while reading the cluster DSN: %w", err)
 	}
 	u.User = url.UserPassword(a.role, a.password)
+	a.mu.Lock()
 	a.used[db] = true
+	a.mu.Unlock()
 	return u.String(), nil
 }
 
@@ -216,7 +222,10 @@ func (a *agent) connect(ctx context.Context, db, app string) (*pgx.Conn, error) 
 func (a *agent) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	return a.c.dropAgent(ctx, a.role, a.actAs, a.password, a.used)
+	a.mu.Lock()
+	used := maps.Clone(a.used)
+	a.mu.Unlock()
+	return a.c.dropAgent(ctx, a.role, a.actAs, a.password, used)
 }
 
 func (c *Cluster) dropAgent(ctx context.Context, role, actAs, password string, used map[string]bool) error {
