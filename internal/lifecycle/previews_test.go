@@ -2,12 +2,9 @@ package lifecycle
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
@@ -17,28 +14,11 @@ import (
 
 func TestMain(m *testing.M) { clustertest.Main(m) }
 
-// controlDB makes a fresh, migrated control database on the test cluster.
+// controlDB gives the test a Service on its own migrated control database
+// (see clustertest.ControlDB).
 func controlDB(t *testing.T) *Service {
 	t.Helper()
-	ctx := context.Background()
-	c := clustertest.Shared(t)
-	name := "ctl_" + strings.ToLower(ids.RandomBase62(8))
-	admin, err := pgx.Connect(ctx, c.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, c.AdminDSNFor(name), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := clustertest.ControlDB(t, 10)
 	box, err := secretbox.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,7 @@ package queue_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -27,51 +24,13 @@ func TestMain(m *testing.M) { clustertest.Main(m) }
 // has no foreign key, so no organizations row is needed).
 const testOrg = "org_queuetest"
 
-// newDB creates a fresh database "q_<random>", migrates it, adds the
-// hook_markers table used by the Finisher tests, and drops it all at cleanup.
+// newDB gives the test its own migrated control database (copied from the
+// package's template, dropped at cleanup) with the hook_markers table used
+// by the Finisher tests.
 func newDB(t *testing.T) *store.Store {
 	t.Helper()
-	c := clustertest.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	name := "q_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, c.AdminDSN())
-	if err != nil {
-		t.Fatalf("connecting as admin: %v", err)
-	}
-	_, err = admin.Exec(ctx, `CREATE DATABASE "`+name+`"`)
-	admin.Close(ctx)
-	if err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, c.AdminDSN())
-		if err != nil {
-			t.Errorf("connecting as admin to drop %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, `DROP DATABASE "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-
-	st, err := store.Open(ctx, c.AdminDSNFor(name), 40)
-	if err != nil {
-		t.Fatalf("opening %s: %v", name, err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrating %s: %v", name, err)
-	}
-	if _, err := st.Pool.Exec(ctx, `CREATE TABLE hook_markers (
+	st := clustertest.ControlDB(t, 40)
+	if _, err := st.Pool.Exec(ctxT(t), `CREATE TABLE hook_markers (
 		job_id text NOT NULL, hook text NOT NULL, detail text NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
@@ -93,19 +52,6 @@ func openPool(t *testing.T, st *store.Store) *pgxpool.Pool {
 	return pool
 }
 
-// tLogger sends the queue's warnings and errors to the test log (shown only
-// when a test fails or with -v).
-func tLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // fastConfig is a Config with short durations so the package runs quickly.
 func fastConfig(t *testing.T, id string) queue.Config {
 	return queue.Config{
@@ -117,7 +63,7 @@ func fastConfig(t *testing.T, id string) queue.Config {
 		ReapInterval:      100 * time.Millisecond,
 		BackoffBase:       50 * time.Millisecond,
 		BackoffMax:        2 * time.Second,
-		Logger:            tLogger(t),
+		Logger:            clustertest.Logger(t),
 	}
 }
 
@@ -168,25 +114,6 @@ func (rw *runningWorker) exited() bool {
 	}
 }
 
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := cond()
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -206,7 +133,7 @@ func getJob(t *testing.T, db store.DB, id string) *queue.Job {
 func waitJobState(t *testing.T, db store.DB, id string, timeout time.Duration, states ...string) *queue.Job {
 	t.Helper()
 	var j *queue.Job
-	waitFor(t, timeout, "job "+id+" to reach "+strings.Join(states, "/"), func() (bool, error) {
+	clustertest.Eventually(t, timeout, "job "+id+" to reach "+strings.Join(states, "/"), func() (bool, error) {
 		var err error
 		j, err = queue.GetAny(context.Background(), db, id)
 		if err != nil {

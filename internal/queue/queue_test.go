@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/runner"
 )
@@ -58,6 +59,7 @@ var _ queue.Finisher = (*hookHandler)(nil)
 
 // 1. Four workers racing for 300 jobs run each exactly once.
 func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ, n = "test.once", 300
@@ -110,7 +112,7 @@ func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
 		t.Fatalf("enqueued %d distinct ids, want %d", len(want), n)
 	}
 
-	waitFor(t, 40*time.Second, "all jobs to complete", func() (bool, error) {
+	clustertest.Eventually(t, 40*time.Second, "all jobs to complete", func() (bool, error) {
 		var done int
 		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE type = $1 AND state = 'completed'`, typ).Scan(&done)
 		return done == n, err
@@ -193,6 +195,7 @@ func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
 
 // 2. Jobs on one locked resource never overlap; jobs on different ones do.
 func TestLockedResourceSerializesJobs(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ, perResource = "test.locked", 40
@@ -248,7 +251,7 @@ func TestLockedResourceSerializesJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 40*time.Second, "all locked jobs to complete", func() (bool, error) {
+	clustertest.Eventually(t, 40*time.Second, "all locked jobs to complete", func() (bool, error) {
 		var done int
 		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE type = $1 AND state = 'completed'`, typ).Scan(&done)
 		return done == 2*perResource, err
@@ -277,6 +280,7 @@ func TestLockedResourceSerializesJobs(t *testing.T) {
 // 3a. A worker that dies mid-job (its heartbeat stops) loses the job to
 // another worker once the lease has run out, not before.
 func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
+	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.reclaim"
@@ -299,7 +303,7 @@ func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
 		t.Fatal("worker A never started the job")
 	}
 	// The heartbeat must be renewing A's lease: wait for a renewal.
-	waitFor(t, 10*time.Second, "worker A's heartbeat to renew the lease", func() (bool, error) {
+	clustertest.Eventually(t, 10*time.Second, "worker A's heartbeat to renew the lease", func() (bool, error) {
 		var renewed bool
 		err := st.Pool.QueryRow(ctx, `SELECT lease_expires_at > claimed_at + interval '1100 milliseconds'
 			FROM jobs WHERE id = $1`, j.ID).Scan(&renewed)
@@ -357,6 +361,7 @@ func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
 // 3b. Reap directly: an expired lease on the last attempt fails the job for
 // good; on an earlier attempt it goes back to pending; a live lease is untouched.
 func TestReap(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.reap"
@@ -432,6 +437,7 @@ func TestReap(t *testing.T) {
 
 // 4a. A plain error is transient: back to pending with a backoff.
 func TestTransientErrorRetriesLater(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.transient"
@@ -445,7 +451,7 @@ func TestTransientErrorRetriesLater(t *testing.T) {
 
 	j := enqueue(t, st.Pool, queue.EnqueueParams{Type: typ, MaxAttempts: 3})
 	var got *queue.Job
-	waitFor(t, 20*time.Second, "the first attempt to fail", func() (bool, error) {
+	clustertest.Eventually(t, 20*time.Second, "the first attempt to fail", func() (bool, error) {
 		var err error
 		got, err = queue.GetAny(ctx, st.Pool, j.ID)
 		return err == nil && got.Attempts == 1 && got.State == queue.StatePending, err
@@ -480,6 +486,7 @@ func TestTransientErrorRetriesLater(t *testing.T) {
 // 4b. A permanent error fails the job at once and runs OnFail once, in the
 // failing transaction.
 func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	const typ = "test.permanent"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
@@ -512,6 +519,7 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 
 // 4c. A transient failure on the last attempt is final.
 func TestTransientErrorOnLastAttemptFails(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	const typ = "test.exhausted"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
@@ -541,6 +549,7 @@ func TestTransientErrorOnLastAttemptFails(t *testing.T) {
 // 4d. OnComplete runs in the completion transaction: its write commits with
 // the job's state and the job.completed event.
 func TestOnCompleteCommitsWithJob(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	const typ = "test.complete.hook"
 	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -567,6 +576,7 @@ func TestOnCompleteCommitsWithJob(t *testing.T) {
 // 4e. When OnComplete fails, its write, the job's completion and the event
 // all roll back; the job is retried and completes once.
 func TestOnCompleteErrorRollsBack(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	const typ = "test.complete.rollback"
 	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -644,6 +654,7 @@ func TestIsPermanent(t *testing.T) {
 
 // 5b. The gaps between attempts of a transiently failing job grow about ×2.
 func TestBackoffBetweenAttemptsGrows(t *testing.T) {
+	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.backoff"
@@ -733,6 +744,7 @@ func TestBackoffBetweenAttemptsGrows(t *testing.T) {
 
 // 6. A panicking handler fails its attempt; the worker keeps running.
 func TestHandlerPanicIsAFailure(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	var seen atomic.Pointer[queue.Job]
 	handlers := map[string]queue.Handler{
@@ -787,6 +799,7 @@ func TestHandlerPanicIsAFailure(t *testing.T) {
 
 // 7. A worker never claims a job type it has no handler for.
 func TestUnknownTypeIsNotClaimed(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	var ran atomic.Int32
@@ -801,7 +814,7 @@ func TestUnknownTypeIsNotClaimed(t *testing.T) {
 	for range 10 {
 		ids = append(ids, enqueue(t, st.Pool, queue.EnqueueParams{Type: "test.known"}).ID)
 	}
-	waitFor(t, 20*time.Second, "the known jobs to complete", func() (bool, error) {
+	clustertest.Eventually(t, 20*time.Second, "the known jobs to complete", func() (bool, error) {
 		var done int
 		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE id = ANY($1) AND state = 'completed'`, ids).Scan(&done)
 		return done == len(ids), err
@@ -827,6 +840,7 @@ func TestUnknownTypeIsNotClaimed(t *testing.T) {
 
 // 8. The Reporter scrubs secrets from stored errors and command output.
 func TestReporterScrubsSecrets(t *testing.T) {
+	t.Parallel()
 	st := newDB(t)
 	ctx := ctxT(t)
 	var progressSeen atomic.Pointer[string]

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/capydb/capydb/internal/domainerr"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
@@ -24,6 +25,7 @@ import (
 // Fan-out sends each catalogue event once to every active subscribed
 // endpoint of its organization, signed, with the documented headers.
 func TestFanOutAndDeliver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	other := newOrg(t, e.st)
 	rAll, rReady, rOff, rOther := newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)
@@ -41,7 +43,7 @@ func TestFanOutAndDeliver(t *testing.T) {
 	startDispatcher(t, e, fastConfig(t, "d1"))
 	e3 := e.event(t, e.org, "credentials.rotated", map[string]any{"project_id": "prj_1"})
 
-	waitFor(t, 10*time.Second, "deliveries", func() bool { return rAll.count() == 3 && rReady.count() == 1 })
+	clustertest.Eventually(t, 10*time.Second, "deliveries", func() bool { return rAll.count() == 3 && rReady.count() == 1 })
 	time.Sleep(300 * time.Millisecond) // nothing more may arrive
 	if rAll.count() != 3 || rReady.count() != 1 || rOff.count() != 0 || rOther.count() != 0 {
 		t.Fatalf("hits: all %d, ready-only %d, inactive %d, other org %d", rAll.count(), rReady.count(), rOff.count(), rOther.count())
@@ -90,6 +92,7 @@ func TestFanOutAndDeliver(t *testing.T) {
 
 // Several dispatchers on one control database never send a delivery twice.
 func TestDispatchersNeverDoubleSend(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, nil)
 	const endpoints, events = 3, 150
@@ -102,7 +105,7 @@ func TestDispatchersNeverDoubleSend(t *testing.T) {
 	for i := range events {
 		e.event(t, e.org, "job.completed", map[string]any{"job_id": fmt.Sprint(i)})
 	}
-	waitFor(t, 30*time.Second, "all deliveries", func() bool { return r.count() >= endpoints*events })
+	clustertest.Eventually(t, 30*time.Second, "all deliveries", func() bool { return r.count() >= endpoints*events })
 	time.Sleep(300 * time.Millisecond)
 	seen := map[string]int{}
 	pairs := map[string]int{}
@@ -124,6 +127,7 @@ func TestDispatchersNeverDoubleSend(t *testing.T) {
 // A receiver that fails three times then succeeds: one success, attempts 4,
 // each retry after a growing wait, each attempt freshly signed.
 func TestRetryThenSuccess(t *testing.T) {
+	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
 	e := newEnv(t)
 	r := newReceiver(t, func(_ hit, n int) int {
 		if n <= 3 {
@@ -136,7 +140,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	cfg.RetryBase = 100 * time.Millisecond
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{"project_id": "prj_1"})
-	waitFor(t, 15*time.Second, "the fourth attempt", func() bool { return r.count() >= 4 })
+	clustertest.Eventually(t, 15*time.Second, "the fourth attempt", func() bool { return r.count() >= 4 })
 	time.Sleep(300 * time.Millisecond)
 	hits := r.all()
 	if len(hits) != 4 {
@@ -174,6 +178,7 @@ func TestRetryThenSuccess(t *testing.T) {
 // After the last attempt a delivery is failed with the last status and error,
 // and its endpoint is failing.
 func TestAttemptsExhausted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, func(hit, int) int { return 500 })
 	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
@@ -182,7 +187,7 @@ func TestAttemptsExhausted(t *testing.T) {
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
 	var d *store.WebhookDelivery
-	waitFor(t, 10*time.Second, "failed delivery", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
 		ds := e.deliveries(t, ep.ID)
 		if len(ds) == 1 && ds[0].State == store.DeliveryFailed {
 			d = ds[0]
@@ -202,6 +207,7 @@ func TestAttemptsExhausted(t *testing.T) {
 // Health: a pending delivery with three failed attempts already makes an
 // endpoint failing; inactive endpoints are disabled.
 func TestHealthWhilePending(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, func(hit, int) int { return 502 })
 	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
@@ -209,11 +215,11 @@ func TestHealthWhilePending(t *testing.T) {
 	cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, time.Hour
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	waitFor(t, 10*time.Second, "two failed attempts", func() bool { return r.count() >= 2 })
+	clustertest.Eventually(t, 10*time.Second, "two failed attempts", func() bool { return r.count() >= 2 })
 	if got := health(t, e, ep.ID); got != "healthy" {
 		t.Fatalf("health after %d failures: %s", r.count(), got)
 	}
-	waitFor(t, 10*time.Second, "three failed attempts", func() bool { return health(t, e, ep.ID) == "failing" })
+	clustertest.Eventually(t, 10*time.Second, "three failed attempts", func() bool { return health(t, e, ep.ID) == "failing" })
 	if d := e.deliveries(t, ep.ID)[0]; d.State != store.DeliveryPending || d.Failures < 3 {
 		t.Fatalf("delivery: %s, %d failures", d.State, d.Failures)
 	}
@@ -238,6 +244,7 @@ func health(t *testing.T, e *env, id string) string {
 // A rotated secret signs every later attempt, retries of older deliveries
 // included; the old one stops validating at once.
 func TestRotateSecretSignsRetries(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var first sync.Once
 	rotated := make(chan string, 1)
@@ -252,7 +259,7 @@ func TestRotateSecretSignsRetries(t *testing.T) {
 	cfg.RetryBase = 500 * time.Millisecond
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	waitFor(t, 10*time.Second, "first attempt", func() bool { return r.count() == 1 })
+	clustertest.Eventually(t, 10*time.Second, "first attempt", func() bool { return r.count() == 1 })
 	first.Do(func() {
 		_, s, err := e.svc.RotateSecret(ctxT(t), e.org, ep.ID, webhooks.Actor{})
 		if err != nil {
@@ -261,7 +268,7 @@ func TestRotateSecretSignsRetries(t *testing.T) {
 		rotated <- s
 	})
 	newSecret := <-rotated
-	waitFor(t, 10*time.Second, "retry", func() bool { return r.count() == 2 })
+	clustertest.Eventually(t, 10*time.Second, "retry", func() bool { return r.count() == 2 })
 	h := r.all()
 	if webhooks.Verify(oldSecret, h[0].Signature, h[0].Body, time.Minute, time.Now()) != nil {
 		t.Fatal("first attempt not signed with the old secret")
@@ -276,6 +283,7 @@ func TestRotateSecretSignsRetries(t *testing.T) {
 
 // Redirects are not followed: a 3xx is a failed attempt.
 func TestRedirectIsFailure(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	target := newReceiver(t, nil)
 	r := newReceiver(t, func(hit, int) int { return 0 })
@@ -285,7 +293,7 @@ func TestRedirectIsFailure(t *testing.T) {
 	cfg.MaxAttempts = 1
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	waitFor(t, 10*time.Second, "failed delivery", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
 		ds := e.deliveries(t, ep.ID)
 		return len(ds) == 1 && ds[0].State == store.DeliveryFailed
 	})
@@ -298,6 +306,7 @@ func TestRedirectIsFailure(t *testing.T) {
 // A slow receiver does not hold up another endpoint's deliveries, and never
 // has more than PerEndpoint attempts in flight.
 func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var inflight, peak atomic.Int32
 	release := make(chan struct{})
@@ -323,7 +332,7 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	for i := range 20 {
 		e.event(t, e.org, "job.completed", map[string]any{"job_id": fmt.Sprint(i)})
 	}
-	waitFor(t, 5*time.Second, "all 20 deliveries to the fast receiver", func() bool { return fast.count() == 20 })
+	clustertest.Eventually(t, 5*time.Second, "all 20 deliveries to the fast receiver", func() bool { return fast.count() == 20 })
 	if p := peak.Load(); p != 4 {
 		t.Fatalf("slow receiver had %d attempts in flight at most, want exactly the bound 4", p)
 	}
@@ -351,6 +360,7 @@ func (f *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 // A name that was public when saved but points at loopback when the
 // delivery connects is refused at connect time; nothing reaches loopback.
 func TestRebindingRefusedAtConnect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, nil)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.URL, "http://"))
@@ -362,7 +372,7 @@ func TestRebindingRefusedAtConnect(t *testing.T) {
 	cfg.Guard, cfg.MaxAttempts = guard, 1
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	waitFor(t, 10*time.Second, "failed delivery", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
 		ds := e.deliveries(t, ep.ID)
 		return len(ds) == 1 && ds[0].State == store.DeliveryFailed
 	})
@@ -380,6 +390,7 @@ func TestRebindingRefusedAtConnect(t *testing.T) {
 // Tests go to inactive endpoints too, with one attempt; redeliveries get a
 // new id and the original envelope; deleting an endpoint cancels pending work.
 func TestTestRedeliverDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var failAll atomic.Bool
 	r := newReceiver(t, func(h hit, _ int) int {
@@ -394,7 +405,7 @@ func TestTestRedeliverDelete(t *testing.T) {
 	if err != nil || td.MaxAttempts != 1 || td.State != "pending" || td.EventType != "webhook.test" {
 		t.Fatalf("test delivery: %+v %v", td, err)
 	}
-	waitFor(t, 10*time.Second, "test delivery", func() bool { return e.delivery(t, e.org, ep.ID, td.ID).State == store.DeliveryFailed })
+	clustertest.Eventually(t, 10*time.Second, "test delivery", func() bool { return e.delivery(t, e.org, ep.ID, td.ID).State == store.DeliveryFailed })
 	if got := e.delivery(t, e.org, ep.ID, td.ID); got.Attempts != 1 || r.count() != 1 || r.all()[0].Delivery != td.ID {
 		t.Fatalf("test delivery: attempts %d, hits %d", got.Attempts, r.count())
 	}
@@ -412,14 +423,14 @@ func TestTestRedeliverDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.event(t, e.org, "project.deleted", map[string]any{})
-	waitFor(t, 10*time.Second, "event delivery", func() bool { return r.count() == 2 })
+	clustertest.Eventually(t, 10*time.Second, "event delivery", func() bool { return r.count() == 2 })
 	orig := r.all()[1]
 	ds := e.deliveries(t, ep.ID)
 	rd, err := e.svc.Redeliver(ctxT(t), e.org, ep.ID, ds[0].ID)
 	if err != nil || rd.ID == ds[0].ID || rd.MaxAttempts != 8 || rd.Attempts != 0 || rd.EventID != ds[0].EventID {
 		t.Fatalf("redeliver: %+v %v", rd, err)
 	}
-	waitFor(t, 10*time.Second, "redelivery", func() bool { return r.count() == 3 })
+	clustertest.Eventually(t, 10*time.Second, "redelivery", func() bool { return r.count() == 3 })
 	again := r.all()[2]
 	if again.Delivery != rd.ID || string(again.Body) != string(orig.Body) || again.Envelope.ID != orig.Envelope.ID {
 		t.Fatalf("redelivery sent %s %s, original %s", again.Delivery, again.Body, orig.Body)
@@ -431,7 +442,7 @@ func TestTestRedeliverDelete(t *testing.T) {
 	// Delete cancels what is pending.
 	failAll.Store(true)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	waitFor(t, 10*time.Second, "failing attempt", func() bool { return r.count() == 4 })
+	clustertest.Eventually(t, 10*time.Second, "failing attempt", func() bool { return r.count() == 4 })
 	if err := e.svc.Delete(ctxT(t), e.org, ep.ID, webhooks.Actor{}); err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +458,7 @@ func TestTestRedeliverDelete(t *testing.T) {
 // An attempt whose server died is retried once its lease passes; a last
 // attempt whose server died ends failed.
 func TestAbandonedClaims(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, nil)
 	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
@@ -455,7 +467,7 @@ func TestAbandonedClaims(t *testing.T) {
 	e.event(t, e.org, "project.deleted", map[string]any{})
 	// Deliver both once, then rewind them below as if a dead server held them.
 	stop := startDispatcher(t, e, fastConfig(t, "d1"))
-	waitFor(t, 10*time.Second, "fan-out", func() bool { return r.count() == 2 })
+	clustertest.Eventually(t, 10*time.Second, "fan-out", func() bool { return r.count() == 2 })
 	stop()
 	ds := e.deliveries(t, ep.ID)
 	// Pretend a dead server claimed them: one mid-retry, one on its last attempt.
@@ -468,7 +480,7 @@ func TestAbandonedClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	startDispatcher(t, e, fastConfig(t, "d2"))
-	waitFor(t, 10*time.Second, "recovery", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "recovery", func() bool {
 		return e.delivery(t, e.org, ep.ID, ds[0].ID).State == store.DeliveryDelivered &&
 			e.delivery(t, e.org, ep.ID, ds[1].ID).State == store.DeliveryFailed
 	})
@@ -486,6 +498,7 @@ func TestAbandonedClaims(t *testing.T) {
 // Stopping a dispatcher mid-attempt gives the attempt back: it does not
 // count, and another server sends it at once.
 func TestShutdownReleasesAttempt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	started := make(chan struct{}, 10)
 	hold := make(chan struct{})
@@ -513,7 +526,7 @@ func TestShutdownReleasesAttempt(t *testing.T) {
 		t.Fatalf("after shutdown: %+v", d)
 	}
 	startDispatcher(t, e, fastConfig(t, "d2"))
-	waitFor(t, 10*time.Second, "delivery by the next server", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "delivery by the next server", func() bool {
 		return e.delivery(t, e.org, ep.ID, d.ID).State == store.DeliveryDelivered
 	})
 	if got := e.delivery(t, e.org, ep.ID, d.ID); got.Attempts != 1 {

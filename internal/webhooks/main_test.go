@@ -3,18 +3,14 @@ package webhooks_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
@@ -34,40 +30,11 @@ type env struct {
 	org string
 }
 
-// newEnv creates a fresh migrated control database with one organization.
+// newEnv gives the test its own migrated control database (see
+// clustertest.ControlDB) with one organization.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c := clustertest.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "wh_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, c.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = admin.Exec(ctx, `CREATE DATABASE "`+name+`"`)
-	admin.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if admin, err := pgx.Connect(ctx, c.AdminDSN()); err == nil {
-			_, _ = admin.Exec(ctx, `DROP DATABASE "`+name+`" WITH (FORCE)`)
-			admin.Close(ctx)
-		}
-	})
-	st, err := store.Open(ctx, c.AdminDSNFor(name), 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := clustertest.ControlDB(t, 40)
 	key := make([]byte, secretbox.KeySize)
 	_, _ = rand.Read(key)
 	box, err := secretbox.New(key)
@@ -88,22 +55,11 @@ func newOrg(t *testing.T, st *store.Store) string {
 	return o.ID
 }
 
-func tLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 // fastConfig has short waits so retries finish within a test.
 func fastConfig(t *testing.T, id string) webhooks.Config {
 	return webhooks.Config{
 		WorkerID: id, RetryBase: 20 * time.Millisecond, RetryMax: time.Second, PollInterval: 50 * time.Millisecond,
-		Timeout: 2 * time.Second, Guard: &netguard.Guard{AllowPrivate: true}, Logger: tLogger(t),
+		Timeout: 2 * time.Second, Guard: &netguard.Guard{AllowPrivate: true}, Logger: clustertest.Logger(t),
 	}
 }
 
@@ -180,17 +136,6 @@ func (r *receiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.hits)
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func ctxT(t *testing.T) context.Context {
