@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/capydb/capydb/internal/api"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // ---------------------------------------------------------------------------
@@ -579,7 +580,7 @@ func TestAPIKeysAndOrganizations(t *testing.T) {
 	}
 	// The key works, and its use is recorded (at most once a minute).
 	expectStatus(t, "new key", s.req("GET", "/v1/projects", bearer(plain), nil), 200, "")
-	waitFor(t, 5*time.Second, "last_used_at", func() bool {
+	clustertest.Eventually(t, 5*time.Second, "last_used_at", func() bool {
 		for _, item := range s.req("GET", keys, admin, nil).get("api_keys").([]any) {
 			if m := item.(map[string]any); m["id"] == k["id"] && m["last_used_at"] != nil {
 				return true

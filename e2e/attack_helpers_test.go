@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -370,7 +371,7 @@ func (a *attackRun) checkLogs(after string) {
 // waitIdle waits until no session is left on a database (a template copy needs none).
 func (a *attackRun) waitIdle(db string) {
 	a.t.Helper()
-	waitFor(a.t, 15*time.Second, "sessions on "+db+" to end", func() bool {
+	clustertest.Eventually(a.t, 15*time.Second, "sessions on "+db+" to end", func() bool {
 		var n int
 		_ = a.admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, db).Scan(&n)
 		return n == 0

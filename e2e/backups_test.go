@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -358,7 +359,7 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 		t.Fatalf("%d backups before the scheduled time", n)
 	}
 	setClock("2030-03-01T10:31:00Z")
-	waitFor(t, 30*time.Second, "scheduled backup", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "scheduled backup", func() bool {
 		l := list()
 		return len(l) == 1 && l[0]["state"] == "completed"
 	})
@@ -380,7 +381,7 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 	rp := s.must(201, "POST", "/v1/projects/"+pid+"/restore-points", map[string]any{"label": "pinned", "backup_key": b["backup_key"]})
 	rpID := rp.str("restore_point", "id")
 	setClock("2030-03-04T11:00:00Z")
-	waitFor(t, 30*time.Second, "backup expiry", func() bool { return list()[0]["state"] == "expired" })
+	clustertest.Eventually(t, 30*time.Second, "backup expiry", func() bool { return list()[0]["state"] == "expired" })
 	if n := len(list()); n != 1 {
 		t.Fatalf("%d backups after expiry (schedule was off)", n)
 	}
@@ -402,7 +403,7 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 	if job := s.waitJob(ex.str("job", "id")); job["state"] != "completed" {
 		t.Fatalf("export %v", job)
 	}
-	waitFor(t, 30*time.Second, "export expiry", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "export expiry", func() bool {
 		l := s.must(200, "GET", "/v1/projects/"+pid+"/exports", nil).get("exports").([]any)
 		return l[0].(map[string]any)["state"] == "expired"
 	})
@@ -554,7 +555,7 @@ func TestBackupVerificationCatchesCorruption(t *testing.T) {
 	seed(t, projectURL(s, pid), "CREATE TABLE t (id int);\nINSERT INTO t SELECT generate_series(1, 1000);\n")
 	r := s.must(202, "POST", "/v1/projects/"+pid+"/backups", nil)
 	var b map[string]any
-	waitFor(t, 20*time.Second, "dump", func() bool {
+	clustertest.Eventually(t, 20*time.Second, "dump", func() bool {
 		b = s.must(200, "GET", "/v1/projects/"+pid+"/backups", nil).get("backups").([]any)[0].(map[string]any)
 		return b["size_bytes"].(float64) > 0
 	})

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // cliUser runs the capydb client as a person would: its own HOME and config
@@ -413,7 +415,7 @@ func TestCLIOrganization(t *testing.T) {
 	if rv := u.json("api-keys", "revoke", key["id"].(string)); rv["revoked"] != true || rv["key_id"] != key["id"] {
 		t.Fatalf("revoke: %v", rv)
 	}
-	waitFor(t, 10*time.Second, "the revoked key to be refused", func() bool { return u.run("projects", "list", "--api-key", plain).code == 3 })
+	clustertest.Eventually(t, 10*time.Second, "the revoked key to be refused", func() bool { return u.run("projects", "list", "--api-key", plain).code == 3 })
 	u.expect(2, "api-keys", "create", "--name", "x", "--scopes", "projects:read,nope:write")
 
 	// Webhooks: a local receiver (the server runs with --webhooks-allow-insecure).
@@ -437,7 +439,7 @@ func TestCLIOrganization(t *testing.T) {
 	if d := u.json("webhooks", "test", epID)["delivery"].(map[string]any); d["event_type"] != "webhook.test" {
 		t.Fatalf("webhooks test: %v", d)
 	}
-	waitFor(t, 20*time.Second, "the test delivery", func() bool {
+	clustertest.Eventually(t, 20*time.Second, "the test delivery", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0 && got[0] == "webhook.test"

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // TestCrashMidProvision: SIGKILL the server right after it accepted a
@@ -64,7 +66,7 @@ func TestProvisionFailureCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
-	waitFor(t, 10*time.Second, "job A running", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "job A running", func() bool {
 		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
 	})
 	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "b", "environment": "non_production"})

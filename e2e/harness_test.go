@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -115,7 +116,7 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		t.Fatal(err)
 	}
 	s.key = strings.TrimSpace(string(key))
-	waitFor(t, 30*time.Second, "readyz", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "readyz", func() bool {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
 			return false
@@ -323,18 +324,6 @@ func redact(url string) string {
 		}
 	}
 	return url
-}
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func (s *server) rawPost(path, contentType, body string) int {

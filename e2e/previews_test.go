@@ -17,6 +17,7 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // tableSum is "count/md5" of a table's rows, for comparing a clone with its source.
@@ -115,7 +116,7 @@ func TestPreviewLifecycle(t *testing.T) {
 		CREATE TABLE writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())`)
 	want := tableSum(t, projDirect, "items")
 	pgAdmin := s.admin("postgres")
-	waitFor(t, 10*time.Second, "the project's sessions to end", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "the project's sessions to end", func() bool {
 		var n int
 		_ = pgAdmin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, p["database_name"]).Scan(&n)
 		return n == 0
@@ -304,7 +305,7 @@ func TestPreviewLifecycle(t *testing.T) {
 
 	// 8. Deleting the project deletes its previews first.
 	s.must(202, "DELETE", "/v1/projects/"+pid, nil)
-	waitFor(t, 30*time.Second, "project deletion", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "project deletion", func() bool {
 		return s.call("GET", "/v1/projects/"+pid, s.key, nil).Status == 404
 	})
 	for _, name := range []string{got["database_name"].(string), pv["database_name"].(string)} {
@@ -532,7 +533,7 @@ func TestPreviewFailureAndTTL(t *testing.T) {
 	short, job := s.createPreview(pid, map[string]any{"name": "short", "mode": "empty", "ttl_hours": 1})
 	shortID := short["id"].(string)
 	s.waitJob(job["id"].(string))
-	waitFor(t, 30*time.Second, "the reaper to delete the expired preview", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "the reaper to delete the expired preview", func() bool {
 		return s.call("GET", "/v1/preview-databases/"+shortID, s.key, nil).Status == 404
 	})
 	if s.clusterHas("role", short["role_name"].(string)) {
@@ -577,7 +578,7 @@ func TestPreviewCloneSurvivesCrash(t *testing.T) {
 
 	pv, job := s.createPreview(pid, map[string]any{"name": "crash"})
 	jobID := job["id"].(string)
-	waitFor(t, 60*time.Second, "the clone to copy data", func() bool {
+	clustertest.Eventually(t, 60*time.Second, "the clone to copy data", func() bool {
 		j := s.must(200, "GET", "/v1/jobs/"+jobID, nil).get("job").(map[string]any)
 		prog, _ := j["progress"].(map[string]any)
 		return prog["phase"] == "copying_data" || j["state"] == "completed"

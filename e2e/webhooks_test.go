@@ -18,6 +18,7 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // hookHit is one request the test receiver got.
@@ -185,7 +186,7 @@ func (s *server) failOneProvision(t *testing.T) string {
 		t.Fatal(err)
 	}
 	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "held", "environment": "non_production"})
-	waitFor(t, 20*time.Second, "job running", func() bool {
+	clustertest.Eventually(t, 20*time.Second, "job running", func() bool {
 		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
 	})
 	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "doomed", "environment": "non_production"})
@@ -277,7 +278,7 @@ func TestWebhooks(t *testing.T) {
 			readyEvents++
 		}
 	}
-	waitFor(t, 30*time.Second, "every event at every subscribed endpoint", func() bool {
+	clustertest.Eventually(t, 30*time.Second, "every event at every subscribed endpoint", func() bool {
 		return len(rcv.of("all", ok2xx)) >= len(outbox) && len(rcv.of("ready", ok2xx)) >= readyEvents
 	})
 	time.Sleep(500 * time.Millisecond) // nothing more may come
@@ -361,7 +362,7 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("redeliver: %s", tr.Raw)
 	}
 	var final map[string]any
-	waitFor(t, 20*time.Second, "redelivery after three failures", func() bool {
+	clustertest.Eventually(t, 20*time.Second, "redelivery after three failures", func() bool {
 		for _, x := range s.must(200, "GET", base+"/"+allID+"/deliveries?limit=100", nil).get("deliveries").([]any) {
 			if d := x.(map[string]any); d["id"] == rd["id"] && d["state"] == "delivered" {
 				final = d
@@ -392,7 +393,7 @@ func TestWebhooks(t *testing.T) {
 	if r := s.call("POST", base+"/"+offID+"/test", s.key, map[string]any{"x": 1}); r.Status != 400 || !strings.Contains(r.str("error"), "x") {
 		t.Fatalf("unknown field on test: %d %s", r.Status, r.Raw)
 	}
-	waitFor(t, 10*time.Second, "test deliveries", func() bool { return len(rcv.of("off", ok2xx)) == 3 })
+	clustertest.Eventually(t, 10*time.Second, "test deliveries", func() bool { return len(rcv.of("off", ok2xx)) == 3 })
 	for _, h := range rcv.of("off", nil) {
 		if h.Event != "webhook.test" || h.Data["webhook_endpoint_id"] != offID || !h.Valid {
 			t.Fatalf("test delivery: %+v", h)
@@ -417,12 +418,12 @@ func TestWebhooks(t *testing.T) {
 	}
 	before := len(rcv.of("all", nil))
 	td := s.must(201, "POST", base+"/"+allID+"/test", nil).get("delivery").(map[string]any)
-	waitFor(t, 10*time.Second, "delivery after rotation", func() bool { return len(rcv.of("all", nil)) > before })
+	clustertest.Eventually(t, 10*time.Second, "delivery after rotation", func() bool { return len(rcv.of("all", nil)) > before })
 	h := rcv.of("all", func(h hookHit) bool { return h.Delivery == td["id"] })[0]
 	if h.Valid || h.Status != 401 || !verifySignature(newSecret, h.Sig, h.Body, time.Now()) || verifySignature(allSecret, h.Sig, h.Body, time.Now()) {
 		t.Fatalf("after rotation: valid with old secret %v, with new %v", h.Valid, verifySignature(newSecret, h.Sig, h.Body, time.Now()))
 	}
-	waitFor(t, 10*time.Second, "test delivery failed", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "test delivery failed", func() bool {
 		for _, x := range s.must(200, "GET", base+"/"+allID+"/deliveries", nil).get("deliveries").([]any) {
 			if d := x.(map[string]any); d["id"] == td["id"] {
 				return d["state"] == "failed" && d["attempts"] == float64(1) && d["response_status"] == float64(401) &&
@@ -540,7 +541,7 @@ func TestWebhookSurvivesKill(t *testing.T) {
 	rcv.failNext("a", 1)
 	s.createProject(map[string]any{"name": "killme", "environment": "non_production"})
 	var delivery map[string]any
-	waitFor(t, 10*time.Second, "first failed attempt", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "first failed attempt", func() bool {
 		dl := s.must(200, "GET", base+"/"+id+"/deliveries", nil).get("deliveries").([]any)
 		if len(dl) == 1 && dl[0].(map[string]any)["attempts"] == float64(1) && dl[0].(map[string]any)["state"] == "pending" &&
 			dl[0].(map[string]any)["last_error"] != nil {
@@ -555,14 +556,14 @@ func TestWebhookSurvivesKill(t *testing.T) {
 	}
 
 	s2 := startServer(t, s.dataDir, s.directPort, s.pooledPort, "--webhooks-allow-insecure", "--webhooks-retry-base", "4s")
-	waitFor(t, 30*time.Second, "delivery after restart", func() bool { return len(rcv.of("a", ok2xx)) == 1 })
+	clustertest.Eventually(t, 30*time.Second, "delivery after restart", func() bool { return len(rcv.of("a", ok2xx)) == 1 })
 	time.Sleep(300 * time.Millisecond)
 	hits := rcv.of("a", nil)
 	if len(hits) != 2 || hits[1].Delivery != delivery["id"] || !hits[1].Valid || hits[1].Event != "project.ready" {
 		t.Fatalf("after restart: %+v", hits)
 	}
 	var d map[string]any
-	waitFor(t, 10*time.Second, "delivery recorded", func() bool {
+	clustertest.Eventually(t, 10*time.Second, "delivery recorded", func() bool {
 		d = s2.must(200, "GET", base+"/"+id+"/deliveries", nil).get("deliveries").([]any)[0].(map[string]any)
 		return d["state"] == "delivered"
 	})

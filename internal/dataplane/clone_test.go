@@ -522,7 +522,7 @@ func TestCloneFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("source changed: %d (%v)", n, err)
 	}
 	a := e.admin("postgres")
-	waitFor(t, func() bool {
+	clustertest.Eventually(t, 5*time.Second, "the clone sessions on the source to end", func() bool {
 		var clones int
 		_ = a.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'capydb-clone' AND datname = $1`, src.db).Scan(&clones)
 		return clones == 0
@@ -538,17 +538,6 @@ func TestCloneFailureLeavesNothing(t *testing.T) {
 	if ok, _ := e.dp.DatabaseExists(context.Background(), other.db); !ok {
 		t.Fatal("a foreign database was dropped")
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatal("condition not reached")
 }
 
 // TestSwapDatabase replaces a preview's database in place (reset), ending
