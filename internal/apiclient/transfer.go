@@ -31,35 +31,39 @@ func NewTransfer(version string, timeout time.Duration) *Transfer {
 	return &Transfer{UserAgent: UserAgent(version), HTTP: &http.Client{Timeout: timeout}}
 }
 
-type countingWriter struct {
-	w     io.Writer
+// progress counts the bytes a transfer moved and reports them to fn.
+type progress struct {
 	n     int64
 	total int64
 	fn    func(done, total int64)
+}
+
+func (p *progress) add(n int, report bool) {
+	p.n += int64(n)
+	if p.fn != nil && report {
+		p.fn(p.n, p.total)
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	progress
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
-	if c.fn != nil {
-		c.fn(c.n, c.total)
-	}
+	c.add(n, true)
 	return n, err
 }
 
 type countingReader struct {
-	r     io.Reader
-	n     int64
-	total int64
-	fn    func(done, total int64)
+	r io.Reader
+	progress
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.fn != nil && n > 0 {
-		c.fn(c.n, c.total)
-	}
+	c.add(n, n > 0)
 	return n, err
 }
 
@@ -80,7 +84,7 @@ func (t *Transfer) Download(ctx context.Context, url string, w io.Writer) (int64
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return 0, apiError(resp.StatusCode, body)
 	}
-	cw := &countingWriter{w: w, total: resp.ContentLength, fn: t.Progress}
+	cw := &countingWriter{w: w, progress: progress{total: resp.ContentLength, fn: t.Progress}}
 	n, err := io.Copy(cw, resp.Body)
 	if err != nil {
 		return n, &NetworkError{Base: req.URL.Host, Err: fmt.Errorf("while downloading: %w", err)}
@@ -94,7 +98,7 @@ func (t *Transfer) Download(ctx context.Context, url string, w io.Writer) (int64
 // Upload PUTs size bytes from r to url as application/octet-stream with an
 // exact Content-Length. Any 2xx counts.
 func (t *Transfer) Upload(ctx context.Context, url string, r io.Reader, size int64) error {
-	body := &countingReader{r: r, total: size, fn: t.Progress}
+	body := &countingReader{r: r, progress: progress{total: size, fn: t.Progress}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, body)
 	if err != nil {
 		return fmt.Errorf("invalid upload URL: %w", err)

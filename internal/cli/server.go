@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,7 @@ func envName(flag string) string {
 func envFlags(cmd *cobra.Command, only ...string) []*pflag.Flag {
 	var out []*pflag.Flag
 	cmd.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
-		if f.Name == "help" || f.Hidden || (len(only) > 0 && !contains(only, f.Name)) {
+		if f.Name == "help" || f.Hidden || (len(only) > 0 && !slices.Contains(only, f.Name)) {
 			return
 		}
 		out = append(out, f)
@@ -163,7 +164,7 @@ func addServerCommands(root *cobra.Command) {
 			}
 			list := splitList(scopes)
 			for _, sc := range list {
-				if sc != auth.ScopeAll && !contains(auth.AllScopes, sc) {
+				if sc != auth.ScopeAll && !slices.Contains(auth.AllScopes, sc) {
 					return usageError(fmt.Sprintf("--scopes: unknown scope %q", sc))
 				}
 			}
@@ -238,15 +239,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // usageError is a command-line mistake (exit code 2).

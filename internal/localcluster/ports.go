@@ -23,6 +23,15 @@ func (c *Cluster) listenLocalOnly() bool {
 	return c.publicHost == "127.0.0.1" || c.publicHost == "localhost"
 }
 
+// listenAddress is where postgres and pgbouncer listen: loopback, or every
+// interface when the public host is another name.
+func (c *Cluster) listenAddress() string {
+	if c.listenLocalOnly() {
+		return "127.0.0.1"
+	}
+	return "*"
+}
+
 // resolvePorts picks the direct and pooled ports. Explicit ports must be
 // free; otherwise a remembered or default port is used if free, else the
 // first free port above the fallback base (remembered in ports.json).

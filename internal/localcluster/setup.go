@@ -183,10 +183,7 @@ func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + 
 // writePostgresConfig rewrites capydb.conf and pg_hba.conf on every start
 // so that port or host changes apply, and makes postgresql.conf include it.
 func (c *Cluster) writePostgresConfig() error {
-	listen := "127.0.0.1"
-	if !c.listenLocalOnly() {
-		listen = "*"
-	}
+	listen := c.listenAddress()
 	var b strings.Builder
 	b.WriteString("# Written by capydb on every start; edits are lost. Use ALTER SYSTEM for your own settings.\n")
 	fmt.Fprintf(&b, "port = %d\n", c.directPort)
@@ -246,10 +243,7 @@ func (c *Cluster) writePostgresConfig() error {
 // writeBouncerConfig rewrites pgbouncer.ini on every start. The [databases]
 // section lives in databases.ini, which SyncPooler regenerates.
 func (c *Cluster) writeBouncerConfig() error {
-	listen := "127.0.0.1"
-	if !c.listenLocalOnly() {
-		listen = "*"
-	}
+	listen := c.listenAddress()
 	var b strings.Builder
 	b.WriteString("; Written by capydb on every start; edits are lost.\n")
 	b.WriteString("[pgbouncer]\n")
