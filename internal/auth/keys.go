@@ -166,11 +166,7 @@ func PollLogin(ctx context.Context, st *store.Store, id, token string) (*store.L
 	var plain string
 	err := st.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		l, err = store.LockLoginSession(ctx, tx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrLoginNotFound
-		}
-		if err != nil {
+		if l, err = lockLogin(ctx, tx, id); err != nil {
 			return err
 		}
 		if token == "" || subtle.ConstantTimeCompare(l.PollTokenHash, hashToken(token)) != 1 {
@@ -224,11 +220,7 @@ func ApproveLogin(ctx context.Context, st *store.Store, id string, approver *Pri
 	var l *store.LoginSession
 	err := st.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		l, err = store.LockLoginSession(ctx, tx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrLoginNotFound
-		}
-		if err != nil {
+		if l, err = lockLogin(ctx, tx, id); err != nil {
 			return err
 		}
 		if !l.ExpiresAt.After(time.Now()) {
@@ -271,4 +263,13 @@ func nilIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// lockLogin reads a device login FOR UPDATE; an unknown one is ErrLoginNotFound.
+func lockLogin(ctx context.Context, tx pgx.Tx, id string) (*store.LoginSession, error) {
+	l, err := store.LockLoginSession(ctx, tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrLoginNotFound
+	}
+	return l, err
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -48,16 +49,27 @@ func projectCmd(cmd *cobra.Command) (*app, *apiclient.Client, *apiclient.Project
 	return a, c, p, nil
 }
 
+// projectFetch resolves the command's project and reads something of it with
+// fetch; a failed read is reported as op(what).
+func projectFetch[T any](cmd *cobra.Command, what string, fetch func(*apiclient.Client, context.Context, string) (T, error)) (*app, *apiclient.Client, *apiclient.Project, T, error) {
+	var zero T
+	a, c, p, err := projectCmd(cmd)
+	if err != nil {
+		return nil, nil, nil, zero, err
+	}
+	v, err := fetch(c, a.ctx, p.ID)
+	if err != nil {
+		return nil, nil, nil, zero, op(what, err)
+	}
+	return a, c, p, v, nil
+}
+
 func backupsListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list", Short: "List the project's backups, newest first", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, c, p, err := projectCmd(cmd)
+			a, _, _, list, err := projectFetch(cmd, "list backups", (*apiclient.Client).ListBackups)
 			if err != nil {
 				return err
-			}
-			list, err := c.ListBackups(a.ctx, p.ID)
-			if err != nil {
-				return op("list backups", err)
 			}
 			return printList(a, "backups", list, []string{"ID", "LABEL", "STATE", "VERIFY", "SIZE", "CREATED_AT", "BACKUP_KEY"}, func(b apiclient.Backup) []string {
 				state := b.State
@@ -116,13 +128,9 @@ func (a *app) printSchedule(s *apiclient.ScheduledBackup) {
 func backupScheduleGetCmd() *cobra.Command {
 	return &cobra.Command{Use: "get", Short: "Show the backup schedule", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, c, p, err := projectCmd(cmd)
+			a, _, _, list, err := projectFetch(cmd, "read the backup schedule", (*apiclient.Client).ListScheduledBackups)
 			if err != nil {
 				return err
-			}
-			list, err := c.ListScheduledBackups(a.ctx, p.ID)
-			if err != nil {
-				return op("read the backup schedule", err)
 			}
 			if a.json {
 				return printJSON(a.out, map[string]any{"scheduled_backups": list})
@@ -206,13 +214,9 @@ func backupScheduleSetCmd() *cobra.Command {
 func backupScheduleDisableCmd() *cobra.Command {
 	return &cobra.Command{Use: "disable", Short: "Stop scheduled backups (the schedule is kept)", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, c, p, err := projectCmd(cmd)
+			a, c, p, list, err := projectFetch(cmd, "read the backup schedule", (*apiclient.Client).ListScheduledBackups)
 			if err != nil {
 				return err
-			}
-			list, err := c.ListScheduledBackups(a.ctx, p.ID)
-			if err != nil {
-				return op("read the backup schedule", err)
 			}
 			if len(list) == 0 {
 				return withCode(exitNotFound, "project %s has no backup schedule", p.Name)

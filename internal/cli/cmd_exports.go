@@ -173,13 +173,9 @@ func (a *app) downloadExport(c *apiclient.Client, p *apiclient.Project, exportID
 func exportListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list", Short: "List the project's exports, newest first", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, c, p, err := projectCmd(cmd)
+			a, _, _, list, err := projectFetch(cmd, "list exports", (*apiclient.Client).ListExports)
 			if err != nil {
 				return err
-			}
-			list, err := c.ListExports(a.ctx, p.ID)
-			if err != nil {
-				return op("list exports", err)
 			}
 			return printList(a, "exports", list, []string{"ID", "STATE", "SIZE", "CREATED_AT", "EXPIRES_AT"}, func(e apiclient.ProjectExport) []string {
 				size := ""

@@ -20,13 +20,9 @@ func addPreviewCommands(root *cobra.Command) {
 func previewListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list", Short: "List the project's previews", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, c, p, err := projectCmd(cmd)
+			a, c, _, list, err := projectFetch(cmd, "list previews", (*apiclient.Client).ListPreviews)
 			if err != nil {
 				return err
-			}
-			list, err := c.ListPreviews(a.ctx, p.ID)
-			if err != nil {
-				return op("list previews", err)
 			}
 			if a.json {
 				return printJSON(a.out, map[string]any{"previews": list})

@@ -28,8 +28,11 @@ type fixture struct {
 	cluster *store.Cluster
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture marks the test parallel (each has its own database) and
+// returns its fixture and a context that ends with it.
+func newFixture(t *testing.T) (*fixture, context.Context) {
 	t.Helper()
+	t.Parallel()
 	st := clustertest.ControlDB(t, 4)
 	f := &fixture{st: st, org: insertOrg(t, st, "acme")}
 	f.cluster = &store.Cluster{ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local",
@@ -37,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := store.UpsertClusterByName(ctxT(t), st.Pool, f.cluster); err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return f, ctxT(t)
 }
 
 func insertOrg(t *testing.T, st *store.Store, slug string) *store.Organization {

@@ -15,9 +15,7 @@ import (
 // disappears from every live read (and frees its slug) but stays readable
 // by id for the job handlers.
 func TestProjects(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := ctxT(t)
+	f, ctx := newFixture(t)
 	other := insertOrg(t, f.st, "other")
 	web := f.project(t, f.org, "web")
 	webAPI := f.project(t, f.org, "web-api")
@@ -91,9 +89,13 @@ func TestProjects(t *testing.T) {
 }
 
 func projectIDs(ps []*store.Project) []string {
+	return idsOf(ps, func(p *store.Project) string { return p.ID })
+}
+
+func idsOf[T any](xs []*T, id func(*T) string) []string {
 	out := []string{}
-	for _, p := range ps {
-		out = append(out, p.ID)
+	for _, x := range xs {
+		out = append(out, id(x))
 	}
 	return out
 }
@@ -101,9 +103,7 @@ func projectIDs(ps []*store.Project) []string {
 // API keys are found by hash only, listed newest first, revoked once (the
 // first time sticks), and touched at most once a minute.
 func TestAPIKeys(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := ctxT(t)
+	f, ctx := newFixture(t)
 	p := f.project(t, f.org, "api")
 	expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Microsecond)
 	first := apiKey(f.org.ID, "first", nil, nil)
@@ -168,19 +168,13 @@ func apiKey(orgID, name string, projectID *string, expires *time.Time) *store.AP
 }
 
 func keyIDs(ks []*store.APIKey) []string {
-	out := []string{}
-	for _, k := range ks {
-		out = append(out, k.ID)
-	}
-	return out
+	return idsOf(ks, func(k *store.APIKey) string { return k.ID })
 }
 
 // Organizations are found by id or slug; an update changes only what it is
 // given, and an empty e-mail clears it.
 func TestOrganizations(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := ctxT(t)
+	f, ctx := newFixture(t)
 	for _, ref := range []string{f.org.ID, "acme"} {
 		o, err := store.GetOrganizationByRef(ctx, f.st.Pool, ref)
 		if err != nil || o.ID != f.org.ID || o.Name != "ACME" || o.BillingPlan != "ship" || o.BillingEmail != nil {
@@ -213,9 +207,7 @@ func TestOrganizations(t *testing.T) {
 // Webhook endpoints belong to one organization: reads, updates, secret
 // changes and deletes from another organization find nothing.
 func TestWebhookEndpoints(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := ctxT(t)
+	f, ctx := newFixture(t)
 	other := insertOrg(t, f.st, "other")
 	desc := "deploys"
 	a := &store.WebhookEndpoint{ID: ids.New("whe_"), OrganizationID: f.org.ID, URL: "https://a.example/hook",
