@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,13 +85,7 @@ func newStub(t *testing.T, routes map[string]http.HandlerFunc) *stub {
 func (s *stub) count(prefix string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if strings.HasPrefix(c, prefix) {
-			n++
-		}
-	}
-	return n
+	return len(slices.DeleteFunc(slices.Clone(s.calls), func(c string) bool { return !strings.HasPrefix(c, prefix) }))
 }
 
 func reply(status int, body string) http.HandlerFunc {

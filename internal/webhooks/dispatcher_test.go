@@ -181,20 +181,9 @@ func TestAttemptsExhausted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, func(hit, int) int { return 500 })
-	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
-	cfg := fastConfig(t, "d1")
-	cfg.MaxAttempts = 3
-	startDispatcher(t, e, cfg)
+	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.MaxAttempts = 3 })
 	e.event(t, e.org, "project.ready", map[string]any{})
-	var d *store.WebhookDelivery
-	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
-		ds := e.deliveries(t, ep.ID)
-		if len(ds) == 1 && ds[0].State == store.DeliveryFailed {
-			d = ds[0]
-			return true
-		}
-		return false
-	})
+	d := e.waitOnlyDelivery(t, ep.ID, store.DeliveryFailed)
 	if d.Attempts != 3 || r.count() != 3 || deref(d.ResponseStatus) != 500 || deref(d.LastError) != "receiver answered HTTP 500" ||
 		d.NextAttemptAt != nil || d.FinishedAt == nil {
 		t.Fatalf("failed delivery: attempts %d hits %d status %v error %q", d.Attempts, r.count(), deref(d.ResponseStatus), deref(d.LastError))
@@ -210,10 +199,7 @@ func TestHealthWhilePending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := newReceiver(t, func(hit, int) int { return 502 })
-	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
-	cfg := fastConfig(t, "d1")
-	cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, time.Hour
-	startDispatcher(t, e, cfg)
+	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, time.Hour })
 	e.event(t, e.org, "project.ready", map[string]any{})
 	clustertest.Eventually(t, 10*time.Second, "two failed attempts", func() bool { return r.count() >= 2 })
 	if got := health(t, e, ep.ID); got != "healthy" {
@@ -288,16 +274,9 @@ func TestRedirectIsFailure(t *testing.T) {
 	target := newReceiver(t, nil)
 	r := newReceiver(t, func(hit, int) int { return 0 })
 	r.Config.Handler = http.RedirectHandler(target.URL, http.StatusFound)
-	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
-	cfg := fastConfig(t, "d1")
-	cfg.MaxAttempts = 1
-	startDispatcher(t, e, cfg)
+	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.MaxAttempts = 1 })
 	e.event(t, e.org, "project.ready", map[string]any{})
-	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
-		ds := e.deliveries(t, ep.ID)
-		return len(ds) == 1 && ds[0].State == store.DeliveryFailed
-	})
-	d := e.deliveries(t, ep.ID)[0]
+	d := e.waitOnlyDelivery(t, ep.ID, store.DeliveryFailed)
 	if deref(d.ResponseStatus) != 302 || !strings.Contains(deref(d.LastError), "redirects are not followed") || target.count() != 0 {
 		t.Fatalf("redirect: status %v error %q, target hits %d", deref(d.ResponseStatus), deref(d.LastError), target.count())
 	}
@@ -372,11 +351,7 @@ func TestRebindingRefusedAtConnect(t *testing.T) {
 	cfg.Guard, cfg.MaxAttempts = guard, 1
 	startDispatcher(t, e, cfg)
 	e.event(t, e.org, "project.ready", map[string]any{})
-	clustertest.Eventually(t, 10*time.Second, "failed delivery", func() bool {
-		ds := e.deliveries(t, ep.ID)
-		return len(ds) == 1 && ds[0].State == store.DeliveryFailed
-	})
-	d := e.deliveries(t, ep.ID)[0]
+	d := e.waitOnlyDelivery(t, ep.ID, store.DeliveryFailed)
 	if deref(d.LastError) != "host is not allowed" || r.count() != 0 || d.ResponseStatus != nil {
 		t.Fatalf("rebinding: error %q, status %v, receiver hits %d", deref(d.LastError), deref(d.ResponseStatus), r.count())
 	}

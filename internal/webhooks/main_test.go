@@ -184,3 +184,30 @@ func (e *env) delivery(t *testing.T, org, endpointID, id string) *store.WebhookD
 	}
 	return d
 }
+
+// deliverTo creates one active endpoint for r in e.org and starts dispatcher
+// d1 with fastConfig changed by tweak.
+func (e *env) deliverTo(t *testing.T, r *receiver, tweak func(*webhooks.Config)) *store.WebhookEndpoint {
+	t.Helper()
+	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
+	cfg := fastConfig(t, "d1")
+	tweak(&cfg)
+	startDispatcher(t, e, cfg)
+	return ep
+}
+
+// waitOnlyDelivery waits until the endpoint has exactly one delivery, in
+// state, and returns it.
+func (e *env) waitOnlyDelivery(t *testing.T, endpointID, state string) *store.WebhookDelivery {
+	t.Helper()
+	var d *store.WebhookDelivery
+	clustertest.Eventually(t, 10*time.Second, "a single "+state+" delivery", func() bool {
+		ds := e.deliveries(t, endpointID)
+		if len(ds) == 1 && ds[0].State == state {
+			d = ds[0]
+			return true
+		}
+		return false
+	})
+	return d
+}
