@@ -180,8 +180,7 @@ func TestRetryThenSuccess(t *testing.T) {
 func TestAttemptsExhausted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := newReceiver(t, func(hit, int) int { return 500 })
-	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.MaxAttempts = 3 })
+	r, ep := e.failingEndpoint(t, 500, func(cfg *webhooks.Config) { cfg.MaxAttempts = 3 })
 	e.event(t, e.org, "project.ready", map[string]any{})
 	d := e.waitOnlyDelivery(t, ep.ID, store.DeliveryFailed)
 	if d.Attempts != 3 || r.count() != 3 || deref(d.ResponseStatus) != 500 || deref(d.LastError) != "receiver answered HTTP 500" ||
@@ -198,8 +197,7 @@ func TestAttemptsExhausted(t *testing.T) {
 func TestHealthWhilePending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := newReceiver(t, func(hit, int) int { return 502 })
-	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, time.Hour })
+	r, ep := e.failingEndpoint(t, 502, func(cfg *webhooks.Config) { cfg.RetryBase, cfg.RetryMax = 50*time.Millisecond, time.Hour })
 	e.event(t, e.org, "project.ready", map[string]any{})
 	clustertest.Eventually(t, 10*time.Second, "two failed attempts", func() bool { return r.count() >= 2 })
 	if got := health(t, e, ep.ID); got != "healthy" {

@@ -196,6 +196,14 @@ func (e *env) deliverTo(t *testing.T, r *receiver, tweak func(*webhooks.Config))
 	return ep
 }
 
+// failingEndpoint is deliverTo with a receiver that answers every request
+// with status.
+func (e *env) failingEndpoint(t *testing.T, status int, tweak func(*webhooks.Config)) (*receiver, *store.WebhookEndpoint) {
+	t.Helper()
+	r := newReceiver(t, func(hit, int) int { return status })
+	return r, e.deliverTo(t, r, tweak)
+}
+
 // waitOnlyDelivery waits until the endpoint has exactly one delivery, in
 // state, and returns it.
 func (e *env) waitOnlyDelivery(t *testing.T, endpointID, state string) *store.WebhookDelivery {
