@@ -280,7 +280,7 @@ func TestLockedResourceSerializesJobs(t *testing.T) {
 // 3a. A worker that dies mid-job (its heartbeat stops) loses the job to
 // another worker once the lease has run out, not before.
 func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
-	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
+	// Not parallel: it measures sub-second timings, which other tests' load would blur.
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.reclaim"
@@ -654,7 +654,7 @@ func TestIsPermanent(t *testing.T) {
 
 // 5b. The gaps between attempts of a transiently failing job grow about ×2.
 func TestBackoffBetweenAttemptsGrows(t *testing.T) {
-	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
+	// Not parallel: it measures sub-second timings, which other tests' load would blur.
 	st := newDB(t)
 	ctx := ctxT(t)
 	const typ = "test.backoff"

@@ -127,7 +127,7 @@ func TestDispatchersNeverDoubleSend(t *testing.T) {
 // A receiver that fails three times then succeeds: one success, attempts 4,
 // each retry after a growing wait, each attempt freshly signed.
 func TestRetryThenSuccess(t *testing.T) {
-	// Not parallel: it measures sub-second timings, which other tests\' load would blur.
+	// Not parallel: it measures sub-second timings, which other tests' load would blur.
 	e := newEnv(t)
 	r := newReceiver(t, func(_ hit, n int) int {
 		if n <= 3 {
@@ -135,10 +135,7 @@ func TestRetryThenSuccess(t *testing.T) {
 		}
 		return 204
 	})
-	ep, secret := e.endpoint(t, e.org, r.URL, nil, true)
-	cfg := fastConfig(t, "d1")
-	cfg.RetryBase = 100 * time.Millisecond
-	startDispatcher(t, e, cfg)
+	ep, secret := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.RetryBase = 100 * time.Millisecond })
 	e.event(t, e.org, "project.ready", map[string]any{"project_id": "prj_1"})
 	clustertest.Eventually(t, 15*time.Second, "the fourth attempt", func() bool { return r.count() >= 4 })
 	time.Sleep(300 * time.Millisecond)
@@ -238,10 +235,7 @@ func TestRotateSecretSignsRetries(t *testing.T) {
 		}
 		return 200
 	})
-	ep, oldSecret := e.endpoint(t, e.org, r.URL, nil, true)
-	cfg := fastConfig(t, "d1")
-	cfg.RetryBase = 500 * time.Millisecond
-	startDispatcher(t, e, cfg)
+	ep, oldSecret := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.RetryBase = 500 * time.Millisecond })
 	e.event(t, e.org, "project.ready", map[string]any{})
 	clustertest.Eventually(t, 10*time.Second, "first attempt", func() bool { return r.count() == 1 })
 	first.Do(func() {
@@ -272,7 +266,7 @@ func TestRedirectIsFailure(t *testing.T) {
 	target := newReceiver(t, nil)
 	r := newReceiver(t, func(hit, int) int { return 0 })
 	r.Config.Handler = http.RedirectHandler(target.URL, http.StatusFound)
-	ep := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.MaxAttempts = 1 })
+	ep, _ := e.deliverTo(t, r, func(cfg *webhooks.Config) { cfg.MaxAttempts = 1 })
 	e.event(t, e.org, "project.ready", map[string]any{})
 	d := e.waitOnlyDelivery(t, ep.ID, store.DeliveryFailed)
 	if deref(d.ResponseStatus) != 302 || !strings.Contains(deref(d.LastError), "redirects are not followed") || target.count() != 0 {

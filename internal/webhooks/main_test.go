@@ -186,14 +186,14 @@ func (e *env) delivery(t *testing.T, org, endpointID, id string) *store.WebhookD
 }
 
 // deliverTo creates one active endpoint for r in e.org and starts dispatcher
-// d1 with fastConfig changed by tweak.
-func (e *env) deliverTo(t *testing.T, r *receiver, tweak func(*webhooks.Config)) *store.WebhookEndpoint {
+// d1 with fastConfig changed by tweak; it returns the endpoint and its secret.
+func (e *env) deliverTo(t *testing.T, r *receiver, tweak func(*webhooks.Config)) (*store.WebhookEndpoint, string) {
 	t.Helper()
-	ep, _ := e.endpoint(t, e.org, r.URL, nil, true)
+	ep, secret := e.endpoint(t, e.org, r.URL, nil, true)
 	cfg := fastConfig(t, "d1")
 	tweak(&cfg)
 	startDispatcher(t, e, cfg)
-	return ep
+	return ep, secret
 }
 
 // failingEndpoint is deliverTo with a receiver that answers every request
@@ -201,7 +201,8 @@ func (e *env) deliverTo(t *testing.T, r *receiver, tweak func(*webhooks.Config))
 func (e *env) failingEndpoint(t *testing.T, status int, tweak func(*webhooks.Config)) (*receiver, *store.WebhookEndpoint) {
 	t.Helper()
 	r := newReceiver(t, func(hit, int) int { return status })
-	return r, e.deliverTo(t, r, tweak)
+	ep, _ := e.deliverTo(t, r, tweak)
+	return r, ep
 }
 
 // waitOnlyDelivery waits until the endpoint has exactly one delivery, in
