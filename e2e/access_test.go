@@ -390,6 +390,7 @@ func (f *accessFixture) probe(r route) (path string, body any) {
 // TestAuthorizationMatrix: every route of the server's route table × every
 // kind of credential gets exactly the status its access rule implies.
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	f := newAccessFixture(t)
 	s := f.s
 	routes := routeTable(t, s)
@@ -520,6 +521,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // TestMatrixExpectationCoversEveryRule: the derivation gives an answer for
 // every rule shape and never lets a bad credential through.
 func TestMatrixExpectationCoversEveryRule(t *testing.T) {
+	t.Parallel()
 	for _, rule := range []wireRule{{}, {Scope: "projects:read"}, {Scope: "organizations:write", OrgKeyOnly: true, AdminOnly: true}, {Anonymous: true}} {
 		for _, path := range []string{"/v1/x", "/v1/projects/{projectID}", "/v1/organizations/{orgID}/y/{other}"} {
 			r := route{Method: "GET", Path: path, Rule: rule}
@@ -560,6 +562,7 @@ func TestMatrixExpectationCoversEveryRule(t *testing.T) {
 // API keys, organizations, sessions, approvals, audit.
 
 func TestAPIKeysAndOrganizations(t *testing.T) {
+	t.Parallel()
 	f := newAccessFixture(t)
 	s := f.s
 	keys := "/v1/organizations/" + f.orgID + "/api-keys"
@@ -711,6 +714,7 @@ func auditActions(t *testing.T, s *server, projectID string) []string {
 
 // TestSessions: OIDC session tokens against a locally served JWKS.
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	f := newAccessFixture(t)
 	s, is := f.s, f.is
 	admin := is.session(t, "user_admin", clerkMatrixOrg, "org:admin")
@@ -816,6 +820,7 @@ func TestSessions(t *testing.T) {
 // TestApprovalsAndProjectSettings: who may mint approvals, expiry, PATCH
 // /v1/projects/{id}, and the audit log.
 func TestApprovalsAndProjectSettings(t *testing.T) {
+	t.Parallel()
 	f := newAccessFixture(t)
 	s := f.s
 	prod, sib := f.this["id"].(string), f.sibling["id"].(string)
@@ -921,6 +926,7 @@ func TestApprovalsAndProjectSettings(t *testing.T) {
 // Device login.
 
 func TestDeviceLogin(t *testing.T) {
+	t.Parallel()
 	f := newAccessFixture(t)
 	s := f.s
 	admin := bearer(s.key)
@@ -1127,6 +1133,7 @@ func scopeKey(t *testing.T, f *accessFixture, scope string) string {
 // Rate limits.
 
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	s, _ := startAccessServer(t, "--rate-limit-api", "20/s:100")
 	// The authenticated API bucket: 100 at once, then 429 with Retry-After.
 	client := freshAddr()

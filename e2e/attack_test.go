@@ -20,6 +20,7 @@ import (
 // first — then runs every job type and checks after each one that no tenant
 // role gained anything and that no planted code ran as a non-tenant role.
 func TestTenantAttack(t *testing.T) {
+	t.Parallel()
 	started := time.Now()
 	for _, tool := range []string{"pg_dump", "pg_restore"} {
 		if _, err := os.Stat(filepath.Join(binDir(t), tool)); err != nil {

@@ -145,6 +145,7 @@ func backup(t *testing.T, s *server, pid, label string) map[string]any {
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	p := s.createProject(map[string]any{"name": "bk", "environment": "non_production"})
 	pid := p["id"].(string)
@@ -250,6 +251,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 }
 
 func TestBackupCorruptionAndBadInput(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	p := s.createProject(map[string]any{"name": "corrupt", "environment": "production"})
 	pid := p["id"].(string)
@@ -320,6 +322,7 @@ func TestBackupCorruptionAndBadInput(t *testing.T) {
 }
 
 func TestBackupScheduleAndRetention(t *testing.T) {
+	t.Parallel()
 	clock := filepath.Join(t.TempDir(), "clock")
 	setClock := func(ts string) {
 		if err := os.WriteFile(clock, []byte(ts), 0o600); err != nil {
@@ -420,6 +423,7 @@ func TestBackupScheduleAndRetention(t *testing.T) {
 }
 
 func TestRestorePointRestores(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	p := s.createProject(map[string]any{"name": "rp", "environment": "non_production"})
 	pid := p["id"].(string)
@@ -461,6 +465,7 @@ func TestRestorePointRestores(t *testing.T) {
 }
 
 func TestExportDownload(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	p := s.createProject(map[string]any{"name": "exp", "environment": "non_production"})
 	pid := p["id"].(string)
@@ -549,6 +554,7 @@ func binDir(t *testing.T) string {
 // TestBackupVerificationCatchesCorruption flips bytes of the stored archive
 // between the dump and its verification: the backup must end failed.
 func TestBackupVerificationCatchesCorruption(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0, "--unsafe-backup-verify-delay", "3s")
 	p := s.createProject(map[string]any{"name": "flip", "environment": "non_production"})
 	pid := p["id"].(string)

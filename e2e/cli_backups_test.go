@@ -12,6 +12,7 @@ import (
 // schedules, exports and imports through the capydb CLI against a real
 // server, and checks the data by connecting to what the CLI reports.
 func TestCLIBackupsExportsImports(t *testing.T) {
+	t.Parallel()
 	// --imports-allow-private: the preflight source is this machine's own cluster.
 	s := startServer(t, "", 0, 0, "--imports-allow-private")
 	u := newCLIUser(t)

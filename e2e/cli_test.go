@@ -146,6 +146,7 @@ func cliSameJSON(t *testing.T, what string, got, want any) {
 // pull in another checkout, JSON that matches the API, rotation, deletion,
 // and every exit code.
 func TestCLIUserStory(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	u := newCLIUser(t)
 
@@ -328,6 +329,7 @@ func TestCLIUserStory(t *testing.T) {
 // TestCLIOrganization: device login approved through the API, API keys and
 // webhook endpoints.
 func TestCLIOrganization(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0, "--webhooks-allow-insecure")
 	u := newCLIUser(t)
 
@@ -469,6 +471,7 @@ func TestCLIOrganization(t *testing.T) {
 // TestCLIPreviews: preview create --wait (a clone that really holds the
 // project's data), connect to it, extend, reset --wait, delete --wait.
 func TestCLIPreviews(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	u := newCLIUser(t)
 	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)

@@ -13,6 +13,7 @@ import (
 // project; after a restart on the same data dir the job completes, the
 // project works, and nothing is left half-made.
 func TestCrashMidProvision(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	var pids, jobs []string
 	for i := range 3 {
@@ -56,6 +57,7 @@ func TestCrashMidProvision(t *testing.T) {
 // clear error, leaves the project failed, removes the role it made, and never
 // touches an object it did not create.
 func TestProvisionFailureCleansUp(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0, "--workers", "1")
 	ctx := context.Background()
 	admin := s.admin("postgres")

@@ -17,6 +17,7 @@ import (
 // TestBadInputAndAccess: every mistake gets the right status and a message
 // naming the problem, and nothing is created.
 func TestBadInputAndAccess(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ready := s.createProject(map[string]any{"name": "base", "slug": "base", "environment": "non_production"})
 	pid := ready["id"].(string)
@@ -196,6 +197,7 @@ func TestBadInputAndAccess(t *testing.T) {
 
 // TestAPISurface: mount points, OpenAPI document, status and operator endpoints.
 func TestAPISurface(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	doc := s.call("GET", "/v1/openapi.json", "", nil)
 	var spec struct {

@@ -44,6 +44,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// Every test starts its own server (own data dir, cluster, ports, and HOME
+// for the CLI), shares nothing else, and so runs with t.Parallel.
+
 // server is a running capydb server process.
 type server struct {
 	t          testing.TB

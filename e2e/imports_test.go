@@ -27,6 +27,7 @@ func checkStatus(r response, name string) (string, string) {
 }
 
 func TestImports(t *testing.T) {
+	t.Parallel()
 	// src is an independent server (its own cluster) holding the data to import.
 	src := startServer(t, "", 0, 0)
 	sp := src.createProject(map[string]any{"name": "legacy", "environment": "non_production"})

@@ -12,6 +12,7 @@ import (
 // of an interrupted job — is gone after the restart, and the temp directory
 // is readable by the server's user only.
 func TestCrashLeftoversAreSwept(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ctx := context.Background()
 	tmp := filepath.Join(s.dataDir, "tmp")

@@ -104,6 +104,7 @@ func (s *server) auditActions(pid string) map[string]int {
 // writer), isolation, reset keeping credentials, extend, empty mode, delete,
 // and project deletion taking its previews along.
 func TestPreviewLifecycle(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ctx := context.Background()
 	p := s.createProject(map[string]any{"name": "shop", "environment": "non_production"})
@@ -338,6 +339,7 @@ func TestPreviewLifecycle(t *testing.T) {
 // TestPreviewInputLimitsAndTenancy: bad input, conflicts, plan limits and
 // other organizations.
 func TestPreviewInputLimitsAndTenancy(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ctx := context.Background()
 	p := s.createProject(map[string]any{"name": "limits", "environment": "non_production"})
@@ -464,6 +466,7 @@ func TestPreviewInputLimitsAndTenancy(t *testing.T) {
 // preview failed; reset and delete work on it; the reaper (clock 2h ahead)
 // deletes previews whose TTL ran out and says so.
 func TestPreviewFailureAndTTL(t *testing.T) {
+	t.Parallel()
 	// The schedulers' clock stands 2h ahead of the start (a 1-hour preview
 	// made during the test is due at once).
 	clock := filepath.Join(t.TempDir(), "clock")
@@ -562,6 +565,7 @@ func TestPreviewFailureAndTTL(t *testing.T) {
 // copies data; after a restart the job is retried from scratch and
 // completes, the preview matches the project, and nothing half-built is left.
 func TestPreviewCloneSurvivesCrash(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ctx := context.Background()
 	p := s.createProject(map[string]any{"name": "crashy", "environment": "non_production"})

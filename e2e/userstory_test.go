@@ -10,6 +10,7 @@ import (
 // TestUserStory is the story end to end: create, poll, connect over
 // TLS to both URLs, rotate (old password refused on both), delete.
 func TestUserStory(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	ctx := context.Background()
 
@@ -188,6 +189,7 @@ func TestUserStory(t *testing.T) {
 // TestGraceRotation: with a grace window the new login works at once, the
 // old one keeps working until the window ends.
 func TestGraceRotation(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	p := s.createProject(map[string]any{"name": "grace", "environment": "non_production"})
 	pid := p["id"].(string)

@@ -208,6 +208,7 @@ func (s *server) failOneProvision(t *testing.T) string {
 // unsubscribed and inactive endpoints get nothing; retries, test, redeliver,
 // secret rotation, validation, tenancy and health behave as documented.
 func TestWebhooks(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0, "--webhooks-allow-insecure", "--webhooks-retry-base", "150ms", "--workers", "1")
 	rcv := newHookReceiver(t)
 	org := s.orgID(t)
@@ -532,6 +533,7 @@ func TestWebhooks(t *testing.T) {
 // TestWebhookSurvivesKill: SIGKILL between two attempts of a delivery; after
 // a restart on the same data dir the delivery still succeeds, once.
 func TestWebhookSurvivesKill(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0, "--webhooks-allow-insecure", "--webhooks-retry-base", "4s")
 	rcv := newHookReceiver(t)
 	base := "/v1/organizations/" + s.orgID(t) + "/webhook-endpoints"
@@ -575,6 +577,7 @@ func TestWebhookSurvivesKill(t *testing.T) {
 // TestWebhookSSRF: without --webhooks-allow-insecure, receiver URLs must be
 // https and public; a public https URL is accepted.
 func TestWebhookSSRF(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	base := "/v1/organizations/" + s.orgID(t) + "/webhook-endpoints"
 	for raw, want := range map[string]string{
