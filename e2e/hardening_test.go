@@ -13,11 +13,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // The findings of the security review (issue 10, part 4) that the API
 // answers: one server, one project, each finding a subtest.
 func TestReviewHardening(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", 0, 0)
 	base := s.createProject(map[string]any{"name": "base", "slug": "base", "environment": "non_production"})
 	pid := base["id"].(string)
@@ -221,7 +224,7 @@ func testLogRedaction(t *testing.T, s *server, pid string) {
 	// A download token, valid or not, is a credential in the path.
 	s.call("GET", "/v1/object-downloads/dltoken-secret-123", "", nil)
 	s.call("GET", "/api/capydb/v1/object-downloads/dltoken-secret-456/..", "", nil)
-	waitFor(t, 5*time.Second, "the access log lines", func() bool {
+	clustertest.Eventually(t, 5*time.Second, "the access log lines", func() bool {
 		return strings.Count(fresh(), `/object-downloads/`) >= 2 && strings.Contains(fresh(), `/v1/object-uploads/`)
 	})
 	logs := s.logText()
