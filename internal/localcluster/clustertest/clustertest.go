@@ -10,6 +10,10 @@
 //		conn, err := pgx.Connect(ctx, c.AdminDSN())
 //		…
 //	}
+//
+// Tests of the control database take their own migrated copy with
+// ControlDB(t, maxConns) and may then run with t.Parallel; Eventually(t,
+// timeout, what, cond) is the one poll-until helper for every package.
 package clustertest
 
 import (

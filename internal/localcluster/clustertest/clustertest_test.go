@@ -2,8 +2,10 @@ package clustertest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,5 +47,78 @@ func TestShared(t *testing.T) {
 	var fsync string
 	if err := conn.QueryRow(ctx, "SHOW fsync").Scan(&fsync); err != nil || fsync != "off" {
 		t.Fatalf("fsync=%q %v (want Fast mode)", fsync, err)
+	}
+}
+
+// ControlDB hands each caller its own migrated database, copied from the
+// template, and drops it when the test ends.
+func TestControlDB(t *testing.T) {
+	ctx := context.Background()
+	var names []string
+	t.Run("copies", func(t *testing.T) {
+		for range 2 {
+			st := clustertest.ControlDB(t, 2)
+			var name string
+			var migrated bool
+			if err := st.Pool.QueryRow(ctx, `SELECT current_database(),
+				to_regclass('organizations') IS NOT NULL AND to_regclass('jobs') IS NOT NULL`).Scan(&name, &migrated); err != nil {
+				t.Fatal(err)
+			}
+			if !migrated || name == clustertest.TemplateDB {
+				t.Fatalf("database %s (migrated %v), want a migrated copy of the template", name, migrated)
+			}
+			names = append(names, name)
+		}
+		if names[0] == names[1] {
+			t.Fatalf("two calls shared database %s", names[0])
+		}
+	})
+	conn, err := pgx.Connect(ctx, clustertest.Shared(t).AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var left int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = ANY($1)`, names).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d of %v left behind after the test (%v)", left, names, err)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and ends
+// the goroutine, as the real one does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func eventually[C func() bool | func() (bool, error)](timeout time.Duration, cond C) string {
+	rec := &fatalRecorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		clustertest.Eventually(rec, timeout, "the thing", cond)
+	}()
+	<-done
+	return rec.msg
+}
+
+// Eventually returns once the condition holds, and fails with the awaited
+// thing's name on a timeout or on the condition's error.
+func TestEventually(t *testing.T) {
+	n := 0
+	if msg := eventually(time.Second, func() bool { n++; return n == 3 }); msg != "" || n != 3 {
+		t.Errorf("a condition true on the third poll: %q after %d polls", msg, n)
+	}
+	if msg := eventually(50*time.Millisecond, func() bool { return false }); msg != "timed out after 50ms waiting for the thing" {
+		t.Errorf("timeout: %q", msg)
+	}
+	if msg := eventually(time.Second, func() (bool, error) { return false, errors.New("boom") }); msg != "waiting for the thing: boom" {
+		t.Errorf("error: %q", msg)
 	}
 }
