@@ -10,15 +10,16 @@ import (
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/store/storetest"
 )
 
 func TestMain(m *testing.M) { clustertest.Main(m) }
 
 // controlDB gives the test a Service on its own migrated control database
-// (see clustertest.ControlDB).
+// (see storetest.ControlDB).
 func controlDB(t *testing.T) *Service {
 	t.Helper()
-	st := clustertest.ControlDB(t, 10)
+	st := storetest.ControlDB(t, 10)
 	box, err := secretbox.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)

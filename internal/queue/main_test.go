@@ -14,6 +14,7 @@ import (
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/store/storetest"
 )
 
 // One real Postgres (+pgBouncer) cluster for the whole package; every test
@@ -29,7 +30,7 @@ const testOrg = "org_queuetest"
 // by the Finisher tests.
 func newDB(t *testing.T) *store.Store {
 	t.Helper()
-	st := clustertest.ControlDB(t, 40)
+	st := storetest.ControlDB(t, 40)
 	if _, err := st.Pool.Exec(ctxT(t), `CREATE TABLE hook_markers (
 		job_id text NOT NULL, hook text NOT NULL, detail text NOT NULL)`); err != nil {
 		t.Fatal(err)

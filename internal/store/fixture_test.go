@@ -9,10 +9,11 @@ import (
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/store/storetest"
 )
 
 // One real Postgres cluster for the package; every test gets its own
-// control database (clustertest.ControlDB).
+// control database (storetest.ControlDB).
 func TestMain(m *testing.M) { clustertest.Main(m) }
 
 func ctxT(t *testing.T) context.Context {
@@ -33,7 +34,7 @@ type fixture struct {
 func newFixture(t *testing.T) (*fixture, context.Context) {
 	t.Helper()
 	t.Parallel()
-	st := clustertest.ControlDB(t, 4)
+	st := storetest.ControlDB(t, 4)
 	f := &fixture{st: st, org: insertOrg(t, st, "acme")}
 	f.cluster = &store.Cluster{ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local",
 		PublicHost: "127.0.0.1", DirectPort: 5432, PooledPort: 6432, PostgresVersion: "15", State: "active"}

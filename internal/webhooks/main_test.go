@@ -17,6 +17,7 @@ import (
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/store/storetest"
 	"github.com/capydb/capydb/internal/webhooks"
 )
 
@@ -31,10 +32,10 @@ type env struct {
 }
 
 // newEnv gives the test its own migrated control database (see
-// clustertest.ControlDB) with one organization.
+// storetest.ControlDB) with one organization.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st := clustertest.ControlDB(t, 40)
+	st := storetest.ControlDB(t, 40)
 	key := make([]byte, secretbox.KeySize)
 	_, _ = rand.Read(key)
 	box, err := secretbox.New(key)

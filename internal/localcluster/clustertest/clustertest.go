@@ -11,9 +11,9 @@
 //		…
 //	}
 //
-// Tests of the control database take their own migrated copy with
-// ControlDB(t, maxConns) and may then run with t.Parallel; Eventually(t,
-// timeout, what, cond) is the one poll-until helper for every package.
+// Eventually(t, timeout, what, cond) is the one poll-until helper for every
+// package. Tests of the control database take their own migrated copy with
+// storetest.ControlDB(t, maxConns) and may then run with t.Parallel.
 package clustertest
 
 import (

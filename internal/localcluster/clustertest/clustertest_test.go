@@ -50,40 +50,6 @@ func TestShared(t *testing.T) {
 	}
 }
 
-// ControlDB hands each caller its own migrated database, copied from the
-// template, and drops it when the test ends.
-func TestControlDB(t *testing.T) {
-	ctx := context.Background()
-	var names []string
-	t.Run("copies", func(t *testing.T) {
-		for range 2 {
-			st := clustertest.ControlDB(t, 2)
-			var name string
-			var migrated bool
-			if err := st.Pool.QueryRow(ctx, `SELECT current_database(),
-				to_regclass('organizations') IS NOT NULL AND to_regclass('jobs') IS NOT NULL`).Scan(&name, &migrated); err != nil {
-				t.Fatal(err)
-			}
-			if !migrated || name == clustertest.TemplateDB {
-				t.Fatalf("database %s (migrated %v), want a migrated copy of the template", name, migrated)
-			}
-			names = append(names, name)
-		}
-		if names[0] == names[1] {
-			t.Fatalf("two calls shared database %s", names[0])
-		}
-	})
-	conn, err := pgx.Connect(ctx, clustertest.Shared(t).AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var left int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = ANY($1)`, names).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d of %v left behind after the test (%v)", left, names, err)
-	}
-}
-
 // fatalRecorder is a testing.TB whose Fatalf records the message and ends
 // the goroutine, as the real one does.
 type fatalRecorder struct {

@@ -1,12 +1,15 @@
-package clustertest
+// Package storetest gives tests their own migrated control database: the
+// embedded migrations run once per test binary into a template database, and
+// each test gets a copy of it (CREATE DATABASE … TEMPLATE), dropped when the
+// test ends. It lives apart from clustertest so that package store's own
+// tests can still use clustertest without an import cycle.
+package storetest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/localcluster"
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/store"
 )
 
@@ -34,7 +38,7 @@ var (
 // connections, 10 when 0) closes before the drop.
 func ControlDB(t testing.TB, maxConns int32) *store.Store {
 	t.Helper()
-	c := Shared(t)
+	c := clustertest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := ensureTemplate(ctx, c); err != nil {
@@ -109,51 +113,3 @@ func adminExec(ctx context.Context, c *localcluster.Cluster, sql string) error {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-// Eventually polls cond until it reports true, failing t when timeout
-// passes first or when cond (of the form func() (bool, error)) returns an
-// error. what names the awaited state in the failure. Polls start 10 ms
-// apart and slow to 50 ms.
-func Eventually[C func() bool | func() (bool, error)](t testing.TB, timeout time.Duration, what string, cond C) {
-	t.Helper()
-	check := func() (bool, error) {
-		switch f := any(cond).(type) {
-		case func() bool:
-			return f(), nil
-		case func() (bool, error):
-			return f()
-		}
-		panic("unreachable")
-	}
-	deadline := time.Now().Add(timeout)
-	pause := 10 * time.Millisecond
-	for {
-		ok, err := check()
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(pause)
-		if pause < 50*time.Millisecond {
-			pause += 10 * time.Millisecond
-		}
-	}
-}
-
-// Logger returns a logger that writes WARN and above to t's log (shown when
-// the test fails, or with -v).
-func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
