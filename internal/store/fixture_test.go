@@ -7,14 +7,9 @@ import (
 	"time"
 
 	"github.com/capydb/capydb/internal/ids"
-	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/store/storetest"
 )
-
-// One real Postgres cluster for the package; every test gets its own
-// control database (storetest.ControlDB).
-func TestMain(m *testing.M) { clustertest.Main(m) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

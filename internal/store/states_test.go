@@ -8,49 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/capydb/capydb/internal/ids"
-	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
-
-func TestMain(m *testing.M) { clustertest.Main(m) }
-
-// testStore makes a fresh, migrated control database, dropped at cleanup.
-func testStore(t *testing.T) *Store {
-	t.Helper()
-	ctx := context.Background()
-	c := clustertest.Shared(t)
-	name := "st_" + strings.ToLower(ids.RandomBase62(10))
-	admin, err := pgx.Connect(ctx, c.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	st, err := Open(ctx, c.AdminDSNFor(name), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		st.Close()
-		admin, err := pgx.Connect(ctx, c.AdminDSN())
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // rows inserts one row of each entity in a chosen state.
 type rows struct {
@@ -119,6 +78,7 @@ func (r *rows) state(entity, id string) string {
 // edge applies exactly from its From states, and anything else is a
 // *TransitionError naming the state the row was in, with the row unchanged.
 func TestTransitionTable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testStore(t)
 	r := newRows(t, st)
@@ -160,6 +120,7 @@ func TestTransitionTable(t *testing.T) {
 // TestTransitionsSkipDeletedRows: soft-deleted projects and previews never
 // move, and the error says they are deleted.
 func TestTransitionsSkipDeletedRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testStore(t)
 	r := newRows(t, st)
@@ -176,6 +137,7 @@ func TestTransitionsSkipDeletedRows(t *testing.T) {
 // TestNamedTransitions spot-checks that the named functions use their
 // edges and write their extra columns.
 func TestNamedTransitions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := testStore(t)
 	r := newRows(t, st)
