@@ -31,12 +31,11 @@ func controlDB(t *testing.T) *Service {
 	return s
 }
 
-// TestPreviewReaper: with an injected clock the reaper queues exactly one
-// deletion per expired preview, even with several reapers racing, and none
-// while another server holds the leader lock or before the TTL runs out.
-func TestPreviewReaper(t *testing.T) {
+// seedProject inserts an organization, the local cluster and a ready
+// project on it.
+func seedProject(t *testing.T, s *Service) (*store.Organization, *store.Project) {
+	t.Helper()
 	ctx := context.Background()
-	s := controlDB(t)
 	org := &store.Organization{ID: ids.New("org_"), Name: "o", Slug: "o", BillingPlan: "business"}
 	if err := store.InsertOrganization(ctx, s.Store.Pool, org); err != nil {
 		t.Fatal(err)
@@ -51,6 +50,17 @@ func TestPreviewReaper(t *testing.T) {
 	if err := store.InsertProject(ctx, s.Store.Pool, p); err != nil {
 		t.Fatal(err)
 	}
+	return org, p
+}
+
+// TestPreviewReaper: with an injected clock the reaper queues exactly one
+// deletion per expired preview, even with several reapers racing, and none
+// while another server holds the leader lock or before the TTL runs out.
+func TestPreviewReaper(t *testing.T) {
+	t.Parallel() // its own control database; advisory locks are per database
+	ctx := context.Background()
+	s := controlDB(t)
+	org, p := seedProject(t, s)
 	var short []string
 	for i := 0; i < 5; i++ {
 		pv, _, err := s.CreatePreview(ctx, org, p.ID, CreatePreviewParams{Mode: "empty", TTLHours: 1}, Actor{Kind: "api_key", ID: "key_x"})

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/capydb/capydb/internal/bgsvc"
-	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/store"
 )
 
@@ -14,23 +13,11 @@ import (
 // once and then every interval on their clock, fire their Round test signal
 // after each round, and return from Run when ctx ends.
 func TestSchedulerServices(t *testing.T) {
+	t.Parallel() // its own control database; advisory locks are per database
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s := controlDB(t)
-	org := &store.Organization{ID: ids.New("org_"), Name: "o", Slug: "o", BillingPlan: "business"}
-	if err := store.InsertOrganization(ctx, s.Store.Pool, org); err != nil {
-		t.Fatal(err)
-	}
-	cl := &store.Cluster{ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local", PublicHost: "127.0.0.1",
-		DirectPort: 5432, PooledPort: 6432, PostgresVersion: "15", State: "active"}
-	if err := store.UpsertClusterByName(ctx, s.Store.Pool, cl); err != nil {
-		t.Fatal(err)
-	}
-	p := &store.Project{ID: ids.New("prj_"), OrganizationID: org.ID, ClusterID: cl.ID, Name: "p", Slug: "p", Environment: "non_production",
-		State: store.ProjectReady, PostgresVersion: "15", DatabaseName: "db_p", OwnerRole: "u_p", RoleName: "u_p", PasswordEnc: []byte("x")}
-	if err := store.InsertProject(ctx, s.Store.Pool, p); err != nil {
-		t.Fatal(err)
-	}
+	org, p := seedProject(t, s)
 	pv, _, err := s.CreatePreview(ctx, org, p.ID, CreatePreviewParams{Mode: "empty", TTLHours: 1}, Actor{Kind: "system"})
 	if err != nil {
 		t.Fatal(err)
