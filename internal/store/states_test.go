@@ -19,6 +19,14 @@ type rows struct {
 	project string // parent of previews, backups and exports
 }
 
+// parallelRows marks the test parallel (it has its own database) and
+// returns that database with its rows helper.
+func parallelRows(t *testing.T) (*Store, *rows) {
+	t.Parallel()
+	st := testStore(t)
+	return st, newRows(t, st)
+}
+
 func newRows(t *testing.T, st *Store) *rows {
 	ctx := context.Background()
 	r := &rows{t: t, st: st}
@@ -78,10 +86,8 @@ func (r *rows) state(entity, id string) string {
 // edge applies exactly from its From states, and anything else is a
 // *TransitionError naming the state the row was in, with the row unchanged.
 func TestTransitionTable(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	st := testStore(t)
-	r := newRows(t, st)
+	st, r := parallelRows(t)
 	names := map[string]bool{}
 	for _, e := range Edges {
 		if names[e.Name] {
@@ -120,10 +126,8 @@ func TestTransitionTable(t *testing.T) {
 // TestTransitionsSkipDeletedRows: soft-deleted projects and previews never
 // move, and the error says they are deleted.
 func TestTransitionsSkipDeletedRows(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	st := testStore(t)
-	r := newRows(t, st)
+	st, r := parallelRows(t)
 	pv := r.insert(EntityPreview, PreviewProvisioning)
 	if _, _, err := MarkPreviewDeleted(ctx, st.Pool, pv); err != nil {
 		t.Fatal(err)
@@ -137,10 +141,8 @@ func TestTransitionsSkipDeletedRows(t *testing.T) {
 // TestNamedTransitions spot-checks that the named functions use their
 // edges and write their extra columns.
 func TestNamedTransitions(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
-	st := testStore(t)
-	r := newRows(t, st)
+	st, r := parallelRows(t)
 	p := r.insert(EntityProject, ProjectProvisioning)
 	if err := MarkProjectReady(ctx, st.Pool, p); err != nil {
 		t.Fatal(err)
