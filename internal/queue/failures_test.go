@@ -20,8 +20,7 @@ import (
 
 // 4a. A plain error is transient: back to pending with a backoff.
 func TestTransientErrorRetriesLater(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	const typ = "test.transient"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
@@ -69,8 +68,7 @@ func TestTransientErrorRetriesLater(t *testing.T) {
 // 4b. A permanent error fails the job at once and runs OnFail once, in the
 // failing transaction.
 func TestPermanentErrorFailsAtOnce(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	const typ = "test.permanent"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
 		return nil, queue.PermanentError(fmt.Errorf("bad config: %w", errors.New("no such extension")))
@@ -102,8 +100,7 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 
 // 4c. A transient failure on the last attempt is final.
 func TestTransientErrorOnLastAttemptFails(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	const typ = "test.exhausted"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) {
 		return nil, errors.New("timeout")
@@ -132,8 +129,7 @@ func TestTransientErrorOnLastAttemptFails(t *testing.T) {
 // 4d. OnComplete runs in the completion transaction: its write commits with
 // the job's state and the job.completed event.
 func TestOnCompleteCommitsWithJob(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	const typ = "test.complete.hook"
 	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
 		return map[string]string{"db": "appdb"}, nil
@@ -159,8 +155,7 @@ func TestOnCompleteCommitsWithJob(t *testing.T) {
 // 4e. When OnComplete fails, its write, the job's completion and the event
 // all roll back; the job is retried and completes once.
 func TestOnCompleteErrorRollsBack(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	const typ = "test.complete.rollback"
 	h := &hookHandler{run: func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
 		return j.Attempts, nil
@@ -327,8 +322,7 @@ func TestBackoffBetweenAttemptsGrows(t *testing.T) {
 
 // 6. A panicking handler fails its attempt; the worker keeps running.
 func TestHandlerPanicIsAFailure(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	var seen atomic.Pointer[queue.Job]
 	handlers := map[string]queue.Handler{
 		"test.panic.retry": queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -382,8 +376,7 @@ func TestHandlerPanicIsAFailure(t *testing.T) {
 
 // 7. A worker never claims a job type it has no handler for.
 func TestUnknownTypeIsNotClaimed(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	var ran atomic.Int32
 	known := queue.HandlerFunc(func(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -423,8 +416,7 @@ func TestUnknownTypeIsNotClaimed(t *testing.T) {
 
 // 8. The Reporter scrubs secrets from stored errors and command output.
 func TestReporterScrubsSecrets(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	var progressSeen atomic.Pointer[string]
 	handlers := map[string]queue.Handler{

@@ -38,6 +38,14 @@ func newDB(t *testing.T) *store.Store {
 	return st
 }
 
+// parallelDB marks the test parallel and gives it its own database (newDB).
+// Tests that measure sub-second timings use newDB alone and stay serial.
+func parallelDB(t *testing.T) *store.Store {
+	t.Helper()
+	t.Parallel()
+	return newDB(t)
+}
+
 // openPool opens an extra pool on the same database (for workers that must
 // not share a pool).
 func openPool(t *testing.T, st *store.Store) *pgxpool.Pool {

@@ -58,8 +58,7 @@ var _ queue.Finisher = (*hookHandler)(nil)
 
 // 1. Four workers racing for 300 jobs run each exactly once.
 func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	const typ, n = "test.once", 300
 
@@ -194,8 +193,7 @@ func TestConcurrentWorkersRunEachJobOnce(t *testing.T) {
 
 // 2. Jobs on one locked resource never overlap; jobs on different ones do.
 func TestLockedResourceSerializesJobs(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	const typ, perResource = "test.locked", 40
 
@@ -360,8 +358,7 @@ func TestDeadWorkersJobReclaimedAfterLease(t *testing.T) {
 // 3b. Reap directly: an expired lease on the last attempt fails the job for
 // good; on an earlier attempt it goes back to pending; a live lease is untouched.
 func TestReap(t *testing.T) {
-	t.Parallel()
-	st := newDB(t)
+	st := parallelDB(t)
 	ctx := ctxT(t)
 	const typ = "test.reap"
 	h := &hookHandler{run: func(context.Context, *queue.Job, *queue.Reporter) (any, error) { return nil, nil }}
