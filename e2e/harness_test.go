@@ -60,14 +60,23 @@ type server struct {
 	done       chan struct{}
 }
 
+// handedOut holds the ports freePort gave out: tests run in parallel, and
+// the kernel may offer a just-closed port again before its server binds it.
+var handedOut sync.Map
+
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startServer starts capydb on dataDir (fresh temp dir when empty) with
