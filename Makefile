@@ -32,8 +32,13 @@ build: ## build bin/capydb
 run: deps build ## start the server with the embedded cluster (pass flags with ARGS="...")
 	./$(BIN) server $(ARGS)
 
-test: deps ## run all tests (they start their own Postgres + pgBouncer)
+# The packages whose goroutines share state (clone workers, queue and webhook
+# loops, the service kit) run a second time under the race detector.
+RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/
+
+test: deps ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
 	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)
+	$(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
 
 bench: deps build ## run the benchmark harness; results land in bench/results/
 	@mkdir -p bench/results
