@@ -34,12 +34,9 @@ func (h *backupHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if b.State != store.BackupRunning {
 		return nil, nil // finished by an earlier attempt
 	}
-	p, err := h.s.project(ctx, j)
+	p, err := h.s.liveProject(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
 	}
 	c, err := h.s.Cluster(p.ClusterID)
 	if err != nil {

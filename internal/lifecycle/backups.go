@@ -49,12 +49,9 @@ func (s *Service) CreateBackup(ctx context.Context, orgID, projectID, label stri
 	var b *store.Backup
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		p, err := lockReadyProject(ctx, tx, orgID, projectID)
 		if err != nil {
 			return err
-		}
-		if p.State != store.ProjectReady {
-			return conflictf("project is not ready (state %s)", p.State)
 		}
 		// Not audited: PRODUCT.md §19 records backups through their job.
 		b, job, err = s.enqueueBackupTx(ctx, tx, p, label, store.BackupKindManual, time.Now().Add(ManualBackupRetention))

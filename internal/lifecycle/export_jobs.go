@@ -19,12 +19,9 @@ func (h *exportHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err := j.DecodePayload(&in); err != nil || in.ExportID == "" {
 		return nil, queue.PermanentError(fmt.Errorf("export job without an export"))
 	}
-	p, err := h.s.project(ctx, j)
+	p, err := h.s.liveProject(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
 	}
 	e, err := store.GetExport(ctx, h.s.Store.Pool, p.ID, in.ExportID)
 	if errors.Is(err, store.ErrNotFound) {

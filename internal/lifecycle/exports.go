@@ -24,12 +24,9 @@ func (s *Service) CreateExport(ctx context.Context, orgID, projectID string, act
 	var e *store.Export
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		p, err := lockReadyProject(ctx, tx, orgID, projectID)
 		if err != nil {
 			return err
-		}
-		if p.State != store.ProjectReady {
-			return conflictf("project is not ready (state %s)", p.State)
 		}
 		id, jobID := ids.New("exp_"), ids.New("job_")
 		e = &store.Export{ID: id, OrganizationID: orgID, ProjectID: p.ID, ObjectKey: blobstore.Key(p.ID, "exports", id),

@@ -164,10 +164,7 @@ func (h *importHandler) Abort(ctx context.Context, j *queue.Job) error {
 	if err != nil {
 		return err
 	}
-	if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
-		return err
-	}
-	return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
+	return undoSwap(ctx, c, p.DatabaseName, p.OwnerRole)
 }
 
 func (h *importHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {

@@ -61,8 +61,8 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if err != nil {
 		return nil, err
 	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
+	if err := notDeleting(p); err != nil {
+		return nil, err
 	}
 	if pv.Mode == store.PreviewModeClone && p.State != store.ProjectReady {
 		return nil, queue.PermanentError(fmt.Errorf("project is not ready (state %s)", p.State))
@@ -71,16 +71,7 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if err != nil {
 		return nil, err
 	}
-	limits, err := h.s.planForOrg(ctx, pv.OrganizationID)
-	if err != nil {
-		return nil, err
-	}
-	pw, err := h.s.open(pv.PasswordEnc)
-	if err != nil {
-		return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
-	}
-	rep.Secret(pw)
-	if err := c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
+	if err := h.s.ensurePreviewRole(ctx, c, pv, rep); err != nil {
 		return nil, err
 	}
 	source := ""
@@ -148,10 +139,7 @@ func (h *previewBuildHandler) Abort(ctx context.Context, j *queue.Job) error {
 	if err != nil {
 		return err
 	}
-	if err := c.RecoverSwap(ctx, pv.DatabaseName, oldDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	if err := dropIgnoringForeign(ctx, c, nextDB(pv.DatabaseName), pv.RoleName); err != nil {
+	if err := undoSwap(ctx, c, pv.DatabaseName, pv.RoleName); err != nil {
 		return err
 	}
 	hasMain, err := c.DatabaseExists(ctx, pv.DatabaseName)
@@ -205,6 +193,30 @@ func dropIgnoringForeign(ctx context.Context, c *dataplane.Cluster, db, owner st
 		return nil
 	}
 	return err
+}
+
+// ensurePreviewRole (re)creates pv's login role with its plan's limits; the
+// password is registered with rep so no job output can show it.
+func (s *Service) ensurePreviewRole(ctx context.Context, c *dataplane.Cluster, pv *store.Preview, rep *queue.Reporter) error {
+	limits, err := s.planForOrg(ctx, pv.OrganizationID)
+	if err != nil {
+		return err
+	}
+	pw, err := s.open(pv.PasswordEnc)
+	if err != nil {
+		return queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
+	}
+	rep.Secret(pw)
+	return c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout)
+}
+
+// undoSwap puts db back as it was before a swap into it was begun: a
+// half-finished swap is reversed and the partial next database dropped.
+func undoSwap(ctx context.Context, c *dataplane.Cluster, db, owner string) error {
+	if err := c.RecoverSwap(ctx, db, oldDB(db), owner); err != nil {
+		return err
+	}
+	return dropIgnoringForeign(ctx, c, nextDB(db), owner)
 }
 
 // dropPreviewObjects removes a preview's databases and role from its cluster.

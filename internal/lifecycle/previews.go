@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -73,12 +72,9 @@ func (s *Service) CreatePreview(ctx context.Context, org *store.Organization, pr
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
 		// The project row lock serializes creates: limits and names cannot race.
-		p, err := store.LockProject(ctx, tx, org.ID, projectID)
+		p, err := lockReadyProject(ctx, tx, org.ID, projectID)
 		if err != nil {
 			return err
-		}
-		if p.State != store.ProjectReady {
-			return conflictf("project is not ready (state %s)", p.State)
 		}
 		limits := PlanFor(org)
 		if limits.MaxPreviews >= 0 {
@@ -289,13 +285,5 @@ func (s *Service) ReapExpiredPreviews(ctx context.Context, now time.Time) (int, 
 
 // Connection builds a preview's direct and pooled URLs.
 func (s *Service) PreviewConnection(pv *store.Preview, c *store.Cluster) (Connection, error) {
-	pw, err := s.open(pv.PasswordEnc)
-	if err != nil {
-		return Connection{}, fmt.Errorf("while decrypting credentials: %w", err)
-	}
-	return Connection{
-		Username:  pv.RoleName,
-		DirectURL: BuildURL(pv.RoleName, pw, c.PublicHost, c.DirectPort, pv.DatabaseName),
-		PooledURL: BuildURL(pv.RoleName, pw, c.PublicHost, c.PooledPort, pv.DatabaseName),
-	}, nil
+	return s.connection(pv.RoleName, pv.PasswordEnc, pv.DatabaseName, c)
 }

@@ -17,12 +17,9 @@ import (
 type provisionHandler struct{ s *Service }
 
 func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
-	p, err := h.s.project(ctx, j)
+	p, err := h.s.liveProject(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
 	}
 	if p.State != store.ProjectProvisioning {
 		return nil, queue.PermanentError(fmt.Errorf("project is %s, not provisioning", p.State))

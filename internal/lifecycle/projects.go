@@ -263,12 +263,9 @@ func checkApproval(ctx context.Context, tx pgx.Tx, orgID, projectID, action, tok
 func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string, graceHours int, actor Actor) (*queue.Job, error) {
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		p, err := store.LockProject(ctx, tx, orgID, projectID)
+		p, err := lockReadyProject(ctx, tx, orgID, projectID)
 		if err != nil {
 			return err
-		}
-		if p.State != store.ProjectReady {
-			return conflictf("project is not ready (state %s)", p.State)
 		}
 		payload := rotatePayload{GraceHours: graceHours}
 		if graceHours > 0 {

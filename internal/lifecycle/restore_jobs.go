@@ -31,12 +31,9 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.s.project(ctx, j)
+	p, err := h.s.liveProject(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
-		return nil, queue.PermanentError(fmt.Errorf("project is being deleted"))
 	}
 	c, err := h.s.Cluster(p.ClusterID)
 	if err != nil {
@@ -86,16 +83,7 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 		if pv.DeletedAt != nil || pv.State == store.PreviewDeleting {
 			return nil, queue.PermanentError(fmt.Errorf("preview is being deleted"))
 		}
-		limits, err := h.s.planForOrg(ctx, pv.OrganizationID)
-		if err != nil {
-			return nil, err
-		}
-		pw, err := h.s.open(pv.PasswordEnc)
-		if err != nil {
-			return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
-		}
-		rep.Secret(pw)
-		if err := c.EnsureLoginRole(ctx, pv.RoleName, pw, limits.MaxConnections, limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
+		if err := h.s.ensurePreviewRole(ctx, c, pv, rep); err != nil {
 			return nil, err
 		}
 		main, owner = pv.DatabaseName, pv.RoleName
@@ -134,19 +122,13 @@ func (h *restoreHandler) Abort(ctx context.Context, j *queue.Job) error {
 		return err
 	}
 	if in.TargetKind == TargetProject {
-		if err := c.RecoverSwap(ctx, p.DatabaseName, oldDB(p.DatabaseName), p.OwnerRole); err != nil {
-			return err
-		}
-		return dropIgnoringForeign(ctx, c, nextDB(p.DatabaseName), p.OwnerRole)
+		return undoSwap(ctx, c, p.DatabaseName, p.OwnerRole)
 	}
 	pv, err := h.s.previewOf(ctx, j)
 	if err != nil {
 		return nil
 	}
-	if err := c.RecoverSwap(ctx, pv.DatabaseName, oldDB(pv.DatabaseName), pv.RoleName); err != nil {
-		return err
-	}
-	if err := dropIgnoringForeign(ctx, c, nextDB(pv.DatabaseName), pv.RoleName); err != nil {
+	if err := undoSwap(ctx, c, pv.DatabaseName, pv.RoleName); err != nil {
 		return err
 	}
 	if in.TargetKind == TargetNewPreview {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
@@ -182,14 +184,20 @@ type Connection struct {
 
 // ConnectionFor builds the direct and pooled URLs of a project.
 func (s *Service) ConnectionFor(p *store.Project, c *store.Cluster) (Connection, error) {
-	pw, err := s.open(p.PasswordEnc)
+	return s.connection(p.RoleName, p.PasswordEnc, p.DatabaseName, c)
+}
+
+// connection builds the URLs of one login role on one database of c, for
+// projects and previews alike.
+func (s *Service) connection(role string, passwordEnc []byte, db string, c *store.Cluster) (Connection, error) {
+	pw, err := s.open(passwordEnc)
 	if err != nil {
 		return Connection{}, fmt.Errorf("while decrypting credentials: %w", err)
 	}
 	return Connection{
-		Username:  p.RoleName,
-		DirectURL: BuildURL(p.RoleName, pw, c.PublicHost, c.DirectPort, p.DatabaseName),
-		PooledURL: BuildURL(p.RoleName, pw, c.PublicHost, c.PooledPort, p.DatabaseName),
+		Username:  role,
+		DirectURL: BuildURL(role, pw, c.PublicHost, c.DirectPort, db),
+		PooledURL: BuildURL(role, pw, c.PublicHost, c.PooledPort, db),
 	}, nil
 }
 
@@ -214,6 +222,38 @@ func (s *Service) project(ctx context.Context, j *queue.Job) (*store.Project, er
 		return nil, queue.PermanentError(fmt.Errorf("project %s no longer exists", *j.ProjectID))
 	}
 	return p, err
+}
+
+// liveProject is project for handlers that must not touch a project whose
+// deletion has begun: that is a permanent failure, not a retry.
+func (s *Service) liveProject(ctx context.Context, j *queue.Job) (*store.Project, error) {
+	p, err := s.project(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if err := notDeleting(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func notDeleting(p *store.Project) error {
+	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
+		return queue.PermanentError(fmt.Errorf("project is being deleted"))
+	}
+	return nil
+}
+
+// lockReadyProject locks a live project for a change that needs it ready.
+func lockReadyProject(ctx context.Context, tx pgx.Tx, orgID, projectID string) (*store.Project, error) {
+	p, err := store.LockProject(ctx, tx, orgID, projectID)
+	if err != nil {
+		return nil, err
+	}
+	if p.State != store.ProjectReady {
+		return nil, conflictf("project is not ready (state %s)", p.State)
+	}
+	return p, nil
 }
 
 func (s *Service) seal(secret string) []byte { return s.Box.Seal([]byte(secret)) }
