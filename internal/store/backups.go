@@ -63,19 +63,7 @@ func scanBackup(row pgx.Row) (*Backup, error) {
 }
 
 func collectBackups(rows pgx.Rows, err error) ([]*Backup, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Backup{}
-	for rows.Next() {
-		b, err := scanBackup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanBackup)
 }
 
 // InsertBackup writes a new backup record (state running).
@@ -147,13 +135,10 @@ const scheduleColumns = `id, organization_id, project_id, cron_hour, cron_minute
 	last_job_id, last_run_at, created_at, updated_at`
 
 func scanSchedule(row pgx.Row) (*BackupSchedule, error) {
-	var s BackupSchedule
-	err := row.Scan(&s.ID, &s.OrganizationID, &s.ProjectID, &s.CronHour, &s.CronMinute, &s.IsActive, &s.Label,
-		&s.RetentionDays, &s.LastJobID, &s.LastRunAt, &s.CreatedAt, &s.UpdatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &s, nil
+	return scanOne(row, func(s *BackupSchedule) []any {
+		return []any{&s.ID, &s.OrganizationID, &s.ProjectID, &s.CronHour, &s.CronMinute, &s.IsActive, &s.Label,
+			&s.RetentionDays, &s.LastJobID, &s.LastRunAt, &s.CreatedAt, &s.UpdatedAt}
+	})
 }
 
 // UpsertBackupSchedule creates or replaces a project's schedule.
@@ -171,19 +156,7 @@ func UpsertBackupSchedule(ctx context.Context, db DB, s *BackupSchedule) (*Backu
 // ListBackupSchedules returns a project's schedules (zero or one).
 func ListBackupSchedules(ctx context.Context, db DB, projectID string) ([]*BackupSchedule, error) {
 	rows, err := db.Query(ctx, `SELECT `+scheduleColumns+` FROM backup_schedules WHERE project_id = $1`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*BackupSchedule{}
-	for rows.Next() {
-		s, err := scanSchedule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanSchedule)
 }
 
 // LockActiveSchedules returns every active schedule of a live, ready project.
@@ -191,19 +164,7 @@ func LockActiveSchedules(ctx context.Context, tx pgx.Tx) ([]*BackupSchedule, err
 	rows, err := tx.Query(ctx, `SELECT `+prefixed("s.", scheduleColumns)+` FROM backup_schedules s
 		JOIN projects p ON p.id = s.project_id
 		WHERE s.is_active AND p.deleted_at IS NULL AND p.state = 'ready' FOR UPDATE OF s SKIP LOCKED`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*BackupSchedule{}
-	for rows.Next() {
-		s, err := scanSchedule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanSchedule)
 }
 
 func prefixed(prefix, cols string) string {
@@ -246,13 +207,10 @@ const restorePointSelect = `SELECT r.id, r.organization_id, r.project_id, r.labe
 	FROM restore_points r LEFT JOIN backups b ON b.id = r.backup_id`
 
 func scanRestorePoint(row pgx.Row) (*RestorePoint, error) {
-	var r RestorePoint
-	err := row.Scan(&r.ID, &r.OrganizationID, &r.ProjectID, &r.Label, &r.Kind, &r.BackupID, &r.BackupKey, &r.BackupState,
-		&r.PITRTime, &r.Note, &r.CreatedByActorKind, &r.CreatedByActorID, &r.CreatedAt, &r.UpdatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &r, nil
+	return scanOne(row, func(r *RestorePoint) []any {
+		return []any{&r.ID, &r.OrganizationID, &r.ProjectID, &r.Label, &r.Kind, &r.BackupID, &r.BackupKey, &r.BackupState,
+			&r.PITRTime, &r.Note, &r.CreatedByActorKind, &r.CreatedByActorID, &r.CreatedAt, &r.UpdatedAt}
+	})
 }
 
 // InsertRestorePoint writes a restore point.
@@ -274,19 +232,7 @@ func GetRestorePoint(ctx context.Context, db DB, projectID, id string) (*Restore
 func ListRestorePoints(ctx context.Context, db DB, projectID string) ([]*RestorePoint, error) {
 	rows, err := db.Query(ctx, restorePointSelect+` WHERE r.project_id = $1 AND r.deleted_at IS NULL
 		ORDER BY r.created_at DESC, r.id DESC`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*RestorePoint{}
-	for rows.Next() {
-		r, err := scanRestorePoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanRestorePoint)
 }
 
 // DeleteRestorePoint soft-deletes a restore point; false when there was none.
@@ -316,13 +262,10 @@ const exportColumns = `id, organization_id, project_id, object_key, database_nam
 	job_id, expires_at, created_at, updated_at`
 
 func scanExport(row pgx.Row) (*Export, error) {
-	var e Export
-	err := row.Scan(&e.ID, &e.OrganizationID, &e.ProjectID, &e.ObjectKey, &e.DatabaseName, &e.State, &e.SizeBytes,
-		&e.ChecksumSHA256, &e.JobID, &e.ExpiresAt, &e.CreatedAt, &e.UpdatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &e, nil
+	return scanOne(row, func(e *Export) []any {
+		return []any{&e.ID, &e.OrganizationID, &e.ProjectID, &e.ObjectKey, &e.DatabaseName, &e.State, &e.SizeBytes,
+			&e.ChecksumSHA256, &e.JobID, &e.ExpiresAt, &e.CreatedAt, &e.UpdatedAt}
+	})
 }
 
 // InsertExport writes a new export (state running).
@@ -348,19 +291,7 @@ func GetExportByJob(ctx context.Context, db DB, jobID string) (*Export, error) {
 func ListExports(ctx context.Context, db DB, projectID string) ([]*Export, error) {
 	rows, err := db.Query(ctx, `SELECT `+exportColumns+` FROM project_exports WHERE project_id = $1
 		ORDER BY created_at DESC, id DESC`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Export{}
-	for rows.Next() {
-		e, err := scanExport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanExport)
 }
 
 // ImportUpload is a one-PUT upload slot for an import.

@@ -13,19 +13,7 @@ import (
 func ListAPIKeys(ctx context.Context, db DB, orgID string) ([]*APIKey, error) {
 	rows, err := db.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE organization_id = $1
 		ORDER BY created_at DESC, id DESC`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*APIKey{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanKey)
 }
 
 // LockAPIKey reads one key of an organization FOR UPDATE.
@@ -97,14 +85,11 @@ const loginColumns = `id, poll_token_hash, state, key_name, device_name, source,
 	authorized_at, api_key_id, delivered_at, created_at`
 
 func scanLogin(row pgx.Row) (*LoginSession, error) {
-	var l LoginSession
-	err := row.Scan(&l.ID, &l.PollTokenHash, &l.State, &l.KeyName, &l.DeviceName, &l.Source, &l.Scopes,
-		&l.KeyExpiresAt, &l.ExpiresAt, &l.OrganizationID, &l.GrantedScopes, &l.ApprovedByKind, &l.ApprovedByID,
-		&l.CreatedByUserID, &l.AuthorizedAt, &l.APIKeyID, &l.DeliveredAt, &l.CreatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &l, nil
+	return scanOne(row, func(l *LoginSession) []any {
+		return []any{&l.ID, &l.PollTokenHash, &l.State, &l.KeyName, &l.DeviceName, &l.Source, &l.Scopes,
+			&l.KeyExpiresAt, &l.ExpiresAt, &l.OrganizationID, &l.GrantedScopes, &l.ApprovedByKind, &l.ApprovedByID,
+			&l.CreatedByUserID, &l.AuthorizedAt, &l.APIKeyID, &l.DeliveredAt, &l.CreatedAt}
+	})
 }
 
 // InsertLoginSession stores a new pending device login.

@@ -27,13 +27,10 @@ const orgColumns = `id, name, slug, billing_plan, billing_email, clerk_organizat
 	clerk_organization_slug, suspended_at, suspended_reason, created_at, updated_at`
 
 func scanOrg(row pgx.Row) (*Organization, error) {
-	var o Organization
-	err := row.Scan(&o.ID, &o.Name, &o.Slug, &o.BillingPlan, &o.BillingEmail, &o.ClerkOrganizationID,
-		&o.ClerkOrganizationSlug, &o.SuspendedAt, &o.SuspendedReason, &o.CreatedAt, &o.UpdatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &o, nil
+	return scanOne(row, func(o *Organization) []any {
+		return []any{&o.ID, &o.Name, &o.Slug, &o.BillingPlan, &o.BillingEmail, &o.ClerkOrganizationID,
+			&o.ClerkOrganizationSlug, &o.SuspendedAt, &o.SuspendedReason, &o.CreatedAt, &o.UpdatedAt}
+	})
 }
 
 // InsertOrganization creates an organization.
@@ -75,13 +72,10 @@ const keyColumns = `id, organization_id, name, key_hash, key_prefix, scopes, pro
 	device_name, source, created_by_user_id, last_used_at, revoked_at, created_at`
 
 func scanKey(row pgx.Row) (*APIKey, error) {
-	var k APIKey
-	err := row.Scan(&k.ID, &k.OrganizationID, &k.Name, &k.KeyHash, &k.KeyPrefix, &k.Scopes, &k.ProjectID,
-		&k.ExpiresAt, &k.DeviceName, &k.Source, &k.CreatedByUserID, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &k, nil
+	return scanOne(row, func(k *APIKey) []any {
+		return []any{&k.ID, &k.OrganizationID, &k.Name, &k.KeyHash, &k.KeyPrefix, &k.Scopes, &k.ProjectID,
+			&k.ExpiresAt, &k.DeviceName, &k.Source, &k.CreatedByUserID, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt}
+	})
 }
 
 // InsertAPIKey stores a new key.
@@ -124,13 +118,10 @@ const clusterColumns = `id, name, provider, region, public_host, direct_port, po
 	postgres_version, state, created_at, updated_at`
 
 func scanCluster(row pgx.Row) (*Cluster, error) {
-	var c Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort,
-		&c.PostgresVersion, &c.State, &c.CreatedAt, &c.UpdatedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &c, nil
+	return scanOne(row, func(c *Cluster) []any {
+		return []any{&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort,
+			&c.PostgresVersion, &c.State, &c.CreatedAt, &c.UpdatedAt}
+	})
 }
 
 // UpsertClusterByName registers a cluster or refreshes its addresses,
@@ -150,19 +141,7 @@ func UpsertClusterByName(ctx context.Context, db DB, c *Cluster) error {
 // ListClusters returns every registered cluster, oldest first.
 func ListClusters(ctx context.Context, db DB) ([]*Cluster, error) {
 	rows, err := db.Query(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Cluster{}
-	for rows.Next() {
-		c, err := scanCluster(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanCluster)
 }
 
 // GetCluster reads a cluster by id.

@@ -46,31 +46,16 @@ const previewColumns = `id, organization_id, project_id, cluster_id, name, mode,
 	created_at, updated_at, deleted_at`
 
 func scanPreview(row pgx.Row) (*Preview, error) {
-	var p Preview
-	err := row.Scan(&p.ID, &p.OrganizationID, &p.ProjectID, &p.ClusterID, &p.Name, &p.Mode, &p.State,
-		&p.TTLExpiresAt, &p.DatabaseName, &p.RoleName, &p.PasswordEnc, &p.SourceKind, &p.SourceDatabase,
-		&p.SourceBackupKey, &p.SourceRestoreTime, &p.CloneStrategy, &p.CloneDurationMS, &p.LastError,
-		&p.LatestJobID, &p.DeleteReason, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &p, nil
+	return scanOne(row, func(p *Preview) []any {
+		return []any{&p.ID, &p.OrganizationID, &p.ProjectID, &p.ClusterID, &p.Name, &p.Mode, &p.State,
+			&p.TTLExpiresAt, &p.DatabaseName, &p.RoleName, &p.PasswordEnc, &p.SourceKind, &p.SourceDatabase,
+			&p.SourceBackupKey, &p.SourceRestoreTime, &p.CloneStrategy, &p.CloneDurationMS, &p.LastError,
+			&p.LatestJobID, &p.DeleteReason, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt}
+	})
 }
 
 func collectPreviews(rows pgx.Rows, err error) ([]*Preview, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Preview{}
-	for rows.Next() {
-		p, err := scanPreview(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanPreview)
 }
 
 // InsertPreview writes a new preview row.

@@ -38,15 +38,12 @@ const projectColumns = `id, organization_id, cluster_id, name, slug, environment
 	grace_role, grace_expires_at, provisioned, latest_job_id, last_error, created_at, updated_at, deleted_at`
 
 func scanProject(row pgx.Row) (*Project, error) {
-	var p Project
-	err := row.Scan(&p.ID, &p.OrganizationID, &p.ClusterID, &p.Name, &p.Slug, &p.Environment, &p.AlwaysOn,
-		&p.State, &p.PostgresVersion, &p.DatabaseName, &p.OwnerRole, &p.RoleName, &p.PasswordEnc,
-		&p.PendingPasswordEnc, &p.GraceRole, &p.GraceExpiresAt, &p.Provisioned, &p.LatestJobID,
-		&p.LastError, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	return &p, nil
+	return scanOne(row, func(p *Project) []any {
+		return []any{&p.ID, &p.OrganizationID, &p.ClusterID, &p.Name, &p.Slug, &p.Environment, &p.AlwaysOn,
+			&p.State, &p.PostgresVersion, &p.DatabaseName, &p.OwnerRole, &p.RoleName, &p.PasswordEnc,
+			&p.PendingPasswordEnc, &p.GraceRole, &p.GraceExpiresAt, &p.Provisioned, &p.LatestJobID,
+			&p.LastError, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt}
+	})
 }
 
 // InsertProject writes a new project row.
@@ -101,19 +98,7 @@ func ListProjectsPage(ctx context.Context, db DB, orgID, onlyID string, pg Proje
 		WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id = $2)
 		  AND ($3 = '' OR (created_at, id) > ($4, $3))
 		ORDER BY created_at, id LIMIT $5`, orgID, onlyID, pg.AfterID, pg.AfterCreated, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanProject)
 }
 
 // SlugTaken reports which live project of the organization holds slug, if any.

@@ -124,3 +124,32 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// scanOne reads one row into a new T through the column pointers fields
+// returns; no row is ErrNotFound.
+func scanOne[T any](row pgx.Row, fields func(*T) []any) (*T, error) {
+	var v T
+	if err := row.Scan(fields(&v)...); err != nil {
+		return nil, notFound(err)
+	}
+	return &v, nil
+}
+
+// collect reads every row of a query with scan and closes the rows. It takes
+// Query's two results as they come; the list is empty, not nil, so that JSON
+// renders [] rather than null.
+func collect[T any](rows pgx.Rows, err error, scan func(pgx.Row) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

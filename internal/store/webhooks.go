@@ -72,19 +72,7 @@ func LockWebhookEndpoint(ctx context.Context, tx pgx.Tx, orgID, id string) (*Web
 func ListWebhookEndpoints(ctx context.Context, db DB, orgID string) ([]*WebhookEndpoint, error) {
 	rows, err := db.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints w
 		WHERE w.organization_id = $1 ORDER BY w.created_at, w.id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*WebhookEndpoint{}
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEndpoint)
 }
 
 // UpdateWebhookEndpoint writes an endpoint's editable fields.
@@ -206,23 +194,7 @@ func GetWebhookDelivery(ctx context.Context, db DB, orgID, endpointID, id string
 func ListWebhookDeliveries(ctx context.Context, db DB, endpointID string, limit int) ([]*WebhookDelivery, error) {
 	rows, err := db.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
 		WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2`, endpointID, limit)
-	if err != nil {
-		return nil, err
-	}
-	return collectDeliveries(rows)
-}
-
-func collectDeliveries(rows pgx.Rows) ([]*WebhookDelivery, error) {
-	defer rows.Close()
-	out := []*WebhookDelivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanDelivery)
 }
 
 // ---- dispatcher mechanics ----
