@@ -34,11 +34,7 @@ func (h *backupHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if b.State != store.BackupRunning {
 		return nil, nil // finished by an earlier attempt
 	}
-	p, err := h.s.liveProject(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.s.Cluster(p.ClusterID)
+	p, c, err := h.s.liveProjectCluster(ctx, j)
 	if err != nil {
 		return nil, err
 	}

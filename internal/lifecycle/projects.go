@@ -259,6 +259,18 @@ func checkApproval(ctx context.Context, tx pgx.Tx, orgID, projectID, action, tok
 	return a, nil
 }
 
+// lockReadyProject locks a live project for a change that needs it ready.
+func lockReadyProject(ctx context.Context, tx pgx.Tx, orgID, projectID string) (*store.Project, error) {
+	p, err := store.LockProject(ctx, tx, orgID, projectID)
+	if err != nil {
+		return nil, err
+	}
+	if p.State != store.ProjectReady {
+		return nil, conflictf("project is not ready (state %s)", p.State)
+	}
+	return p, nil
+}
+
 // RotateCredentials queues project.rotate_credentials on a ready project.
 func (s *Service) RotateCredentials(ctx context.Context, orgID, projectID string, graceHours int, actor Actor) (*queue.Job, error) {
 	var job *queue.Job

@@ -31,11 +31,7 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.s.liveProject(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.s.Cluster(p.ClusterID)
+	p, c, err := h.s.liveProjectCluster(ctx, j)
 	if err != nil {
 		return nil, err
 	}

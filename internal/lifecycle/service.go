@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
@@ -237,23 +235,24 @@ func (s *Service) liveProject(ctx context.Context, j *queue.Job) (*store.Project
 	return p, nil
 }
 
+// liveProjectCluster is liveProject with the cluster the project lives on.
+func (s *Service) liveProjectCluster(ctx context.Context, j *queue.Job) (*store.Project, *dataplane.Cluster, error) {
+	p, err := s.liveProject(ctx, j)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, c, nil
+}
+
 func notDeleting(p *store.Project) error {
 	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
 		return queue.PermanentError(fmt.Errorf("project is being deleted"))
 	}
 	return nil
-}
-
-// lockReadyProject locks a live project for a change that needs it ready.
-func lockReadyProject(ctx context.Context, tx pgx.Tx, orgID, projectID string) (*store.Project, error) {
-	p, err := store.LockProject(ctx, tx, orgID, projectID)
-	if err != nil {
-		return nil, err
-	}
-	if p.State != store.ProjectReady {
-		return nil, conflictf("project is not ready (state %s)", p.State)
-	}
-	return p, nil
 }
 
 func (s *Service) seal(secret string) []byte { return s.Box.Seal([]byte(secret)) }

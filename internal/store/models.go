@@ -171,8 +171,15 @@ type Event struct {
 
 // ListEvents returns an organization's events, oldest first (tests and delivery).
 func ListEvents(ctx context.Context, db DB, orgID string) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT id, organization_id, type, data, created_at FROM events
+	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
+	return collectEvents(rows, err)
+}
+
+const eventColumns = `id, organization_id, type, data, created_at`
+
+// collectEvents reads rows of eventColumns.
+func collectEvents(rows pgx.Rows, err error) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
