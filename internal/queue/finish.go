@@ -28,17 +28,14 @@ func (w *Worker) complete(ctx context.Context, h Handler, j *Job, rep *Reporter,
 		resultJSON = b
 	}
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'completed', completed_at = now(), updated_at = now(),
+		err := execLeased(ctx, tx, `UPDATE jobs SET state = 'completed', completed_at = now(), updated_at = now(),
 				result = $3, error = NULL, retry_classification = '', lease_expires_at = NULL, progress = NULL,
 				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END
+				last_stderr = coalesce($6, last_stderr), payload = `+scrubSecret+`
 			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
 			j.ID, w.cfg.WorkerID, resultJSON, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
 		if err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errLeaseLost
 		}
 		if f, ok := h.(Finisher); ok {
 			if err := f.OnComplete(ctx, tx, j, result); err != nil {
@@ -57,37 +54,44 @@ func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		if !final {
 			delay := Backoff(w.cfg.BackoffBase, w.cfg.BackoffMax, j.Attempts)
-			tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'pending', error = $3, retry_classification = 'transient',
+			return execLeased(ctx, tx, `UPDATE jobs SET state = 'pending', error = $3, retry_classification = 'transient',
 					run_at = now() + $4::interval, lease_expires_at = NULL, updated_at = now(),
 					last_exit_code = coalesce($5, last_exit_code), last_stdout = coalesce($6, last_stdout),
 					last_stderr = coalesce($7, last_stderr)
 				WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $8`,
 				j.ID, w.cfg.WorkerID, msg, pgInterval(delay), rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				return errLeaseLost
-			}
-			return nil
 		}
 		if !permanent {
 			msg += exhausted
 		}
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'failed', error = $3, retry_classification = 'permanent',
+		err := execLeased(ctx, tx, `UPDATE jobs SET state = 'failed', error = $3, retry_classification = 'permanent',
 				completed_at = now(), lease_expires_at = NULL, updated_at = now(), progress = NULL,
 				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END
+				last_stderr = coalesce($6, last_stderr), payload = `+scrubSecret+`
 			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
 			j.ID, w.cfg.WorkerID, msg, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return errLeaseLost
-		}
 		return failTerminal(ctx, tx, h, j, msg)
 	})
+}
+
+// scrubSecret is the payload of a job that reached a terminal state: a
+// secret it carried for its run is removed, so it is not kept at rest.
+const scrubSecret = `CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END`
+
+// execLeased runs an update guarded by this worker's claim on the job;
+// matching no row means the reaper took the job back (errLeaseLost).
+func execLeased(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
+	tag, err := tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errLeaseLost
+	}
+	return nil
 }
 
 // failTerminal runs the handler's failure hook and writes job.failed.
