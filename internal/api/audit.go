@@ -43,11 +43,7 @@ func (s *Server) registerAudit() {
 			if err != nil {
 				return nil, err
 			}
-			limit := in.Limit
-			if limit == 0 {
-				limit = 25
-			}
-			events, err := store.ListProjectAuditEvents(ctx, s.deps.Store.Pool, p.OrganizationID, p.ID, min(limit, 100))
+			events, err := store.ListProjectAuditEvents(ctx, s.deps.Store.Pool, p.OrganizationID, p.ID, pageLimit(in.Limit))
 			if err != nil {
 				return nil, s.fail(ctx, err, "")
 			}

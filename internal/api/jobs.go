@@ -39,12 +39,7 @@ func (s *Server) listProjectJobs(ctx context.Context, in *ListJobsInput) (*JobsO
 	if err != nil {
 		return nil, err
 	}
-	limit := in.Limit
-	if limit == 0 {
-		limit = 25
-	}
-	limit = min(limit, 100)
-	jobs, err := queue.ListByProject(ctx, s.deps.Store.Pool, p.ID, limit)
+	jobs, err := queue.ListByProject(ctx, s.deps.Store.Pool, p.ID, pageLimit(in.Limit))
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}

@@ -310,11 +310,7 @@ func (s *Server) listWebhookDeliveries(ctx context.Context, in *ListDeliveriesIn
 	if _, err := store.GetWebhookEndpoint(ctx, s.deps.Store.Pool, orgID, in.EndpointID); err != nil {
 		return nil, s.fail(ctx, err, msgEndpointNotFound)
 	}
-	limit := in.Limit
-	if limit == 0 {
-		limit = 25
-	}
-	ds, err := store.ListWebhookDeliveries(ctx, s.deps.Store.Pool, in.EndpointID, min(limit, 100))
+	ds, err := store.ListWebhookDeliveries(ctx, s.deps.Store.Pool, in.EndpointID, pageLimit(in.Limit))
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
