@@ -10,25 +10,11 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // APIKey is the wire form of a key (never the plaintext).
-type APIKey struct {
-	ID              string     `json:"id"`
-	OrganizationID  string     `json:"organization_id"`
-	Name            string     `json:"name"`
-	KeyPrefix       string     `json:"key_prefix"`
-	Scopes          []string   `json:"scopes"`
-	ProjectID       *string    `json:"project_id,omitempty"`
-	Source          string     `json:"source"`
-	DeviceName      *string    `json:"device_name,omitempty"`
-	CreatedByUserID *string    `json:"created_by_user_id,omitempty"`
-	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
-	LastUsedAt      *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
-	IsActive        bool       `json:"is_active"`
-	CreatedAt       time.Time  `json:"created_at"`
-}
+type APIKey = wire.APIKey
 
 func toAPIKey(k *store.APIKey, now time.Time) *APIKey {
 	scopes := k.Scopes

@@ -3,32 +3,16 @@ package api
 import (
 	"context"
 	"net/http"
-	"time"
 	"unicode/utf8"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // Backup is the wire form of a backup.
-type Backup struct {
-	ID                string     `json:"id"`
-	ProjectID         string     `json:"project_id"`
-	BackupKey         string     `json:"backup_key"`
-	DatabaseName      string     `json:"database_name"`
-	Label             *string    `json:"label,omitempty"`
-	State             string     `json:"state"`
-	SizeBytes         int64      `json:"size_bytes"`
-	VerificationState string     `json:"verification_state"`
-	VerifiedAt        *time.Time `json:"verified_at,omitempty"`
-	VerificationError *string    `json:"verification_error,omitempty"`
-	Kind              string     `json:"kind,omitempty"`
-	ChecksumSHA256    *string    `json:"checksum_sha256,omitempty"`
-	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
-	JobID             *string    `json:"job_id,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-}
+type Backup = wire.Backup
 
 func toBackup(b *store.Backup) *Backup {
 	return &Backup{ID: b.ID, ProjectID: b.ProjectID, BackupKey: b.BackupKey, DatabaseName: b.DatabaseName, Label: b.Label,
@@ -38,20 +22,7 @@ func toBackup(b *store.Backup) *Backup {
 }
 
 // ScheduledBackup is the wire form of a backup schedule.
-type ScheduledBackup struct {
-	ID             string     `json:"id"`
-	OrganizationID string     `json:"organization_id"`
-	ProjectID      string     `json:"project_id"`
-	CronHour       int        `json:"cron_hour"`
-	CronMinute     int        `json:"cron_minute"`
-	IsActive       bool       `json:"is_active"`
-	Label          string     `json:"label"`
-	RetentionDays  int        `json:"retention_days"`
-	LastJobID      *string    `json:"last_job_id,omitempty"`
-	LastRunAt      *time.Time `json:"last_run_at,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-}
+type ScheduledBackup = wire.ScheduledBackup
 
 func toSchedule(sc *store.BackupSchedule) *ScheduledBackup {
 	return &ScheduledBackup{ID: sc.ID, OrganizationID: sc.OrganizationID, ProjectID: sc.ProjectID, CronHour: sc.CronHour,

@@ -7,22 +7,14 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // RegionDetail describes a region.
-type RegionDetail struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-	Location    string `json:"location"`
-}
+type RegionDetail = wire.RegionDetail
 
 // PostgresVersion is one offered major.
-type PostgresVersion struct {
-	Version         string `json:"version"`
-	Channel         string `json:"channel"`
-	Default         bool   `json:"default"`
-	ProductionReady bool   `json:"production_ready"`
-}
+type PostgresVersion = wire.PostgresVersion
 
 // RegionsOutput is GET /v1/regions (bare).
 type RegionsOutput struct {

@@ -10,20 +10,11 @@ import (
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // ProjectExport is the wire form of an export.
-type ProjectExport struct {
-	ID             string    `json:"id"`
-	ProjectID      string    `json:"project_id"`
-	DatabaseName   string    `json:"database_name"`
-	State          string    `json:"state"`
-	SizeBytes      int64     `json:"size_bytes"`
-	CreatedAt      time.Time `json:"created_at"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	JobID          *string   `json:"job_id,omitempty"`
-	ChecksumSHA256 *string   `json:"checksum_sha256,omitempty"`
-}
+type ProjectExport = wire.ProjectExport
 
 func toExport(e *store.Export, now time.Time) *ProjectExport {
 	state := e.State

@@ -3,38 +3,15 @@ package api
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // PreviewDatabase is the wire form of a preview.
-type PreviewDatabase struct {
-	ID                string     `json:"id"`
-	ProjectID         string     `json:"project_id"`
-	Name              string     `json:"name"`
-	Mode              string     `json:"mode"`
-	State             string     `json:"state"`
-	TTLExpiresAt      time.Time  `json:"ttl_expires_at"`
-	DatabaseName      string     `json:"database_name"`
-	RoleName          string     `json:"role_name"`
-	PublicHost        string     `json:"public_host,omitempty"`
-	DirectPort        int        `json:"direct_port"`
-	PooledPort        int        `json:"pooled_port"`
-	SSLMode           string     `json:"ssl_mode,omitempty"`
-	SourceKind        *string    `json:"source_kind,omitempty"`
-	SourceDatabase    *string    `json:"source_database,omitempty"`
-	SourceBackupKey   *string    `json:"source_backup_key,omitempty"`
-	SourceRestoreTime *time.Time `json:"source_restore_time,omitempty"`
-	LastError         *string    `json:"last_error,omitempty"`
-	CloneStrategy     *string    `json:"clone_strategy,omitempty"`
-	CloneDurationMS   *int64     `json:"clone_duration_ms,omitempty"`
-	LatestJobID       *string    `json:"latest_job_id,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
-}
+type PreviewDatabase = wire.PreviewDatabase
 
 func toPreview(pv *store.Preview, c *store.Cluster) *PreviewDatabase {
 	out := &PreviewDatabase{

@@ -11,6 +11,7 @@ import (
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // CreateRestoreRequest is POST /v1/projects/{projectID}/restores.
@@ -35,22 +36,7 @@ type CreateRestoreInput struct {
 }
 
 // RestorePoint is the wire form of a restore point.
-type RestorePoint struct {
-	ID                 string     `json:"id"`
-	OrganizationID     string     `json:"organization_id"`
-	ProjectID          string     `json:"project_id"`
-	Label              string     `json:"label"`
-	Kind               string     `json:"kind"`
-	BackupID           *string    `json:"backup_id,omitempty"`
-	BackupKey          *string    `json:"backup_key,omitempty"`
-	PITRTime           *time.Time `json:"pitr_time,omitempty"`
-	Note               *string    `json:"note,omitempty"`
-	State              string     `json:"state"`
-	CreatedByActorKind string     `json:"created_by_actor_kind"`
-	CreatedByActorID   *string    `json:"created_by_actor_id,omitempty"`
-	CreatedAt          time.Time  `json:"created_at"`
-	UpdatedAt          time.Time  `json:"updated_at"`
-}
+type RestorePoint = wire.RestorePoint
 
 func toRestorePoint(r *store.RestorePoint) *RestorePoint {
 	state := "active"

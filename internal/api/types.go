@@ -8,24 +8,11 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // Organization is the wire form of an organization.
-type Organization struct {
-	ID                    string     `json:"id"`
-	Name                  string     `json:"name"`
-	Slug                  string     `json:"slug"`
-	BillingPlan           string     `json:"billing_plan"`
-	BillingStatus         string     `json:"billing_status"`
-	BillingProvider       string     `json:"billing_provider"`
-	BillingEmail          *string    `json:"billing_email,omitempty"`
-	ClerkOrganizationID   *string    `json:"clerk_organization_id,omitempty"`
-	ClerkOrganizationSlug *string    `json:"clerk_organization_slug,omitempty"`
-	SuspendedAt           *time.Time `json:"suspended_at,omitempty"`
-	SuspendedReason       *string    `json:"suspended_reason,omitempty"`
-	CreatedAt             time.Time  `json:"created_at"`
-	UpdatedAt             time.Time  `json:"updated_at"`
-}
+type Organization = wire.Organization
 
 func toOrganization(o *store.Organization) *Organization {
 	return &Organization{
@@ -37,51 +24,10 @@ func toOrganization(o *store.Organization) *Organization {
 }
 
 // Principal is the wire form of the caller.
-type Principal struct {
-	AuthSource     string   `json:"auth_source"`
-	OrganizationID string   `json:"organization_id,omitempty"`
-	Scopes         []string `json:"scopes"`
-	IsAdmin        bool     `json:"is_admin"`
-	UserID         string   `json:"user_id,omitempty"`
-	Role           string   `json:"role,omitempty"`
-	APIKeyID       string   `json:"api_key_id,omitempty"`
-	ProjectID      string   `json:"project_id,omitempty"`
-	// Sessions: the issuer's organization claims as sent.
-	ClerkOrganizationID   string `json:"clerk_organization_id,omitempty"`
-	ClerkOrganizationRole string `json:"clerk_organization_role,omitempty"`
-	ClerkOrganizationSlug string `json:"clerk_organization_slug,omitempty"`
-}
+type Principal = wire.Principal
 
 // Project is the wire form of a project.
-type Project struct {
-	ID                     string    `json:"id"`
-	OrganizationID         string    `json:"organization_id"`
-	Name                   string    `json:"name"`
-	Slug                   string    `json:"slug"`
-	Environment            string    `json:"environment"`
-	AlwaysOn               bool      `json:"always_on"`
-	State                  string    `json:"state"`
-	RuntimeStatus          string    `json:"runtime_status,omitempty"`
-	Plan                   string    `json:"plan"`
-	Region                 string    `json:"region"`
-	ClusterID              string    `json:"cluster_id,omitempty"`
-	PostgresVersion        string    `json:"postgres_version,omitempty"`
-	PostgresChannel        string    `json:"postgres_channel,omitempty"`
-	DatabaseName           string    `json:"database_name"`
-	RoleName               string    `json:"role_name"`
-	PublicHost             string    `json:"public_host,omitempty"`
-	DirectPort             int       `json:"direct_port"`
-	PooledPort             int       `json:"pooled_port"`
-	SSLMode                string    `json:"ssl_mode,omitempty"`
-	MaxConnections         int       `json:"max_connections"`
-	StatementTimeout       string    `json:"statement_timeout"`
-	IdleTransactionTimeout string    `json:"idle_transaction_timeout"`
-	StorageLimitBytes      int64     `json:"storage_limit_bytes"`
-	LatestJobID            *string   `json:"latest_job_id,omitempty"`
-	LastError              *string   `json:"last_error,omitempty"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
-}
+type Project = wire.Project
 
 func toProject(p *store.Project, org *store.Organization, c *store.Cluster) *Project {
 	limits := lifecycle.PlanFor(org)
@@ -104,38 +50,10 @@ func toProject(p *store.Project, org *store.Organization, c *store.Cluster) *Pro
 }
 
 // ConnectionInfo is the wire form of a project's URLs.
-type ConnectionInfo struct {
-	Username  string `json:"username"`
-	DirectURL string `json:"direct_url,omitempty"`
-	PooledURL string `json:"pooled_url,omitempty"`
-}
+type ConnectionInfo = wire.ConnectionInfo
 
 // Job is the wire form of a job.
-type Job struct {
-	ID                  string          `json:"id"`
-	Type                string          `json:"type"`
-	State               string          `json:"state"`
-	OrganizationID      string          `json:"organization_id"`
-	ProjectID           *string         `json:"project_id,omitempty"`
-	PreviewDatabaseID   *string         `json:"preview_database_id,omitempty"`
-	ClusterID           *string         `json:"cluster_id,omitempty"`
-	Attempts            int             `json:"attempts"`
-	MaxAttempts         int             `json:"max_attempts"`
-	RetryClassification string          `json:"retry_classification"`
-	Error               *string         `json:"error,omitempty"`
-	LastExitCode        *int            `json:"last_exit_code,omitempty"`
-	LastStdout          *string         `json:"last_stdout,omitempty"`
-	LastStderr          *string         `json:"last_stderr,omitempty"`
-	LockedResource      *string         `json:"locked_resource,omitempty"`
-	ClaimedBy           *string         `json:"claimed_by,omitempty"`
-	ClaimedAt           *time.Time      `json:"claimed_at,omitempty"`
-	StartedAt           *time.Time      `json:"started_at,omitempty"`
-	CompletedAt         *time.Time      `json:"completed_at,omitempty"`
-	Result              json.RawMessage `json:"result,omitempty"`
-	Progress            json.RawMessage `json:"progress,omitempty"`
-	CreatedAt           time.Time       `json:"created_at"`
-	UpdatedAt           time.Time       `json:"updated_at"`
-}
+type Job = wire.Job
 
 func toJob(j *queue.Job) *Job {
 	return &Job{
@@ -150,20 +68,7 @@ func toJob(j *queue.Job) *Job {
 }
 
 // Cluster is the wire form of a cluster.
-type Cluster struct {
-	ID                          string   `json:"id"`
-	Name                        string   `json:"name"`
-	Provider                    string   `json:"provider"`
-	Region                      string   `json:"region"`
-	PublicHost                  string   `json:"public_host"`
-	DirectPort                  int      `json:"direct_port"`
-	PooledPort                  int      `json:"pooled_port"`
-	PostgresVersion             string   `json:"postgres_version"`
-	Extensions                  []string `json:"extensions"`
-	State                       string   `json:"state"`
-	SupportsPointInTimeRecovery bool     `json:"supports_point_in_time_recovery"`
-	BackupStorage               string   `json:"backup_storage,omitempty"`
-}
+type Cluster = wire.Cluster
 
 func utcp(t *time.Time) *time.Time {
 	if t == nil {

@@ -2,27 +2,16 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // WebhookEndpoint is the wire form of a webhook endpoint.
-type WebhookEndpoint struct {
-	ID             string    `json:"id"`
-	OrganizationID string    `json:"organization_id"`
-	URL            string    `json:"url"`
-	Description    *string   `json:"description,omitempty"`
-	EventTypes     []string  `json:"event_types" doc:"subscribed events; [] = all events"`
-	IsActive       bool      `json:"is_active"`
-	Health         string    `json:"health" enum:"healthy,failing,disabled"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-}
+type WebhookEndpoint = wire.WebhookEndpoint
 
 func toWebhookEndpoint(e *store.WebhookEndpoint) *WebhookEndpoint {
 	types := e.EventTypes
@@ -36,23 +25,7 @@ func toWebhookEndpoint(e *store.WebhookEndpoint) *WebhookEndpoint {
 }
 
 // WebhookDelivery is the wire form of one delivery.
-type WebhookDelivery struct {
-	ID             string          `json:"id"`
-	OrganizationID string          `json:"organization_id"`
-	EndpointID     string          `json:"endpoint_id"`
-	EventType      string          `json:"event_type"`
-	EventID        string          `json:"event_id,omitempty"`
-	Payload        json.RawMessage `json:"payload" doc:"the exact envelope that is (or was) posted"`
-	State          string          `json:"state" enum:"pending,delivered,failed"`
-	Attempts       int             `json:"attempts"`
-	MaxAttempts    int             `json:"max_attempts"`
-	ResponseStatus *int            `json:"response_status,omitempty"`
-	LastError      *string         `json:"last_error,omitempty"`
-	NextAttemptAt  *time.Time      `json:"next_attempt_at,omitempty"`
-	DeliveredAt    *time.Time      `json:"delivered_at,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-}
+type WebhookDelivery = wire.WebhookDelivery
 
 func toWebhookDelivery(d *store.WebhookDelivery) *WebhookDelivery {
 	out := &WebhookDelivery{

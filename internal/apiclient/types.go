@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // The wire types below carry the fields the CLI reads. Each also remembers
@@ -30,12 +32,8 @@ func encodeKeep(raw json.RawMessage, v any) ([]byte, error) {
 
 // Organization is an organization.
 type Organization struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Slug          string `json:"slug"`
-	BillingPlan   string `json:"billing_plan"`
-	BillingStatus string `json:"billing_status"`
-	raw           json.RawMessage
+	wire.Organization
+	raw json.RawMessage
 }
 
 func (o *Organization) UnmarshalJSON(b []byte) error {
@@ -65,24 +63,8 @@ type Viewer struct {
 
 // Project is a project.
 type Project struct {
-	ID              string    `json:"id"`
-	OrganizationID  string    `json:"organization_id"`
-	Name            string    `json:"name"`
-	Slug            string    `json:"slug"`
-	Environment     string    `json:"environment"`
-	AlwaysOn        bool      `json:"always_on"`
-	State           string    `json:"state"`
-	Plan            string    `json:"plan"`
-	Region          string    `json:"region"`
-	PostgresVersion string    `json:"postgres_version,omitempty"`
-	PostgresChannel string    `json:"postgres_channel,omitempty"`
-	PostgresWarning string    `json:"postgres_warning,omitempty"`
-	PublicHost      string    `json:"public_host,omitempty"`
-	DirectPort      int       `json:"direct_port"`
-	PooledPort      int       `json:"pooled_port"`
-	LatestJobID     *string   `json:"latest_job_id,omitempty"`
-	LastError       *string   `json:"last_error,omitempty"`
-	CreatedAt       time.Time `json:"created_at"`
+	wire.Project
+	PostgresWarning string `json:"postgres_warning,omitempty"`
 	raw             json.RawMessage
 }
 
@@ -97,11 +79,9 @@ func (p Project) MarshalJSON() ([]byte, error) {
 
 // ConnectionInfo holds the URLs of a project or preview.
 type ConnectionInfo struct {
-	Username  string                 `json:"username"`
-	DirectURL string                 `json:"direct_url,omitempty"`
-	PooledURL string                 `json:"pooled_url,omitempty"`
-	App       *AppRoleConnectionInfo `json:"app,omitempty"`
-	raw       json.RawMessage
+	wire.ConnectionInfo
+	App *AppRoleConnectionInfo `json:"app,omitempty"`
+	raw json.RawMessage
 }
 
 // AppRoleConnectionInfo is the split app role's URLs.
@@ -151,15 +131,8 @@ func (j *Job) Terminal() bool { return j.State == "completed" || j.State == "fai
 
 // PreviewDatabase is a preview database.
 type PreviewDatabase struct {
-	ID           string    `json:"id"`
-	ProjectID    string    `json:"project_id"`
-	Name         string    `json:"name"`
-	Mode         string    `json:"mode"`
-	State        string    `json:"state"`
-	TTLExpiresAt time.Time `json:"ttl_expires_at"`
-	LastError    *string   `json:"last_error,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	raw          json.RawMessage
+	wire.PreviewDatabase
+	raw json.RawMessage
 }
 
 func (p *PreviewDatabase) UnmarshalJSON(b []byte) error {
@@ -257,19 +230,10 @@ func (d WebhookDelivery) MarshalJSON() ([]byte, error) {
 }
 
 // RegionDetail is one region.
-type RegionDetail struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-	Location    string `json:"location"`
-}
+type RegionDetail = wire.RegionDetail
 
 // PostgresVersion is one offered major version.
-type PostgresVersion struct {
-	Version         string `json:"version"`
-	Channel         string `json:"channel"`
-	Default         bool   `json:"default"`
-	ProductionReady bool   `json:"production_ready"`
-}
+type PostgresVersion = wire.PostgresVersion
 
 // CreateProjectRequest is the body of POST /v1/projects.
 type CreateProjectRequest struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/capydb/capydb/internal/apiclient"
 	"github.com/capydb/capydb/internal/bgsvc"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 func init() { registrars = append(registrars, addAuthCommands) }
@@ -163,7 +164,7 @@ func (a *app) deviceLogin(c *apiclient.Client, o loginOptions) (string, error) {
 				}
 				var org *apiclient.Organization
 				if s.OrganizationID != "" {
-					org = &apiclient.Organization{ID: s.OrganizationID, Name: s.OrganizationName, Slug: s.OrganizationSlug}
+					org = &apiclient.Organization{Organization: wire.Organization{ID: s.OrganizationID, Name: s.OrganizationName, Slug: s.OrganizationSlug}}
 				}
 				a.saveLogin(c.BaseURL, s.PlaintextAPIKey, org)
 				if err := a.cfg.save(a.cfgPath); err != nil {

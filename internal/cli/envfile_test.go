@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/capydb/capydb/internal/apiclient"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // The env-file, stack-detection, .gitignore and link tests.
 
 func TestStackDetectionAndEnvVars(t *testing.T) {
-	conn := &apiclient.ConnectionInfo{DirectURL: "postgres://u:p@h:5432/d?sslmode=require", PooledURL: "postgres://u:p@h:6432/d?sslmode=require"}
+	conn := &apiclient.ConnectionInfo{ConnectionInfo: wire.ConnectionInfo{DirectURL: "postgres://u:p@h:5432/d?sslmode=require", PooledURL: "postgres://u:p@h:6432/d?sslmode=require"}}
 	cases := []struct {
 		name      string
 		files     map[string]string

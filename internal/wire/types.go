@@ -1,0 +1,281 @@
+// Package wire holds the JSON shapes the server publishes and the client
+// reads: one Go type per object, named as its OpenAPI schema (huma names
+// schemas after the Go type). It imports nothing of ours, so both api and
+// apiclient can stand on it.
+package wire
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Organization is the wire form of an organization.
+type Organization struct {
+	ID                    string     `json:"id"`
+	Name                  string     `json:"name"`
+	Slug                  string     `json:"slug"`
+	BillingPlan           string     `json:"billing_plan"`
+	BillingStatus         string     `json:"billing_status"`
+	BillingProvider       string     `json:"billing_provider"`
+	BillingEmail          *string    `json:"billing_email,omitempty"`
+	ClerkOrganizationID   *string    `json:"clerk_organization_id,omitempty"`
+	ClerkOrganizationSlug *string    `json:"clerk_organization_slug,omitempty"`
+	SuspendedAt           *time.Time `json:"suspended_at,omitempty"`
+	SuspendedReason       *string    `json:"suspended_reason,omitempty"`
+	CreatedAt             time.Time  `json:"created_at"`
+	UpdatedAt             time.Time  `json:"updated_at"`
+}
+
+// Project is the wire form of a project.
+type Project struct {
+	ID                     string    `json:"id"`
+	OrganizationID         string    `json:"organization_id"`
+	Name                   string    `json:"name"`
+	Slug                   string    `json:"slug"`
+	Environment            string    `json:"environment"`
+	AlwaysOn               bool      `json:"always_on"`
+	State                  string    `json:"state"`
+	RuntimeStatus          string    `json:"runtime_status,omitempty"`
+	Plan                   string    `json:"plan"`
+	Region                 string    `json:"region"`
+	ClusterID              string    `json:"cluster_id,omitempty"`
+	PostgresVersion        string    `json:"postgres_version,omitempty"`
+	PostgresChannel        string    `json:"postgres_channel,omitempty"`
+	DatabaseName           string    `json:"database_name"`
+	RoleName               string    `json:"role_name"`
+	PublicHost             string    `json:"public_host,omitempty"`
+	DirectPort             int       `json:"direct_port"`
+	PooledPort             int       `json:"pooled_port"`
+	SSLMode                string    `json:"ssl_mode,omitempty"`
+	MaxConnections         int       `json:"max_connections"`
+	StatementTimeout       string    `json:"statement_timeout"`
+	IdleTransactionTimeout string    `json:"idle_transaction_timeout"`
+	StorageLimitBytes      int64     `json:"storage_limit_bytes"`
+	LatestJobID            *string   `json:"latest_job_id,omitempty"`
+	LastError              *string   `json:"last_error,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
+}
+
+// ConnectionInfo is the wire form of a project's URLs.
+type ConnectionInfo struct {
+	Username  string `json:"username"`
+	DirectURL string `json:"direct_url,omitempty"`
+	PooledURL string `json:"pooled_url,omitempty"`
+}
+
+// PreviewDatabase is the wire form of a preview.
+type PreviewDatabase struct {
+	ID                string     `json:"id"`
+	ProjectID         string     `json:"project_id"`
+	Name              string     `json:"name"`
+	Mode              string     `json:"mode"`
+	State             string     `json:"state"`
+	TTLExpiresAt      time.Time  `json:"ttl_expires_at"`
+	DatabaseName      string     `json:"database_name"`
+	RoleName          string     `json:"role_name"`
+	PublicHost        string     `json:"public_host,omitempty"`
+	DirectPort        int        `json:"direct_port"`
+	PooledPort        int        `json:"pooled_port"`
+	SSLMode           string     `json:"ssl_mode,omitempty"`
+	SourceKind        *string    `json:"source_kind,omitempty"`
+	SourceDatabase    *string    `json:"source_database,omitempty"`
+	SourceBackupKey   *string    `json:"source_backup_key,omitempty"`
+	SourceRestoreTime *time.Time `json:"source_restore_time,omitempty"`
+	LastError         *string    `json:"last_error,omitempty"`
+	CloneStrategy     *string    `json:"clone_strategy,omitempty"`
+	CloneDurationMS   *int64     `json:"clone_duration_ms,omitempty"`
+	LatestJobID       *string    `json:"latest_job_id,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+}
+
+// RegionDetail describes a region.
+type RegionDetail struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	Location    string `json:"location"`
+}
+
+// PostgresVersion is one offered major.
+type PostgresVersion struct {
+	Version         string `json:"version"`
+	Channel         string `json:"channel"`
+	Default         bool   `json:"default"`
+	ProductionReady bool   `json:"production_ready"`
+}
+
+// Principal is the wire form of the caller.
+type Principal struct {
+	AuthSource     string   `json:"auth_source"`
+	OrganizationID string   `json:"organization_id,omitempty"`
+	Scopes         []string `json:"scopes"`
+	IsAdmin        bool     `json:"is_admin"`
+	UserID         string   `json:"user_id,omitempty"`
+	Role           string   `json:"role,omitempty"`
+	APIKeyID       string   `json:"api_key_id,omitempty"`
+	ProjectID      string   `json:"project_id,omitempty"`
+	// Sessions: the issuer's organization claims as sent.
+	ClerkOrganizationID   string `json:"clerk_organization_id,omitempty"`
+	ClerkOrganizationRole string `json:"clerk_organization_role,omitempty"`
+	ClerkOrganizationSlug string `json:"clerk_organization_slug,omitempty"`
+}
+
+// Job is the wire form of a job.
+type Job struct {
+	ID                  string          `json:"id"`
+	Type                string          `json:"type"`
+	State               string          `json:"state"`
+	OrganizationID      string          `json:"organization_id"`
+	ProjectID           *string         `json:"project_id,omitempty"`
+	PreviewDatabaseID   *string         `json:"preview_database_id,omitempty"`
+	ClusterID           *string         `json:"cluster_id,omitempty"`
+	Attempts            int             `json:"attempts"`
+	MaxAttempts         int             `json:"max_attempts"`
+	RetryClassification string          `json:"retry_classification"`
+	Error               *string         `json:"error,omitempty"`
+	LastExitCode        *int            `json:"last_exit_code,omitempty"`
+	LastStdout          *string         `json:"last_stdout,omitempty"`
+	LastStderr          *string         `json:"last_stderr,omitempty"`
+	LockedResource      *string         `json:"locked_resource,omitempty"`
+	ClaimedBy           *string         `json:"claimed_by,omitempty"`
+	ClaimedAt           *time.Time      `json:"claimed_at,omitempty"`
+	StartedAt           *time.Time      `json:"started_at,omitempty"`
+	CompletedAt         *time.Time      `json:"completed_at,omitempty"`
+	Result              json.RawMessage `json:"result,omitempty"`
+	Progress            json.RawMessage `json:"progress,omitempty"`
+	CreatedAt           time.Time       `json:"created_at"`
+	UpdatedAt           time.Time       `json:"updated_at"`
+}
+
+// Cluster is the wire form of a cluster.
+type Cluster struct {
+	ID                          string   `json:"id"`
+	Name                        string   `json:"name"`
+	Provider                    string   `json:"provider"`
+	Region                      string   `json:"region"`
+	PublicHost                  string   `json:"public_host"`
+	DirectPort                  int      `json:"direct_port"`
+	PooledPort                  int      `json:"pooled_port"`
+	PostgresVersion             string   `json:"postgres_version"`
+	Extensions                  []string `json:"extensions"`
+	State                       string   `json:"state"`
+	SupportsPointInTimeRecovery bool     `json:"supports_point_in_time_recovery"`
+	BackupStorage               string   `json:"backup_storage,omitempty"`
+}
+
+// RestorePoint is the wire form of a restore point.
+type RestorePoint struct {
+	ID                 string     `json:"id"`
+	OrganizationID     string     `json:"organization_id"`
+	ProjectID          string     `json:"project_id"`
+	Label              string     `json:"label"`
+	Kind               string     `json:"kind"`
+	BackupID           *string    `json:"backup_id,omitempty"`
+	BackupKey          *string    `json:"backup_key,omitempty"`
+	PITRTime           *time.Time `json:"pitr_time,omitempty"`
+	Note               *string    `json:"note,omitempty"`
+	State              string     `json:"state"`
+	CreatedByActorKind string     `json:"created_by_actor_kind"`
+	CreatedByActorID   *string    `json:"created_by_actor_id,omitempty"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+}
+
+// ProjectExport is the wire form of an export.
+type ProjectExport struct {
+	ID             string    `json:"id"`
+	ProjectID      string    `json:"project_id"`
+	DatabaseName   string    `json:"database_name"`
+	State          string    `json:"state"`
+	SizeBytes      int64     `json:"size_bytes"`
+	CreatedAt      time.Time `json:"created_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	JobID          *string   `json:"job_id,omitempty"`
+	ChecksumSHA256 *string   `json:"checksum_sha256,omitempty"`
+}
+
+// Backup is the wire form of a backup.
+type Backup struct {
+	ID                string     `json:"id"`
+	ProjectID         string     `json:"project_id"`
+	BackupKey         string     `json:"backup_key"`
+	DatabaseName      string     `json:"database_name"`
+	Label             *string    `json:"label,omitempty"`
+	State             string     `json:"state"`
+	SizeBytes         int64      `json:"size_bytes"`
+	VerificationState string     `json:"verification_state"`
+	VerifiedAt        *time.Time `json:"verified_at,omitempty"`
+	VerificationError *string    `json:"verification_error,omitempty"`
+	Kind              string     `json:"kind,omitempty"`
+	ChecksumSHA256    *string    `json:"checksum_sha256,omitempty"`
+	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
+	JobID             *string    `json:"job_id,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+}
+
+// ScheduledBackup is the wire form of a backup schedule.
+type ScheduledBackup struct {
+	ID             string     `json:"id"`
+	OrganizationID string     `json:"organization_id"`
+	ProjectID      string     `json:"project_id"`
+	CronHour       int        `json:"cron_hour"`
+	CronMinute     int        `json:"cron_minute"`
+	IsActive       bool       `json:"is_active"`
+	Label          string     `json:"label"`
+	RetentionDays  int        `json:"retention_days"`
+	LastJobID      *string    `json:"last_job_id,omitempty"`
+	LastRunAt      *time.Time `json:"last_run_at,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
+// APIKey is the wire form of a key (never the plaintext).
+type APIKey struct {
+	ID              string     `json:"id"`
+	OrganizationID  string     `json:"organization_id"`
+	Name            string     `json:"name"`
+	KeyPrefix       string     `json:"key_prefix"`
+	Scopes          []string   `json:"scopes"`
+	ProjectID       *string    `json:"project_id,omitempty"`
+	Source          string     `json:"source"`
+	DeviceName      *string    `json:"device_name,omitempty"`
+	CreatedByUserID *string    `json:"created_by_user_id,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt      *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt       *time.Time `json:"revoked_at,omitempty"`
+	IsActive        bool       `json:"is_active"`
+	CreatedAt       time.Time  `json:"created_at"`
+}
+
+// WebhookEndpoint is the wire form of a webhook endpoint.
+type WebhookEndpoint struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	URL            string    `json:"url"`
+	Description    *string   `json:"description,omitempty"`
+	EventTypes     []string  `json:"event_types" doc:"subscribed events; [] = all events"`
+	IsActive       bool      `json:"is_active"`
+	Health         string    `json:"health" enum:"healthy,failing,disabled"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// WebhookDelivery is the wire form of one delivery.
+type WebhookDelivery struct {
+	ID             string          `json:"id"`
+	OrganizationID string          `json:"organization_id"`
+	EndpointID     string          `json:"endpoint_id"`
+	EventType      string          `json:"event_type"`
+	EventID        string          `json:"event_id,omitempty"`
+	Payload        json.RawMessage `json:"payload" doc:"the exact envelope that is (or was) posted"`
+	State          string          `json:"state" enum:"pending,delivered,failed"`
+	Attempts       int             `json:"attempts"`
+	MaxAttempts    int             `json:"max_attempts"`
+	ResponseStatus *int            `json:"response_status,omitempty"`
+	LastError      *string         `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time      `json:"next_attempt_at,omitempty"`
+	DeliveredAt    *time.Time      `json:"delivered_at,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
