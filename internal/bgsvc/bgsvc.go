@@ -82,3 +82,11 @@ func Every(ctx context.Context, interval time.Duration, round func(ctx context.C
 		}
 	}
 }
+
+// Default sets the knob *v to def when it is unset (zero or negative): the
+// one rule every service's Config defaults follow.
+func Default[T ~int | ~int64 | ~float64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}

@@ -71,6 +71,16 @@ func TestTenantCodeNeverRunsPrivileged(t *testing.T) {
 
 	// Databases whose seen table to read, and the tenant role each belongs to.
 	check := map[string]string{src.db: src.role}
+	// A clone of the source into a new preview database by one strategy.
+	cloneAs := func(strategy string) func() error {
+		return func() error {
+			pv := e.previewRole()
+			check[pv.db] = pv.role
+			_, err := e.dp.BuildDatabase(ctx, dataplane.BuildParams{Source: src.db, Target: pv.db, Owner: pv.role,
+				Strategy: strategy})
+			return err
+		}
+	}
 	steps := []struct {
 		name string
 		run  func() error
@@ -87,20 +97,8 @@ func TestTenantCodeNeverRunsPrivileged(t *testing.T) {
 			}
 			return e.dp.VerifyArchive(ctx, file, src.db+"_v", src.role, counts, nil)
 		}},
-		{"snapshot-copy clone", func() error {
-			pv := e.previewRole()
-			check[pv.db] = pv.role
-			_, err := e.dp.BuildDatabase(ctx, dataplane.BuildParams{Source: src.db, Target: pv.db, Owner: pv.role,
-				Strategy: dataplane.StrategySnapshotCopy})
-			return err
-		}},
-		{"template clone", func() error {
-			pv := e.previewRole()
-			check[pv.db] = pv.role
-			_, err := e.dp.BuildDatabase(ctx, dataplane.BuildParams{Source: src.db, Target: pv.db, Owner: pv.role,
-				Strategy: dataplane.StrategyTemplate})
-			return err
-		}},
+		{"snapshot-copy clone", cloneAs(dataplane.StrategySnapshotCopy)},
+		{"template clone", cloneAs(dataplane.StrategyTemplate)},
 		{"row counts", func() error { _, err := e.dp.CountRows(ctx, src.db); return err }},
 		{"retire a login", func() error {
 			login := src.role + "_l2"

@@ -156,12 +156,8 @@ func (s *Service) pinHost(ctx context.Context, sourceURL string) (string, error)
 }
 
 func (h *importHandler) Abort(ctx context.Context, j *queue.Job) error {
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
+	p, c, err := h.s.abortProjectCluster(ctx, j)
+	if p == nil {
 		return err
 	}
 	return undoSwap(ctx, c, p.DatabaseName, p.OwnerRole)

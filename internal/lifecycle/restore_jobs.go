@@ -109,12 +109,8 @@ func (h *restoreHandler) Abort(ctx context.Context, j *queue.Job) error {
 	if err != nil {
 		return nil
 	}
-	p, err := h.s.project(ctx, j)
-	if err != nil {
-		return nil
-	}
-	c, err := h.s.Cluster(p.ClusterID)
-	if err != nil {
+	p, c, err := h.s.abortProjectCluster(ctx, j)
+	if p == nil {
 		return err
 	}
 	if in.TargetKind == TargetProject {

@@ -248,6 +248,21 @@ func (s *Service) liveProjectCluster(ctx context.Context, j *queue.Job) (*store.
 	return p, c, nil
 }
 
+// abortProjectCluster is, for an Abort hook, the job's project and the
+// cluster it lives on. A project that is gone (or missing from the job)
+// leaves nothing to undo: no project and no error.
+func (s *Service) abortProjectCluster(ctx context.Context, j *queue.Job) (*store.Project, *dataplane.Cluster, error) {
+	p, err := s.project(ctx, j)
+	if err != nil {
+		return nil, nil, nil
+	}
+	c, err := s.Cluster(p.ClusterID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, c, nil
+}
+
 func notDeleting(p *store.Project) error {
 	if p.DeletedAt != nil || p.State == store.ProjectDeleting {
 		return queue.PermanentError(fmt.Errorf("project is being deleted"))

@@ -62,32 +62,18 @@ func (c *Config) defaults() {
 	if c.WorkerID == "" {
 		c.WorkerID = bgsvc.WorkerID()
 	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 10
-	}
-	if c.LeaseDuration <= 0 {
-		c.LeaseDuration = 30 * time.Second
-	}
+	bgsvc.Default(&c.Concurrency, 10)
+	bgsvc.Default(&c.LeaseDuration, 30*time.Second)
 	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.LeaseDuration {
 		// A lease that can expire between two heartbeats gets reaped while
 		// its job still runs, and the job runs twice.
 		c.HeartbeatInterval = c.LeaseDuration / 3
 	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
-	}
-	if c.ReapInterval <= 0 {
-		c.ReapInterval = 5 * time.Second
-	}
-	if c.ReapBatch <= 0 {
-		c.ReapBatch = 100
-	}
-	if c.BackoffBase <= 0 {
-		c.BackoffBase = 5 * time.Second
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = 5 * time.Minute
-	}
+	bgsvc.Default(&c.PollInterval, time.Second)
+	bgsvc.Default(&c.ReapInterval, 5*time.Second)
+	bgsvc.Default(&c.ReapBatch, 100)
+	bgsvc.Default(&c.BackoffBase, 5*time.Second)
+	bgsvc.Default(&c.BackoffMax, 5*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

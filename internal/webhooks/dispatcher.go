@@ -45,33 +45,15 @@ func (c *Config) defaults() {
 	if c.WorkerID == "" {
 		c.WorkerID = bgsvc.WorkerID()
 	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 32
-	}
-	if c.PerEndpoint <= 0 {
-		c.PerEndpoint = 4
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = 30 * time.Second
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = time.Hour
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = MaxAttempts
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
-	}
-	if c.Retention <= 0 {
-		c.Retention = 30 * 24 * time.Hour
-	}
-	if c.FanOutBatch <= 0 {
-		c.FanOutBatch = 500
-	}
+	bgsvc.Default(&c.Concurrency, 32)
+	bgsvc.Default(&c.PerEndpoint, 4)
+	bgsvc.Default(&c.Timeout, 10*time.Second)
+	bgsvc.Default(&c.RetryBase, 30*time.Second)
+	bgsvc.Default(&c.RetryMax, time.Hour)
+	bgsvc.Default(&c.MaxAttempts, MaxAttempts)
+	bgsvc.Default(&c.PollInterval, time.Second)
+	bgsvc.Default(&c.Retention, 30*24*time.Hour)
+	bgsvc.Default(&c.FanOutBatch, 500)
 	if c.Guard == nil {
 		c.Guard = &netguard.Guard{}
 	}
