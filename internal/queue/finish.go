@@ -28,12 +28,8 @@ func (w *Worker) complete(ctx context.Context, h Handler, j *Job, rep *Reporter,
 		resultJSON = b
 	}
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		err := execLeased(ctx, tx, `UPDATE jobs SET state = 'completed', completed_at = now(), updated_at = now(),
-				result = $3, error = NULL, retry_classification = '', lease_expires_at = NULL, progress = NULL,
-				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = `+scrubSecret+`
-			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
-			j.ID, w.cfg.WorkerID, resultJSON, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
+		err := w.settle(ctx, tx, j, rep, `state = 'completed', completed_at = now(), result = $7, error = NULL,
+			retry_classification = '', progress = NULL, payload = `+scrubSecret, resultJSON)
 		if err != nil {
 			return err
 		}
@@ -54,22 +50,14 @@ func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		if !final {
 			delay := Backoff(w.cfg.BackoffBase, w.cfg.BackoffMax, j.Attempts)
-			return execLeased(ctx, tx, `UPDATE jobs SET state = 'pending', error = $3, retry_classification = 'transient',
-					run_at = now() + $4::interval, lease_expires_at = NULL, updated_at = now(),
-					last_exit_code = coalesce($5, last_exit_code), last_stdout = coalesce($6, last_stdout),
-					last_stderr = coalesce($7, last_stderr)
-				WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $8`,
-				j.ID, w.cfg.WorkerID, msg, pgInterval(delay), rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
+			return w.settle(ctx, tx, j, rep, `state = 'pending', error = $7, retry_classification = 'transient',
+				run_at = now() + $8::interval`, msg, pgInterval(delay))
 		}
 		if !permanent {
 			msg += exhausted
 		}
-		err := execLeased(ctx, tx, `UPDATE jobs SET state = 'failed', error = $3, retry_classification = 'permanent',
-				completed_at = now(), lease_expires_at = NULL, updated_at = now(), progress = NULL,
-				last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
-				last_stderr = coalesce($6, last_stderr), payload = `+scrubSecret+`
-			WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $7`,
-			j.ID, w.cfg.WorkerID, msg, rep.exitCode, rep.stdout, rep.stderr, j.Attempts)
+		err := w.settle(ctx, tx, j, rep, `state = 'failed', error = $7, retry_classification = 'permanent',
+			completed_at = now(), progress = NULL, payload = `+scrubSecret, msg)
 		if err != nil {
 			return err
 		}
@@ -81,10 +69,16 @@ func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg
 // secret it carried for its run is removed, so it is not kept at rest.
 const scrubSecret = `CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'secret' ELSE payload END`
 
-// execLeased runs an update guarded by this worker's claim on the job;
-// matching no row means the reaper took the job back (errLeaseLost).
-func execLeased(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
-	tag, err := tx.Exec(ctx, sql, args...)
+// settle writes set to the job this worker holds, guarded by its claim and
+// attempt, releasing the lease and keeping the last command's output; set's
+// own parameters start at $7. Matching no row means the reaper took the job
+// back (errLeaseLost).
+func (w *Worker) settle(ctx context.Context, tx pgx.Tx, j *Job, rep *Reporter, set string, args ...any) error {
+	tag, err := tx.Exec(ctx, `UPDATE jobs SET `+set+`, lease_expires_at = NULL, updated_at = now(),
+			last_exit_code = coalesce($4, last_exit_code), last_stdout = coalesce($5, last_stdout),
+			last_stderr = coalesce($6, last_stderr)
+		WHERE id = $1 AND claimed_by = $2 AND state = 'running' AND attempts = $3`,
+		append([]any{j.ID, w.cfg.WorkerID, j.Attempts, rep.exitCode, rep.stdout, rep.stderr}, args...)...)
 	if err != nil {
 		return err
 	}
