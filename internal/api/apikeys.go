@@ -43,13 +43,7 @@ type APIKeysOutput struct {
 }
 
 // CreateAPIKeyBody is POST /v1/organizations/{orgID}/api-keys.
-type CreateAPIKeyBody struct {
-	Name       string     `json:"name" doc:"1-100 characters"`
-	Scopes     []string   `json:"scopes" doc:"at least one scope, or *"`
-	ProjectID  string     `json:"project_id,omitempty" doc:"makes a project-scoped key"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"a future time"`
-	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
-}
+type CreateAPIKeyBody = wire.CreateAPIKeyBody
 
 // CreateAPIKeyInput wraps it.
 type CreateAPIKeyInput struct {

@@ -9,17 +9,12 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // CLILoginStartBody is POST /v1/cli/login/sessions (every field optional;
 // "" means not given).
-type CLILoginStartBody struct {
-	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
-	Name       string     `json:"name,omitempty" doc:"name of the key to mint (default CapyDB CLI, or CapyDB Agent)"`
-	Source     string     `json:"source,omitempty" doc:"cli (default) or agent"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"expiry of the key to mint: future, at most 365 days away"`
-	Scopes     []string   `json:"scopes,omitempty" doc:"scopes of the key to mint (default: the approver's)"`
-}
+type CLILoginStartBody = wire.CLILoginStartBody
 
 // CLILoginStartInput wraps the optional body.
 type CLILoginStartInput struct {

@@ -8,15 +8,11 @@ import (
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/lifecycle"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // CreateImportRequest is POST /v1/projects/{projectID}/imports.
-type CreateImportRequest struct {
-	Confirm   bool   `json:"confirm"`
-	Recreate  bool   `json:"recreate,omitempty"`
-	SourceURL string `json:"source_url,omitempty"`
-	UploadKey string `json:"upload_key,omitempty"`
-}
+type CreateImportRequest = wire.CreateImportRequest
 
 // CreateImportInput wraps it.
 type CreateImportInput struct {

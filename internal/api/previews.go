@@ -29,11 +29,7 @@ func toPreview(pv *store.Preview, c *store.Cluster) *PreviewDatabase {
 }
 
 // CreatePreviewBody is POST /v1/projects/{projectID}/preview-databases.
-type CreatePreviewBody struct {
-	Name     string `json:"name,omitempty" doc:"1-63 letters, digits, -, _ and ., starting with a letter or digit; generated when absent"`
-	Mode     string `json:"mode,omitempty" doc:"empty or clone (default clone)"`
-	TTLHours int    `json:"ttl_hours,omitempty" doc:"1-168; 0 or absent = 24"`
-}
+type CreatePreviewBody = wire.CreatePreviewBody
 
 // CreatePreviewInput wraps the optional body.
 type CreatePreviewInput struct {

@@ -13,19 +13,11 @@ import (
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // CreateProjectBody is POST /v1/projects.
-type CreateProjectBody struct {
-	Name            string `json:"name" doc:"1-64 characters"`
-	Slug            string `json:"slug,omitempty" doc:"lower-case letters, digits and -, starting with a letter; derived from the name when absent"`
-	Environment     string `json:"environment,omitempty" doc:"production (default) or non_production"`
-	Region          string `json:"region,omitempty"`
-	PostgresVersion string `json:"postgres_version,omitempty"`
-	OrganizationID  string `json:"organization_id,omitempty"`
-	ClusterID       string `json:"cluster_id,omitempty" doc:"compatibility field: place the project on this cluster"`
-	AlwaysOn        *bool  `json:"always_on,omitempty"`
-}
+type CreateProjectBody = wire.CreateProjectBody
 
 // CreateProjectInput wraps the body.
 type CreateProjectInput struct {

@@ -50,13 +50,7 @@ func toRestorePoint(r *store.RestorePoint) *RestorePoint {
 }
 
 // CreateRestorePointRequest is POST /v1/projects/{projectID}/restore-points.
-type CreateRestorePointRequest struct {
-	Label     string `json:"label" doc:"1-120 characters"`
-	Kind      string `json:"kind,omitempty" doc:"backup or pitr (snapshot = pitr)"`
-	BackupKey string `json:"backup_key,omitempty"`
-	PITRTime  string `json:"pitr_time,omitempty"`
-	Note      string `json:"note,omitempty" doc:"at most 1000 characters"`
-}
+type CreateRestorePointRequest = wire.CreateRestorePointRequest
 
 // CreateRestorePointInput wraps it.
 type CreateRestorePointInput struct {

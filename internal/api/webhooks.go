@@ -52,12 +52,7 @@ type WebhookEndpointPath struct {
 }
 
 // CreateWebhookEndpointBody is CreateWebhookEndpointRequest.
-type CreateWebhookEndpointBody struct {
-	URL         string   `json:"url" doc:"https:// receiver URL with a public address"`
-	Description string   `json:"description,omitempty" doc:"at most 500 characters"`
-	EventTypes  []string `json:"event_types,omitempty" doc:"omitted or [] = all events"`
-	IsActive    *bool    `json:"is_active,omitempty" doc:"default true"`
-}
+type CreateWebhookEndpointBody = wire.CreateWebhookEndpointBody
 
 // CreateWebhookEndpointInput wraps it.
 type CreateWebhookEndpointInput struct {

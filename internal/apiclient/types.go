@@ -170,13 +170,7 @@ func (k APIKey) MarshalJSON() ([]byte, error) {
 }
 
 // CreateAPIKeyRequest is the body of POST .../api-keys.
-type CreateAPIKeyRequest struct {
-	Name       string     `json:"name"`
-	Scopes     []string   `json:"scopes"`
-	ProjectID  string     `json:"project_id,omitempty"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	DeviceName string     `json:"device_name,omitempty"`
-}
+type CreateAPIKeyRequest = wire.CreateAPIKeyBody
 
 // WebhookEndpoint is a webhook receiver.
 type WebhookEndpoint struct {
@@ -200,11 +194,7 @@ func (w WebhookEndpoint) MarshalJSON() ([]byte, error) {
 }
 
 // CreateWebhookRequest is the body of POST .../webhook-endpoints.
-type CreateWebhookRequest struct {
-	URL         string   `json:"url"`
-	Description string   `json:"description,omitempty"`
-	EventTypes  []string `json:"event_types,omitempty"`
-}
+type CreateWebhookRequest = wire.CreateWebhookEndpointBody
 
 // WebhookDelivery is one delivery of an event to an endpoint.
 type WebhookDelivery struct {
@@ -236,28 +226,13 @@ type RegionDetail = wire.RegionDetail
 type PostgresVersion = wire.PostgresVersion
 
 // CreateProjectRequest is the body of POST /v1/projects.
-type CreateProjectRequest struct {
-	Name            string `json:"name"`
-	Slug            string `json:"slug,omitempty"`
-	Environment     string `json:"environment,omitempty"`
-	Region          string `json:"region,omitempty"`
-	PostgresVersion string `json:"postgres_version,omitempty"`
-}
+type CreateProjectRequest = wire.CreateProjectBody
 
 // CreatePreviewRequest is the body of POST .../preview-databases.
-type CreatePreviewRequest struct {
-	Name     string `json:"name,omitempty"`
-	Mode     string `json:"mode,omitempty"`
-	TTLHours int    `json:"ttl_hours,omitempty"`
-}
+type CreatePreviewRequest = wire.CreatePreviewBody
 
 // LoginStartRequest is the body of POST /v1/cli/login/sessions.
-type LoginStartRequest struct {
-	DeviceName string     `json:"device_name,omitempty"`
-	Name       string     `json:"name,omitempty"`
-	Source     string     `json:"source,omitempty"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-}
+type LoginStartRequest = wire.CLILoginStartBody
 
 // LoginSession is the answer of the device-login start and poll routes.
 type LoginSession struct {
@@ -425,21 +400,10 @@ func (r RestorePoint) MarshalJSON() ([]byte, error) {
 }
 
 // CreateRestorePointRequest is POST .../restore-points.
-type CreateRestorePointRequest struct {
-	Label     string `json:"label"`
-	Kind      string `json:"kind,omitempty"`
-	BackupKey string `json:"backup_key,omitempty"`
-	PITRTime  string `json:"pitr_time,omitempty"`
-	Note      string `json:"note,omitempty"`
-}
+type CreateRestorePointRequest = wire.CreateRestorePointRequest
 
 // CreateImportRequest is POST .../imports.
-type CreateImportRequest struct {
-	Confirm   bool   `json:"confirm"`
-	Recreate  bool   `json:"recreate,omitempty"`
-	SourceURL string `json:"source_url,omitempty"`
-	UploadKey string `json:"upload_key,omitempty"`
-}
+type CreateImportRequest = wire.CreateImportRequest
 
 // ImportUpload is a one-shot signed upload slot for a dump file.
 type ImportUpload struct {

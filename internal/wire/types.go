@@ -279,3 +279,68 @@ type WebhookDelivery struct {
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
 }
+
+// Request bodies: the server decodes them and the client sends them.
+
+// CreateAPIKeyBody is POST /v1/organizations/{orgID}/api-keys.
+type CreateAPIKeyBody struct {
+	Name       string     `json:"name" doc:"1-100 characters"`
+	Scopes     []string   `json:"scopes" doc:"at least one scope, or *"`
+	ProjectID  string     `json:"project_id,omitempty" doc:"makes a project-scoped key"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"a future time"`
+	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
+}
+
+// CLILoginStartBody is POST /v1/cli/login/sessions (every field optional;
+// "" means not given).
+type CLILoginStartBody struct {
+	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
+	Name       string     `json:"name,omitempty" doc:"name of the key to mint (default CapyDB CLI, or CapyDB Agent)"`
+	Source     string     `json:"source,omitempty" doc:"cli (default) or agent"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"expiry of the key to mint: future, at most 365 days away"`
+	Scopes     []string   `json:"scopes,omitempty" doc:"scopes of the key to mint (default: the approver's)"`
+}
+
+// CreateImportRequest is POST /v1/projects/{projectID}/imports.
+type CreateImportRequest struct {
+	Confirm   bool   `json:"confirm"`
+	Recreate  bool   `json:"recreate,omitempty"`
+	SourceURL string `json:"source_url,omitempty"`
+	UploadKey string `json:"upload_key,omitempty"`
+}
+
+// CreatePreviewBody is POST /v1/projects/{projectID}/preview-databases.
+type CreatePreviewBody struct {
+	Name     string `json:"name,omitempty" doc:"1-63 letters, digits, -, _ and ., starting with a letter or digit; generated when absent"`
+	Mode     string `json:"mode,omitempty" doc:"empty or clone (default clone)"`
+	TTLHours int    `json:"ttl_hours,omitempty" doc:"1-168; 0 or absent = 24"`
+}
+
+// CreateProjectBody is POST /v1/projects.
+type CreateProjectBody struct {
+	Name            string `json:"name" doc:"1-64 characters"`
+	Slug            string `json:"slug,omitempty" doc:"lower-case letters, digits and -, starting with a letter; derived from the name when absent"`
+	Environment     string `json:"environment,omitempty" doc:"production (default) or non_production"`
+	Region          string `json:"region,omitempty"`
+	PostgresVersion string `json:"postgres_version,omitempty"`
+	OrganizationID  string `json:"organization_id,omitempty"`
+	ClusterID       string `json:"cluster_id,omitempty" doc:"compatibility field: place the project on this cluster"`
+	AlwaysOn        *bool  `json:"always_on,omitempty"`
+}
+
+// CreateRestorePointRequest is POST /v1/projects/{projectID}/restore-points.
+type CreateRestorePointRequest struct {
+	Label     string `json:"label" doc:"1-120 characters"`
+	Kind      string `json:"kind,omitempty" doc:"backup or pitr (snapshot = pitr)"`
+	BackupKey string `json:"backup_key,omitempty"`
+	PITRTime  string `json:"pitr_time,omitempty"`
+	Note      string `json:"note,omitempty" doc:"at most 1000 characters"`
+}
+
+// CreateWebhookEndpointBody is CreateWebhookEndpointRequest.
+type CreateWebhookEndpointBody struct {
+	URL         string   `json:"url" doc:"https:// receiver URL with a public address"`
+	Description string   `json:"description,omitempty" doc:"at most 500 characters"`
+	EventTypes  []string `json:"event_types,omitempty" doc:"omitted or [] = all events"`
+	IsActive    *bool    `json:"is_active,omitempty" doc:"default true"`
+}
