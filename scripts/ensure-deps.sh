@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ensure-deps.sh — make sure this host has what `capydb server` and the test
 # suite need: the PostgreSQL server binaries (initdb, postgres), the client
-# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, and go.
+# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, and a C
+# compiler (make test runs some packages under the race detector, which needs cgo).
 #
 # Missing PostgreSQL / pgBouncer packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
@@ -107,6 +108,11 @@ check() {
 	if [[ -z $PGBOUNCER ]]; then
 		MISSING_PKGS+=(pgbouncer)
 		MISSING_DESC+=("pgbouncer")
+	fi
+	# make test runs the concurrent packages under -race, which needs cgo's C compiler.
+	if ! find_exe gcc >/dev/null && ! find_exe cc >/dev/null; then
+		MISSING_PKGS+=(gcc)
+		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
 	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
