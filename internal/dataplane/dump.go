@@ -110,7 +110,7 @@ func (c *Cluster) Dump(ctx context.Context, p DumpParams) (TableCounts, error) {
 	}
 	dumpErr := make(chan error, 1)
 	go func() {
-		dumpErr <- c.runDumpTool(ctx, a, p.Command, p.Out, "pg_dump", p.Database, "--format=custom",
+		dumpErr <- c.runPgTool(ctx, a, "capydb-backup", p.Command, p.Out, "pg_dump", p.Database, "--format=custom",
 			"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(c.clone.LockTimeout.Milliseconds()),
 			"--no-subscriptions", "--no-security-labels", "--no-tablespaces")
 	}()
@@ -146,35 +146,6 @@ func (c *Cluster) DumpURL(ctx context.Context, sourceURL string, out io.Writer, 
 		Env:     []string{"PGPASSWORD=" + password, "PGAPPNAME=capydb-import", "PGCONNECT_TIMEOUT=10"},
 		Secrets: []string{password, sourceURL},
 		Stdout:  out,
-	}
-	res, err := runner.Run(ctx, cmd)
-	if command != nil {
-		command(res)
-	}
-	return err
-}
-
-// runDumpTool runs pg_dump or pg_restore against db as agent a (nil: only
-// for pg_restore --list, which connects to nothing).
-func (c *Cluster) runDumpTool(ctx context.Context, a *agent, command func(runner.Result), out io.Writer, tool, db string, args ...string) error {
-	var dsn, password string
-	var err error
-	if a != nil {
-		dsn, password, err = a.toolDSN(db)
-	}
-	if err != nil {
-		return err
-	}
-	cmd := runner.Cmd{
-		Name: filepath.Join(c.binDir, tool),
-		Args: args,
-		Env: []string{"PGPASSWORD=" + password, "PGAPPNAME=capydb-backup",
-			"PGOPTIONS=-c maintenance_work_mem=256MB -c synchronous_commit=off"},
-		Secrets: []string{password},
-		Stdout:  out,
-	}
-	if dsn != "" {
-		cmd.Args = append([]string{"--dbname=" + dsn}, args...)
 	}
 	res, err := runner.Run(ctx, cmd)
 	if command != nil {
@@ -262,7 +233,7 @@ func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
 	// Everything else loads as the owner's agent: no owners or privileges
 	// from the archive, so every object belongs to p.Owner.
 	var sink strings.Builder
-	if err := c.runDumpTool(ctx, a, p.Command, &sink, "pg_restore", p.Target, "--no-owner", "--no-privileges",
+	if err := c.runPgTool(ctx, a, "capydb-restore", p.Command, &sink, "pg_restore", p.Target, "--no-owner", "--no-privileges",
 		"--exit-on-error", "--use-list="+listFile, fmt.Sprintf("--jobs=%d", p.Jobs), p.File); err != nil {
 		return fmt.Errorf("while restoring into %s: %w", p.Target, err)
 	}
@@ -274,7 +245,7 @@ func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
 // returns the extensions apart: they are created by createExtensions.
 func (c *Cluster) archiveList(ctx context.Context, command func(runner.Result), file, target string) (string, []string, error) {
 	var list strings.Builder
-	if err := c.runDumpTool(ctx, nil, command, &list, "pg_restore", "", "--list", file); err != nil {
+	if err := c.runPgTool(ctx, nil, "capydb-restore", command, &list, "pg_restore", "", "--list", file); err != nil {
 		return "", nil, fmt.Errorf("while reading the archive: %w", err)
 	}
 	var keep, exts []string
