@@ -67,11 +67,11 @@ var agentSettings = [][2]string{
 	{"row_security", "off"},
 }
 
-// newAgent creates an agent acting as actAs, a member of actAs, of extra, and
-// of the logins that are members of any of them (a tenant's rotated logins
-// own objects too). None of them may be a superuser or a built-in role.
-func (c *Cluster) newAgent(ctx context.Context, actAs string, extra ...string) (*agent, error) {
-	return c.createAgent(ctx, true, actAs, extra...)
+// newAgent creates an agent acting as actAs, a member of actAs and of the
+// logins that are members of it (a tenant's rotated logins own objects
+// too). None of them may be a superuser or a built-in role.
+func (c *Cluster) newAgent(ctx context.Context, actAs string) (*agent, error) {
+	return c.createAgent(ctx, true, actAs)
 }
 
 // newUnionAgent creates an agent whose sessions keep its own identity, so
@@ -83,7 +83,7 @@ func (c *Cluster) newUnionAgent(ctx context.Context, to, from string) (*agent, e
 }
 
 func (c *Cluster) createAgent(ctx context.Context, setRole bool, actAs string, extra ...string) (*agent, error) {
-	owners := append([]string{actAs}, extra...)
+	owners := append([]string{actAs}, extra...) // extra: the other role of a union agent
 	rows, err := c.admin.Query(ctx, `
 		SELECT r.rolname, r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls OR r.rolname LIKE 'pg\_%'
 		FROM pg_catalog.pg_roles r
@@ -155,12 +155,12 @@ func (c *Cluster) createAgent(ctx context.Context, setRole bool, actAs string, e
 }
 
 // agentForDatabase creates an agent acting as the owner of db.
-func (c *Cluster) agentForDatabase(ctx context.Context, db string, extra ...string) (*agent, error) {
+func (c *Cluster) agentForDatabase(ctx context.Context, db string) (*agent, error) {
 	owner, err := c.databaseOwner(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return c.newAgent(ctx, owner, extra...)
+	return c.newAgent(ctx, owner)
 }
 
 // databaseOwner names the owner of db.
@@ -174,38 +174,38 @@ func (c *Cluster) databaseOwner(ctx context.Context, db string) (string, error) 
 	return owner, err
 }
 
-// dsn is the agent's URL for db, with its password.
-func (a *agent) dsn(db string) (string, error) {
+// url is the cluster's URL for db with the agent as its user and no
+// password, and records db for close.
+func (a *agent) url(db string) (*url.URL, error) {
 	u, err := url.Parse(a.c.dsnFor(db))
 	if err != nil {
-		return "", fmt.Errorf("while reading the cluster DSN: %w", err)
+		return nil, fmt.Errorf("while reading the cluster DSN: %w", err)
 	}
-	u.User = url.UserPassword(a.role, a.password)
+	u.User = url.User(a.role)
 	a.mu.Lock()
 	a.used[db] = true
 	a.mu.Unlock()
-	return u.String(), nil
+	return u, nil
 }
 
 // toolDSN is the agent's URL for db without its password, and the password
 // (for PGPASSWORD, so it never appears on a command line).
 func (a *agent) toolDSN(db string) (string, string, error) {
-	dsn, err := a.dsn(db)
+	u, err := a.url(db)
 	if err != nil {
 		return "", "", err
 	}
-	u, _ := url.Parse(dsn)
-	u.User = url.User(a.role)
 	return u.String(), a.password, nil
 }
 
 // connect opens a session on db as the agent.
 func (a *agent) connect(ctx context.Context, db, app string) (*pgx.Conn, error) {
-	dsn, err := a.dsn(db)
+	u, err := a.url(db)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(dsn)
+	u.User = url.UserPassword(a.role, a.password)
+	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return nil, err
 	}
