@@ -67,6 +67,10 @@ func (c *Cluster) CountRows(ctx context.Context, db string) (TableCounts, error)
 		return nil, err
 	}
 	defer a.close(ctx) //nolint:errcheck
+	return countRowsAs(ctx, a, db)
+}
+
+func countRowsAs(ctx context.Context, a *agent, db string) (TableCounts, error) {
 	conn, err := a.connect(ctx, db, "capydb-verify")
 	if err != nil {
 		return nil, err
@@ -175,11 +179,21 @@ type RestoreParams struct {
 
 var extensionEntry = regexp.MustCompile(`^\d+; \d+ \d+ EXTENSION - (\S+)`)
 
-// Restore creates p.Target and loads p.File into it: extensions are created
-// by the admin, everything else as the owner (no owners or privileges from
-// the archive), so the target belongs to p.Owner whatever the source's
-// roles were. On error the target is dropped.
-func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
+// Restore creates p.Target and loads p.File into it as an agent of p.Owner
+// (no owners or privileges from the archive), so the target belongs to
+// p.Owner whatever the source's roles were; only untrusted extensions are
+// created by the superuser, before anything else is loaded (createExtensions).
+// On error the target is dropped.
+func (c *Cluster) Restore(ctx context.Context, p RestoreParams) error {
+	a, err := c.newAgent(ctx, p.Owner)
+	if err != nil {
+		return err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	return c.restoreAs(ctx, a, p)
+}
+
+func (c *Cluster) restoreAs(ctx context.Context, a *agent, p RestoreParams) (err error) {
 	if c.binDir == "" {
 		return errors.New("restores need the PostgreSQL client tools: the cluster has no tools directory")
 	}
@@ -215,11 +229,6 @@ func (c *Cluster) Restore(ctx context.Context, p RestoreParams) (err error) {
 		}
 	}()
 
-	a, err := c.newAgent(ctx, p.Owner)
-	if err != nil {
-		return err
-	}
-	defer a.close(ctx) //nolint:errcheck
 	listFile, exts, err := c.archiveList(ctx, p.Command, p.File, p.Target)
 	if err != nil {
 		return err
@@ -280,9 +289,15 @@ func (c *Cluster) archiveList(ctx context.Context, command func(runner.Result), 
 }
 
 // VerifyArchive restores file into a throwaway database owned by owner,
-// compares its row counts with want, and drops it again.
+// compares its row counts with want, and drops it again. One agent of owner
+// does both the load and the counts.
 func (c *Cluster) VerifyArchive(ctx context.Context, file, scratch, owner string, want TableCounts, command func(runner.Result)) error {
-	if err := c.Restore(ctx, RestoreParams{File: file, Target: scratch, Owner: owner, Command: command}); err != nil {
+	a, err := c.newAgent(ctx, owner)
+	if err != nil {
+		return err
+	}
+	defer a.close(ctx) //nolint:errcheck
+	if err := c.restoreAs(ctx, a, RestoreParams{File: file, Target: scratch, Owner: owner, Command: command}); err != nil {
 		return err
 	}
 	defer func() {
@@ -290,7 +305,7 @@ func (c *Cluster) VerifyArchive(ctx context.Context, file, scratch, owner string
 		defer cancel()
 		_ = c.DropDatabaseIfOwned(cctx, scratch, owner)
 	}()
-	got, err := c.CountRows(ctx, scratch)
+	got, err := countRowsAs(ctx, a, scratch)
 	if err != nil {
 		return err
 	}
