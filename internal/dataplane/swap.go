@@ -13,23 +13,33 @@ import (
 // DropDatabaseIfOwned drops db (terminating its sessions) when it does not
 // exist or owner owns it; a database owned by anyone else is never touched.
 func (c *Cluster) DropDatabaseIfOwned(ctx context.Context, db, owner string) error {
-	var actual string
-	err := c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&actual)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	dropped, err := c.dropIfOwned(ctx, db, owner)
+	if err != nil || !dropped {
 		return err
-	}
-	if actual != owner {
-		return &ForeignObjectError{Msg: fmt.Sprintf("database %s already exists and belongs to %s", db, actual)}
-	}
-	if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
-		return fmt.Errorf("while dropping database %s: %w", db, err)
 	}
 	// A database that existed may be listed in the pooler's configuration
 	// (a scratch or build target a sync saw): it must not outlive the drop.
 	return c.SyncPooler(ctx)
+}
+
+// dropIfOwned is DropDatabaseIfOwned without the pooler sync, for callers
+// that sync once afterwards anyway.
+func (c *Cluster) dropIfOwned(ctx context.Context, db, owner string) (bool, error) {
+	var actual string
+	err := c.admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db).Scan(&actual)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if actual != owner {
+		return false, &ForeignObjectError{Msg: fmt.Sprintf("database %s already exists and belongs to %s", db, actual)}
+	}
+	if _, err := c.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(db)+` WITH (FORCE)`); err != nil {
+		return false, fmt.Errorf("while dropping database %s: %w", db, err)
+	}
+	return true, nil
 }
 
 // SwapDatabase puts next in place of main: main's sessions are ended, main
@@ -62,9 +72,10 @@ func (c *Cluster) SwapDatabase(ctx context.Context, main, next, old, owner strin
 	if err := c.renameWhenIdle(ctx, next, main); err != nil {
 		return err
 	}
-	if err := c.DropDatabaseIfOwned(ctx, old, owner); err != nil {
+	if _, err := c.dropIfOwned(ctx, old, owner); err != nil {
 		return err
 	}
+	// One sync publishes the rename and forgets old.
 	if err := c.SyncPooler(ctx); err != nil {
 		return err
 	}
