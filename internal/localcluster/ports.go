@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,11 +50,11 @@ func (c *Cluster) resolvePorts() error {
 		return fmt.Errorf("while reading %s: %w", path, err)
 	}
 
-	direct, directFell, err := c.pickPort("--direct-port", c.cfg.DirectPort, defaultDirectPort, c.cfg.DirectPortExplicit, saved.DirectPort, orInt(c.cfg.FallbackDirectBase, fallbackDirectBase), 0)
+	direct, directFell, err := c.pickPort("--direct-port", c.cfg.DirectPort, defaultDirectPort, c.cfg.DirectPortExplicit, saved.DirectPort, cmp.Or(c.cfg.FallbackDirectBase, fallbackDirectBase), 0)
 	if err != nil {
 		return err
 	}
-	pooled, pooledFell, err := c.pickPort("--pooled-port", c.cfg.PooledPort, defaultPooledPort, c.cfg.PooledPortExplicit, saved.PooledPort, orInt(c.cfg.FallbackPooledBase, fallbackPooledBase), direct)
+	pooled, pooledFell, err := c.pickPort("--pooled-port", c.cfg.PooledPort, defaultPooledPort, c.cfg.PooledPortExplicit, saved.PooledPort, cmp.Or(c.cfg.FallbackPooledBase, fallbackPooledBase), direct)
 	if err != nil {
 		return err
 	}
@@ -133,11 +134,4 @@ func (c *Cluster) portBusy(port int) string {
 	}
 	l.Close()
 	return ""
-}
-
-func orInt(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }

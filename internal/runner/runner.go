@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,13 +73,6 @@ type Cmd struct {
 	// close after the command exited, in case a background child inherited
 	// them; 0 means 2 s.
 	PipeGrace time.Duration
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // Result describes a finished (or unstartable) command. Stdout and Stderr are
@@ -276,7 +270,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		Stdout:      stdoutTail,
 		Stderr:      stderrTail,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential},
-		WaitDelay:   orDefault(c.PipeGrace, defaultPipeGrace),
+		WaitDelay:   cmp.Or(c.PipeGrace, defaultPipeGrace),
 	}
 
 	// A streamed stdout gets our own pipe and copier: exec's WaitDelay would
@@ -329,7 +323,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		interrupted.Store(true)
 		pgid := cmd.Process.Pid // Setpgid: the group id is the leader's pid
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(orDefault(c.KillGrace, defaultKillGrace))
+		t := time.NewTimer(cmp.Or(c.KillGrace, defaultKillGrace))
 		defer t.Stop()
 		select {
 		case <-exited:
