@@ -10,26 +10,39 @@ import (
 	"github.com/capydb/capydb/internal/bgsvc"
 )
 
-// Backoff doubles from base, stops at max, and spreads ±20 %.
+// Backoff doubles from base, stops at max (also when 2^n overflows), and
+// spreads ±20 %. The queue's job retries and the webhook dispatcher's
+// delivery retries both use it.
 func TestBackoff(t *testing.T) {
-	base, maxD := 100*time.Millisecond, 2*time.Second
-	for n := 1; n <= 8; n++ {
+	base, maxD := 100*time.Millisecond, 3*time.Second
+	for n := 1; n <= 12; n++ {
 		nominal := min(base<<(n-1), maxD)
 		lo, hi := time.Duration(float64(nominal)*0.8), time.Duration(float64(nominal)*1.2)
 		seen := map[time.Duration]bool{}
-		for range 200 {
+		for range 300 {
 			d := bgsvc.Backoff(base, maxD, n)
 			if d < lo || d > hi {
-				t.Fatalf("Backoff(%d) = %v, want within [%v, %v]", n, d, lo, hi)
+				t.Fatalf("Backoff(%v, %v, %d) = %v, want within [%v, %v]", base, maxD, n, d, lo, hi)
 			}
 			seen[d] = true
 		}
 		if len(seen) < 10 {
-			t.Errorf("Backoff(%d): only %d distinct values: no jitter", n, len(seen))
+			t.Errorf("Backoff(%d): only %d distinct values in 300 calls: no jitter", n, len(seen))
 		}
 	}
-	if d := bgsvc.Backoff(base, maxD, 10_000); d > time.Duration(float64(maxD)*1.2) {
-		t.Errorf("Backoff of a huge attempt = %v, want capped", d)
+	// Huge attempt numbers overflow 2^n to +Inf: still capped.
+	for _, n := range []int{64, 1100, 10_000, 1 << 20} {
+		if d := bgsvc.Backoff(base, maxD, n); d < time.Duration(float64(maxD)*0.8) || d > time.Duration(float64(maxD)*1.2) {
+			t.Errorf("Backoff(%d) = %v, want about %v", n, d, maxD)
+		}
+	}
+	// The webhook dispatcher's defaults (30 s doubling to an hour).
+	for n, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 7: 32 * time.Minute, 8: time.Hour, 60: time.Hour} {
+		for range 50 {
+			if got := bgsvc.Backoff(30*time.Second, time.Hour, n); got < want*8/10 || got > want*12/10 {
+				t.Fatalf("Backoff(30s, 1h, %d) = %s, want %s ±20%%", n, got, want)
+			}
+		}
 	}
 }
 

@@ -184,35 +184,6 @@ func TestOnCompleteErrorRollsBack(t *testing.T) {
 	}
 }
 
-// 5a. Backoff is base·2^(attempt−1), capped at max, with ±20 % jitter.
-func TestBackoff(t *testing.T) {
-	base, maxD := 100*time.Millisecond, 3*time.Second
-	for attempt := 1; attempt <= 12; attempt++ {
-		want := base * time.Duration(1<<(attempt-1))
-		if want > maxD {
-			want = maxD
-		}
-		lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)
-		seen := map[time.Duration]bool{}
-		for range 300 {
-			d := queue.Backoff(base, maxD, attempt)
-			if d < lo || d > hi {
-				t.Fatalf("Backoff(%v, %v, %d) = %v, want within [%v, %v]", base, maxD, attempt, d, lo, hi)
-			}
-			seen[d] = true
-		}
-		if len(seen) < 10 {
-			t.Errorf("Backoff(attempt %d) took only %d distinct values in 300 calls: no jitter", attempt, len(seen))
-		}
-	}
-	// Huge attempt numbers overflow 2^n to +Inf: still capped.
-	for _, attempt := range []int{64, 1100, 1 << 20} {
-		if d := queue.Backoff(base, maxD, attempt); d < time.Duration(float64(maxD)*0.8) || d > time.Duration(float64(maxD)*1.2) {
-			t.Errorf("Backoff(attempt %d) = %v, want about %v", attempt, d, maxD)
-		}
-	}
-}
-
 func TestIsPermanent(t *testing.T) {
 	base := errors.New("no such role")
 	p := queue.PermanentError(base)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -49,7 +50,7 @@ func (w *Worker) complete(ctx context.Context, h Handler, j *Job, rep *Reporter,
 func (w *Worker) fail(ctx context.Context, h Handler, j *Job, rep *Reporter, msg string, final, permanent bool) error {
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		if !final {
-			delay := Backoff(w.cfg.BackoffBase, w.cfg.BackoffMax, j.Attempts)
+			delay := bgsvc.Backoff(w.cfg.BackoffBase, w.cfg.BackoffMax, j.Attempts)
 			return w.settle(ctx, tx, j, rep, `state = 'pending', error = $7, retry_classification = 'transient',
 				run_at = now() + $8::interval`, msg, pgInterval(delay))
 		}

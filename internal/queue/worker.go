@@ -79,12 +79,6 @@ func (c *Config) defaults() {
 	}
 }
 
-// Backoff is the delay before retry number attempt (1-based): base·2^(attempt−1),
-// capped at max, with ±20 % jitter (bgsvc.Backoff).
-func Backoff(base, max time.Duration, attempt int) time.Duration {
-	return bgsvc.Backoff(base, max, attempt)
-}
-
 // TestSignals are events a test can arm and wait for instead of polling
 // (bgsvc.Signal); they are never armed in production.
 type TestSignals struct {

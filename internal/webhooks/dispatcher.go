@@ -384,7 +384,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c *store.ClaimedDelivery) {
 	o := store.AttemptOutcome{Delivered: sendErr == nil, ResponseStatus: status}
 	if sendErr != nil {
 		o.Error = sendErr.Error()
-		o.RetryIn = Backoff(d.cfg.RetryBase, d.cfg.RetryMax, c.Failures+1)
+		o.RetryIn = bgsvc.Backoff(d.cfg.RetryBase, d.cfg.RetryMax, c.Failures+1)
 	}
 	ok, err := store.FinishDeliveryAttempt(rctx, d.pool, c.ID, c.Attempts, d.cfg.WorkerID, o)
 	switch {
@@ -456,10 +456,6 @@ func scrubURLError(err error) string {
 	}
 	return strings.TrimSpace(msg)
 }
-
-// Backoff is the wait after the n-th failed attempt: base·2^(n−1), capped
-// at max, with ±20 % jitter (bgsvc.Backoff).
-func Backoff(base, max time.Duration, n int) time.Duration { return bgsvc.Backoff(base, max, n) }
 
 // pruneLoop deletes deliveries older than the retention, hourly.
 func (d *Dispatcher) pruneLoop(ctx context.Context) {

@@ -68,18 +68,6 @@ func TestBuildEnvelope(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	base, max := 30*time.Second, time.Hour
-	for n, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 7: 32 * time.Minute, 8: time.Hour, 60: time.Hour} {
-		for range 50 {
-			got := webhooks.Backoff(base, max, n)
-			if got < want*8/10 || got > want*12/10 {
-				t.Fatalf("Backoff(%d) = %s, want %s ±20%%", n, got, want)
-			}
-		}
-	}
-}
-
 func TestHealth(t *testing.T) {
 	failed, delivered := store.DeliveryFailed, store.DeliveryDelivered
 	cases := []struct {
