@@ -185,6 +185,3 @@ func move(ctx context.Context, db DB, name, id string, c change) error {
 	te.Deleted = !isLive
 	return te
 }
-
-// Allows reports whether edge name may start from state.
-func Allows(name, state string) bool { return slices.Contains(EdgeByName(name).From, state) }
