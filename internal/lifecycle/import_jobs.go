@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -120,11 +119,7 @@ func (h *importHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 		params.CopyFrom = p.DatabaseName
 	}
 	if err := c.Restore(ctx, params); err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, queue.PermanentError(err)
+		return nil, queue.PermanentError(err) // any failed load is permanent, foreign object or not
 	}
 	if err := c.SwapDatabase(ctx, p.DatabaseName, nextDB(p.DatabaseName), oldDB(p.DatabaseName), p.OwnerRole); err != nil {
 		return nil, err

@@ -83,11 +83,7 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 		Progress: progressReporter(ctx, rep), Command: rep.Command, Log: h.s.Log.With("preview_id", pv.ID),
 	})
 	if err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, err
+		return nil, permanentIfForeign(err)
 	}
 	if len(res.Unowned) > 0 {
 		h.s.Log.Warn("some cloned objects keep their previous owner", "preview_id", pv.ID, "objects", res.Unowned)

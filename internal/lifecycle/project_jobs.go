@@ -37,16 +37,11 @@ func (h *provisionHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Rep
 		return nil, queue.PermanentError(fmt.Errorf("while decrypting credentials: %w", err))
 	}
 	rep.Secret(pw)
-	err = c.CreateTenant(ctx, dataplane.Tenant{
+	return nil, permanentIfForeign(c.CreateTenant(ctx, dataplane.Tenant{
 		Database: p.DatabaseName, Role: p.RoleName, Password: pw,
 		ConnectionLimit: limits.MaxConnections, StatementTimeout: limits.StatementTimeout,
 		IdleTransactionTimeout: limits.IdleTransactionTimeout,
-	})
-	var foreign *dataplane.ForeignObjectError
-	if errors.As(err, &foreign) {
-		return nil, queue.PermanentError(err)
-	}
-	return nil, err
+	}))
 }
 
 // Abort removes what a failed provisioning made, so no half-made role or
@@ -267,6 +262,17 @@ func (h *expireHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) erro
 func skipStale(err error) error {
 	if errors.Is(err, store.ErrTransition) || errors.Is(err, store.ErrNotFound) {
 		return nil
+	}
+	return err
+}
+
+// permanentIfForeign marks err permanent when it is a *dataplane.ForeignObjectError:
+// an object of the name belongs to someone else, which no retry changes.
+// Any other error is returned as it is.
+func permanentIfForeign(err error) error {
+	var foreign *dataplane.ForeignObjectError
+	if errors.As(err, &foreign) {
+		return queue.PermanentError(err)
 	}
 	return err
 }

@@ -86,11 +86,7 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 	}
 	err = c.Restore(ctx, dataplane.RestoreParams{File: file, Target: nextDB(main), Owner: owner, Jobs: h.s.cloneWorkers(), Command: rep.Command})
 	if err != nil {
-		var foreign *dataplane.ForeignObjectError
-		if errors.As(err, &foreign) {
-			return nil, queue.PermanentError(err)
-		}
-		return nil, err
+		return nil, permanentIfForeign(err)
 	}
 	if err := c.SwapDatabase(ctx, main, nextDB(main), oldDB(main), owner); err != nil {
 		return nil, err
