@@ -331,7 +331,8 @@ func keys(m map[string]*schema) string {
 	return strings.Join(out, ", ")
 }
 
-// wireTypeNames lists the package's named struct types that carry json tags.
+// wireTypeNames lists the package's named struct types that carry json tags
+// or embed a type of internal/wire.
 func wireTypeNames(t *testing.T) []string {
 	t.Helper()
 	pkgs, err := parser.ParseDir(token.NewFileSet(), ".", func(fi fs.FileInfo) bool {
@@ -350,7 +351,7 @@ func wireTypeNames(t *testing.T) []string {
 				}
 				for _, spec := range gd.Specs {
 					ts := spec.(*ast.TypeSpec)
-					if st, ok := ts.Type.(*ast.StructType); ok && hasJSONTag(st) {
+					if st, ok := ts.Type.(*ast.StructType); ok && (hasJSONTag(st) || embedsWire(st)) {
 						names = append(names, ts.Name.Name)
 					}
 				}
@@ -361,6 +362,17 @@ func wireTypeNames(t *testing.T) []string {
 		t.Fatalf("found only %d wire types in the package source", len(names))
 	}
 	return names
+}
+
+func embedsWire(st *ast.StructType) bool {
+	for _, f := range st.Fields.List {
+		if sel, ok := f.Type.(*ast.SelectorExpr); ok && len(f.Names) == 0 {
+			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "wire" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasJSONTag(st *ast.StructType) bool {

@@ -8,7 +8,8 @@ import (
 	"github.com/capydb/capydb/internal/wire"
 )
 
-// The wire types below carry the fields the CLI reads. Each also remembers
+// The server's objects are its own internal/wire types, embedded; the rest
+// carry the fields the CLI reads. Each also remembers
 // the exact JSON it was decoded from and marshals back to it, so `-o json`
 // passes the server's objects through unchanged (fields this client does not
 // know included).
@@ -102,19 +103,8 @@ func (c ConnectionInfo) MarshalJSON() ([]byte, error) {
 
 // Job is an asynchronous job.
 type Job struct {
-	ID                string     `json:"id"`
-	Type              string     `json:"type"`
-	State             string     `json:"state"`
-	OrganizationID    string     `json:"organization_id"`
-	ProjectID         *string    `json:"project_id,omitempty"`
-	PreviewDatabaseID *string    `json:"preview_database_id,omitempty"`
-	Attempts          int        `json:"attempts"`
-	MaxAttempts       int        `json:"max_attempts"`
-	Error             *string    `json:"error,omitempty"`
-	StartedAt         *time.Time `json:"started_at,omitempty"`
-	CompletedAt       *time.Time `json:"completed_at,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	raw               json.RawMessage
+	wire.Job
+	raw json.RawMessage
 }
 
 func (j *Job) UnmarshalJSON(b []byte) error {
@@ -146,18 +136,8 @@ func (p PreviewDatabase) MarshalJSON() ([]byte, error) {
 
 // APIKey is an API key (never its plaintext).
 type APIKey struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	KeyPrefix  string     `json:"key_prefix"`
-	Scopes     []string   `json:"scopes"`
-	ProjectID  string     `json:"project_id,omitempty"`
-	Source     string     `json:"source"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	IsActive   bool       `json:"is_active"`
-	CreatedAt  time.Time  `json:"created_at"`
-	raw        json.RawMessage
+	wire.APIKey
+	raw json.RawMessage
 }
 
 func (k *APIKey) UnmarshalJSON(b []byte) error {
@@ -174,14 +154,8 @@ type CreateAPIKeyRequest = wire.CreateAPIKeyBody
 
 // WebhookEndpoint is a webhook receiver.
 type WebhookEndpoint struct {
-	ID          string    `json:"id"`
-	URL         string    `json:"url"`
-	Description string    `json:"description,omitempty"`
-	EventTypes  []string  `json:"event_types"`
-	IsActive    bool      `json:"is_active"`
-	Health      string    `json:"health"`
-	CreatedAt   time.Time `json:"created_at"`
-	raw         json.RawMessage
+	wire.WebhookEndpoint
+	raw json.RawMessage
 }
 
 func (w *WebhookEndpoint) UnmarshalJSON(b []byte) error {
@@ -198,16 +172,8 @@ type CreateWebhookRequest = wire.CreateWebhookEndpointBody
 
 // WebhookDelivery is one delivery of an event to an endpoint.
 type WebhookDelivery struct {
-	ID             string    `json:"id"`
-	EndpointID     string    `json:"endpoint_id"`
-	EventType      string    `json:"event_type"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	MaxAttempts    int       `json:"max_attempts"`
-	ResponseStatus *int      `json:"response_status,omitempty"`
-	LastError      *string   `json:"last_error,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	raw            json.RawMessage
+	wire.WebhookDelivery
+	raw json.RawMessage
 }
 
 func (d *WebhookDelivery) UnmarshalJSON(b []byte) error {
@@ -273,20 +239,8 @@ func (s Status) MarshalJSON() ([]byte, error) {
 
 // Backup is a logical dump of a project.
 type Backup struct {
-	ID                string     `json:"id"`
-	ProjectID         string     `json:"project_id"`
-	BackupKey         string     `json:"backup_key"`
-	DatabaseName      string     `json:"database_name"`
-	Label             string     `json:"label,omitempty"`
-	State             string     `json:"state"`
-	SizeBytes         int64      `json:"size_bytes"`
-	VerificationState string     `json:"verification_state"`
-	VerifiedAt        *time.Time `json:"verified_at,omitempty"`
-	Kind              string     `json:"kind,omitempty"`
-	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
-	JobID             string     `json:"job_id,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	raw               json.RawMessage
+	wire.Backup
+	raw json.RawMessage
 }
 
 func (b *Backup) UnmarshalJSON(d []byte) error {
@@ -300,15 +254,8 @@ func (b Backup) MarshalJSON() ([]byte, error) {
 
 // ScheduledBackup is a project's daily backup schedule.
 type ScheduledBackup struct {
-	ID            string     `json:"id"`
-	CronHour      int        `json:"cron_hour"`
-	CronMinute    int        `json:"cron_minute"`
-	IsActive      bool       `json:"is_active"`
-	Label         string     `json:"label"`
-	RetentionDays int        `json:"retention_days"`
-	LastJobID     string     `json:"last_job_id,omitempty"`
-	LastRunAt     *time.Time `json:"last_run_at,omitempty"`
-	raw           json.RawMessage
+	wire.ScheduledBackup
+	raw json.RawMessage
 }
 
 func (s *ScheduledBackup) UnmarshalJSON(d []byte) error {
@@ -331,14 +278,8 @@ type UpsertScheduledBackupRequest struct {
 
 // ProjectExport is a downloadable pg_dump archive.
 type ProjectExport struct {
-	ID        string    `json:"id"`
-	ProjectID string    `json:"project_id"`
-	State     string    `json:"state"`
-	SizeBytes int64     `json:"size_bytes"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	JobID     string    `json:"job_id,omitempty"`
-	raw       json.RawMessage
+	wire.ProjectExport
+	raw json.RawMessage
 }
 
 func (e *ProjectExport) UnmarshalJSON(d []byte) error {
@@ -379,15 +320,8 @@ type PITRRestoreTarget struct {
 
 // RestorePoint is a named backup or point in time.
 type RestorePoint struct {
-	ID        string     `json:"id"`
-	Label     string     `json:"label"`
-	Kind      string     `json:"kind"`
-	BackupKey string     `json:"backup_key,omitempty"`
-	PITRTime  *time.Time `json:"pitr_time,omitempty"`
-	Note      string     `json:"note,omitempty"`
-	State     string     `json:"state"`
-	CreatedAt time.Time  `json:"created_at"`
-	raw       json.RawMessage
+	wire.RestorePoint
+	raw json.RawMessage
 }
 
 func (r *RestorePoint) UnmarshalJSON(d []byte) error {

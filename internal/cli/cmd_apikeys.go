@@ -87,7 +87,7 @@ func apiKeysListCmd() *cobra.Command {
 				return op("list API keys", err)
 			}
 			return printList(a, "api_keys", keys, []string{"ID", "NAME", "PREFIX", "SCOPES", "PROJECT", "ACTIVE", "EXPIRES_AT", "LAST_USED_AT"}, func(k apiclient.APIKey) []string {
-				return []string{k.ID, k.Name, k.KeyPrefix, strings.Join(k.Scopes, ","), k.ProjectID, yesNo(k.IsActive),
+				return []string{k.ID, k.Name, k.KeyPrefix, strings.Join(k.Scopes, ","), strp(k.ProjectID), yesNo(k.IsActive),
 					tsp(k.ExpiresAt), tsp(k.LastUsedAt)}
 			})
 		}}

@@ -80,7 +80,7 @@ func backupsListCmd() *cobra.Command {
 				if b.SizeBytes > 0 {
 					size = humanBytes(b.SizeBytes)
 				}
-				return []string{b.ID, b.Label, state, b.VerificationState, size, ts(b.CreatedAt), b.BackupKey}
+				return []string{b.ID, strp(b.Label), state, b.VerificationState, size, ts(b.CreatedAt), b.BackupKey}
 			})
 		}}
 }
@@ -121,7 +121,7 @@ func (a *app) printSchedule(s *apiclient.ScheduledBackup) {
 		{"schedule_id", s.ID}, {"active", yesNo(s.IsActive)},
 		{"time_utc", fmt.Sprintf("%02d:%02d", s.CronHour, s.CronMinute)},
 		{"retention_days", strconv.Itoa(s.RetentionDays)}, {"label", s.Label},
-		{"last_run_at", tsp(s.LastRunAt)}, {"last_job_id", s.LastJobID},
+		{"last_run_at", tsp(s.LastRunAt)}, {"last_job_id", strp(s.LastJobID)},
 	})
 }
 

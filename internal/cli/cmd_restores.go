@@ -177,7 +177,7 @@ func restorePointsListCmd() *cobra.Command {
 			}
 			rows := make([][]string, len(list))
 			for i, r := range list {
-				anchor := r.BackupKey
+				anchor := strp(r.BackupKey)
 				if r.Kind == "pitr" {
 					anchor = tsp(r.PITRTime)
 				}
@@ -220,7 +220,7 @@ func restorePointsCreateCmd() *cobra.Command {
 				return printJSON(a.out, map[string]any{"restore_point": rp})
 			}
 			fields(a.out, [][2]string{{"restore_point_id", rp.ID}, {"label", rp.Label}, {"kind", rp.Kind},
-				{"backup_key", rp.BackupKey}, {"pitr_time", tsp(rp.PITRTime)}, {"state", rp.State}})
+				{"backup_key", strp(rp.BackupKey)}, {"pitr_time", tsp(rp.PITRTime)}, {"state", rp.State}})
 			return nil
 		}}
 	f := cmd.Flags()
