@@ -17,9 +17,7 @@ type PeriodicConfig struct {
 // WithDefaults fills a zero Interval with def and a nil Logger with
 // slog.Default(), and tags the logger with the service's component name.
 func (c PeriodicConfig) WithDefaults(def time.Duration, component string) PeriodicConfig {
-	if c.Interval <= 0 {
-		c.Interval = def
-	}
+	Default(&c.Interval, def)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
