@@ -161,10 +161,8 @@ func (s *Service) runBackup(ctx context.Context, rep *queue.Reporter, p *store.P
 	}
 	b.SizeBytes, b.ChecksumSHA256, b.TableCounts = art.Size, &art.SHA256, counts
 	if d := s.cfg.VerifyDelay; d > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
+		if err := bgsvc.Sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 	if verr := s.verifyBackup(ctx, rep, c, b, p.OwnerRole); verr != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
@@ -276,10 +277,8 @@ func (s *Service) dropProjectPreviews(ctx context.Context, p *store.Project, c *
 		if running == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if err := bgsvc.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
 		}
 	}
 	previews, err := store.ListPreviews(ctx, s.Store.Pool, p.ID)
