@@ -371,10 +371,7 @@ func SetExportArtifact(ctx context.Context, db DB, id string, size int64, sum st
 func ListExpiredExports(ctx context.Context, db DB, now time.Time, limit int) ([]*Export, error) {
 	rows, err := db.Query(ctx, `SELECT `+exportColumns+` FROM project_exports
 		WHERE expires_at <= $1 AND state IN ('completed', 'failed') LIMIT $2`, now, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Export, error) { return scanExport(r) })
+	return collect(rows, err, scanExport)
 }
 
 // ProjectArtifactKeys lists the stored files of a project: live backups and
