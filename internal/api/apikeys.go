@@ -131,7 +131,7 @@ func (s *Server) createAPIKey(ctx context.Context, in *CreateAPIKeyInput) (*Crea
 	if utf8.RuneCountInString(b.DeviceName) > 100 {
 		return nil, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
 	}
-	if HasInvisible(name) || HasInvisible(b.DeviceName) {
+	if hasInvisible(name) || hasInvisible(b.DeviceName) {
 		return nil, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
 	}
 	scopes, err := auth.NormalizeScopes(b.Scopes, b.ProjectID != "")

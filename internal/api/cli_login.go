@@ -178,7 +178,7 @@ func validateLoginStart(b CLILoginStartBody, now time.Time) (auth.LoginRequest, 
 		return r, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
 	}
 	// Both are shown on the approval page, where a bidi override could disguise them.
-	if HasInvisible(b.Name) || HasInvisible(b.DeviceName) {
+	if hasInvisible(b.Name) || hasInvisible(b.DeviceName) {
 		return r, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
 	}
 	r.KeyName = b.Name

@@ -58,13 +58,12 @@ func redactPath(p string) string {
 	return p
 }
 
-// InvisibleRune reports Unicode control (Cc) and format (Cf) characters:
-// NUL and escapes, bidi overrides, zero-width spaces and joiners. Names with
-// them look like other names (or reorder what is shown around them).
-func InvisibleRune(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }
-
-// HasInvisible reports whether s holds a control or format character.
-func HasInvisible(s string) bool { return strings.IndexFunc(s, InvisibleRune) >= 0 }
+// hasInvisible reports whether s holds a Unicode control (Cc) or format (Cf)
+// character: NUL and escapes, bidi overrides, zero-width spaces and joiners.
+// Names with them look like other names (or reorder what is shown around them).
+func hasInvisible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }) >= 0
+}
 
 // JSONErrorListener wraps the API's listener so that the few answers
 // net/http writes itself, before any handler runs (a malformed request line

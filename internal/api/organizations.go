@@ -68,7 +68,7 @@ func (s *Server) updateOrganization(ctx context.Context, in *UpdateOrganizationI
 	meta := map[string]any{}
 	if b.Name != nil {
 		name := strings.TrimSpace(*b.Name)
-		if name == "" || utf8.RuneCountInString(name) > 100 || HasInvisible(name) {
+		if name == "" || utf8.RuneCountInString(name) > 100 || hasInvisible(name) {
 			return nil, errorf(http.StatusBadRequest, "name must be 1-100 characters without control or invisible format characters")
 		}
 		b.Name = &name

@@ -89,8 +89,8 @@ func TestHasInvisible(t *testing.T) {
 		"Shop API": false, "Café ☕": false, "日本語": false,
 		"a\u202Eb": true, "a\u200Bb": true, "\uFEFF": true, "a\u2066": true, "a\u0007": true, "a\u00ADb": true,
 	} {
-		if HasInvisible(s) != want {
-			t.Errorf("HasInvisible(%q) = %v", s, !want)
+		if hasInvisible(s) != want {
+			t.Errorf("hasInvisible(%q) = %v", s, !want)
 		}
 	}
 }
