@@ -30,9 +30,6 @@ func (s *Signal[T]) Send(v T) {
 	}
 }
 
-// C is the channel of recorded events (nil when not armed).
-func (s *Signal[T]) C() <-chan T { return s.ch }
-
 // Wait returns the next event, or an error when none comes within timeout.
 func (s *Signal[T]) Wait(timeout time.Duration) (T, error) {
 	var zero T
