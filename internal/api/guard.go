@@ -106,7 +106,8 @@ func (c *jsonErrorConn) Write(p []byte) (int, error) {
 	}
 	status := string(p[len("HTTP/1.1 "):i]) // "400 Bad Request[: detail]"
 	code, reason, _ := strings.Cut(status, " ")
-	if _, err := strconv.Atoi(code); err != nil || len(code) != 3 {
+	n, err := strconv.Atoi(code)
+	if err != nil || len(code) != 3 {
 		return c.Conn.Write(p)
 	}
 	msg := "malformed HTTP request: invalid request line, URL escape or header"
@@ -119,7 +120,7 @@ func (c *jsonErrorConn) Write(p []byte) (int, error) {
 	}
 	body := fmt.Sprintf("{\"error\":%q}\n", msg)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %s %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\n", code, http.StatusText(atoi(code)), len(body))
+	fmt.Fprintf(&b, "HTTP/1.1 %s %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\n", code, http.StatusText(n), len(body))
 	fmt.Fprintf(&b, "X-CapyDB-Version: %s\r\nConnection: close\r\n\r\n%s", c.version, body)
 	if _, err := c.Conn.Write(b.Bytes()); err != nil {
 		return 0, err
@@ -142,5 +143,3 @@ func (c *jsonErrorConn) CloseWrite() error {
 	}
 	return nil
 }
-
-func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
