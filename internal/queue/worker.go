@@ -85,8 +85,6 @@ type TestSignals struct {
 	// ReapedBatch fires after each reap transaction with the number of
 	// jobs it reclaimed (0 when there were none).
 	ReapedBatch bgsvc.Signal[int]
-	// Listening fires when the worker's LISTEN took effect.
-	Listening bgsvc.Signal[struct{}]
 }
 
 // Worker claims and runs jobs.
@@ -138,8 +136,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
-	bg((&bgsvc.Notifier{Pool: w.pool, Channel: notifyChannel, Wake: w.wake, Log: w.log,
-		Listening: &w.TestSignals.Listening}).Run)
+	bg((&bgsvc.Notifier{Pool: w.pool, Channel: notifyChannel, Wake: w.wake, Log: w.log}).Run)
 	bg(w.heartbeatLoop)
 	bg(w.reapLoop)
 
