@@ -279,11 +279,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// maxPage is the largest page of every list with a ?limit= parameter.
+const maxPage = 100
+
 // pageLimit is the row count of a list with a ?limit= parameter documented
 // as "default 25, max 100" (0 is the default; huma refuses negatives).
 func pageLimit(limit int) int {
 	if limit == 0 {
 		return 25
 	}
-	return min(limit, 100)
+	return min(limit, maxPage)
 }

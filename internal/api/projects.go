@@ -54,9 +54,6 @@ type ListProjectsInput struct {
 	Cursor string `query:"cursor" doc:"opaque: the next_cursor of the previous page"`
 }
 
-// maxProjectPage is the largest page of GET /v1/projects.
-const maxProjectPage = 100
-
 // JobOutput is {job}.
 type JobOutput struct {
 	Body struct {
@@ -252,7 +249,7 @@ func (s *Server) loadProject(ctx context.Context, id string) (*store.Project, *s
 
 func (s *Server) listProjects(ctx context.Context, in *ListProjectsInput) (*ProjectsOutput, error) {
 	pr := principal(ctx)
-	page := store.ProjectPage{Limit: min(in.Limit, maxProjectPage)}
+	page := store.ProjectPage{Limit: min(in.Limit, maxPage)}
 	if in.Cursor != "" {
 		var ok bool
 		if page.AfterCreated, page.AfterID, ok = decodeProjectCursor(in.Cursor); !ok {
@@ -266,9 +263,11 @@ func (s *Server) listProjects(ctx context.Context, in *ListProjectsInput) (*Proj
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
-	more := page.Limit > 0 && len(projects) == page.Limit
-	if more {
+	nextCursor := ""
+	if page.Limit > 0 && len(projects) == page.Limit {
 		projects = projects[:len(projects)-1]
+		last := projects[len(projects)-1]
+		nextCursor = encodeProjectCursor(last.CreatedAt, last.ID)
 	}
 	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
 	if err != nil {
@@ -283,10 +282,7 @@ func (s *Server) listProjects(ctx context.Context, in *ListProjectsInput) (*Proj
 	for _, p := range projects {
 		out.Body.Projects = append(out.Body.Projects, toProject(p, org, clusters[p.ClusterID]))
 	}
-	if more {
-		last := projects[len(projects)-1]
-		out.Body.NextCursor = encodeProjectCursor(last.CreatedAt, last.ID)
-	}
+	out.Body.NextCursor = nextCursor
 	return out, nil
 }
 
