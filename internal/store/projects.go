@@ -74,12 +74,6 @@ func LockProject(ctx context.Context, tx pgx.Tx, orgID, id string) (*Project, er
 		WHERE id = $1 AND organization_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, orgID))
 }
 
-// ListProjects returns an organization's live projects, oldest first; with
-// onlyID set, just that one (project-scoped keys).
-func ListProjects(ctx context.Context, db DB, orgID, onlyID string) ([]*Project, error) {
-	return ListProjectsPage(ctx, db, orgID, onlyID, ProjectPage{})
-}
-
 // ProjectPage selects a page of a project list in its (created_at, id) order.
 type ProjectPage struct {
 	// AfterCreated and AfterID: only projects after this one (zero = from the start).
@@ -88,7 +82,9 @@ type ProjectPage struct {
 	Limit        int // 0 = no limit
 }
 
-// ListProjectsPage is ListProjects from a keyset position, at most Limit rows.
+// ListProjectsPage returns an organization's live projects, oldest first;
+// with onlyID set, just that one (project-scoped keys). pg picks the page:
+// from a keyset position, at most Limit rows (the zero page is all of them).
 func ListProjectsPage(ctx context.Context, db DB, orgID, onlyID string, pg ProjectPage) ([]*Project, error) {
 	var limit *int
 	if pg.Limit > 0 {

@@ -35,19 +35,27 @@ func TestProjects(t *testing.T) {
 		t.Errorf("GetProject from another organization: %v, want ErrNotFound", err)
 	}
 
-	list, err := store.ListProjects(ctx, f.st.Pool, f.org.ID, "")
+	list, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, "", store.ProjectPage{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ids := projectIDs(list); !reflect.DeepEqual(ids, []string{web.ID, webAPI.ID, mobile.ID}) {
-		t.Errorf("ListProjects = %v, want the organization's three, oldest first", ids)
+		t.Errorf("ListProjectsPage = %v, want the organization's three, oldest first", ids)
 	}
-	only, err := store.ListProjects(ctx, f.st.Pool, f.org.ID, mobile.ID)
+	first, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, "", store.ProjectPage{Limit: 2})
+	if err != nil || !reflect.DeepEqual(projectIDs(first), []string{web.ID, webAPI.ID}) {
+		t.Errorf("ListProjectsPage(limit 2) = %v (%v), want the two oldest", projectIDs(first), err)
+	}
+	rest, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, "", store.ProjectPage{AfterCreated: webAPI.CreatedAt, AfterID: webAPI.ID})
+	if err != nil || !reflect.DeepEqual(projectIDs(rest), []string{mobile.ID}) {
+		t.Errorf("ListProjectsPage(after %s) = %v (%v), want the rest", webAPI.ID, projectIDs(rest), err)
+	}
+	only, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, mobile.ID, store.ProjectPage{})
 	if err != nil || !reflect.DeepEqual(projectIDs(only), []string{mobile.ID}) {
-		t.Errorf("ListProjects(only %s) = %v (%v)", mobile.ID, projectIDs(only), err)
+		t.Errorf("ListProjectsPage(only %s) = %v (%v)", mobile.ID, projectIDs(only), err)
 	}
-	if none, err := store.ListProjects(ctx, f.st.Pool, f.org.ID, foreign.ID); err != nil || len(none) != 0 || none == nil {
-		t.Errorf("ListProjects(only a foreign project) = %#v (%v), want an empty, non-nil list", none, err)
+	if none, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, foreign.ID, store.ProjectPage{}); err != nil || len(none) != 0 || none == nil {
+		t.Errorf("ListProjectsPage(only a foreign project) = %#v (%v), want an empty, non-nil list", none, err)
 	}
 
 	if id, err := store.SlugTaken(ctx, f.st.Pool, f.org.ID, "web"); err != nil || id != web.ID {
@@ -82,9 +90,9 @@ func TestProjects(t *testing.T) {
 		t.Errorf("CountProjectsByCluster after a delete = %v (%v), want 3", counts, err)
 	}
 	again := f.project(t, f.org, "web") // the slug is free again
-	list, err = store.ListProjects(ctx, f.st.Pool, f.org.ID, "")
+	list, err = store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, "", store.ProjectPage{})
 	if err != nil || !reflect.DeepEqual(projectIDs(list), []string{webAPI.ID, mobile.ID, again.ID}) {
-		t.Errorf("ListProjects after delete and re-create = %v (%v)", projectIDs(list), err)
+		t.Errorf("ListProjectsPage after delete and re-create = %v (%v)", projectIDs(list), err)
 	}
 }
 
