@@ -107,12 +107,7 @@ func (s *Server) registerAPIKeys() {
 		Path: "/v1/organizations/{orgID}/api-keys/{keyID}", Scope: auth.ScopeAPIKeysWrite, OrgKeyOnly: true, AdminOnly: true},
 		Summary: "Revoke an API key", Tags: tags},
 		func(ctx context.Context, in *RevokeAPIKeyInput) (*RevokedOutput, error) {
-			err := auth.RevokeKey(ctx, s.deps.Store, principal(ctx), in.KeyID)
-			var ue *auth.UnrevokableError
-			if errors.As(err, &ue) {
-				return nil, errorf(http.StatusForbidden, "%s", ue.Error())
-			}
-			if err != nil {
+			if err := auth.RevokeKey(ctx, s.deps.Store, principal(ctx), in.KeyID); err != nil {
 				return nil, s.fail(ctx, err, "api key not found")
 			}
 			out := &RevokedOutput{}

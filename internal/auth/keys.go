@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/domainerr"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -75,18 +76,11 @@ func insertKey(ctx context.Context, db store.DB, k *store.APIKey, actor Actor, e
 	return plain, nil
 }
 
-// UnrevokableError: the key to revoke holds a scope the caller could not
-// grant (403). Revoking is held to the rule of creation, so a key with only
-// api_keys:write cannot take out the organization's admin keys.
-type UnrevokableError struct{ Scope string }
-
-func (e *UnrevokableError) Error() string {
-	return "cannot revoke a key holding scope " + e.Scope + ", which this credential does not hold"
-}
-
 // RevokeKey revokes a key of the organization on behalf of by (idempotent)
 // and audits the first revocation. store.ErrNotFound when the key is not the
-// organization's; *UnrevokableError when its scopes are not a subset of by's.
+// organization's; a domainerr.Forbidden when its scopes are not a subset of
+// by's: revoking is held to the rule of creation, so a key with only
+// api_keys:write cannot take out the organization's admin keys.
 func RevokeKey(ctx context.Context, st *store.Store, by *Principal, keyID string) error {
 	return st.InTx(ctx, func(tx pgx.Tx) error {
 		k, err := store.LockAPIKey(ctx, tx, by.OrganizationID, keyID)
@@ -94,7 +88,7 @@ func RevokeKey(ctx context.Context, st *store.Store, by *Principal, keyID string
 			return err
 		}
 		if scope := by.FirstUngrantable(k.Scopes); scope != "" {
-			return &UnrevokableError{Scope: scope}
+			return domainerr.Errorf(domainerr.Forbidden, "cannot revoke a key holding scope %s, which this credential does not hold", scope)
 		}
 		if k.RevokedAt != nil {
 			return nil
