@@ -86,11 +86,6 @@ func GetBackupByKey(ctx context.Context, db DB, projectID, key string) (*Backup,
 		projectID, key))
 }
 
-// GetBackupByJob reads the backup a job produces.
-func GetBackupByJob(ctx context.Context, db DB, jobID string) (*Backup, error) {
-	return scanBackup(db.QueryRow(ctx, `SELECT `+backupColumns+` FROM backups WHERE job_id = $1 ORDER BY created_at LIMIT 1`, jobID))
-}
-
 // ListBackups returns a project's backups, newest first.
 func ListBackups(ctx context.Context, db DB, projectID string) ([]*Backup, error) {
 	return collectBackups(db.Query(ctx, `SELECT `+backupColumns+` FROM backups WHERE project_id = $1
@@ -280,11 +275,6 @@ func InsertExport(ctx context.Context, db DB, e *Export) error {
 func GetExport(ctx context.Context, db DB, projectID, id string) (*Export, error) {
 	return scanExport(db.QueryRow(ctx, `SELECT `+exportColumns+` FROM project_exports WHERE project_id = $1 AND id = $2`,
 		projectID, id))
-}
-
-// GetExportByJob reads the export a job produces.
-func GetExportByJob(ctx context.Context, db DB, jobID string) (*Export, error) {
-	return scanExport(db.QueryRow(ctx, `SELECT `+exportColumns+` FROM project_exports WHERE job_id = $1`, jobID))
 }
 
 // ListExports returns a project's exports, newest first.

@@ -169,27 +169,6 @@ type Event struct {
 	CreatedAt      time.Time
 }
 
-// ListEvents returns an organization's events, oldest first (tests and delivery).
-func ListEvents(ctx context.Context, db DB, orgID string) ([]Event, error) {
-	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE organization_id = $1 ORDER BY created_at, id`, orgID)
-	return collectEvents(rows, err)
-}
-
-const eventColumns = `id, organization_id, type, data, created_at`
-
-// collectEvents reads rows of eventColumns.
-func collectEvents(rows pgx.Rows, err error) ([]Event, error) {
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var e Event
-		err := r.Scan(&e.ID, &e.OrganizationID, &e.Type, &e.Data, &e.CreatedAt)
-		return e, err
-	})
-}
-
 // AuditEvent is an append-only record of who did what to a project.
 type AuditEvent struct {
 	ID             string

@@ -202,9 +202,16 @@ func ListWebhookDeliveries(ctx context.Context, db DB, endpointID string, limit 
 // ClaimUndispatchedEvents locks up to limit outbox events that were not yet
 // fanned out to webhook endpoints; other dispatchers skip them meanwhile.
 func ClaimUndispatchedEvents(ctx context.Context, tx pgx.Tx, limit int) ([]Event, error) {
-	rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := tx.Query(ctx, `SELECT id, organization_id, type, data, created_at FROM events
 		WHERE webhooks_dispatched_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
-	return collectEvents(rows, err)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := r.Scan(&e.ID, &e.OrganizationID, &e.Type, &e.Data, &e.CreatedAt)
+		return e, err
+	})
 }
 
 // MarkEventsDispatched records that events were fanned out.
