@@ -4,7 +4,7 @@
 # tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, and a C
 # compiler (make test runs some packages under the race detector, which needs cgo).
 #
-# Missing PostgreSQL / pgBouncer packages are installed with apt-get when we
+# Missing PostgreSQL / pgBouncer / C compiler packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
 # exits 1. When everything is present it prints a single line and exits 0, so
 # it is safe to run before every `make run` / `make test`.
@@ -142,7 +142,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2
