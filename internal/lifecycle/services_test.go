@@ -22,11 +22,17 @@ func TestSchedulerServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Due at 00:00 UTC: the scheduler's first round queues it, later rounds
+	// of the same (fixed) day do not.
+	if _, err := s.UpsertSchedule(ctx, org.ID, p.ID, ScheduleParams{IsActive: true}, Actor{Kind: "system"}); err != nil {
+		t.Fatal(err)
+	}
 
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	reaper := NewPreviewReaper(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
 	reaper.TestSignals.Round.Arm()
-	sched := NewBackupScheduler(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: later})
+	fixed := time.Now().Add(2 * time.Hour)
+	sched := NewBackupScheduler(s, bgsvc.PeriodicConfig{Interval: 20 * time.Millisecond, Clock: func() time.Time { return fixed }})
 	sched.TestSignals.Round.Arm()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 2)
@@ -44,10 +50,13 @@ func TestSchedulerServices(t *testing.T) {
 	if err != nil || got.State != store.PreviewDeleting {
 		t.Errorf("preview after the reaper: %+v %v", got, err)
 	}
-	for range 2 {
-		if n, err := sched.TestSignals.Round.Wait(10 * time.Second); err != nil || n != 0 {
-			t.Fatalf("scheduler round queued %d (%v), want 0 (no schedules)", n, err)
+	for i, want := range []int{1, 0} {
+		if n, err := sched.TestSignals.Round.Wait(10 * time.Second); err != nil || n != want {
+			t.Fatalf("scheduler round %d queued %d (%v), want %d", i+1, n, err, want)
 		}
+	}
+	if bs, err := store.ListBackups(ctx, s.Store.Pool, p.ID); err != nil || len(bs) != 1 || bs[0].Kind != store.BackupKindScheduled {
+		t.Errorf("backups after the scheduler: %+v %v, want one scheduled", bs, err)
 	}
 
 	stop()
