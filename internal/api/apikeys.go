@@ -123,11 +123,8 @@ func (s *Server) createAPIKey(ctx context.Context, in *CreateAPIKeyInput) (*Crea
 	if name == "" || utf8.RuneCountInString(name) > 100 {
 		return nil, errorf(http.StatusBadRequest, "name must be 1-100 characters")
 	}
-	if utf8.RuneCountInString(b.DeviceName) > 100 {
-		return nil, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
-	}
-	if hasInvisible(name) || hasInvisible(b.DeviceName) {
-		return nil, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
+	if err := checkKeyNames(name, b.DeviceName); err != nil {
+		return nil, err
 	}
 	scopes, err := auth.NormalizeScopes(b.Scopes, b.ProjectID != "")
 	if err != nil {
@@ -169,4 +166,18 @@ func (s *Server) createAPIKey(ctx context.Context, in *CreateAPIKeyInput) (*Crea
 	out.Body.APIKey = toAPIKey(k, time.Now())
 	out.Body.PlaintextAPIKey = plain
 	return out, nil
+}
+
+// checkKeyNames refuses the device_name of a key to mint when it is too long,
+// and its name or device_name when they hold an invisible character: both are
+// shown in key lists and on the approval page, where a bidi override could
+// disguise them. The caller checks the name's length (required or not).
+func checkKeyNames(name, deviceName string) error {
+	if utf8.RuneCountInString(deviceName) > 100 {
+		return errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
+	}
+	if hasInvisible(name) || hasInvisible(deviceName) {
+		return errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
+	}
+	return nil
 }

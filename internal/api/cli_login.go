@@ -174,12 +174,8 @@ func validateLoginStart(b CLILoginStartBody, now time.Time) (auth.LoginRequest, 
 	if utf8.RuneCountInString(b.Name) > 100 {
 		return r, errorf(http.StatusBadRequest, "name must be at most 100 characters")
 	}
-	if utf8.RuneCountInString(b.DeviceName) > 100 {
-		return r, errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
-	}
-	// Both are shown on the approval page, where a bidi override could disguise them.
-	if hasInvisible(b.Name) || hasInvisible(b.DeviceName) {
-		return r, errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
+	if err := checkKeyNames(b.Name, b.DeviceName); err != nil {
+		return r, err
 	}
 	r.KeyName = b.Name
 	if r.KeyName == "" {
