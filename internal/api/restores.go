@@ -15,19 +15,7 @@ import (
 )
 
 // CreateRestoreRequest is POST /v1/projects/{projectID}/restores.
-type CreateRestoreRequest struct {
-	BackupKey               string `json:"backup_key,omitempty"`
-	RestoreTime             string `json:"restore_time,omitempty"`
-	RestorePointID          string `json:"restore_point_id,omitempty"`
-	TargetKind              string `json:"target_kind,omitempty" doc:"new_preview (default), preview or project"`
-	PreviewID               string `json:"preview_id,omitempty"`
-	PreviewName             string `json:"preview_name,omitempty"`
-	TTLHours                int    `json:"ttl_hours,omitempty"`
-	ApprovalToken           string `json:"approval_token,omitempty"`
-	AllowUnverifiedBackup   bool   `json:"allow_unverified_backup,omitempty"`
-	Recreate                bool   `json:"recreate,omitempty" doc:"compatibility; no effect"`
-	ConfirmProjectOverwrite bool   `json:"confirm_project_overwrite,omitempty" doc:"compatibility; ignored"`
-}
+type CreateRestoreRequest = wire.CreateRestoreRequest
 
 // CreateRestoreInput wraps it.
 type CreateRestoreInput struct {

@@ -298,18 +298,7 @@ type ExportDownload struct {
 }
 
 // CreateRestoreRequest is POST .../restores.
-type CreateRestoreRequest struct {
-	BackupKey             string `json:"backup_key,omitempty"`
-	RestoreTime           string `json:"restore_time,omitempty"`
-	RestorePointID        string `json:"restore_point_id,omitempty"`
-	TargetKind            string `json:"target_kind"`
-	PreviewID             string `json:"preview_id,omitempty"`
-	PreviewName           string `json:"preview_name,omitempty"`
-	TTLHours              int    `json:"ttl_hours,omitempty"`
-	ApprovalToken         string `json:"approval_token,omitempty"`
-	AllowUnverifiedBackup bool   `json:"allow_unverified_backup,omitempty"`
-	Recreate              bool   `json:"recreate,omitempty"`
-}
+type CreateRestoreRequest = wire.CreateRestoreRequest
 
 // PITRRestoreTarget reports the point in time a restore resolved to.
 type PITRRestoreTarget struct {
