@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/wire"
 )
@@ -176,7 +177,7 @@ func checkKeyNames(name, deviceName string) error {
 	if utf8.RuneCountInString(deviceName) > 100 {
 		return errorf(http.StatusBadRequest, "device_name must be at most 100 characters")
 	}
-	if hasInvisible(name) || hasInvisible(deviceName) {
+	if lifecycle.HasInvisible(name) || lifecycle.HasInvisible(deviceName) {
 		return errorf(http.StatusBadRequest, "name and device_name must not contain control or invisible format characters")
 	}
 	return nil

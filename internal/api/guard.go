@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode"
 )
 
 // checkRequestURL refuses, before routing, what would otherwise reach a
@@ -56,13 +55,6 @@ func redactPath(p string) string {
 		}
 	}
 	return p
-}
-
-// hasInvisible reports whether s holds a Unicode control (Cc) or format (Cf)
-// character: NUL and escapes, bidi overrides, zero-width spaces and joiners.
-// Names with them look like other names (or reorder what is shown around them).
-func hasInvisible(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }) >= 0
 }
 
 // JSONErrorListener wraps the API's listener so that the few answers

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) updateOrganization(ctx context.Context, in *UpdateOrganizationI
 	meta := map[string]any{}
 	if b.Name != nil {
 		name := strings.TrimSpace(*b.Name)
-		if name == "" || utf8.RuneCountInString(name) > 100 || hasInvisible(name) {
+		if name == "" || utf8.RuneCountInString(name) > 100 || lifecycle.HasInvisible(name) {
 			return nil, errorf(http.StatusBadRequest, "name must be 1-100 characters without control or invisible format characters")
 		}
 		b.Name = &name

@@ -45,3 +45,14 @@ func TestBuildURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHasInvisible(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Shop API": false, "Café ☕": false, "日本語": false,
+		"a\u202Eb": true, "a\u200Bb": true, "\uFEFF": true, "a\u2066": true, "a\u0007": true, "a\u00ADb": true,
+	} {
+		if HasInvisible(s) != want {
+			t.Errorf("HasInvisible(%q) = %v", s, !want)
+		}
+	}
+}

@@ -27,9 +27,7 @@ func CheckProjectRequest(in ProjectRequest) (ProjectRequest, error) {
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > 64 {
 		return in, invalidf("name must be 1-64 characters")
 	}
-	// Control (Cc) and format (Cf) characters (bidi overrides, zero-width
-	// spaces) make a name look like another one.
-	if strings.IndexFunc(in.Name, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }) >= 0 {
+	if HasInvisible(in.Name) {
 		return in, invalidf("name must not contain control characters or invisible format characters (bidi overrides, zero-width spaces)")
 	}
 	if in.Slug != "" && !ValidSlug(in.Slug) {
@@ -135,4 +133,11 @@ func (s *Service) Place(ctx context.Context, region, clusterID, version string) 
 		return nil, invalidf("no open cluster offers postgres %s in region %s", version, region)
 	}
 	return best, nil
+}
+
+// HasInvisible reports whether s holds a Unicode control (Cc) or format (Cf)
+// character: NUL and escapes, bidi overrides, zero-width spaces and joiners.
+// Names with them look like other names (or reorder what is shown around them).
+func HasInvisible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }) >= 0
 }
