@@ -72,9 +72,25 @@ func UserAgent(version string) string {
 type Error struct {
 	Status  int
 	Message string
+	// Server is the base URL that answered, so a message can name it.
+	Server string
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// ServerOf returns the base URL of the server an API or network error in
+// err's chain came from, or "".
+func ServerOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Server
+	}
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return ne.Base
+	}
+	return ""
+}
 
 // StatusOf returns the HTTP status of an API error in err's chain, or 0.
 func StatusOf(err error) int {
@@ -171,7 +187,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (*Response, error
 			}
 			return meta, nil
 		}
-		lastErr = apiError(resp.StatusCode, body)
+		ae := apiError(resp.StatusCode, body)
+		ae.Server = c.BaseURL
+		lastErr = ae
 		if resp.StatusCode < 500 {
 			return meta, lastErr
 		}

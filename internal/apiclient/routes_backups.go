@@ -105,7 +105,7 @@ func (c *Client) ExportDownloadURL(ctx context.Context, projectID, exportID stri
 		return nil, err
 	}
 	if out.Download == nil || out.Download.DownloadURL == "" {
-		return nil, &Error{Status: http.StatusBadGateway, Message: "the server returned no download URL"}
+		return nil, &Error{Status: http.StatusBadGateway, Message: "the server returned no download URL", Server: c.BaseURL}
 	}
 	return out.Download, nil
 }
@@ -124,7 +124,7 @@ func (c *Client) CreateImportUpload(ctx context.Context, projectID string) (*Imp
 		return nil, err
 	}
 	if out.Upload == nil || out.Upload.UploadURL == "" {
-		return nil, &Error{Status: http.StatusBadGateway, Message: "the server returned no upload URL"}
+		return nil, &Error{Status: http.StatusBadGateway, Message: "the server returned no upload URL", Server: c.BaseURL}
 	}
 	return out.Upload, nil
 }

@@ -29,6 +29,7 @@ func addGlobalFlags(root *cobra.Command) {
 	pf.String("api-key", "", "API key capy_live_... (default: $CAPYDB_API_KEY, the saved login)")
 	pf.String("app-url", "", "dashboard base URL for device login (default: $CAPYDB_APP_URL, the API URL)")
 	pf.String("project", "", "project id, slug or name (default: the linked project)")
+	pf.Bool("show-secrets", false, "show database passwords in human output (masked as **** otherwise)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if o, _ := cmd.Flags().GetString("output"); o != "text" && o != "json" {
 			return usageError(fmt.Sprintf("--output must be text or json, not %q", o))
@@ -45,6 +46,8 @@ type app struct {
 	out, err io.Writer
 	in       io.Reader
 	json     bool
+	// showSecrets unmasks passwords in human output (--show-secrets).
+	showSecrets bool
 
 	flagAPIURL, flagAPIKey, flagAppURL, project string
 
@@ -71,6 +74,7 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
+	a.showSecrets, _ = f.GetBool("show-secrets")
 	a.pace = pacingFrom(a.ctx)
 	a.stdinTTY = isTerminal(a.in)
 	a.stderrTTY = isTerminal(a.err)
@@ -94,6 +98,19 @@ func newApp(cmd *cobra.Command) (*app, error) {
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// notInteractiveReason says why the CLI will not prompt ("" when it may).
+func (a *app) notInteractiveReason() string {
+	switch {
+	case a.interactive:
+		return ""
+	case isCI():
+		return "CI is set"
+	case !a.stdinTTY:
+		return "standard input is not a terminal"
+	}
+	return "--non-interactive was given"
 }
 
 func isCI() bool { return strings.EqualFold(os.Getenv("CI"), "true") }
@@ -185,18 +202,23 @@ func (a *app) client(projectScoped, login bool) (*apiclient.Client, error) {
 		return nil, err
 	}
 	key, _ := a.savedKey()
+	if key == "" && !a.interactive {
+		// Nobody can approve a device login or type a key here (CLI.md §3):
+		// fail at once with the fix instead of waiting for an approval.
+		return nil, noCredentials(base, a.notInteractiveReason())
+	}
 	if key == "" && login {
 		if key, err = a.deviceLogin(c, loginOptions{}); err != nil {
 			return nil, err
 		}
 	}
-	if key == "" && a.interactive {
+	if key == "" {
 		if key, err = a.promptSecret("CapyDB API key: "); err != nil {
 			return nil, err
 		}
 	}
 	if key == "" {
-		return nil, errNoCredentials
+		return nil, noCredentials(base, "")
 	}
 	c.APIKey = key
 	return c, nil

@@ -113,10 +113,18 @@ func TestStatusToExitCode(t *testing.T) {
 			if r.code != code {
 				t.Fatalf("status %d: exit %d, want %d (%s)", status, r.code, code, r.stderr)
 			}
-			if r.stderr != fmt.Sprintf("error: list projects: boom %d\n", status) || r.stdout != "" {
+			// The message names the server that answered.
+			if r.stderr != fmt.Sprintf("error: list projects: boom %d (server %s)\n", status, s.URL) || r.stdout != "" {
 				t.Fatalf("stderr %q stdout %q", r.stderr, r.stdout)
 			}
-			if n := s.count("GET /v1/projects"); (status >= 500 && n != 3) || (status < 500 && n != 1) {
+			// With -o json the error is the one JSON document on stdout; same exit code.
+			j := runCLI(t, "projects", "list", "--api-url", s.URL, "--api-key", "capy_live_x", "-o", "json")
+			var doc map[string]any
+			if err := json.Unmarshal([]byte(j.stdout), &doc); err != nil || j.code != code || doc["error"] != fmt.Sprintf("list projects: boom %d (server %s)", status, s.URL) ||
+				doc["status"] != float64(status) || doc["server"] != s.URL || doc["exit_code"] != float64(code) {
+				t.Fatalf("-o json: exit %d stdout %q (%v)", j.code, j.stdout, err)
+			}
+			if n := s.count("GET /v1/projects"); (status >= 500 && n != 6) || (status < 500 && n != 2) {
 				t.Fatalf("status %d: %d attempts", status, n)
 			}
 		})
@@ -169,7 +177,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{errors.New("x"), 1},
 		{usageError("bad"), 2},
 		{fmt.Errorf("wrapped: %w", usageError("bad")), 2},
-		{errNoCredentials, 3},
+		{noCredentials("http://x", ""), 3},
 		{op("get job", &apiclient.Error{Status: 404, Message: "job not found"}), 4},
 		{op("delete", &apiclient.Error{Status: 428, Message: "needs approval"}), 5},
 		{withCode(exitTimeout, "timed out"), 6},
@@ -473,9 +481,6 @@ func TestHelpers(t *testing.T) {
 	}
 	if jobLabel("instance.create") != "Provisioning database" || jobLabel("project.app_role_enable") != "Project app role enable" {
 		t.Fatal("jobLabel")
-	}
-	if pollSchedule(0) != 2*time.Second || pollSchedule(1) != 4*time.Second || pollSchedule(2) != 8*time.Second || pollSchedule(5) != 10*time.Second {
-		t.Fatal("poll schedule must be 2s, 4s, 8s, then 10s")
 	}
 	if humanBytes(12_900_000) != "12.3 MB" || humanBytes(512) != "512 B" {
 		t.Fatalf("humanBytes: %s", humanBytes(12_900_000))

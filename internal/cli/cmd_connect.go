@@ -71,9 +71,13 @@ func connectionStringCmd() *cobra.Command {
 				return err
 			}
 			if a.json {
+				// The command exists to hand the URL out (CLI.md §8): unmasked.
 				return printJSON(a.out, map[string]any{"connection_string": u, "pooled": pooled})
 			}
-			fmt.Fprintln(a.out, u)
+			fmt.Fprintln(a.out, a.shownURL(u))
+			if !a.showSecrets && maskURL(u) != u {
+				a.note("(password masked; add --show-secrets to print it, or use -o json)")
+			}
 			return nil
 		}}
 	cmd.Flags().BoolVar(&pooled, "pooled", false, "the pgBouncer URL instead of the direct one")
@@ -110,7 +114,8 @@ func psqlCmd() *cobra.Command {
 			// The password travels in the environment, not on the command
 			// line where other users could read it from the process list.
 			p := exec.Command(bin, append([]string{conninfo}, args...)...)
-			p.Stdin, p.Stdout, p.Stderr = a.in, a.out, a.err
+			// psql gets the real stdout so it still sees a terminal (pager, formatting).
+			p.Stdin, p.Stdout, p.Stderr = a.in, unwrapOut(a.out), a.err
 			p.Env = append(os.Environ(), "PGPASSWORD="+password)
 			// Ctrl-C goes to psql (same process group); we keep waiting for it.
 			err = p.Run()

@@ -40,7 +40,7 @@ func (a *app) previewTable(c *apiclient.Client, list []apiclient.PreviewDatabase
 		var direct, pooled string
 		if p.State != "deleting" {
 			if conn, err := c.PreviewConnections(a.ctx, p.ID); err == nil {
-				direct, pooled = conn.DirectURL, conn.PooledURL
+				direct, pooled = a.shownURL(conn.DirectURL), a.shownURL(conn.PooledURL)
 			}
 		}
 		rows[i] = []string{p.ID, p.Name, p.Mode, p.State, ts(p.TTLExpiresAt), direct, pooled}
@@ -107,7 +107,7 @@ func previewCreateCmd() *cobra.Command {
 			fields(a.out, [][2]string{
 				{"preview_id", pv.ID}, {"name", pv.Name}, {"mode", pv.Mode}, {"state", pv.State},
 				{"ttl_expires_at", ts(pv.TTLExpiresAt)}, {"job_id", job.ID}, {"job_state", job.State},
-				{"direct_url", conn.DirectURL}, {"pooled_url", conn.PooledURL},
+				{"direct_url", a.shownURL(conn.DirectURL)}, {"pooled_url", a.shownURL(conn.PooledURL)},
 			})
 			if !w.wait && waitErr == nil {
 				a.note("The preview is being created; wait for it with capydb jobs get --job-id %s --wait", job.ID)

@@ -49,7 +49,7 @@ func webhooksListCmd() *cobra.Command {
 			if events == "" {
 				events = "all"
 			}
-			return []string{e.ID, e.URL, events, yesNo(e.IsActive), ts(e.CreatedAt)}
+			return []string{e.ID, a.shownURL(e.URL), events, yesNo(e.IsActive), ts(e.CreatedAt)}
 		})
 	})
 }
@@ -60,7 +60,7 @@ func (a *app) printEndpointSecret(e *apiclient.WebhookEndpoint, secret string) e
 		return printJSON(a.out, map[string]any{"webhook_endpoint": e, "plaintext_secret": secret})
 	}
 	fmt.Fprintln(a.out, secret)
-	a.note("Endpoint %s -> %s", e.ID, e.URL)
+	a.note("Endpoint %s -> %s", e.ID, a.shownURL(e.URL))
 	return nil
 }
 

@@ -209,10 +209,19 @@ func TestLinkAndEnvPullAgainstStub(t *testing.T) {
 	if r.code != 0 || s.count("GET /v1/projects/prj_1") != before+2 || !strings.Contains(r.stdout, "to .env") {
 		t.Fatalf("env pull: %d %s %s %v", r.code, r.stdout, r.stderr, s.calls)
 	}
-	// connection-string prints only the URL.
+	// connection-string prints only the URL, its password masked unless
+	// --show-secrets; JSON carries it (the command exists to hand it out).
 	r = runCLI(t, "connection-string", "--pooled")
-	if r.stdout != "postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require\n" {
-		t.Fatalf("connection-string: %q", r.stdout)
+	if r.stdout != "postgres://u_shop:****@db.example:6432/db_shop?sslmode=require\n" || !strings.Contains(r.stderr, "--show-secrets") {
+		t.Fatalf("connection-string: %q %q", r.stdout, r.stderr)
+	}
+	r = runCLI(t, "connection-string", "--pooled", "--show-secrets")
+	if r.stdout != "postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require\n" || r.stderr != "" {
+		t.Fatalf("connection-string --show-secrets: %q %q", r.stdout, r.stderr)
+	}
+	r = runCLI(t, "connection-string", "-o", "json")
+	if !strings.Contains(r.stdout, `"connection_string": "postgres://u_shop:pw@db.example:5432/db_shop?sslmode=require"`) {
+		t.Fatalf("connection-string -o json: %q", r.stdout)
 	}
 	if r := runCLI(t, "unlink"); r.code != 0 {
 		t.Fatal(r.stderr)

@@ -35,9 +35,16 @@ func withCode(code int, format string, a ...any) error {
 	return &codedError{code: code, err: fmt.Errorf(format, a...)}
 }
 
-// errNoCredentials: no key from the flag, the environment, the config or a prompt.
-var errNoCredentials = &codedError{code: exitAuth,
-	err: errors.New("no API key: run capydb login, pass --api-key or set CAPYDB_API_KEY")}
+// noCredentials: no key from the flag, the environment, the config or a
+// prompt, for the server at base. why, when set, says why nothing was asked.
+func noCredentials(base, why string) error {
+	msg := "no API key for " + base
+	if why != "" {
+		msg += " and no terminal to log in on (" + why + ")"
+	}
+	return &codedError{code: exitAuth,
+		err: errors.New(msg + ": set CAPYDB_API_KEY or pass --api-key, or run capydb login first")}
+}
 
 // statusExit maps an HTTP status to an exit code.
 func statusExit(status int) int {
