@@ -15,6 +15,16 @@ func (c *Client) Me(ctx context.Context) (*Viewer, error) {
 	return &v, c.get(ctx, "/v1/me", nil, &v)
 }
 
+// MeWithHeader is GET /v1/me with the response header (X-CapyDB-Version).
+func (c *Client) MeWithHeader(ctx context.Context) (*Viewer, http.Header, error) {
+	var v Viewer
+	resp, err := c.Do(ctx, Request{Method: http.MethodGet, Path: "/v1/me"}, &v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &v, resp.Header, nil
+}
+
 // Status is GET /status (anonymous); the response header carries X-CapyDB-Version.
 func (c *Client) Status(ctx context.Context) (*Status, http.Header, error) {
 	var s Status

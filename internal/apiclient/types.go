@@ -54,6 +54,16 @@ type Principal struct {
 	IsAdmin        bool     `json:"is_admin"`
 	APIKeyID       string   `json:"api_key_id,omitempty"`
 	ProjectID      string   `json:"project_id,omitempty"`
+	raw            json.RawMessage
+}
+
+func (p *Principal) UnmarshalJSON(b []byte) error {
+	type plain Principal
+	return decodeKeep(b, (*plain)(p), &p.raw)
+}
+func (p Principal) MarshalJSON() ([]byte, error) {
+	type plain Principal
+	return encodeKeep(p.raw, plain(p))
 }
 
 // Viewer is GET /v1/me.

@@ -42,6 +42,8 @@ func backupStub(t *testing.T, routes map[string]http.HandlerFunc) (*stub, *seen)
 	all := map[string]http.HandlerFunc{
 		"GET /v1/projects":       reply(200, `{"projects":[`+projectJSON+`]}`),
 		"GET /v1/projects/prj_1": reply(200, `{"project":`+projectJSON+`}`),
+		// One backup, so --backup-key can name it by key, id or label.
+		"GET /v1/projects/prj_1/backups": reply(200, `{"backups":[{"id":"bkp_k","project_id":"prj_1","backup_key":"k","label":"nightly","state":"completed","created_at":"2026-01-02T03:04:05Z"}]}`),
 	}
 	for k, h := range routes {
 		h := h
@@ -180,6 +182,15 @@ func TestRestoreValidationAndBody(t *testing.T) {
 	if r.code != 0 || body["target_kind"] != "new_preview" || body["ttl_hours"] != float64(5) || body["allow_unverified_backup"] != true {
 		t.Fatalf("new preview restore: %d %v", r.code, body)
 	}
+	// --backup-key also takes the backup's id or label: the key is sent.
+	for _, ref := range []string{"bkp_k", "NIGHTLY"} {
+		r = runCLI(t, "restore", "--project", "shop", "--backup-key", ref)
+		body = map[string]any{}
+		_ = json.Unmarshal([]byte(sn.get(sn.body, "POST /v1/projects/prj_1/restores")), &body)
+		if r.code != 0 || body["backup_key"] != "k" {
+			t.Fatalf("--backup-key %s: %d %v %s", ref, r.code, body, r.stderr)
+		}
+	}
 }
 
 func TestRestorePoints(t *testing.T) {
@@ -201,7 +212,8 @@ func TestRestorePoints(t *testing.T) {
 	if r.code != 0 || sn.get(sn.body, "POST /v1/projects/prj_1/restore-points") != `{"label":"v2","backup_key":"k"}` || !strings.Contains(r.stdout, `"restore_point": {`) {
 		t.Fatalf("create: %d %q %q", r.code, sn.get(sn.body, "POST /v1/projects/prj_1/restore-points"), r.stdout)
 	}
-	r = runCLI(t, "restore-points", "delete", "--project", "shop", "--id", "rp_1", "-o", "json")
+	// --id takes the label too (case-insensitive); the id is what is deleted.
+	r = runCLI(t, "restore-points", "delete", "--project", "shop", "--id", "V1", "-o", "json")
 	var out map[string]any
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || out["deleted"] != true || out["restore_point_id"] != "rp_1" {
 		t.Fatalf("delete: %d %q", r.code, r.stdout)

@@ -164,19 +164,23 @@ func apiKeysCreateCmd() *cobra.Command {
 }
 
 func apiKeysRevokeCmd() *cobra.Command {
-	return &cobra.Command{Use: "revoke <key-id>", Short: "Revoke an API key", Args: exactArgs(1),
+	return &cobra.Command{Use: "revoke <key-id|name>", Short: "Revoke an API key", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, c, org, err := orgCmd(cmd)
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeAPIKey(a.ctx, org, args[0]); err != nil {
+			k, err := a.resolveAPIKey(c, org, args[0])
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeAPIKey(a.ctx, org, k.ID); err != nil {
 				return op("revoke API key", err)
 			}
 			if a.json {
-				return printJSON(a.out, map[string]any{"revoked": true, "key_id": args[0]})
+				return printJSON(a.out, map[string]any{"revoked": true, "key_id": k.ID})
 			}
-			fmt.Fprintf(a.out, "Revoked %s.\n", args[0])
+			fmt.Fprintf(a.out, "Revoked %s (%s).\n", k.ID, k.Name)
 			return nil
 		}}
 }

@@ -252,7 +252,7 @@ func whoamiCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			me, err := c.Me(a.ctx)
+			me, h, err := c.MeWithHeader(a.ctx)
 			if err != nil {
 				return op("whoami", err)
 			}
@@ -261,8 +261,24 @@ func whoamiCmd() *cobra.Command {
 				src = "api_key"
 			}
 			if a.json {
-				return printJSON(a.out, map[string]any{"api_url": c.BaseURL, "app_url": a.appURL(c.BaseURL),
-					"auth_source": src, "organization": me.Organization})
+				// CLI.md §8's four keys, then everything else a script
+				// needs to know who it is: the server's principal object
+				// as sent, its scopes, where the key came from and the
+				// server's version.
+				scopes := me.Principal.Scopes
+				if scopes == nil {
+					scopes = []string{}
+				}
+				_, keyFrom := a.savedKey()
+				if keyFrom == "" {
+					keyFrom = "prompt"
+				}
+				out := map[string]any{"api_url": c.BaseURL, "app_url": a.appURL(c.BaseURL),
+					"auth_source": src, "organization": me.Organization, "principal": me.Principal,
+					"scopes": scopes, "is_admin": me.Principal.IsAdmin, "api_key_id": nilIfEmpty(me.Principal.APIKeyID),
+					"project_id": nilIfEmpty(me.Principal.ProjectID), "api_key": maskKey(c.APIKey), "api_key_from": keyFrom,
+					"server_version": nilIfEmpty(h.Get("X-CapyDB-Version"))}
+				return printJSON(a.out, out)
 			}
 			org := ""
 			if o := me.Organization; o != nil {
@@ -276,6 +292,14 @@ func whoamiCmd() *cobra.Command {
 			fields(a.out, kv)
 			return nil
 		}}
+}
+
+// nilIfEmpty is s, or JSON null for "".
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func configShowCmd() *cobra.Command {

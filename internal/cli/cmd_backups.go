@@ -101,11 +101,17 @@ func backupsCreateCmd() *cobra.Command {
 			if err != nil {
 				return op("create backup", err)
 			}
-			err = a.finishJob(c, job, w, "backup of "+p.Name)
-			if err == nil && w.wait && !a.json {
-				a.note("The backup is listed by capydb backups list; restore it with capydb restore --backup-key <key>")
+			final, err := a.finishJobResult(c, job, w, "backup of "+p.Name)
+			if err != nil || !w.wait || a.json { // JSON: the job, whose result holds backup_key
+				return err
 			}
-			return err
+			if key := jobResultString(final, "backup_key"); key != "" {
+				fields(a.out, [][2]string{{"backup_key", key}})
+				a.note("Restore it into a new preview with: capydb restore --project %s --backup-key %s", p.ID, key)
+			} else {
+				a.note("The backup is listed by capydb backups list (BACKUP_KEY column)")
+			}
+			return nil
 		}}
 	cmd.Flags().StringVar(&label, "label", "", "label for the backup (at most 120 characters)")
 	addWaitFlags(cmd, &w, false, 30*time.Minute)

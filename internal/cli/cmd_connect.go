@@ -21,14 +21,19 @@ func addConnectCommands(root *cobra.Command) {
 }
 
 // connectionURL resolves the URL a connecting command uses: a preview's
-// (passed to the API as is) or the project's, direct unless pooled.
-func (a *app) connectionURL(previewID string, pooled bool) (string, error) {
+// (by id, or by name within the project) or the project's, direct unless
+// pooled.
+func (a *app) connectionURL(previewRef string, pooled bool) (string, error) {
 	c, err := a.client(true, false)
 	if err != nil {
 		return "", err
 	}
 	var u string
-	if previewID != "" {
+	if previewRef != "" {
+		previewID, err := a.previewID(c, previewRef)
+		if err != nil {
+			return "", err
+		}
 		conn, err := c.PreviewConnections(a.ctx, previewID)
 		if err != nil {
 			return "", op("read the preview's connection URLs", err)
@@ -81,7 +86,7 @@ func connectionStringCmd() *cobra.Command {
 			return nil
 		}}
 	cmd.Flags().BoolVar(&pooled, "pooled", false, "the pgBouncer URL instead of the direct one")
-	cmd.Flags().StringVar(&preview, "preview", "", "a preview database id")
+	cmd.Flags().StringVar(&preview, "preview", "", "a preview database's id or name")
 	return cmd
 }
 
@@ -129,7 +134,7 @@ func psqlCmd() *cobra.Command {
 			return nil
 		}}
 	cmd.Flags().BoolVar(&pooled, "pooled", false, "connect through pgBouncer")
-	cmd.Flags().StringVar(&preview, "preview", "", "a preview database id")
+	cmd.Flags().StringVar(&preview, "preview", "", "a preview database's id or name")
 	return cmd
 }
 

@@ -178,8 +178,13 @@ func previewDeleteCmd() *cobra.Command {
 
 func previewExtendCmd() *cobra.Command {
 	var ttl int
-	cmd := &cobra.Command{Use: "extend <preview-id>", Short: "Set a preview's expiry to now + --ttl-hours", Args: exactArgs(1),
+	var ref string
+	cmd := &cobra.Command{Use: "extend [preview]", Short: "Set a preview's expiry to now + --ttl-hours", Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := previewRef(args, ref)
+			if err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("ttl-hours") {
 				return usageError("--ttl-hours is required")
 			}
@@ -190,7 +195,11 @@ func previewExtendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pv, err := c.ExtendPreview(a.ctx, args[0], ttl)
+			id, err := a.previewID(c, r)
+			if err != nil {
+				return err
+			}
+			pv, err := c.ExtendPreview(a.ctx, id, ttl)
 			if err != nil {
 				return op("extend preview", err)
 			}
@@ -201,5 +210,6 @@ func previewExtendCmd() *cobra.Command {
 			return nil
 		}}
 	cmd.Flags().IntVar(&ttl, "ttl-hours", 0, "hours from now, 1-168 (required)")
+	cmd.Flags().StringVar(&ref, "preview", "", "preview id or name")
 	return cmd
 }

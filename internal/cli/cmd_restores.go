@@ -83,6 +83,18 @@ func restoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.backupKey != "" {
+				if o.backupKey, err = a.resolveBackupKey(c, p.ID, o.backupKey); err != nil {
+					return err
+				}
+			}
+			if o.restorePoint != "" {
+				rp, err := a.resolveRestorePoint(c, p.ID, o.restorePoint)
+				if err != nil {
+					return err
+				}
+				o.restorePoint = rp.ID
+			}
 			req := apiclient.CreateRestoreRequest{
 				BackupKey: o.backupKey, RestoreTime: o.restoreTime, RestorePointID: o.restorePoint,
 				TargetKind: o.targetKind, PreviewName: o.previewName, TTLHours: o.ttl,
@@ -123,9 +135,9 @@ func restoreCmd() *cobra.Command {
 			return nil
 		}}
 	f := cmd.Flags()
-	f.StringVar(&o.backupKey, "backup-key", "", "source: a backup's backup_key (see capydb backups list)")
+	f.StringVar(&o.backupKey, "backup-key", "", "source: a backup's backup_key, id or label (see capydb backups list)")
 	f.StringVar(&o.restoreTime, "restore-time", "", "source: a point in time, RFC 3339 (needs point-in-time recovery)")
-	f.StringVar(&o.restorePoint, "restore-point", "", "source: a restore point id (rp_...)")
+	f.StringVar(&o.restorePoint, "restore-point", "", "source: a restore point's id (rp_...) or label")
 	f.StringVar(&o.targetKind, "target-kind", "", "project, preview or new_preview (default: preview with --preview, otherwise new_preview)")
 	f.StringVar(&o.preview, "preview", "", "the preview to replace (id or name)")
 	f.StringVar(&o.previewName, "preview-name", "", "name of the new preview (default restore-<UTC time>)")
@@ -212,6 +224,11 @@ func restorePointsCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req.BackupKey != "" {
+				if req.BackupKey, err = a.resolveBackupKey(c, p.ID, req.BackupKey); err != nil {
+					return err
+				}
+			}
 			rp, err := c.CreateRestorePoint(a.ctx, p.ID, req)
 			if err != nil {
 				return op("create restore point", err)
@@ -226,7 +243,7 @@ func restorePointsCreateCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&req.Label, "label", "", "name of the restore point (required)")
 	f.StringVar(&req.Kind, "kind", "", "backup or pitr (default: backup with --backup-key, otherwise pitr)")
-	f.StringVar(&req.BackupKey, "backup-key", "", "the backup to name (kind backup)")
+	f.StringVar(&req.BackupKey, "backup-key", "", "the backup to name: its backup_key, id or label (kind backup)")
 	f.StringVar(&req.PITRTime, "pitr-time", "", "the point in time, RFC 3339 (kind pitr; default now)")
 	f.StringVar(&req.Note, "note", "", "free-text note")
 	return cmd
@@ -243,6 +260,11 @@ func restorePointsDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rp, err := a.resolveRestorePoint(c, p.ID, id)
+			if err != nil {
+				return err
+			}
+			id = rp.ID
 			if err := c.DeleteRestorePoint(a.ctx, p.ID, id); err != nil {
 				return op("delete restore point", err)
 			}
@@ -252,6 +274,6 @@ func restorePointsDeleteCmd() *cobra.Command {
 			fmt.Fprintf(a.out, "Deleted restore point %s\n", id)
 			return nil
 		}}
-	cmd.Flags().StringVar(&id, "id", "", "the restore point's id (required)")
+	cmd.Flags().StringVar(&id, "id", "", "the restore point's id or label (required)")
 	return cmd
 }

@@ -7,6 +7,47 @@ import (
 	"github.com/capydb/capydb/internal/apiclient"
 )
 
+// Every command that names an object takes its id or its name (CLI.md §5):
+// the id first, then the names, case-insensitive. matchRef is that one rule;
+// the resolvers below apply it to what each command can name.
+
+// matchRef returns the items whose id is ref or, failing that, the items
+// matched by the first name function that matches any (several name
+// functions: project slug before name).
+func matchRef[T any](items []T, ref string, id func(*T) string, names ...func(*T) string) []T {
+	pick := func(f func(*T) string, exact bool) []T {
+		var out []T
+		for i := range items {
+			v := f(&items[i])
+			if v != "" && (v == ref || (!exact && strings.EqualFold(v, ref))) {
+				out = append(out, items[i])
+			}
+		}
+		return out
+	}
+	if m := pick(id, true); len(m) > 0 {
+		return m
+	}
+	for _, f := range names {
+		if m := pick(f, false); len(m) > 0 {
+			return m
+		}
+	}
+	return nil
+}
+
+// one is the single match of ref among items: exit 4 when none, a usage
+// error asking for the id when several.
+func one[T any](m []T, what, ref string) (*T, error) {
+	switch len(m) {
+	case 0:
+		return nil, withCode(exitNotFound, "%s %q not found", what, ref)
+	case 1:
+		return &m[0], nil
+	}
+	return nil, usageError(fmt.Sprintf("several %ss are named %q; pass the id", what, ref))
+}
+
 // resolveProject finds the project a command works on (CLI.md §5): --project
 // (id, then slug, then name, case-insensitive) or, without it, the linked
 // project (when useLink), or the only visible project.
@@ -14,7 +55,7 @@ func (a *app) resolveProject(c *apiclient.Client, ref string, useLink bool) (*ap
 	if ref == "" && useLink && a.link != nil {
 		p, err := c.GetProject(a.ctx, a.link.ProjectID)
 		if apiclient.StatusOf(err) == 404 {
-			return nil, withCode(exitNotFound, "the linked project %s (%s) was not found; run capydb link again", a.link.ProjectName, a.link.ProjectID)
+			return nil, withCode(exitNotFound, "the linked project %s (%s) was not found on %s; run capydb link again", a.link.ProjectName, a.link.ProjectID, c.BaseURL)
 		}
 		return p, op("read the linked project", err)
 	}
@@ -31,30 +72,15 @@ func (a *app) resolveProject(c *apiclient.Client, ref string, useLink bool) (*ap
 		}
 		return a.pickProject(list, "Several projects are visible; pass --project <id|slug|name> or link one with capydb link")
 	}
-	match := func(f func(p *apiclient.Project) bool) []apiclient.Project {
-		var out []apiclient.Project
-		for i := range list {
-			if f(&list[i]) {
-				out = append(out, list[i])
-			}
-		}
-		return out
+	m := matchRef(list, ref, func(p *apiclient.Project) string { return p.ID },
+		func(p *apiclient.Project) string { return p.Slug }, func(p *apiclient.Project) string { return p.Name })
+	switch len(m) {
+	case 0:
+		return nil, withCode(exitNotFound, "project %q not found", ref)
+	case 1:
+		return &m[0], nil
 	}
-	for _, f := range []func(p *apiclient.Project) bool{
-		func(p *apiclient.Project) bool { return p.ID == ref },
-		func(p *apiclient.Project) bool { return strings.EqualFold(p.Slug, ref) },
-		func(p *apiclient.Project) bool { return strings.EqualFold(p.Name, ref) },
-	} {
-		switch m := match(f); len(m) {
-		case 0:
-			continue
-		case 1:
-			return &m[0], nil
-		default:
-			return a.pickProject(m, fmt.Sprintf("Several projects match %q; pass its id with --project", ref))
-		}
-	}
-	return nil, withCode(exitNotFound, "project %q not found", ref)
+	return a.pickProject(m, fmt.Sprintf("Several projects match %q; pass its id with --project", ref))
 }
 
 func (a *app) pickProject(list []apiclient.Project, msg string) (*apiclient.Project, error) {
@@ -72,8 +98,8 @@ func (a *app) pickProject(list []apiclient.Project, msg string) (*apiclient.Proj
 	return &list[i], nil
 }
 
-// resolvePreview matches --preview against the project's previews by id,
-// then case-insensitive name.
+// resolvePreview matches ref against the project's previews by id, then
+// case-insensitive name.
 func (a *app) resolvePreview(c *apiclient.Client, projectID, ref string) (*apiclient.PreviewDatabase, error) {
 	if ref == "" {
 		return nil, usageError("--preview <id|name> is required")
@@ -82,22 +108,76 @@ func (a *app) resolvePreview(c *apiclient.Client, projectID, ref string) (*apicl
 	if err != nil {
 		return nil, op("list previews", err)
 	}
-	for i := range list {
-		if list[i].ID == ref {
-			return &list[i], nil
+	return one(matchRef(list, ref, func(p *apiclient.PreviewDatabase) string { return p.ID },
+		func(p *apiclient.PreviewDatabase) string { return p.Name }), "preview", ref)
+}
+
+// previewID is the id of the preview ref names, for commands that need no
+// project otherwise (preview extend, connection-string, psql): an id
+// (pvw_...) is used as is, so it works for any project's preview; a name is
+// looked up in the command's project (--project, the link, or the only one).
+func (a *app) previewID(c *apiclient.Client, ref string) (string, error) {
+	if strings.HasPrefix(ref, "pvw_") {
+		return ref, nil
+	}
+	p, err := a.resolveProject(c, a.project, true)
+	if err != nil {
+		return "", err
+	}
+	pv, err := a.resolvePreview(c, p.ID, ref)
+	if err != nil {
+		return "", err
+	}
+	return pv.ID, nil
+}
+
+// resolveAPIKey matches ref against the organization's active keys by id,
+// then name (revoked keys keep their names, so they are left out).
+func (a *app) resolveAPIKey(c *apiclient.Client, orgID, ref string) (*apiclient.APIKey, error) {
+	list, err := c.ListAPIKeys(a.ctx, orgID)
+	if err != nil {
+		return nil, op("list API keys", err)
+	}
+	if m := matchRef(list, ref, func(k *apiclient.APIKey) string { return k.ID }); len(m) > 0 {
+		return &m[0], nil
+	}
+	var active []apiclient.APIKey
+	for _, k := range list {
+		if k.IsActive {
+			active = append(active, k)
 		}
 	}
-	var found []int
-	for i := range list {
-		if strings.EqualFold(list[i].Name, ref) {
-			found = append(found, i)
-		}
+	return one(matchRef(active, ref, func(*apiclient.APIKey) string { return "" },
+		func(k *apiclient.APIKey) string { return k.Name }), "API key", ref)
+}
+
+// resolveRestorePoint matches ref against the project's restore points by
+// id, then label.
+func (a *app) resolveRestorePoint(c *apiclient.Client, projectID, ref string) (*apiclient.RestorePoint, error) {
+	list, _, err := c.ListRestorePoints(a.ctx, projectID)
+	if err != nil {
+		return nil, op("list restore points", err)
 	}
-	switch len(found) {
-	case 0:
-		return nil, withCode(exitNotFound, "preview %q not found", ref)
-	case 1:
-		return &list[found[0]], nil
+	return one(matchRef(list, ref, func(r *apiclient.RestorePoint) string { return r.ID },
+		func(r *apiclient.RestorePoint) string { return r.Label }), "restore point", ref)
+}
+
+// resolveBackupKey turns --backup-key into a backup key: the key itself, or
+// a backup's id or label. A reference that matches nothing is passed on as
+// is, so the server gives its own answer (an expired key, for example).
+func (a *app) resolveBackupKey(c *apiclient.Client, projectID, ref string) (string, error) {
+	list, err := c.ListBackups(a.ctx, projectID)
+	if err != nil {
+		return "", op("list backups", err)
 	}
-	return nil, usageError(fmt.Sprintf("several previews are named %q; pass the id", ref))
+	m := matchRef(list, ref, func(b *apiclient.Backup) string { return b.BackupKey },
+		func(b *apiclient.Backup) string { return b.ID }, func(b *apiclient.Backup) string { return strp(b.Label) })
+	if len(m) == 0 {
+		return ref, nil
+	}
+	b, err := one(m, "backup", ref)
+	if err != nil {
+		return "", err
+	}
+	return b.BackupKey, nil
 }

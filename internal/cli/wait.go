@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -149,12 +150,38 @@ func (a *app) printJob(j *apiclient.Job) error {
 // finishJob is the common tail of async commands: wait when asked, print
 // the job, and return the wait's error (failed job, timeout, Ctrl-C).
 func (a *app) finishJob(c *apiclient.Client, job *apiclient.Job, w waitOpts, action string) error {
+	_, err := a.finishJobResult(c, job, w, action)
+	return err
+}
+
+// finishJobResult is finishJob that also returns the last job seen.
+func (a *app) finishJobResult(c *apiclient.Client, job *apiclient.Job, w waitOpts, action string) (*apiclient.Job, error) {
 	if !w.wait {
-		return a.printJob(job)
+		return job, a.printJob(job)
 	}
 	final, err := a.waitJob(c, job, w.timeout, action)
 	if perr := a.printJob(final); perr != nil {
-		return perr
+		return final, perr
 	}
-	return err
+	return final, err
+}
+
+// jobResultString reads a string field of a job's result (read from the
+// job's JSON, so it does not depend on how the result is typed).
+func jobResultString(j *apiclient.Job, field string) string {
+	if j == nil {
+		return ""
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return ""
+	}
+	var doc struct {
+		Result map[string]any `json:"result"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	s, _ := doc.Result[field].(string)
+	return s
 }
