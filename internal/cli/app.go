@@ -77,6 +77,9 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	a.showSecrets, _ = f.GetBool("show-secrets")
 	a.pace = pacingFrom(a.ctx)
 	a.stdinTTY = isTerminal(a.in)
+	if v, ok := a.ctx.Value(stdinTerminalKey{}).(bool); ok {
+		a.stdinTTY = v // a test answering prompts through a pipe
+	}
 	a.stderrTTY = isTerminal(a.err)
 	a.interactive = a.stdinTTY && !isCI()
 	var err error
@@ -94,6 +97,10 @@ func newApp(cmd *cobra.Command) (*app, error) {
 	}
 	return a, nil
 }
+
+// stdinTerminalKey in the context overrides whether stdin counts as a
+// terminal; tests use it to drive prompts (like pacing, never a global).
+type stdinTerminalKey struct{}
 
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)

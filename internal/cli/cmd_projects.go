@@ -141,9 +141,12 @@ func (a *app) runCreate(o createOpts) error {
 	}
 	fail := func(kind string, err error, action, command string) error {
 		if a.json {
-			_ = printJSON(a.out, createFailure{Error: kind, Message: err.Error(), Action: action, Command: command})
+			_ = printJSON(a.out, createFailure{Error: kind, Message: errorMessage(err), Action: action, Command: command})
 		}
 		return err
+	}
+	if err := a.confirmCreateInLinkedDir(); err != nil {
+		return fail("create_failed", err, "run capydb create in another directory, or capydb unlink first", "capydb unlink")
 	}
 	c, err := a.client(false, true)
 	if err != nil {
@@ -187,9 +190,18 @@ func (a *app) runCreate(o createOpts) error {
 	if p, err = c.GetProject(a.ctx, p.ID); err != nil {
 		return fail("create_failed", op("read the new project", err), "", "")
 	}
+	if a.link != nil {
+		// The person agreed to move the link to the new project: the same
+		// link file and the same env file now name it.
+		o.overwriteEnv = true
+		if o.envFile == "" && a.link.EnvFile != "" {
+			o.envFile = filepath.Join(a.linkDir, filepath.FromSlash(a.link.AppPath), filepath.FromSlash(a.link.EnvFile))
+		}
+	}
 	res, err := a.linkProject(c, p, o.envFile, envAsk, o.overwriteEnv)
 	if err != nil {
-		return fail("create_failed", err, "run capydb link --project "+p.ID, "capydb link --project "+p.ID)
+		return fail("create_failed", fmt.Errorf("created project %s (%s) but did not link it: %w", p.Name, p.ID, err),
+			"run capydb link --project "+p.ID, "capydb link --project "+p.ID)
 	}
 	if a.json {
 		return printJSON(a.out, map[string]any{
@@ -205,6 +217,29 @@ func (a *app) runCreate(o createOpts) error {
 	return nil
 }
 
+// confirmCreateInLinkedDir stops create in a directory that is already
+// linked: a second project there would leave the link and the env file to
+// disagree, or silently re-point both. On a terminal it asks once; otherwise
+// it refuses (exit 5) before anything is created.
+func (a *app) confirmCreateInLinkedDir() error {
+	if a.link == nil {
+		return nil
+	}
+	linked := fmt.Sprintf("project %s (%s)", a.link.ProjectName, a.link.ProjectID)
+	if !a.interactive {
+		return withCode(exitConflict, "this directory is already linked to %s (%s); nothing was created. "+
+			"Run capydb create in another directory, or capydb unlink first to link this one to a new project", linked, linkPath(a.linkDir))
+	}
+	ok, err := a.confirm(fmt.Sprintf("This directory is linked to %s. Create a new project and point the link and the env file at it instead?", linked))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return withCode(exitConflict, "kept the link to %s; nothing was created", linked)
+	}
+	return nil
+}
+
 // linkResult is what linking wrote.
 type linkResult struct {
 	ProjectID string   `json:"project_id"`
@@ -212,14 +247,10 @@ type linkResult struct {
 	EnvVars   []string `json:"env_vars"`
 	Framework string   `json:"-"`
 	LinkFile  string   `json:"-"`
-	Kept      []string `json:"-"`
 }
 
 func (a *app) printLinkResult(r *linkResult) {
 	fmt.Fprintf(a.out, "Wrote %s to %s\n", strings.Join(r.EnvVars, ", "), r.EnvFile)
-	if len(r.Kept) > 0 {
-		fmt.Fprintf(a.out, "Kept your values of %s\n", strings.Join(r.Kept, ", "))
-	}
 	fmt.Fprintf(a.out, "Linked %s\n", r.LinkFile)
 }
 
@@ -264,8 +295,14 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 		return nil, op("read the connection URLs", err)
 	}
 	vars := envVarsFor(st, conn)
-	kept, err := a.writeEnvFile(envPath, vars, mode, overwrite)
-	if err != nil {
+	if _, err := a.writeEnvFile(envPath, vars, mode, overwrite); err != nil {
+		var d *envDeclined
+		if errors.As(err, &d) {
+			// The link and the env file always name the same project:
+			// without the env file, no link either.
+			return nil, withCode(exitConflict, "%v, so this directory was not linked to %s; run capydb link --project %s --overwrite-env to replace them, or pass --env-file <another file>",
+				err, p.Name, p.ID)
+		}
 		return nil, err
 	}
 	dbVar, directVar, pooledVar := linkVarNames(st)
@@ -291,7 +328,7 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 		linkShown = r
 	}
 	return &linkResult{ProjectID: p.ID, EnvFile: shown, EnvVars: envNames(vars), Framework: st.Framework,
-		LinkFile: linkShown, Kept: kept}, nil
+		LinkFile: linkShown}, nil
 }
 
 func linkCmd() *cobra.Command {

@@ -110,8 +110,11 @@ const (
 )
 
 // writeEnvFile sets vars in a dotenv file, leaving every other line as it
-// was. Values are double-quoted. It returns the keys it did not write
-// because the user declined.
+// was. Values are double-quoted. Keys that already hold a different value
+// are decided together, with at most one question: the file then points at
+// one database, never half at the old one and half at the new. A person who
+// declines gets *envDeclined and the file is left untouched. envAddOnly
+// returns the keys it left alone.
 func (a *app) writeEnvFile(path string, vars []envVar, mode envWriteMode, overwrite bool) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -130,12 +133,15 @@ func (a *app) writeEnvFile(path string, vars []envVar, mode envWriteMode, overwr
 		news = append(news, v.Value)
 	}
 	done := map[string]bool{}
-	var kept []string
 	text := strings.TrimSuffix(string(b), "\n")
 	lines := strings.Split(text, "\n")
 	if text == "" {
 		lines = nil
 	}
+	// Which of our keys hold another value, and which of those point
+	// somewhere else than a refresh of our own URLs would.
+	changed := map[int]string{} // line -> key
+	var changedKeys, foreign []string
 	for i, line := range lines {
 		m := envLine.FindStringSubmatch(line)
 		if m == nil {
@@ -151,29 +157,55 @@ func (a *app) writeEnvFile(path string, vars []envVar, mode envWriteMode, overwr
 		if old == val {
 			continue
 		}
-		replace := true
-		switch {
-		case mode == envAddOnly:
-			replace = false
-		case overwrite:
-			a.note("warning: overwriting %s in %s", key, filepath.Base(path))
-		case mode == envRefresh && sameServer(old, news):
-			// a refresh of our own value (for example after a rotation)
-		case a.interactive:
-			ok, err := a.confirm(fmt.Sprintf("%s in %s holds a different value. Overwrite %s?", key, filepath.Base(path), key))
-			if err != nil {
-				return nil, err
-			}
-			replace = ok
-		default:
-			a.note("warning: overwriting %s in %s (it held a different value)", key, filepath.Base(path))
+		changed[i] = key
+		changedKeys = append(changedKeys, key)
+		if !(mode == envRefresh && sameServer(old, news)) {
+			foreign = append(foreign, key)
 		}
-		if !replace {
-			kept = append(kept, key)
-			continue
-		}
-		lines[i] = m[1] + key + "=" + quoteEnvValue(val)
 	}
+	name := filepath.Base(path)
+	replace := true
+	switch {
+	case len(changed) == 0:
+	case mode == envAddOnly:
+		replace = false
+	case len(foreign) == 0:
+		// a refresh of our own values (for example after a rotation)
+	case overwrite:
+		a.note("warning: overwriting %s in %s", strings.Join(foreign, ", "), name)
+	case a.interactive:
+		ok, err := a.confirm(fmt.Sprintf("%s holds other values for %s. Overwrite them?", name, strings.Join(foreign, ", ")))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &envDeclined{file: name, keys: foreign}
+		}
+	default:
+		a.note("warning: overwriting %s in %s (they held different values)", strings.Join(foreign, ", "), name)
+	}
+	if !replace {
+		return changedKeys, a.finishEnvFile(path, lines, vars, done, perm)
+	}
+	for i, key := range changed {
+		m := envLine.FindStringSubmatch(lines[i])
+		lines[i] = m[1] + key + "=" + quoteEnvValue(want[key])
+	}
+	return nil, a.finishEnvFile(path, lines, vars, done, perm)
+}
+
+// envDeclined: a person kept the env file's other values; nothing was written.
+type envDeclined struct {
+	file string
+	keys []string
+}
+
+func (e *envDeclined) Error() string {
+	return fmt.Sprintf("kept %s unchanged (its %s point at another database)", e.file, strings.Join(e.keys, ", "))
+}
+
+// finishEnvFile appends the keys the file did not have and writes it.
+func (a *app) finishEnvFile(path string, lines []string, vars []envVar, done map[string]bool, perm os.FileMode) error {
 	for _, v := range vars {
 		if !done[v.Key] {
 			lines = append(lines, v.Key+"="+quoteEnvValue(v.Value))
@@ -184,13 +216,13 @@ func (a *app) writeEnvFile(path string, vars []envVar, mode envWriteMode, overwr
 		out += "\n"
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.WriteFile(path, []byte(out), perm); err != nil {
-		return nil, fmt.Errorf("while writing %s: %w", path, err)
+		return fmt.Errorf("while writing %s: %w", path, err)
 	}
 	a.warnShadowing(path, vars)
-	return kept, nil
+	return nil
 }
 
 // sameServer reports whether a URL points at the host and port of one of
