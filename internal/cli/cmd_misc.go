@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,7 @@ func (a *app) doctorEnv(ctx context.Context, c *apiclient.Client, p *apiclient.P
 	add func(name, status, format string, args ...any)) {
 	if a.link == nil || p == nil {
 		add("env_vars", "skip", "no linked project")
+		add("env_project", "skip", "no linked project")
 		add("env_shadowing", "skip", "no linked project")
 		return
 	}
@@ -208,7 +210,8 @@ func (a *app) doctorEnv(ctx context.Context, c *apiclient.Client, p *apiclient.P
 	st := stack{AppPath: a.link.AppPath, Framework: a.link.Framework, Layer: a.link.DatabaseLayer}
 	var missing []string
 	var want []envVar
-	if conn, err := c.Connections(ctx, p.ID); err == nil {
+	conn, connErr := c.Connections(ctx, p.ID)
+	if connErr == nil {
 		want = envVarsFor(st, conn)
 	} else {
 		for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED"} {
@@ -231,8 +234,16 @@ func (a *app) doctorEnv(ctx context.Context, c *apiclient.Client, p *apiclient.P
 	} else {
 		add("env_vars", "pass", "%s has the connection variables", a.link.EnvFile)
 	}
-	shadow := []string{}
 	vals, _ = readEnvFile(envPath)
+	if connErr != nil {
+		add("env_project", "skip", "cannot read the project's connection URLs: %s", errorMessage(connErr))
+	} else if wrong := foreignURLs(vals, want); len(wrong) > 0 {
+		add("env_project", "fail", "%s points %s, not at project %s (%s); run capydb env pull",
+			a.link.EnvFile, strings.Join(wrong, "; "), p.Name, urlTarget(want[0].Value))
+	} else {
+		add("env_project", "pass", "%s points at project %s (%s)", a.link.EnvFile, p.Name, urlTarget(want[0].Value))
+	}
+	shadow := []string{}
 	for _, v := range want {
 		if sh := os.Getenv(v.Key); sh != "" && vals[v.Key] != "" && sh != vals[v.Key] {
 			shadow = append(shadow, v.Key)
@@ -243,6 +254,38 @@ func (a *app) doctorEnv(ctx context.Context, c *apiclient.Client, p *apiclient.P
 	} else {
 		add("env_shadowing", "pass", "no shell variable overrides %s", a.link.EnvFile)
 	}
+}
+
+// foreignURLs lists, as "KEY at <target>", the env values that name another
+// database than the project's URL for the same key: another host, port,
+// database or user. Passwords and query options (sslmode, sslrootcert) may
+// differ: they do not change which database it is.
+func foreignURLs(vals map[string]string, want []envVar) []string {
+	var out []string
+	for _, v := range want {
+		have, ok := vals[v.Key]
+		if !ok || have == "" || v.Value == "" {
+			continue
+		}
+		if urlTarget(have) != urlTarget(v.Value) {
+			out = append(out, v.Key+" at "+urlTarget(have))
+		}
+	}
+	return out
+}
+
+// urlTarget is which database a URL names: user@host:port/database, with
+// no password ("" parts kept visible so two broken URLs still differ).
+func urlTarget(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "a value that is not a database URL"
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return fmt.Sprintf("%s@%s:%s/%s", u.User.Username(), u.Hostname(), port, strings.TrimPrefix(u.Path, "/"))
 }
 
 func statusCmd() *cobra.Command {

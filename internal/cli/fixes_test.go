@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const previewJSON = `{"id":"pvw_1","project_id":"prj_1","name":"pr-42","mode":"clone","state":"ready","ttl_expires_at":"2026-01-03T03:04:05Z","created_at":"2026-01-02T03:04:05Z"}`
+
+const previewConnJSON = `{"connections":{"username":"u_pv","direct_url":"postgres://u_pv:pvsecret@db.example:5432/db_pv?sslmode=require",
+ "pooled_url":"postgres://u_pv:pvsecret@db.example:6432/db_pv?sslmode=require"}}`
+
+// previewStub serves project prj_1 with one preview, pvw_1 named pr-42.
+func previewStub(t *testing.T) *stub {
+	t.Helper()
+	isolate(t)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/projects":                            reply(200, `{"projects":[`+projectJSON+`]}`),
+		"GET /v1/projects/prj_1":                      reply(200, `{"project":`+projectJSON+`}`),
+		"GET /v1/projects/prj_1/preview-databases":    reply(200, `{"preview_databases":[`+previewJSON+`]}`),
+		"GET /v1/preview-databases/pvw_1/connections": reply(200, previewConnJSON),
+		"POST /v1/preview-databases/pvw_1/extend":     reply(200, `{"preview":`+previewJSON+`}`),
+		"POST /v1/projects/prj_1/preview-databases":   reply(202, `{"preview":`+previewJSON+`,"job":{"id":"job_p","type":"branch.create","state":"queued","attempts":0,"max_attempts":5,"created_at":"2026-01-02T03:04:05Z"}}`),
+	})
+	t.Setenv("CAPYDB_API_URL", s.URL)
+	t.Setenv("CAPYDB_API_KEY", "capy_live_x")
+	return s
+}
+
+// TestPreviewNamesEverywhere: extend, connection-string and psql take a
+// preview's name as well as its id, like reset and delete.
+func TestPreviewNamesEverywhere(t *testing.T) {
+	s := previewStub(t)
+	for _, args := range [][]string{{"preview", "extend", "PR-42", "--ttl-hours", "5"}, {"preview", "extend", "--preview", "pr-42", "--ttl-hours", "5"},
+		{"preview", "extend", "pvw_1", "--ttl-hours", "5"}} {
+		before := s.count("POST /v1/preview-databases/pvw_1/extend")
+		if r := runCLI(t, append(args, "--project", "shop")...); r.code != 0 || s.count("POST /v1/preview-databases/pvw_1/extend") != before+1 {
+			t.Fatalf("%v: %d %s", args, r.code, r.stderr)
+		}
+	}
+	// An id needs no project: no listing at all.
+	before := s.count("GET /v1/projects")
+	if r := runCLI(t, "preview", "extend", "pvw_1", "--ttl-hours", "5"); r.code != 0 || s.count("GET /v1/projects") != before {
+		t.Fatalf("extend by id listed projects: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "preview", "extend", "nope", "--ttl-hours", "5", "--project", "shop"); r.code != 4 || !strings.Contains(r.stderr, `preview "nope" not found`) {
+		t.Fatalf("unknown preview: %d %s", r.code, r.stderr)
+	}
+	r := runCLI(t, "connection-string", "--preview", "pr-42", "--project", "shop", "--show-secrets")
+	if r.code != 0 || r.stdout != "postgres://u_pv:pvsecret@db.example:5432/db_pv?sslmode=require\n" {
+		t.Fatalf("connection-string --preview <name>: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestPasswordsMasked: preview list, preview create and connection-string
+// never print a password unless --show-secrets.
+func TestPasswordsMasked(t *testing.T) {
+	previewStub(t)
+	for _, args := range [][]string{{"preview", "list"}, {"preview", "create"}, {"connection-string", "--preview", "pvw_1"}} {
+		r := runCLI(t, append(args, "--project", "shop")...)
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, "pvsecret") || !strings.Contains(r.stdout, "postgres://u_pv:****@db.example:5432/db_pv") {
+			t.Fatalf("%v: %d %q %q", args, r.code, r.stdout, r.stderr)
+		}
+		r = runCLI(t, append(args, "--project", "shop", "--show-secrets")...)
+		if r.code != 0 || !strings.Contains(r.stdout, "postgres://u_pv:pvsecret@db.example:5432/db_pv") {
+			t.Fatalf("%v --show-secrets: %d %q", args, r.code, r.stdout)
+		}
+	}
+	// preview create's JSON keeps the connections object (CLI.md §8 shape).
+	r := runCLI(t, "preview", "create", "--project", "shop", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"direct_url": "postgres://u_pv:pvsecret@`) {
+		t.Fatalf("preview create -o json: %q", r.stdout)
+	}
+	for raw, want := range map[string]string{
+		"postgres://u:p%40ss@h:5432/d?sslmode=require": "postgres://u:****@h:5432/d?sslmode=require",
+		"postgres://u@h/d":                 "postgres://u@h/d",
+		"https://user:tok@hooks.example/x": "https://user:****@hooks.example/x",
+		"not a url":                        "not a url",
+	} {
+		if got := maskURL(raw); got != want {
+			t.Errorf("maskURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestBackupKeyAfterWait: backups create --wait prints the new backup's key.
+func TestBackupKeyAfterWait(t *testing.T) {
+	done := strings.Replace(jobJSON, `"queued"`, `"completed"`, 1)
+	done = strings.Replace(done, `"extra":1`, `"result":{"backup_id":"bkp_7","backup_key":"projects/prj_1/backups/bkp_7.dump","size_bytes":10}`, 1)
+	backupStub(t, map[string]http.HandlerFunc{
+		"POST /v1/projects/prj_1/backups": reply(202, `{"job":`+jobJSON+`}`),
+		"GET /v1/jobs/job_9":              reply(200, `{"job":`+done+`}`),
+	})
+	r := runCLI(t, "backups", "create", "--project", "shop", "--wait")
+	if r.code != 0 || !strings.Contains(r.stdout, "backup_key: projects/prj_1/backups/bkp_7.dump") ||
+		!strings.Contains(r.stderr, "capydb restore --project prj_1 --backup-key projects/prj_1/backups/bkp_7.dump") || strings.Contains(r.stderr, "<key>") {
+		t.Fatalf("backups create --wait: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, "backups", "create", "--project", "shop", "--wait", "-o", "json")
+	var job map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &job); err != nil || job["result"].(map[string]any)["backup_key"] != "projects/prj_1/backups/bkp_7.dump" {
+		t.Fatalf("-o json: %q %v", r.stdout, err)
+	}
+}
+
+// TestWhoamiJSON: whoami -o json carries the principal, its scopes, where
+// the key came from and the server's version, besides CLI.md §8's keys.
+func TestWhoamiJSON(t *testing.T) {
+	isolate(t)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/me": reply(200, `{"organization":{"id":"org_1","name":"Acme","slug":"acme"},"principal":{"auth_source":"api_key","organization_id":"org_1",
+ "scopes":["projects:read","jobs:read"],"is_admin":false,"api_key_id":"key_1","project_id":"prj_1","future":"kept"}}`),
+	})
+	t.Setenv("CAPYDB_API_KEY", "capy_live_abcd1234")
+	r := runCLI(t, "whoami", "-o", "json", "--api-url", s.URL)
+	var who map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &who); err != nil || r.code != 0 {
+		t.Fatalf("whoami: %d %q", r.code, r.stdout)
+	}
+	pr, _ := who["principal"].(map[string]any)
+	if who["api_url"] != s.URL || who["auth_source"] != "api_key" || who["organization"].(map[string]any)["slug"] != "acme" ||
+		pr["api_key_id"] != "key_1" || pr["future"] != "kept" || who["project_id"] != "prj_1" || who["api_key_id"] != "key_1" ||
+		strings.Join(toStrings(who["scopes"]), ",") != "projects:read,jobs:read" || who["is_admin"] != false ||
+		who["api_key_from"] != "env" || who["api_key"] != "****1234" || who["server_version"] != "v9.9.9" {
+		t.Fatalf("whoami -o json: %s", r.stdout)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// TestNoInteractiveLogin: with no key, create/link/env pull never start a
+// device login when CI is set or stdin is not a terminal: exit 3 at once,
+// naming the server and the fix.
+func TestNoInteractiveLogin(t *testing.T) {
+	isolate(t)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"POST /v1/cli/login/sessions": reply(201, `{"session_id":"cls_1","poll_token":"p","expires_at":"2099-01-01T00:00:00Z"}`),
+	})
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		for _, args := range [][]string{{"create", "--name", "x"}, {"link", "--project", "x"}, {"env", "pull"}, {"projects", "list"}} {
+			r := runCLI(t, append(args, "--api-url", s.URL)...)
+			if r.code != 3 || !strings.Contains(r.stderr, "no API key for "+s.URL) || !strings.Contains(r.stderr, "CAPYDB_API_KEY") ||
+				!strings.Contains(r.stderr, "capydb login") || !strings.Contains(r.stderr, "no terminal") {
+				t.Fatalf("CI=%q %v: %d %s", ci, args, r.code, r.stderr)
+			}
+		}
+	}
+	// CI wins even on a terminal.
+	t.Setenv("CI", "true")
+	if r := runAnswering(t, "", "create", "--name", "x", "--api-url", s.URL); r.code != 3 || !strings.Contains(r.stderr, "(CI is set)") {
+		t.Fatalf("CI on a terminal: %d %s", r.code, r.stderr)
+	}
+	if n := s.count("POST /v1/cli/login/sessions"); n != 0 {
+		t.Fatalf("%d device logins started", n)
+	}
+}
+
+// TestDoctorEnvProject: doctor fails when the env file's URLs name another
+// database than the linked project's, and passes when only the password or
+// TLS options differ.
+func TestDoctorEnvProject(t *testing.T) {
+	dir, s := linkedDir(t)
+	s.set("GET /status", reply(200, `{"status":"operational","components":[]}`))
+	t.Setenv("PATH", "") // psql is not the point here
+	checks := func() map[string]check {
+		r := runCLI(t, "doctor", "-o", "json")
+		var doc struct {
+			Checks []check `json:"checks"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("doctor: %q %v", r.stdout, err)
+		}
+		out := map[string]check{}
+		for _, c := range doc.Checks {
+			out[c.Name] = c
+		}
+		return out
+	}
+	if c := checks()["env_project"]; c.Status != "pass" || !strings.Contains(c.Detail, "u_shop@db.example:5432/db_shop") {
+		t.Fatalf("linked: %+v", c)
+	}
+	// Another project's URLs (create used to leave this behind).
+	env := "DATABASE_URL=\"postgres://u_shop2:pw2@db.example:5432/db_shop2?sslmode=require\"\n" +
+		"DIRECT_URL=\"postgres://u_shop2:pw2@db.example:5432/db_shop2?sslmode=require\"\n" +
+		"DATABASE_DIRECT_URL=\"postgres://u_shop:rotated@db.example:5432/db_shop?sslmode=verify-full&sslrootcert=.capydb/ca.crt\"\n" +
+		"DATABASE_POOL_URL=\"postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require\"\n" +
+		"DATABASE_URL_UNPOOLED=\"postgres://u_shop:pw@db.example:6432/db_shop?sslmode=require\"\n"
+	_ = os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o600)
+	c := checks()["env_project"]
+	if c.Status != "fail" || !strings.Contains(c.Detail, "DATABASE_URL at u_shop2@db.example:5432/db_shop2") ||
+		!strings.Contains(c.Detail, "DIRECT_URL at u_shop2@") || !strings.Contains(c.Detail, "DATABASE_URL_UNPOOLED at u_shop@db.example:6432/db_shop") ||
+		strings.Contains(c.Detail, "DATABASE_DIRECT_URL") || strings.Contains(c.Detail, "DATABASE_POOL_URL") ||
+		strings.Contains(c.Detail, "pw") || !strings.Contains(c.Detail, "capydb env pull") {
+		t.Fatalf("mismatch: %+v", c)
+	}
+	if r := runCLI(t, "doctor"); r.code != 1 || !strings.Contains(r.stdout, "[fail] env_project") {
+		t.Fatalf("doctor exit: %d %q", r.code, r.stdout)
+	}
+}
