@@ -136,6 +136,16 @@ func (a *app) deviceLogin(c *apiclient.Client, o loginOptions) (string, error) {
 		}
 		req.ExpiresAt = &t
 	}
+	key, err := a.pollDeviceLogin(c, req, o.noOpen)
+	if err != nil && serverOf(err) == "" {
+		err = &atServer{server: c.BaseURL, err: err}
+	}
+	return key, err
+}
+
+// pollDeviceLogin starts the session, shows the approval URL and polls
+// until the key arrives (CLI.md §11 steps 2-6).
+func (a *app) pollDeviceLogin(c *apiclient.Client, req apiclient.LoginStartRequest, noOpen bool) (string, error) {
 	sess, err := c.StartLogin(a.ctx, req)
 	if err != nil {
 		return "", op("start device login", err)
@@ -146,7 +156,7 @@ func (a *app) deviceLogin(c *apiclient.Client, o loginOptions) (string, error) {
 		w = a.err
 	}
 	fmt.Fprintf(w, "Open this URL to approve:\n%s\n", approve)
-	if !o.noOpen && !isCI() && hasDisplay() {
+	if !noOpen && !isCI() && hasDisplay() {
 		if err := openBrowser(approve); err == nil {
 			a.note("(opened in your browser)")
 		}

@@ -164,7 +164,7 @@ func (a *app) doctor(fix bool) ([]check, []string) {
 	} else {
 		c.APIKey = key
 		if me, err := c.Me(ctx); err != nil {
-			add("auth", "fail", "GET /v1/me: %v", err)
+			add("auth", "fail", "GET /v1/me: %s", errorMessage(err))
 		} else if me.Organization != nil {
 			add("auth", "pass", "%s as %s (%s)", me.Principal.AuthSource, me.Organization.Name, me.Organization.ID)
 		} else {

@@ -208,3 +208,40 @@ func TestDoctorEnvProject(t *testing.T) {
 		t.Fatalf("doctor exit: %d %q", r.code, r.stdout)
 	}
 }
+
+// TestErrorsNameTheServer: a rejected key, a device-login verdict and a
+// network error each say which server was asked; with -o json the error is
+// stdout's one document.
+func TestErrorsNameTheServer(t *testing.T) {
+	isolate(t)
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/me":                       reply(401, `{"error":"invalid, revoked or expired API key"}`),
+		"POST /v1/cli/login/sessions":      reply(201, `{"session_id":"cls_1","poll_token":"p","expires_at":"2099-01-01T00:00:00Z"}`),
+		"GET /v1/cli/login/sessions/cls_1": reply(410, `{"error":"gone"}`),
+	})
+	r := runCLI(t, "login", "--api-url", s.URL, "--api-key", "capy_live_wrong")
+	if r.code != 3 || r.stderr != "error: check the API key: invalid, revoked or expired API key (server "+s.URL+")\n" {
+		t.Fatalf("rejected key: %d %q", r.code, r.stderr)
+	}
+	// An explicit login still runs the device flow off a terminal (an agent
+	// shows the URL to a person); its verdicts name the server too.
+	r = runCLI(t, "login", "--no-open", "--api-url", s.URL, "-o", "json")
+	var doc errorDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 4 ||
+		doc.Error != "login session expired or not found; run capydb login again (server "+s.URL+")" || doc.Server != s.URL || doc.ExitCode != 4 {
+		t.Fatalf("device login verdict: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, "projects", "list", "--api-url", "http://127.0.0.1:1", "--api-key", "capy_live_x", "-o", "json")
+	doc = errorDoc{}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 1 || doc.Server != "http://127.0.0.1:1" || doc.Status != 0 ||
+		!strings.HasPrefix(doc.Error, "list projects: cannot reach http://127.0.0.1:1: ") {
+		t.Fatalf("network error: %d %q", r.code, r.stdout)
+	}
+	// A local usage error is JSON too, without a server.
+	r = runCLI(t, "preview", "create", "--mode", "snapshot", "-o", "json")
+	doc = errorDoc{}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 2 || doc.ExitCode != 2 || doc.Server != "" ||
+		doc.Error != "--mode must be empty or clone" {
+		t.Fatalf("usage error: %d %q", r.code, r.stdout)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -18,11 +19,34 @@ type errorDoc struct {
 	Server   string `json:"server,omitempty"` // the API base URL that answered or could not be reached
 }
 
+// atServer marks an error the CLI made up about an exchange with a server
+// (a device-login verdict, say) so that it too names that server.
+type atServer struct {
+	server string
+	err    error
+}
+
+func (e *atServer) Error() string { return e.err.Error() }
+func (e *atServer) Unwrap() error { return e.err }
+
+// serverOf is the server an error came from: an API or network error's, or
+// an atServer mark's.
+func serverOf(err error) string {
+	if s := apiclient.ServerOf(err); s != "" {
+		return s
+	}
+	var at *atServer
+	if errors.As(err, &at) {
+		return at.server
+	}
+	return ""
+}
+
 // errorMessage is err's text, naming the server it came from when the
 // message does not already (a network error says "cannot reach <url>").
 func errorMessage(err error) string {
 	msg := err.Error()
-	if s := apiclient.ServerOf(err); s != "" && !strings.Contains(msg, s) {
+	if s := serverOf(err); s != "" && !strings.Contains(msg, s) {
 		msg += " (server " + s + ")"
 	}
 	return msg
@@ -36,7 +60,7 @@ func reportError(cmd *cobra.Command, err error, stdout *trackingWriter, stderr i
 	msg := errorMessage(err)
 	fmt.Fprintln(stderr, "error:", msg)
 	if jsonMode(cmd) && !stdout.wrote {
-		_ = printJSON(stdout, errorDoc{Error: msg, ExitCode: code, Status: apiclient.StatusOf(err), Server: apiclient.ServerOf(err)})
+		_ = printJSON(stdout, errorDoc{Error: msg, ExitCode: code, Status: apiclient.StatusOf(err), Server: serverOf(err)})
 	}
 	return code
 }
