@@ -54,7 +54,7 @@ func TestCLIBackupsExportsImports(t *testing.T) {
 		t.Fatalf("restore: %v", rj)
 	}
 	pvID := rj["preview_database_id"].(string)
-	pvURL := strings.TrimSpace(app.expect(0, "connection-string", "--preview", pvID).stdout)
+	pvURL := strings.TrimSpace(app.expect(0, "connection-string", "--preview", pvID, "--show-secrets").stdout)
 	if n := query[int](t, pvURL, "SELECT count(*)::int FROM items"); n != 50 {
 		t.Fatalf("restored preview has %d rows, want 50", n)
 	}

@@ -210,7 +210,7 @@ func TestCLIUserStory(t *testing.T) {
 			t.Fatalf("psql on %s: %v %s", k, err, out)
 		}
 	}
-	if cs := strings.TrimSpace(app.expect(0, "connection-string").stdout); cs != direct {
+	if cs := strings.TrimSpace(app.expect(0, "connection-string", "--show-secrets").stdout); cs != direct {
 		t.Fatalf("connection-string: %q", cs)
 	}
 	if cs := app.json("connection-string", "--pooled"); cs["connection_string"] != pooled || cs["pooled"] != true {
@@ -494,7 +494,7 @@ func TestCLIPreviews(t *testing.T) {
 	}
 	cliSameJSON(t, "preview list", app.json("preview", "list")["previews"],
 		s.must(200, "GET", "/v1/projects/"+pid+"/preview-databases", nil).get("preview_databases"))
-	if cs := strings.TrimSpace(app.expect(0, "connection-string", "--preview", pvID).stdout); cs != direct {
+	if cs := strings.TrimSpace(app.expect(0, "connection-string", "--preview", pvID, "--show-secrets").stdout); cs != direct {
 		t.Fatalf("connection-string --preview: %q", cs)
 	}
 	if r := app.expect(0, "psql", "--preview", pvID, "--", "-At", "-c", "SELECT count(*) FROM items"); strings.TrimSpace(r.stdout) != "2" {
