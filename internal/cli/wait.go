@@ -24,17 +24,20 @@ func addWaitFlags(cmd *cobra.Command, w *waitOpts, waitDefault bool, timeoutDefa
 	cmd.Flags().DurationVar(&w.timeout, "wait-timeout", timeoutDefault, "how long --wait waits")
 }
 
-// pollSchedule is the wait before each poll after the first: 50 ms, growing
-// by half each time, capped at 2 s (50, 75, 112, 169, 253, ... ms). Most jobs
-// finish in well under a second, so a job that takes 200 ms is seen done at
-// about 240 ms instead of after the 2 s first wait of CLI.md §9; long jobs
-// settle at one poll every 2 s.
+// pollSchedule is the wait before poll n+1 (poll 0 is at once): a quarter of
+// the time waited so far, at least 50 ms and at most 2 s. A job that takes
+// 200 ms is seen done by about 250 ms, one that takes 700 ms by about 760 ms
+// (never more than a quarter late, plus 50 ms), and long jobs settle at one
+// poll every 2 s, instead of the 2 s, 4 s, 8 s, 10 s of CLI.md §9.
 func pollSchedule(n int) time.Duration {
-	d := float64(firstPoll)
-	for i := 0; i < n && d < float64(maxPoll); i++ {
-		d *= 1.5
+	var at time.Duration
+	for i := 0; ; i++ {
+		d := min(max(at/4, firstPoll), maxPoll)
+		if i == n || d == maxPoll {
+			return d
+		}
+		at += d
 	}
-	return min(time.Duration(d), maxPoll)
 }
 
 const (
