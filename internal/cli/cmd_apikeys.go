@@ -180,7 +180,11 @@ func apiKeysRevokeCmd() *cobra.Command {
 			if a.json {
 				return printJSON(a.out, map[string]any{"revoked": true, "key_id": k.ID})
 			}
-			fmt.Fprintf(a.out, "Revoked %s (%s).\n", k.ID, k.Name)
+			if k.Name != "" {
+				fmt.Fprintf(a.out, "Revoked %s (%s).\n", k.ID, k.Name)
+			} else {
+				fmt.Fprintf(a.out, "Revoked %s.\n", k.ID)
+			}
 			return nil
 		}}
 }

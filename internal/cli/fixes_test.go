@@ -245,3 +245,68 @@ func TestErrorsNameTheServer(t *testing.T) {
 		t.Fatalf("usage error: %d %q", r.code, r.stdout)
 	}
 }
+
+// TestResolveRefs: the one id-or-name rule, API keys by name (active keys
+// only), and a key that may act without the scope to list.
+func TestResolveRefs(t *testing.T) {
+	type obj struct{ id, slug, name string }
+	items := []obj{{"prj_1", "shop", "Shop"}, {"prj_2", "shop-2", "Shop"}, {"prj_3", "prj_1", "Other"}}
+	id := func(o *obj) string { return o.id }
+	slug := func(o *obj) string { return o.slug }
+	name := func(o *obj) string { return o.name }
+	ids := func(m []obj) string {
+		var s []string
+		for _, o := range m {
+			s = append(s, o.id)
+		}
+		return strings.Join(s, ",")
+	}
+	for ref, want := range map[string]string{"prj_1": "prj_1", "SHOP-2": "prj_2", "shop": "prj_1", "SHOP": "prj_1", "other": "prj_3", "nope": "", "Prj_1": "prj_3"} {
+		if got := ids(matchRef(items, ref, id, slug, name)); got != want {
+			t.Errorf("matchRef(%q) = %q, want %q", ref, got, want)
+		}
+	}
+	if got := ids(matchRef(items, "shop", id, name)); got != "prj_1,prj_2" {
+		t.Errorf("two names: %q", got)
+	}
+
+	isolate(t)
+	var revoked []string
+	keys := `{"api_keys":[{"id":"key_1","name":"ci","is_active":false},{"id":"key_2","name":"CI","is_active":true},{"id":"key_3","name":"deploy","is_active":true},{"id":"key_4","name":"deploy","is_active":true}]}`
+	listed := true
+	s := newStub(t, map[string]http.HandlerFunc{
+		"GET /v1/organizations/org_1/api-keys": func(w http.ResponseWriter, r *http.Request) {
+			if !listed {
+				reply(403, `{"error":"this key lacks api_keys:read"}`)(w, r)
+				return
+			}
+			reply(200, keys)(w, r)
+		},
+		"GET /v1/me": reply(200, `{"organization":{"id":"org_1","name":"Acme","slug":"acme"},"principal":{"auth_source":"api_key","scopes":["*"]}}`),
+	})
+	for _, k := range []string{"key_1", "key_2", "key_3", "key_4", "key_9"} {
+		k := k
+		s.set("DELETE /v1/organizations/org_1/api-keys/"+k, func(w http.ResponseWriter, _ *http.Request) {
+			revoked = append(revoked, k)
+			w.WriteHeader(200)
+			_, _ = w.Write([]byte(`{"revoked":true}`))
+		})
+	}
+	base := []string{"--api-url", s.URL, "--api-key", "capy_live_x"}
+	if r := runCLI(t, append([]string{"api-keys", "revoke", "ci"}, base...)...); r.code != 0 || r.stdout != "Revoked key_2 (CI).\n" {
+		t.Fatalf("revoke by name: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, append([]string{"api-keys", "revoke", "deploy"}, base...)...); r.code != 2 || !strings.Contains(r.stderr, `several API keys are named "deploy"; pass the id (server `+s.URL+")") {
+		t.Fatalf("ambiguous name: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, append([]string{"api-keys", "revoke", "nobody"}, base...)...); r.code != 4 {
+		t.Fatalf("unknown name: %d %s", r.code, r.stderr)
+	}
+	listed = false // a key that may revoke but not list: the reference goes to the server as an id
+	if r := runCLI(t, append([]string{"api-keys", "revoke", "key_9"}, base...)...); r.code != 0 {
+		t.Fatalf("revoke without list scope: %d %s", r.code, r.stderr)
+	}
+	if strings.Join(revoked, ",") != "key_2,key_9" {
+		t.Fatalf("revoked %v", revoked)
+	}
+}

@@ -36,17 +36,22 @@ func matchRef[T any](items []T, ref string, id func(*T) string, names ...func(*T
 	return nil
 }
 
-// one is the single match of ref among items: exit 4 when none, a usage
-// error asking for the id when several.
-func one[T any](m []T, what, ref string) (*T, error) {
+// one is the single match of ref among items listed by c: exit 4 when
+// none, a usage error asking for the id when several. Both name the server
+// that was asked: a wrong --api-url shows up as "not found".
+func one[T any](c *apiclient.Client, m []T, what, ref string) (*T, error) {
 	switch len(m) {
 	case 0:
-		return nil, withCode(exitNotFound, "%s %q not found", what, ref)
+		return nil, &atServer{server: c.BaseURL, err: withCode(exitNotFound, "%s %q not found", what, ref)}
 	case 1:
 		return &m[0], nil
 	}
-	return nil, usageError(fmt.Sprintf("several %ss are named %q; pass the id", what, ref))
+	return nil, &atServer{server: c.BaseURL, err: usageError(fmt.Sprintf("several %ss are named %q; pass the id", what, ref))}
 }
+
+// mayNotList: the key may act on an object (by id) without the scope to
+// list them; the server then judges the reference itself.
+func mayNotList(err error) bool { return apiclient.StatusOf(err) == 403 }
 
 // resolveProject finds the project a command works on (CLI.md §5): --project
 // (id, then slug, then name, case-insensitive) or, without it, the linked
@@ -74,10 +79,10 @@ func (a *app) resolveProject(c *apiclient.Client, ref string, useLink bool) (*ap
 	}
 	m := matchRef(list, ref, func(p *apiclient.Project) string { return p.ID },
 		func(p *apiclient.Project) string { return p.Slug }, func(p *apiclient.Project) string { return p.Name })
-	switch len(m) {
-	case 0:
-		return nil, withCode(exitNotFound, "project %q not found", ref)
-	case 1:
+	if len(m) == 0 {
+		return nil, &atServer{server: c.BaseURL, err: withCode(exitNotFound, "project %q not found", ref)}
+	}
+	if len(m) == 1 {
 		return &m[0], nil
 	}
 	return a.pickProject(m, fmt.Sprintf("Several projects match %q; pass its id with --project", ref))
@@ -108,7 +113,7 @@ func (a *app) resolvePreview(c *apiclient.Client, projectID, ref string) (*apicl
 	if err != nil {
 		return nil, op("list previews", err)
 	}
-	return one(matchRef(list, ref, func(p *apiclient.PreviewDatabase) string { return p.ID },
+	return one(c, matchRef(list, ref, func(p *apiclient.PreviewDatabase) string { return p.ID },
 		func(p *apiclient.PreviewDatabase) string { return p.Name }), "preview", ref)
 }
 
@@ -135,6 +140,11 @@ func (a *app) previewID(c *apiclient.Client, ref string) (string, error) {
 // then name (revoked keys keep their names, so they are left out).
 func (a *app) resolveAPIKey(c *apiclient.Client, orgID, ref string) (*apiclient.APIKey, error) {
 	list, err := c.ListAPIKeys(a.ctx, orgID)
+	if mayNotList(err) {
+		k := &apiclient.APIKey{}
+		k.ID = ref
+		return k, nil
+	}
 	if err != nil {
 		return nil, op("list API keys", err)
 	}
@@ -147,7 +157,7 @@ func (a *app) resolveAPIKey(c *apiclient.Client, orgID, ref string) (*apiclient.
 			active = append(active, k)
 		}
 	}
-	return one(matchRef(active, ref, func(*apiclient.APIKey) string { return "" },
+	return one(c, matchRef(active, ref, func(*apiclient.APIKey) string { return "" },
 		func(k *apiclient.APIKey) string { return k.Name }), "API key", ref)
 }
 
@@ -155,18 +165,30 @@ func (a *app) resolveAPIKey(c *apiclient.Client, orgID, ref string) (*apiclient.
 // id, then label.
 func (a *app) resolveRestorePoint(c *apiclient.Client, projectID, ref string) (*apiclient.RestorePoint, error) {
 	list, _, err := c.ListRestorePoints(a.ctx, projectID)
+	if mayNotList(err) {
+		rp := &apiclient.RestorePoint{}
+		rp.ID = ref
+		return rp, nil
+	}
 	if err != nil {
 		return nil, op("list restore points", err)
 	}
-	return one(matchRef(list, ref, func(r *apiclient.RestorePoint) string { return r.ID },
+	return one(c, matchRef(list, ref, func(r *apiclient.RestorePoint) string { return r.ID },
 		func(r *apiclient.RestorePoint) string { return r.Label }), "restore point", ref)
 }
 
-// resolveBackupKey turns --backup-key into a backup key: the key itself, or
-// a backup's id or label. A reference that matches nothing is passed on as
-// is, so the server gives its own answer (an expired key, for example).
+// resolveBackupKey turns --backup-key into a backup key: the key itself
+// (keys are paths: projects/<id>/backups/<id>.dump), or a backup's id or
+// label. A reference that matches nothing is passed on as is, so the server
+// gives its own answer (an expired key, for example).
 func (a *app) resolveBackupKey(c *apiclient.Client, projectID, ref string) (string, error) {
+	if strings.Contains(ref, "/") {
+		return ref, nil
+	}
 	list, err := c.ListBackups(a.ctx, projectID)
+	if mayNotList(err) {
+		return ref, nil
+	}
 	if err != nil {
 		return "", op("list backups", err)
 	}
@@ -175,7 +197,7 @@ func (a *app) resolveBackupKey(c *apiclient.Client, projectID, ref string) (stri
 	if len(m) == 0 {
 		return ref, nil
 	}
-	b, err := one(m, "backup", ref)
+	b, err := one(c, m, "backup", ref)
 	if err != nil {
 		return "", err
 	}
