@@ -271,10 +271,10 @@ func whoamiCmd() *cobra.Command {
 				src = "api_key"
 			}
 			if a.json {
-				// CLI.md §8's four keys, then everything else a script
-				// needs to know who it is: the server's principal object
-				// as sent, its scopes, where the key came from and the
-				// server's version.
+				// CLI.md §8's four keys, then what else a script needs to
+				// know who it is: the server's principal object as sent,
+				// its scopes, where the key came from, and the server (named
+				// as error documents name it) with its version.
 				scopes := me.Principal.Scopes
 				if scopes == nil {
 					scopes = []string{}
@@ -283,7 +283,7 @@ func whoamiCmd() *cobra.Command {
 				if keyFrom == "" {
 					keyFrom = "prompt"
 				}
-				out := map[string]any{"api_url": c.BaseURL, "app_url": a.appURL(c.BaseURL),
+				out := map[string]any{"api_url": c.BaseURL, "server": c.BaseURL, "app_url": a.appURL(c.BaseURL),
 					"auth_source": src, "organization": me.Organization, "principal": me.Principal,
 					"scopes": scopes, "is_admin": me.Principal.IsAdmin, "api_key_id": nilIfEmpty(me.Principal.APIKeyID),
 					"project_id": nilIfEmpty(me.Principal.ProjectID), "api_key": maskKey(c.APIKey), "api_key_from": keyFrom,

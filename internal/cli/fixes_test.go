@@ -122,7 +122,7 @@ func TestWhoamiJSON(t *testing.T) {
 		t.Fatalf("whoami: %d %q", r.code, r.stdout)
 	}
 	pr, _ := who["principal"].(map[string]any)
-	if who["api_url"] != s.URL || who["auth_source"] != "api_key" || who["organization"].(map[string]any)["slug"] != "acme" ||
+	if who["api_url"] != s.URL || who["server"] != s.URL || who["auth_source"] != "api_key" || who["organization"].(map[string]any)["slug"] != "acme" ||
 		pr["api_key_id"] != "key_1" || pr["future"] != "kept" || who["project_id"] != "prj_1" || who["api_key_id"] != "key_1" ||
 		strings.Join(toStrings(who["scopes"]), ",") != "projects:read,jobs:read" || who["is_admin"] != false ||
 		who["api_key_from"] != "env" || who["api_key"] != "****1234" || who["server_version"] != "v9.9.9" {
