@@ -49,6 +49,7 @@ func runCtx(t *testing.T, ctx context.Context, args ...string) result {
 	p := defaultPacing()
 	p.retryDelays = []time.Duration{0, time.Millisecond, time.Millisecond}
 	p.jobPoll = func(int) time.Duration { return 5 * time.Millisecond }
+	p.throttled = 5 * time.Millisecond
 	code := run(withPacing(ctx, p), args, strings.NewReader(""), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }

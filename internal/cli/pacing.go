@@ -14,12 +14,13 @@ type pacing struct {
 	retryDelays []time.Duration
 	jobPoll     func(n int) time.Duration
 	loginPoll   time.Duration
+	throttled   time.Duration // the least wait after a 429 while polling a job
 }
 
 type pacingKey struct{}
 
 func defaultPacing() pacing {
-	return pacing{retryDelays: apiclient.DefaultDelays, jobPoll: pollSchedule, loginPoll: 2 * time.Second}
+	return pacing{retryDelays: apiclient.DefaultDelays, jobPoll: pollSchedule, loginPoll: 2 * time.Second, throttled: time.Second}
 }
 
 // withPacing returns ctx carrying p for the commands run under it.

@@ -69,6 +69,7 @@ func (a *app) waitJob(c *apiclient.Client, job *apiclient.Job, timeout time.Dura
 	failures := 0
 	for n := 0; ; n++ {
 		j, err := c.GetJob(a.ctx, job.ID)
+		throttled := false
 		switch {
 		case err == nil:
 			failures = 0
@@ -81,6 +82,13 @@ func (a *app) waitJob(c *apiclient.Client, job *apiclient.Job, timeout time.Dura
 				return last, op("wait for job "+job.ID, err)
 			case st == 404 || st == 410:
 				return last, op("wait for job "+job.ID, err)
+			case st == 429:
+				// The server's rate limit (several CLIs behind one
+				// address): slow down rather than give up.
+				throttled = true
+			}
+			if throttled {
+				break
 			}
 			failures++
 			if failures >= maxPollErrors {
@@ -111,6 +119,9 @@ func (a *app) waitJob(c *apiclient.Client, job *apiclient.Job, timeout time.Dura
 				job.ID, timeout, job.ID)
 		}
 		d := a.pace.jobPoll(n)
+		if throttled {
+			d = max(d, a.pace.throttled)
+		}
 		if d > remaining {
 			d = remaining
 		}

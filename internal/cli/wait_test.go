@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,4 +57,37 @@ func polls(d time.Duration) int {
 		at += pollSchedule(n)
 	}
 	return n
+}
+
+// TestWaitSurvivesRateLimit: 429s while polling slow the CLI down instead of
+// counting as failed polls (five of those in a row end the wait).
+func TestWaitSurvivesRateLimit(t *testing.T) {
+	done := strings.Replace(jobJSON, `"queued"`, `"completed"`, 1)
+	var mu sync.Mutex
+	polls := 0
+	s, _ := backupStub(t, map[string]http.HandlerFunc{
+		"POST /v1/projects/prj_1/backups": reply(202, `{"job":`+jobJSON+`}`),
+		"GET /v1/jobs/job_9": func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			polls++
+			n := polls
+			mu.Unlock()
+			if n <= 7 {
+				reply(429, `{"error":"rate limit exceeded"}`)(w, r)
+				return
+			}
+			reply(200, `{"job":`+done+`}`)(w, r)
+		},
+	})
+	r := runCLI(t, "backups", "create", "--project", "shop", "--wait", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"state": "completed"`) || s.count("GET /v1/jobs/job_9") != 8 {
+		t.Fatalf("wait through 429s: %d %q %s (%d polls)", r.code, r.stdout, r.stderr, s.count("GET /v1/jobs/job_9"))
+	}
+	// Other failures still end the wait after five in a row.
+	s.set("GET /v1/jobs/job_9", reply(502, `{"error":"bad gateway"}`))
+	before := s.count("GET /v1/jobs/job_9")
+	r = runCLI(t, "backups", "create", "--project", "shop", "--wait")
+	if r.code != 1 || !strings.Contains(r.stderr, "5 failed polls in a row") || s.count("GET /v1/jobs/job_9")-before != 15 {
+		t.Fatalf("5xx: %d %s (%d requests)", r.code, r.stderr, s.count("GET /v1/jobs/job_9")-before)
+	}
 }
