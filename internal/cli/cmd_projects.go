@@ -213,9 +213,15 @@ type linkResult struct {
 	Framework string   `json:"-"`
 	LinkFile  string   `json:"-"`
 	Kept      []string `json:"-"`
+	// CAFile is the server's CA the URLs verify against ("" when the
+	// server hands out none).
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 func (a *app) printLinkResult(r *linkResult) {
+	if r.CAFile != "" {
+		fmt.Fprintf(a.out, "Wrote the server's CA certificate to %s\n", r.CAFile)
+	}
 	fmt.Fprintf(a.out, "Wrote %s to %s\n", strings.Join(r.EnvVars, ", "), r.EnvFile)
 	if len(r.Kept) > 0 {
 		fmt.Fprintf(a.out, "Kept your values of %s\n", strings.Join(r.Kept, ", "))
@@ -264,6 +270,25 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 		return nil, op("read the connection URLs", err)
 	}
 	vars := envVarsFor(st, conn)
+	caPath, err := filepath.Abs(filepath.Join(base, linkDirName, caFileName))
+	if err != nil {
+		return nil, err
+	}
+	haveCA, err := a.writeCA(c, caPath)
+	if err != nil {
+		return nil, err
+	}
+	if haveCA {
+		// Absolute: libpq, node-postgres and pgx resolve a relative path
+		// against the process's directory, Prisma against prisma/.
+		pgjs := usesPostgresJS(appDir)
+		vars = verifyingVars(vars, st, caPath, pgjs)
+		if pgjs && !a.json {
+			a.note("note: postgres.js takes no CA from a URL: its URLs keep sslmode=require; verify with postgres(url, { ssl: { ca: readFileSync(process.env.PGSSLROOTCERT) } }) (docs/tls.md)")
+		}
+	} else {
+		caPath = ""
+	}
 	kept, err := a.writeEnvFile(envPath, vars, mode, overwrite)
 	if err != nil {
 		return nil, err
@@ -290,8 +315,12 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 	if r, err := filepath.Rel(a.cwd, linkShown); err == nil && !strings.HasPrefix(r, "..") {
 		linkShown = r
 	}
+	caShown := caPath
+	if r, err := filepath.Rel(a.cwd, caPath); caPath != "" && err == nil && !strings.HasPrefix(r, "..") {
+		caShown = r
+	}
 	return &linkResult{ProjectID: p.ID, EnvFile: shown, EnvVars: envNames(vars), Framework: st.Framework,
-		LinkFile: linkShown, Kept: kept}, nil
+		LinkFile: linkShown, Kept: kept, CAFile: caShown}, nil
 }
 
 func linkCmd() *cobra.Command {
