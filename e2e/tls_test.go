@@ -81,6 +81,25 @@ func TestTLSVerifyFull(t *testing.T) {
 		t.Fatalf("env pull wrote %v", redactAll(env))
 	}
 
+	// doctor --fix restores a removed variable in its verifying form.
+	envPath := filepath.Join(app.dir, ".env")
+	b, _ := os.ReadFile(envPath)
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "DATABASE_POOL_URL=") {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(envPath, []byte(strings.Join(kept, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d := app.json("doctor", "--fix"); d["ok"] != true {
+		t.Fatalf("doctor --fix: %v", d)
+	}
+	if got := cliDotenv(t, envPath)["DATABASE_POOL_URL"]; got != verifying(pooled, caPath) {
+		t.Fatalf("doctor --fix wrote DATABASE_POOL_URL=%s", redact(got))
+	}
+
 	// node-postgres with exactly what env pull wrote: both ports, verified.
 	for i, r := range nodeConnect(t, env["DATABASE_URL"], env["DATABASE_DIRECT_URL"]) {
 		if !r.OK || r.User != role || r.Answer != 42 {

@@ -101,6 +101,7 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	tlsWatch sync.WaitGroup // the operator-certificate watcher
 }
 
 // Start initializes the data directory if needed, starts postgres and
@@ -405,6 +406,8 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		close(c.stopCh)
+		// No certificate reload may race the shutdown below.
+		c.tlsWatch.Wait()
 		c.poolerGate.mu.Lock()
 		if c.syncConn != nil {
 			c.syncConn.Close(context.Background())

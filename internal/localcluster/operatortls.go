@@ -158,24 +158,31 @@ func (c *Cluster) watchOperatorTLS() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-c.stopCh; cancel() }()
 	var lastErr string
-	go bgsvc.Every(ctx, interval, func(ctx context.Context) {
-		changed, err := c.installOperatorTLS()
-		if err != nil {
-			// Logged once per distinct problem, not every round.
-			if err.Error() != lastErr {
-				c.log.Error("the new operator certificate was refused; the installed one stays", "component", "tls", "error", err.Error())
-				lastErr = err.Error()
-			}
-			return
+	c.tlsWatch.Add(1)
+	go func() {
+		defer c.tlsWatch.Done()
+		bgsvc.Every(ctx, interval, func(ctx context.Context) { c.tlsRound(ctx, &lastErr) })
+	}()
+}
+
+// tlsRound is one check of the operator's files; lastErr keeps the log
+// to one line per distinct problem, not one per round.
+func (c *Cluster) tlsRound(ctx context.Context, lastErr *string) {
+	changed, err := c.installOperatorTLS()
+	if err != nil {
+		if err.Error() != *lastErr {
+			c.log.Error("the new operator certificate was refused; the installed one stays", "component", "tls", "error", err.Error())
+			*lastErr = err.Error()
 		}
-		lastErr = ""
-		if !changed {
-			return
-		}
-		if err := c.reloadTLS(ctx); err != nil {
-			c.log.Error("could not reload the certificate", "component", "tls", "error", err.Error())
-		}
-	})
+		return
+	}
+	*lastErr = ""
+	if !changed {
+		return
+	}
+	if err := c.reloadTLS(ctx); err != nil {
+		c.log.Error("could not reload the certificate", "component", "tls", "error", err.Error())
+	}
 }
 
 // reloadTLS makes postgres and pgbouncer re-read their certificate files.
