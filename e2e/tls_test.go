@@ -279,7 +279,8 @@ func TestTLSOperatorCertificate(t *testing.T) {
 
 func eventuallySerial(t *testing.T, urls []string, want *big.Int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
 	for {
 		done := true
 		for _, u := range urls {
@@ -288,6 +289,7 @@ func eventuallySerial(t *testing.T, urls []string, want *big.Int) {
 			}
 		}
 		if done {
+			t.Logf("both ports present serial %X %s after the files changed (reload interval 200ms)", want, time.Since(start).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
