@@ -16,7 +16,7 @@ import (
 )
 
 // Node-based driver tests run the scripts of tools/node/pg with the
-// node-postgres version pinned by its package-lock.json. node and npm are
+// node-postgres and postgres.js versions pinned by its package-lock.json. node and npm are
 // required (scripts/ensure-deps.sh installs them): a missing one fails the
 // test, it never skips it.
 
@@ -44,9 +44,22 @@ func nodePGDir(t *testing.T) string {
 }
 
 func npmCI(dir string) error {
+	// Installed when every dependency of package.json is (a checkout that
+	// added one reinstalls).
 	installed := func() bool {
-		_, err := os.Stat(filepath.Join(dir, "node_modules", "pg", "package.json"))
-		return err == nil
+		var pkg struct {
+			Dependencies map[string]string `json:"dependencies"`
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+		if err != nil || json.Unmarshal(b, &pkg) != nil || len(pkg.Dependencies) == 0 {
+			return false
+		}
+		for name := range pkg.Dependencies {
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", name, "package.json")); err != nil {
+				return false
+			}
+		}
+		return true
 	}
 	if installed() {
 		return nil
@@ -89,28 +102,40 @@ type nodeResult struct {
 // nodeConnect connects node-postgres to each URL, exactly as given.
 func nodeConnect(t *testing.T, urls ...string) []nodeResult {
 	t.Helper()
+	return nodeScript(t, "connect.js", urls, urls...)
+}
+
+// postgresJSConnect connects postgres.js to each URL with ssl: { ca } read
+// from caFile ("-": the URL alone).
+func postgresJSConnect(t *testing.T, caFile string, urls ...string) []nodeResult {
+	t.Helper()
+	return nodeScript(t, "connect-postgresjs.js", urls, append([]string{caFile}, urls...)...)
+}
+
+func nodeScript(t *testing.T, script string, urls []string, args ...string) []nodeResult {
+	t.Helper()
 	dir := nodePGDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{"connect.js"}, urls...)...)
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node connect.js: %v\n%s", err, stderr.String())
+		t.Fatalf("node %s: %v\n%s", script, err, stderr.String())
 	}
 	var res []nodeResult
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		var r nodeResult
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("node connect.js printed %q: %v", sc.Text(), err)
+			t.Fatalf("node %s printed %q: %v", script, sc.Text(), err)
 		}
 		res = append(res, r)
 	}
 	if len(res) != len(urls) {
-		t.Fatalf("node connect.js answered %d of %d URLs:\n%s\n%s", len(res), len(urls), out, stderr.String())
+		t.Fatalf("node %s answered %d of %d URLs:\n%s\n%s", script, len(res), len(urls), out, stderr.String())
 	}
 	return res
 }

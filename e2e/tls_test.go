@@ -157,6 +157,35 @@ func TestTLSVerifyFull(t *testing.T) {
 		t.Fatalf("psql verify-full with a host name the certificate lacks: %v %s", err, out)
 	}
 
+	// A Drizzle + postgres.js app keeps the server's URLs (postgres.js takes
+	// no CA from a URL) and verifies with ssl: { ca } from PGSSLROOTCERT.
+	jsapp := u.in(t.TempDir())
+	cliWriteFiles(t, jsapp.dir, map[string]string{"package.json": `{"dependencies":{"drizzle-orm":"0.44.0","postgres":"^3.4.10"}}`})
+	jr := jsapp.expect(0, "env", "pull", "--project", p["id"].(string))
+	if !strings.Contains(jr.stderr, "postgres.js takes no CA from a URL") {
+		t.Fatalf("env pull for postgres.js printed no note: %s", jr.stderr)
+	}
+	jenv := cliDotenv(t, filepath.Join(jsapp.dir, ".env"))
+	jca := filepath.Join(jsapp.dir, ".capydb", "ca.crt")
+	if jenv["DATABASE_URL"] != pooled || jenv["DATABASE_DIRECT_URL"] != direct || jenv["PGSSLROOTCERT"] != jca {
+		t.Fatalf("env pull for postgres.js wrote %v", redactAll(jenv))
+	}
+	for i, r := range postgresJSConnect(t, jenv["PGSSLROOTCERT"], jenv["DATABASE_URL"], jenv["DATABASE_DIRECT_URL"]) {
+		if !r.OK || r.User != role || r.Answer != 42 {
+			t.Fatalf("postgres.js with ssl.ca on URL %d: %+v", i, r)
+		}
+	}
+	if r := postgresJSConnect(t, otherCA, direct)[0]; r.OK || !tlsVerifyCode(r.Code) {
+		t.Fatalf("postgres.js with a wrong CA: %+v", r)
+	}
+	// Why not the libpq form: postgres.js verifies verify-full against Node's
+	// own roots and sends sslrootcert to the server as a setting.
+	if r := postgresJSConnect(t, "-", verifying(direct, jca))[0]; r.OK {
+		t.Fatalf("postgres.js accepted the libpq-form URL: %+v", r)
+	} else {
+		t.Logf("postgres.js on the libpq-form URL fails as expected: %s %s", r.Code, r.Message)
+	}
+
 	// connection-string --ca-file writes the CA and prints a verifying URL.
 	r := app.expect(0, "connection-string", "--pooled", "--ca-file", "copy/ca.pem")
 	copyPath := filepath.Join(app.dir, "copy", "ca.pem")
