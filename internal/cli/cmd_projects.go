@@ -287,6 +287,9 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 			a.note("note: postgres.js takes no CA from a URL: its URLs keep sslmode=require; verify with postgres(url, { ssl: { ca: readFileSync(process.env.PGSSLROOTCERT) } }) (docs/tls.md)")
 		}
 	} else {
+		// A CA from before (the operator switched to a publicly trusted
+		// certificate) would only mislead doctor and readers.
+		_ = os.Remove(caPath)
 		caPath = ""
 	}
 	kept, err := a.writeEnvFile(envPath, vars, mode, overwrite)
