@@ -400,6 +400,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 	f.withPreview(t, routes)
 	t.Logf("probing %d routes; preview for GET probes: %q", len(routes), f.preview)
 	// Route-table invariants that keep new routes honest.
+	var anonymous []string
+	for _, r := range routes {
+		if r.Rule.Anonymous {
+			anonymous = append(anonymous, r.OperationID)
+		}
+	}
+	// The public routes, on purpose: the CA certificate is needed before a
+	// client holds any credential (env pull, psql, CI images).
+	slices.Sort(anonymous)
+	if want := []string{"getCACertificate", "getStatus", "pollCliLoginSession", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
+		t.Errorf("anonymous routes %v, want exactly %v (a new public route must be added here on purpose)", anonymous, want)
+	}
 	for _, r := range routes {
 		if strings.HasPrefix(r.Path, "/v1/organizations/") && !r.Rule.OrgKeyOnly {
 			t.Errorf("%s %s: organization routes must be OrgKeyOnly", r.Method, r.Path)

@@ -170,7 +170,7 @@ func TestCLIUserStory(t *testing.T) {
 	pid, _ := created["project_id"].(string)
 	if created["job_state"] != "completed" || created["env_file"] != ".env.local" || created["framework"] != "nextjs" ||
 		created["project_slug"] != "cli-shop" || created["postgres_version"] != "15" || created["region"] != "local" ||
-		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED"}) {
+		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED", "PGSSLROOTCERT"}) {
 		t.Fatalf("create: %v", created)
 	}
 	apiProject := s.must(200, "GET", "/v1/projects/"+pid, nil).get("project")
@@ -180,9 +180,15 @@ func TestCLIUserStory(t *testing.T) {
 
 	conns := s.must(200, "GET", "/v1/projects/"+pid+"/connections", nil)
 	direct, pooled := conns.str("connections", "direct_url"), conns.str("connections", "pooled_url")
+	// The URLs verify the server against its CA (.capydb/ca.crt); Prisma's
+	// own variables in Prisma's syntax (tls_test.go tests each driver).
 	env := cliDotenv(t, filepath.Join(app.dir, ".env.local"))
-	if env["DATABASE_URL"] != pooled || env["DIRECT_URL"] != direct || env["DATABASE_DIRECT_URL"] != direct ||
-		env["DATABASE_POOL_URL"] != pooled || env["DATABASE_URL_UNPOOLED"] != direct {
+	ca := filepath.Join(app.dir, ".capydb", "ca.crt")
+	prisma := func(u string) string {
+		return strings.Replace(u, "sslmode=require", "sslmode=require&sslaccept=strict&sslcert="+ca+"&sslrootcert="+ca, 1)
+	}
+	if env["DATABASE_URL"] != prisma(pooled) || env["DIRECT_URL"] != prisma(direct) || env["DATABASE_DIRECT_URL"] != verifying(direct, ca) ||
+		env["DATABASE_POOL_URL"] != verifying(pooled, ca) || env["DATABASE_URL_UNPOOLED"] != verifying(direct, ca) {
 		t.Fatalf(".env.local does not hold the project's URLs: %v", env)
 	}
 	if fi, _ := os.Stat(filepath.Join(app.dir, ".env.local")); fi.Mode().Perm() != 0o600 {
@@ -203,8 +209,8 @@ func TestCLIUserStory(t *testing.T) {
 	if strings.TrimSpace(r.stdout) != apiProject.(map[string]any)["database_name"].(string)+":1" {
 		t.Fatalf("capydb psql: %q %q", r.stdout, r.stderr)
 	}
-	// The written URLs work with psql itself, pooled included.
-	for _, k := range []string{"DATABASE_URL", "DIRECT_URL"} {
+	// The written libpq URLs work with psql itself, pooled included.
+	for _, k := range []string{"DATABASE_POOL_URL", "DATABASE_DIRECT_URL"} {
 		out, err := exec.Command("psql", env[k], "-At", "-c", "select 1").CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "1" {
 			t.Fatalf("psql on %s: %v %s", k, err, out)
@@ -225,7 +231,8 @@ func TestCLIUserStory(t *testing.T) {
 		t.Fatalf("env pull: %v", pulled)
 	}
 	env2 := cliDotenv(t, filepath.Join(api.dir, ".env"))
-	if env2["PORT"] != "3000" || env2["DATABASE_URL"] != direct || env2["DATABASE_POOL_URL"] != pooled {
+	ca2 := filepath.Join(api.dir, ".capydb", "ca.crt")
+	if env2["PORT"] != "3000" || env2["DATABASE_URL"] != verifying(direct, ca2) || env2["DATABASE_POOL_URL"] != verifying(pooled, ca2) {
 		t.Fatalf("env pull wrote: %v", env2)
 	}
 	if query[int](t, env2["DATABASE_URL"], "select 1") != 1 || query[int](t, env2["DATABASE_POOL_URL"], "select 2") != 2 {
@@ -252,10 +259,10 @@ func TestCLIUserStory(t *testing.T) {
 	}
 	app.expect(0, "env", "pull")
 	env = cliDotenv(t, filepath.Join(app.dir, ".env.local"))
-	if env["DIRECT_URL"] == direct || env["DIRECT_URL"] != s.must(200, "GET", "/v1/projects/"+pid+"/connections", nil).str("connections", "direct_url") {
+	if env["DIRECT_URL"] == prisma(direct) || env["DIRECT_URL"] != prisma(s.must(200, "GET", "/v1/projects/"+pid+"/connections", nil).str("connections", "direct_url")) {
 		t.Fatalf("env pull after rotation: %v", env)
 	}
-	if query[int](t, env["DATABASE_URL"], "select 3") != 3 {
+	if query[int](t, env["DATABASE_POOL_URL"], "select 3") != 3 {
 		t.Fatal("the refreshed pooled URL does not work")
 	}
 	if r := app.run("credentials", "rotate"); r.code != 2 || !strings.Contains(r.stderr, "--confirm") {

@@ -114,6 +114,15 @@ check() {
 		MISSING_PKGS+=(gcc)
 		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
 	fi
+	# The driver tests run node-postgres (tools/node/pg, installed with npm ci).
+	if ! find_exe node >/dev/null; then
+		MISSING_PKGS+=(nodejs)
+		MISSING_DESC+=("node (driver tests)")
+	fi
+	if ! find_exe npm >/dev/null; then
+		MISSING_PKGS+=(npm)
+		MISSING_DESC+=("npm (driver tests)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -142,8 +151,8 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc\n'
-		printf '    macOS:          brew install postgresql@15 pgbouncer\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc nodejs npm\n'
+		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2
 }

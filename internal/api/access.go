@@ -36,7 +36,10 @@ type opSpec struct {
 	AccessRule
 	Status  int
 	Summary string
-	Tags    []string
+	// Description leads the operation's description (routes beyond the
+	// spec start with †).
+	Description string
+	Tags        []string
 	// RateLimit names the token bucket of an anonymous route (authenticated
 	// routes always use the API bucket).
 	RateLimit string
@@ -68,9 +71,12 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		if spec.AdminOnly {
 			desc += "; human sessions need the organization admin role"
 		}
-		op.Description = desc + "."
+		op.Description = strings.TrimSpace(spec.Description + " " + desc + ".")
 		op.Middlewares = huma.Middlewares{s.authMiddleware(spec.AccessRule)}
-	} else if spec.RateLimit != "" {
+	} else {
+		op.Description = spec.Description
+	}
+	if spec.Anonymous && spec.RateLimit != "" {
 		op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
 	}
 	huma.Register(s.api, op, handler)

@@ -46,6 +46,9 @@ type Deps struct {
 	// Blob holds backups, exports and uploads; the signed object routes
 	// stream them (nil = no backup storage configured).
 	Blob *blobstore.Store
+	// CACert returns the PEM CA certificate of the database ports (nil
+	// func or nil bytes: none to hand out).
+	CACert func() ([]byte, error)
 }
 
 // Server is the API's http.Handler.
@@ -143,6 +146,7 @@ func New(deps Deps) *Server {
 	s.registerJobs()
 	s.registerPreviews()
 	s.registerStatus()
+	s.registerCACert()
 	s.registerStubs()
 	s.registerWebhooks()
 	s.registerAccess()

@@ -1,7 +1,9 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -339,4 +341,20 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// CACert is GET /v1/ca.pem (anonymous): the PEM CA certificate of the
+// database ports. A 404 *Error means the server hands out none.
+func (c *Client) CACert(ctx context.Context) ([]byte, error) {
+	resp, body, err := c.once(ctx, Request{Method: http.MethodGet, Path: "/v1/ca.pem", NoAuth: true}, nil)
+	if err != nil {
+		return nil, &NetworkError{Base: c.BaseURL, Err: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(resp.StatusCode, body)
+	}
+	if !bytes.Contains(body, []byte("-----BEGIN CERTIFICATE-----")) {
+		return nil, fmt.Errorf("unexpected answer from GET /v1/ca.pem: no PEM certificate")
+	}
+	return body, nil
 }

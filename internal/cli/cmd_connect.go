@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,6 +65,7 @@ func (a *app) connectionURL(previewRef string, pooled bool) (string, error) {
 
 func connectionStringCmd() *cobra.Command {
 	var pooled bool
+	var caFile string
 	var preview string
 	cmd := &cobra.Command{Use: "connection-string", Short: "Print the database URL (direct unless --pooled)", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,9 +77,18 @@ func connectionStringCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if caFile != "" {
+				if u, caFile, err = a.verifyingURL(u, caFile); err != nil {
+					return err
+				}
+			}
 			if a.json {
 				// The command exists to hand the URL out (CLI.md §8): unmasked.
-				return printJSON(a.out, map[string]any{"connection_string": u, "pooled": pooled})
+				out := map[string]any{"connection_string": u, "pooled": pooled}
+				if caFile != "" {
+					out["ca_file"] = caFile
+				}
+				return printJSON(a.out, out)
 			}
 			fmt.Fprintln(a.out, a.shownURL(u))
 			if !a.showSecrets && maskURL(u) != u {
@@ -85,9 +96,30 @@ func connectionStringCmd() *cobra.Command {
 			}
 			return nil
 		}}
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "write the server's CA certificate to this file and print a URL that verifies against it (sslmode=verify-full)")
 	cmd.Flags().BoolVar(&pooled, "pooled", false, "the pgBouncer URL instead of the direct one")
 	cmd.Flags().StringVar(&preview, "preview", "", "a preview database's id or name")
 	return cmd
+}
+
+// verifyingURL writes the server's CA to caFile and returns u verifying
+// against it (sslmode=verify-full&sslrootcert=<absolute caFile>).
+func (a *app) verifyingURL(u, caFile string) (string, string, error) {
+	if !filepath.IsAbs(caFile) {
+		caFile = filepath.Join(a.cwd, caFile)
+	}
+	c, err := a.client(true, false)
+	if err != nil {
+		return "", "", err
+	}
+	ok, err := a.writeCA(c, caFile)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok {
+		return "", "", withCode(exitNotFound, "the server hands out no CA certificate (its database certificate chains to a CA your system trusts); connect with sslrootcert=system&sslmode=verify-full instead")
+	}
+	return withTLSParams(u, "sslmode=verify-full", "sslrootcert="+queryPath(caFile)), caFile, nil
 }
 
 func psqlCmd() *cobra.Command {

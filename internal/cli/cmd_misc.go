@@ -213,6 +213,10 @@ func (a *app) doctorEnv(ctx context.Context, c *apiclient.Client, p *apiclient.P
 	conn, connErr := c.Connections(ctx, p.ID)
 	if connErr == nil {
 		want = envVarsFor(st, conn)
+		// What env pull wrote when the server handed out its CA.
+		if ca := filepath.Join(a.linkDir, linkDirName, caFileName); exists(ca) {
+			want = verifyingVars(want, st, ca, usesPostgresJS(filepath.Dir(envPath)))
+		}
 	} else {
 		for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED"} {
 			want = append(want, envVar{Key: k})

@@ -247,9 +247,15 @@ type linkResult struct {
 	EnvVars   []string `json:"env_vars"`
 	Framework string   `json:"-"`
 	LinkFile  string   `json:"-"`
+	// CAFile is the server's CA the URLs verify against ("" when the
+	// server hands out none).
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 func (a *app) printLinkResult(r *linkResult) {
+	if r.CAFile != "" {
+		fmt.Fprintf(a.out, "Wrote the server's CA certificate to %s\n", r.CAFile)
+	}
 	fmt.Fprintf(a.out, "Wrote %s to %s\n", strings.Join(r.EnvVars, ", "), r.EnvFile)
 	fmt.Fprintf(a.out, "Linked %s\n", r.LinkFile)
 }
@@ -295,6 +301,28 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 		return nil, op("read the connection URLs", err)
 	}
 	vars := envVarsFor(st, conn)
+	caPath, err := filepath.Abs(filepath.Join(base, linkDirName, caFileName))
+	if err != nil {
+		return nil, err
+	}
+	haveCA, err := a.writeCA(c, caPath)
+	if err != nil {
+		return nil, err
+	}
+	if haveCA {
+		// Absolute: libpq, node-postgres and pgx resolve a relative path
+		// against the process's directory, Prisma against prisma/.
+		pgjs := usesPostgresJS(appDir)
+		vars = verifyingVars(vars, st, caPath, pgjs)
+		if pgjs && !a.json {
+			a.note("note: postgres.js takes no CA from a URL: its URLs keep sslmode=require; verify with postgres(url, { ssl: { ca: readFileSync(process.env.PGSSLROOTCERT) } }) (docs/tls.md)")
+		}
+	} else {
+		// A CA from before (the operator switched to a publicly trusted
+		// certificate) would only mislead doctor and readers.
+		_ = os.Remove(caPath)
+		caPath = ""
+	}
 	if _, err := a.writeEnvFile(envPath, vars, mode, overwrite); err != nil {
 		var d *envDeclined
 		if errors.As(err, &d) {
@@ -327,8 +355,12 @@ func (a *app) linkProject(c *apiclient.Client, p *apiclient.Project, envFileFlag
 	if r, err := filepath.Rel(a.cwd, linkShown); err == nil && !strings.HasPrefix(r, "..") {
 		linkShown = r
 	}
+	caShown := caPath
+	if r, err := filepath.Rel(a.cwd, caPath); caPath != "" && err == nil && !strings.HasPrefix(r, "..") {
+		caShown = r
+	}
 	return &linkResult{ProjectID: p.ID, EnvFile: shown, EnvVars: envNames(vars), Framework: st.Framework,
-		LinkFile: linkShown}, nil
+		LinkFile: linkShown, CAFile: caShown}, nil
 }
 
 func linkCmd() *cobra.Command {

@@ -64,6 +64,12 @@ type Config struct {
 	// password). Never use it for data you want to keep.
 	Fast   bool
 	Logger *slog.Logger
+	// TLSCertFile and TLSKeyFile are the operator's certificate (chain)
+	// and key, used by postgres and pgbouncer instead of the generated
+	// ones and reloaded every TLSReloadInterval (default 30s) when they
+	// change. TLSCAFile, optional, is what CACertPEM serves with them.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
+	TLSReloadInterval                  time.Duration
 }
 
 // Cluster is a running embedded cluster. Methods are safe for concurrent use.
@@ -95,6 +101,7 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	tlsWatch sync.WaitGroup // the operator-certificate watcher
 }
 
 // Start initializes the data directory if needed, starts postgres and
@@ -173,8 +180,21 @@ func (c *Cluster) prepare(ctx context.Context) error {
 	if c.password, err = loadOrCreatePassword(filepath.Join(c.dataDir, "admin-password")); err != nil {
 		return fmt.Errorf("while preparing the admin password: %w", err)
 	}
+	// The generated CA and certificate exist even with an operator
+	// certificate: the operator may drop the flags again.
 	if err := ensureTLS(c.tlsDir, c.publicHost, c.log); err != nil {
 		return fmt.Errorf("while preparing TLS certificates: %w", err)
+	}
+	if (c.cfg.TLSCertFile == "") != (c.cfg.TLSKeyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.cfg.TLSCAFile != "" && !c.operatorTLS() {
+		return errors.New("--tls-ca needs --tls-cert and --tls-key")
+	}
+	if c.operatorTLS() {
+		if _, err := c.installOperatorTLS(); err != nil {
+			return err
+		}
 	}
 	if err := c.stopStaleProcesses(); err != nil {
 		return err
@@ -253,6 +273,9 @@ func (c *Cluster) launch(ctx context.Context) error {
 
 	c.pg.superviseInBackground()
 	c.bouncer.superviseInBackground()
+	if c.operatorTLS() {
+		c.watchOperatorTLS()
+	}
 	return nil
 }
 
@@ -383,6 +406,8 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		close(c.stopCh)
+		// No certificate reload may race the shutdown below.
+		c.tlsWatch.Wait()
 		c.poolerGate.mu.Lock()
 		if c.syncConn != nil {
 			c.syncConn.Close(context.Background())

@@ -192,8 +192,9 @@ func (c *Cluster) writePostgresConfig() error {
 	// every client uses TCP + TLS anyway.
 	b.WriteString("unix_socket_directories = ''\n")
 	b.WriteString("ssl = on\n")
-	fmt.Fprintf(&b, "ssl_cert_file = %s\n", pgQuote(filepath.Join(c.tlsDir, "server.crt")))
-	fmt.Fprintf(&b, "ssl_key_file = %s\n", pgQuote(filepath.Join(c.tlsDir, "server.key")))
+	crt, key := c.serverCertFiles()
+	fmt.Fprintf(&b, "ssl_cert_file = %s\n", pgQuote(crt))
+	fmt.Fprintf(&b, "ssl_key_file = %s\n", pgQuote(key))
 	b.WriteString("password_encryption = 'scram-sha-256'\n")
 	fmt.Fprintf(&b, "max_connections = %d\n", c.cfg.MaxConnections)
 	b.WriteString("shared_preload_libraries = 'pg_stat_statements'\n")
@@ -261,8 +262,9 @@ func (c *Cluster) writeBouncerConfig() error {
 	b.WriteString("server_login_retry = 1\n")
 	b.WriteString("ignore_startup_parameters = extra_float_digits\n")
 	b.WriteString("client_tls_sslmode = require\n")
-	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", filepath.Join(c.tlsDir, "server.crt"))
-	fmt.Fprintf(&b, "client_tls_key_file = %s\n", filepath.Join(c.tlsDir, "server.key"))
+	crt, key := c.serverCertFiles()
+	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", crt)
+	fmt.Fprintf(&b, "client_tls_key_file = %s\n", key)
 	b.WriteString("server_tls_sslmode = require\n")
 	// Without explicit CA files pgbouncer loads the system CA bundle on
 	// every start and RELOAD (~40 ms each, measured); our own CA is enough.

@@ -67,6 +67,13 @@ type Config struct {
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
 
+	// TLSCert and TLSKey are the operator's certificate chain and key for
+	// both database ports (default: a certificate from a generated CA);
+	// TLSCA is what GET /v1/ca.pem serves with them. The files are checked
+	// every TLSReloadInterval and reloaded without a restart.
+	TLSCert, TLSKey, TLSCA string
+	TLSReloadInterval      time.Duration
+
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
 	// PrintTo receives the human-readable start banner (URL and first key).
@@ -116,6 +123,12 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateAccess(); err != nil {
 		return err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCA != "" && c.TLSCert == "" {
+		return fmt.Errorf("--tls-ca needs --tls-cert and --tls-key")
 	}
 	if !c.EmbeddedCluster && c.DatabaseURL == "" {
 		return fmt.Errorf("--database-url is required when --embedded-cluster=false")

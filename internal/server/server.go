@@ -98,6 +98,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
 			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
 			Fast: cfg.Fast, Logger: log,
+			TLSCertFile: cfg.TLSCert, TLSKeyFile: cfg.TLSKey, TLSCAFile: cfg.TLSCA, TLSReloadInterval: cfg.TLSReloadInterval,
 		})
 		if err != nil {
 			return nil, err
@@ -221,6 +222,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
+		CACert: s.caCert,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -237,6 +239,15 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// caCert is what GET /v1/ca.pem serves: the embedded cluster's CA (none
+// without the embedded cluster).
+func (s *Server) caCert() ([]byte, error) {
+	if s.cluster == nil {
+		return nil, nil
+	}
+	return s.cluster.CACertPEM()
 }
 
 // Errors delivers fatal runtime errors (e.g. the listener failing).
