@@ -120,6 +120,8 @@ func addServerCommands(root *cobra.Command) {
 	f.IntVar(&cfg.DirectPort, "direct-port", 5432, "direct Postgres port of the embedded cluster")
 	f.IntVar(&cfg.PooledPort, "pooled-port", 6432, "pgBouncer port of the embedded cluster")
 	f.StringVar(&cfg.PublicHost, "public-host", "127.0.0.1", "host written into connection URLs")
+	f.BoolVar(&cfg.AllowOldPgBouncer, "allow-old-pgbouncer", false, "run the embedded cluster with a pgBouncer older than 1.21 instead of refusing to start; "+
+		"prepared statements on the pooled URL then fail (\"prepared statement already exists\") or return wrong answers (pgx, node-postgres, psycopg 3, JDBC use them by default)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "external control database (default: on the embedded cluster)")
 	f.StringVar(&components, "components", "api,worker", "components to run: api, worker")
 	f.IntVar(&cfg.Workers, "workers", 10, "jobs run concurrently by this process")

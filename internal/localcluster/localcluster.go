@@ -50,8 +50,13 @@ type Config struct {
 	PublicHost string
 	// BinDir holds postgres, initdb, pg_dump…; auto-detected when empty.
 	BinDir string
-	// PgBouncerPath is auto-detected when empty (PATH, /usr/sbin/pgbouncer).
+	// PgBouncerPath is auto-detected when empty: the first of PATH,
+	// /usr/sbin/pgbouncer and ToolsDir()/bin/pgbouncer that is at least
+	// MinPgBouncer.
 	PgBouncerPath string
+	// AllowOldPgBouncer runs a pgBouncer older than MinPgBouncer instead of
+	// refusing to start (prepared statements on the pooled URL then break).
+	AllowOldPgBouncer bool
 	// FallbackDirectBase and FallbackPooledBase start the ranges searched
 	// when a default port is taken (defaults 15432 and 16432).
 	FallbackDirectBase  int
@@ -76,12 +81,14 @@ type Cluster struct {
 	tlsDir     string
 	binDir     string
 	bouncerBin string
-	major      string
-	directPort int
-	pooledPort int
-	publicHost string
-	password   string
-	owner      *osUser // nil when not running as root
+	// bouncerVersion is pgbouncer's major.minor.
+	bouncerVersion [2]int
+	major          string
+	directPort     int
+	pooledPort     int
+	publicHost     string
+	password       string
+	owner          *osUser // nil when not running as root
 
 	spawnCh chan spawnReq
 	stopCh  chan struct{}

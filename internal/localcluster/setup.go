@@ -46,15 +46,13 @@ func (c *Cluster) detectBinaries(ctx context.Context) error {
 		}
 	}
 
-	c.bouncerBin = c.cfg.PgBouncerPath
-	if c.bouncerBin == "" {
-		if p, err := exec.LookPath("pgbouncer"); err == nil {
-			c.bouncerBin = p
-		} else if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
-			c.bouncerBin = "/usr/sbin/pgbouncer"
-		} else {
-			return errors.New("cannot find pgbouncer (install the pgbouncer package or pass its path)")
-		}
+	c.bouncerBin, c.bouncerVersion, err = findBouncer(ctx, c.cfg.PgBouncerPath, c.cfg.AllowOldPgBouncer)
+	if err != nil {
+		return err
+	}
+	if !versionAtLeast(c.bouncerVersion, MinPgBouncer) {
+		c.log.Warn("running an old pgbouncer: prepared statements on the pooled URL will fail or return wrong answers",
+			"component", "pgbouncer", "path", c.bouncerBin, "version", versionString(c.bouncerVersion))
 	}
 	return nil
 }
@@ -260,6 +258,11 @@ func (c *Cluster) writeBouncerConfig() error {
 	// stall clients that long.
 	b.WriteString("server_login_retry = 1\n")
 	b.WriteString("ignore_startup_parameters = extra_float_digits\n")
+	if versionAtLeast(c.bouncerVersion, MinPgBouncer) {
+		// Protocol-level prepared statements: pgBouncer re-prepares a
+		// client's statements on whichever server connection it gets.
+		fmt.Fprintf(&b, "max_prepared_statements = %d\n", maxPreparedStatements)
+	}
 	b.WriteString("client_tls_sslmode = require\n")
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", filepath.Join(c.tlsDir, "server.crt"))
 	fmt.Fprintf(&b, "client_tls_key_file = %s\n", filepath.Join(c.tlsDir, "server.key"))

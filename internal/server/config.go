@@ -22,13 +22,16 @@ type Config struct {
 	PooledPort         int
 	PooledPortExplicit bool
 	PublicHost         string
-	DatabaseURL        string
-	Components         []string // api, worker
-	Workers            int
-	EmbeddedCluster    bool
-	LogFormat          string // auto, json, text
-	LogLevel           string
-	Version            string
+	// AllowOldPgBouncer starts the embedded cluster with a pgBouncer older
+	// than 1.21 (prepared statements on the pooled URL then break).
+	AllowOldPgBouncer bool
+	DatabaseURL       string
+	Components        []string // api, worker
+	Workers           int
+	EmbeddedCluster   bool
+	LogFormat         string // auto, json, text
+	LogLevel          string
+	Version           string
 
 	// WebhooksAllowInsecure permits http:// webhook URLs and private
 	// receiver addresses (local development only).

@@ -97,7 +97,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
 			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
 			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
-			Fast: cfg.Fast, Logger: log,
+			AllowOldPgBouncer: cfg.AllowOldPgBouncer, Fast: cfg.Fast, Logger: log,
 		})
 		if err != nil {
 			return nil, err
