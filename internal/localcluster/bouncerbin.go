@@ -131,3 +131,9 @@ func findBouncer(ctx context.Context, configured string, allowOld bool) (string,
 	}
 	return old, oldV, nil
 }
+
+// PgBouncerPath is the pgbouncer binary the cluster runs.
+func (c *Cluster) PgBouncerPath() string { return c.bouncerBin }
+
+// PgBouncerVersion is its major.minor, e.g. "1.24".
+func (c *Cluster) PgBouncerVersion() string { return versionString(c.bouncerVersion) }
