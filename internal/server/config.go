@@ -21,7 +21,10 @@ type Config struct {
 	DirectPortExplicit bool
 	PooledPort         int
 	PooledPortExplicit bool
-	PublicHost         string
+	// SessionPort is the session-mode pgBouncer's port.
+	SessionPort         int
+	SessionPortExplicit bool
+	PublicHost          string
 	// AllowOldPgBouncer starts the embedded cluster with a pgBouncer older
 	// than 1.21 (prepared statements on the pooled URL then break).
 	AllowOldPgBouncer bool
