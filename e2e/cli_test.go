@@ -170,7 +170,7 @@ func TestCLIUserStory(t *testing.T) {
 	pid, _ := created["project_id"].(string)
 	if created["job_state"] != "completed" || created["env_file"] != ".env.local" || created["framework"] != "nextjs" ||
 		created["project_slug"] != "cli-shop" || created["postgres_version"] != "15" || created["region"] != "local" ||
-		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED"}) {
+		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED", "DATABASE_SESSION_URL"}) {
 		t.Fatalf("create: %v", created)
 	}
 	apiProject := s.must(200, "GET", "/v1/projects/"+pid, nil).get("project")
@@ -182,7 +182,8 @@ func TestCLIUserStory(t *testing.T) {
 	direct, pooled := conns.str("connections", "direct_url"), conns.str("connections", "pooled_url")
 	env := cliDotenv(t, filepath.Join(app.dir, ".env.local"))
 	if env["DATABASE_URL"] != pooled || env["DIRECT_URL"] != direct || env["DATABASE_DIRECT_URL"] != direct ||
-		env["DATABASE_POOL_URL"] != pooled || env["DATABASE_URL_UNPOOLED"] != direct {
+		env["DATABASE_POOL_URL"] != pooled || env["DATABASE_URL_UNPOOLED"] != direct ||
+		env["DATABASE_SESSION_URL"] != conns.str("connections", "session_url") || env["DATABASE_SESSION_URL"] == "" {
 		t.Fatalf(".env.local does not hold the project's URLs: %v", env)
 	}
 	if fi, _ := os.Stat(filepath.Join(app.dir, ".env.local")); fi.Mode().Perm() != 0o600 {

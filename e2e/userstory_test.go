@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,22 @@ func TestUserStory(t *testing.T) {
 	}
 	if n := query[int64](t, session, `SELECT count(*) FROM orders`); n != 42 {
 		t.Fatalf("session-mode pooled URL sees %d rows", n)
+	}
+	// The OpenAPI document describes session_url as an addition (†).
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(s.must(200, "GET", "/v1/openapi.json", nil).Raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if d := doc.Components.Schemas["ConnectionInfo"].Properties["session_url"].Description; !strings.HasPrefix(d, "† ") {
+		t.Fatalf("OpenAPI ConnectionInfo.session_url description %q, want a † addition", d)
 	}
 	// Default extensions come from the template.
 	if !query[bool](t, direct, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto')`) {

@@ -64,7 +64,7 @@ type ConnectionInfo struct {
 	PooledURL string `json:"pooled_url,omitempty"`
 	// SessionURL is an addition to the spec: the same through the
 	// session-mode pgBouncer (session state kept, see docs/connections.md).
-	SessionURL string `json:"session_url,omitempty"`
+	SessionURL string `json:"session_url,omitempty" doc:"† Addition to API.md: the same through the session-mode pgBouncer (its own port): SET, LISTEN/NOTIFY, advisory locks and WITH HOLD cursors keep working; sent when the cluster has one (always self-hosted)."`
 }
 
 // PreviewDatabase is the wire form of a preview.
