@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -49,8 +50,10 @@ func (t Target) URL(extra url.Values) string {
 	for k, v := range extra {
 		q[k] = v
 	}
+	// Spaces as %20: libpq and pgx do not read "+" as a space in a URL.
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(t.User, t.Password),
-		Host: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), Path: "/" + t.Database, RawQuery: q.Encode()}
+		Host: net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), Path: "/" + t.Database,
+		RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
 	return u.String()
 }
 

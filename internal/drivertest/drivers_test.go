@@ -30,6 +30,12 @@ func tenant(t *testing.T, name string) (*localcluster.Cluster, Target) {
 }
 
 func tenantOn(t *testing.T, c *localcluster.Cluster, name string) Target {
+	return tenantLimit(t, c, name, 80)
+}
+
+// tenantLimit is tenantOn with the role's connection limit; pgbouncer's
+// pools get limit-5 server connections, half per pool mode.
+func tenantLimit(t *testing.T, c *localcluster.Cluster, name string, connLimit int) Target {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -41,7 +47,7 @@ func tenantOn(t *testing.T, c *localcluster.Cluster, name string) Target {
 	pw := "pw-" + name + "-secret"
 	role, db := pgx.Identifier{name}.Sanitize(), pgx.Identifier{name + "_db"}.Sanitize()
 	for _, sql := range []string{
-		fmt.Sprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT 80 PASSWORD '%s'", role, pw),
+		fmt.Sprintf("CREATE ROLE %s LOGIN CONNECTION LIMIT %d PASSWORD '%s'", role, connLimit, pw),
 		fmt.Sprintf("CREATE DATABASE %s OWNER %s", db, role),
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
