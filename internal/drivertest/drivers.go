@@ -163,3 +163,54 @@ func runJSON(cmd *exec.Cmd) (Result, error) {
 	}
 	return r, nil
 }
+
+// SetLeak has each client SET statement_timeout to its own value once and
+// then read it back queries times; a read showing another value (lost, or
+// another client's) counts as wrong.
+func SetLeak(ctx context.Context, t Target, clients, queries int) Result {
+	var mu sync.Mutex
+	var res Result
+	var wg sync.WaitGroup
+	for id := 1; id <= clients; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			note := func(wrong bool, msg string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if wrong {
+					res.Wrong++
+				} else {
+					res.Errors++
+				}
+				if res.FirstError == "" {
+					res.FirstError = msg
+				}
+			}
+			conn, err := pgx.Connect(ctx, t.URL(nil))
+			if err != nil {
+				note(false, "connect: "+err.Error())
+				return
+			}
+			defer conn.Close(context.Background())
+			want := fmt.Sprintf("%dms", 60000+id)
+			if _, err := conn.Exec(ctx, "SET statement_timeout = '"+want+"'"); err != nil {
+				note(false, err.Error())
+				return
+			}
+			for range queries {
+				mu.Lock()
+				res.Queries++
+				mu.Unlock()
+				var got string
+				if err := conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&got); err != nil {
+					note(false, err.Error())
+				} else if got != want {
+					note(true, fmt.Sprintf("SET %s, read %s", want, got))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}

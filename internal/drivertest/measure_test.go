@@ -23,19 +23,21 @@ import (
 func TestMeasureDrivers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
 	c, err := localcluster.Start(ctx, localcluster.Config{DataDir: filepath.Join(t.TempDir(), "data"), Fast: true,
 		DirectPort: ports[0], DirectPortExplicit: true, PooledPort: ports[1], PooledPortExplicit: true,
+		SessionPort: ports[2], SessionPortExplicit: true,
 		PgBouncerPath: os.Getenv("CAPYDB_MEASURE_PGBOUNCER"), AllowOldPgBouncer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Stop(context.Background())
-	fmt.Printf("pgbouncer %s, %d clients x %d queries of select $1::int + 1\n", c.PgBouncerVersion(), clients, queries)
+	fmt.Printf("pgbouncer %s, %d clients x %d queries of select $1::int + 1 (connection limit 80: %d server connections per pool)\n",
+		c.PgBouncerVersion(), clients, queries, 75/2)
 	endpoints := []struct {
 		name string
 		port int
-	}{{"pooled (transaction)", c.PooledPort()}, {"direct", c.DirectPort()}}
+	}{{"pooled (transaction)", c.PooledPort()}, {"session", c.SessionPort()}, {"direct", c.DirectPort()}}
 	for i, ep := range endpoints {
 		tg := tenantOn(t, c, fmt.Sprintf("m%d", i))
 		tg.Port = ep.port
@@ -51,6 +53,7 @@ func TestMeasureDrivers(t *testing.T) {
 		row("node-postgres named", r, err)
 		r, err = Psycopg(ctx, tg, clients, queries)
 		row("psycopg 3 prepare=True", r, err)
+		row("SET then read back (pgx)", SetLeak(ctx, tg, clients, queries), nil)
 	}
 }
 

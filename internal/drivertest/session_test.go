@@ -3,6 +3,7 @@ package drivertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -259,5 +260,43 @@ func TestOptionsInURL(t *testing.T) {
 		if !strings.Contains(err.Error(), "unsupported startup parameter in options: statement_timeout") {
 			t.Fatalf("%s: options=-c statement_timeout: %v", ep.name, err)
 		}
+	}
+}
+
+// TestSessionModeKeepsSQLPrepare: SQL-level PREPARE/EXECUTE (psycopg2,
+// hand-written SQL) is not the protocol-level kind pgbouncer 1.21+ tracks.
+func TestSessionModeKeepsSQLPrepare(t *testing.T) {
+	session, txOne := sessionTargets(t, "drv_sqlprep")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	a, b := connect(t, ctx, session), connect(t, ctx, session)
+	if _, err := a.Exec(ctx, "PREPARE add_one(int) AS SELECT ($1 + 1)::text"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if got := show(t, ctx, a, fmt.Sprintf("EXECUTE add_one(%d)", i)); got != fmt.Sprint(i+1) {
+			t.Fatalf("session mode: EXECUTE add_one(%d) = %s", i, got)
+		}
+	}
+	var pgErr *pgconn.PgError
+	if _, err := b.Exec(ctx, "EXECUTE add_one(1)"); !errors.As(err, &pgErr) || pgErr.Code != "26000" {
+		t.Fatalf("session mode: another client executed a's statement: %v", err)
+	}
+
+	// Transaction mode: the statement lives on the shared server
+	// connection; another client runs it, and a second PREPARE collides.
+	ta, tb := connect(t, ctx, txOne), connect(t, ctx, txOne)
+	if _, err := ta.Exec(ctx, "PREPARE add_one(int) AS SELECT ($1 + 1)::text"); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(t, ctx, tb, "EXECUTE add_one(41)"); got != "42" {
+		t.Fatalf("transaction mode: another client's EXECUTE got %q; expected it to run a's statement", got)
+	}
+	if _, err := tb.Exec(ctx, "PREPARE add_one(int) AS SELECT 1"); !errors.As(err, &pgErr) || pgErr.Code != "42P05" {
+		t.Fatalf("transaction mode: second PREPARE: %v; expected duplicate_prepared_statement", err)
+	}
+	if _, err := tb.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+		t.Fatal(err)
 	}
 }
