@@ -263,6 +263,12 @@ debian_mirror() {
 # runs find the binary.
 build_pgbouncer() {
 	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg mirror
+	# Debian's next release's source builds on Debian; other systems (Ubuntu, …)
+	# get their pgbouncer >= 1.21 from a package instead.
+	if [[ $(. /etc/os-release 2>/dev/null && printf '%s' "${ID:-}") != debian ]]; then
+		log "not Debian: install pgbouncer >= $PGBOUNCER_MIN from a package (e.g. https://wiki.postgresql.org/wiki/Apt)"
+		return 1
+	fi
 	if ! mirror=$(debian_mirror) || [[ -z $mirror ]]; then
 		log "no Debian mirror found in /etc/apt/sources.list{,.d} to fetch the $PGBOUNCER_SUITE pgbouncer source from"
 		return 1
@@ -276,7 +282,7 @@ build_pgbouncer() {
 		log "apt-get install ${deps[*]} failed"
 		return 1
 	fi
-	if ! gpg --no-default-keyring --keyring "$keyring" --list-keys 2>/dev/null | grep -qi "$PGBOUNCER_SUITE"; then
+	if ! gpg --show-keys "$keyring" 2>/dev/null | grep -q "Archive Automatic Signing Key ([0-9]*/$PGBOUNCER_SUITE)"; then
 		# apt would refuse the suite anyway; say why up front.
 		log "$keyring has no $PGBOUNCER_SUITE archive key (upgrade debian-archive-keyring)"
 		return 1
@@ -326,6 +332,7 @@ build_pgbouncer() {
 	mkdir -p "$TOOLS_DIR/bin"
 	ln -sfn "$dest/bin/pgbouncer" "$TOOLS_DIR/bin/pgbouncer.tmp"
 	mv -T "$TOOLS_DIR/bin/pgbouncer.tmp" "$TOOLS_DIR/bin/pgbouncer"
+	rm -rf "$apt/state/lists" "$apt/cache" # ~20 MB of indexes, fetched again if ever needed
 	log "built $("$TOOLS_DIR/bin/pgbouncer" --version | head -n1) (Debian $debver) at $TOOLS_DIR/bin/pgbouncer"
 }
 
