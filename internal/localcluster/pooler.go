@@ -226,67 +226,72 @@ func renderDatabases(dbs []tenantDB, directPort int, share func(budget int) int)
 	return []byte(b.String())
 }
 
-// reloadBouncer makes pgbouncer re-read its files: RELOAD on the admin
-// console, or SIGHUP when the console is unreachable. If pgbouncer is not
-// running, its next start reads the new files anyway.
+// reloadBouncer makes both pgbouncers re-read their files: RELOAD on the
+// admin console, or SIGHUP when the console is unreachable. A pgbouncer
+// that is not running reads the new files when it restarts.
 func (c *Cluster) reloadBouncer(ctx context.Context) error {
-	err := c.consoleExec(ctx, "RELOAD")
-	if err == nil {
-		return nil
-	}
-	for _, ch := range []*child{c.bouncer, c.sessionBouncer} {
-		if ch == nil || ch.isStopping() {
+	c.consoleMu.Lock()
+	defer c.consoleMu.Unlock()
+	for _, b := range c.consoles() {
+		err := c.consoleExecOn(ctx, b, "RELOAD")
+		if err == nil || b.ch == nil || b.ch.isStopping() {
 			continue
 		}
-		if serr := ch.signal(syscall.SIGHUP); serr == nil {
-			c.log.Warn("pgbouncer admin console unreachable; reloaded with SIGHUP", "component", ch.name, "error", err)
+		if serr := b.ch.signal(syscall.SIGHUP); serr == nil {
+			c.log.Warn("pgbouncer admin console unreachable; reloaded with SIGHUP", "component", b.ch.name, "error", err)
 			continue
 		}
-		c.log.Warn("pgbouncer is not running; it will read the new files when it restarts", "component", ch.name, "error", err)
+		c.log.Warn("pgbouncer is not running; it will read the new files when it restarts", "component", b.ch.name, "error", err)
 	}
 	return nil
 }
 
-// consoleExec runs cmd on the admin console of both pgbouncers.
-func (c *Cluster) consoleExec(ctx context.Context, cmd string) error {
-	c.consoleMu.Lock()
-	defer c.consoleMu.Unlock()
-	return errors.Join(consoleExecOn(ctx, &c.console, c.pooledPort, c.connectConsoleOn, cmd),
-		consoleExecOn(ctx, &c.sessionConsole, c.sessionPort, c.connectConsoleOn, cmd))
+// console is one pgbouncer's supervised child and its kept admin console.
+type console struct {
+	ch   *child
+	port int
+	conn **pgx.Conn // guarded by consoleMu
 }
 
-func consoleExecOn(ctx context.Context, slot **pgx.Conn, port int, connect func(context.Context, int) (*pgx.Conn, error), cmd string) error {
-	if *slot == nil || (*slot).IsClosed() {
-		conn, err := connect(ctx, port)
+func (c *Cluster) consoles() []console {
+	return []console{{c.bouncer, c.pooledPort, &c.console}, {c.sessionBouncer, c.sessionPort, &c.sessionConsole}}
+}
+
+// consoleExecOn runs cmd on b's admin console; the caller holds consoleMu.
+func (c *Cluster) consoleExecOn(ctx context.Context, b console, cmd string) error {
+	if *b.conn == nil || (*b.conn).IsClosed() {
+		conn, err := c.connectConsoleOn(ctx, b.port)
 		if err != nil {
 			return err
 		}
-		*slot = conn
+		*b.conn = conn
 	}
-	_, err := (*slot).Exec(ctx, cmd)
+	_, err := (*b.conn).Exec(ctx, cmd)
 	if err != nil && !strings.Contains(err.Error(), "no such database") {
 		// The console may have gone away (pgbouncer restarted): reconnect next time.
-		(*slot).Close(context.Background())
-		*slot = nil
+		(*b.conn).Close(context.Background())
+		*b.conn = nil
 	}
 	return err
 }
 
-// ReconnectPooler makes pgbouncer close db's server connections as soon as
-// they are released (e.g. after a password change, so no pooled connection
-// keeps the old credentials). An unknown database is not an error.
+// ReconnectPooler makes both pgbouncers close db's server connections as
+// soon as they are released (e.g. after a password change, so no pooled
+// connection keeps the old credentials). An unknown database is not an error.
 func (c *Cluster) ReconnectPooler(ctx context.Context, db string) error {
 	if !bouncerDBName.MatchString(db) {
 		return nil // such a database is never in pgbouncer's list
 	}
-	err := c.consoleExec(ctx, "RECONNECT "+db)
-	if err != nil && strings.Contains(err.Error(), "no such database") {
-		return nil
+	c.consoleMu.Lock()
+	defer c.consoleMu.Unlock()
+	var errs []error
+	for _, b := range c.consoles() {
+		err := c.consoleExecOn(ctx, b, "RECONNECT "+db)
+		if err != nil && !strings.Contains(err.Error(), "no such database") {
+			errs = append(errs, fmt.Errorf("while reconnecting pgbouncer pool for %s on port %d: %w", db, b.port, err))
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("while reconnecting pgbouncer pool for %s: %w", db, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func sameContent(path string, want []byte) bool {
