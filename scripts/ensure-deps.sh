@@ -225,17 +225,17 @@ pgbouncer_version() {
 # this release's own suite (e.g. "bookworm", not "bookworm-security") in the
 # system's apt sources, one-line or deb822. The system files are only read.
 debian_mirror() {
-	local codename
-	codename=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+	local etc=${ENSURE_DEPS_ETC:-/etc} codename # ENSURE_DEPS_ETC: tests only
+	codename=$(. "$etc/os-release" 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
 	[[ -n $codename ]] || return 1
 	{
 		# one-line format: deb [opts] URI SUITE COMPONENTS...
-		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		cat "$etc/apt/sources.list" "$etc"/apt/sources.list.d/*.list 2>/dev/null |
 			sed -E 's/#.*//; s/\[[^]]*\]//' |
-			awk -v s="$codename" '($1 == "deb" || $1 == "deb-src") && $3 == s { print $2 }'
+			awk -v s="$codename" '($1 == "deb" || $1 == "deb-src") && $3 == s { print $2 }' || true
 		# deb822: a stanza per blank-line-separated block.
 		local f
-		for f in /etc/apt/sources.list.d/*.sources; do
+		for f in "$etc"/apt/sources.list.d/*.sources; do
 			[[ -f $f ]] || continue
 			awk -v s="$codename" '
 				function flush() {
@@ -250,7 +250,7 @@ debian_mirror() {
 				tolower($1) == "enabled:" && tolower($2) == "no" { enabled = 0 }
 				END { flush() }' "$f"
 		done
-	} | sed -E 's/^[ \t]+//; s:/+$::' | grep -E '^https?://' | head -n1
+	} | sed -E 's/^[ \t]+//; s:/+$::' | awk '/^https?:\/\// && !found { print; found = 1 } END { exit !found }'
 }
 
 # build_pgbouncer builds the PGBOUNCER_SUITE source package of pgbouncer
@@ -402,4 +402,7 @@ main() {
 		"$(pg_version)" "$PG_BINDIR" "$(pgbouncer_version)" "$PGBOUNCER"
 }
 
-main "$@"
+# Sourced (by a test) it only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
