@@ -63,7 +63,18 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// Pgx runs clients×queries `select $1::int + 1` with pgx in the given
+// Query returns the i-th statement of client id and the answer it must
+// give for v: even queries share one text across clients (so statement
+// names collide), odd ones are the client's own (so running another
+// client's statement gives a wrong answer, not just an error).
+func Query(id, i int) (sql string, add int) {
+	if i%2 == 0 {
+		return "select $1::int + 1", 1
+	}
+	return fmt.Sprintf("select $1::int + %d", id), id
+}
+
+// Pgx runs clients×queries Query statements with pgx in the given
 // default_query_exec_mode ("" = pgx's default, cache_statement).
 func Pgx(ctx context.Context, t Target, mode string, clients, queries int) Result {
 	extra := url.Values{}
@@ -100,10 +111,11 @@ func Pgx(ctx context.Context, t Target, mode string, clients, queries int) Resul
 				mu.Lock()
 				res.Queries++
 				mu.Unlock()
+				sql, add := Query(id, i)
 				var n int
-				if err := conn.QueryRow(ctx, "select $1::int + 1", v).Scan(&n); err != nil {
+				if err := conn.QueryRow(ctx, sql, v).Scan(&n); err != nil {
 					fail(false, err.Error())
-				} else if n != v+1 {
+				} else if n != v+add {
 					fail(true, fmt.Sprintf("got %d for %d", n, v))
 				}
 			}

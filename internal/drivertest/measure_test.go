@@ -32,7 +32,7 @@ func TestMeasureDrivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop(context.Background())
-	fmt.Printf("pgbouncer %s, %d clients x %d queries of select $1::int + 1 (connection limit 80: %d server connections per pool)\n",
+	fmt.Printf("pgbouncer %s, %d clients x %d queries (drivertest.Query) (connection limit 80: %d server connections per pool)\n",
 		c.PgBouncerVersion(), clients, queries, 75/2)
 	endpoints := []struct {
 		name string

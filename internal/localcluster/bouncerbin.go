@@ -16,8 +16,8 @@ import (
 // MinPgBouncer is the first pgBouncer with protocol-level prepared
 // statements (max_prepared_statements). Older ones let a client's
 // prepared statement land on a server connection another client then
-// uses: "prepared statement already exists" errors and, with pgx's
-// describe_exec, wrong answers without an error.
+// uses: "prepared statement already exists" errors and (measured with
+// psycopg 3) another statement's answer without an error.
 var MinPgBouncer = [2]int{1, 21}
 
 // ErrOldPgBouncer is wrapped by Start's error when the only pgBouncer found

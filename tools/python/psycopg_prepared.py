@@ -5,10 +5,11 @@ python (Debian's python3-psycopg):
 
     /usr/bin/python3 psycopg_prepared.py URL CLIENTS QUERIES
 
-Every client (a thread with its own connection) runs QUERIES
-`select %s::int + 1` with prepare=True (psycopg names them _pg3_0, _pg3_1,
-... on each connection, so names collide across clients) and checks each
-answer. Prints one JSON line: {"queries", "errors", "wrong", "first_error"}.
+Every client (a thread with its own connection) runs QUERIES statements
+with prepare=True and checks each answer: even ones `select %s::int + 1`,
+odd ones `select %s::int + <client>` (as internal/drivertest.Query).
+psycopg names them _pg3_0, _pg3_1, ... on each connection, so names collide
+across clients. Prints one JSON line: {"queries", "errors", "wrong", "first_error"}.
 """
 
 import json
@@ -41,8 +42,9 @@ def main():
                 with lock:
                     out["queries"] += 1
                 try:
-                    row = conn.execute("select %s::int + 1", [v], prepare=True).fetchone()
-                    if row is None or row[0] != v + 1:
+                    add = 1 if i % 2 == 0 else cid
+                    row = conn.execute("select %%s::int + %d" % add, [v], prepare=True).fetchone()
+                    if row is None or row[0] != v + add:
                         fail("wrong", "got %r for %d" % (row, v))
                 except Exception as e:  # noqa: BLE001
                     fail("errors", str(e).strip())

@@ -4,8 +4,10 @@
 //   node prepared.js '{"host":..., "port":..., "user":..., "password":...,
 //                      "database":..., "ca_file":..., "clients":20, "queries":200}'
 //
-// Every client runs `queries` named statements `select $1::int + 1` with its
-// own values and checks each answer. Prints one JSON line:
+// Every client runs `queries` named statements with its own values and
+// checks each answer: even ones are `select $1::int + 1` named
+// capydb_add_one in every client, odd ones `select $1::int + <client>` named
+// capydb_add_<client> (as internal/drivertest.Query). Prints one JSON line:
 // {"queries": n, "errors": n, "wrong": n, "first_error": "..."}.
 'use strict';
 const fs = require('fs');
@@ -30,9 +32,11 @@ async function main() {
         const v = id * 100000 + i;
         out.queries++;
         try {
-          // A name shared by every client, as an app's code would have it.
-          const r = await client.query({ name: 'capydb_add_one', text: 'select $1::int + 1 as n', values: [v] });
-          if (r.rows.length !== 1 || r.rows[0].n !== v + 1) {
+          // A name shared by every client (as an app's code has it), or the client's own.
+          const add = i % 2 === 0 ? 1 : id;
+          const name = i % 2 === 0 ? 'capydb_add_one' : `capydb_add_${id}`;
+          const r = await client.query({ name, text: `select $1::int + ${add} as n`, values: [v] });
+          if (r.rows.length !== 1 || r.rows[0].n !== v + add) {
             fail('wrong', `got ${JSON.stringify(r.rows)} for ${v}`);
           }
         } catch (e) {
