@@ -170,7 +170,7 @@ func TestCLIUserStory(t *testing.T) {
 	pid, _ := created["project_id"].(string)
 	if created["job_state"] != "completed" || created["env_file"] != ".env.local" || created["framework"] != "nextjs" ||
 		created["project_slug"] != "cli-shop" || created["postgres_version"] != "15" || created["region"] != "local" ||
-		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED", "PGSSLROOTCERT"}) {
+		!reflect.DeepEqual(created["env_vars"], []any{"DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_POOL_URL", "DIRECT_URL", "DATABASE_URL_UNPOOLED", "DATABASE_SESSION_URL", "PGSSLROOTCERT"}) {
 		t.Fatalf("create: %v", created)
 	}
 	apiProject := s.must(200, "GET", "/v1/projects/"+pid, nil).get("project")
@@ -188,7 +188,8 @@ func TestCLIUserStory(t *testing.T) {
 		return strings.Replace(u, "sslmode=require", "sslmode=require&sslaccept=strict&sslcert="+ca+"&sslrootcert="+ca, 1)
 	}
 	if env["DATABASE_URL"] != prisma(pooled) || env["DIRECT_URL"] != prisma(direct) || env["DATABASE_DIRECT_URL"] != verifying(direct, ca) ||
-		env["DATABASE_POOL_URL"] != verifying(pooled, ca) || env["DATABASE_URL_UNPOOLED"] != verifying(direct, ca) {
+		env["DATABASE_POOL_URL"] != verifying(pooled, ca) || env["DATABASE_URL_UNPOOLED"] != verifying(direct, ca) ||
+		env["DATABASE_SESSION_URL"] != verifying(conns.str("connections", "session_url"), ca) || conns.str("connections", "session_url") == "" {
 		t.Fatalf(".env.local does not hold the project's URLs: %v", env)
 	}
 	if fi, _ := os.Stat(filepath.Join(app.dir, ".env.local")); fi.Mode().Perm() != 0o600 {

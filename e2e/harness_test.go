@@ -56,13 +56,19 @@ type server struct {
 	key        string
 	directPort int
 	pooledPort int
-	logs       *bytes.Buffer
-	done       chan struct{}
+	// sessionPort is the session-mode pgBouncer's, kept per data dir.
+	sessionPort int
+	logs        *bytes.Buffer
+	done        chan struct{}
 }
 
 // handedOut holds the ports freePort gave out: tests run in parallel, and
 // the kernel may offer a just-closed port again before its server binds it.
 var handedOut sync.Map
+
+// sessionPorts remembers the --session-port given to each data dir, so a
+// restarted server keeps its session URL.
+var sessionPorts sync.Map
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -89,9 +95,12 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 	if directPort == 0 {
 		directPort, pooledPort = freePort(t), freePort(t)
 	}
-	s := &server{t: t, dataDir: dataDir, directPort: directPort, pooledPort: pooledPort, logs: &bytes.Buffer{}, done: make(chan struct{})}
+	sp, _ := sessionPorts.LoadOrStore(dataDir, freePort(t))
+	s := &server{t: t, dataDir: dataDir, directPort: directPort, pooledPort: pooledPort, sessionPort: sp.(int),
+		logs: &bytes.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(binary, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0",
 		"--direct-port", fmt.Sprint(directPort), "--pooled-port", fmt.Sprint(pooledPort),
+		"--session-port", fmt.Sprint(s.sessionPort),
 		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync",
 		// Tests poll jobs fast; access_test.go turns the API bucket back on where it tests it.
 		"--rate-limit-api", "off")

@@ -5,14 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capydb/capydb/internal/nodetools"
 )
 
 // Node-based driver tests run the scripts of tools/node/pg with the
@@ -36,57 +35,11 @@ func nodePGDir(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("node is not installed; scripts/ensure-deps.sh installs nodejs and npm")
 	}
-	nodePGOnce.Do(func() { nodePGErr = npmCI(dir) })
+	nodePGOnce.Do(func() { nodePGErr = nodetools.Install(dir) })
 	if nodePGErr != nil {
 		t.Fatal(nodePGErr)
 	}
 	return dir
-}
-
-func npmCI(dir string) error {
-	// Installed when every dependency of package.json is (a checkout that
-	// added one reinstalls).
-	installed := func() bool {
-		var pkg struct {
-			Dependencies map[string]string `json:"dependencies"`
-		}
-		b, err := os.ReadFile(filepath.Join(dir, "package.json"))
-		if err != nil || json.Unmarshal(b, &pkg) != nil || len(pkg.Dependencies) == 0 {
-			return false
-		}
-		for name := range pkg.Dependencies {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", name, "package.json")); err != nil {
-				return false
-			}
-		}
-		return true
-	}
-	if installed() {
-		return nil
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		return fmt.Errorf("npm is not installed (needed for %s); scripts/ensure-deps.sh installs it", dir)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".npm-ci.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if installed() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return nil
 }
 
 // nodeResult is one line of tools/node/pg/connect.js.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,8 +71,10 @@ func TestUserStory(t *testing.T) {
 		t.Errorf("connections must not be cached")
 	}
 	direct, pooled := conns.str("connections", "direct_url"), conns.str("connections", "pooled_url")
+	session := conns.str("connections", "session_url")
 	if conns.str("connections", "username") != role || !strings.HasSuffix(direct, "/"+dbName+"?sslmode=require") ||
-		!strings.Contains(pooled, ":"+strconv.Itoa(s.pooledPort)+"/") {
+		!strings.Contains(pooled, ":"+strconv.Itoa(s.pooledPort)+"/") ||
+		!strings.Contains(session, ":"+strconv.Itoa(s.sessionPort)+"/"+dbName+"?sslmode=require") {
 		t.Fatalf("unexpected connections: %s", conns.Raw)
 	}
 
@@ -86,12 +89,31 @@ func TestUserStory(t *testing.T) {
 	if n := query[int64](t, pooled, `SELECT count(*) FROM orders`); n != 42 {
 		t.Fatalf("pooled sees %d rows", n)
 	}
+	if n := query[int64](t, session, `SELECT count(*) FROM orders`); n != 42 {
+		t.Fatalf("session-mode pooled URL sees %d rows", n)
+	}
+	// The OpenAPI document describes session_url as an addition (†).
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Description string `json:"description"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(s.must(200, "GET", "/v1/openapi.json", nil).Raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if d := doc.Components.Schemas["ConnectionInfo"].Properties["session_url"].Description; !strings.HasPrefix(d, "† ") {
+		t.Fatalf("OpenAPI ConnectionInfo.session_url description %q, want a † addition", d)
+	}
 	// Default extensions come from the template.
 	if !query[bool](t, direct, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto')`) {
 		t.Error("pgcrypto is not enabled in a new project")
 	}
-	// Plain-text connections are refused on both ports.
-	for _, u := range []string{direct, pooled} {
+	// Plain-text connections are refused on every port.
+	for _, u := range []string{direct, pooled, session} {
 		if c, err := connect(strings.Replace(u, "sslmode=require", "sslmode=disable", 1)); err == nil {
 			c.Close(ctx)
 			t.Fatalf("non-TLS connection accepted on %s", redact(u))

@@ -195,7 +195,7 @@ func (s *Server) getPreviewDatabaseConnections(ctx context.Context, in *PreviewP
 		return nil, s.fail(ctx, err, "")
 	}
 	out := &ConnectionsOutput{CacheControl: "no-store"}
-	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL, SessionURL: conn.SessionURL}
 	return out, nil
 }
 

@@ -181,7 +181,7 @@ func (s *Server) getProjectConnections(ctx context.Context, in *ProjectPath) (*C
 		return nil, s.fail(ctx, err, "")
 	}
 	out := &ConnectionsOutput{CacheControl: "no-store"}
-	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL}
+	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL, SessionURL: conn.SessionURL}
 	return out, nil
 }
 

@@ -18,7 +18,8 @@ type envVar struct{ Key, Value string }
 // envVarsFor is what link, create and env pull write for a stack
 // (CLI.md §10.1): DATABASE_URL pooled or direct by stack, the explicit
 // direct/pooled names, DIRECT_URL (= direct), DATABASE_URL_UNPOOLED (self-hosted
-// addition) and, with the app role, its two URLs.
+// addition), DATABASE_SESSION_URL (the session-mode pooled URL, self-hosted
+// addition, when the server sends one) and, with the app role, its two URLs.
 func envVarsFor(s stack, c *apiclient.ConnectionInfo) []envVar {
 	main := c.DirectURL
 	if s.pooledDefault() {
@@ -30,6 +31,9 @@ func envVarsFor(s stack, c *apiclient.ConnectionInfo) []envVar {
 		{"DATABASE_POOL_URL", c.PooledURL},
 		{"DIRECT_URL", c.DirectURL},
 		{"DATABASE_URL_UNPOOLED", c.DirectURL},
+	}
+	if c.SessionURL != "" {
+		vars = append(vars, envVar{"DATABASE_SESSION_URL", c.SessionURL})
 	}
 	if c.App != nil {
 		app := c.App.DirectURL

@@ -94,6 +94,13 @@ func TestStackDetectionAndEnvVars(t *testing.T) {
 	if strings.Join(names, ",") != "DATABASE_URL,DATABASE_DIRECT_URL,DATABASE_POOL_URL,DIRECT_URL,DATABASE_URL_UNPOOLED,DATABASE_APP_URL,DATABASE_APP_POOL_URL" {
 		t.Fatalf("names %v", names)
 	}
+	// A server with a session-mode pgBouncer adds DATABASE_SESSION_URL.
+	withSession := *conn
+	withSession.SessionURL = "postgres://u:p@h:6433/d?sslmode=require"
+	got := envVarsFor(stack{Framework: "go", Layer: "generic"}, &withSession)
+	if last := got[len(got)-1]; len(got) != 6 || last.Key != "DATABASE_SESSION_URL" || last.Value != withSession.SessionURL {
+		t.Fatalf("with a session URL: %v", got)
+	}
 }
 
 func TestWriteEnvFile(t *testing.T) {

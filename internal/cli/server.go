@@ -100,6 +100,7 @@ func addServerCommands(root *cobra.Command) {
 				return err
 			}
 			cfg.DirectPortExplicit, cfg.PooledPortExplicit = explicit["direct-port"], explicit["pooled-port"]
+			cfg.SessionPortExplicit = explicit["session-port"]
 			cfg.Components = splitList(components)
 			cfg.RateLimits = map[string]string{auth.BucketAPI: rlAPI, auth.BucketLoginStart: rlLogin,
 				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed}
@@ -118,12 +119,15 @@ func addServerCommands(root *cobra.Command) {
 	f.StringVar(&cfg.DataDir, "data-dir", server.DefaultDataDir(), "data directory (embedded cluster, keys, TLS)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address of the HTTP API")
 	f.IntVar(&cfg.DirectPort, "direct-port", 5432, "direct Postgres port of the embedded cluster")
-	f.IntVar(&cfg.PooledPort, "pooled-port", 6432, "pgBouncer port of the embedded cluster")
+	f.IntVar(&cfg.PooledPort, "pooled-port", 6432, "pgBouncer port of the embedded cluster (transaction pooling)")
+	f.IntVar(&cfg.SessionPort, "session-port", 6433, "session-mode pgBouncer port of the embedded cluster (SET, LISTEN, advisory locks, WITH HOLD cursors keep working)")
 	f.StringVar(&cfg.PublicHost, "public-host", "127.0.0.1", "host written into connection URLs")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate chain (PEM) of both database ports instead of the generated one; reloaded when it changes")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate that signs --tls-cert, served at GET /v1/ca.pem (default: none served; clients use their system roots)")
 	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", 30*time.Second, "how often --tls-cert, --tls-key and --tls-ca are checked for changes")
+	f.BoolVar(&cfg.AllowOldPgBouncer, "allow-old-pgbouncer", false, "run the embedded cluster with a pgBouncer older than 1.21 instead of refusing to start; "+
+		"prepared statements on the pooled URL then fail (\"prepared statement already exists\") or return wrong answers (pgx, node-postgres, psycopg 3, JDBC use them by default)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "external control database (default: on the embedded cluster)")
 	f.StringVar(&components, "components", "api,worker", "components to run: api, worker")
 	f.IntVar(&cfg.Workers, "workers", 10, "jobs run concurrently by this process")
@@ -217,7 +221,8 @@ func runServer(parent context.Context, cfg server.Config, log *slog.Logger) erro
 	if srv.Cluster() != nil {
 		banner = append(banner,
 			"  Postgres:  "+cfg.PublicHost+":"+strconv.Itoa(srv.Cluster().DirectPort())+" (direct), "+
-				strconv.Itoa(srv.Cluster().PooledPort())+" (pooled, pgBouncer)")
+				strconv.Itoa(srv.Cluster().PooledPort())+" (pooled, pgBouncer), "+
+				strconv.Itoa(srv.Cluster().SessionPort())+" (pooled, session mode)")
 	}
 	if srv.BootstrapKey != "" {
 		banner = append(banner, "  Admin key: "+srv.BootstrapKey+"   (shown once; also in "+cfg.DataDir+"/"+server.BootstrapKeyFile+")")

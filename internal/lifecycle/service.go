@@ -178,6 +178,9 @@ type Connection struct {
 	Username  string
 	DirectURL string
 	PooledURL string
+	// SessionURL goes through the session-mode pgBouncer; empty when the
+	// cluster has none.
+	SessionURL string
 }
 
 // ConnectionFor builds the direct and pooled URLs of a project.
@@ -192,11 +195,15 @@ func (s *Service) connection(role string, passwordEnc []byte, db string, c *stor
 	if err != nil {
 		return Connection{}, fmt.Errorf("while decrypting credentials: %w", err)
 	}
-	return Connection{
+	conn := Connection{
 		Username:  role,
 		DirectURL: BuildURL(role, pw, c.PublicHost, c.DirectPort, db),
 		PooledURL: BuildURL(role, pw, c.PublicHost, c.PooledPort, db),
-	}, nil
+	}
+	if c.SessionPort > 0 {
+		conn.SessionURL = BuildURL(role, pw, c.PublicHost, c.SessionPort, db)
+	}
+	return conn, nil
 }
 
 // BuildURL renders postgres://user:password@host:port/db?sslmode=require.

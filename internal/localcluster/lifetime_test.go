@@ -65,10 +65,11 @@ func TestTLSRenewal(t *testing.T) {
 
 func TestChildrenDieWithParent(t *testing.T) {
 	dir := tempDataDir(t)
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "CAPYDB_LC_HELPER_DIR="+dir,
-		"CAPYDB_LC_HELPER_DIRECT="+strconv.Itoa(ports[0]), "CAPYDB_LC_HELPER_POOLED="+strconv.Itoa(ports[1]))
+		"CAPYDB_LC_HELPER_DIRECT="+strconv.Itoa(ports[0]), "CAPYDB_LC_HELPER_POOLED="+strconv.Itoa(ports[1]),
+		"CAPYDB_LC_HELPER_SESSION="+strconv.Itoa(ports[2]))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -28,9 +28,12 @@ const adminUser = "capydb_admin"
 const (
 	defaultDirectPort  = 5432
 	defaultPooledPort  = 6432
+	defaultSessionPort = 6433
 	fallbackDirectBase = 15432
 	fallbackPooledBase = 16432
-	readyTimeout       = 60 * time.Second
+	// fallbackSessionBase starts the range searched when the session port is taken.
+	fallbackSessionBase = 17432
+	readyTimeout        = 60 * time.Second
 )
 
 // ErrPortInUse is wrapped by the error Start returns when an explicitly
@@ -46,16 +49,26 @@ type Config struct {
 	DirectPortExplicit bool // true when the user passed --direct-port
 	PooledPort         int  // default 6432
 	PooledPortExplicit bool // true when the user passed --pooled-port
+	// SessionPort is the session-mode pgBouncer's port (default 6433): a
+	// client keeps one server connection for its whole session there.
+	SessionPort         int
+	SessionPortExplicit bool // true when the user passed --session-port
 	// PublicHost is written into URLs and the server certificate; default 127.0.0.1.
 	PublicHost string
 	// BinDir holds postgres, initdb, pg_dump…; auto-detected when empty.
 	BinDir string
-	// PgBouncerPath is auto-detected when empty (PATH, /usr/sbin/pgbouncer).
+	// PgBouncerPath is auto-detected when empty: the first of PATH,
+	// /usr/sbin/pgbouncer and ToolsDir()/bin/pgbouncer that is at least
+	// MinPgBouncer.
 	PgBouncerPath string
+	// AllowOldPgBouncer runs a pgBouncer older than MinPgBouncer instead of
+	// refusing to start (prepared statements on the pooled URL then break).
+	AllowOldPgBouncer bool
 	// FallbackDirectBase and FallbackPooledBase start the ranges searched
 	// when a default port is taken (defaults 15432 and 16432).
 	FallbackDirectBase  int
 	FallbackPooledBase  int
+	FallbackSessionBase int // default 17432
 	MaxConnections      int // postgres max_connections, default 500
 	PoolerMaxClientConn int // pgbouncer max_client_conn, default 5000
 	// Fast trades durability for speed (tests only): fsync
@@ -82,22 +95,28 @@ type Cluster struct {
 	tlsDir     string
 	binDir     string
 	bouncerBin string
-	major      string
-	directPort int
-	pooledPort int
-	publicHost string
-	password   string
-	owner      *osUser // nil when not running as root
+	// bouncerVersion is pgbouncer's major.minor.
+	bouncerVersion [2]int
+	major          string
+	directPort     int
+	pooledPort     int
+	sessionPort    int
+	publicHost     string
+	password       string
+	owner          *osUser // nil when not running as root
 
-	spawnCh chan spawnReq
-	stopCh  chan struct{}
-	pg      *child
-	bouncer *child
+	spawnCh        chan spawnReq
+	stopCh         chan struct{}
+	pg             *child
+	bouncer        *child // transaction mode, pooledPort
+	sessionBouncer *child // session mode, sessionPort
 
 	poolerGate poolerGate
 	syncConn   *pgx.Conn // reused by syncPooler (serialized by poolerGate)
 	consoleMu  sync.Mutex
 	console    *pgx.Conn // pgbouncer admin console, reused
+	// sessionConsole is the session-mode pgbouncer's console (consoleMu).
+	sessionConsole *pgx.Conn
 
 	stopOnce sync.Once
 	stopErr  error
@@ -235,13 +254,8 @@ func (c *Cluster) launch(ctx context.Context) error {
 
 	c.pg = c.newChild("postgres", filepath.Join(c.binDir, "postgres"), []string{"-D", c.pgData}, c.pgData,
 		syscall.SIGINT)
-	c.bouncer = c.newChild("pgbouncer", c.bouncerBin, []string{filepath.Join(c.bouncerDir, "pgbouncer.ini")}, c.bouncerDir,
-		syscall.SIGTERM)
-	// Only our own (dead) pgbouncer can have written this pid file: stale
-	// ones were handled before launch. pgbouncer refuses to start if the
-	// pid in it has meanwhile been reused by a live process.
-	bouncerPid := filepath.Join(c.bouncerDir, "pgbouncer.pid")
-	c.bouncer.preStart = func() { os.Remove(bouncerPid) }
+	insts := c.bouncerInstances()
+	c.bouncer, c.sessionBouncer = c.newBouncerChild(insts[0]), c.newBouncerChild(insts[1])
 
 	t0 := time.Now()
 	p, err := c.pg.start()
@@ -270,9 +284,19 @@ func (c *Cluster) launch(ctx context.Context) error {
 		return fmt.Errorf("while starting pgbouncer: %w", err)
 	}
 	c.log.Info("pgbouncer is ready", "component", "pgbouncer", "port", c.pooledPort, "elapsed", time.Since(t1).Round(time.Millisecond))
+	t2 := time.Now()
+	p, err = c.sessionBouncer.start()
+	if err != nil {
+		return fmt.Errorf("while starting the session-mode pgbouncer: %w", err)
+	}
+	if err := c.waitReady(ctx, c.sessionBouncer, p, c.pingSessionBouncer); err != nil {
+		return fmt.Errorf("while starting the session-mode pgbouncer: %w", err)
+	}
+	c.log.Info("session-mode pgbouncer is ready", "component", "pgbouncer-session", "port", c.sessionPort, "elapsed", time.Since(t2).Round(time.Millisecond))
 
 	c.pg.superviseInBackground()
 	c.bouncer.superviseInBackground()
+	c.sessionBouncer.superviseInBackground()
 	if c.operatorTLS() {
 		c.watchOperatorTLS()
 	}
@@ -354,8 +378,7 @@ func (c *Cluster) connectAdmin(ctx context.Context, db string) (*pgx.Conn, error
 // connectConsole opens pgbouncer's admin console, which only speaks the
 // simple query protocol.
 func (c *Cluster) connectConsole(ctx context.Context) (*pgx.Conn, error) {
-	dsn := c.dsn(c.pooledPort, "pgbouncer") + "&default_query_exec_mode=simple_protocol"
-	return pgx.Connect(ctx, dsn)
+	return c.connectConsoleOn(ctx, c.pooledPort)
 }
 
 func (c *Cluster) dsn(port int, db string) string {
@@ -398,6 +421,9 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 	if err := c.pingBouncer(ctx); err != nil {
 		return fmt.Errorf("pgbouncer is not healthy: %w", err)
 	}
+	if err := c.pingSessionBouncer(ctx); err != nil {
+		return fmt.Errorf("the session-mode pgbouncer is not healthy: %w", err)
+	}
 	return nil
 }
 
@@ -415,15 +441,20 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		}
 		c.poolerGate.mu.Unlock()
 		c.consoleMu.Lock()
-		if c.console != nil {
-			c.console.Close(context.Background())
-			c.console = nil
+		for _, conn := range []**pgx.Conn{&c.console, &c.sessionConsole} {
+			if *conn != nil {
+				(*conn).Close(context.Background())
+				*conn = nil
+			}
 		}
 		c.consoleMu.Unlock()
 		var errs []error
-		if c.bouncer != nil {
-			if err := c.bouncer.stop(ctx, syscall.SIGINT, syscall.SIGTERM); err != nil {
-				errs = append(errs, fmt.Errorf("while stopping pgbouncer: %w", err))
+		for _, b := range []*child{c.bouncer, c.sessionBouncer} {
+			if b == nil {
+				continue
+			}
+			if err := b.stop(ctx, syscall.SIGINT, syscall.SIGTERM); err != nil {
+				errs = append(errs, fmt.Errorf("while stopping %s: %w", b.name, err))
 			}
 		}
 		if c.pg != nil {
@@ -431,7 +462,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("while stopping postgres: %w", err))
 			}
 		}
-		for _, ch := range []*child{c.bouncer, c.pg} {
+		for _, ch := range []*child{c.bouncer, c.sessionBouncer, c.pg} {
 			if ch != nil {
 				ch.waitSupervisor()
 			}

@@ -32,8 +32,10 @@ func TestMain(m *testing.M) {
 func helperProcess(dir string) {
 	direct, _ := strconv.Atoi(os.Getenv("CAPYDB_LC_HELPER_DIRECT"))
 	pooled, _ := strconv.Atoi(os.Getenv("CAPYDB_LC_HELPER_POOLED"))
+	session, _ := strconv.Atoi(os.Getenv("CAPYDB_LC_HELPER_SESSION"))
 	c, err := Start(context.Background(), Config{DataDir: dir, Fast: true,
-		DirectPort: direct, DirectPortExplicit: true, PooledPort: pooled, PooledPortExplicit: true})
+		DirectPort: direct, DirectPortExplicit: true, PooledPort: pooled, PooledPortExplicit: true,
+		SessionPort: session, SessionPortExplicit: true})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -140,13 +142,10 @@ func mustStart(t *testing.T, cfg Config) *Cluster {
 	return c
 }
 
-func userDSN(port int, user, password, db string, pooled bool) string {
-	dsn := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=require&connect_timeout=5", user, password, port, db)
-	if pooled {
-		// Transaction pooling: no named prepared statements across transactions.
-		dsn += "&default_query_exec_mode=simple_protocol"
-	}
-	return dsn
+// userDSN uses pgx's default query mode on every port: pgbouncer >= 1.21
+// tracks prepared statements in transaction mode.
+func userDSN(port int, user, password, db string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=require&connect_timeout=5", user, password, port, db)
 }
 
 // query connects with dsn and returns current_user and whether TLS is used.
@@ -180,11 +179,12 @@ func TestCluster(t *testing.T) {
 	ctx := context.Background()
 	logs, logger := newRecorder(t)
 	dir := tempDataDir(t)
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
 	cfg := Config{
 		DataDir: dir, Fast: true, Logger: logger,
 		DirectPort: ports[0], DirectPortExplicit: true,
 		PooledPort: ports[1], PooledPortExplicit: true,
+		SessionPort: ports[2], SessionPortExplicit: true,
 	}
 	t0 := time.Now()
 	c := mustStart(t, cfg)
@@ -261,7 +261,12 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		ini, _ := os.ReadFile(filepath.Join(dir, "pgbouncer", "databases.ini"))
-		wantLine := fmt.Sprintf("appdb = host=127.0.0.1 port=%d dbname=appdb max_db_connections=10\n", c.DirectPort())
+		// connlimit 15: 10 pooled connections, half per pgbouncer.
+		wantLine := fmt.Sprintf("appdb = host=127.0.0.1 port=%d dbname=appdb max_db_connections=5\n", c.DirectPort())
+		sessionIni, _ := os.ReadFile(filepath.Join(dir, "pgbouncer", "databases-session.ini"))
+		if !strings.Contains(string(sessionIni), wantLine) {
+			t.Fatalf("databases-session.ini:\n%s", sessionIni)
+		}
 		if !strings.Contains(string(ini), wantLine) ||
 			!strings.Contains(string(ini), fmt.Sprintf("otherdb = host=127.0.0.1 port=%d dbname=otherdb\n", c.DirectPort())) ||
 			strings.Contains(string(ini), "controldb") || strings.Contains(string(ini), "bad name") ||
@@ -272,21 +277,21 @@ func TestCluster(t *testing.T) {
 		if !strings.Contains(string(users), `"app" "SCRAM-SHA-256$`) || !strings.Contains(string(users), `"capydb_admin" "SCRAM-SHA-256$`) {
 			t.Fatalf("userlist.txt:\n%s", users)
 		}
-		for _, f := range []string{"databases.ini", "userlist.txt"} {
+		for _, f := range []string{"databases.ini", "databases-session.ini", "userlist.txt"} {
 			fi, _ := os.Stat(filepath.Join(dir, "pgbouncer", f))
 			if fi.Mode().Perm() != 0o600 {
 				t.Fatalf("%s mode %v", f, fi.Mode())
 			}
 		}
-		for _, port := range []int{c.DirectPort(), c.PooledPort()} {
-			who, err := query(ctx, userDSN(port, "app", pw1, "appdb", port == c.PooledPort()))
+		for _, port := range []int{c.DirectPort(), c.PooledPort(), c.SessionPort()} {
+			who, err := query(ctx, userDSN(port, "app", pw1, "appdb"))
 			if err != nil || who != "app:2" {
 				t.Fatalf("port %d: %q %v", port, who, err)
 			}
 		}
 		// The tenant cannot reach the maintenance databases.
 		for _, db := range []string{"postgres", "template1"} {
-			if _, err := query(ctx, userDSN(c.DirectPort(), "app", pw1, db, false)); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			if _, err := query(ctx, userDSN(c.DirectPort(), "app", pw1, db)); err == nil || !strings.Contains(err.Error(), "permission denied") {
 				t.Fatalf("tenant connect to %s: %v", db, err)
 			}
 		}
@@ -294,7 +299,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("password change", func(t *testing.T) {
 		// Keep a pooled server connection warm with the old credentials.
-		if _, err := query(ctx, userDSN(c.PooledPort(), "app", pw1, "appdb", true)); err != nil {
+		if _, err := query(ctx, userDSN(c.PooledPort(), "app", pw1, "appdb")); err != nil {
 			t.Fatal(err)
 		}
 		adminExec(t, c, "postgres", `ALTER ROLE app PASSWORD '`+pw2+`'`)
@@ -304,13 +309,12 @@ func TestCluster(t *testing.T) {
 		if err := c.ReconnectPooler(ctx, "appdb"); err != nil {
 			t.Fatal(err)
 		}
-		for _, port := range []int{c.DirectPort(), c.PooledPort()} {
-			pooled := port == c.PooledPort()
+		for _, port := range []int{c.DirectPort(), c.PooledPort(), c.SessionPort()} {
 			// postgres: "password authentication failed"; pgbouncer: "SASL authentication failed".
-			if _, err := query(ctx, userDSN(port, "app", pw1, "appdb", pooled)); err == nil || !strings.Contains(err.Error(), "authentication failed") {
+			if _, err := query(ctx, userDSN(port, "app", pw1, "appdb")); err == nil || !strings.Contains(err.Error(), "authentication failed") {
 				t.Fatalf("port %d: old password: %v", port, err)
 			}
-			if who, err := query(ctx, userDSN(port, "app", pw2, "appdb", pooled)); err != nil || who != "app:2" {
+			if who, err := query(ctx, userDSN(port, "app", pw2, "appdb")); err != nil || who != "app:2" {
 				t.Fatalf("port %d: new password: %q %v", port, who, err)
 			}
 		}
@@ -335,8 +339,8 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("plain TCP refused", func(t *testing.T) {
-		for _, port := range []int{c.DirectPort(), c.PooledPort()} {
-			dsn := strings.Replace(userDSN(port, "app", pw2, "appdb", true), "sslmode=require", "sslmode=disable", 1)
+		for _, port := range []int{c.DirectPort(), c.PooledPort(), c.SessionPort()} {
+			dsn := strings.Replace(userDSN(port, "app", pw2, "appdb"), "sslmode=require", "sslmode=disable", 1)
 			if _, err := query(ctx, dsn); err == nil {
 				t.Fatalf("port %d accepted a non-TLS connection", port)
 			} else {
@@ -378,7 +382,7 @@ func TestCluster(t *testing.T) {
 		if logs.count("postgres exited unexpectedly") == 0 {
 			t.Fatal("unexpected exit was not logged")
 		}
-		if who, err := query(ctx, userDSN(c.PooledPort(), "app", pw2, "appdb", true)); err != nil || who != "app:2" {
+		if who, err := query(ctx, userDSN(c.PooledPort(), "app", pw2, "appdb")); err != nil || who != "app:2" {
 			t.Fatalf("pooled after restart: %q %v", who, err)
 		}
 	})
@@ -401,7 +405,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal("initdb ran again")
 		}
 		for _, port := range []int{c2.DirectPort(), c2.PooledPort()} {
-			if who, err := query(ctx, userDSN(port, "app", pw2, "appdb", port == c2.PooledPort())); err != nil || who != "app:2" {
+			if who, err := query(ctx, userDSN(port, "app", pw2, "appdb")); err != nil || who != "app:2" {
 				t.Fatalf("port %d after restart: %q %v", port, who, err)
 			}
 		}
@@ -419,7 +423,7 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 	// "Defaults" that are occupied, and fallback ranges that are free.
 	var busy []int
 	var busyLs []net.Listener
-	for range 2 {
+	for range 3 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -427,11 +431,11 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 		busyLs = append(busyLs, l)
 		busy = append(busy, l.Addr().(*net.TCPAddr).Port)
 	}
-	bases := freePorts(t, 2)
+	bases := freePorts(t, 3)
 
 	// Not Fast: this cluster goes through a real, durable initdb.
-	cfg := Config{DataDir: dir, Logger: logger, DirectPort: busy[0], PooledPort: busy[1],
-		FallbackDirectBase: bases[0], FallbackPooledBase: bases[1]}
+	cfg := Config{DataDir: dir, Logger: logger, DirectPort: busy[0], PooledPort: busy[1], SessionPort: busy[2],
+		FallbackDirectBase: bases[0], FallbackPooledBase: bases[1], FallbackSessionBase: bases[2]}
 	c := mustStart(t, cfg)
 	if logs.count("from_template=false") != 1 {
 		t.Fatal("expected a real initdb")
@@ -442,15 +446,18 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 	if c.DirectPort() == busy[0] || c.DirectPort() < bases[0] || c.PooledPort() == busy[1] || c.PooledPort() < bases[1] {
 		t.Fatalf("ports %d/%d, busy %v, bases %v", c.DirectPort(), c.PooledPort(), busy, bases)
 	}
-	if logs.count("port is taken") != 2 {
+	if c.SessionPort() == busy[2] || c.SessionPort() < bases[2] {
+		t.Fatalf("session port %d, busy %v, bases %v", c.SessionPort(), busy, bases)
+	}
+	if logs.count("port is taken") != 3 {
 		t.Fatal("fallback not logged at WARN")
 	}
 	var saved portsFile
 	b, err := os.ReadFile(filepath.Join(dir, "ports.json"))
-	if err != nil || json.Unmarshal(b, &saved) != nil || saved.DirectPort != c.DirectPort() || saved.PooledPort != c.PooledPort() {
+	if err != nil || json.Unmarshal(b, &saved) != nil || saved.DirectPort != c.DirectPort() || saved.PooledPort != c.PooledPort() || saved.SessionPort != c.SessionPort() {
 		t.Fatalf("ports.json %s %v", b, err)
 	}
-	directPort, pooledPort := c.DirectPort(), c.PooledPort()
+	directPort, pooledPort, sessionPort := c.DirectPort(), c.PooledPort(), c.SessionPort()
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +472,7 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 	for _, argv := range [][]string{
 		{filepath.Join(c.BinDir(), "postgres"), "-D", filepath.Join(dir, "pg")},
 		{c.bouncerBin, filepath.Join(dir, "pgbouncer", "pgbouncer.ini")},
+		{c.bouncerBin, filepath.Join(dir, "pgbouncer", "pgbouncer-session.ini")},
 	} {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = dir
@@ -482,6 +490,9 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 		ping := c.pingPostgres
 		if strings.Contains(argv[0], "pgbouncer") {
 			ping = c.pingBouncer
+			if strings.HasSuffix(argv[1], "session.ini") {
+				ping = c.pingSessionBouncer
+			}
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for ping(ctx) != nil {
@@ -495,7 +506,7 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 	// The busy listeners are gone now: the remembered ports must still win.
 	logs.reset()
 	c2 := mustStart(t, cfg)
-	if c2.DirectPort() != directPort || c2.PooledPort() != pooledPort {
+	if c2.DirectPort() != directPort || c2.PooledPort() != pooledPort || c2.SessionPort() != sessionPort {
 		t.Fatalf("ports not remembered: %d/%d, want %d/%d", c2.DirectPort(), c2.PooledPort(), directPort, pooledPort)
 	}
 	for _, cmd := range stale {
@@ -503,7 +514,7 @@ func TestPortFallbackAndStaleProcesses(t *testing.T) {
 			t.Fatalf("stale pid %d still alive", cmd.Process.Pid)
 		}
 	}
-	if logs.count("stale postmaster") != 1 || logs.count("stale pgbouncer") != 1 {
+	if logs.count("stale postmaster") != 1 || logs.count("stale pgbouncer") != 2 {
 		t.Fatal("stale processes not logged")
 	}
 	if err := c2.Healthy(ctx); err != nil {

@@ -9,14 +9,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
 
 // portsFile remembers ports we picked ourselves so URLs stay stable.
 type portsFile struct {
-	DirectPort int `json:"direct_port,omitempty"`
-	PooledPort int `json:"pooled_port,omitempty"`
+	DirectPort  int `json:"direct_port,omitempty"`
+	PooledPort  int `json:"pooled_port,omitempty"`
+	SessionPort int `json:"session_port,omitempty"`
 }
 
 // listenLocalOnly reports whether both servers listen on loopback only.
@@ -58,9 +60,13 @@ func (c *Cluster) resolvePorts() error {
 	if err != nil {
 		return err
 	}
-	c.directPort, c.pooledPort = direct, pooled
+	session, sessionFell, err := c.pickPort("--session-port", c.cfg.SessionPort, defaultSessionPort, c.cfg.SessionPortExplicit, saved.SessionPort, cmp.Or(c.cfg.FallbackSessionBase, fallbackSessionBase), direct, pooled)
+	if err != nil {
+		return err
+	}
+	c.directPort, c.pooledPort, c.sessionPort = direct, pooled, session
 
-	if !directFell && !pooledFell && !haveFile {
+	if !directFell && !pooledFell && !sessionFell && !haveFile {
 		return nil
 	}
 	next := saved
@@ -69,6 +75,9 @@ func (c *Cluster) resolvePorts() error {
 	}
 	if !c.cfg.PooledPortExplicit {
 		next.PooledPort = pooled
+	}
+	if !c.cfg.SessionPortExplicit {
+		next.SessionPort = session
 	}
 	if next == saved && haveFile {
 		return nil
@@ -81,14 +90,14 @@ func (c *Cluster) resolvePorts() error {
 }
 
 // pickPort returns the port to use and whether it fell back from the wanted one.
-func (c *Cluster) pickPort(flag string, configured, def int, explicit bool, remembered, base, avoid int) (int, bool, error) {
+func (c *Cluster) pickPort(flag string, configured, def int, explicit bool, remembered, base int, avoid ...int) (int, bool, error) {
 	want := configured
 	if want <= 0 {
 		want = def
 	}
 	if explicit {
-		if want == avoid {
-			return 0, false, fmt.Errorf("%s %d is %w (it is also the direct port)", flag, want, ErrPortInUse)
+		if slices.Contains(avoid, want) {
+			return 0, false, fmt.Errorf("%s %d is %w (it is also the %s port)", flag, want, ErrPortInUse, portName(want, avoid))
 		}
 		if reason := c.portBusy(want); reason != "" {
 			return 0, false, fmt.Errorf("%s %d is %w (%s)", flag, want, ErrPortInUse, reason)
@@ -98,14 +107,14 @@ func (c *Cluster) pickPort(flag string, configured, def int, explicit bool, reme
 	if remembered > 0 {
 		want = remembered
 	}
-	reason := "it is also the direct port"
-	if want != avoid {
+	reason := "it is also the " + portName(want, avoid) + " port"
+	if !slices.Contains(avoid, want) {
 		if reason = c.portBusy(want); reason == "" {
 			return want, false, nil
 		}
 	}
 	for p := base; p < base+1000 && p <= 65535; p++ {
-		if p == avoid || p == want {
+		if slices.Contains(avoid, p) || p == want {
 			continue
 		}
 		if c.portBusy(p) == "" {
@@ -115,6 +124,14 @@ func (c *Cluster) pickPort(flag string, configured, def int, explicit bool, reme
 		}
 	}
 	return 0, false, fmt.Errorf("%s %d is %w (%s) and no free port was found from %d upward", flag, want, ErrPortInUse, reason, base)
+}
+
+// portName names p among avoid (the direct port, then the pooled one).
+func portName(p int, avoid []int) string {
+	if len(avoid) > 1 && p == avoid[1] {
+		return "pooled"
+	}
+	return "direct"
 }
 
 // portBusy returns why port cannot be used, or "" when it is free.

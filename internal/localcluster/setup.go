@@ -46,15 +46,13 @@ func (c *Cluster) detectBinaries(ctx context.Context) error {
 		}
 	}
 
-	c.bouncerBin = c.cfg.PgBouncerPath
-	if c.bouncerBin == "" {
-		if p, err := exec.LookPath("pgbouncer"); err == nil {
-			c.bouncerBin = p
-		} else if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
-			c.bouncerBin = "/usr/sbin/pgbouncer"
-		} else {
-			return errors.New("cannot find pgbouncer (install the pgbouncer package or pass its path)")
-		}
+	c.bouncerBin, c.bouncerVersion, err = findBouncer(ctx, c.cfg.PgBouncerPath, c.cfg.AllowOldPgBouncer)
+	if err != nil {
+		return err
+	}
+	if !versionAtLeast(c.bouncerVersion, MinPgBouncer) {
+		c.log.Warn("running an old pgbouncer: prepared statements on the pooled URL will fail or return wrong answers",
+			"component", "pgbouncer", "path", c.bouncerBin, "version", versionString(c.bouncerVersion))
 	}
 	return nil
 }
@@ -241,19 +239,31 @@ func (c *Cluster) writePostgresConfig() error {
 	return writeFileAtomic(confPath, conf, 0o600, c.owner)
 }
 
-// writeBouncerConfig rewrites pgbouncer.ini on every start. The [databases]
-// section lives in databases.ini, which SyncPooler regenerates.
+// writeBouncerConfig rewrites both pgbouncer configs on every start:
+// pgbouncer.ini (transaction pooling, the pooled port) and
+// pgbouncer-session.ini (session pooling, the session port). They share the
+// auth file; their [databases] sections live in databases.ini and
+// databases-session.ini, which SyncPooler regenerates.
 func (c *Cluster) writeBouncerConfig() error {
+	for _, b := range c.bouncerInstances() {
+		if err := writeFileAtomic(filepath.Join(c.bouncerDir, b.ini), []byte(c.bouncerIni(b)), 0o600, c.owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 	listen := c.listenAddress()
 	var b strings.Builder
 	b.WriteString("; Written by capydb on every start; edits are lost.\n")
 	b.WriteString("[pgbouncer]\n")
 	fmt.Fprintf(&b, "listen_addr = %s\n", listen)
-	fmt.Fprintf(&b, "listen_port = %d\n", c.pooledPort)
+	fmt.Fprintf(&b, "listen_port = %d\n", inst.port)
 	b.WriteString("unix_socket_dir =\n")
 	b.WriteString("auth_type = scram-sha-256\n")
 	fmt.Fprintf(&b, "auth_file = %s\n", filepath.Join(c.bouncerDir, "userlist.txt"))
-	b.WriteString("pool_mode = transaction\n")
+	fmt.Fprintf(&b, "pool_mode = %s\n", inst.mode)
 	fmt.Fprintf(&b, "max_client_conn = %d\n", c.cfg.PoolerMaxClientConn)
 	b.WriteString("default_pool_size = 20\n")
 	// A server login that fails (e.g. a RELOAD raced a client's SCRAM
@@ -261,6 +271,11 @@ func (c *Cluster) writeBouncerConfig() error {
 	// stall clients that long.
 	b.WriteString("server_login_retry = 1\n")
 	b.WriteString("ignore_startup_parameters = extra_float_digits\n")
+	if versionAtLeast(c.bouncerVersion, MinPgBouncer) {
+		// Protocol-level prepared statements: pgBouncer re-prepares a
+		// client's statements on whichever server connection it gets.
+		fmt.Fprintf(&b, "max_prepared_statements = %d\n", maxPreparedStatements)
+	}
 	b.WriteString("client_tls_sslmode = require\n")
 	crt, key := c.serverCertFiles()
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", crt)
@@ -271,13 +286,13 @@ func (c *Cluster) writeBouncerConfig() error {
 	fmt.Fprintf(&b, "server_tls_ca_file = %s\n", filepath.Join(c.tlsDir, "ca.crt"))
 	fmt.Fprintf(&b, "client_tls_ca_file = %s\n", filepath.Join(c.tlsDir, "ca.crt"))
 	fmt.Fprintf(&b, "admin_users = %s\n", adminUser)
-	fmt.Fprintf(&b, "pidfile = %s\n", filepath.Join(c.bouncerDir, "pgbouncer.pid"))
+	fmt.Fprintf(&b, "pidfile = %s\n", filepath.Join(c.bouncerDir, inst.pid))
 	// Like postgres' defaults: no line per connection (auth failures are
 	// still logged).
 	b.WriteString("log_connections = 0\nlog_disconnections = 0\n")
 	b.WriteString("; No logfile: pgbouncer logs to stderr, which capydb forwards.\n")
-	// pgbouncer 1.18 accepts a %include at the end of the file; the
-	// included file starts its own [databases] section.
-	fmt.Fprintf(&b, "%%include %s\n", filepath.Join(c.bouncerDir, "databases.ini"))
-	return writeFileAtomic(filepath.Join(c.bouncerDir, "pgbouncer.ini"), []byte(b.String()), 0o600, c.owner)
+	// pgbouncer accepts a %include at the end of the file; the included
+	// file starts its own [databases] section.
+	fmt.Fprintf(&b, "%%include %s\n", filepath.Join(c.bouncerDir, inst.databases))
+	return b.String()
 }

@@ -16,21 +16,9 @@ import (
 // dir by a previous capydb that died without stopping them (e.g. SIGKILL
 // before Pdeathsig was delivered, or a manually started server).
 func (c *Cluster) stopStaleProcesses() error {
-	bouncerPidFile := filepath.Join(c.bouncerDir, "pgbouncer.pid")
-	iniPath := filepath.Join(c.bouncerDir, "pgbouncer.ini")
-	if pid, ok := readPid(bouncerPidFile); ok {
-		switch {
-		case !pidAlive(pid):
-			os.Remove(bouncerPidFile) // pgbouncer refuses to start over a stale pid file
-		case isOurBouncer(pid, iniPath):
-			c.log.Warn("stopping a stale pgbouncer left over from an earlier run", "component", "pgbouncer", "pid", pid)
-			if err := terminate(pid, syscall.SIGINT); err != nil {
-				return fmt.Errorf("while stopping stale pgbouncer: %w", err)
-			}
-			os.Remove(bouncerPidFile)
-		default:
-			// The pid was reused by an unrelated process.
-			os.Remove(bouncerPidFile)
+	for _, inst := range c.bouncerInstances() {
+		if err := c.stopStaleBouncer(inst); err != nil {
+			return err
 		}
 	}
 
@@ -57,6 +45,29 @@ func (c *Cluster) stopStaleProcesses() error {
 	// Postgres' shared-memory check still guards against surviving backends.
 	if pid, ok := readPid(pgPidFile); ok && !pidAlive(pid) {
 		os.Remove(pgPidFile)
+	}
+	return nil
+}
+
+// stopStaleBouncer stops one pgbouncer instance left running on this data dir.
+func (c *Cluster) stopStaleBouncer(inst bouncerInstance) error {
+	pidFile := filepath.Join(c.bouncerDir, inst.pid)
+	pid, ok := readPid(pidFile)
+	if !ok {
+		return nil
+	}
+	switch {
+	case !pidAlive(pid):
+		os.Remove(pidFile) // pgbouncer refuses to start over a stale pid file
+	case isOurBouncer(pid, filepath.Join(c.bouncerDir, inst.ini)):
+		c.log.Warn("stopping a stale pgbouncer left over from an earlier run", "component", inst.name, "pid", pid)
+		if err := terminate(pid, syscall.SIGINT); err != nil {
+			return fmt.Errorf("while stopping stale %s: %w", inst.name, err)
+		}
+		os.Remove(pidFile)
+	default:
+		// The pid was reused by an unrelated process.
+		os.Remove(pidFile)
 	}
 	return nil
 }

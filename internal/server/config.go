@@ -21,14 +21,20 @@ type Config struct {
 	DirectPortExplicit bool
 	PooledPort         int
 	PooledPortExplicit bool
-	PublicHost         string
-	DatabaseURL        string
-	Components         []string // api, worker
-	Workers            int
-	EmbeddedCluster    bool
-	LogFormat          string // auto, json, text
-	LogLevel           string
-	Version            string
+	// SessionPort is the session-mode pgBouncer's port.
+	SessionPort         int
+	SessionPortExplicit bool
+	PublicHost          string
+	// AllowOldPgBouncer starts the embedded cluster with a pgBouncer older
+	// than 1.21 (prepared statements on the pooled URL then break).
+	AllowOldPgBouncer bool
+	DatabaseURL       string
+	Components        []string // api, worker
+	Workers           int
+	EmbeddedCluster   bool
+	LogFormat         string // auto, json, text
+	LogLevel          string
+	Version           string
 
 	// WebhooksAllowInsecure permits http:// webhook URLs and private
 	// receiver addresses (local development only).

@@ -97,7 +97,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
 			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
 			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
-			Fast: cfg.Fast, Logger: log,
+			SessionPort: cfg.SessionPort, SessionPortExplicit: cfg.SessionPortExplicit,
+			AllowOldPgBouncer: cfg.AllowOldPgBouncer, Fast: cfg.Fast, Logger: log,
 			TLSCertFile: cfg.TLSCert, TLSKeyFile: cfg.TLSKey, TLSCAFile: cfg.TLSCA, TLSReloadInterval: cfg.TLSReloadInterval,
 		})
 		if err != nil {
@@ -147,6 +148,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		c := &store.Cluster{
 			ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local",
 			PublicHost: cfg.PublicHost, DirectPort: s.cluster.DirectPort(), PooledPort: s.cluster.PooledPort(),
+			SessionPort:     s.cluster.SessionPort(),
 			PostgresVersion: s.cluster.PostgresMajor(), State: "active",
 		}
 		if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {

@@ -108,18 +108,19 @@ type Cluster struct {
 	PublicHost      string
 	DirectPort      int
 	PooledPort      int
+	SessionPort     int // session-mode pgBouncer; 0 when the cluster has none
 	PostgresVersion string
 	State           string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
 
-const clusterColumns = `id, name, provider, region, public_host, direct_port, pooled_port,
+const clusterColumns = `id, name, provider, region, public_host, direct_port, pooled_port, session_port,
 	postgres_version, state, created_at, updated_at`
 
 func scanCluster(row pgx.Row) (*Cluster, error) {
 	return scanOne(row, func(c *Cluster) []any {
-		return []any{&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort,
+		return []any{&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort, &c.SessionPort,
 			&c.PostgresVersion, &c.State, &c.CreatedAt, &c.UpdatedAt}
 	})
 }
@@ -128,13 +129,15 @@ func scanCluster(row pgx.Row) (*Cluster, error) {
 // keeping its id stable across restarts.
 func UpsertClusterByName(ctx context.Context, db DB, c *Cluster) error {
 	return db.QueryRow(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
-			pooled_port, postgres_version, state)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			pooled_port, postgres_version, state, session_port)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (name) DO UPDATE SET public_host = EXCLUDED.public_host,
 			direct_port = EXCLUDED.direct_port, pooled_port = EXCLUDED.pooled_port,
+			session_port = EXCLUDED.session_port,
 			postgres_version = EXCLUDED.postgres_version, updated_at = now()
 		RETURNING id, state, created_at, updated_at`,
 		c.ID, c.Name, c.Provider, c.Region, c.PublicHost, c.DirectPort, c.PooledPort, c.PostgresVersion, c.State,
+		c.SessionPort,
 	).Scan(&c.ID, &c.State, &c.CreatedAt, &c.UpdatedAt)
 }
 

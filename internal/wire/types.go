@@ -62,6 +62,9 @@ type ConnectionInfo struct {
 	Username  string `json:"username"`
 	DirectURL string `json:"direct_url,omitempty"`
 	PooledURL string `json:"pooled_url,omitempty"`
+	// SessionURL is an addition to the spec: the same through the
+	// session-mode pgBouncer (session state kept, see docs/connections.md).
+	SessionURL string `json:"session_url,omitempty" doc:"† Addition to API.md: the same through the session-mode pgBouncer (its own port): SET, LISTEN/NOTIFY, advisory locks and WITH HOLD cursors keep working; sent when the cluster has one (always self-hosted)."`
 }
 
 // PreviewDatabase is the wire form of a preview.

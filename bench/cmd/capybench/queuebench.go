@@ -429,7 +429,7 @@ func startDurableCluster(ctx context.Context, base string) (*localcluster.Cluste
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -438,6 +438,7 @@ func startDurableCluster(ctx context.Context, base string) (*localcluster.Cluste
 	defer cancel()
 	c, err := localcluster.Start(sctx, localcluster.Config{
 		DataDir: dir + "/data", DirectPort: ports[0], DirectPortExplicit: true, PooledPort: ports[1], PooledPortExplicit: true,
+		SessionPort: ports[2], SessionPortExplicit: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

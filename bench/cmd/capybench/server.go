@@ -107,7 +107,7 @@ func startServerOnce(ctx context.Context, bin, base, label string) (*Server, err
 }
 
 func (s *Server) start(ctx context.Context) error {
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
@@ -119,6 +119,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.cmd = exec.Command(s.Bin, "server", "--data-dir", s.DataDir,
 		"--listen", "127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--direct-port", strconv.Itoa(s.DirectPort), "--pooled-port", strconv.Itoa(s.PooledPort),
+		"--session-port", strconv.Itoa(ports[3]),
 		"--log-format", "json", "--log-level", serverLogLevel,
 		// The benchmark polls jobs every 2 ms from one address; the API's
 		// per-client rate limit would answer 429 to that.

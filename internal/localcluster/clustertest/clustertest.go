@@ -40,8 +40,8 @@ var (
 )
 
 // StartForMain starts a fresh cluster in a new temp dir (on /dev/shm when
-// it has at least 1 GiB free, or under $CAPYDB_TEST_TMPDIR) on two random free
-// ports (both explicit), with Fast=true and a logger that prints WARN and
+// it has at least 1 GiB free, or under $CAPYDB_TEST_TMPDIR) on three random free
+// ports (all explicit), with Fast=true and a logger that prints WARN and
 // above to stderr. stop stops the cluster and removes the dir. The cluster
 // (or the error) is also what Shared returns afterwards.
 func StartForMain() (c *localcluster.Cluster, stop func(), err error) {
@@ -106,15 +106,16 @@ func start() (*localcluster.Cluster, func(), error) {
 	// Random ports can be taken by another test binary between picking and
 	// binding; pick again then (the data dir is reused, so no second initdb).
 	for attempt := 1; ; attempt++ {
-		direct, pooled, perr := twoFreePorts()
+		ports, perr := freePorts(3)
 		if perr != nil {
 			err = perr
 			break
 		}
 		c, err = localcluster.Start(ctx, localcluster.Config{
 			DataDir:    dir,
-			DirectPort: direct, DirectPortExplicit: true,
-			PooledPort: pooled, PooledPortExplicit: true,
+			DirectPort: ports[0], DirectPortExplicit: true,
+			PooledPort: ports[1], PooledPortExplicit: true,
+			SessionPort: ports[2], SessionPortExplicit: true,
 			Fast:   true,
 			Logger: logger,
 		})
@@ -160,16 +161,16 @@ func portProblem(err error) bool {
 		strings.Contains(err.Error(), "Address already in use")
 }
 
-func twoFreePorts() (int, int, error) {
-	a, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, err
+// freePorts returns n distinct ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer a.Close()
-	b, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer b.Close()
-	return a.Addr().(*net.TCPAddr).Port, b.Addr().(*net.TCPAddr).Port, nil
+	return out, nil
 }
