@@ -67,13 +67,15 @@ type apiError struct {
 
 func (e *apiError) Error() string             { return e.Message }
 func (e *apiError) GetStatus() int            { return e.status }
-func (e *apiError) ContentType(string) string { return "application/json; charset=utf-8" }
+func (e *apiError) ContentType(string) string { return jsonMediaType }
 func (e *apiError) GetHeaders() http.Header   { return e.headers }
 func errorf(status int, format string, a ...any) *apiError {
 	return &apiError{status: status, Message: fmt.Sprintf(format, a...)}
 }
 
 func init() {
+	// Lists are never null on the wire (API.md §1.5; nilSlicesToEmpty).
+	huma.DefaultArrayNullable = false
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
 		// Huma reports validation problems as 422 with details; we answer 400
 		// with one message that names the field.
@@ -102,6 +104,9 @@ func describeDetail(d *huma.ErrorDetail) string {
 	field = strings.TrimPrefix(field, "query.")
 	field = strings.TrimPrefix(field, "path.")
 	switch {
+	case strings.HasPrefix(d.Message, "expected value to be one of") && enumMessages[enumName(field)] != nil:
+		v, _ := d.Value.(string)
+		return enumMessages[enumName(field)](v)
 	case d.Message == "unexpected property":
 		return fmt.Sprintf("unknown field %q", field)
 	case strings.HasPrefix(d.Message, "invalid character") || strings.HasPrefix(d.Message, "unexpected end of JSON"):
@@ -111,6 +116,12 @@ func describeDetail(d *huma.ErrorDetail) string {
 	default:
 		return fmt.Sprintf("invalid field %q: %s", field, d.Message)
 	}
+}
+
+// enumName is the JSON name of a field path ("scopes[0]" -> "scopes").
+func enumName(field string) string {
+	name, _, _ := strings.Cut(field, "[")
+	return name
 }
 
 // New builds the API.
@@ -124,7 +135,10 @@ func New(deps Deps) *Server {
 	cfg := huma.Config{
 		OpenAPI: &huma.OpenAPI{
 			OpenAPI: "3.1.0",
-			Info:    &huma.Info{Title: "CapyDB API", Version: deps.Version},
+			Info: &huma.Info{Title: "CapyDB API", Version: deps.Version,
+				Description: "Self-hostable managed PostgreSQL. The wire contract is API.md; errors are always `{\"error\": \"...\"}`.",
+				Contact:     &huma.Contact{Name: "CapyDB", URL: "https://github.com/capydb/capydb"},
+				License:     &huma.License{Name: "Apache-2.0", Identifier: "Apache-2.0"}},
 			Components: &huma.Components{
 				Schemas: huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer),
 				SecuritySchemes: map[string]*huma.SecurityScheme{
@@ -135,6 +149,7 @@ func New(deps Deps) *Server {
 		OpenAPIPath:   "/v1/openapi",
 		Formats:       apiFormats(),
 		DefaultFormat: "application/json",
+		Transformers:  []huma.Transformer{nilSlicesToEmpty},
 	}
 	s.api = humago.New(mux, cfg)
 	s.registerMe()
@@ -150,6 +165,8 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	// Keep last: it completes the document of every operation above.
+	s.typeDocument()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)

@@ -70,8 +70,8 @@ func (s *Server) registerRestores() {
 
 type restoreCreateOut struct {
 	Body struct {
-		Job  *Job `json:"job"`
-		PITR any  `json:"pitr,omitempty"`
+		Job  *Job                    `json:"job"`
+		PITR *wire.PITRRestoreTarget `json:"pitr,omitempty" doc:"present when the source was a point in time"`
 	}
 }
 
