@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ensure-deps.sh — make sure this host has what `capydb server` and the test
 # suite need: the PostgreSQL server binaries (initdb, postgres), the client
-# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, and a C
-# compiler (make test runs some packages under the race detector, which needs cgo).
+# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, a C
+# compiler (make test runs some packages under the race detector, which needs cgo),
+# and Node.js with npm (the OpenAPI lint test).
 #
-# Missing PostgreSQL / pgBouncer / C compiler packages are installed with apt-get when we
+# Missing PostgreSQL / pgBouncer / C compiler / Node.js packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
 # exits 1. When everything is present it prints a single line and exits 0, so
 # it is safe to run before every `make run` / `make test`.
@@ -114,6 +115,12 @@ check() {
 		MISSING_PKGS+=(gcc)
 		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
 	fi
+	# The OpenAPI lint test (internal/api/openapilint) runs Redocly, Spectral,
+	# openapi-ts and tsc from npm (tools/node/openapi-lint, Node >= 18.17).
+	if ! find_exe node >/dev/null || ! find_exe npm >/dev/null; then
+		MISSING_PKGS+=(nodejs npm)
+		MISSING_DESC+=("Node.js and npm (the OpenAPI lint test)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -142,8 +149,8 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc\n'
-		printf '    macOS:          brew install postgresql@15 pgbouncer\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc nodejs npm\n'
+		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2
 }
