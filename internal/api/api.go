@@ -103,10 +103,11 @@ func describeDetail(d *huma.ErrorDetail) string {
 	field := strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "body")
 	field = strings.TrimPrefix(field, "query.")
 	field = strings.TrimPrefix(field, "path.")
+	v, _ := d.Value.(string)
+	if msg, ok := enumMessage(field, d.Message, v); ok {
+		return msg
+	}
 	switch {
-	case strings.HasPrefix(d.Message, "expected value to be one of") && enumMessages[enumName(field)] != nil:
-		v, _ := d.Value.(string)
-		return enumMessages[enumName(field)](v)
 	case d.Message == "unexpected property":
 		return fmt.Sprintf("unknown field %q", field)
 	case strings.HasPrefix(d.Message, "invalid character") || strings.HasPrefix(d.Message, "unexpected end of JSON"):
@@ -116,12 +117,6 @@ func describeDetail(d *huma.ErrorDetail) string {
 	default:
 		return fmt.Sprintf("invalid field %q: %s", field, d.Message)
 	}
-}
-
-// enumName is the JSON name of a field path ("scopes[0]" -> "scopes").
-func enumName(field string) string {
-	name, _, _ := strings.Cut(field, "[")
-	return name
 }
 
 // New builds the API.

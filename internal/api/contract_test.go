@@ -300,3 +300,27 @@ func TestNilSlicesAnsweredAsEmpty(t *testing.T) {
 		t.Error("the handler's value was changed in place")
 	}
 }
+
+// TestRequestEnumMessages: a request value outside a field's enum is 400
+// with the field's own message, not huma's generic one.
+func TestRequestEnumMessages(t *testing.T) {
+	s := New(Deps{Version: "contract-test"})
+	for body, want := range map[string]string{
+		`{"source":"bot"}`:     "source must be cli or agent",
+		`{"scopes":["root"]}`:  `scopes: unknown scope "root"`,
+		`{"scopes":["*", ""]}`: `scopes: unknown scope ""`,
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/v1/cli/login/sessions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		s.ServeHTTP(rec, req)
+		var got struct{ Error string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &got)
+		if rec.Code != http.StatusBadRequest || got.Error != want {
+			t.Errorf("%s: %d %q, want 400 %q", body, rec.Code, got.Error, want)
+		}
+	}
+	if msg, ok := enumMessage("source", `expected value to be one of "x, y"`, "z"); ok {
+		t.Errorf("a source field with other values got the device-login message %q", msg)
+	}
+}

@@ -21,6 +21,10 @@ import (
 type enumField struct {
 	Schema, Field string
 	Values        []string
+	// Msg is the 400 message of a request value outside Values (the wording
+	// the handlers used before the document carried the enums); nil = huma's
+	// "expected value to be one of ...".
+	Msg func(v string) string
 }
 
 // The value sets. Those without a constant elsewhere are listed here, next
@@ -64,85 +68,105 @@ var (
 // enumFields lists every enumerated field of the document. The contract
 // test fails when a row names a schema or property the document lacks.
 var enumFields = []enumField{
-	{"Organization", "billing_plan", planNames},
-	{"Organization", "billing_status", []string{"active"}},
-	{"Organization", "billing_provider", []string{"self_hosted"}},
-	{"Project", "plan", planNames},
-	{"Project", "state", projectStates},
-	{"Project", "runtime_status", []string{"active"}},
-	{"Project", "environment", environments},
-	{"Project", "postgres_channel", pgChannels},
-	{"CreateProjectBody", "environment", optional(environments)},
-	{"UpdateProjectBody", "environment", optional(environments)},
-	{"PreviewDatabase", "mode", previewModes},
-	{"PreviewDatabase", "state", previewStates},
-	{"PreviewDatabase", "source_kind", previewSourceKinds},
-	{"CreatePreviewBody", "mode", optional(previewModes)},
-	{"Job", "state", jobStates},
-	{"Job", "type", lifecycle.JobTypes()},
-	{"Job", "retry_classification", retryClasses},
-	{"Principal", "auth_source", authSources},
-	{"Principal", "scopes[]", allScopes},
-	{"APIKey", "source", keySources},
-	{"APIKey", "scopes[]", allScopes},
-	{"CreateAPIKeyBody", "scopes[]", allScopes},
-	{"ApprovalBody", "action", lifecycle.ApprovalActions},
-	{"ApprovalStruct", "action", lifecycle.ApprovalActions},
-	{"CLILoginStartBody", "source", optional(loginSources)},
-	{"CLILoginStartBody", "scopes[]", allScopes},
-	{"CLILoginStartOutputBody", "state", loginStates},
-	{"CLILoginPollOutputBody", "state", loginStates},
-	{"CLILoginDetails", "state", loginStates},
-	{"CLILoginDetails", "source", loginSources},
-	{"CLILoginDetails", "scopes[]", allScopes},
-	{"WebhookEndpoint", "event_types[]", webhookEvents},
-	{"WebhookEndpoint", "health", endpointHealth},
-	{"CreateWebhookEndpointBody", "event_types[]", webhookEvents},
-	{"UpdateWebhookEndpointBody", "event_types[]", webhookEvents},
-	{"WebhookDelivery", "event_type", deliveredEvents},
-	{"WebhookDelivery", "state", deliveryStates},
-	{"Backup", "state", backupStates},
-	{"Backup", "verification_state", verificationStates},
-	{"Backup", "kind", backupKinds},
-	{"ProjectExport", "state", exportStates},
-	{"CreateRestoreRequest", "target_kind", optional(targetKinds)},
-	{"RestoreJobResult", "target_kind", targetKinds},
-	{"RestorePoint", "kind", restorePointKinds},
-	{"RestorePoint", "state", restorePointStates},
-	{"RestorePoint", "created_by_actor_kind", pointActorKinds},
-	{"CreateRestorePointRequest", "kind", optional(append(slices.Clone(restorePointKinds), "snapshot"))},
-	{"PreflightCheck", "name", preflightChecks},
-	{"PreflightCheck", "status", preflightStatuses},
-	{"SourceInspection", "provider", sourceProviders},
-	{"PostgresVersion", "channel", pgChannels},
-	{"Cluster", "provider", clusterProviders},
-	{"Cluster", "state", clusterStates},
-	{"StatusOutputBody", "status", statusValues},
-	{"StatusComponent", "status", statusValues},
-	{"RegionStatus", "status", statusValues},
-	{"ProjectAuditEvent", "actor_kind", auditActorKinds},
+	{"Organization", "billing_plan", planNames, nil},
+	{"Organization", "billing_status", []string{"active"}, nil},
+	{"Organization", "billing_provider", []string{"self_hosted"}, nil},
+	{"Project", "plan", planNames, nil},
+	{"Project", "state", projectStates, nil},
+	{"Project", "runtime_status", []string{"active"}, nil},
+	{"Project", "environment", environments, nil},
+	{"Project", "postgres_channel", pgChannels, nil},
+	{"CreateProjectBody", "environment", optional(environments), envMsg},
+	{"UpdateProjectBody", "environment", optional(environments), envMsg},
+	{"PreviewDatabase", "mode", previewModes, nil},
+	{"PreviewDatabase", "state", previewStates, nil},
+	{"PreviewDatabase", "source_kind", previewSourceKinds, nil},
+	{"CreatePreviewBody", "mode", optional(previewModes), fixedMsg("mode must be empty or clone")},
+	{"Job", "state", jobStates, nil},
+	{"Job", "type", lifecycle.JobTypes(), nil},
+	{"Job", "retry_classification", retryClasses, nil},
+	{"Principal", "auth_source", authSources, nil},
+	{"Principal", "scopes[]", allScopes, nil},
+	{"APIKey", "source", keySources, nil},
+	{"APIKey", "scopes[]", allScopes, nil},
+	{"CreateAPIKeyBody", "scopes[]", allScopes, scopeMsg},
+	{"ApprovalBody", "action", lifecycle.ApprovalActions, fixedMsg("action must be one of " + strings.Join(lifecycle.ApprovalActions, ", "))},
+	{"ApprovalStruct", "action", lifecycle.ApprovalActions, nil},
+	{"CLILoginStartBody", "source", optional(loginSources), fixedMsg("source must be cli or agent")},
+	{"CLILoginStartBody", "scopes[]", allScopes, scopeMsg},
+	{"CLILoginStartOutputBody", "state", loginStates, nil},
+	{"CLILoginPollOutputBody", "state", loginStates, nil},
+	{"CLILoginDetails", "state", loginStates, nil},
+	{"CLILoginDetails", "source", loginSources, nil},
+	{"CLILoginDetails", "scopes[]", allScopes, nil},
+	{"WebhookEndpoint", "event_types[]", webhookEvents, nil},
+	{"WebhookEndpoint", "health", endpointHealth, nil},
+	{"CreateWebhookEndpointBody", "event_types[]", webhookEvents, eventMsg},
+	{"UpdateWebhookEndpointBody", "event_types[]", webhookEvents, eventMsg},
+	{"WebhookDelivery", "event_type", deliveredEvents, nil},
+	{"WebhookDelivery", "state", deliveryStates, nil},
+	{"Backup", "state", backupStates, nil},
+	{"Backup", "verification_state", verificationStates, nil},
+	{"Backup", "kind", backupKinds, nil},
+	{"ProjectExport", "state", exportStates, nil},
+	{"CreateRestoreRequest", "target_kind", optional(targetKinds), fixedMsg("target_kind must be new_preview, preview or project")},
+	{"RestoreJobResult", "target_kind", targetKinds, nil},
+	{"RestorePoint", "kind", restorePointKinds, nil},
+	{"RestorePoint", "state", restorePointStates, nil},
+	{"RestorePoint", "created_by_actor_kind", pointActorKinds, nil},
+	{"CreateRestorePointRequest", "kind", optional(append(slices.Clone(restorePointKinds), "snapshot")), fixedMsg("kind must be backup or pitr")},
+	{"PreflightCheck", "name", preflightChecks, nil},
+	{"PreflightCheck", "status", preflightStatuses, nil},
+	{"SourceInspection", "provider", sourceProviders, nil},
+	{"PostgresVersion", "channel", pgChannels, nil},
+	{"Cluster", "provider", clusterProviders, nil},
+	{"Cluster", "state", clusterStates, nil},
+	{"StatusOutputBody", "status", statusValues, nil},
+	{"StatusComponent", "status", statusValues, nil},
+	{"RegionStatus", "status", statusValues, nil},
+	{"ProjectAuditEvent", "actor_kind", auditActorKinds, nil},
 }
 
 // optional adds "", which an optional request string means "not given" (API.md §1.2).
 func optional(values []string) []string { return append(slices.Clone(values), "") }
 
-// enumMessages are the 400 messages of request fields whose value is not
-// in the enum, by JSON field name: the wording the handlers used before the
-// document carried the enums (clients show messages as they are).
-var enumMessages = map[string]func(v string) string{
-	"environment": func(string) string { return "environment must be one of production or non_production" },
-	"mode":        func(string) string { return "mode must be empty or clone" },
-	"target_kind": func(string) string { return "target_kind must be new_preview, preview or project" },
-	"kind":        func(string) string { return "kind must be backup or pitr" },
-	"action": func(string) string {
-		return "action must be one of " + strings.Join(lifecycle.ApprovalActions, ", ")
-	},
-	"source": func(string) string { return "source must be cli or agent" },
-	"scopes": func(v string) string { return fmt.Sprintf("scopes: unknown scope %q", v) },
-	"event_types": func(v string) string {
+func fixedMsg(msg string) func(string) string { return func(string) string { return msg } }
+
+var (
+	envMsg   = fixedMsg("environment must be one of production or non_production")
+	scopeMsg = func(v string) string { return fmt.Sprintf("scopes: unknown scope %q", v) }
+	eventMsg = func(v string) string {
 		if v == webhooks.TestEvent {
 			return fmt.Sprintf("event_types: %s cannot be subscribed to (only the test route sends it)", v)
 		}
 		return fmt.Sprintf("event_types: unknown event type %q (valid: %s)", v, strings.Join(webhooks.Catalogue, ", "))
-	},
+	}
+)
+
+// enumMessages finds a row's Msg from a validation error: by the field's
+// JSON name and the exact value list huma names, so a same-named field with
+// other values elsewhere keeps huma's message.
+var enumMessages = func() map[string]func(string) string {
+	m := map[string]func(string) string{}
+	for _, e := range enumFields {
+		if e.Msg != nil {
+			name, _ := strings.CutSuffix(e.Field, "[]")
+			m[name+"\x00"+strings.Join(e.Values, ", ")] = e.Msg
+		}
+	}
+	return m
+}()
+
+// enumMessage is the row's message for a value outside the enum, if any.
+func enumMessage(field, hint, value string) (string, bool) {
+	list, ok := strings.CutPrefix(hint, "expected value to be one of \"")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(field, "[")
+	msg := enumMessages[name+"\x00"+strings.TrimSuffix(list, "\"")]
+	if msg == nil {
+		return "", false
+	}
+	return msg(value), true
 }
