@@ -280,12 +280,13 @@ type WebhookDelivery struct {
 	UpdatedAt      time.Time       `json:"updated_at"`
 }
 
-// Request bodies: the server decodes them and the client sends them.
+// Request bodies: the server decodes them and the client sends them. Their
+// optional lists accept null (nullable:"true"); response lists never are.
 
 // CreateAPIKeyBody is POST /v1/organizations/{orgID}/api-keys.
 type CreateAPIKeyBody struct {
 	Name       string     `json:"name" doc:"1-100 characters"`
-	Scopes     []string   `json:"scopes" doc:"at least one scope, or *"`
+	Scopes     []string   `json:"scopes" nullable:"true" doc:"at least one scope, or *"`
 	ProjectID  string     `json:"project_id,omitempty" doc:"makes a project-scoped key"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"a future time"`
 	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
@@ -298,7 +299,7 @@ type CLILoginStartBody struct {
 	Name       string     `json:"name,omitempty" doc:"name of the key to mint (default CapyDB CLI, or CapyDB Agent)"`
 	Source     string     `json:"source,omitempty" doc:"cli (default) or agent"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"expiry of the key to mint: future, at most 365 days away"`
-	Scopes     []string   `json:"scopes,omitempty" doc:"scopes of the key to mint (default: the approver's)"`
+	Scopes     []string   `json:"scopes,omitempty" nullable:"true" doc:"scopes of the key to mint (default: the approver's)"`
 }
 
 // CreateImportRequest is POST /v1/projects/{projectID}/imports.
@@ -356,7 +357,7 @@ type CreateRestorePointRequest struct {
 type CreateWebhookEndpointBody struct {
 	URL         string   `json:"url" doc:"https:// receiver URL with a public address"`
 	Description string   `json:"description,omitempty" doc:"at most 500 characters"`
-	EventTypes  []string `json:"event_types,omitempty" doc:"omitted or [] = all events"`
+	EventTypes  []string `json:"event_types,omitempty" nullable:"true" doc:"omitted, null or [] = all events"`
 	IsActive    *bool    `json:"is_active,omitempty" doc:"default true"`
 }
 
