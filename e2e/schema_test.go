@@ -81,6 +81,9 @@ func checkAnswer(t testing.TB, method, rawPath string, status int, contentType s
 		return
 	}
 	mt := resp.Content["application/json"]
+	if mt == nil && len(resp.Content) > 0 {
+		return // a declared non-JSON body (e.g. a PEM file) is not validated here
+	}
 	if mt == nil || mt.Schema == nil {
 		t.Errorf("%s %s answered %d with a body, but the document declares none", method, rawPath, status)
 		return
