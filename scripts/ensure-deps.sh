@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ensure-deps.sh — make sure this host has what `capydb server` and the test
 # suite need: the PostgreSQL server binaries (initdb, postgres), the client
-# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, and a C
-# compiler (make test runs some packages under the race detector, which needs cgo).
+# tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, a C
+# compiler (make test runs some packages under the race detector, which needs cgo),
+# and Node.js with npm (the OpenAPI lint test).
 #
-# Missing PostgreSQL / pgBouncer / C compiler packages are installed with apt-get when we
+# Missing PostgreSQL / pgBouncer / C compiler / Node.js packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
 # exits 1. When everything is present it prints a single line and exits 0, so
 # it is safe to run before every `make run` / `make test`.
@@ -156,14 +157,15 @@ check() {
 		MISSING_PKGS+=(gcc)
 		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
 	fi
-	# The driver and TLS tests run node-postgres (tools/node/pg, installed with npm ci).
+	# The driver, TLS and OpenAPI lint tests run node-postgres, Redocly, Spectral,
+	# openapi-ts and tsc from npm (tools/node/*, installed with npm ci; Node >= 18.17).
 	if ! find_exe node >/dev/null; then
 		MISSING_PKGS+=(nodejs)
-		MISSING_DESC+=("node (driver tests)")
+		MISSING_DESC+=("node (driver, TLS and OpenAPI lint tests)")
 	fi
 	if ! find_exe npm >/dev/null; then
 		MISSING_PKGS+=(npm)
-		MISSING_DESC+=("npm (driver tests)")
+		MISSING_DESC+=("npm (driver, TLS and OpenAPI lint tests)")
 	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0

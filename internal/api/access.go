@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -43,11 +44,18 @@ type opSpec struct {
 	// RateLimit names the token bucket of an anonymous route (authenticated
 	// routes always use the API bucket).
 	RateLimit string
+	// NoSuccess marks a route that always answers an error (a stub of a
+	// feature this server does not offer): the document declares no 2xx.
+	NoSuccess bool
+	// Errors are the route's 4xx answers beyond those errorStatuses derives
+	// from the rule (e.g. 410, 428).
+	Errors []int
 }
 
 // register adds one operation with its access rule.
 func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I) (*O, error)) {
 	spec.AccessRule.Path = spec.Path
+	checkTags(spec)
 	s.rules = append(s.rules, spec.AccessRule)
 	op := huma.Operation{
 		OperationID:   spec.OperationID,
@@ -58,6 +66,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		DefaultStatus: spec.Status,
 		Metadata:      map[string]any{"access": spec.AccessRule},
 		Extensions:    map[string]any{"x-capydb-access": spec.AccessRule},
+		Responses:     s.errorResponses(errorStatuses(spec, hasRequestBody(reflect.TypeFor[I]()))),
+		// Anonymous operations say so (security: []); the others name the scheme.
+		Security: []map[string][]string{},
 	}
 	if !spec.Anonymous {
 		op.Security = []map[string][]string{{"bearer": {}}}
@@ -74,12 +85,25 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		op.Description = strings.TrimSpace(spec.Description + " " + desc + ".")
 		op.Middlewares = huma.Middlewares{s.authMiddleware(spec.AccessRule)}
 	} else {
-		op.Description = spec.Description
-	}
-	if spec.Anonymous && spec.RateLimit != "" {
-		op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
+		op.Description = strings.TrimSpace(spec.Description + " No credential needed.")
+		if spec.RateLimit != "" {
+			op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
+		}
 	}
 	huma.Register(s.api, op, handler)
+	if spec.NoSuccess {
+		item := s.api.OpenAPI().Paths[spec.Path]
+		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
+			if o == nil || o.OperationID != spec.OperationID {
+				continue
+			}
+			for code := range o.Responses {
+				if strings.HasPrefix(code, "2") {
+					delete(o.Responses, code)
+				}
+			}
+		}
+	}
 }
 
 // rateLimitMiddleware applies one bucket to an anonymous route.

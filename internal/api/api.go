@@ -70,13 +70,15 @@ type apiError struct {
 
 func (e *apiError) Error() string             { return e.Message }
 func (e *apiError) GetStatus() int            { return e.status }
-func (e *apiError) ContentType(string) string { return "application/json; charset=utf-8" }
+func (e *apiError) ContentType(string) string { return jsonMediaType }
 func (e *apiError) GetHeaders() http.Header   { return e.headers }
 func errorf(status int, format string, a ...any) *apiError {
 	return &apiError{status: status, Message: fmt.Sprintf(format, a...)}
 }
 
 func init() {
+	// Lists are never null on the wire (API.md §1.5; nilSlicesToEmpty).
+	huma.DefaultArrayNullable = false
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
 		// Huma reports validation problems as 422 with details; we answer 400
 		// with one message that names the field.
@@ -104,6 +106,10 @@ func describeDetail(d *huma.ErrorDetail) string {
 	field := strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "body")
 	field = strings.TrimPrefix(field, "query.")
 	field = strings.TrimPrefix(field, "path.")
+	v, _ := d.Value.(string)
+	if msg, ok := enumMessage(field, d.Message, v); ok {
+		return msg
+	}
 	switch {
 	case d.Message == "unexpected property":
 		return fmt.Sprintf("unknown field %q", field)
@@ -127,7 +133,10 @@ func New(deps Deps) *Server {
 	cfg := huma.Config{
 		OpenAPI: &huma.OpenAPI{
 			OpenAPI: "3.1.0",
-			Info:    &huma.Info{Title: "CapyDB API", Version: deps.Version},
+			Info: &huma.Info{Title: "CapyDB API", Version: deps.Version,
+				Description: "Self-hostable managed PostgreSQL. The wire contract is API.md; errors are always `{\"error\": \"...\"}`.",
+				Contact:     &huma.Contact{Name: "CapyDB", URL: "https://github.com/capydb/capydb"},
+				License:     &huma.License{Name: "Apache-2.0", Identifier: "Apache-2.0"}},
 			Components: &huma.Components{
 				Schemas: huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer),
 				SecuritySchemes: map[string]*huma.SecurityScheme{
@@ -138,6 +147,7 @@ func New(deps Deps) *Server {
 		OpenAPIPath:   "/v1/openapi",
 		Formats:       apiFormats(),
 		DefaultFormat: "application/json",
+		Transformers:  []huma.Transformer{nilSlicesToEmpty},
 	}
 	s.api = humago.New(mux, cfg)
 	s.registerMe()
@@ -154,6 +164,8 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	// Keep last: it completes the document of every operation above.
+	s.typeDocument()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)

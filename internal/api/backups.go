@@ -43,9 +43,9 @@ type CreateBackupInput struct {
 
 // UpsertScheduledBackupRequest is a full replacement of the default schedule.
 type UpsertScheduledBackupRequest struct {
-	CronHour      *int   `json:"cron_hour" required:"true" doc:"UTC hour, 0-23"`
-	CronMinute    *int   `json:"cron_minute" required:"true" doc:"0-59"`
-	IsActive      *bool  `json:"is_active" required:"true"`
+	CronHour      *int   `json:"cron_hour" required:"true" nullable:"false" doc:"UTC hour, 0-23"`
+	CronMinute    *int   `json:"cron_minute" required:"true" nullable:"false" doc:"0-59"`
+	IsActive      *bool  `json:"is_active" required:"true" nullable:"false"`
 	Label         string `json:"label,omitempty" doc:"at most 120 characters"`
 	RetentionDays int    `json:"retention_days,omitempty" doc:"1-365; 0 or absent = 7"`
 }

@@ -98,7 +98,7 @@ func (s *Server) registerCLILogin() {
 		Summary: "Start a device login", Tags: tags}, s.startCLILogin)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "pollCliLoginSession", Method: http.MethodGet,
 		Path: "/v1/cli/login/sessions/{sessionID}", Anonymous: true}, RateLimit: auth.BucketLoginPoll,
-		Summary: "Poll a device login (the new key is returned exactly once)", Tags: tags},
+		Summary: "Poll a device login (the new key is returned exactly once)", Tags: tags, Errors: []int{http.StatusGone}},
 		func(ctx context.Context, in *CLILoginPollInput) (*CLILoginPollOutput, error) {
 			token := in.PollToken
 			if token == "" {
@@ -124,7 +124,8 @@ func (s *Server) registerCLILogin() {
 	rule := AccessRule{Scope: auth.ScopeAPIKeysWrite, OrgKeyOnly: true, AdminOnly: true}
 	details := rule
 	details.OperationID, details.Method, details.Path = "getCliLoginSessionDetails", http.MethodGet, "/v1/cli/login/sessions/{sessionID}/details"
-	register(s, opSpec{AccessRule: details, Summary: "Read a pending device login (approval page)", Tags: tags},
+	register(s, opSpec{AccessRule: details, Summary: "Read a pending device login (approval page)", Tags: tags,
+		Errors: []int{http.StatusConflict, http.StatusGone}},
 		func(ctx context.Context, in *CLILoginSessionPath) (*CLILoginDetailsOutput, error) {
 			l, err := auth.GetLogin(ctx, s.deps.Store, in.SessionID)
 			if err != nil {
@@ -134,7 +135,8 @@ func (s *Server) registerCLILogin() {
 		})
 	approve := rule
 	approve.OperationID, approve.Method, approve.Path = "approveCliLoginSession", http.MethodPost, "/v1/cli/login/sessions/{sessionID}/approve"
-	register(s, opSpec{AccessRule: approve, Summary: "Approve a device login for the caller's organization", Tags: tags},
+	register(s, opSpec{AccessRule: approve, Summary: "Approve a device login for the caller's organization", Tags: tags,
+		Errors: []int{http.StatusGone}},
 		func(ctx context.Context, in *CLILoginApproveInput) (*CLILoginDetailsOutput, error) {
 			l, err := auth.ApproveLogin(ctx, s.deps.Store, in.SessionID, principal(ctx))
 			if err != nil {

@@ -85,7 +85,8 @@ func (s *Server) registerExports() {
 		Summary: "List the project's exports, newest first", Tags: tags}, s.listExports)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "downloadExport", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/exports/{exportID}/download", Scope: auth.ScopeBackupsRead},
-		Summary: "Get a 15-minute signed download URL for an export", Tags: tags}, s.downloadExport)
+		Summary: "Get a 15-minute signed download URL for an export", Tags: tags,
+		Errors: []int{http.StatusConflict, http.StatusGone}}, s.downloadExport)
 }
 
 type exportCreateOut struct {

@@ -122,11 +122,12 @@ func (s *Server) registerProjects() {
 		Scope: auth.ScopeProjectsRead}, Summary: "List projects", Tags: tags}, s.listProjects)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProject", Method: http.MethodPost, Path: "/v1/projects",
 		Scope: auth.ScopeProjectsWrite, OrgKeyOnly: true, AdminOnly: true}, Status: http.StatusAccepted,
-		Summary: "Create a project", Tags: tags}, s.createProject)
+		Summary: "Create a project", Tags: tags, Errors: []int{http.StatusNotFound}}, s.createProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProject", Method: http.MethodGet, Path: "/v1/projects/{projectID}",
 		Scope: auth.ScopeProjectsRead}, Summary: "Get a project", Tags: tags}, s.getProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteProject", Method: http.MethodDelete, Path: "/v1/projects/{projectID}",
-		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags}, s.deleteProject)
+		Scope: auth.ScopeProjectsWrite, AdminOnly: true}, Status: http.StatusAccepted, Summary: "Delete a project", Tags: tags,
+		Errors: []int{http.StatusPreconditionRequired}}, s.deleteProject)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectConnections", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/connections", Scope: auth.ScopeCredentialsRead},
 		Summary: "Get a project's connection URLs", Tags: tags}, s.getProjectConnections)

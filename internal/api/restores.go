@@ -56,7 +56,8 @@ func (s *Server) registerRestores() {
 	tags := []string{"restores"}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createRestore", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/restores", Scope: auth.ScopeBackupsWrite}, Status: http.StatusAccepted,
-		Summary: "Restore a backup into a new preview, a preview or the project", Tags: tags}, s.createRestore)
+		Summary: "Restore a backup into a new preview, a preview or the project", Tags: tags,
+		Errors: []int{http.StatusGone, http.StatusPreconditionRequired}}, s.createRestore)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listRestorePoints", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/restore-points", Scope: auth.ScopeBackupsRead},
 		Summary: "List the project's restore points, newest first", Tags: tags}, s.listRestorePoints)
@@ -70,8 +71,8 @@ func (s *Server) registerRestores() {
 
 type restoreCreateOut struct {
 	Body struct {
-		Job  *Job `json:"job"`
-		PITR any  `json:"pitr,omitempty"`
+		Job  *Job                    `json:"job"`
+		PITR *wire.PITRRestoreTarget `json:"pitr,omitempty" doc:"present when the source was a point in time"`
 	}
 }
 

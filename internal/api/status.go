@@ -102,7 +102,7 @@ func (s *Server) registerStubs() {
 			return out, nil
 		})
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectKvStore", Method: http.MethodGet, Path: "/v1/projects/{projectID}/kv"},
-		Summary: "Project K/V store (not offered)", Tags: []string{"stubs"}},
+		Summary: "Project K/V store (not offered): always 404 kv store not found", Tags: []string{"stubs"}, NoSuccess: true},
 		func(ctx context.Context, in *ProjectPath) (*struct{}, error) {
 			if _, _, err := s.loadProject(ctx, in.ProjectID); err != nil {
 				return nil, err

@@ -50,6 +50,7 @@ var wireSchemas = []wireRow{
 	{ProjectExport{}, []string{"ProjectExport"}},
 	{ExportDownload{}, []string{"DownloadStruct"}},
 	{CreateRestoreRequest{}, []string{"CreateRestoreRequest"}},
+	{PITRRestoreTarget{}, []string{"PITRRestoreTarget"}},
 	{RestorePoint{}, []string{"RestorePoint"}},
 	{CreateRestorePointRequest{}, []string{"CreateRestorePointRequest"}},
 	{CreateImportRequest{}, []string{"CreateImportRequest"}},
@@ -70,7 +71,6 @@ type wireRow struct {
 
 // unpublished are wire types the document cannot check, with the reason.
 var unpublished = map[string]string{
-	"PITRRestoreTarget":     "the restore answer publishes pitr as a free-form value",
 	"AppRoleConnectionInfo": "only reached through ConnectionInfo.app (see notServed)",
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // backupHandler runs project.backup: dump, then verification.
@@ -44,7 +45,7 @@ func (h *backupHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err := h.s.runBackup(ctx, rep, p, c, b); err != nil {
 		return nil, err
 	}
-	return map[string]any{"backup_id": b.ID, "backup_key": b.BackupKey, "size_bytes": b.SizeBytes}, nil
+	return wire.BackupJobResult{BackupID: b.ID, BackupKey: b.BackupKey, SizeBytes: b.SizeBytes}, nil
 }
 
 func (h *backupHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // exportHandler runs project.export: one consistent custom-format dump.
@@ -41,7 +42,7 @@ func (h *exportHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err := store.SetExportArtifact(ctx, h.s.Store.Pool, e.ID, art.Size, art.SHA256); err != nil {
 		return nil, err
 	}
-	return map[string]any{"export_id": e.ID, "size_bytes": art.Size}, nil
+	return wire.ExportJobResult{ExportID: e.ID, SizeBytes: art.Size}, nil
 }
 
 func (h *exportHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {

@@ -34,9 +34,9 @@ func CheckProjectRequest(in ProjectRequest) (ProjectRequest, error) {
 		return in, invalidf("slug must be 1-63 lower-case letters, digits and -, start with a letter and not end with -")
 	}
 	if in.Environment == "" {
-		in.Environment = "production"
+		in.Environment = EnvProduction
 	}
-	if in.Environment != "production" && in.Environment != "non_production" {
+	if in.Environment != EnvProduction && in.Environment != EnvNonProduction {
 		return in, invalidf("environment must be one of production or non_production")
 	}
 	return in, nil

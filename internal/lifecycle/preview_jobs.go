@@ -13,13 +13,11 @@ import (
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // previewResult is the result of branch.create and branch.reset.
-type previewResult struct {
-	CloneStrategy   string `json:"clone_strategy"`
-	CloneDurationMS int64  `json:"clone_duration_ms"`
-}
+type previewResult = wire.PreviewJobResult
 
 func (s *Service) previewOf(ctx context.Context, j *queue.Job) (*store.Preview, error) {
 	if j.PreviewDatabaseID == nil {

@@ -205,6 +205,12 @@ func (s *Service) DeleteProject(ctx context.Context, orgID, projectID, approvalT
 	return job, err
 }
 
+// Project environments (the OpenAPI enum of environment).
+const (
+	EnvProduction    = "production"
+	EnvNonProduction = "non_production"
+)
+
 // ApprovalActions are the actions an approval can authorise.
 var ApprovalActions = []string{"project.delete", "project.restore_overwrite", "project.upgrade_major",
 	"project.upgrade_major_confirm", "project.upgrade_major_rollback"}

@@ -12,6 +12,7 @@ import (
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // restoreHandler runs project.restore: the backup (checksum checked) is
@@ -91,9 +92,9 @@ func (h *restoreHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 	if err := c.SwapDatabase(ctx, main, nextDB(main), oldDB(main), owner); err != nil {
 		return nil, err
 	}
-	result := map[string]any{"target_kind": in.TargetKind}
+	result := wire.RestoreJobResult{TargetKind: in.TargetKind}
 	if j.PreviewDatabaseID != nil {
-		result["preview_id"] = *j.PreviewDatabaseID
+		result.PreviewID = *j.PreviewDatabaseID
 	}
 	return result, nil
 }

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -152,6 +154,12 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
 	}
+}
+
+// JobTypes lists every job type this server runs, sorted: the keys of
+// Handlers, so the OpenAPI enum of Job.type cannot drift from the workers.
+func JobTypes() []string {
+	return slices.Sorted(maps.Keys((&Service{}).Handlers()))
 }
 
 // newPassword returns 32 random base62 characters (no URL escaping needed).

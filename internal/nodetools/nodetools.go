@@ -63,10 +63,19 @@ func Install(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
+	// --ignore-scripts: nothing under tools/node needs an install script,
+	// and some dependencies' scripts only send telemetry.
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+	cmd.Dir, cmd.Env = dir, Env()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
 	}
 	return nil
+}
+
+// Env is the environment for npm and the tools it installed: telemetry and
+// update checks off (the machine's network is closed to them anyway).
+func Env() []string {
+	return append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true",
+		"SCARF_ANALYTICS=false", "NO_UPDATE_NOTIFIER=1", "npm_config_update_notifier=false")
 }

@@ -283,12 +283,13 @@ type WebhookDelivery struct {
 	UpdatedAt      time.Time       `json:"updated_at"`
 }
 
-// Request bodies: the server decodes them and the client sends them.
+// Request bodies: the server decodes them and the client sends them. Their
+// optional lists accept null (nullable:"true"); response lists never are.
 
 // CreateAPIKeyBody is POST /v1/organizations/{orgID}/api-keys.
 type CreateAPIKeyBody struct {
 	Name       string     `json:"name" doc:"1-100 characters"`
-	Scopes     []string   `json:"scopes" doc:"at least one scope, or *"`
+	Scopes     []string   `json:"scopes" nullable:"true" doc:"at least one scope, or *"`
 	ProjectID  string     `json:"project_id,omitempty" doc:"makes a project-scoped key"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"a future time"`
 	DeviceName string     `json:"device_name,omitempty" doc:"at most 100 characters"`
@@ -301,7 +302,7 @@ type CLILoginStartBody struct {
 	Name       string     `json:"name,omitempty" doc:"name of the key to mint (default CapyDB CLI, or CapyDB Agent)"`
 	Source     string     `json:"source,omitempty" doc:"cli (default) or agent"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty" doc:"expiry of the key to mint: future, at most 365 days away"`
-	Scopes     []string   `json:"scopes,omitempty" doc:"scopes of the key to mint (default: the approver's)"`
+	Scopes     []string   `json:"scopes,omitempty" nullable:"true" doc:"scopes of the key to mint (default: the approver's)"`
 }
 
 // CreateImportRequest is POST /v1/projects/{projectID}/imports.
@@ -359,6 +360,53 @@ type CreateRestorePointRequest struct {
 type CreateWebhookEndpointBody struct {
 	URL         string   `json:"url" doc:"https:// receiver URL with a public address"`
 	Description string   `json:"description,omitempty" doc:"at most 500 characters"`
-	EventTypes  []string `json:"event_types,omitempty" doc:"omitted or [] = all events"`
+	EventTypes  []string `json:"event_types,omitempty" nullable:"true" doc:"omitted, null or [] = all events"`
 	IsActive    *bool    `json:"is_active,omitempty" doc:"default true"`
+}
+
+// PITRRestoreTarget reports the point in time a restore resolved to.
+type PITRRestoreTarget struct {
+	RequestedRestoreTime time.Time `json:"requested_restore_time"`
+	RestoreTime          time.Time `json:"restore_time" doc:"the effective time"`
+	RestoreTimeClamped   bool      `json:"restore_time_clamped" doc:"the requested time was past the latest restorable point"`
+}
+
+// Job results (API.md §4.20). Job.result carries one of these, chosen by
+// Job.type; the document publishes Job.result as their oneOf.
+
+// PreviewJobResult is the result of branch.create and branch.reset.
+type PreviewJobResult struct {
+	CloneStrategy   string `json:"clone_strategy" doc:"how the contents were built (e.g. template, dump_restore, empty)"`
+	CloneDurationMS int64  `json:"clone_duration_ms"`
+}
+
+// BackupJobResult is the result of project.backup.
+type BackupJobResult struct {
+	BackupID  string `json:"backup_id"`
+	BackupKey string `json:"backup_key"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// ExportJobResult is the result of project.export.
+type ExportJobResult struct {
+	ExportID  string `json:"export_id"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// RestoreJobResult is the result of project.restore. The time fields are
+// set for point-in-time sources only.
+type RestoreJobResult struct {
+	TargetKind           string     `json:"target_kind"`
+	PreviewID            string     `json:"preview_id,omitempty" doc:"the preview restored into (target_kind new_preview or preview)"`
+	RequestedRestoreTime *time.Time `json:"requested_restore_time,omitempty"`
+	RestoreTime          *time.Time `json:"restore_time,omitempty"`
+	RestoreTimeClamped   *bool      `json:"restore_time_clamped,omitempty"`
+}
+
+// JobProgress is Job.progress while a long job runs.
+type JobProgress struct {
+	Phase      string `json:"phase" doc:"e.g. dumping, verifying, copying_data, building_indexes"`
+	Percent    *int   `json:"percent,omitempty" doc:"0-100, when known"`
+	BytesDone  *int64 `json:"bytes_done,omitempty"`
+	BytesTotal *int64 `json:"bytes_total,omitempty"`
 }
