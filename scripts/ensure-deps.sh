@@ -114,6 +114,31 @@ check() {
 		MISSING_PKGS+=(gcc)
 		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
 	fi
+	# The index advisor's extensions (pg_qualstats, hypopg), packaged per major.
+	if [[ -n $PG_BINDIR ]]; then
+		local major ext
+		major=$("$PG_BINDIR/postgres" --version 2>/dev/null | sed -nE 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/p' | head -n1)
+		for ext in pg_qualstats hypopg; do
+			if [[ -n $major && ! -f /usr/share/postgresql/$major/extension/$ext.control ]]; then
+				MISSING_PKGS+=("postgresql-$major-${ext//_/-}")
+				MISSING_DESC+=("the $ext extension for PostgreSQL $major")
+			fi
+		done
+	fi
+	# The type-generation tests compile their output: tsc (npm ci in
+	# tools/node/typegen), mypy --strict with pydantic.
+	if ! find_exe npm >/dev/null; then
+		MISSING_PKGS+=(npm)
+		MISSING_DESC+=("npm (type-generation tests)")
+	fi
+	if ! find_exe mypy >/dev/null; then
+		MISSING_PKGS+=(mypy)
+		MISSING_DESC+=("mypy (type-generation tests)")
+	fi
+	if [[ ! -x /usr/bin/python3 ]] || ! /usr/bin/python3 -c 'import pydantic' 2>/dev/null; then
+		MISSING_PKGS+=(python3-pydantic)
+		MISSING_DESC+=("python3-pydantic (type-generation tests)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -142,7 +167,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbouncer gcc postgresql-15-pg-qualstats postgresql-15-hypopg npm mypy python3-pydantic\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

@@ -17,7 +17,7 @@ func readColumns(ctx context.Context, q Querier, oids []int64, byOID map[int64]*
 		  u.typname::text, un.nspname::text, NOT a.attnotnull,
 		  t.typcategory OPERATOR(pg_catalog.=) 'A', a.attndims::pg_catalog.int4,
 		  u.typtype OPERATOR(pg_catalog.=) 'e', a.attgenerated::text, a.attidentity::text,
-		  CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+		  pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
 		  pg_catalog.col_description(a.attrelid, a.attnum)
 		FROM pg_catalog.pg_attribute a
 		JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
@@ -61,7 +61,10 @@ func readColumns(ctx context.Context, q Querier, oids []int64, byOID map[int64]*
 		default:
 			col.Identity = ""
 		}
-		col.Default, col.Comment = deref(def), deref(comment)
+		col.Default, col.Expression, col.Comment = deref(def), "", deref(comment)
+		if col.IsGenerated {
+			col.Default, col.Expression = "", deref(def)
+		}
 		if t := byOID[rel]; t != nil {
 			t.Columns = append(t.Columns, col)
 		}

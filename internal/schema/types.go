@@ -71,6 +71,9 @@ type Column struct {
 	Identity    string `json:"identity,omitempty" enum:"always,by_default"`
 	Default     string `json:"default,omitempty"`
 	Comment     string `json:"comment,omitempty"`
+	// Expression is a generated column's expression: not in the document
+	// (§4.12 has no field for it), but ORM schemas need it.
+	Expression string `json:"-"`
 }
 
 // ForeignKey is a foreign-key constraint.
