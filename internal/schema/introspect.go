@@ -19,8 +19,10 @@ type Querier interface {
 // search_path pinned to pg_catalog, and still names pg_catalog explicitly:
 // a shadow object could only ever fool the tenant's own view of itself.
 
-// userNamespaces selects the oids of the user schemas: not the system
+// UserNamespacesSQL selects the oids of the user schemas: not the system
 // ones, and not those an extension created.
+const UserNamespacesSQL = userNamespaces
+
 const userNamespaces = `SELECT n.oid FROM pg_catalog.pg_namespace n
 	WHERE n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema'])
 	  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
@@ -28,7 +30,10 @@ const userNamespaces = `SELECT n.oid FROM pg_catalog.pg_namespace n
 	    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
 	      AND d.objid OPERATOR(pg_catalog.=) n.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')`
 
-// notExtensionMember is a condition on an object oid of catalogue cat.
+// NotExtensionMember is a condition on an object oid of catalogue cat:
+// no extension owns it.
+func NotExtensionMember(cat, oid string) string { return notExtensionMember(cat, oid) }
+
 func notExtensionMember(cat, oid string) string {
 	return `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
 	    WHERE d.classid OPERATOR(pg_catalog.=) '` + cat + `'::pg_catalog.regclass
