@@ -20,7 +20,9 @@ import (
 const TemplateDatabase = "capydb_template"
 
 // DefaultExtensions are enabled in new projects when the cluster has them.
-var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm"}
+// pg_qualstats and hypopg feed the index advisor; neither is trusted, so
+// only the template (which holds no tenant object) can get them.
+var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm", "pg_qualstats", "hypopg"}
 
 // Pooler is the cluster's pgBouncer: its auth file and database list are
 // regenerated from the cluster catalogs and reloaded.
@@ -150,7 +152,7 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 
 // AllowedExtensions is the allowlist tenants may enable (plpgsql is implicit).
 var AllowedExtensions = []string{"pg_stat_statements", "pgcrypto", "uuid-ossp", "citext", "hstore", "pg_trgm",
-	"vector", "postgis", "unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist"}
+	"vector", "postgis", "unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist", "pg_qualstats", "hypopg"}
 
 // Extensions lists the allowlisted extensions this cluster has installed.
 func (c *Cluster) Extensions(ctx context.Context) ([]string, error) {

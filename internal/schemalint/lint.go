@@ -81,7 +81,7 @@ func Lint(ctx context.Context, q schema.Querier, o Options) (*Report, error) {
 			}
 			if window < o.MinObservation {
 				r.Skipped = append(r.Skipped, fmt.Sprintf("unused_index: statistics cover %s; at least %s are needed",
-					roundDuration(window), roundDuration(o.MinObservation)))
+					RoundDuration(window), RoundDuration(o.MinObservation)))
 				continue
 			}
 			run = unusedIndexes
@@ -99,11 +99,13 @@ func Lint(ctx context.Context, q schema.Querier, o Options) (*Report, error) {
 	return r, nil
 }
 
-func roundDuration(d time.Duration) string {
+// RoundDuration renders a statistics window for people: whole days from
+// two days on, else seconds' precision.
+func RoundDuration(d time.Duration) string {
 	if d >= 48*time.Hour {
 		return fmt.Sprintf("%d days", int(d.Hours()/24))
 	}
-	return d.Round(time.Minute).String()
+	return d.Round(time.Second).String()
 }
 
 // ObservationWindow is how long the database's statistics have been
