@@ -24,20 +24,20 @@ const (
 	DefaultMinSelectivity = 30
 )
 
-// IndexReport is IndexAdvisorReport (API.md §4.14).
-type IndexReport struct {
-	Available              bool         `json:"available"`
-	Reason                 string       `json:"reason,omitempty"`
-	MissingExtensions      []string     `json:"missing_extensions"`
-	MinFilter              int          `json:"min_filter"`
-	MinSelectivity         int          `json:"min_selectivity"`
-	CostEstimatesAvailable bool         `json:"cost_estimates_available"`
-	SizeEstimatesAvailable bool         `json:"size_estimates_available"`
-	Suggestions            []Suggestion `json:"suggestions"`
+// IndexAdvisorReport is the advisor report of API.md §4.14.
+type IndexAdvisorReport struct {
+	Available              bool              `json:"available"`
+	Reason                 string            `json:"reason,omitempty"`
+	MissingExtensions      []string          `json:"missing_extensions"`
+	MinFilter              int               `json:"min_filter"`
+	MinSelectivity         int               `json:"min_selectivity"`
+	CostEstimatesAvailable bool              `json:"cost_estimates_available"`
+	SizeEstimatesAvailable bool              `json:"size_estimates_available"`
+	Suggestions            []IndexSuggestion `json:"suggestions"`
 }
 
-// Suggestion is IndexSuggestion.
-type Suggestion struct {
+// IndexSuggestion is one suggested index.
+type IndexSuggestion struct {
 	DDL                       string   `json:"ddl"`
 	Table                     string   `json:"table,omitempty"`
 	IndexMethod               string   `json:"index_method,omitempty"`
@@ -75,14 +75,14 @@ var advisedDDL = regexp.MustCompile(`^CREATE INDEX ON (.+) USING (\S+) \((.*)\)$
 // Indexes asks pg_qualstats for index suggestions and hypopg for their
 // sizes. tx should be a transaction (it changes search_path locally and
 // creates backend-local hypothetical indexes, both gone at its end).
-func Indexes(ctx context.Context, tx pgx.Tx, minFilter, minSelectivity int) (*IndexReport, error) {
+func Indexes(ctx context.Context, tx pgx.Tx, minFilter, minSelectivity int) (*IndexAdvisorReport, error) {
 	if minFilter <= 0 {
 		minFilter = DefaultMinFilter
 	}
 	if minSelectivity <= 0 {
 		minSelectivity = DefaultMinSelectivity
 	}
-	r := &IndexReport{MinFilter: minFilter, MinSelectivity: minSelectivity, MissingExtensions: []string{}, Suggestions: []Suggestion{}}
+	r := &IndexAdvisorReport{MinFilter: minFilter, MinSelectivity: minSelectivity, MissingExtensions: []string{}, Suggestions: []IndexSuggestion{}}
 	have, offered, err := installed(ctx, tx, []string{"pg_qualstats", "hypopg"})
 	if err != nil {
 		return nil, fmt.Errorf("while listing extensions: %w", err)
@@ -137,7 +137,7 @@ func Indexes(ctx context.Context, tx pgx.Tx, minFilter, minSelectivity int) (*In
 			continue // one column filtered by several query shapes
 		}
 		seen[ddl] = true
-		s := Suggestion{DDL: ddl}
+		s := IndexSuggestion{DDL: ddl}
 		if m := advisedDDL.FindStringSubmatch(ddl); m != nil {
 			s.DDL = "CREATE INDEX CONCURRENTLY ON " + m[1] + " USING " + m[2] + " (" + m[3] + ");"
 			s.Table, s.IndexMethod = m[1], m[2]

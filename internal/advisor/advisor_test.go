@@ -22,7 +22,7 @@ INSERT INTO adv_orders SELECT g, g % 5000, CASE WHEN g % 2 = 0 THEN 'open' ELSE 
   FROM generate_series(1, 100000) g;
 ANALYZE adv_orders;`
 
-func indexes(t *testing.T, conn *pgx.Conn, minFilter, minSel int) *advisor.IndexReport {
+func indexes(t *testing.T, conn *pgx.Conn, minFilter, minSel int) *advisor.IndexAdvisorReport {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := conn.Begin(ctx)

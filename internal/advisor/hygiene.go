@@ -15,8 +15,8 @@ const (
 	MinObservation    = 7 * 24 * time.Hour
 )
 
-// HygieneReport is IndexHygieneReport (API.md §4.14).
-type HygieneReport struct {
+// IndexHygieneReport is the hygiene report of API.md §4.14.
+type IndexHygieneReport struct {
 	Available                bool             `json:"available"`
 	Reason                   string           `json:"reason,omitempty"`
 	ObservationWindowSeconds int64            `json:"observation_window_seconds"`
@@ -58,14 +58,14 @@ type HygieneOptions struct {
 // Hygiene lists unused and redundant indexes of at least the minimum size,
 // once the statistics cover the observation window. Unique, primary-key,
 // exclusion and replica-identity indexes are never listed.
-func Hygiene(ctx context.Context, q schema.Querier, o HygieneOptions) (*HygieneReport, error) {
+func Hygiene(ctx context.Context, q schema.Querier, o HygieneOptions) (*IndexHygieneReport, error) {
 	if o.MinObservation == 0 {
 		o.MinObservation = MinObservation
 	}
 	if o.MinIndexSizeBytes == 0 {
 		o.MinIndexSizeBytes = MinIndexSizeBytes
 	}
-	r := &HygieneReport{MinIndexSizeBytes: o.MinIndexSizeBytes, UnusedIndexes: []UnusedIndex{}, RedundantIndexes: []RedundantIndex{}}
+	r := &IndexHygieneReport{MinIndexSizeBytes: o.MinIndexSizeBytes, UnusedIndexes: []UnusedIndex{}, RedundantIndexes: []RedundantIndex{}}
 	window, err := schemalint.ObservationWindow(ctx, q)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 // readColumns fills the columns of the tables in byOID. The udt is the
 // element type of an array and the base type of a domain (one level), which
 // is what type generators need.
-func readColumns(ctx context.Context, q Querier, oids []int64, byOID map[int64]*Table) error {
+func readColumns(ctx context.Context, q Querier, oids []int64, byOID map[int64]*SchemaTable) error {
 	rows, err := q.Query(ctx, `SELECT a.attrelid::pg_catalog.int8, a.attnum::pg_catalog.int4, a.attname::text,
 		  pg_catalog.format_type(a.atttypid, a.atttypmod),
 		  u.typname::text, un.nspname::text, NOT a.attnotnull,
@@ -34,7 +34,7 @@ func readColumns(ctx context.Context, q Querier, oids []int64, byOID map[int64]*
 		return err
 	}
 	var rel int64
-	var c Column
+	var c SchemaColumn
 	var dims int
 	var generated, identity string
 	var def, comment *string
@@ -83,7 +83,7 @@ var fkActions = map[string]string{"a": "NO ACTION", "r": "RESTRICT", "c": "CASCA
 
 // readConstraints fills primary keys, foreign keys and unique constraints,
 // with column names in key order.
-func readConstraints(ctx context.Context, q Querier, oids []int64, byOID map[int64]*Table) error {
+func readConstraints(ctx context.Context, q Querier, oids []int64, byOID map[int64]*SchemaTable) error {
 	rows, err := q.Query(ctx, `SELECT k.conrelid::pg_catalog.int8, k.conname::text, k.contype::text,
 		  ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY x(n, i)
 		        JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid
@@ -114,9 +114,9 @@ func readConstraints(ctx context.Context, q Querier, oids []int64, byOID map[int
 		case "p":
 			t.PrimaryKey = cols
 		case "u":
-			t.UniqueConstraints = append(t.UniqueConstraints, UniqueConstraint{Name: name, Columns: cols})
+			t.UniqueConstraints = append(t.UniqueConstraints, SchemaUniqueConstraint{Name: name, Columns: cols})
 		case "f":
-			t.ForeignKeys = append(t.ForeignKeys, ForeignKey{Name: name, Columns: cols, ReferencedSchema: refSchema,
+			t.ForeignKeys = append(t.ForeignKeys, SchemaForeignKey{Name: name, Columns: cols, ReferencedSchema: refSchema,
 				ReferencedTable: refTable, ReferencedColumns: refCols, OnUpdate: fkActions[upd], OnDelete: fkActions[del]})
 		}
 		return nil

@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// Difference is one structural change from a baseline schema to a target:
+// SchemaDifference is one structural change from a baseline schema to a target:
 // an object added (only in the target), removed (only in the baseline) or
 // changed (Field says what, From and To the baseline and target values).
-type Difference struct {
+type SchemaDifference struct {
 	Change     string `json:"change" enum:"added,removed,changed"`
 	ObjectType string `json:"object_type" enum:"extension,schema,table,column,enum,primary_key,foreign_key,unique_constraint"`
 	Object     string `json:"object" doc:"qualified name, e.g. public.orders.total or public.orders.orders_user_id_fkey"`
@@ -18,22 +18,22 @@ type Difference struct {
 	To         string `json:"to,omitempty"`
 }
 
-// Diff is the comparison of two schemas.
-type Diff struct {
-	Baseline    string       `json:"baseline" doc:"what the target was compared against"`
-	Target      string       `json:"target,omitempty" doc:"what was compared (self-hosted addition)"`
-	Differences []Difference `json:"differences"`
-	InSync      bool         `json:"in_sync"`
+// SchemaDiff is the comparison of two schemas.
+type SchemaDiff struct {
+	Baseline    string             `json:"baseline" doc:"what the target was compared against"`
+	Target      string             `json:"target,omitempty" doc:"what was compared (self-hosted addition)"`
+	Differences []SchemaDifference `json:"differences"`
+	InSync      bool               `json:"in_sync"`
 }
 
 // Compare lists the differences from baseline to target in a stable order:
 // extensions, then schema by schema, enums and tables by name, each table's
 // own changes before its columns'. Database names and server versions are
 // not compared (two databases of one project always differ there).
-func Compare(baseline, target *DatabaseSchema) []Difference {
-	d := &differ{out: []Difference{}}
+func Compare(baseline, target *DatabaseSchema) []SchemaDifference {
+	d := &differ{out: []SchemaDifference{}}
 	d.extensions(baseline.Extensions, target.Extensions)
-	bs, ts := indexBy(baseline.Schemas, func(n Namespace) string { return n.Name }), indexBy(target.Schemas, func(n Namespace) string { return n.Name })
+	bs, ts := indexBy(baseline.Schemas, func(n SchemaNamespace) string { return n.Name }), indexBy(target.Schemas, func(n SchemaNamespace) string { return n.Name })
 	for _, name := range unionKeys(bs, ts) {
 		b, inB := bs[name]
 		t, inT := ts[name]
@@ -48,14 +48,14 @@ func Compare(baseline, target *DatabaseSchema) []Difference {
 	return d.out
 }
 
-type differ struct{ out []Difference }
+type differ struct{ out []SchemaDifference }
 
 func (d *differ) add(change, typ, obj, field, from, to string) {
-	d.out = append(d.out, Difference{Change: change, ObjectType: typ, Object: obj, Field: field, From: from, To: to})
+	d.out = append(d.out, SchemaDifference{Change: change, ObjectType: typ, Object: obj, Field: field, From: from, To: to})
 }
 
-func (d *differ) extensions(b, t []Extension) {
-	bm, tm := indexBy(b, func(e Extension) string { return e.Name }), indexBy(t, func(e Extension) string { return e.Name })
+func (d *differ) extensions(b, t []SchemaExtension) {
+	bm, tm := indexBy(b, func(e SchemaExtension) string { return e.Name }), indexBy(t, func(e SchemaExtension) string { return e.Name })
 	for _, name := range unionKeys(bm, tm) {
 		be, inB := bm[name]
 		te, inT := tm[name]
@@ -70,8 +70,8 @@ func (d *differ) extensions(b, t []Extension) {
 	}
 }
 
-func (d *differ) namespace(schema string, b, t Namespace) {
-	be, te := indexBy(b.Enums, func(e Enum) string { return e.Name }), indexBy(t.Enums, func(e Enum) string { return e.Name })
+func (d *differ) namespace(schema string, b, t SchemaNamespace) {
+	be, te := indexBy(b.Enums, func(e SchemaEnum) string { return e.Name }), indexBy(t.Enums, func(e SchemaEnum) string { return e.Name })
 	for _, name := range unionKeys(be, te) {
 		obj := schema + "." + name
 		x, inB := be[name]
@@ -85,7 +85,7 @@ func (d *differ) namespace(schema string, b, t Namespace) {
 			d.add("changed", "enum", obj, "values", strings.Join(x.Values, ", "), strings.Join(y.Values, ", "))
 		}
 	}
-	bt, tt := indexBy(b.Tables, func(t Table) string { return t.Name }), indexBy(t.Tables, func(t Table) string { return t.Name })
+	bt, tt := indexBy(b.Tables, func(t SchemaTable) string { return t.Name }), indexBy(t.Tables, func(t SchemaTable) string { return t.Name })
 	for _, name := range unionKeys(bt, tt) {
 		obj := schema + "." + name
 		x, inB := bt[name]
@@ -101,7 +101,7 @@ func (d *differ) namespace(schema string, b, t Namespace) {
 	}
 }
 
-func (d *differ) table(obj string, b, t Table) {
+func (d *differ) table(obj string, b, t SchemaTable) {
 	if b.Kind != t.Kind {
 		d.add("changed", "table", obj, "kind", b.Kind, t.Kind)
 	}
@@ -113,7 +113,7 @@ func (d *differ) table(obj string, b, t Table) {
 	case !slices.Equal(b.PrimaryKey, t.PrimaryKey):
 		d.add("changed", "primary_key", obj, "columns", cols(b.PrimaryKey), cols(t.PrimaryKey))
 	}
-	bc, tc := indexBy(b.Columns, func(c Column) string { return c.Name }), indexBy(t.Columns, func(c Column) string { return c.Name })
+	bc, tc := indexBy(b.Columns, func(c SchemaColumn) string { return c.Name }), indexBy(t.Columns, func(c SchemaColumn) string { return c.Name })
 	// Columns in the target's order, then those only the baseline has.
 	var order []string
 	for _, c := range t.Columns {
@@ -137,7 +137,7 @@ func (d *differ) table(obj string, b, t Table) {
 			d.column(o, x, y)
 		}
 	}
-	bf, tf := indexBy(b.ForeignKeys, func(f ForeignKey) string { return f.Name }), indexBy(t.ForeignKeys, func(f ForeignKey) string { return f.Name })
+	bf, tf := indexBy(b.ForeignKeys, func(f SchemaForeignKey) string { return f.Name }), indexBy(t.ForeignKeys, func(f SchemaForeignKey) string { return f.Name })
 	for _, name := range unionKeys(bf, tf) {
 		x, inB := bf[name]
 		y, inT := tf[name]
@@ -151,7 +151,7 @@ func (d *differ) table(obj string, b, t Table) {
 			d.add("changed", "foreign_key", o, "definition", fkText(x), fkText(y))
 		}
 	}
-	bu, tu := indexBy(b.UniqueConstraints, func(u UniqueConstraint) string { return u.Name }), indexBy(t.UniqueConstraints, func(u UniqueConstraint) string { return u.Name })
+	bu, tu := indexBy(b.UniqueConstraints, func(u SchemaUniqueConstraint) string { return u.Name }), indexBy(t.UniqueConstraints, func(u SchemaUniqueConstraint) string { return u.Name })
 	for _, name := range unionKeys(bu, tu) {
 		x, inB := bu[name]
 		y, inT := tu[name]
@@ -167,7 +167,7 @@ func (d *differ) table(obj string, b, t Table) {
 	}
 }
 
-func (d *differ) column(obj string, b, t Column) {
+func (d *differ) column(obj string, b, t SchemaColumn) {
 	if b.DataType != t.DataType {
 		d.add("changed", "column", obj, "data_type", b.DataType, t.DataType)
 	}
@@ -187,7 +187,7 @@ func (d *differ) column(obj string, b, t Column) {
 
 func cols(c []string) string { return "(" + strings.Join(c, ", ") + ")" }
 
-func fkText(f ForeignKey) string {
+func fkText(f SchemaForeignKey) string {
 	return fmt.Sprintf("%s REFERENCES %s.%s%s ON UPDATE %s ON DELETE %s", cols(f.Columns), f.ReferencedSchema,
 		f.ReferencedTable, cols(f.ReferencedColumns), f.OnUpdate, f.OnDelete)
 }

@@ -44,7 +44,7 @@ func notExtensionMember(cat, oid string) string {
 // Order is deterministic: schemas, tables and enums by name (byte order),
 // columns by position, constraints by name.
 func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
-	out := &DatabaseSchema{Extensions: []Extension{}, Schemas: []Namespace{}}
+	out := &DatabaseSchema{Extensions: []SchemaExtension{}, Schemas: []SchemaNamespace{}}
 	var version string
 	if err := q.QueryRow(ctx, `SELECT pg_catalog.current_database()::text, pg_catalog.current_setting('server_version')`).
 		Scan(&out.DatabaseName, &version); err != nil {
@@ -56,7 +56,7 @@ func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
 	if err != nil {
 		return nil, err
 	}
-	var e Extension
+	var e SchemaExtension
 	if _, err := pgx.ForEachRow(rows, []any{&e.Name, &e.Version}, func() error {
 		out.Extensions = append(out.Extensions, e)
 		return nil
@@ -65,7 +65,7 @@ func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
 	}
 	sort.Slice(out.Extensions, func(i, j int) bool { return out.Extensions[i].Name < out.Extensions[j].Name })
 
-	byName := map[string]*Namespace{}
+	byName := map[string]*SchemaNamespace{}
 	rows, err = q.Query(ctx, `SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid IN (`+userNamespaces+`)`)
 	if err != nil {
 		return nil, err
@@ -75,9 +75,9 @@ func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
 		return nil, fmt.Errorf("while listing schemas: %w", err)
 	}
 	sort.Strings(names)
-	out.Schemas = make([]Namespace, len(names))
+	out.Schemas = make([]SchemaNamespace, len(names))
 	for i, n := range names {
-		out.Schemas[i] = Namespace{Name: n, Tables: []Table{}, Enums: []Enum{}}
+		out.Schemas[i] = SchemaNamespace{Name: n, Tables: []SchemaTable{}, Enums: []SchemaEnum{}}
 		byName[n] = &out.Schemas[i]
 	}
 	if err := readEnums(ctx, q, byName); err != nil {
@@ -89,7 +89,7 @@ func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
 	}
 	for _, t := range tables {
 		if ns := byName[t.schema]; ns != nil {
-			ns.Tables = append(ns.Tables, *t.Table)
+			ns.Tables = append(ns.Tables, *t.SchemaTable)
 		}
 	}
 	for i := range out.Schemas {
@@ -100,7 +100,7 @@ func Introspect(ctx context.Context, q Querier) (*DatabaseSchema, error) {
 	return out, nil
 }
 
-func readEnums(ctx context.Context, q Querier, byName map[string]*Namespace) error {
+func readEnums(ctx context.Context, q Querier, byName map[string]*SchemaNamespace) error {
 	rows, err := q.Query(ctx, `SELECT n.nspname::text, t.typname::text,
 		  pg_catalog.array_agg(e.enumlabel::text ORDER BY e.enumsortorder),
 		  pg_catalog.obj_description(t.oid, 'pg_type')
@@ -118,7 +118,7 @@ func readEnums(ctx context.Context, q Querier, byName map[string]*Namespace) err
 	var comment *string
 	_, err = pgx.ForEachRow(rows, []any{&schemaName, &name, &values, &comment}, func() error {
 		if ns := byName[schemaName]; ns != nil {
-			ns.Enums = append(ns.Enums, Enum{Name: name, Values: values, Comment: deref(comment)})
+			ns.Enums = append(ns.Enums, SchemaEnum{Name: name, Values: values, Comment: deref(comment)})
 		}
 		return nil
 	})
@@ -137,7 +137,7 @@ func deref(s *string) string {
 
 type located struct {
 	schema string
-	*Table
+	*SchemaTable
 }
 
 var relKinds = map[string]string{"r": KindTable, "p": KindPartitionedTable, "v": KindView, "m": KindMaterializedView, "f": KindForeignTable}
@@ -154,16 +154,16 @@ func readTables(ctx context.Context, q Querier) ([]located, error) {
 	if err != nil {
 		return nil, err
 	}
-	byOID := map[int64]*Table{}
+	byOID := map[int64]*SchemaTable{}
 	var out []located
 	var oid int64
 	var schemaName, name, kind string
 	var comment *string
 	_, err = pgx.ForEachRow(rows, []any{&oid, &schemaName, &name, &kind, &comment}, func() error {
-		t := &Table{Name: name, Kind: relKinds[kind], Columns: []Column{}, PrimaryKey: []string{},
-			ForeignKeys: []ForeignKey{}, UniqueConstraints: []UniqueConstraint{}, Comment: deref(comment)}
+		t := &SchemaTable{Name: name, Kind: relKinds[kind], Columns: []SchemaColumn{}, PrimaryKey: []string{},
+			ForeignKeys: []SchemaForeignKey{}, UniqueConstraints: []SchemaUniqueConstraint{}, Comment: deref(comment)}
 		byOID[oid] = t
-		out = append(out, located{schema: schemaName, Table: t})
+		out = append(out, located{schema: schemaName, SchemaTable: t})
 		return nil
 	})
 	if err != nil {

@@ -32,7 +32,7 @@ func introspect(t *testing.T, tn *schematest.Tenant) *schema.DatabaseSchema {
 	return s
 }
 
-func table(t *testing.T, s *schema.DatabaseSchema, ns, name string) *schema.Table {
+func table(t *testing.T, s *schema.DatabaseSchema, ns, name string) *schema.SchemaTable {
 	t.Helper()
 	for _, n := range s.Schemas {
 		if n.Name != ns {
@@ -48,7 +48,7 @@ func table(t *testing.T, s *schema.DatabaseSchema, ns, name string) *schema.Tabl
 	return nil
 }
 
-func column(t *testing.T, tb *schema.Table, name string) schema.Column {
+func column(t *testing.T, tb *schema.SchemaTable, name string) schema.SchemaColumn {
 	t.Helper()
 	for _, c := range tb.Columns {
 		if c.Name == name {
@@ -56,7 +56,7 @@ func column(t *testing.T, tb *schema.Table, name string) schema.Column {
 		}
 	}
 	t.Fatalf("no column %s in %s", name, tb.Name)
-	return schema.Column{}
+	return schema.SchemaColumn{}
 }
 
 // TestIntrospectFixture: the fixture comes back with the exact shapes of

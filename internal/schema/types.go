@@ -6,27 +6,27 @@ package schema
 
 // DatabaseSchema is the whole description of one database.
 type DatabaseSchema struct {
-	DatabaseName    string      `json:"database_name"`
-	PostgresVersion string      `json:"postgres_version"`
-	Extensions      []Extension `json:"extensions"`
-	Schemas         []Namespace `json:"schemas"`
+	DatabaseName    string            `json:"database_name"`
+	PostgresVersion string            `json:"postgres_version"`
+	Extensions      []SchemaExtension `json:"extensions"`
+	Schemas         []SchemaNamespace `json:"schemas"`
 }
 
-// Extension is an installed extension.
-type Extension struct {
+// SchemaExtension is an installed extension.
+type SchemaExtension struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 }
 
-// Namespace is one user schema.
-type Namespace struct {
-	Name   string  `json:"name"`
-	Tables []Table `json:"tables"`
-	Enums  []Enum  `json:"enums"`
+// SchemaNamespace is one user schema.
+type SchemaNamespace struct {
+	Name   string        `json:"name"`
+	Tables []SchemaTable `json:"tables"`
+	Enums  []SchemaEnum  `json:"enums"`
 }
 
-// Enum is an enum type; Values are in sort order.
-type Enum struct {
+// SchemaEnum is an enum type; Values are in sort order.
+type SchemaEnum struct {
 	Name    string   `json:"name"`
 	Values  []string `json:"values"`
 	Comment string   `json:"comment,omitempty"`
@@ -41,22 +41,22 @@ const (
 	KindForeignTable     = "foreign_table"
 )
 
-// Table is a table, view, materialized view or foreign table.
-type Table struct {
-	Name              string             `json:"name"`
-	Kind              string             `json:"kind" enum:"table,partitioned_table,view,materialized_view,foreign_table"`
-	Columns           []Column           `json:"columns"`
-	PrimaryKey        []string           `json:"primary_key"`
-	ForeignKeys       []ForeignKey       `json:"foreign_keys"`
-	UniqueConstraints []UniqueConstraint `json:"unique_constraints"`
-	Comment           string             `json:"comment,omitempty"`
+// SchemaTable is a table, view, materialized view or foreign table.
+type SchemaTable struct {
+	Name              string                   `json:"name"`
+	Kind              string                   `json:"kind" enum:"table,partitioned_table,view,materialized_view,foreign_table"`
+	Columns           []SchemaColumn           `json:"columns"`
+	PrimaryKey        []string                 `json:"primary_key"`
+	ForeignKeys       []SchemaForeignKey       `json:"foreign_keys"`
+	UniqueConstraints []SchemaUniqueConstraint `json:"unique_constraints"`
+	Comment           string                   `json:"comment,omitempty"`
 }
 
 // IsView reports whether rows cannot be written through the relation directly.
-func (t *Table) IsView() bool { return t.Kind == KindView || t.Kind == KindMaterializedView }
+func (t *SchemaTable) IsView() bool { return t.Kind == KindView || t.Kind == KindMaterializedView }
 
-// Column is one column of a table or view.
-type Column struct {
+// SchemaColumn is one column of a table or view.
+type SchemaColumn struct {
 	Name        string `json:"name"`
 	Position    int    `json:"position" doc:"1-based ordinal"`
 	DataType    string `json:"data_type" doc:"SQL type as format_type prints it"`
@@ -76,8 +76,8 @@ type Column struct {
 	Expression string `json:"-"`
 }
 
-// ForeignKey is a foreign-key constraint.
-type ForeignKey struct {
+// SchemaForeignKey is a foreign-key constraint.
+type SchemaForeignKey struct {
 	Name              string   `json:"name"`
 	Columns           []string `json:"columns"`
 	ReferencedSchema  string   `json:"referenced_schema"`
@@ -87,13 +87,13 @@ type ForeignKey struct {
 	OnDelete          string   `json:"on_delete" enum:"NO ACTION,RESTRICT,CASCADE,SET NULL,SET DEFAULT"`
 }
 
-// UniqueConstraint is a UNIQUE constraint.
-type UniqueConstraint struct {
+// SchemaUniqueConstraint is a UNIQUE constraint.
+type SchemaUniqueConstraint struct {
 	Name    string   `json:"name"`
 	Columns []string `json:"columns"`
 }
 
 // HasDefault reports whether an INSERT may leave the column out.
-func (c *Column) HasDefault() bool {
+func (c *SchemaColumn) HasDefault() bool {
 	return c.Default != "" || c.Identity != "" || c.IsGenerated
 }

@@ -15,14 +15,14 @@ import (
 	"github.com/capydb/capydb/internal/schema"
 )
 
-// Report is LintReport (API.md §4.12).
-type Report struct {
-	Findings []Finding `json:"findings"`
-	Skipped  []string  `json:"skipped" doc:"checks that could not run, each \"<rule>: <reason>\""`
+// LintReport is the report of API.md §4.12.
+type LintReport struct {
+	Findings []LintFinding `json:"findings"`
+	Skipped  []string      `json:"skipped" doc:"checks that could not run, each \"<rule>: <reason>\""`
 }
 
-// Finding is LintFinding.
-type Finding struct {
+// LintFinding is one finding.
+type LintFinding struct {
 	Rule     string `json:"rule" enum:"missing_primary_key,unindexed_foreign_key,duplicate_index,unused_index,redundant_index,table_bloat"`
 	Severity string `json:"severity" enum:"warning,info"`
 	Object   string `json:"object"`
@@ -51,15 +51,15 @@ const (
 
 type rule struct {
 	name, severity string
-	run            func(ctx context.Context, q schema.Querier) ([]Finding, error)
+	run            func(ctx context.Context, q schema.Querier) ([]LintFinding, error)
 }
 
 // Lint runs every rule that can run and lists the others in Skipped.
-func Lint(ctx context.Context, q schema.Querier, o Options) (*Report, error) {
+func Lint(ctx context.Context, q schema.Querier, o Options) (*LintReport, error) {
 	if o.MinObservation == 0 {
 		o.MinObservation = 7 * 24 * time.Hour
 	}
-	r := &Report{Findings: []Finding{}, Skipped: []string{}}
+	r := &LintReport{Findings: []LintFinding{}, Skipped: []string{}}
 	rules := []rule{
 		{"missing_primary_key", "warning", missingPrimaryKey},
 		{"unindexed_foreign_key", "warning", unindexedForeignKeys},

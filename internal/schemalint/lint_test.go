@@ -54,7 +54,7 @@ INSERT INTO good_small SELECT g FROM generate_series(1, 1000) g;
 DELETE FROM good_small WHERE id <= 900;
 `
 
-func lint(t *testing.T, conn *pgx.Conn, o schemalint.Options) *schemalint.Report {
+func lint(t *testing.T, conn *pgx.Conn, o schemalint.Options) *schemalint.LintReport {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
@@ -69,7 +69,7 @@ func lint(t *testing.T, conn *pgx.Conn, o schemalint.Options) *schemalint.Report
 	return r
 }
 
-func findings(r *schemalint.Report) map[string][]string {
+func findings(r *schemalint.LintReport) map[string][]string {
 	out := map[string][]string{}
 	for _, f := range r.Findings {
 		out[f.Rule] = append(out[f.Rule], f.Object)

@@ -120,7 +120,7 @@ func (d *drizzle) relation(t tableRef) {
 	}
 	b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
 	fmt.Fprintf(b, "export const %s = %s(%s, {\n", v, fn, jsString(t.Name))
-	singleFK := map[string]schema.ForeignKey{}
+	singleFK := map[string]schema.SchemaForeignKey{}
 	for _, fk := range t.ForeignKeys {
 		if len(fk.Columns) == 1 {
 			singleFK[fk.Columns[0]] = fk
@@ -184,7 +184,7 @@ func (d *drizzle) relation(t tableRef) {
 }
 
 // column is the builder call of one column, without key constraints.
-func (d *drizzle) column(c *schema.Column) string {
+func (d *drizzle) column(c *schema.SchemaColumn) string {
 	name := jsString(c.Name)
 	var expr string
 	isInt := false

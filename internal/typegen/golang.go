@@ -25,7 +25,7 @@ func goSource(m *model, pkg string) string {
 		top[n] = true
 	}
 	for _, e := range m.enums {
-		name := enums[e.Enum]
+		name := enums[e.SchemaEnum]
 		body.WriteString("\n" + comment("//", name+" is the enum "+qualified(e.Schema, e.Name)+". "+e.Comment))
 		fmt.Fprintf(&body, "type %s string\n\n", name)
 		if len(e.Values) > 0 {
@@ -37,7 +37,7 @@ func goSource(m *model, pkg string) string {
 		}
 	}
 	for _, t := range m.tables {
-		name := tables[t.Table]
+		name := tables[t.SchemaTable]
 		body.WriteString("\n" + comment("//", name+" is a row of "+qualified(t.Schema, t.Name)+" ("+t.Kind+"). "+t.Comment))
 		fmt.Fprintf(&body, "type %s struct {\n", name)
 		fields := namer{}
@@ -89,10 +89,10 @@ func pgIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-func goType(m *model, c *schema.Column, enums map[*schema.Enum]string, uses map[string]bool) string {
+func goType(m *model, c *schema.SchemaColumn, enums map[*schema.SchemaEnum]string, uses map[string]bool) string {
 	var t string
 	if e := m.enumFor(c); e != nil {
-		t = enums[e.Enum]
+		t = enums[e.SchemaEnum]
 	} else {
 		switch c.UdtName {
 		case "int2":

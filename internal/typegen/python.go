@@ -41,14 +41,14 @@ func pythonSource(m *model, pydantic bool) string {
 		if len(e.Values) == 0 {
 			lit = "str"
 		}
-		fmt.Fprintf(&body, "%s: TypeAlias = %s\n", enums[e.Enum], lit)
+		fmt.Fprintf(&body, "%s: TypeAlias = %s\n", enums[e.SchemaEnum], lit)
 	}
 	for _, t := range m.tables {
 		body.WriteString("\n\n")
 		if pydantic {
-			fmt.Fprintf(&body, "class %s(BaseModel):\n", tables[t.Table])
+			fmt.Fprintf(&body, "class %s(BaseModel):\n", tables[t.SchemaTable])
 		} else {
-			fmt.Fprintf(&body, "@dataclass\nclass %s:\n", tables[t.Table])
+			fmt.Fprintf(&body, "@dataclass\nclass %s:\n", tables[t.SchemaTable])
 		}
 		doc := qualified(t.Schema, t.Name) + " (" + t.Kind + ")"
 		fmt.Fprintf(&body, "    %s\n\n", pyDocstring(doc, t.Comment))
@@ -103,10 +103,10 @@ func pyDocstring(head, text string) string {
 	return jsString(s)
 }
 
-func pyType(m *model, c *schema.Column, enums map[*schema.Enum]string, uses map[string]bool) string {
+func pyType(m *model, c *schema.SchemaColumn, enums map[*schema.SchemaEnum]string, uses map[string]bool) string {
 	var t string
 	if e := m.enumFor(c); e != nil {
-		t = enums[e.Enum]
+		t = enums[e.SchemaEnum]
 	} else {
 		switch kindOf(c.UdtName) {
 		case kInt, kBigInt:

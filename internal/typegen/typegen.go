@@ -1,6 +1,6 @@
 // Package typegen renders a schema.DatabaseSchema as source code for an
 // application: TypeScript (capydb or supabase-js style), zod, drizzle, Go
-// and Python (dataclass or pydantic). Output is deterministic (the input
+// and Python (dataclass or pydantic). GeneratedTypes is deterministic (the input
 // order) so it can be committed; every flavour is compiled in the tests.
 package typegen
 
@@ -19,8 +19,8 @@ type Options struct {
 	Package  string // go only (default db)
 }
 
-// Output is GeneratedTypes (API.md §4.12).
-type Output struct {
+// GeneratedTypes is the generated file of API.md §4.12.
+type GeneratedTypes struct {
 	Language string `json:"language"`
 	Style    string `json:"style,omitempty"`
 	Filename string `json:"filename"`
@@ -74,7 +74,7 @@ func Normalize(o Options) (Options, error) {
 }
 
 // Generate renders s.
-func Generate(s *schema.DatabaseSchema, o Options) (*Output, error) {
+func Generate(s *schema.DatabaseSchema, o Options) (*GeneratedTypes, error) {
 	o, err := Normalize(o)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func Generate(s *schema.DatabaseSchema, o Options) (*Output, error) {
 	case "python":
 		content = pythonSource(m, o.Style == "pydantic")
 	}
-	return &Output{Language: o.Language, Style: o.Style, Filename: filenames[o.Language], Content: content}, nil
+	return &GeneratedTypes{Language: o.Language, Style: o.Style, Filename: filenames[o.Language], Content: content}, nil
 }
 
 // model is the schema flattened for the generators, with lookups.
@@ -110,12 +110,12 @@ type model struct {
 
 type tableRef struct {
 	Schema string
-	*schema.Table
+	*schema.SchemaTable
 }
 
 type enumRef struct {
 	Schema string
-	*schema.Enum
+	*schema.SchemaEnum
 }
 
 func newModel(s *schema.DatabaseSchema) *model {
@@ -123,10 +123,10 @@ func newModel(s *schema.DatabaseSchema) *model {
 	for i := range s.Schemas {
 		ns := &s.Schemas[i]
 		for j := range ns.Enums {
-			m.enums = append(m.enums, enumRef{Schema: ns.Name, Enum: &ns.Enums[j]})
+			m.enums = append(m.enums, enumRef{Schema: ns.Name, SchemaEnum: &ns.Enums[j]})
 		}
 		for j := range ns.Tables {
-			m.tables = append(m.tables, tableRef{Schema: ns.Name, Table: &ns.Tables[j]})
+			m.tables = append(m.tables, tableRef{Schema: ns.Name, SchemaTable: &ns.Tables[j]})
 		}
 	}
 	for i := range m.enums {
@@ -135,7 +135,7 @@ func newModel(s *schema.DatabaseSchema) *model {
 	return m
 }
 
-func (m *model) enumFor(c *schema.Column) *enumRef {
+func (m *model) enumFor(c *schema.SchemaColumn) *enumRef {
 	if !c.IsEnum {
 		return nil
 	}
@@ -143,10 +143,10 @@ func (m *model) enumFor(c *schema.Column) *enumRef {
 }
 
 // insertable reports whether an INSERT may name the column at all.
-func insertable(c *schema.Column) bool { return !c.IsGenerated && c.Identity != "always" }
+func insertable(c *schema.SchemaColumn) bool { return !c.IsGenerated && c.Identity != "always" }
 
 // optionalOnInsert reports whether an INSERT may leave the column out.
-func optionalOnInsert(c *schema.Column) bool { return c.IsNullable || c.HasDefault() }
+func optionalOnInsert(c *schema.SchemaColumn) bool { return c.IsNullable || c.HasDefault() }
 
 // qualified names an object the way generated comments show it.
 func qualified(schemaName, name string) string { return schemaName + "." + name }

@@ -39,7 +39,7 @@ line two */ `+"\u2028"+` alert("x") \r still a comment';`)
 	return s
 }
 
-func generate(t *testing.T, s *schema.DatabaseSchema, o typegen.Options) *typegen.Output {
+func generate(t *testing.T, s *schema.DatabaseSchema, o typegen.Options) *typegen.GeneratedTypes {
 	t.Helper()
 	out, err := typegen.Generate(s, o)
 	if err != nil {

@@ -11,7 +11,7 @@ const tsJSON = "export type Json = string | number | boolean | null | { [key: st
 
 // tsScalar is the TypeScript type of one value of c (no array, no null).
 // enumType names an enum's type in the current style.
-func tsScalar(m *model, c *schema.Column, numericAsString bool, enumType func(*enumRef) string) string {
+func tsScalar(m *model, c *schema.SchemaColumn, numericAsString bool, enumType func(*enumRef) string) string {
 	if e := m.enumFor(c); e != nil {
 		return enumType(e)
 	}
@@ -33,7 +33,7 @@ func tsScalar(m *model, c *schema.Column, numericAsString bool, enumType func(*e
 	return "string"
 }
 
-func tsType(m *model, c *schema.Column, numericAsString bool, enumType func(*enumRef) string) string {
+func tsType(m *model, c *schema.SchemaColumn, numericAsString bool, enumType func(*enumRef) string) string {
 	t := tsScalar(m, c, numericAsString, enumType)
 	if c.IsArray {
 		if strings.Contains(t, "|") {
@@ -61,7 +61,7 @@ func tsUnion(values []string) string {
 // typeNames gives every table and enum a unique TypeScript/Go type name:
 // the PascalCase name, prefixed with the schema outside public. Tables
 // also reserve their Insert and Update names.
-func typeNames(m *model, reserved ...string) (tables map[*schema.Table]string, enums map[*schema.Enum]string) {
+func typeNames(m *model, reserved ...string) (tables map[*schema.SchemaTable]string, enums map[*schema.SchemaEnum]string) {
 	n := namer{}
 	for _, r := range reserved {
 		n[r] = true
@@ -72,11 +72,11 @@ func typeNames(m *model, reserved ...string) (tables map[*schema.Table]string, e
 		}
 		return pascal(schemaName) + pascal(name)
 	}
-	enums = map[*schema.Enum]string{}
+	enums = map[*schema.SchemaEnum]string{}
 	for _, e := range m.enums {
-		enums[e.Enum] = n.get(base(e.Schema, e.Name))
+		enums[e.SchemaEnum] = n.get(base(e.Schema, e.Name))
 	}
-	tables = map[*schema.Table]string{}
+	tables = map[*schema.SchemaTable]string{}
 	for _, t := range m.tables {
 		b := base(t.Schema, t.Name)
 		name := b
@@ -84,7 +84,7 @@ func typeNames(m *model, reserved ...string) (tables map[*schema.Table]string, e
 			name = fmt.Sprintf("%s%d", b, i)
 		}
 		n[name], n[name+"Insert"], n[name+"Update"] = true, true, true
-		tables[t.Table] = name
+		tables[t.SchemaTable] = name
 	}
 	return tables, enums
 }
@@ -96,13 +96,13 @@ func capydbTS(m *model) string {
 	b.WriteString("// " + header(m.s) + "\n\n")
 	b.WriteString(tsJSON)
 	tables, enums := typeNames(m, "Json")
-	enumType := func(e *enumRef) string { return enums[e.Enum] }
+	enumType := func(e *enumRef) string { return enums[e.SchemaEnum] }
 	for _, e := range m.enums {
 		b.WriteString("\n" + comment("//", qualified(e.Schema, e.Name)+": "+e.Comment))
-		fmt.Fprintf(&b, "export type %s = %s;\n", enums[e.Enum], tsUnion(e.Values))
+		fmt.Fprintf(&b, "export type %s = %s;\n", enums[e.SchemaEnum], tsUnion(e.Values))
 	}
 	for _, t := range m.tables {
-		name := tables[t.Table]
+		name := tables[t.SchemaTable]
 		b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
 		fmt.Fprintf(&b, "export interface %s {\n", name)
 		for _, c := range t.Columns {
@@ -172,7 +172,7 @@ func supabaseTS(m *model) string {
 	return b.String()
 }
 
-func supabaseRelation(b *strings.Builder, m *model, schemaName string, t *schema.Table, enumType func(*enumRef) string) {
+func supabaseRelation(b *strings.Builder, m *model, schemaName string, t *schema.SchemaTable, enumType func(*enumRef) string) {
 	b.WriteString(comment("      //", t.Comment))
 	fmt.Fprintf(b, "      %s: {\n        Row: {\n", tsKey(t.Name))
 	for _, c := range t.Columns {
@@ -221,7 +221,7 @@ func jsList(items []string) string {
 
 // oneToOne: the foreign key's columns are the primary key or a unique
 // constraint, so each row references a distinct row.
-func oneToOne(t *schema.Table, cols []string) bool {
+func oneToOne(t *schema.SchemaTable, cols []string) bool {
 	same := func(a []string) bool { return strings.Join(a, "\x00") == strings.Join(cols, "\x00") }
 	if same(t.PrimaryKey) {
 		return true

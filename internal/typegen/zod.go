@@ -17,7 +17,7 @@ func zodTS(m *model) string {
 		"  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonSchema), z.record(z.string(), JsonSchema.optional())]),\n);\n")
 	tables, enums := typeNames(m, "Json", "JsonSchema")
 	for _, e := range m.enums {
-		name := enums[e.Enum]
+		name := enums[e.SchemaEnum]
 		b.WriteString("\n" + comment("//", qualified(e.Schema, e.Name)+": "+e.Comment))
 		if len(e.Values) == 0 {
 			fmt.Fprintf(&b, "export const %sSchema = z.never();\n", name)
@@ -27,7 +27,7 @@ func zodTS(m *model) string {
 		fmt.Fprintf(&b, "export type %s = z.infer<typeof %sSchema>;\n", name, name)
 	}
 	for _, t := range m.tables {
-		name := tables[t.Table]
+		name := tables[t.SchemaTable]
 		b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
 		fmt.Fprintf(&b, "export const %sSchema = z.object({\n", name)
 		for _, c := range t.Columns {
@@ -57,10 +57,10 @@ func zodTS(m *model) string {
 	return b.String()
 }
 
-func zodType(m *model, c *schema.Column, enums map[*schema.Enum]string) string {
+func zodType(m *model, c *schema.SchemaColumn, enums map[*schema.SchemaEnum]string) string {
 	var z string
 	if e := m.enumFor(c); e != nil {
-		z = enums[e.Enum] + "Schema"
+		z = enums[e.SchemaEnum] + "Schema"
 	} else {
 		switch kindOf(c.UdtName) {
 		case kInt, kBigInt:
