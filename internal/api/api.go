@@ -150,6 +150,7 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	s.registerSchema()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)
