@@ -177,6 +177,30 @@ func TestSchemaTools(t *testing.T) {
 		h.get("hygiene", "min_index_size_bytes") != float64(1<<20) || len(h.get("hygiene", "unused_indexes").([]any)) != 0 {
 		t.Fatalf("hygiene %s", h.Raw)
 	}
+	// A database that is not ready answers 409, never a half-read.
+	control := s.admin("capydb_control")
+	if _, err := control.Exec(ctx, `UPDATE preview_databases SET state = 'resetting' WHERE id = $1`, pvID); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.call("GET", "/v1/preview-databases/"+pvID+"/lint", s.key, nil); r.Status != 409 || !strings.Contains(r.str("error"), "preview is resetting") {
+		t.Fatalf("lint of a resetting preview: %d %s", r.Status, r.Raw)
+	}
+	if r := s.call("GET", "/v1/preview-databases/"+pvID+"/schema/diff", s.key, nil); r.Status != 409 {
+		t.Fatalf("diff of a resetting preview: %d %s", r.Status, r.Raw)
+	}
+	if _, err := control.Exec(ctx, `UPDATE preview_databases SET state = 'ready' WHERE id = $1`, pvID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.Exec(ctx, `UPDATE projects SET state = 'restoring' WHERE id = $1`, pid); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.call("GET", "/v1/projects/"+pid+"/schema/types", s.key, nil); r.Status != 409 || !strings.Contains(r.str("error"), "project is restoring") {
+		t.Fatalf("types of a restoring project: %d %s", r.Status, r.Raw)
+	}
+	if _, err := control.Exec(ctx, `UPDATE projects SET state = 'ready' WHERE id = $1`, pid); err != nil {
+		t.Fatal(err)
+	}
+
 	// The tools run as the tenant: watch pg_stat_activity while the
 	// schema route is called and see only the project's own login there.
 	watcher := s.admin("postgres")
