@@ -118,7 +118,7 @@ func (d *drizzle) relation(t tableRef) {
 	if t.Schema != "public" {
 		fn = d.schemaVar[t.Schema] + "." + map[string]string{"pgTable": "table", "pgView": "view", "pgMaterializedView": "materializedView"}[fn]
 	}
-	b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
+	b.WriteString("\n" + comment("//", describe(qualified(t.Schema, t.Name)+" ("+t.Kind+")", t.Comment)))
 	fmt.Fprintf(b, "export const %s = %s(%s, {\n", v, fn, jsString(t.Name))
 	singleFK := map[string]schema.SchemaForeignKey{}
 	for _, fk := range t.ForeignKeys {

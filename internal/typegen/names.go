@@ -207,7 +207,12 @@ func comment(prefix, text string) string {
 			}
 			return r
 		}, l)
-		b.WriteString(prefix + " " + strings.ReplaceAll(l, "*/", "* /") + "\n")
+		l = strings.TrimRight(strings.ReplaceAll(l, "*/", "* /"), " ")
+		if l == "" {
+			b.WriteString(prefix + "\n")
+			continue
+		}
+		b.WriteString(prefix + " " + l + "\n")
 	}
 	return b.String()
 }

@@ -36,7 +36,7 @@ func pythonSource(m *model, pydantic bool) string {
 	var body strings.Builder
 	uses := map[string]bool{}
 	for _, e := range m.enums {
-		body.WriteString("\n" + comment("#", qualified(e.Schema, e.Name)+": "+e.Comment))
+		body.WriteString("\n" + comment("#", describe(qualified(e.Schema, e.Name), e.Comment)))
 		lit := "Literal[" + jsList(e.Values) + "]"
 		if len(e.Values) == 0 {
 			lit = "str"

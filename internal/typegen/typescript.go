@@ -98,12 +98,12 @@ func capydbTS(m *model) string {
 	tables, enums := typeNames(m, "Json")
 	enumType := func(e *enumRef) string { return enums[e.SchemaEnum] }
 	for _, e := range m.enums {
-		b.WriteString("\n" + comment("//", qualified(e.Schema, e.Name)+": "+e.Comment))
+		b.WriteString("\n" + comment("//", describe(qualified(e.Schema, e.Name), e.Comment)))
 		fmt.Fprintf(&b, "export type %s = %s;\n", enums[e.SchemaEnum], tsUnion(e.Values))
 	}
 	for _, t := range m.tables {
 		name := tables[t.SchemaTable]
-		b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
+		b.WriteString("\n" + comment("//", describe(qualified(t.Schema, t.Name)+" ("+t.Kind+")", t.Comment)))
 		fmt.Fprintf(&b, "export interface %s {\n", name)
 		for _, c := range t.Columns {
 			b.WriteString(comment("  //", c.Comment))

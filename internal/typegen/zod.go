@@ -18,7 +18,7 @@ func zodTS(m *model) string {
 	tables, enums := typeNames(m, "Json", "JsonSchema")
 	for _, e := range m.enums {
 		name := enums[e.SchemaEnum]
-		b.WriteString("\n" + comment("//", qualified(e.Schema, e.Name)+": "+e.Comment))
+		b.WriteString("\n" + comment("//", describe(qualified(e.Schema, e.Name), e.Comment)))
 		if len(e.Values) == 0 {
 			fmt.Fprintf(&b, "export const %sSchema = z.never();\n", name)
 		} else {
@@ -28,7 +28,7 @@ func zodTS(m *model) string {
 	}
 	for _, t := range m.tables {
 		name := tables[t.SchemaTable]
-		b.WriteString("\n" + comment("//", qualified(t.Schema, t.Name)+" ("+t.Kind+") "+t.Comment))
+		b.WriteString("\n" + comment("//", describe(qualified(t.Schema, t.Name)+" ("+t.Kind+")", t.Comment)))
 		fmt.Fprintf(&b, "export const %sSchema = z.object({\n", name)
 		for _, c := range t.Columns {
 			fmt.Fprintf(&b, "  %s: %s,\n", tsKey(c.Name), zodType(m, &c, enums))
