@@ -143,12 +143,11 @@ func Indexes(ctx context.Context, tx pgx.Tx, minFilter, minSelectivity int) (*In
 			s.Table, s.IndexMethod = m[1], m[2]
 		}
 		if r.SizeEstimatesAvailable {
-			var size int64
-			if err := tx.QueryRow(ctx, `SELECT hypopg_relation_size(h.indexrelid) FROM hypopg_create_index($1) h`, ddl).Scan(&size); err == nil {
-				s.EstimatedSizeBytes = &size
-			} else {
-				return nil, fmt.Errorf("while sizing %s: %w", ddl, err)
+			size, err := hypotheticalSize(ctx, tx, ddl)
+			if err != nil {
+				return nil, err
 			}
+			s.EstimatedSizeBytes = size
 		}
 		r.Suggestions = append(r.Suggestions, s)
 	}
@@ -166,4 +165,25 @@ func quoteAll(names []string) []string {
 		out[i] = pgx.Identifier{n}.Sanitize()
 	}
 	return out
+}
+
+// hypotheticalSize asks hypopg for the size of the index ddl would build;
+// nil when hypopg cannot model it (the suggestion stays, unsized).
+func hypotheticalSize(ctx context.Context, tx pgx.Tx, ddl string) (*int64, error) {
+	if _, err := tx.Exec(ctx, `SAVEPOINT advisor_size`); err != nil {
+		return nil, err
+	}
+	var size int64
+	err := tx.QueryRow(ctx, `SELECT hypopg_relation_size(h.indexrelid) FROM hypopg_create_index($1) h`, ddl).Scan(&size)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT advisor_size`); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while sizing %s: %w", ddl, err)
+	}
+	return &size, nil
 }

@@ -43,8 +43,10 @@ func goSource(m *model, pkg string) string {
 		fields := namer{}
 		for _, c := range t.Columns {
 			body.WriteString(comment("\t//", c.Comment))
-			fmt.Fprintf(&body, "\t%s %s `json:%s db:%s`\n", fields.get(goName(c.Name)), goType(m, &c, enums, uses),
-				strconv.Quote(c.Name), strconv.Quote(c.Name))
+			// The tag is an interpreted string literal: a raw one would end at
+			// a backquote in the column name.
+			tag := "json:" + strconv.Quote(c.Name) + " db:" + strconv.Quote(c.Name)
+			fmt.Fprintf(&body, "\t%s %s %s\n", fields.get(goName(c.Name)), goType(m, &c, enums, uses), goTag(tag))
 		}
 		body.WriteString("}\n\n")
 		tableConst := top.get(name + "Table")
@@ -124,4 +126,13 @@ func goType(m *model, c *schema.SchemaColumn, enums map[*schema.SchemaEnum]strin
 		return "*" + t
 	}
 	return t
+}
+
+// goTag is a struct tag literal: backquoted when it can be (the usual
+// look), quoted otherwise.
+func goTag(tag string) string {
+	if strings.ContainsAny(tag, "`\n\r") {
+		return strconv.Quote(tag)
+	}
+	return "`" + tag + "`"
 }

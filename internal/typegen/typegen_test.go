@@ -28,7 +28,7 @@ func fixtureSchema(t *testing.T) *schema.DatabaseSchema {
 	}
 	tn := schematest.New(t, "hstore")
 	tn.Exec(t, string(sql)+`
-		CREATE TABLE public.kv (id integer PRIMARY KEY, attrs hstore, "json" jsonb, "dict" text, "a-b" text, "a_b" text);
+		CREATE TABLE public.kv (id integer PRIMARY KEY, attrs hstore, "json" jsonb, "dict" text, "a-b" text, "a_b" text, "tick`+"`"+`" text, "quote""" text);
 		CREATE TABLE public.none (parent integer REFERENCES public.none (id), id integer PRIMARY KEY);
 		COMMENT ON COLUMN public.kv.attrs IS 'line one
 line two */ `+"\u2028"+` alert("x") \r still a comment';`)
@@ -237,12 +237,30 @@ var _ = BillingOrders{AmountCents: 1}
 var _ = PaidOrders{Email: nil}
 var _ = UserProfile{DisplayName: "a", DisplayName2: nil}
 var _ = Café{X名前: "x", Naïve: nil}
-var _ = Kv{AB: nil, AB2: nil, JSON: nil}
+var _ = Kv{AB: nil, AB2: nil, JSON: nil, Tick: nil, Quote: nil}
 var _ = None{Parent: nil, ID: 1}
 `)
 	env := []string{"GOFLAGS=-mod=mod", "GOWORK=off"}
 	run(t, dir, env, "go", "build", "./...")
+	// The exact column names survive in the tags, backquote included.
+	write(t, dir, "tags_test.go", `package models
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestTags(t *testing.T) {
+	f, _ := reflect.TypeOf(Kv{}).FieldByName("Tick")
+	q, _ := reflect.TypeOf(Kv{}).FieldByName("Quote")
+	n, _ := reflect.TypeOf(Café{}).FieldByName("X名前")
+	if f.Tag.Get("json") != "tick`+"`"+`" || q.Tag.Get("db") != "quote\"" || n.Tag.Get("json") != "名前" {
+		t.Fatalf("tags %q %q %q", f.Tag, q.Tag, n.Tag)
+	}
+}
+`)
 	run(t, dir, env, "go", "vet", "./...")
+	run(t, dir, env, "go", "test", "./...")
 }
 
 func TestPythonCompiles(t *testing.T) {
