@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestSchemaTools: schema, diff, types, lint and the index advisor against
@@ -177,6 +180,22 @@ func TestSchemaTools(t *testing.T) {
 		h.get("hygiene", "min_index_size_bytes") != float64(1<<20) || len(h.get("hygiene", "unused_indexes").([]any)) != 0 {
 		t.Fatalf("hygiene %s", h.Raw)
 	}
+	// A tenant whose login has no connection left gets a 503 to retry, not a 500.
+	pg := s.admin("postgres")
+	var limit int
+	if err := pg.QueryRow(ctx, `SELECT rolconnlimit FROM pg_roles WHERE rolname = $1`, p["role_name"]).Scan(&limit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Exec(ctx, `ALTER ROLE `+pgx.Identifier{p["role_name"].(string)}.Sanitize()+` CONNECTION LIMIT 0`); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.call("GET", "/v1/projects/"+pid+"/schema", s.key, nil); r.Status != 503 || !strings.Contains(r.str("error"), "try again") {
+		t.Fatalf("schema with no connection left: %d %s", r.Status, r.Raw)
+	}
+	if _, err := pg.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s CONNECTION LIMIT %d`, pgx.Identifier{p["role_name"].(string)}.Sanitize(), limit)); err != nil {
+		t.Fatal(err)
+	}
+
 	// A database that is not ready answers 409, never a half-read.
 	control := s.admin("capydb_control")
 	if _, err := control.Exec(ctx, `UPDATE preview_databases SET state = 'resetting' WHERE id = $1`, pvID); err != nil {

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/schema"
@@ -68,6 +70,12 @@ func (s *Server) inTenantTx(ctx context.Context, t dbTarget, mode pgx.TxAccessMo
 		conn, err = s.deps.Lifecycle.OpenPreviewSession(ctx, t.pv, "capydb-schema-tools")
 	} else {
 		conn, err = s.deps.Lifecycle.OpenProjectSession(ctx, t.p, "capydb-schema-tools")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "53300" || pgErr.Code == "57P03") {
+		// too_many_connections / cannot_connect_now: the tenant's own limit
+		// or a restarting server, not our fault and worth a retry.
+		return errorf(http.StatusServiceUnavailable, "the database accepts no connection right now (%s); try again", pgErr.Message)
 	}
 	if err != nil {
 		return s.fail(ctx, err, "not found")
