@@ -55,7 +55,7 @@ func (s *Server) getIndexAdvisor(ctx context.Context, in *IndexAdvisorInput) (*I
 	out := &IndexAdvisorOutput{}
 	// Read-write only for hypopg's backend-local hypothetical indexes; the
 	// transaction is always rolled back.
-	err = s.inTenantTx(ctx, t, pgx.ReadWrite, func(tx pgx.Tx) error {
+	err = s.inTenantTx(ctx, t, pgx.ReadWrite, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out.Body.Advisor, err = advisor.Indexes(ctx, tx, in.MinFilter, in.MinSelectivity)
 		return err
@@ -72,7 +72,7 @@ func (s *Server) getIndexHygiene(ctx context.Context, in *ProjectPath) (*IndexHy
 		return nil, err
 	}
 	out := &IndexHygieneOutput{}
-	err = s.inTenantTx(ctx, t, pgx.ReadOnly, func(tx pgx.Tx) error {
+	err = s.inTenantTx(ctx, t, pgx.ReadOnly, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out.Body.Hygiene, err = advisor.Hygiene(ctx, tx, advisor.HygieneOptions{})
 		return err

@@ -39,7 +39,7 @@ func (s *Server) lint(ctx context.Context, preview bool, id string) (*LintOutput
 		return nil, err
 	}
 	out := &LintOutput{}
-	err = s.inTenantTx(ctx, t, pgx.ReadOnly, func(tx pgx.Tx) error {
+	err = s.inTenantTx(ctx, t, pgx.ReadOnly, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out.Body.Lint, err = schemalint.Lint(ctx, tx, schemalint.Options{Preview: preview})
 		return err

@@ -60,8 +60,8 @@ func (s *Server) resolveTarget(ctx context.Context, preview bool, id string) (db
 
 // inTenantTx runs fn in a transaction of a session logged in as the
 // target's own role; the transaction is rolled back (it never writes).
-// 409 when the database is not ready.
-func (s *Server) inTenantTx(ctx context.Context, t dbTarget, mode pgx.TxAccessMode, fn func(tx pgx.Tx) error) error {
+// 409 when the database is not ready. fn's ctx carries the time limit.
+func (s *Server) inTenantTx(ctx context.Context, t dbTarget, mode pgx.TxAccessMode, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, schemaToolTimeout)
 	defer cancel()
 	var conn *pgx.Conn
@@ -86,7 +86,7 @@ func (s *Server) inTenantTx(ctx context.Context, t dbTarget, mode pgx.TxAccessMo
 		return s.fail(ctx, err, "not found")
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return s.fail(ctx, err, "not found")
 	}
 	return nil
@@ -94,7 +94,7 @@ func (s *Server) inTenantTx(ctx context.Context, t dbTarget, mode pgx.TxAccessMo
 
 func (s *Server) readSchema(ctx context.Context, t dbTarget) (*DatabaseSchema, error) {
 	var out *DatabaseSchema
-	err := s.inTenantTx(ctx, t, pgx.ReadOnly, func(tx pgx.Tx) error {
+	err := s.inTenantTx(ctx, t, pgx.ReadOnly, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out, err = schema.Introspect(ctx, tx)
 		return err
