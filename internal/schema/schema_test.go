@@ -234,3 +234,21 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("%d differences, want 13", len(d))
 	}
 }
+
+// BenchmarkIntrospectFixture measures one DatabaseSchema read of the
+// fixture over an open tenant session (go test -bench Introspect -run '^$').
+func BenchmarkIntrospectFixture(b *testing.B) {
+	tn := schematest.New(b)
+	sql, err := os.ReadFile("testdata/fixture.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tn.Exec(b, string(sql))
+	conn := tn.Connect(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := schema.Introspect(context.Background(), conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
