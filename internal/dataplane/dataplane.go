@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -135,6 +136,15 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 		for _, n := range names {
 			available[n] = true
 		}
+	}
+	// pg_qualstats only works preloaded; without it the advisor says so.
+	var preload string
+	if err := tconn.QueryRow(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
+		tconn.Close(ctx)
+		return err
+	}
+	if !slices.Contains(strings.Split(strings.ReplaceAll(preload, " ", ""), ","), "pg_qualstats") {
+		available["pg_qualstats"] = false
 	}
 	for _, ext := range DefaultExtensions {
 		if !available[ext] {
