@@ -143,11 +143,16 @@ func Indexes(ctx context.Context, tx pgx.Tx, minFilter, minSelectivity int) (*In
 			s.Table, s.IndexMethod = m[1], m[2]
 		}
 		if r.SizeEstimatesAvailable {
-			size, err := hypotheticalSize(ctx, tx, ddl)
+			h, err := hypothetical(ctx, tx, ddl)
 			if err != nil {
 				return nil, err
 			}
-			s.EstimatedSizeBytes = size
+			if h != nil {
+				s.EstimatedSizeBytes = &h.size
+				if s.QueryID, err = topQuery(ctx, tx, h.relid, h.firstAtt); err != nil {
+					return nil, err
+				}
+			}
 		}
 		r.Suggestions = append(r.Suggestions, s)
 	}
@@ -167,14 +172,24 @@ func quoteAll(names []string) []string {
 	return out
 }
 
-// hypotheticalSize asks hypopg for the size of the index ddl would build;
-// nil when hypopg cannot model it (the suggestion stays, unsized).
-func hypotheticalSize(ctx context.Context, tx pgx.Tx, ddl string) (*int64, error) {
+// hypo is what hypopg says about a suggested index.
+type hypo struct {
+	size     int64
+	relid    int64
+	firstAtt int16
+}
+
+// hypothetical asks hypopg to model the index ddl would build: its size,
+// table and leading column. nil when hypopg cannot model it (the
+// suggestion stays, unsized).
+func hypothetical(ctx context.Context, tx pgx.Tx, ddl string) (*hypo, error) {
 	if _, err := tx.Exec(ctx, `SAVEPOINT advisor_size`); err != nil {
 		return nil, err
 	}
-	var size int64
-	err := tx.QueryRow(ctx, `SELECT hypopg_relation_size(h.indexrelid) FROM hypopg_create_index($1) h`, ddl).Scan(&size)
+	var h hypo
+	err := tx.QueryRow(ctx, `SELECT hypopg_relation_size(h.indexrelid), x.indrelid::pg_catalog.int8, (x.indkey::pg_catalog.int2[])[0]
+		FROM hypopg_create_index($1) h JOIN hypopg() x ON x.indexrelid OPERATOR(pg_catalog.=) h.indexrelid`, ddl).
+		Scan(&h.size, &h.relid, &h.firstAtt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT advisor_size`); err != nil {
@@ -185,5 +200,25 @@ func hypotheticalSize(ctx context.Context, tx pgx.Tx, ddl string) (*int64, error
 	if err != nil {
 		return nil, fmt.Errorf("while sizing %s: %w", ddl, err)
 	}
-	return &size, nil
+	return &h, nil
+}
+
+// topQuery is the query (pg_stat_statements id) that most often filtered
+// on the index's leading column, if pg_qualstats knows one.
+func topQuery(ctx context.Context, tx pgx.Tx, relid int64, att int16) (*int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT q.queryid FROM pg_qualstats() q
+		JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) q.dbid
+		WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND q.eval_type OPERATOR(pg_catalog.=) 'f'
+		  AND q.queryid IS NOT NULL AND q.queryid OPERATOR(pg_catalog.<>) 0
+		  AND COALESCE(q.lrelid, q.rrelid)::pg_catalog.int8 OPERATOR(pg_catalog.=) $1
+		  AND COALESCE(q.lattnum, q.rattnum) OPERATOR(pg_catalog.=) $2
+		GROUP BY q.queryid ORDER BY pg_catalog.sum(q.execution_count) DESC, q.queryid LIMIT 1`, relid, att).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while finding the query behind a suggestion: %w", err)
+	}
+	return &id, nil
 }

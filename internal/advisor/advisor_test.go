@@ -2,6 +2,7 @@ package advisor_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -70,6 +71,22 @@ func TestIndexAdvisorWorkload(t *testing.T) {
 	// A btree on 100,000 integers is about 2.2 MB; hypopg's estimate must be in range.
 	if s.EstimatedSizeBytes == nil || *s.EstimatedSizeBytes < 1<<20 || *s.EstimatedSizeBytes > 8<<20 {
 		t.Fatalf("estimated size %v", s.EstimatedSizeBytes)
+	}
+	// The query behind it is the application's (its id as EXPLAIN VERBOSE
+	// and pg_stat_statements show it).
+	var explain string
+	rows, err := app.Query(ctx, `EXPLAIN (VERBOSE) SELECT count(*) FROM adv_orders WHERE customer_id = $1`, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		_ = rows.Scan(&line)
+		explain += line + "\n"
+	}
+	rows.Close()
+	if s.QueryID == nil || !strings.Contains(explain, fmt.Sprintf("Query Identifier: %d\n", *s.QueryID)) {
+		t.Fatalf("query id %v, plan:\n%s", s.QueryID, explain)
 	}
 	// The suggestion really helps: with the index, the planner stops scanning the table.
 	tn.Exec(t, strings.Replace(s.DDL, " CONCURRENTLY", "", 1))
