@@ -228,6 +228,7 @@ func (f *accessFixture) key(t *testing.T, body map[string]any) (plaintext string
 type wireRule struct {
 	Anonymous  bool   `json:"anonymous"`
 	Scope      string `json:"scope"`
+	OrScope    string `json:"or_scope"` // accepted instead of Scope
 	OrgKeyOnly bool   `json:"org_key_only"`
 	AdminOnly  bool   `json:"admin_only"`
 }
@@ -285,6 +286,7 @@ const (
 	credExpired        = "expired key"
 	credWithoutScope   = "org key without the scope"
 	credWithScope      = "org key with the scope"
+	credWithOrScope    = "org key with only the alternative scope"
 	credProjectThis    = "project key for this project"
 	credProjectSibling = "project key for a sibling project"
 	credSessionMember  = "session member"
@@ -292,7 +294,7 @@ const (
 	credOtherOrg       = "key of another organization"
 )
 
-var matrixCreds = []string{credNone, credMalformed, credRevoked, credExpired, credWithoutScope, credWithScope,
+var matrixCreds = []string{credNone, credMalformed, credRevoked, credExpired, credWithoutScope, credWithScope, credWithOrScope,
 	credProjectThis, credProjectSibling, credSessionMember, credSessionAdmin, credOtherOrg}
 
 // owned lists the path ids the matrix fills with the probed project's real
@@ -339,7 +341,8 @@ func expectation(r route, cred string, owned []string) (int, bool) {
 			return 403, false
 		}
 	case credProjectThis, credProjectSibling:
-		if scope != "" && !slices.Contains(projectKeyScopes, scope) || r.Rule.OrgKeyOnly {
+		projectKeyMay := slices.Contains(projectKeyScopes, scope) || r.Rule.OrScope != "" && slices.Contains(projectKeyScopes, r.Rule.OrScope)
+		if scope != "" && !projectKeyMay || r.Rule.OrgKeyOnly {
 			return 403, false
 		}
 		if cred == credProjectSibling && has(slices.DeleteFunc(slices.Clone(owned), func(p string) bool { return p == "orgID" })...) {
@@ -422,6 +425,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if r.Rule.Scope != "" && !slices.Contains(allScopes, r.Rule.Scope) {
 			t.Errorf("%s %s: unknown scope %q", r.Method, r.Path, r.Rule.Scope)
 		}
+		if r.Rule.OrScope != "" && (!slices.Contains(allScopes, r.Rule.OrScope) || r.Rule.Scope == "" || r.Rule.OrScope == r.Rule.Scope) {
+			t.Errorf("%s %s: bad alternative scope %q", r.Method, r.Path, r.Rule.OrScope)
+		}
 		if r.Method != "GET" && !r.Rule.Anonymous && r.Rule.Scope != "" && strings.HasSuffix(r.Rule.Scope, ":read") {
 			t.Errorf("%s %s: a mutation guarded by a read scope (%s)", r.Method, r.Path, r.Rule.Scope)
 		}
@@ -438,6 +444,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 		without[sc], _ = f.key(t, map[string]any{"name": "all but " + sc, "scopes": rest})
+	}
+	// Keys lacking both scopes of an either-scope route.
+	withoutEither := func(a, b string) string {
+		if k, ok := without[a+"|"+b]; ok {
+			return k
+		}
+		var rest []string
+		for _, o := range allScopes {
+			if o != a && o != b {
+				rest = append(rest, o)
+			}
+		}
+		without[a+"|"+b], _ = f.key(t, map[string]any{"name": "neither " + a + " nor " + b, "scopes": rest})
+		return without[a+"|"+b]
 	}
 	with[""], _ = f.key(t, map[string]any{"name": "any credential", "scopes": []string{"jobs:read"}})
 	without[""] = with[""]
@@ -464,8 +484,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 		case credExpired:
 			return bearer(expired)
 		case credWithoutScope:
+			if r.Rule.OrScope != "" {
+				return bearer(withoutEither(r.Rule.Scope, r.Rule.OrScope))
+			}
 			return bearer(without[r.Rule.Scope])
 		case credWithScope:
+			return bearer(with[r.Rule.Scope])
+		case credWithOrScope:
+			if r.Rule.OrScope != "" {
+				return bearer(with[r.Rule.OrScope])
+			}
 			return bearer(with[r.Rule.Scope])
 		case credProjectThis:
 			return bearer(projectThis)
@@ -534,7 +562,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 // every rule shape and never lets a bad credential through.
 func TestMatrixExpectationCoversEveryRule(t *testing.T) {
 	t.Parallel()
-	for _, rule := range []wireRule{{}, {Scope: "projects:read"}, {Scope: "organizations:write", OrgKeyOnly: true, AdminOnly: true}, {Anonymous: true}} {
+	for _, rule := range []wireRule{{}, {Scope: "projects:read"}, {Scope: "schema:read", OrScope: "projects:read"},
+		{Scope: "organizations:write", OrgKeyOnly: true, AdminOnly: true}, {Anonymous: true}} {
 		for _, path := range []string{"/v1/x", "/v1/projects/{projectID}", "/v1/organizations/{orgID}/y/{other}"} {
 			r := route{Method: "GET", Path: path, Rule: rule}
 			for _, cred := range matrixCreds {

@@ -167,6 +167,27 @@ check() {
 		MISSING_PKGS+=(npm)
 		MISSING_DESC+=("npm (driver, TLS and OpenAPI lint tests)")
 	fi
+	# The index advisor's extensions (pg_qualstats, hypopg), packaged per major.
+	if [[ -n $PG_BINDIR ]]; then
+		local major ext
+		major=$("$PG_BINDIR/postgres" --version 2>/dev/null | sed -nE 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/p' | head -n1)
+		for ext in pg_qualstats hypopg; do
+			if [[ -n $major && ! -f /usr/share/postgresql/$major/extension/$ext.control ]]; then
+				MISSING_PKGS+=("postgresql-$major-${ext//_/-}")
+				MISSING_DESC+=("the $ext extension for PostgreSQL $major")
+			fi
+		done
+	fi
+	# The type-generation tests compile their output: tsc (npm ci in
+	# tools/node/typegen, node and npm above), mypy --strict with pydantic.
+	if ! find_exe mypy >/dev/null; then
+		MISSING_PKGS+=(mypy)
+		MISSING_DESC+=("mypy (type-generation tests)")
+	fi
+	if [[ ! -x /usr/bin/python3 ]] || ! /usr/bin/python3 -c 'import pydantic' 2>/dev/null; then
+		MISSING_PKGS+=(python3-pydantic)
+		MISSING_DESC+=("python3-pydantic (type-generation tests)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -195,7 +216,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql gcc nodejs npm python3-psycopg\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

@@ -24,6 +24,7 @@ type AccessRule struct {
 	Path        string `json:"-"`
 	Anonymous   bool   `json:"anonymous,omitempty"`    // no credential needed
 	Scope       string `json:"scope,omitempty"`        // empty with !Anonymous = any valid credential
+	OrScope     string `json:"or_scope,omitempty"`     // a second scope that is accepted instead of Scope
 	OrgKeyOnly  bool   `json:"org_key_only,omitempty"` // project-scoped keys get 403
 	AdminOnly   bool   `json:"admin_only,omitempty"`   // human sessions need the admin role
 	// DeniedMessage replaces the generic 403 message of scope and role checks.
@@ -50,6 +51,8 @@ type opSpec struct {
 	// Errors are the route's 4xx answers beyond those errorStatuses derives
 	// from the rule (e.g. 410, 428).
 	Errors []int
+	// Addition marks a self-hosted route beyond API.md (a † in its description).
+	Addition bool
 }
 
 // register adds one operation with its access rule.
@@ -75,6 +78,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		desc := "Requires a valid credential"
 		if spec.Scope != "" {
 			desc = "Requires scope `" + spec.Scope + "`"
+			if spec.OrScope != "" {
+				desc += " or `" + spec.OrScope + "`"
+			}
 		}
 		if spec.OrgKeyOnly {
 			desc += "; project-scoped keys are refused"
@@ -89,6 +95,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		if spec.RateLimit != "" {
 			op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
 		}
+	}
+	if spec.Addition {
+		op.Description = "† Self-hosted addition, not in the hosted API. " + op.Description
 	}
 	huma.Register(s.api, op, handler)
 	if spec.NoSuccess {
@@ -177,8 +186,12 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 		case rule.OrgKeyOnly && p.ProjectScoped():
 			deny(ctx, "project-scoped API keys cannot use this route")
 			return
-		case rule.Scope != "" && !p.Has(rule.Scope):
-			deny(ctx, "missing scope "+rule.Scope)
+		case rule.Scope != "" && !p.Has(rule.Scope) && (rule.OrScope == "" || !p.Has(rule.OrScope)):
+			if rule.OrScope != "" {
+				deny(ctx, "missing scope "+rule.Scope+" or "+rule.OrScope)
+			} else {
+				deny(ctx, "missing scope "+rule.Scope)
+			}
 			return
 		case rule.AdminOnly && !p.IsAdmin():
 			deny(ctx, "this action requires the organization admin role")

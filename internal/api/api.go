@@ -164,6 +164,7 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	s.registerSchema()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 

@@ -42,6 +42,8 @@ var tagDescriptions = map[string]string{
 	"exports":       "Database exports",
 	"imports":       "Database imports",
 	"stubs":         "Routes of features this server does not offer",
+	"schema":        "Schema description, diff, type generation and lint",
+	"advisor":       "Index advisor and index hygiene",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

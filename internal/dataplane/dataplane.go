@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +21,9 @@ import (
 const TemplateDatabase = "capydb_template"
 
 // DefaultExtensions are enabled in new projects when the cluster has them.
-var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm"}
+// pg_qualstats and hypopg feed the index advisor; neither is trusted, so
+// only the template (which holds no tenant object) can get them.
+var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm", "pg_qualstats", "hypopg"}
 
 // Pooler is the cluster's pgBouncer: its auth file and database list are
 // regenerated from the cluster catalogs and reloaded.
@@ -98,9 +101,14 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 // literal quotes a string constant for utility statements, which take no parameters.
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// templateNote, the template database's comment, records which default
+// extensions it was made with, so a server that offers more tops it up.
+func templateNote() string { return "capydb defaults: " + strings.Join(DefaultExtensions, ",") }
+
 // EnsureTemplate creates the template database with the default extensions
-// the cluster can provide. Safe to call concurrently from several servers.
-func (c *Cluster) EnsureTemplate(ctx context.Context) error {
+// the cluster can provide, or adds those missing from a template an older
+// CapyDB made. Safe to call concurrently from several servers.
+func (c *Cluster) EnsureTemplate(ctx context.Context) (err error) {
 	conn, err := c.admin.Acquire(ctx)
 	if err != nil {
 		return err
@@ -111,21 +119,48 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('capydb.template'))`) //nolint:errcheck
 	var isTemplate bool
-	err = conn.QueryRow(ctx, `SELECT datistemplate FROM pg_database WHERE datname = $1`, TemplateDatabase).Scan(&isTemplate)
-	if err == nil && isTemplate {
+	var note *string
+	err = conn.QueryRow(ctx, `SELECT datistemplate, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`,
+		TemplateDatabase).Scan(&isTemplate, &note)
+	switch {
+	case err == nil && isTemplate && note != nil && *note == templateNote():
 		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
+	case errors.Is(err, pgx.ErrNoRows):
 		if _, err := conn.Exec(ctx, `CREATE DATABASE `+ident(TemplateDatabase)+` TEMPLATE template1`); err != nil {
 			return fmt.Errorf("while creating the template database: %w", err)
 		}
-	} else if err != nil {
+	case err != nil:
+		return err
+	case isTemplate:
+		// Made by an older CapyDB: open it briefly (it holds no tenant
+		// object) and close it again whatever happens.
+		if _, err := conn.Exec(ctx, `ALTER DATABASE `+ident(TemplateDatabase)+` WITH ALLOW_CONNECTIONS true`); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_, _ = conn.Exec(context.WithoutCancel(ctx), `ALTER DATABASE `+ident(TemplateDatabase)+` WITH ALLOW_CONNECTIONS false`)
+			}
+		}()
+	}
+	if err := c.installDefaultExtensions(ctx); err != nil {
 		return err
 	}
+	if _, err = conn.Exec(ctx, `ALTER DATABASE `+ident(TemplateDatabase)+` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `COMMENT ON DATABASE `+ident(TemplateDatabase)+` IS `+literal(templateNote()))
+	return err
+}
+
+// installDefaultExtensions creates the default extensions the cluster can
+// provide in the template (IF NOT EXISTS: a top-up adds only what is missing).
+func (c *Cluster) installDefaultExtensions(ctx context.Context) error {
 	tconn, err := c.adminConnect(ctx, TemplateDatabase)
 	if err != nil {
 		return fmt.Errorf("while connecting to the template database: %w", err)
 	}
+	defer tconn.Close(context.WithoutCancel(ctx))
 	available := map[string]bool{}
 	rows, err := tconn.Query(ctx, `SELECT name FROM pg_available_extensions`)
 	if err == nil {
@@ -134,23 +169,28 @@ func (c *Cluster) EnsureTemplate(ctx context.Context) error {
 			available[n] = true
 		}
 	}
+	// pg_qualstats only works preloaded; without it the advisor says so.
+	var preload string
+	if err := tconn.QueryRow(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
+		return err
+	}
+	if !slices.Contains(strings.Split(strings.ReplaceAll(preload, " ", ""), ","), "pg_qualstats") {
+		available["pg_qualstats"] = false
+	}
 	for _, ext := range DefaultExtensions {
 		if !available[ext] {
 			continue
 		}
 		if _, err := tconn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+ident(ext)+` SCHEMA public`); err != nil {
-			tconn.Close(ctx)
 			return fmt.Errorf("while enabling %s in the template: %w", ext, err)
 		}
 	}
-	tconn.Close(ctx)
-	_, err = conn.Exec(ctx, `ALTER DATABASE `+ident(TemplateDatabase)+` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`)
-	return err
+	return nil
 }
 
 // AllowedExtensions is the allowlist tenants may enable (plpgsql is implicit).
 var AllowedExtensions = []string{"pg_stat_statements", "pgcrypto", "uuid-ossp", "citext", "hstore", "pg_trgm",
-	"vector", "postgis", "unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist"}
+	"vector", "postgis", "unaccent", "ltree", "fuzzystrmatch", "btree_gin", "btree_gist", "pg_qualstats", "hypopg"}
 
 // Extensions lists the allowlisted extensions this cluster has installed.
 func (c *Cluster) Extensions(ctx context.Context) ([]string, error) {

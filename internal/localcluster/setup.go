@@ -175,6 +175,14 @@ func (c *Cluster) runInitdb(ctx context.Context, dir, password string) error {
 	return nil
 }
 
+// hasLibrary reports whether the server can load a module (Debian layout:
+// <bin>/../lib/<name>.so), so that a host without an optional package
+// still starts.
+func (c *Cluster) hasLibrary(name string) bool {
+	_, err := os.Stat(filepath.Join(filepath.Dir(c.binDir), "lib", name+".so"))
+	return err == nil
+}
+
 // pgQuote quotes a postgresql.conf string value.
 func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -195,7 +203,18 @@ func (c *Cluster) writePostgresConfig() error {
 	fmt.Fprintf(&b, "ssl_key_file = %s\n", pgQuote(key))
 	b.WriteString("password_encryption = 'scram-sha-256'\n")
 	fmt.Fprintf(&b, "max_connections = %d\n", c.cfg.MaxConnections)
-	b.WriteString("shared_preload_libraries = 'pg_stat_statements'\n")
+	preload := "pg_stat_statements"
+	if c.hasLibrary("pg_qualstats") {
+		// The index advisor's predicate statistics. Sampling keeps the
+		// overhead low on a busy cluster; tests (Fast) sample every query.
+		preload += ",pg_qualstats"
+		rate := "0.1"
+		if c.cfg.Fast {
+			rate = "1"
+		}
+		fmt.Fprintf(&b, "pg_qualstats.sample_rate = %s\n", rate)
+	}
+	fmt.Fprintf(&b, "shared_preload_libraries = %s\n", pgQuote(preload))
 	b.WriteString("logging_collector = off\n")
 	b.WriteString("log_destination = 'stderr'\n")
 	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
