@@ -405,11 +405,11 @@ func lookupTypes(conn *pgconn.PgConn, fields []pgconn.FieldDescription, enc *enc
 	}
 	// Domains resolve to their base type; arrays name their element's base
 	// type. Qualified so nothing of the tenant's can shadow them.
-	sql := `SELECT t.oid, pg_catalog.getbasetype(t.oid), b.typcategory, b.typelem, e.typdelim
-		FROM pg_catalog.pg_type t
-		JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) pg_catalog.getbasetype(t.oid)
-		LEFT JOIN pg_catalog.pg_type e ON e.oid OPERATOR(pg_catalog.=) b.typelem
-		WHERE t.oid OPERATOR(pg_catalog.=) ANY ('{` + strings.Join(unknown, ",") + `}'::pg_catalog.oid[])`
+	sql := `WITH t AS (SELECT oid, CASE WHEN typtype OPERATOR(pg_catalog.=) 'd' THEN typbasetype ELSE oid END AS base
+		FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) ANY ('{` + strings.Join(unknown, ",") + `}'::pg_catalog.oid[]))
+		SELECT t.oid, t.base, b.typcategory, b.typelem, e.typdelim
+		FROM t JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) t.base
+		LEFT JOIN pg_catalog.pg_type e ON e.oid OPERATOR(pg_catalog.=) b.typelem`
 	rr := conn.ExecParams(context.Background(), sql, nil, nil, nil, nil)
 	enc.types = map[uint32]typeInfo{}
 	for rr.NextRow() {
