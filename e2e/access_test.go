@@ -228,6 +228,7 @@ func (f *accessFixture) key(t *testing.T, body map[string]any) (plaintext string
 type wireRule struct {
 	Anonymous  bool   `json:"anonymous"`
 	Scope      string `json:"scope"`
+	AltScope   string `json:"alt_scope"` // either scope suffices
 	OrgKeyOnly bool   `json:"org_key_only"`
 	AdminOnly  bool   `json:"admin_only"`
 }
@@ -427,6 +428,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		without[sc], _ = f.key(t, map[string]any{"name": "all but " + sc, "scopes": rest})
 	}
+	// Routes that accept either of two scopes: "without" lacks both.
+	for _, r := range routes {
+		if alt := r.Rule.AltScope; alt != "" && without[r.Rule.Scope+"|"+alt] == "" {
+			var rest []string
+			for _, o := range allScopes {
+				if o != r.Rule.Scope && o != alt {
+					rest = append(rest, o)
+				}
+			}
+			without[r.Rule.Scope+"|"+alt], _ = f.key(t, map[string]any{"name": "all but " + r.Rule.Scope + " and " + alt, "scopes": rest})
+			with[alt], _ = f.key(t, map[string]any{"name": "only " + alt, "scopes": []string{alt}})
+		}
+	}
 	with[""], _ = f.key(t, map[string]any{"name": "any credential", "scopes": []string{"jobs:read"}})
 	without[""] = with[""]
 	projectThis, _ := f.key(t, map[string]any{"scopes": projectKeyScopes, "project_id": f.this["id"]})
@@ -452,6 +466,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		case credExpired:
 			return bearer(expired)
 		case credWithoutScope:
+			if r.Rule.AltScope != "" {
+				return bearer(without[r.Rule.Scope+"|"+r.Rule.AltScope])
+			}
 			return bearer(without[r.Rule.Scope])
 		case credWithScope:
 			return bearer(with[r.Rule.Scope])
@@ -490,6 +507,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if got.Status >= 400 && got.str("error") == "" {
 				mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s error without {\"error\"}: %.200s", r.Method, r.Path, cred, got.Raw))
+			}
+		}
+		if alt := r.Rule.AltScope; alt != "" {
+			// The other scope of an "either" route suffices on its own.
+			if got := s.req(r.Method, path, bearer(with[alt]), body); got.Status != ref.Status {
+				mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s got %d, want %d: %.200s", r.Method, r.Path, "org key with only "+alt, got.Status, ref.Status, got.Raw))
 			}
 		}
 		if again := s.req(r.Method, path, bearer(s.key), body); again.Status != ref.Status {

@@ -21,10 +21,12 @@ type AccessRule struct {
 	OperationID string `json:"-"`
 	Method      string `json:"-"`
 	Path        string `json:"-"`
-	Anonymous   bool   `json:"anonymous,omitempty"`    // no credential needed
-	Scope       string `json:"scope,omitempty"`        // empty with !Anonymous = any valid credential
-	OrgKeyOnly  bool   `json:"org_key_only,omitempty"` // project-scoped keys get 403
-	AdminOnly   bool   `json:"admin_only,omitempty"`   // human sessions need the admin role
+	Anonymous   bool   `json:"anonymous,omitempty"` // no credential needed
+	Scope       string `json:"scope,omitempty"`     // empty with !Anonymous = any valid credential
+	// AltScope also suffices when set ("projects:read or schema:read").
+	AltScope   string `json:"alt_scope,omitempty"`
+	OrgKeyOnly bool   `json:"org_key_only,omitempty"` // project-scoped keys get 403
+	AdminOnly  bool   `json:"admin_only,omitempty"`   // human sessions need the admin role
 	// DeniedMessage replaces the generic 403 message of scope and role checks.
 	DeniedMessage string `json:"-"`
 }
@@ -61,6 +63,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		desc := "Requires a valid credential"
 		if spec.Scope != "" {
 			desc = "Requires scope `" + spec.Scope + "`"
+			if spec.AltScope != "" {
+				desc += " or `" + spec.AltScope + "`"
+			}
 		}
 		if spec.OrgKeyOnly {
 			desc += "; project-scoped keys are refused"
@@ -147,7 +152,11 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 		case rule.OrgKeyOnly && p.ProjectScoped():
 			deny(ctx, "project-scoped API keys cannot use this route")
 			return
-		case rule.Scope != "" && !p.Has(rule.Scope):
+		case rule.Scope != "" && !p.Has(rule.Scope) && (rule.AltScope == "" || !p.Has(rule.AltScope)):
+			if rule.AltScope != "" {
+				deny(ctx, "missing scope "+rule.Scope+" or "+rule.AltScope)
+				return
+			}
 			deny(ctx, "missing scope "+rule.Scope)
 			return
 		case rule.AdminOnly && !p.IsAdmin():

@@ -46,6 +46,8 @@ type Deps struct {
 	// Blob holds backups, exports and uploads; the signed object routes
 	// stream them (nil = no backup storage configured).
 	Blob *blobstore.Store
+	// StudioTimeout is the Studio statement timeout (0 = 15 s; tests shorten it).
+	StudioTimeout time.Duration
 }
 
 // Server is the API's http.Handler.
@@ -56,6 +58,7 @@ type Server struct {
 	rules   []AccessRule
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
+	studio    *studioState
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -150,6 +153,7 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	s.registerStudio()
 
 	root := http.NewServeMux()
 	root.Handle("/v1/", mux)

@@ -104,19 +104,49 @@ func (r *Runner) TimeoutMessage() string {
 // own statement_timeout still stops at the deadline, and so does one whose
 // client went away (ctx cancelled).
 func (r *Runner) Run(ctx context.Context, conn *pgconn.PgConn, req Request) (res *Result, reusable bool, err error) {
-	if err := req.Validate(); err != nil {
-		return nil, true, err
-	}
-	stmts, tree, err := Parse(req.SQL)
+	plan, err := Prepare(req)
 	if err != nil {
 		return nil, true, err
 	}
+	return r.Execute(ctx, conn, plan)
+}
+
+// Plan is a request that passed its limits and the guard.
+type Plan struct {
+	req   Request
+	stmts []Statement
+}
+
+// Kinds are the plan's statement kinds.
+func (p *Plan) Kinds() []string {
+	out := make([]string, len(p.stmts))
+	for i, st := range p.stmts {
+		out[i] = st.Kind
+	}
+	return out
+}
+
+// Prepare validates req, parses it and applies the guard; nothing runs.
+func Prepare(req Request) (*Plan, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	stmts, tree, err := Parse(req.SQL)
+	if err != nil {
+		return nil, err
+	}
 	if len(stmts) == 0 {
-		return nil, true, &Error{Msg: `invalid field "query": contains no statement`}
+		return nil, &Error{Msg: `invalid field "query": contains no statement`}
 	}
 	if err := Check(tree, req.AllowUnqualifiedWrites); err != nil {
-		return nil, true, err
+		return nil, err
 	}
+	return &Plan{req: req, stmts: stmts}, nil
+}
+
+// Execute runs a prepared plan on conn (see Run).
+func (r *Runner) Execute(ctx context.Context, conn *pgconn.PgConn, plan *Plan) (res *Result, reusable bool, err error) {
+	req, stmts := plan.req, plan.stmts
 	maxRows := req.MaxRows
 	if maxRows == 0 {
 		maxRows = DefaultRows
@@ -150,10 +180,7 @@ func (r *Runner) Run(ctx context.Context, conn *pgconn.PgConn, req Request) (res
 		}
 	}()
 
-	res = &Result{Columns: []string{}, Rows: []json.RawMessage{}}
-	for _, st := range stmts {
-		res.Kinds = append(res.Kinds, st.Kind)
-	}
+	res = &Result{Columns: []string{}, Rows: []json.RawMessage{}, Kinds: plan.Kinds()}
 	if err := begin(conn, req.ReadOnly, r.timeout()); err != nil {
 		return nil, false, err
 	}
