@@ -66,6 +66,8 @@ type Config struct {
 	BackupSchedulerInterval time.Duration
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
+	// StudioTimeout replaces Studio's 15 s statement timeout (tests only).
+	StudioTimeout time.Duration
 
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
