@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +38,7 @@ func wantSQLError(t *testing.T, r response, status int, parts ...string) {
 // real server against the project's real database.
 func TestStudioSQL(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "", 0, 0, "--unsafe-studio-timeout", "2s")
+	s := startServer(t, "", 0, 0, "--unsafe-studio-timeout", "4s")
 	p := s.createProject(map[string]any{"name": "studio", "environment": "non_production"})
 	pid := p["id"].(string)
 	base := "/v1/projects/" + pid
@@ -88,7 +90,7 @@ func TestStudioSQL(t *testing.T) {
 	wantSQLError(t, s.sql(base, map[string]any{"query": "TRUNCATE items"}), 400, "refusing TRUNCATE")
 	wantSQLError(t, s.sql(base, map[string]any{"query": "INSERT INTO items VALUES (99)", "read_only": true}), 400, "SQLSTATE 25006")
 	wantSQLError(t, s.sql(base, map[string]any{"query": "INSERT INTO items VALUES (98); COMMIT; INSERT INTO items VALUES (97)"}), 400, "transaction control")
-	wantSQLError(t, s.sql(base, map[string]any{"query": "SET statement_timeout = 0; SELECT pg_sleep(10)"}), 408, "statement timed out after 2s")
+	wantSQLError(t, s.sql(base, map[string]any{"query": "SET statement_timeout = 0; SELECT pg_sleep(10)"}), 408, "statement timed out after 4s")
 	if n := query[int](t, direct, "SELECT count(*) FROM items WHERE id > 90"); n != 0 {
 		t.Fatalf("refused or failed requests left %d rows", n)
 	}
@@ -108,7 +110,7 @@ func TestStudioSQL(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		body := strings.NewReader(`{"query": "SELECT pg_sleep(1.9) AS e2e_disconnect_marker"}`)
+		body := strings.NewReader(`{"query": "SELECT pg_sleep(3.9) AS e2e_disconnect_marker"}`)
 		req, _ := http.NewRequestWithContext(ctx, "POST", s.url+base+"/sql", body)
 		req.Header.Set("Authorization", "Bearer "+s.key)
 		req.Header.Set("Content-Type", "application/json")
@@ -166,7 +168,7 @@ func TestStudioSQL(t *testing.T) {
 	if del == nil || del["row_count"] != 5.0 || del["actor_kind"] != "api_key" || del["actor_id"] == nil || fmt.Sprint(del["statement_kinds"]) != "[delete]" {
 		t.Fatalf("history entry: %v (of %d)", del, len(hist))
 	}
-	if first := hist[0].(map[string]any); first["query"] != "SELECT pg_sleep(1.9) AS e2e_disconnect_marker" && !strings.Contains(fmt.Sprint(first["query"]), "repeat") {
+	if first := hist[0].(map[string]any); first["query"] != "SELECT pg_sleep(3.9) AS e2e_disconnect_marker" && !strings.Contains(fmt.Sprint(first["query"]), "repeat") {
 		t.Errorf("history is not newest first: %v", first["query"])
 	}
 	sum := sha256.Sum256([]byte("DELETE FROM items WHERE id > 25"))
@@ -187,6 +189,39 @@ func TestStudioSQL(t *testing.T) {
 	meta := ev["metadata"].(map[string]any)
 	if meta["row_count"] != 5.0 || meta["read_only"] != false || fmt.Sprint(meta["statement_kinds"]) != "[delete]" || meta["duration_ms"] == nil {
 		t.Fatalf("audit metadata %v", meta)
+	}
+
+	// The CLI: capydb sql (table, -o json, --file, --read-only, --max-rows)
+	// and capydb tables.
+	u := newCLIUser(t)
+	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)
+	out := u.expect(0, "sql", "--project", pid, "SELECT id, name, NULL AS nothing FROM items ORDER BY id LIMIT 2").stdout
+	if want := "id  name    nothing\n1   item 1  NULL\n2   item 2  NULL\n"; !strings.HasPrefix(out, want) || !strings.Contains(out, "(2 rows, ") {
+		t.Fatalf("sql table output:\n%s", out)
+	}
+	doc := u.json("sql", "--project", pid, "--max-rows", "3", "SELECT g FROM generate_series(1, 10) g")
+	if doc["truncated"] != true || len(doc["rows"].([]any)) != 3 || fmt.Sprint(doc["columns"]) != "[g]" {
+		t.Fatalf("sql -o json: %v", doc)
+	}
+	qf := t.TempDir() + "/q.sql"
+	if err := os.WriteFile(qf, []byte("SELECT count(*) AS n FROM items;\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if doc := u.json("sql", "--project", pid, "--file", qf, "--json"); doc["rows"].([]any)[0].(map[string]any)["n"] != 25.0 {
+		t.Fatalf("sql --file: %v", doc)
+	}
+	if r := u.expect(2, "sql", "--project", pid, "--read-only", "INSERT INTO items VALUES (600)"); !strings.Contains(r.stderr, "SQLSTATE 25006") {
+		t.Fatalf("--read-only write: %s", r.stderr)
+	}
+	u.expect(2, "sql", "--project", pid, "--read-only", "--allow-unqualified-writes", "select 1")
+	u.expect(2, "sql", "--project", pid, "--max-rows", "-1", "select 1")
+	u.expect(6, "sql", "--project", pid, "select pg_sleep(20)")
+	tout := u.expect(0, "tables", "--project", pid).stdout
+	if !strings.Contains(tout, "SCHEMA") || !regexp.MustCompile(`public\s+items\s+table\s+30`).MatchString(tout) {
+		t.Fatalf("tables:\n%s", tout)
+	}
+	if doc := u.json("tables", "--project", pid); len(doc["tables"].([]any)) != 1 {
+		t.Fatalf("tables -o json: %v", doc)
 	}
 
 	// 409 unless ready (state set directly: a real transition is a race).

@@ -195,9 +195,6 @@ func (s *Server) studioError(ctx context.Context, err error) error {
 // the record is written with a context of its own.
 func (s *Server) recordSQL(ctx context.Context, action, orgID, projectID, previewID string, body SQLQueryRequest,
 	plan *studio.Plan, res *studio.Result, runErr error) {
-	if errors.Is(runErr, context.Canceled) && ctx.Err() == nil {
-		return
-	}
 	kind, id := principal(ctx).ActorKind()
 	var actorID *string
 	if id != "" {
@@ -212,7 +209,10 @@ func (s *Server) recordSQL(ctx context.Context, action, orgID, projectID, previe
 		meta["truncated"] = res.Truncated
 	}
 	if runErr != nil {
-		msg := s.studioError(ctx, runErr).Error()
+		msg := "cancelled: the client disconnected"
+		if !errors.Is(runErr, context.Canceled) {
+			msg = s.studioError(ctx, runErr).Error()
+		}
 		errText = &msg
 		var se *studio.Error
 		if errors.As(runErr, &se) && se.SQLState != "" {

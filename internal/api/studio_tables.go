@@ -13,12 +13,12 @@ import (
 )
 
 // DatabaseTable is one entry of GET .../tables (API.md §4.11).
-type DatabaseTable = studio.Table
+type DatabaseTable studio.Table
 
 // TablesOutput is {tables}.
 type TablesOutput struct {
 	Body struct {
-		Tables []studio.Table `json:"tables"`
+		Tables []DatabaseTable `json:"tables"`
 	}
 }
 
@@ -85,7 +85,10 @@ func (s *Server) listProjectTables(ctx context.Context, in *ProjectPath) (*Table
 		return nil, s.studioError(ctx, err)
 	}
 	out := &TablesOutput{}
-	out.Body.Tables = tables
+	out.Body.Tables = make([]DatabaseTable, len(tables))
+	for i, t := range tables {
+		out.Body.Tables[i] = DatabaseTable(t)
+	}
 	return out, nil
 }
 
