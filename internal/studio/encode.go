@@ -1,6 +1,7 @@
 package studio
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -301,4 +302,34 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// EncodeRows encodes rows of text values the way the runner does (for
+// benchmarks; types outside the built-in table are sent as text).
+func EncodeRows(names []string, oids []uint32, rows [][][]byte) []json.RawMessage {
+	enc := &encoder{maxValue: maxValueBytes}
+	keys := make([][]byte, len(names))
+	for i, n := range names {
+		keys[i] = appendString(nil, n)
+	}
+	out := make([]json.RawMessage, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, enc.appendRow(keys, oids, r))
+	}
+	return out
+}
+
+// appendRow encodes one row as a JSON object in column order.
+func (e *encoder) appendRow(keys [][]byte, oids []uint32, values [][]byte) []byte {
+	row := make([]byte, 0, 64)
+	row = append(row, '{')
+	for i, v := range values {
+		if i > 0 {
+			row = append(row, ',')
+		}
+		row = append(row, keys[i]...)
+		row = append(row, ':')
+		row = e.appendValue(row, oids[i], v)
+	}
+	return append(row, '}')
 }

@@ -318,8 +318,10 @@ func (r *Runner) runLast(conn *pgconn.PgConn, st Statement, maxRows int, res *Re
 	names := columnNames(sd.Fields)
 	res.Columns = names
 	keys := make([][]byte, len(names))
+	oids := make([]uint32, len(names))
 	for i, n := range names {
 		keys[i] = appendString(nil, n)
+		oids[i] = sd.Fields[i].DataTypeOID
 	}
 
 	fe := conn.Frontend()
@@ -346,17 +348,7 @@ func (r *Runner) runLast(conn *pgconn.PgConn, st Statement, maxRows int, res *Re
 				res.Truncated = true
 				continue
 			}
-			row := make([]byte, 0, 64)
-			row = append(row, '{')
-			for i, v := range m.Values {
-				if i > 0 {
-					row = append(row, ',')
-				}
-				row = append(row, keys[i]...)
-				row = append(row, ':')
-				row = enc.appendValue(row, sd.Fields[i].DataTypeOID, v)
-			}
-			row = append(row, '}')
+			row := enc.appendRow(keys, oids, m.Values)
 			size += len(row)
 			res.Rows = append(res.Rows, row)
 		case *pgproto3.PortalSuspended:
