@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/auth"
@@ -99,9 +98,11 @@ func (s *Server) registerStudio() {
 }
 
 func (s *Server) runProjectSQL(ctx context.Context, in *SQLInput) (*SQLResultOutput, error) {
-	p, _, err := s.loadProject(ctx, in.ProjectID)
+	// The middleware has checked the caller may see the project; one read
+	// of it is all this route needs (no organization).
+	p, err := store.GetProject(ctx, s.deps.Store.Pool, principal(ctx).OrganizationID, in.ProjectID)
 	if err != nil {
-		return nil, err
+		return nil, s.fail(ctx, err, "project not found")
 	}
 	plan, err := s.studioPlan(in.Body)
 	if err != nil {
@@ -226,19 +227,15 @@ func (s *Server) recordSQL(ctx context.Context, action, orgID, projectID, previe
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err := s.deps.Store.InTx(rctx, func(tx pgx.Tx) error {
-		pid := projectID
-		if err := store.InsertAuditEvent(rctx, tx, &store.AuditEvent{ID: ids.New("aud_"), OrganizationID: orgID, ProjectID: &pid,
-			Action: action, ActorKind: kind, ActorID: actorID, Metadata: meta}); err != nil {
-			return err
-		}
-		if previewID != "" {
-			return nil
-		}
-		return store.InsertSQLHistory(rctx, tx, &store.SQLHistoryEntry{ID: ids.New("sqh_"), OrganizationID: orgID, ProjectID: projectID,
+	audit := &store.AuditEvent{ID: ids.New("aud_"), OrganizationID: orgID, ProjectID: &projectID, Action: action,
+		ActorKind: kind, ActorID: actorID, Metadata: meta}
+	var hist *store.SQLHistoryEntry
+	if previewID == "" {
+		hist = &store.SQLHistoryEntry{ID: ids.New("sqh_"), OrganizationID: orgID, ProjectID: projectID,
 			Query: body.Query, StatementKinds: plan.Kinds(), ReadOnly: body.ReadOnly, DurationMS: duration, RowCount: rowCount,
-			Error: errText, ActorKind: kind, ActorID: actorID})
-	})
+			Error: errText, ActorKind: kind, ActorID: actorID}
+	}
+	err := store.RecordSQL(rctx, s.deps.Store.Pool, audit, hist)
 	if err != nil {
 		s.deps.Log.ErrorContext(ctx, "recording a Studio query failed", "action", action, "project", projectID, "error", err)
 	}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,22 +29,6 @@ type SQLHistoryEntry struct {
 // sqlHistoryKeep is how many entries a project keeps; older ones are pruned
 // as new ones arrive.
 const sqlHistoryKeep = 500
-
-// InsertSQLHistory records a query and prunes the project's oldest entries.
-func InsertSQLHistory(ctx context.Context, db DB, e *SQLHistoryEntry) error {
-	if e.StatementKinds == nil {
-		e.StatementKinds = []string{}
-	}
-	_, err := db.Exec(ctx, `INSERT INTO sql_history (id, organization_id, project_id, query, statement_kinds, read_only,
-		duration_ms, row_count, error, actor_kind, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.ID, e.OrganizationID, e.ProjectID, e.Query, e.StatementKinds, e.ReadOnly, e.DurationMS, e.RowCount, e.Error, e.ActorKind, e.ActorID)
-	if err != nil {
-		return err
-	}
-	_, err = db.Exec(ctx, `DELETE FROM sql_history WHERE project_id = $1 AND id IN (
-		SELECT id FROM sql_history WHERE project_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2)`, e.ProjectID, sqlHistoryKeep)
-	return err
-}
 
 // ListSQLHistory returns a project's queries, newest first.
 func ListSQLHistory(ctx context.Context, db DB, projectID string, limit int) ([]*SQLHistoryEntry, error) {
@@ -138,6 +124,45 @@ func DeleteSnippet(ctx context.Context, db DB, projectID, actorKind string, acto
 		projectID, actorKind, actorID, id)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
+	}
+	return err
+}
+
+// RecordSQL writes a Studio query's audit event and, when hist is set, its
+// history entry: one statement, so one round trip and atomic. It does not
+// wait for the WAL flush (synchronous_commit off for this transaction): the
+// record is committed and ordered before the caller answers, and only a
+// crash of the control database within the WAL writer's delay could lose
+// it, which keeps a disk fsync out of every query's latency. Now and then
+// it prunes the project's history to the newest entries.
+func RecordSQL(ctx context.Context, db DB, a *AuditEvent, hist *SQLHistoryEntry) error {
+	meta, err := json.Marshal(a.Metadata)
+	if err != nil {
+		return err
+	}
+	if hist == nil {
+		_, err = db.Exec(ctx, `WITH s AS (SELECT set_config('synchronous_commit', 'off', true))
+			INSERT INTO audit_events (id, organization_id, project_id, action, actor_kind, actor_id, metadata)
+			SELECT $1, $2, $3, $4, $5, $6, $7 FROM s`, a.ID, a.OrganizationID, a.ProjectID, a.Action, a.ActorKind, a.ActorID, meta)
+		return err
+	}
+	if hist.StatementKinds == nil {
+		hist.StatementKinds = []string{}
+	}
+	_, err = db.Exec(ctx, `WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
+		a AS (INSERT INTO audit_events (id, organization_id, project_id, action, actor_kind, actor_id, metadata)
+			SELECT $1, $2, $3, $4, $5, $6, $7 FROM s)
+		INSERT INTO sql_history (id, organization_id, project_id, query, statement_kinds, read_only,
+			duration_ms, row_count, error, actor_kind, actor_id)
+		SELECT $8, $2, $3, $9, $10, $11, $12, $13, $14, $5, $6 FROM s`,
+		a.ID, a.OrganizationID, a.ProjectID, a.Action, a.ActorKind, a.ActorID, meta,
+		hist.ID, hist.Query, hist.StatementKinds, hist.ReadOnly, hist.DurationMS, hist.RowCount, hist.Error)
+	if err != nil {
+		return err
+	}
+	if rand.IntN(50) == 0 {
+		_, err = db.Exec(ctx, `DELETE FROM sql_history WHERE project_id = $1 AND id IN (
+			SELECT id FROM sql_history WHERE project_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2)`, hist.ProjectID, sqlHistoryKeep)
 	}
 	return err
 }

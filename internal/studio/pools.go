@@ -86,6 +86,17 @@ func (p *Pools) pool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = "capydb studio"
 	// The runner uses the wire protocol directly; no statement cache.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// A request may leave session state behind (SET, SET ROLE, temporary
+	// tables, prepared statements, advisory locks, LISTEN): every released
+	// session is reset before it goes back to the pool. pgxpool runs this in
+	// a goroutine, so the reset is not on the request's path; a session whose
+	// reset fails is closed.
+	cfg.AfterRelease = func(c *pgx.Conn) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := c.PgConn().Exec(ctx, "DISCARD ALL").ReadAll()
+		return err == nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

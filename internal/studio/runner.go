@@ -96,7 +96,9 @@ func (r *Runner) TimeoutMessage() string {
 
 // Run runs req on conn, an idle session of the tenant's login. It returns
 // reusable=false when conn must be closed (cancelled mid-statement, protocol
-// trouble); otherwise conn is back to a clean session (DISCARD ALL).
+// trouble); otherwise conn is idle outside any transaction, and the caller
+// resets its session state before anyone else uses it (Pools runs DISCARD
+// ALL when a session is released, off the request's path).
 //
 // The time limit is enforced twice: SET LOCAL statement_timeout per
 // statement, and a deadline on the whole request that cancels the running
@@ -193,7 +195,7 @@ func (r *Runner) Execute(ctx context.Context, conn *pgconn.PgConn, plan *Plan) (
 		if err := finish(conn, "ROLLBACK"); err != nil {
 			return nil, false, runErr
 		}
-		return nil, finish(conn, "DISCARD ALL") == nil, runErr
+		return nil, true, runErr
 	}
 	if conn.TxStatus() != 'T' {
 		// A statement ended the transaction (Check refuses transaction
@@ -202,15 +204,11 @@ func (r *Runner) Execute(ctx context.Context, conn *pgconn.PgConn, plan *Plan) (
 	}
 	if _, err := conn.Exec(context.Background(), "COMMIT").ReadAll(); err != nil {
 		if pe := pgError(err, 0); pe != nil {
-			_ = finish(conn, "DISCARD ALL")
 			return nil, conn.TxStatus() == 'I', pe
 		}
 		return nil, false, err
 	}
 	res.DurationMS = time.Since(start).Milliseconds()
-	if err := finish(conn, "DISCARD ALL"); err != nil {
-		return res, false, nil
-	}
 	return res, true, nil
 }
 
@@ -303,7 +301,7 @@ const stmtName = "capydb_studio"
 // stops after maxRows+1 rows: a huge SELECT is never fully read.
 func (r *Runner) runLast(conn *pgconn.PgConn, st Statement, maxRows int, res *Result) error {
 	// A named statement: the type lookup below would replace an unnamed one.
-	// DISCARD ALL at the end of the request deallocates it.
+	// The session reset after the request (DISCARD ALL) deallocates it.
 	sd, err := conn.Prepare(context.Background(), stmtName, st.SQL, nil)
 	if err != nil {
 		return convert(err, st.Offset)
