@@ -178,7 +178,7 @@ func runStudioBench(ctx context.Context, o *options) (*StudioResult, error) {
 	}
 	res.Notes = []string{
 		fmt.Sprintf("%d interleaved samples of each select 1; every fifth round also fetched the 1,000-row query both ways. Client: Go net/http with keep-alive, on the same machine.", studioN),
-		"The API path per request: API-key authentication, project lookup, guard parse (libpg_query), a pooled session of the project's own login, BEGIN + SET LOCAL limits, Parse/Describe, Bind/Execute with the row cap, COMMIT, DISCARD ALL, and the history + audit rows in one control-database transaction.",
+		"The API path per request: API-key authentication, project lookup, guard parse (libpg_query), a pooled session of the project's own login, BEGIN + SET LOCAL limits, Parse/Describe, Bind/Execute with the row cap, COMMIT, and the history + audit rows in one control-database statement; the session reset (DISCARD ALL) runs after the answer.",
 		"The 1,000-row query mixes int, bigint, numeric, text, timestamptz, jsonb, int[], boolean, bytea and uuid columns.",
 	}
 	logf("select 1: API p50 %.2f ms, pgx p50 %.2f ms, overhead %.2f ms; 1,000 rows encoded p50 %.2f ms; 1,000 rows API p50 %.2f ms vs pgx %.2f ms",
