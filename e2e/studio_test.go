@@ -153,6 +153,15 @@ func TestStudioSQL(t *testing.T) {
 	if len(rows["rows"].([]any)) != 5 || rows["truncated"] != false {
 		t.Fatalf("last page: %v", rows)
 	}
+	// Path segments are percent-decoded and exact (not case-folded).
+	if r := s.sql(base, map[string]any{"query": `CREATE SCHEMA "Shop"; CREATE TABLE "Shop"."Order Items/2" (id int PRIMARY KEY); INSERT INTO "Shop"."Order Items/2" VALUES (2), (1)`}); r.Status != 200 {
+		t.Fatalf("create: %s", r.Raw)
+	}
+	rows = s.must(200, "GET", base+"/tables/Shop/Order%20Items%2F2/rows", nil).get("result").(map[string]any)
+	if fmt.Sprint(rows["rows"]) != "[map[id:1] map[id:2]]" {
+		t.Fatalf("escaped names: %v", rows)
+	}
+	wantSQLError(t, s.call("GET", base+"/tables/shop/Order%20Items%2F2/rows", s.key, nil), 404, "not found")
 	wantSQLError(t, s.call("GET", base+"/tables/public/nothing/rows", s.key, nil), 404, "table public.nothing not found")
 	wantSQLError(t, s.call("GET", base+"/tables/public/items/rows?limit=-1", s.key, nil), 400, "limit")
 	wantSQLError(t, s.call("GET", base+"/tables/public/items/rows?offset=x", s.key, nil), 400, "offset")
@@ -168,8 +177,15 @@ func TestStudioSQL(t *testing.T) {
 	if del == nil || del["row_count"] != 5.0 || del["actor_kind"] != "api_key" || del["actor_id"] == nil || fmt.Sprint(del["statement_kinds"]) != "[delete]" {
 		t.Fatalf("history entry: %v (of %d)", del, len(hist))
 	}
-	if first := hist[0].(map[string]any); first["query"] != "SELECT pg_sleep(3.9) AS e2e_disconnect_marker" && !strings.Contains(fmt.Sprint(first["query"]), "repeat") {
+	if first := hist[0].(map[string]any); !strings.HasPrefix(first["query"].(string), `CREATE SCHEMA "Shop"`) {
 		t.Errorf("history is not newest first: %v", first["query"])
+	}
+	for i := 1; i < len(hist); i++ {
+		prev, _ := time.Parse(time.RFC3339Nano, hist[i-1].(map[string]any)["created_at"].(string))
+		cur, _ := time.Parse(time.RFC3339Nano, hist[i].(map[string]any)["created_at"].(string))
+		if prev.Before(cur) || cur.IsZero() {
+			t.Errorf("history order: %v before %v", hist[i-1], hist[i])
+		}
 	}
 	sum := sha256.Sum256([]byte("DELETE FROM items WHERE id > 25"))
 	events := s.must(200, "GET", base+"/audit-events?limit=100", nil).get("audit_events").([]any)
@@ -220,7 +236,7 @@ func TestStudioSQL(t *testing.T) {
 	if !strings.Contains(tout, "SCHEMA") || !regexp.MustCompile(`public\s+items\s+table\s+30`).MatchString(tout) {
 		t.Fatalf("tables:\n%s", tout)
 	}
-	if doc := u.json("tables", "--project", pid); len(doc["tables"].([]any)) != 1 {
+	if doc := u.json("tables", "--project", pid); len(doc["tables"].([]any)) != 2 {
 		t.Fatalf("tables -o json: %v", doc)
 	}
 

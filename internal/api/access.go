@@ -42,6 +42,8 @@ type opSpec struct {
 	// RateLimit names the token bucket of an anonymous route (authenticated
 	// routes always use the API bucket).
 	RateLimit string
+	// SelfHosted marks a route beyond API.md (a † in its description).
+	SelfHosted bool
 }
 
 // register adds one operation with its access rule.
@@ -74,6 +76,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 			desc += "; human sessions need the organization admin role"
 		}
 		op.Description = desc + "."
+		if spec.SelfHosted {
+			op.Description = "† Self-hosted addition (not part of API.md). " + op.Description
+		}
 		op.Middlewares = huma.Middlewares{s.authMiddleware(spec.AccessRule)}
 	} else if spec.RateLimit != "" {
 		op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}

@@ -90,15 +90,15 @@ func (s *Server) registerSnippets() {
 	tags := []string{"snippets"}
 	base := "/v1/projects/{projectID}/snippets"
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listProjectSnippets", Method: http.MethodGet, Path: base, Scope: auth.ScopeProjectsRead},
-		Summary: "† List the project's saved SQL snippets the caller may see, by name", Tags: tags}, s.listSnippets)
+		SelfHosted: true, Summary: "List the project's saved SQL snippets the caller may see, by name", Tags: tags}, s.listSnippets)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "createProjectSnippet", Method: http.MethodPost, Path: base, Scope: auth.ScopeProjectsWrite},
-		Status: http.StatusCreated, Summary: "† Save an SQL snippet", Tags: tags}, s.createSnippet)
+		Status: http.StatusCreated, SelfHosted: true, Summary: "Save an SQL snippet", Tags: tags}, s.createSnippet)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getProjectSnippet", Method: http.MethodGet, Path: base + "/{snippetID}", Scope: auth.ScopeProjectsRead},
-		Summary: "† Get a saved SQL snippet", Tags: tags}, s.getSnippet)
+		SelfHosted: true, Summary: "Get a saved SQL snippet", Tags: tags}, s.getSnippet)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "updateProjectSnippet", Method: http.MethodPatch, Path: base + "/{snippetID}", Scope: auth.ScopeProjectsWrite},
-		Summary: "† Change a saved SQL snippet", Tags: tags}, s.updateSnippet)
+		SelfHosted: true, Summary: "Change a saved SQL snippet", Tags: tags}, s.updateSnippet)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "deleteProjectSnippet", Method: http.MethodDelete, Path: base + "/{snippetID}", Scope: auth.ScopeProjectsWrite},
-		Summary: "† Delete a saved SQL snippet", Tags: tags}, s.deleteSnippet)
+		SelfHosted: true, Summary: "Delete a saved SQL snippet", Tags: tags}, s.deleteSnippet)
 }
 
 func toSnippet(sn *store.Snippet) *Snippet {

@@ -92,7 +92,7 @@ func (s *Server) registerStudio() {
 		Summary: "Run SQL on a preview database as the preview's role, in one transaction", Tags: tags}, s.runPreviewSQL)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "listProjectSqlHistory", Method: http.MethodGet,
 		Path: "/v1/projects/{projectID}/sql/history", Scope: auth.ScopeProjectsWrite},
-		Summary: "† List the project's Studio SQL history, newest first (query text, duration, rows, who)", Tags: tags}, s.listSQLHistory)
+		SelfHosted: true, Summary: "List the project's Studio SQL history, newest first (query text, duration, rows, who)", Tags: tags}, s.listSQLHistory)
 	s.registerStudioTables()
 	s.registerSnippets()
 }
