@@ -109,10 +109,11 @@ check() {
 		MISSING_PKGS+=(pgbouncer)
 		MISSING_DESC+=("pgbouncer")
 	fi
-	# make test runs the concurrent packages under -race, which needs cgo's C compiler.
+	# cgo needs a C compiler: the Studio guard embeds Postgres's parser
+	# (pg_query_go), and make test runs the concurrent packages under -race.
 	if ! find_exe gcc >/dev/null && ! find_exe cc >/dev/null; then
 		MISSING_PKGS+=(gcc)
-		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
+		MISSING_DESC+=("a C compiler (cgo: the Studio SQL parser and go test -race)")
 	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -184,6 +185,9 @@ func (s *Server) studioError(ctx context.Context, err error) error {
 		return errorf(http.StatusRequestTimeout, "%s", s.studio.runner.TimeoutMessage())
 	case errors.As(err, &pe) && pe.Code == "53300":
 		return errorf(http.StatusServiceUnavailable, "the database has no free connection for this role (%s); try again", pe.Message)
+	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57") || errors.As(err, &pe) && strings.HasPrefix(pe.Code, "08"):
+		// shutdown, connection trouble: not the caller's mistake, a retry can help
+		return errorf(http.StatusServiceUnavailable, "the database is not available right now (%s); try again", pe.Message)
 	case errors.As(err, &ce):
 		s.deps.Log.WarnContext(ctx, "studio could not connect", "error", err)
 		return errorf(http.StatusServiceUnavailable, "the database is not reachable right now; try again")
