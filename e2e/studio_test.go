@@ -284,6 +284,10 @@ func TestStudioSQL(t *testing.T) {
 	if !pvAudited {
 		t.Fatal("no preview.sql_executed event")
 	}
+	if doc := u.json("sql", "--preview", pv["id"].(string), "select count(*) AS n from items"); doc["rows"].([]any)[0].(map[string]any)["n"] != 26.0 {
+		t.Fatalf("sql --preview: %v", doc)
+	}
+	u.expect(2, "sql", "--project", pid, "--preview", pv["id"].(string), "select 1")
 	if _, err := ctl.Exec(context.Background(), `UPDATE preview_databases SET state = 'provisioning' WHERE id = $1`, pv["id"]); err != nil {
 		t.Fatal(err)
 	}

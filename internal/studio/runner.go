@@ -183,6 +183,7 @@ func (r *Runner) Execute(ctx context.Context, conn *pgconn.PgConn, plan *Plan) (
 	}()
 
 	res = &Result{Columns: []string{}, Rows: []json.RawMessage{}, Kinds: plan.Kinds()}
+	conn.Frontend().SetMaxBodyLen(maxMessageBytes)
 	if err := begin(conn, req.ReadOnly, r.timeout()); err != nil {
 		return nil, false, err
 	}
@@ -268,6 +269,15 @@ func execDiscard(conn *pgconn.PgConn, st Statement) error {
 	return convert(mrr.Close(), st.Offset)
 }
 
+// tooLarge turns the wire limit on one message into a refusal; the session
+// is unusable after it.
+func tooLarge(err error) error {
+	if errors.As(err, new(*pgproto3.ExceededMaxBodyLenErr)) {
+		return &Error{Msg: fmt.Sprintf("a row of the result is larger than %d MiB; select fewer or shorter columns (the transaction was rolled back)", maxMessageBytes>>20), broken: true}
+	}
+	return err
+}
+
 func convert(err error, offset int) error {
 	if err == nil {
 		return nil
@@ -275,7 +285,7 @@ func convert(err error, offset int) error {
 	if pe := pgError(err, offset); pe != nil {
 		return pe
 	}
-	return err
+	return tooLarge(err)
 }
 
 // pgError turns a server error into an *Error with the position made
@@ -323,7 +333,6 @@ func (r *Runner) runLast(conn *pgconn.PgConn, st Statement, maxRows int, res *Re
 	}
 
 	fe := conn.Frontend()
-	fe.SetMaxBodyLen(maxMessageBytes)
 	fe.SendBind(&pgproto3.Bind{PreparedStatement: stmtName})
 	fe.SendExecute(&pgproto3.Execute{MaxRows: uint32(maxRows + 1)})
 	fe.SendSync(&pgproto3.Sync{})
@@ -335,10 +344,7 @@ func (r *Runner) runLast(conn *pgconn.PgConn, st Statement, maxRows int, res *Re
 	for {
 		msg, err := conn.ReceiveMessage(context.Background())
 		if err != nil {
-			if errors.As(err, new(*pgproto3.ExceededMaxBodyLenErr)) {
-				return &Error{Msg: fmt.Sprintf("a row of the result is larger than %d MiB; select fewer or shorter columns (the transaction was rolled back)", maxMessageBytes>>20), broken: true}
-			}
-			return err
+			return tooLarge(err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.DataRow:

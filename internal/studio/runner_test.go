@@ -363,6 +363,10 @@ func TestHugeValueIsBounded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
 		t.Fatalf("70 MiB row: %v", err)
 	}
+	_, _, err = run(t, pools, dsn, &Runner{}, Request{SQL: "SELECT repeat('z', 70 * 1024 * 1024); SELECT 1"})
+	if err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
+		t.Fatalf("70 MiB row in an earlier statement: %v", err)
+	}
 	_, rows = mustRun(t, pools, dsn, Request{SQL: "SELECT 2 AS two"})
 	if rows[0]["two"] != json.Number("2") {
 		t.Fatal(rows)
