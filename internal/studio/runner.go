@@ -173,11 +173,14 @@ func (r *Runner) Execute(ctx context.Context, conn *pgconn.PgConn, plan *Plan) (
 			// cancel, so it is not reused.
 			reusable = false
 		}
-		if err != nil && cancelled.Load() {
-			if errors.Is(dctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-				err = ErrTimeout
-			} else if ctx.Err() != nil {
+		var e *Error
+		// Postgres's own statement_timeout (57014) may fire a moment before
+		// the request deadline: both are the time limit.
+		if err != nil && (cancelled.Load() || errors.As(err, &e) && e.SQLState == "57014") {
+			if ctx.Err() != nil {
 				err = ctx.Err()
+			} else {
+				err = ErrTimeout
 			}
 		}
 	}()

@@ -289,6 +289,11 @@ func TestCannotEscape(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || time.Since(start) > 5*time.Second {
 		t.Fatalf("statement_timeout = 0: %v after %s", err, time.Since(start))
 	}
+	// Postgres's own statement_timeout is the same limit (408, not 400).
+	_, _, err = run(t, pools, dsn, &Runner{}, Request{SQL: "SET LOCAL statement_timeout = 200; SELECT pg_sleep(20)"})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("statement_timeout fired by Postgres: %v", err)
+	}
 	_, _, err = run(t, pools, dsn, &Runner{Timeout: time.Second}, Request{SQL: "SELECT pg_sleep(20)"})
 	if !errors.Is(err, ErrTimeout) || (&Runner{Timeout: time.Second}).TimeoutMessage() != "statement timed out after 1s" {
 		t.Fatalf("timeout: %v", err)
