@@ -114,7 +114,7 @@ func (s *Server) runProjectSQL(ctx context.Context, in *SQLInput) (*SQLResultOut
 	}
 	dsn, err := s.deps.Lifecycle.ProjectLoginDSN(p)
 	if err != nil {
-		return nil, s.fail(ctx, err, "")
+		return nil, s.noDSN(ctx, err)
 	}
 	res, runErr := s.runStudio(ctx, dsn, plan)
 	s.recordSQL(ctx, "project.sql_executed", p.OrganizationID, p.ID, "", in.Body, plan, res, runErr)
@@ -135,11 +135,18 @@ func (s *Server) runPreviewSQL(ctx context.Context, in *PreviewSQLInput) (*SQLRe
 	}
 	dsn, err := s.deps.Lifecycle.PreviewLoginDSN(pv)
 	if err != nil {
-		return nil, s.fail(ctx, err, "")
+		return nil, s.noDSN(ctx, err)
 	}
 	res, runErr := s.runStudio(ctx, dsn, plan)
 	s.recordSQL(ctx, "preview.sql_executed", pv.OrganizationID, pv.ProjectID, pv.ID, in.Body, plan, res, runErr)
 	return s.sqlOutput(ctx, res, runErr)
+}
+
+// noDSN answers when a database's login URL cannot be built (its cluster is
+// not attached to this process, or its sealed password does not open).
+func (s *Server) noDSN(ctx context.Context, err error) error {
+	s.deps.Log.ErrorContext(ctx, "studio: no login URL for the database", "error", err)
+	return errorf(http.StatusServiceUnavailable, "the database is not reachable from this server right now; try again")
 }
 
 func (s *Server) studioPlan(body SQLQueryRequest) (*studio.Plan, error) {

@@ -65,7 +65,7 @@ func (s *Server) readyProjectDSN(ctx context.Context, id string) (*store.Project
 	}
 	dsn, err := s.deps.Lifecycle.ProjectLoginDSN(p)
 	if err != nil {
-		return nil, "", s.fail(ctx, err, "")
+		return nil, "", s.noDSN(ctx, err)
 	}
 	return p, dsn, nil
 }
