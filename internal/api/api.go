@@ -46,8 +46,6 @@ type Deps struct {
 	// Blob holds backups, exports and uploads; the signed object routes
 	// stream them (nil = no backup storage configured).
 	Blob *blobstore.Store
-	// StudioTimeout is the Studio statement timeout (0 = 15 s; tests shorten it).
-	StudioTimeout time.Duration
 }
 
 // Server is the API's http.Handler.
@@ -58,7 +56,6 @@ type Server struct {
 	rules   []AccessRule
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
-	studio    *studioState
 }
 
 // apiError is the only error body: {"error": "..."}.

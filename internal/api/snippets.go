@@ -8,10 +8,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/dataplane/studio"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
-	"github.com/capydb/capydb/internal/studio"
 )
 
 // Snippet is a saved SQL snippet † (self-hosted addition; what the

@@ -12,17 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/dataplane/studio"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
-	"github.com/capydb/capydb/internal/studio"
 )
-
-// studioState is what the Studio routes share: one small session pool per
-// tenant login and the runner with its time limit.
-type studioState struct {
-	pools  *studio.Pools
-	runner *studio.Runner
-}
 
 // SQLQueryRequest is the body of the SQL routes (API.md §4.11).
 type SQLQueryRequest struct {
@@ -83,7 +77,6 @@ type SQLHistoryOutput struct {
 }
 
 func (s *Server) registerStudio() {
-	s.studio = &studioState{pools: studio.NewPools(), runner: &studio.Runner{Timeout: s.deps.StudioTimeout}}
 	tags := []string{"studio"}
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "runProjectSql", Method: http.MethodPost,
 		Path: "/v1/projects/{projectID}/sql", Scope: auth.ScopeProjectsWrite},
@@ -112,11 +105,7 @@ func (s *Server) runProjectSQL(ctx context.Context, in *SQLInput) (*SQLResultOut
 	if p.State != store.ProjectReady {
 		return nil, errorf(http.StatusConflict, "project is %s, not ready", p.State)
 	}
-	dsn, err := s.deps.Lifecycle.ProjectLoginDSN(p)
-	if err != nil {
-		return nil, s.noDSN(ctx, err)
-	}
-	res, runErr := s.runStudio(ctx, dsn, plan)
+	res, runErr := s.deps.Lifecycle.RunProjectSQL(ctx, p, plan)
 	s.recordSQL(ctx, "project.sql_executed", p.OrganizationID, p.ID, "", in.Body, plan, res, runErr)
 	return s.sqlOutput(ctx, res, runErr)
 }
@@ -133,20 +122,9 @@ func (s *Server) runPreviewSQL(ctx context.Context, in *PreviewSQLInput) (*SQLRe
 	if pv.State != store.PreviewReady {
 		return nil, errorf(http.StatusConflict, "preview is %s, not ready", pv.State)
 	}
-	dsn, err := s.deps.Lifecycle.PreviewLoginDSN(pv)
-	if err != nil {
-		return nil, s.noDSN(ctx, err)
-	}
-	res, runErr := s.runStudio(ctx, dsn, plan)
+	res, runErr := s.deps.Lifecycle.RunPreviewSQL(ctx, pv, plan)
 	s.recordSQL(ctx, "preview.sql_executed", pv.OrganizationID, pv.ProjectID, pv.ID, in.Body, plan, res, runErr)
 	return s.sqlOutput(ctx, res, runErr)
-}
-
-// noDSN answers when a database's login URL cannot be built (its cluster is
-// not attached to this process, or its sealed password does not open).
-func (s *Server) noDSN(ctx context.Context, err error) error {
-	s.deps.Log.ErrorContext(ctx, "studio: no login URL for the database", "error", err)
-	return errorf(http.StatusServiceUnavailable, "the database is not reachable from this server right now; try again")
 }
 
 func (s *Server) studioPlan(body SQLQueryRequest) (*studio.Plan, error) {
@@ -156,18 +134,6 @@ func (s *Server) studioPlan(body SQLQueryRequest) (*studio.Plan, error) {
 		return nil, errorf(http.StatusBadRequest, "%s", err.Error())
 	}
 	return plan, nil
-}
-
-// runStudio runs a plan on a pooled session of the tenant's login.
-func (s *Server) runStudio(ctx context.Context, dsn string, plan *studio.Plan) (*studio.Result, error) {
-	var res *studio.Result
-	err := s.studio.pools.With(ctx, dsn, func(c *pgconn.PgConn) (bool, error) {
-		var ok bool
-		var err error
-		res, ok, err = s.studio.runner.Execute(ctx, c, plan)
-		return ok, err
-	})
-	return res, err
 }
 
 // sqlOutput maps the runner's outcome to the wire: SQL errors and refusals
@@ -189,7 +155,10 @@ func (s *Server) studioError(ctx context.Context, err error) error {
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "%s", se.Error())
 	case errors.Is(err, studio.ErrTimeout):
-		return errorf(http.StatusRequestTimeout, "%s", s.studio.runner.TimeoutMessage())
+		return errorf(http.StatusRequestTimeout, "%s", s.deps.Lifecycle.StudioTimeoutMessage())
+	case errors.Is(err, lifecycle.ErrDatabaseUnreachable):
+		s.deps.Log.ErrorContext(ctx, "studio: no login URL for the database", "error", err)
+		return errorf(http.StatusServiceUnavailable, "the database is not reachable from this server right now; try again")
 	case errors.As(err, &pe) && pe.Code == "53300":
 		return errorf(http.StatusServiceUnavailable, "the database has no free connection for this role (%s); try again", pe.Message)
 	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57") || errors.As(err, &pe) && strings.HasPrefix(pe.Code, "08"):

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/capydb/capydb/internal/auth"
+	"github.com/capydb/capydb/internal/dataplane/studio"
 	"github.com/capydb/capydb/internal/store"
-	"github.com/capydb/capydb/internal/studio"
 )
 
 // DatabaseTable is one entry of GET .../tables (API.md §4.11).
@@ -53,34 +51,24 @@ func (s *Server) registerStudioTables() {
 		Summary: "Page through a table's rows (primary-key order, READ ONLY)", Tags: tags}, s.getProjectTableRows)
 }
 
-// readyProjectDSN loads a project the caller may see and its login URL; 409
-// unless it is ready.
-func (s *Server) readyProjectDSN(ctx context.Context, id string) (*store.Project, string, error) {
+// readyProject loads a project the caller may see; 409 unless it is ready.
+func (s *Server) readyProject(ctx context.Context, id string) (*store.Project, error) {
 	p, _, err := s.loadProject(ctx, id)
-	if err != nil {
-		return nil, "", err
-	}
-	if p.State != store.ProjectReady {
-		return nil, "", errorf(http.StatusConflict, "project is %s, not ready", p.State)
-	}
-	dsn, err := s.deps.Lifecycle.ProjectLoginDSN(p)
-	if err != nil {
-		return nil, "", s.noDSN(ctx, err)
-	}
-	return p, dsn, nil
-}
-
-func (s *Server) listProjectTables(ctx context.Context, in *ProjectPath) (*TablesOutput, error) {
-	_, dsn, err := s.readyProjectDSN(ctx, in.ProjectID)
 	if err != nil {
 		return nil, err
 	}
-	var tables []studio.Table
-	err = s.studio.pools.With(ctx, dsn, func(c *pgconn.PgConn) (bool, error) {
-		var err error
-		tables, err = studio.ListTables(ctx, c)
-		return err == nil, err
-	})
+	if p.State != store.ProjectReady {
+		return nil, errorf(http.StatusConflict, "project is %s, not ready", p.State)
+	}
+	return p, nil
+}
+
+func (s *Server) listProjectTables(ctx context.Context, in *ProjectPath) (*TablesOutput, error) {
+	p, err := s.readyProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := s.deps.Lifecycle.ListTables(ctx, p)
 	if err != nil {
 		return nil, s.studioError(ctx, err)
 	}
@@ -93,24 +81,11 @@ func (s *Server) listProjectTables(ctx context.Context, in *ProjectPath) (*Table
 }
 
 func (s *Server) getProjectTableRows(ctx context.Context, in *TableRowsInput) (*TableRowsOutput, error) {
-	_, dsn, err := s.readyProjectDSN(ctx, in.ProjectID)
+	p, err := s.readyProject(ctx, in.ProjectID)
 	if err != nil {
 		return nil, err
 	}
-	var res *studio.Result
-	err = s.studio.pools.With(ctx, dsn, func(c *pgconn.PgConn) (bool, error) {
-		sql, err := studio.RowsQuery(ctx, c, in.Schema, in.Table, in.Offset)
-		if err != nil {
-			return !errors.Is(err, context.Canceled), err
-		}
-		plan, err := studio.Prepare(studio.Request{SQL: sql, MaxRows: min(max(in.Limit, 0), studio.MaxRows), ReadOnly: true})
-		if err != nil {
-			return true, err
-		}
-		var ok bool
-		res, ok, err = s.studio.runner.Execute(ctx, c, plan)
-		return ok, err
-	})
+	res, err := s.deps.Lifecycle.TableRows(ctx, p, in.Schema, in.Table, in.Limit, in.Offset)
 	if errors.Is(err, studio.ErrNoTable) {
 		return nil, errorf(http.StatusNotFound, "table %s.%s not found", in.Schema, in.Table)
 	}

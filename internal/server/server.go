@@ -134,7 +134,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 	s.lifecycle, err = lifecycle.New(lifecycle.Config{Store: s.store, Box: box, Log: log, Blob: s.blob,
 		ImportGuard: &netguard.Guard{AllowPrivate: cfg.ImportsAllowPrivate}, CloneWorkers: cfg.CloneWorkers,
-		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay})
+		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay, StudioTimeout: cfg.StudioTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,6 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
-		StudioTimeout: s.cfg.StudioTimeout,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

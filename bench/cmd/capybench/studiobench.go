@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/capydb/capydb/internal/studio"
+	"github.com/capydb/capydb/internal/dataplane/studio"
 )
 
 // The Studio benchmark (-only studio): POST /v1/projects/{id}/sql with
