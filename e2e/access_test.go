@@ -545,7 +545,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // every rule shape and never lets a bad credential through.
 func TestMatrixExpectationCoversEveryRule(t *testing.T) {
 	t.Parallel()
-	for _, rule := range []wireRule{{}, {Scope: "projects:read"}, {Scope: "organizations:write", OrgKeyOnly: true, AdminOnly: true}, {Anonymous: true}} {
+	for _, rule := range []wireRule{{}, {Scope: "projects:read"}, {Scope: "projects:read", AltScope: "schema:read"}, {Scope: "organizations:write", OrgKeyOnly: true, AdminOnly: true}, {Anonymous: true}} {
 		for _, path := range []string{"/v1/x", "/v1/projects/{projectID}", "/v1/organizations/{orgID}/y/{other}"} {
 			r := route{Method: "GET", Path: path, Rule: rule}
 			for _, cred := range matrixCreds {
