@@ -84,6 +84,7 @@ func kindOf(n *pg_query.Node) string {
 //   - transaction control (BEGIN, COMMIT, ROLLBACK, PREPARE TRANSACTION, …):
 //     the request is one transaction that the runner opens and ends, and a
 //     COMMIT in the middle would let later statements escape its limits;
+//   - COPY from STDIN or to STDOUT, which would wait for a client stream;
 //   - unless allowUnqualified, an UPDATE or DELETE without its own WHERE —
 //     wherever it sits: top level, a data-modifying CTE, EXPLAIN ANALYZE,
 //     PREPARE — and any TRUNCATE. A WHERE of a sub-query or a CTE is a
@@ -108,6 +109,13 @@ func Check(tree *pg_query.ParseResult, allowUnqualified bool) error {
 			case *pg_query.DeleteStmt:
 				if n.WhereClause == nil && !allowUnqualified {
 					refusal = unqualified("DELETE")
+				}
+			case *pg_query.CopyStmt:
+				// STDIN/STDOUT is a stream to the client, which an HTTP
+				// request does not have (server files and programs are
+				// Postgres's to refuse: the tenant holds no such rights).
+				if n.Filename == "" && !n.IsProgram {
+					refusal = &Error{Msg: "COPY … FROM STDIN / TO STDOUT needs a client connection; use psql with the project's URL, or INSERT … VALUES / SELECT"}
 				}
 			case *pg_query.TruncateStmt:
 				if !allowUnqualified {

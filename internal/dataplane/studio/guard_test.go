@@ -40,6 +40,9 @@ func TestGuard(t *testing.T) {
 		{"END", "transaction control statements"},
 		{"PREPARE TRANSACTION 'x'", "transaction control statements"},
 		{"SAVEPOINT a; ROLLBACK TO SAVEPOINT a; RELEASE a", ""},
+		{"COPY t FROM STDIN", "COPY … FROM STDIN / TO STDOUT"},
+		{"COPY (SELECT 1) TO STDOUT", "COPY … FROM STDIN / TO STDOUT"},
+		{"COPY t FROM '/etc/passwd'", ""}, // Postgres refuses it for lack of pg_read_server_files (runner_test)
 	}
 	for _, c := range cases {
 		_, tree, err := Parse(c.sql)
@@ -54,9 +57,9 @@ func TestGuard(t *testing.T) {
 			t.Errorf("%q: got %v, want refusal containing %q", c.sql, err, c.refused)
 		}
 		// allow_unqualified_writes lifts the write guard, never the
-		// transaction rule.
+		// transaction or COPY rules.
 		err = Check(tree, true)
-		if strings.HasPrefix(c.refused, "transaction") != (err != nil) {
+		if (strings.HasPrefix(c.refused, "transaction") || strings.HasPrefix(c.refused, "COPY")) != (err != nil) {
 			t.Errorf("%q with allow_unqualified_writes: got %v", c.sql, err)
 		}
 	}

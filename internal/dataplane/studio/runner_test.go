@@ -278,6 +278,12 @@ func TestCannotEscape(t *testing.T) {
 	}
 	_, _, err = run(t, pools, dsn, &Runner{}, Request{SQL: "INSERT INTO t VALUES (3); DO $$BEGIN COMMIT; END$$; INSERT INTO t VALUES (4)"})
 	wantError(t, err, "2D000", "invalid transaction termination")
+	// Server files and programs are Postgres's to refuse: the login holds
+	// no pg_read_server_files and is no superuser.
+	_, _, err = run(t, pools, dsn, &Runner{}, Request{SQL: "COPY t FROM '/etc/passwd'"})
+	wantError(t, err, "42501", "pg_read_server_files")
+	_, _, err = run(t, pools, dsn, &Runner{}, Request{SQL: "COPY t TO PROGRAM 'id'"})
+	wantError(t, err, "42501", "pg_execute_server_program")
 	var n int
 	if err := su.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("rows escaped the transaction: %d %v", n, err)
