@@ -33,8 +33,9 @@ run: deps build ## start the server with the embedded cluster (pass flags with A
 	./$(BIN) server $(ARGS)
 
 # The packages whose goroutines share state (clone workers, queue and webhook
-# loops, the service kit) run a second time under the race detector.
-RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/
+# loops, the service kit, the Studio runner and its cancel) run a second time
+# under the race detector.
+RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/ ./internal/dataplane/studio/
 
 test: deps ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
 	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)

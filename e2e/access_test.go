@@ -532,6 +532,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 				mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s error without {\"error\"}: %.200s", r.Method, r.Path, cred, got.Raw))
 			}
 		}
+		if alt := r.Rule.OrScope; alt != "" {
+			// The other scope of an "either" route suffices on its own.
+			if got := s.req(r.Method, path, bearer(with[alt]), body); got.Status != ref.Status {
+				mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s got %d, want %d: %.200s", r.Method, r.Path, "org key with only "+alt, got.Status, ref.Status, got.Raw))
+			}
+		}
 		if again := s.req(r.Method, path, bearer(s.key), body); again.Status != ref.Status {
 			mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s probe is not stable (%d then %d): give the route a side-effect-free probe", r.Method, r.Path, ref.Status, again.Status))
 		}

@@ -43,6 +43,16 @@ func TestTenantAttack(t *testing.T) {
 	a.plant(urlB, "b")
 	a.check("planting")
 
+	// Studio: SQL (through the planted trigger, defaults, checks and the
+	// shadowing search_path), tables and rows run as the tenant's own login.
+	for _, q := range []string{"INSERT INTO s_a.victim (a, c) VALUES (100, 100)", "RESET ROLE; REFRESH MATERIALIZED VIEW s_a.mv",
+		"SELECT count(*) FROM s_a.mv"} {
+		s.must(200, "POST", "/v1/projects/"+pid+"/sql", map[string]any{"query": q})
+	}
+	s.must(200, "GET", "/v1/projects/"+pid+"/tables", nil)
+	s.must(200, "GET", "/v1/projects/"+pid+"/tables/s_a/victim/rows", nil)
+	a.check("studio SQL, tables and rows")
+
 	// Credential rotation: with a grace window (a member login appears), then
 	// without (the previous login is retired inside the tenant database).
 	a.job("rotation with grace", s.must(202, "POST", "/v1/projects/"+pid+"/credentials/rotate", map[string]any{"grace_hours": 1}))

@@ -152,10 +152,11 @@ check() {
 		MISSING_PKGS+=(python3-psycopg)
 		MISSING_DESC+=("python3-psycopg (the psycopg 3 driver test)")
 	fi
-	# make test runs the concurrent packages under -race, which needs cgo's C compiler.
+	# cgo needs a C compiler: the Studio guard embeds Postgres's parser
+	# (pg_query_go), and make test runs the concurrent packages under -race.
 	if ! find_exe gcc >/dev/null && ! find_exe cc >/dev/null; then
 		MISSING_PKGS+=(gcc)
-		MISSING_DESC+=("a C compiler (go test -race needs cgo)")
+		MISSING_DESC+=("a C compiler (cgo: the Studio SQL parser and go test -race)")
 	fi
 	# The driver, TLS and OpenAPI lint tests run node-postgres, Redocly, Spectral,
 	# openapi-ts and tsc from npm (tools/node/*, installed with npm ci; Node >= 18.17).

@@ -165,6 +165,7 @@ func New(deps Deps) *Server {
 	s.registerExports()
 	s.registerImports()
 	s.registerSchema()
+	s.registerStudio()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 

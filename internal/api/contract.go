@@ -44,6 +44,8 @@ var tagDescriptions = map[string]string{
 	"stubs":         "Routes of features this server does not offer",
 	"schema":        "Schema description, diff, type generation and lint",
 	"advisor":       "Index advisor and index hygiene",
+	"studio":        "SQL runner, tables and rows, SQL history",
+	"snippets":      "Saved SQL snippets (†)",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

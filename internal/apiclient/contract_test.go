@@ -56,6 +56,9 @@ var wireSchemas = []wireRow{
 	{CreateImportRequest{}, []string{"CreateImportRequest"}},
 	{ImportUpload{}, []string{"UploadStruct"}},
 	{ImportPreflightResult{}, []string{"PreflightResult"}},
+	{SQLQueryRequest{}, []string{"SQLQueryRequest"}},
+	{SQLQueryResult{}, []string{"SQLQueryResult", "TableRowsResult"}},
+	{DatabaseTable{}, []string{"DatabaseTable"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be

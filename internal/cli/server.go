@@ -153,6 +153,8 @@ func addServerCommands(root *cobra.Command) {
 	_ = f.MarkHidden("unsafe-clock-file")
 	f.DurationVar(&cfg.BackupVerifyDelay, "unsafe-backup-verify-delay", 0, "pause between a backup's dump and its verification (tests only)")
 	_ = f.MarkHidden("unsafe-backup-verify-delay")
+	f.DurationVar(&cfg.StudioTimeout, "unsafe-studio-timeout", 0, "Studio statement timeout instead of 15s (tests only)")
+	_ = f.MarkHidden("unsafe-studio-timeout")
 	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
 	_ = f.MarkHidden("unsafe-no-fsync")
 	root.AddCommand(cmd)

@@ -58,6 +58,8 @@ type Config struct {
 	// VerifyDelay pauses between a backup's dump and its verification
 	// (tests corrupt the stored file in that window); 0 = none.
 	VerifyDelay time.Duration
+	// StudioTimeout replaces Studio's 15 s time limit (tests only; 0 = 15 s).
+	StudioTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -97,6 +99,7 @@ type Service struct {
 	cfg      Config
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster
+	studio   studioState // studio.go
 }
 
 // New builds a Service from cfg.

@@ -72,6 +72,8 @@ type Config struct {
 	BackupSchedulerInterval time.Duration
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
+	// StudioTimeout replaces Studio's 15 s statement timeout (tests only).
+	StudioTimeout time.Duration
 
 	// TLSCert and TLSKey are the operator's certificate chain and key for
 	// both database ports (default: a certificate from a generated CA);

@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 	s.lifecycle, err = lifecycle.New(lifecycle.Config{Store: s.store, Box: box, Log: log, Blob: s.blob,
 		ImportGuard: &netguard.Guard{AllowPrivate: cfg.ImportsAllowPrivate}, CloneWorkers: cfg.CloneWorkers,
-		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay})
+		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay, StudioTimeout: cfg.StudioTimeout})
 	if err != nil {
 		return nil, err
 	}
