@@ -74,6 +74,16 @@ func TestFanOutAndDeliver(t *testing.T) {
 		webhooks.Verify(secretAll, h.Signature, h.Body, time.Minute, time.Now()) == nil {
 		t.Fatalf("project.ready-only endpoint got %+v", h)
 	}
+	// The receiver answers before the dispatcher records the answer: under
+	// load the last record can trail the last request.
+	clustertest.Eventually(t, 10*time.Second, "deliveries recorded", func() bool {
+		for _, d := range e.deliveries(t, all.ID) {
+			if d.State == store.DeliveryPending {
+				return false
+			}
+		}
+		return true
+	})
 	for _, d := range e.deliveries(t, all.ID) {
 		if d.State != store.DeliveryDelivered || d.Attempts != 1 || d.ResponseStatus == nil || *d.ResponseStatus != 200 ||
 			d.DeliveredAt == nil || d.MaxAttempts != 8 {
@@ -153,7 +163,9 @@ func TestRetryThenSuccess(t *testing.T) {
 	}
 	// Waits of base·2^(k−1) with ±20 % jitter: 100, 200, 400 ms.
 	for k, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
-		if gap := hits[k+1].At.Sub(hits[k].At); gap < want*8/10 || gap > want*3 {
+		// Never early; how late depends on the machine's load (make test
+		// runs packages side by side), so the ceiling is generous.
+		if gap := hits[k+1].At.Sub(hits[k].At); gap < want*8/10 || gap > want+3*time.Second {
 			t.Errorf("wait before attempt %d: %s, want about %s", k+2, gap, want)
 		}
 	}
