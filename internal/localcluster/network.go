@@ -45,6 +45,9 @@ func (c *Cluster) loadNetworkPolicy() (netrules.Policy, error) {
 	return p, nil
 }
 
+// PlaintextAllowed reports the operator's --allow-plaintext.
+func (c *Cluster) PlaintextAllowed() bool { return c.cfg.AllowPlaintext }
+
 // ApplyNetwork renders both HBA files from the policy load returns, checks
 // pg_hba.conf through pg_hba_file_rules before pg_reload_conf (on an error
 // the previous file is put back and nothing is reloaded), reloads both
@@ -128,7 +131,7 @@ func hbaProblems(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("while checking the new pg_hba.conf: %w", err)
 	}
 	if len(msgs) > 0 {
-		return fmt.Errorf("the generated pg_hba.conf is invalid, the previous one stays in force: %s", strings.Join(msgs, "; "))
+		return fmt.Errorf("%w: the generated pg_hba.conf is invalid, the previous one stays in force: %s", netrules.ErrRejected, strings.Join(msgs, "; "))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@
 package netrules
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -218,3 +219,7 @@ func Allowed(p Policy, db string, addr netip.Addr) bool {
 	}
 	return true
 }
+
+// ErrRejected wraps a server's refusal of a generated file: the previous
+// file stays in force and retrying cannot help.
+var ErrRejected = errors.New("the server refused the generated access rules")
