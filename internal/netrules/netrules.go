@@ -53,14 +53,14 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 // Validate checks both lists and returns their parsed prefixes.
 func Validate(l Lists) ([]netip.Prefix, error) {
 	if n := len(l.V4) + len(l.V6); n > MaxCIDRs {
-		return nil, &FieldError{"dbAllowedCidrs", fmt.Sprintf("at most %d CIDRs in both lists together (got %d)", MaxCIDRs, n)}
+		return nil, &FieldError{"db_allowed_cidrs", fmt.Sprintf("at most %d CIDRs in both lists together (got %d)", MaxCIDRs, n)}
 	}
 	var out []netip.Prefix
 	for _, list := range []struct {
 		field string
 		items []string
 		v4    bool
-	}{{"dbAllowedCidrs", l.V4, true}, {"dbAllowedCidrsV6", l.V6, false}} {
+	}{{"db_allowed_cidrs", l.V4, true}, {"db_allowed_cidrs_v6", l.V6, false}} {
 		for i, s := range list.items {
 			field := fmt.Sprintf("%s[%d]", list.field, i)
 			p, err := ParseCIDR(s)
@@ -69,9 +69,9 @@ func Validate(l Lists) ([]netip.Prefix, error) {
 			}
 			if is4 := p.Addr().Is4(); is4 != list.v4 {
 				if list.v4 {
-					return nil, &FieldError{field, fmt.Sprintf("%q is an IPv6 network; put it in dbAllowedCidrsV6", s)}
+					return nil, &FieldError{field, fmt.Sprintf("%q is an IPv6 network; put it in db_allowed_cidrs_v6", s)}
 				}
-				return nil, &FieldError{field, fmt.Sprintf("%q is an IPv4 network; put it in dbAllowedCidrs", s)}
+				return nil, &FieldError{field, fmt.Sprintf("%q is an IPv4 network; put it in db_allowed_cidrs", s)}
 			}
 			out = append(out, p)
 		}

@@ -17,17 +17,17 @@ func TestValidate(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{Lists{V4: []string{"10.0.0.1/8"}}, "dbAllowedCidrs[0]", "did you mean 10.0.0.0/8"},
-		{Lists{V4: []string{"2001:db8::/32"}}, "dbAllowedCidrs[0]", "IPv6 network"},
-		{Lists{V6: []string{"1.2.3.0/24"}}, "dbAllowedCidrsV6[0]", "IPv4 network"},
-		{Lists{V4: []string{"0.0.0.0/0", "10.0.0.0/33"}}, "dbAllowedCidrs[1]", "not a CIDR"},
-		{Lists{V4: []string{"10.0.0.0/8 reject"}}, "dbAllowedCidrs[0]", "not a CIDR"},
-		{Lists{V4: []string{"10.0.0.0/8\nhost all all 0.0.0.0/0 trust"}}, "dbAllowedCidrs[0]", "not a CIDR"},
-		{Lists{V4: []string{" 10.0.0.0/8"}}, "dbAllowedCidrs[0]", "not a CIDR"},
-		{Lists{V4: []string{"10.0.0.1"}}, "dbAllowedCidrs[0]", "not a CIDR"},
-		{Lists{V6: []string{"::ffff:10.0.0.0/104"}}, "dbAllowedCidrsV6[0]", "IPv4-mapped"},
-		{Lists{V6: []string{"fe80::/10%eth0"}}, "dbAllowedCidrsV6[0]", "not a CIDR"},
-		{Lists{V4: many}, "dbAllowedCidrs", "at most 100"},
+		{Lists{V4: []string{"10.0.0.1/8"}}, "db_allowed_cidrs[0]", "did you mean 10.0.0.0/8"},
+		{Lists{V4: []string{"2001:db8::/32"}}, "db_allowed_cidrs[0]", "IPv6 network"},
+		{Lists{V6: []string{"1.2.3.0/24"}}, "db_allowed_cidrs_v6[0]", "IPv4 network"},
+		{Lists{V4: []string{"0.0.0.0/0", "10.0.0.0/33"}}, "db_allowed_cidrs[1]", "not a CIDR"},
+		{Lists{V4: []string{"10.0.0.0/8 reject"}}, "db_allowed_cidrs[0]", "not a CIDR"},
+		{Lists{V4: []string{"10.0.0.0/8\nhost all all 0.0.0.0/0 trust"}}, "db_allowed_cidrs[0]", "not a CIDR"},
+		{Lists{V4: []string{" 10.0.0.0/8"}}, "db_allowed_cidrs[0]", "not a CIDR"},
+		{Lists{V4: []string{"10.0.0.1"}}, "db_allowed_cidrs[0]", "not a CIDR"},
+		{Lists{V6: []string{"::ffff:10.0.0.0/104"}}, "db_allowed_cidrs_v6[0]", "IPv4-mapped"},
+		{Lists{V6: []string{"fe80::/10%eth0"}}, "db_allowed_cidrs_v6[0]", "not a CIDR"},
+		{Lists{V4: many}, "db_allowed_cidrs", "at most 100"},
 	}
 	for _, c := range cases {
 		_, err := Validate(c.in)
