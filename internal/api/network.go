@@ -27,13 +27,16 @@ type NetworkRestrictionsOutput struct {
 	}
 }
 
+// NetworkRestrictionsBody is the new allow-list.
+type NetworkRestrictionsBody struct {
+	DBAllowedCIDRs   []string `json:"db_allowed_cidrs" required:"true" maxItems:"100" doc:"IPv4 CIDRs (e.g. 203.0.113.0/24); [] allows no IPv4 client"`
+	DBAllowedCIDRsV6 []string `json:"db_allowed_cidrs_v6" required:"true" maxItems:"100" doc:"IPv6 CIDRs (e.g. 2001:db8::/32); [] allows no IPv6 client"`
+}
+
 // PutNetworkRestrictionsInput replaces the allow-list.
 type PutNetworkRestrictionsInput struct {
 	ProjectID string `path:"projectID"`
-	Body      struct {
-		DBAllowedCIDRs   []string `json:"db_allowed_cidrs" required:"true" maxItems:"100" doc:"IPv4 CIDRs (e.g. 203.0.113.0/24); [] allows no IPv4 client"`
-		DBAllowedCIDRsV6 []string `json:"db_allowed_cidrs_v6" required:"true" maxItems:"100" doc:"IPv6 CIDRs (e.g. 2001:db8::/32); [] allows no IPv6 client"`
-	}
+	Body      NetworkRestrictionsBody
 }
 
 // NetworkRestrictionsJobOutput is {job, network_restrictions}.

@@ -56,6 +56,9 @@ var wireSchemas = []wireRow{
 	{CreateImportRequest{}, []string{"CreateImportRequest"}},
 	{ImportUpload{}, []string{"UploadStruct"}},
 	{ImportPreflightResult{}, []string{"PreflightResult"}},
+	{NetworkRestrictions{}, []string{"NetworkRestrictions"}},
+	{NetworkRestrictionsRequest{}, []string{"NetworkRestrictionsBody"}},
+	{NetworkBan{}, []string{"NetworkBan"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be
