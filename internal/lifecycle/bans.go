@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/capydb/capydb/internal/netrules"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -111,10 +113,13 @@ func (w *BanWatcher) count(ctx context.Context, f AuthFailure) {
 		return // not a project's database (a preview, or a name that does not exist)
 	}
 	if err == nil {
-		err = store.InsertBan(ctx, w.s.Store.Pool, projectID, addr, len(recent), now.Add(w.cfg.Duration))
-	}
-	if err == nil {
-		err = w.s.ApplyNetwork(ctx, w.cfg.ClusterID)
+		// The ban is listed only once both HBA files refuse the address.
+		err = w.s.Store.InTx(ctx, func(tx pgx.Tx) error {
+			if err := store.InsertBan(ctx, tx, projectID, addr, len(recent), now.Add(w.cfg.Duration)); err != nil {
+				return err
+			}
+			return w.s.applyNetwork(ctx, tx, w.cfg.ClusterID)
+		})
 	}
 	if err != nil {
 		w.cfg.Log.Error("could not ban an address after failed logins", "project_id", projectID, "address", addr, "error", err)

@@ -22,7 +22,11 @@ const JobProjectApplyNetwork = "project.apply_network"
 // validated again: a row that does not validate is never rendered (the
 // project then denies all rather than allowing what nobody checked).
 func (s *Service) NetworkPolicy(ctx context.Context, clusterID string) (netrules.Policy, error) {
-	rows, err := store.ClusterNetwork(ctx, s.Store.Pool, clusterID)
+	return s.networkPolicy(ctx, s.Store.Pool, clusterID)
+}
+
+func (s *Service) networkPolicy(ctx context.Context, db store.DB, clusterID string) (netrules.Policy, error) {
+	rows, err := store.ClusterNetwork(ctx, db, clusterID)
 	if err != nil {
 		return netrules.Policy{}, fmt.Errorf("while reading network rules: %w", err)
 	}
@@ -43,11 +47,17 @@ func (s *Service) NetworkPolicy(ctx context.Context, clusterID string) (netrules
 
 // ApplyNetwork regenerates a cluster's HBA files from the store now.
 func (s *Service) ApplyNetwork(ctx context.Context, clusterID string) error {
+	return s.applyNetwork(ctx, s.Store.Pool, clusterID)
+}
+
+// applyNetwork reads the policy through db (a transaction sees its own
+// uncommitted rows).
+func (s *Service) applyNetwork(ctx context.Context, db store.DB, clusterID string) error {
 	c, err := s.Cluster(clusterID)
 	if err != nil {
 		return err
 	}
-	return c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) { return s.NetworkPolicy(ctx, clusterID) })
+	return c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) { return s.networkPolicy(ctx, db, clusterID) })
 }
 
 // enqueueNetwork queues the apply job of a locked project.
