@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -174,5 +175,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// plainDSN is userDSN without TLS.
+func plainDSN(port int, user, password, db string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5", user, password, port, db)
+}
+
+func plainLogin(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var one int
+	return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
+// TestPlaintextProject: with the operator's AllowPlaintext a project marked
+// Plaintext takes clients without TLS on every port; other projects still
+// need TLS; and without the operator flag the project mark does nothing.
+func TestPlaintextProject(t *testing.T) {
+	ctx := context.Background()
+	for _, operator := range []bool{true, false} {
+		ports := freePorts(t, 3)
+		c := mustStart(t, Config{DataDir: tempDataDir(t), Fast: true, AllowPlaintext: operator,
+			DirectPort: ports[0], DirectPortExplicit: true, PooledPort: ports[1], PooledPortExplicit: true,
+			SessionPort: ports[2], SessionPortExplicit: true})
+		adminExec(t, c, "postgres",
+			`CREATE ROLE pla LOGIN PASSWORD 'pwa'`, `CREATE DATABASE pla OWNER pla`,
+			`CREATE ROLE plb LOGIN PASSWORD 'pwb'`, `CREATE DATABASE plb OWNER plb`)
+		if err := c.SyncPooler(ctx); err != nil {
+			t.Fatal(err)
+		}
+		policy := netrules.Policy{Projects: []netrules.Project{{Database: "pla", Plaintext: true}}}
+		if err := c.ApplyNetwork(ctx, func(context.Context) (netrules.Policy, error) { return policy, nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, port := range []int{c.DirectPort(), c.PooledPort(), c.SessionPort()} {
+			err := plainLogin(ctx, plainDSN(port, "pla", "pwa", "pla"))
+			if operator && err != nil {
+				t.Errorf("operator allows plaintext: pla on port %d without TLS refused: %v", port, err)
+			}
+			if !operator && err == nil {
+				t.Errorf("operator forbids plaintext: pla on port %d logged in without TLS", port)
+			}
+			if err := plainLogin(ctx, plainDSN(port, "plb", "pwb", "plb")); err == nil {
+				t.Errorf("plb (TLS only) logged in without TLS on port %d", port)
+			}
+			if err := plainLogin(ctx, userDSN(port, "pla", "pwa", "pla")); err != nil {
+				t.Errorf("pla with TLS on port %d: %v", port, err)
+			}
+		}
 	}
 }
