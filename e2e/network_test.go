@@ -214,3 +214,42 @@ func TestNetworkBan(t *testing.T) {
 	}
 	expectLogins(t, "unbanned", "127.0.0.4", urls, true)
 }
+
+// TestCLINetwork: capydb network allow|bans|unban against a real server.
+func TestCLINetwork(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0)
+	u := newCLIUser(t)
+	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)
+	p := s.createProject(map[string]any{"name": "Fenced", "environment": "non_production"})
+	app := u.in(t.TempDir())
+	app.expect(0, "link", "--project", "fenced")
+	urls := projectURLs(s, p["id"].(string))
+
+	n := app.json("network", "allow")["network_restrictions"].(map[string]any)
+	if fmt.Sprintf("%v %v", n["db_allowed_cidrs"], n["db_allowed_cidrs_v6"]) != "[0.0.0.0/0] [::/0]" {
+		t.Fatalf("default: %v", n)
+	}
+	if job := app.json("network", "allow", "127.0.0.2/32", "2001:db8::/32"); job["state"] != "completed" || job["type"] != "project.apply_network" {
+		t.Fatalf("allow: %v", job)
+	}
+	n = app.json("network", "allow")["network_restrictions"].(map[string]any)
+	if fmt.Sprintf("%v %v %v", n["db_allowed_cidrs"], n["db_allowed_cidrs_v6"], n["status"]) != "[127.0.0.2/32] [2001:db8::/32] applied" {
+		t.Fatalf("after allow: %v", n)
+	}
+	expectLogins(t, "cli allow-list", "127.0.0.3", urls, false)
+	expectLogins(t, "cli allow-list", "127.0.0.2", urls, true)
+	if r := app.expect(2, "network", "allow", "10.0.0.1/8"); !strings.Contains(r.stderr, "not a network") {
+		t.Fatalf("bad CIDR: %s", r.stderr)
+	}
+	app.expect(2, "network", "allow", "--all", "10.0.0.0/8")
+	if bans := app.json("network", "bans")["bans"].([]any); len(bans) != 0 {
+		t.Fatalf("bans: %v", bans)
+	}
+	if r := app.expect(4, "network", "unban", "127.0.0.9"); !strings.Contains(r.stderr, "not banned") {
+		t.Fatalf("unban of an address that is not banned: %s", r.stderr)
+	}
+	app.expect(2, "network", "unban", "not-an-ip")
+	app.expect(0, "network", "allow", "--all")
+	expectLogins(t, "cli reset", "127.0.0.3", urls, true)
+}
