@@ -138,6 +138,16 @@ func TestNetworkAllowList(t *testing.T) {
 			t.Errorf("session %d from 127.0.0.3 survived the new list", i)
 		}
 	}
+	// A preview made now shares the project's rules from its first login.
+	pr := s.must(202, "POST", "/v1/projects/"+pid+"/preview-databases", map[string]any{"mode": "empty"})
+	if job := s.waitJob(pr.str("job", "id")); job["state"] != "completed" {
+		t.Fatalf("preview under an allow-list: %v", job)
+	}
+	pc := s.must(200, "GET", "/v1/preview-databases/"+pr.str("preview", "id")+"/connections", nil)
+	previewURLs := map[string]string{"direct": pc.str("connections", "direct_url"), "pooled": pc.str("connections", "pooled_url")}
+	expectLogins(t, "preview, allowed", "127.0.0.2", previewURLs, true)
+	expectLogins(t, "preview, not allowed", "127.0.0.3", previewURLs, false)
+
 	// CapyDB's own connections: a backup (maintenance agent on the direct
 	// port) and a credential rotation (pgBouncer reload, server logins).
 	b := s.must(202, "POST", "/v1/projects/"+pid+"/backups", nil)
@@ -156,6 +166,13 @@ func TestNetworkAllowList(t *testing.T) {
 	s.waitJob(put.str("job", "id"))
 	expectLogins(t, "empty list", "127.0.0.2", urls, false)
 	expectLogins(t, "empty list, the host", "127.0.0.1", urls, true)
+
+	// A restart keeps the rules (network.json, then the store's).
+	dir, direct, pooled := s.dataDir, s.directPort, s.pooledPort
+	s.stop()
+	s = startServer(t, dir, direct, pooled)
+	expectLogins(t, "empty list after a restart", "127.0.0.2", urls, false)
+	expectLogins(t, "another project after a restart", "127.0.0.3", otherURLs, true)
 
 	// Back to everyone.
 	put = s.must(202, "PUT", path, map[string]any{"db_allowed_cidrs": []string{"0.0.0.0/0"}, "db_allowed_cidrs_v6": []string{"::/0"}})

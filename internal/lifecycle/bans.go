@@ -110,7 +110,7 @@ func (w *BanWatcher) count(ctx context.Context, f AuthFailure) {
 	delete(w.counts, k)
 	projectID, err := store.ProjectIDByDatabase(ctx, w.s.Store.Pool, w.cfg.ClusterID, f.Database)
 	if errors.Is(err, store.ErrNotFound) {
-		return // not a project's database (a preview, or a name that does not exist)
+		return // not a project's or preview's database (e.g. a name that does not exist)
 	}
 	if err == nil {
 		// The ban is listed only once both HBA files refuse the address.

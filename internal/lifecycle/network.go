@@ -171,3 +171,17 @@ func (h *networkHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job
 }
 
 func (h *networkHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
+
+// applyNetworkForPreview puts a preview's database under its project's
+// rules before the database appears under its name (previews share the
+// project's lists and bans). Nothing to do for a project without rules.
+func (s *Service) applyNetworkForPreview(ctx context.Context, projectID, clusterID string) error {
+	has, err := store.HasNetworkRules(ctx, s.Store.Pool, projectID)
+	if err != nil || !has {
+		return err
+	}
+	if err := s.ApplyNetwork(ctx, clusterID); err != nil && !errors.Is(err, dataplane.ErrNoNetwork) {
+		return fmt.Errorf("while applying the project's network rules to the preview: %w", err)
+	}
+	return nil
+}

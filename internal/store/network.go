@@ -77,17 +77,24 @@ type NetworkRow struct {
 }
 
 // ClusterNetwork lists the rules of every live project on a cluster that
-// has a list or an unexpired ban.
+// has a list or an unexpired ban, and the same rules again for each of
+// their live previews' databases.
 func ClusterNetwork(ctx context.Context, db DB, clusterID string) ([]NetworkRow, error) {
 	rows, err := db.Query(ctx, `
-		SELECT p.id, p.database_name, n.project_id IS NOT NULL,
-		       coalesce(n.allowed_cidrs, '{}'), coalesce(n.allowed_cidrs_v6, '{}'), coalesce(n.plaintext, false),
-		       coalesce((SELECT array_agg(host(b.address) ORDER BY b.address) FROM network_bans b
-		                 WHERE b.project_id = p.id AND b.expires_at > now()), '{}')
-		FROM projects p LEFT JOIN project_networks n ON n.project_id = p.id
-		WHERE p.cluster_id = $1 AND p.deleted_at IS NULL
-		  AND (n.project_id IS NOT NULL OR EXISTS (SELECT 1 FROM network_bans b WHERE b.project_id = p.id AND b.expires_at > now()))
-		ORDER BY p.database_name`, clusterID)
+		WITH ruled AS (
+			SELECT p.id, p.database_name, n.project_id IS NOT NULL AS restricted,
+			       coalesce(n.allowed_cidrs, '{}') AS v4, coalesce(n.allowed_cidrs_v6, '{}') AS v6,
+			       coalesce(n.plaintext, false) AS plaintext,
+			       coalesce((SELECT array_agg(host(b.address) ORDER BY b.address) FROM network_bans b
+			                 WHERE b.project_id = p.id AND b.expires_at > now()), '{}') AS bans
+			FROM projects p LEFT JOIN project_networks n ON n.project_id = p.id
+			WHERE p.cluster_id = $1 AND p.deleted_at IS NULL
+			  AND (n.project_id IS NOT NULL OR EXISTS (SELECT 1 FROM network_bans b WHERE b.project_id = p.id AND b.expires_at > now())))
+		SELECT id, database_name, restricted, v4, v6, plaintext, bans FROM ruled
+		UNION ALL
+		SELECT r.id, pv.database_name, r.restricted, r.v4, r.v6, r.plaintext, r.bans
+		FROM ruled r JOIN preview_databases pv ON pv.project_id = r.id AND pv.deleted_at IS NULL AND pv.cluster_id = $1
+		ORDER BY 2`, clusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +113,14 @@ func ClusterNetwork(ctx context.Context, db DB, clusterID string) ([]NetworkRow,
 		return nil
 	})
 	return out, err
+}
+
+// HasNetworkRules reports whether a project has a list or an unexpired ban.
+func HasNetworkRules(ctx context.Context, db DB, projectID string) (bool, error) {
+	var has bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM project_networks WHERE project_id = $1)
+		OR EXISTS (SELECT 1 FROM network_bans WHERE project_id = $1 AND expires_at > now())`, projectID).Scan(&has)
+	return has, err
 }
 
 // Ban is an address refused for a project until ExpiresAt.
@@ -168,11 +183,14 @@ func DeleteExpiredBans(ctx context.Context, db DB) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// ProjectIDByDatabase finds the live project owning a database on a cluster.
+// ProjectIDByDatabase finds the live project owning a database (its own or
+// a preview's) on a cluster.
 func ProjectIDByDatabase(ctx context.Context, db DB, clusterID, database string) (string, error) {
 	var id string
-	err := db.QueryRow(ctx, `SELECT id FROM projects WHERE cluster_id = $1 AND database_name = $2 AND deleted_at IS NULL`,
-		clusterID, database).Scan(&id)
+	err := db.QueryRow(ctx, `SELECT id FROM projects WHERE cluster_id = $1 AND database_name = $2 AND deleted_at IS NULL
+		UNION ALL
+		SELECT project_id FROM preview_databases WHERE cluster_id = $1 AND database_name = $2 AND deleted_at IS NULL
+		LIMIT 1`, clusterID, database).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotFound
 	}
