@@ -87,14 +87,14 @@ func (c *Cluster) swapPostgresHBA(ctx context.Context, text []byte) error {
 	if err != nil {
 		return fmt.Errorf("while reading pg_hba.conf: %w", err)
 	}
+	if string(old) == string(text) {
+		return nil
+	}
 	conn, err := c.connectAdmin(ctx, "postgres")
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if string(old) == string(text) {
-		return nil
-	}
 	if err := writeFileAtomic(path, text, 0o600, c.owner); err != nil {
 		return fmt.Errorf("while writing pg_hba.conf: %w", err)
 	}
