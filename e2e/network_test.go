@@ -270,3 +270,29 @@ func TestCLINetwork(t *testing.T) {
 	app.expect(0, "network", "allow", "--all")
 	expectLogins(t, "cli reset", "127.0.0.3", urls, true)
 }
+
+// TestNetworkBanExpires: --ban-threshold and --ban-duration take effect,
+// and an expired ban is lifted without anyone unbanning.
+func TestNetworkBanExpires(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0, "--ban-threshold", "3", "--ban-duration", "3s")
+	p := s.createProject(map[string]any{"name": "net expiry"})
+	urls := projectURLs(s, p["id"].(string))
+	bans := "/v1/projects/" + p["id"].(string) + "/network-bans"
+	for range 2 {
+		_ = loginFrom("127.0.0.6", withPassword(urls["direct"], "wrong"))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(s.must(200, "GET", bans, nil).get("bans").([]any)); n != 0 {
+		t.Fatalf("banned after 2 failures with --ban-threshold 3")
+	}
+	_ = loginFrom("127.0.0.6", withPassword(urls["pooled"], "wrong"))
+	clustertest.Eventually(t, 10*time.Second, "the ban", func() bool {
+		return len(s.must(200, "GET", bans, nil).get("bans").([]any)) == 1
+	})
+	expectLogins(t, "banned", "127.0.0.6", urls, false)
+	clustertest.Eventually(t, 15*time.Second, "the ban to expire", func() bool {
+		return len(s.must(200, "GET", bans, nil).get("bans").([]any)) == 0 && loginFrom("127.0.0.6", urls["direct"]) == nil
+	})
+	expectLogins(t, "after expiry", "127.0.0.6", urls, true)
+}

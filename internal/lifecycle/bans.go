@@ -19,7 +19,7 @@ type BanConfig struct {
 	Threshold int           // failed logins that ban; default 10
 	Window    time.Duration // counted within; default 5m
 	Duration  time.Duration // ban length; default 30m
-	Sweep     time.Duration // how often expired bans are lifted; default 30s
+	Sweep     time.Duration // how often expired bans are lifted; default min(30s, Duration/4), at least 1s
 	Log       *slog.Logger
 }
 
@@ -56,7 +56,8 @@ func NewBanWatcher(s *Service, cfg BanConfig) *BanWatcher {
 		cfg.Duration = 30 * time.Minute
 	}
 	if cfg.Sweep <= 0 {
-		cfg.Sweep = 30 * time.Second
+		// Short bans (tests, strict operators) are lifted close to on time.
+		cfg.Sweep = min(30*time.Second, max(cfg.Duration/4, time.Second))
 	}
 	if cfg.Log == nil {
 		cfg.Log = s.Log
