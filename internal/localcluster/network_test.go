@@ -99,9 +99,11 @@ func TestNetworkRules(t *testing.T) {
 
 	policy := netrules.Policy{Projects: []netrules.Project{{Database: "neta", Restricted: true,
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("2001:db8::/32")}}}}
+	t0 := time.Now()
 	if err := c.ApplyNetwork(ctx, func(context.Context) (netrules.Policy, error) { return policy, nil }); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("ApplyNetwork (both files, reloads, 3 sessions ended): %s", time.Since(t0).Round(time.Millisecond))
 	expect("127.0.0.2", "neta", "pwa", "neta", true)
 	expect("127.0.0.3", "neta", "pwa", "neta", false)
 	expect("127.0.0.3", "netb", "pwb", "netb", true) // another project is unaffected
