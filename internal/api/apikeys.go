@@ -81,6 +81,7 @@ func (s *Server) registerAccess() {
 	s.registerCLILogin()
 	s.registerAudit()
 	s.registerProjectSettings()
+	s.registerNetwork()
 }
 
 func (s *Server) registerAPIKeys() {

@@ -41,6 +41,7 @@ var tagDescriptions = map[string]string{
 	"restores":      "Restores and restore points",
 	"exports":       "Database exports",
 	"imports":       "Database imports",
+	"network":       "Network allow-lists and bans of a project's database (†)",
 	"stubs":         "Routes of features this server does not offer",
 	"schema":        "Schema description, diff, type generation and lint",
 	"advisor":       "Index advisor and index hygiene",

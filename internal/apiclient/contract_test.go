@@ -59,6 +59,9 @@ var wireSchemas = []wireRow{
 	{SQLQueryRequest{}, []string{"SQLQueryRequest"}},
 	{SQLQueryResult{}, []string{"SQLQueryResult", "TableRowsResult"}},
 	{DatabaseTable{}, []string{"DatabaseTable"}},
+	{NetworkRestrictions{}, []string{"NetworkRestrictions"}},
+	{NetworkRestrictionsRequest{}, []string{"NetworkRestrictionsBody"}},
+	{NetworkBan{}, []string{"NetworkBan"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be

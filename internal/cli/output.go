@@ -120,6 +120,7 @@ var jobLabels = map[string]string{
 	"project.extension_disable":  "Disabling extension",
 	"project.promote_preview":    "Promoting preview",
 	"instance.set_readonly":      "Changing read-only mode",
+	"project.apply_network":      "Applying network rules",
 }
 
 func jobLabel(t string) string {

@@ -128,6 +128,10 @@ func addServerCommands(root *cobra.Command) {
 	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", 30*time.Second, "how often --tls-cert, --tls-key and --tls-ca are checked for changes")
 	f.BoolVar(&cfg.AllowOldPgBouncer, "allow-old-pgbouncer", false, "run the embedded cluster with a pgBouncer older than 1.21 instead of refusing to start; "+
 		"prepared statements on the pooled URL then fail (\"prepared statement already exists\") or return wrong answers (pgx, node-postgres, psycopg 3, JDBC use them by default)")
+	f.BoolVar(&cfg.AllowPlaintext, "allow-plaintext", false, "let projects be switched to accept database clients without TLS (both HBA files then get non-TLS lines for them); off: TLS only")
+	f.IntVar(&cfg.BanThreshold, "ban-threshold", 10, "failed logins from one address to one project within --ban-window that ban the address")
+	f.DurationVar(&cfg.BanWindow, "ban-window", 5*time.Minute, "window in which --ban-threshold failed logins ban an address")
+	f.DurationVar(&cfg.BanDuration, "ban-duration", 30*time.Minute, "how long a ban lasts (lift it earlier with capydb network unban)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "external control database (default: on the embedded cluster)")
 	f.StringVar(&components, "components", "api,worker", "components to run: api, worker")
 	f.IntVar(&cfg.Workers, "workers", 10, "jobs run concurrently by this process")

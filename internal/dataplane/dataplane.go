@@ -34,13 +34,14 @@ type Pooler interface {
 
 // Cluster is an admin handle on one Postgres cluster.
 type Cluster struct {
-	ID     string
-	admin  *pgxpool.Pool
-	dsnFor func(db string) string
-	pooler Pooler
-	binDir string // pg_dump, pg_restore (clones, dumps)
-	tmpDir string // private scratch files
-	clone  CloneOptions
+	ID      string
+	admin   *pgxpool.Pool
+	dsnFor  func(db string) string
+	pooler  Pooler
+	network Network
+	binDir  string // pg_dump, pg_restore (clones, dumps)
+	tmpDir  string // private scratch files
+	clone   CloneOptions
 }
 
 // Config describes a cluster to open.
@@ -50,6 +51,8 @@ type Config struct {
 	DSNFor func(db string) string
 	// Pooler is the cluster's pgBouncer (nil: none).
 	Pooler Pooler
+	// Network applies network rules (nil: none).
+	Network Network
 	// MaxConns bounds the admin pool (0: pgx's default).
 	MaxConns int32
 	// ToolsDir holds pg_dump and pg_restore of the cluster's major version;
@@ -83,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to cluster %s: %w", cfg.ID, err)
 	}
-	return &Cluster{ID: cfg.ID, admin: pool, dsnFor: cfg.DSNFor, pooler: cfg.Pooler,
+	return &Cluster{ID: cfg.ID, admin: pool, dsnFor: cfg.DSNFor, pooler: cfg.Pooler, network: cfg.Network,
 		binDir: cfg.ToolsDir, tmpDir: cfg.TempDir, clone: cfg.Clone.withDefaults()}, nil
 }
 

@@ -87,6 +87,9 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if len(res.Unowned) > 0 {
 		h.s.Log.Warn("some cloned objects keep their previous owner", "preview_id", pv.ID, "objects", res.Unowned)
 	}
+	if err := h.s.applyNetworkForPreview(ctx, pv.ProjectID, pv.ClusterID); err != nil {
+		return nil, err
+	}
 	if err := c.SwapDatabase(ctx, pv.DatabaseName, nextDB(pv.DatabaseName), oldDB(pv.DatabaseName), pv.RoleName); err != nil {
 		return nil, err
 	}

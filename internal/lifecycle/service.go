@@ -156,6 +156,7 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectRestore:           &restoreHandler{s},
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
+		JobProjectApplyNetwork:      &networkHandler{s},
 	}
 }
 

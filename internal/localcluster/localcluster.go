@@ -64,6 +64,14 @@ type Config struct {
 	// AllowOldPgBouncer runs a pgBouncer older than MinPgBouncer instead of
 	// refusing to start (prepared statements on the pooled URL then break).
 	AllowOldPgBouncer bool
+	// AllowPlaintext is the operator's switch that lets a project's network
+	// rules (netrules.Project.Plaintext) accept clients without TLS; the
+	// pgbouncers then accept non-TLS clients too and the HBA files decide.
+	AllowPlaintext bool
+	// OnAuthFailure, when set, is called for every failed password login
+	// that postgres or pgbouncer logs (the ban watcher counts them). It must
+	// not block.
+	OnAuthFailure func(AuthFailure)
 	// FallbackDirectBase and FallbackPooledBase start the ranges searched
 	// when a default port is taken (defaults 15432 and 16432).
 	FallbackDirectBase  int
@@ -117,6 +125,8 @@ type Cluster struct {
 	console    *pgx.Conn // pgbouncer admin console, reused
 	// sessionConsole is the session-mode pgbouncer's console (consoleMu).
 	sessionConsole *pgx.Conn
+
+	netMu sync.Mutex // serializes ApplyNetwork
 
 	stopOnce sync.Once
 	stopErr  error

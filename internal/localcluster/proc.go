@@ -84,7 +84,7 @@ func (ch *child) start() (*proc, error) {
 	cmd.Dir = ch.dir
 	cmd.Env = childEnv()
 	cmd.Stdout = &lineLogger{log: ch.c.log, component: ch.name, stream: "stdout"}
-	cmd.Stderr = &lineLogger{log: ch.c.log, component: ch.name, stream: "stderr", tail: ch.tail}
+	cmd.Stderr = &lineLogger{log: ch.c.log, component: ch.name, stream: "stderr", tail: ch.tail, onLine: ch.authWatcher()}
 	// Descendants that keep the pipes open must not block Wait forever.
 	cmd.WaitDelay = 5 * time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -116,6 +116,31 @@ func (ch *child) start() (*proc, error) {
 	}()
 	ch.c.log.Info("started "+ch.name, "component", ch.name, "pid", cmd.Process.Pid)
 	return p, nil
+}
+
+// authWatcher passes the child's failed-login lines to OnAuthFailure.
+func (ch *child) authWatcher() func(string) {
+	hook := ch.c.cfg.OnAuthFailure
+	if hook == nil {
+		return nil
+	}
+	if ch.name == "postgres" {
+		return func(line string) {
+			if f, ok := parsePostgresAuthFailure(line); ok {
+				hook(f)
+			}
+		}
+	}
+	return func(line string) {
+		p := ch.current()
+		if p == nil || p.cmd.Process == nil {
+			return
+		}
+		if f, ok := parseBouncerAuthFailure(line, p.cmd.Process.Pid); ok {
+			f.Source = ch.name
+			hook(f)
+		}
+	}
 }
 
 func (ch *child) current() *proc {
@@ -272,6 +297,8 @@ type lineLogger struct {
 	stream    string
 	tail      *tailBuffer
 	buf       []byte
+	// onLine sees every complete line (the auth-failure watcher).
+	onLine func(string)
 }
 
 func (l *lineLogger) Write(b []byte) (int, error) {
@@ -288,6 +315,9 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 		}
 		if l.tail != nil {
 			l.tail.add(line)
+		}
+		if l.onLine != nil {
+			l.onLine(line)
 		}
 		l.log.Log(context.Background(), lineLevel(line), line, "component", l.component, "stream", l.stream)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/capydb/capydb/internal/netrules"
 )
 
 // detectBinaries finds postgres/initdb and pgbouncer and the server major.
@@ -217,7 +219,9 @@ func (c *Cluster) writePostgresConfig() error {
 	fmt.Fprintf(&b, "shared_preload_libraries = %s\n", pgQuote(preload))
 	b.WriteString("logging_collector = off\n")
 	b.WriteString("log_destination = 'stderr'\n")
-	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
+	// The client address and SQLSTATE come before the names a client
+	// chooses, so the ban watcher can read them unambiguously.
+	b.WriteString("log_line_prefix = '%m [%p] %q%h %e %d %u '\n")
 	if c.cfg.Fast {
 		b.WriteString("# Fast mode (tests): not crash safe.\n")
 		// synchronous_commit stays on: with it off, commits still sitting in
@@ -230,13 +234,13 @@ func (c *Cluster) writePostgresConfig() error {
 		return err
 	}
 
-	hba := "# Written by capydb on every start: TLS + SCRAM only, no unix sockets, no plain TCP.\n" +
-		"# TYPE  DATABASE USER ADDRESS   METHOD\n" +
-		"hostssl all      all  127.0.0.1/32 scram-sha-256\n" +
-		"hostssl all      all  ::1/128      scram-sha-256\n" +
-		"hostssl all      all  0.0.0.0/0    scram-sha-256\n" +
-		"hostssl all      all  ::/0         scram-sha-256\n"
-	if err := writeFileAtomic(filepath.Join(c.pgData, "pg_hba.conf"), []byte(hba), 0o600, c.owner); err != nil {
+	// pg_hba.conf comes from the last applied network policy (defaults:
+	// TLS + SCRAM only, no unix sockets, no plain TCP).
+	policy, err := c.loadNetworkPolicy()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(c.pgData, "pg_hba.conf"), netrules.Render(policy, netrules.Postgres), 0o600, c.owner); err != nil {
 		return err
 	}
 
@@ -264,6 +268,13 @@ func (c *Cluster) writePostgresConfig() error {
 // auth file; their [databases] sections live in databases.ini and
 // databases-session.ini, which SyncPooler regenerates.
 func (c *Cluster) writeBouncerConfig() error {
+	policy, err := c.loadNetworkPolicy()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(c.bouncerDir, bouncerHBA), netrules.Render(policy, netrules.PgBouncer), 0o600, c.owner); err != nil {
+		return err
+	}
 	for _, b := range c.bouncerInstances() {
 		if err := writeFileAtomic(filepath.Join(c.bouncerDir, b.ini), []byte(c.bouncerIni(b)), 0o600, c.owner); err != nil {
 			return err
@@ -280,7 +291,10 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 	fmt.Fprintf(&b, "listen_addr = %s\n", listen)
 	fmt.Fprintf(&b, "listen_port = %d\n", inst.port)
 	b.WriteString("unix_socket_dir =\n")
-	b.WriteString("auth_type = scram-sha-256\n")
+	// auth_type = hba: hba.conf (the network rules) picks the method per
+	// client; scram-sha-256 lines check the secrets in auth_file.
+	b.WriteString("auth_type = hba\n")
+	fmt.Fprintf(&b, "auth_hba_file = %s\n", filepath.Join(c.bouncerDir, bouncerHBA))
 	fmt.Fprintf(&b, "auth_file = %s\n", filepath.Join(c.bouncerDir, "userlist.txt"))
 	fmt.Fprintf(&b, "pool_mode = %s\n", inst.mode)
 	fmt.Fprintf(&b, "max_client_conn = %d\n", c.cfg.PoolerMaxClientConn)
@@ -295,7 +309,13 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 		// client's statements on whichever server connection it gets.
 		fmt.Fprintf(&b, "max_prepared_statements = %d\n", maxPreparedStatements)
 	}
-	b.WriteString("client_tls_sslmode = require\n")
+	if c.cfg.AllowPlaintext {
+		// hba.conf decides per database: hostssl lines unless a project
+		// was allowed plaintext.
+		b.WriteString("client_tls_sslmode = prefer\n")
+	} else {
+		b.WriteString("client_tls_sslmode = require\n")
+	}
 	crt, key := c.serverCertFiles()
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", crt)
 	fmt.Fprintf(&b, "client_tls_key_file = %s\n", key)

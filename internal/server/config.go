@@ -28,13 +28,22 @@ type Config struct {
 	// AllowOldPgBouncer starts the embedded cluster with a pgBouncer older
 	// than 1.21 (prepared statements on the pooled URL then break).
 	AllowOldPgBouncer bool
-	DatabaseURL       string
-	Components        []string // api, worker
-	Workers           int
-	EmbeddedCluster   bool
-	LogFormat         string // auto, json, text
-	LogLevel          string
-	Version           string
+	// AllowPlaintext lets projects be switched to accept clients without
+	// TLS (docs/network.md); off, every tenant line in both HBA files is
+	// hostssl and the pgBouncers require TLS.
+	AllowPlaintext bool
+	// BanThreshold failed logins from one address to one project within
+	// BanWindow ban that address for BanDuration (0: the defaults 10, 5m, 30m).
+	BanThreshold    int
+	BanWindow       time.Duration
+	BanDuration     time.Duration
+	DatabaseURL     string
+	Components      []string // api, worker
+	Workers         int
+	EmbeddedCluster bool
+	LogFormat       string // auto, json, text
+	LogLevel        string
+	Version         string
 
 	// WebhooksAllowInsecure permits http:// webhook URLs and private
 	// receiver addresses (local development only).

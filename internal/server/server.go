@@ -93,8 +93,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 
 	dsn := cfg.DatabaseURL
+	// Failed logins the cluster's logs report, for the ban watcher (which
+	// needs the store, so it starts later); dropped when it falls behind.
+	authFailures := make(chan localcluster.AuthFailure, 4096)
 	if cfg.EmbeddedCluster {
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
+			AllowPlaintext: cfg.AllowPlaintext,
+			OnAuthFailure: func(f localcluster.AuthFailure) {
+				select {
+				case authFailures <- f:
+				default:
+				}
+			},
 			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
 			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
 			SessionPort: cfg.SessionPort, SessionPortExplicit: cfg.SessionPortExplicit,
@@ -144,6 +154,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	s.webhooks = &webhooks.Service{Store: s.store, Box: box, AllowInsecure: cfg.WebhooksAllowInsecure,
 		Guard: &netguard.Guard{AllowPrivate: cfg.WebhooksAllowInsecure}}
 
+	var bans *lifecycle.BanWatcher
 	if s.cluster != nil {
 		c := &store.Cluster{
 			ID: ids.New("cl_"), Name: "local", Provider: "embedded", Region: "local",
@@ -156,7 +167,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 		// pg_dump/pg_restore for clones, dumps and restores; dumps of tenant
 		// data only in the private temp directory.
-		dp, err := dataplane.Open(ctx, dataplane.Config{ID: c.ID, DSNFor: s.cluster.AdminDSNFor, Pooler: s.cluster,
+		dp, err := dataplane.Open(ctx, dataplane.Config{ID: c.ID, DSNFor: s.cluster.AdminDSNFor, Pooler: s.cluster, Network: s.cluster,
 			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir})
 		if err != nil {
 			return nil, err
@@ -171,6 +182,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		// The HBA files follow the store (e.g. after the data dir moved).
+		if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
+			log.Warn("could not apply the projects' network rules", "error", err)
+		}
+		bans = lifecycle.NewBanWatcher(s.lifecycle, lifecycle.BanConfig{ClusterID: c.ID,
+			Threshold: cfg.BanThreshold, Window: cfg.BanWindow, Duration: cfg.BanDuration, Log: log})
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
@@ -180,6 +197,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	if bans != nil {
+		s.run(runCtx, bans.Run)
+		s.run(runCtx, func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case f := <-authFailures:
+					bans.Observe(lifecycle.AuthFailure{Database: f.Database, Addr: f.Addr})
+				}
+			}
+		})
+	}
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
