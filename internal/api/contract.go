@@ -42,6 +42,7 @@ var tagDescriptions = map[string]string{
 	"exports":       "Database exports",
 	"imports":       "Database imports",
 	"stubs":         "Routes of features this server does not offer",
+	"database":      "Database settings, pooler settings, read-only mode, SSL, extensions, upgrades and the app role",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its
@@ -125,6 +126,8 @@ var jobResults = []struct {
 	{[]string{"project.backup"}, wire.BackupJobResult{}},
 	{[]string{"project.export"}, wire.ExportJobResult{}},
 	{[]string{"project.restore"}, wire.RestoreJobResult{}},
+	{[]string{"project.extension_enable", "project.extension_disable", "project.extension_update"}, wire.ExtensionJobResult{}},
+	{[]string{"project.upgrade_minor"}, wire.MinorUpgradeJobResult{}},
 }
 
 // typeDocument completes the document once every operation is registered:

@@ -140,7 +140,7 @@ func (s *Service) Clusters() map[string]*dataplane.Cluster {
 
 // Handlers maps each job type to its handler.
 func (s *Service) Handlers() map[string]queue.Handler {
-	return map[string]queue.Handler{
+	h := map[string]queue.Handler{
 		JobProjectProvision:         &provisionHandler{s},
 		JobProjectDelete:            &deleteHandler{s},
 		JobProjectRotateCredentials: &rotateHandler{s},
@@ -154,6 +154,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
 	}
+	maps.Copy(h, s.settingsHandlers()) // db_settings.go
+	return h
 }
 
 // JobTypes lists every job type this server runs, sorted: the keys of
