@@ -56,6 +56,10 @@ var wireSchemas = []wireRow{
 	{CreateImportRequest{}, []string{"CreateImportRequest"}},
 	{ImportUpload{}, []string{"UploadStruct"}},
 	{ImportPreflightResult{}, []string{"PreflightResult"}},
+	{DatabaseSettings{}, []string{"DatabaseSettings"}},
+	{PoolerSettings{}, []string{"PoolerSettings"}},
+	{ReadOnlyStatus{}, []string{"ReadOnlyStatus"}},
+	{ProjectExtensionStatus{}, []string{"ProjectExtensionStatus"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be
