@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -448,4 +449,74 @@ func hasExt(list []any, name string, enabled bool) bool {
 		}
 	}
 	return false
+}
+
+// TestCLISettings: the settings commands against a real server, checked
+// through the database they change.
+func TestCLISettings(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0)
+	id, direct, _, _, _ := settingsProject(t, s, "cli-settings")
+	u := newCLIUser(t)
+	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)
+	p := []string{"--project", id}
+
+	job := u.json(append([]string{"db", "settings", "set", "work_mem=48MB", "lock_timeout=3s"}, p...)...)
+	if job["state"] != "completed" || job["type"] != "project.settings_update" {
+		t.Fatalf("db settings set: %v", job)
+	}
+	if v := show(t, mustConnect(t, direct), "work_mem"); v != "48MB" {
+		t.Errorf("work_mem %q after the CLI change", v)
+	}
+	got := u.json(append([]string{"db", "settings", "get"}, p...)...)
+	if fmt.Sprint(got["database_settings"].(map[string]any)["settings"]) != "map[lock_timeout:3s work_mem:48MB]" {
+		t.Errorf("db settings get: %v", got)
+	}
+	bad := u.expect(2, append([]string{"db", "settings", "set", "work_mem=1 lightyear"}, p...)...)
+	if !strings.Contains(bad.stderr, `invalid value for parameter "work_mem": "1 lightyear"`) {
+		t.Errorf("bad value: %s", bad.stderr)
+	}
+	if r := u.run(append([]string{"db", "settings", "set", "work_mem"}, p...)...); r.code == 0 || !strings.Contains(r.stderr, "name=value") {
+		t.Errorf("argument without '=': %d %s", r.code, r.stderr)
+	}
+
+	if job := u.json(append([]string{"pooler", "set", "--pool-mode", "session", "--pool-size", "9"}, p...)...); job["state"] != "completed" {
+		t.Fatalf("pooler set: %v", job)
+	}
+	if ps := u.json(append([]string{"pooler", "get"}, p...)...)["pooler_settings"].(map[string]any); ps["pool_mode"] != "session" || ps["pool_size"] != float64(9) {
+		t.Errorf("pooler get: %v", ps)
+	}
+
+	if _, err := mustConnect(t, direct).Exec(context.Background(), "CREATE TABLE ro_t (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	if job := u.json(append([]string{"readonly", "on"}, p...)...); job["state"] != "completed" || job["type"] != "instance.set_readonly" {
+		t.Fatalf("readonly on: %v", job)
+	}
+	writeFails(t, direct, "direct after capydb readonly on")
+	if st := u.json(append([]string{"readonly", "status"}, p...)...)["read_only"].(map[string]any); st["enabled"] != true {
+		t.Errorf("readonly status: %v", st)
+	}
+	u.expect(0, append([]string{"readonly", "off"}, p...)...)
+	writeWorks(t, direct, "direct after capydb readonly off")
+
+	list := u.json(append([]string{"extensions", "list"}, p...)...)["extensions"].([]any)
+	if !hasExt(list, "hstore", false) {
+		t.Fatalf("extensions list: %v", list)
+	}
+	if job := u.json(append([]string{"ext", "enable", "hstore"}, p...)...); job["state"] != "completed" {
+		t.Fatalf("ext enable: %v", job)
+	}
+	out := u.expect(0, append([]string{"extensions", "list"}, p...)...).stdout
+	if !strings.Contains(out, "NAME") || !regexpLine(out, `^hstore\s+core\s+true\s+true\s+false\s+\S+`) {
+		t.Errorf("extensions list table:\n%s", out)
+	}
+	u.expect(0, append([]string{"extensions", "disable", "hstore"}, p...)...)
+	if list := u.json(append([]string{"extensions", "list"}, p...)...)["extensions"].([]any); !hasExt(list, "hstore", false) {
+		t.Errorf("hstore still enabled: %v", list)
+	}
+}
+
+func regexpLine(text, pattern string) bool {
+	return regexp.MustCompile(`(?m)` + pattern).MatchString(text)
 }

@@ -72,7 +72,8 @@ func (c *Cluster) ValidateSettings(ctx context.Context, set map[string]string, r
 		if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config($1, $2, true)`, n, v); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && (pgErr.Code == "22023" || pgErr.Code == "22P02" || pgErr.Code == "42704") {
-				msg := fmt.Sprintf("invalid value for %s: %s", n, pgErr.Message)
+				// Postgres's message names the setting and the value.
+				msg := pgErr.Message
 				if pgErr.Hint != "" {
 					msg += " (" + pgErr.Hint + ")"
 				}
