@@ -141,6 +141,18 @@ func TestDatabaseSettings(t *testing.T) {
 	if ps := s.must(200, "GET", "/v1/projects/"+id+"/pooler-settings", nil); ps.get("pooler_settings", "max_db_connections") != float64(15) {
 		t.Errorf("max_db_connections does not follow the connection limit: %s", ps.Raw)
 	}
+
+	// A rotated login takes the settings over.
+	s.completed(s.must(202, "POST", "/v1/projects/"+id+"/credentials/rotate", map[string]any{"grace_hours": 1}))
+	c := s.must(200, "GET", "/v1/projects/"+id+"/connections", nil)
+	rotated := mustConnect(t, c.str("connections", "direct_url"))
+	if v := show(t, rotated, "lock_timeout"); v != "5s" {
+		t.Errorf("rotated login (%s) has lock_timeout %q, want 5s", c.str("connections", "username"), v)
+	}
+	got = s.must(200, "GET", base, nil)
+	if got.get("database_settings", "connection_limit") != float64(20) || got.get("database_settings", "settings", "lock_timeout") != "5s" {
+		t.Errorf("settings of the rotated login: %s", got.Raw)
+	}
 }
 
 // TestSettingsQueuedBehindLock: a change made while another job holds the
