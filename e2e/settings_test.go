@@ -258,7 +258,7 @@ func TestReadOnlyMode(t *testing.T) {
 func TestPoolerSettings(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", 0, 0)
-	txID, _, txPooled, _, _ := settingsProject(t, s, "pool-tx")
+	txID, txDirect, txPooled, _, _ := settingsProject(t, s, "pool-tx")
 	sessID, _, sessPooled, _, _ := settingsProject(t, s, "pool-session")
 	s.completed(s.must(202, "PATCH", "/v1/projects/"+sessID+"/pooler-settings", map[string]any{"pool_mode": "session", "pool_size": 10}))
 	s.completed(s.must(202, "PATCH", "/v1/projects/"+txID+"/pooler-settings", map[string]any{"pool_size": 7}))
@@ -321,6 +321,13 @@ func TestPoolerSettings(t *testing.T) {
 	_ = ctl.QueryRow(context.Background(), `SELECT database_name FROM projects WHERE id = $1`, txID).Scan(&txDB)
 	if seen[sessDB] != "10/session" || !strings.HasPrefix(seen[txDB], "7/") {
 		t.Errorf("pgBouncer entries: %s=%q %s=%q", sessDB, seen[sessDB], txDB, seen[txDB])
+	}
+	// The tenant cannot write its own pooler settings.
+	_, err = mustConnect(t, txDirect).Exec(context.Background(), `ALTER ROLE capydb_pool_config IN DATABASE `+
+		pgx.Identifier{txDB}.Sanitize()+` SET capydb.pool_size = '5000'`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Errorf("tenant changing the pool settings role: %v, want 42501", err)
 	}
 	for _, body := range []map[string]any{{"pool_size": 0}, {"pool_size": 56}, {"pool_mode": "statement"}, {}} {
 		if r := s.call("PATCH", "/v1/projects/"+txID+"/pooler-settings", s.key, body); r.Status != 400 {
