@@ -120,6 +120,10 @@ var jobLabels = map[string]string{
 	"project.extension_disable":  "Disabling extension",
 	"project.promote_preview":    "Promoting preview",
 	"instance.set_readonly":      "Changing read-only mode",
+	"project.extension_update":   "Updating extension",
+	"project.settings_update":    "Changing database settings",
+	"project.pooler_update":      "Changing pooler settings",
+	"project.upgrade_minor":      "Minor upgrade",
 }
 
 func jobLabel(t string) string {
