@@ -248,6 +248,9 @@ func TestReadOnlyMode(t *testing.T) {
 	if r := s.must(200, "GET", base, nil); r.get("read_only", "override_active_until") != nil || r.get("read_only", "enabled") != false {
 		t.Errorf("after an explicit change: %s", r.Raw)
 	}
+	if r := s.call("POST", base+"/write-window", s.key, nil); r.Status != 409 || !strings.Contains(r.str("error"), "read-only mode is off") {
+		t.Errorf("write window on a read-write project: %d %s", r.Status, r.Raw)
+	}
 	if r := s.call("PUT", base, s.key, map[string]any{}); r.Status != 400 || !strings.Contains(r.str("error"), "enabled") {
 		t.Errorf("PUT without enabled: %d %s", r.Status, r.Raw)
 	}

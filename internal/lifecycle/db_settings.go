@@ -267,6 +267,15 @@ func (s *Service) GetReadOnly(ctx context.Context, p *store.Project) (*ReadOnlyS
 func (s *Service) SetReadOnly(ctx context.Context, p *store.Project, enabled, window bool, actor Actor) (*queue.Job, error) {
 	if window {
 		enabled = false
+		// A window only makes sense on a read-only project (or extends an
+		// open window); otherwise its end would switch read-only on.
+		st, err := s.GetReadOnly(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.Enabled && st.OverrideActiveUntil == nil {
+			return nil, conflictf("read-only mode is off: there is no write window to open")
+		}
 	}
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
