@@ -154,6 +154,25 @@ func TestTenantAttack(t *testing.T) {
 	a.check("import from another project's URL")
 	mustExec(t, urlA, attackSearchPath)
 
+	// Database settings, pooler settings, read-only mode, extensions and the
+	// minor upgrade (docs/database-settings.md).
+	base := "/v1/projects/" + pid
+	a.job("settings", s.must(202, "PATCH", base+"/database-settings", map[string]any{"settings": map[string]any{
+		"work_mem": "8MB", "session_replication_role": "replica", "temp_file_limit": "1GB"}, "connection_limit": 30}))
+	a.check("settings")
+	a.job("settings reset", s.must(202, "PATCH", base+"/database-settings", map[string]any{"reset": []string{"session_replication_role"}}))
+	a.job("pooler settings", s.must(202, "PATCH", base+"/pooler-settings", map[string]any{"pool_mode": "session", "pool_size": 5}))
+	a.check("pooler settings")
+	a.job("read-only on", s.must(202, "PUT", base+"/read-only", map[string]any{"enabled": true}))
+	a.job("read-only off", s.must(202, "PUT", base+"/read-only", map[string]any{"enabled": false}))
+	a.check("read-only mode")
+	s.must(200, "GET", base+"/extensions", nil)
+	a.job("extension enable", s.must(202, "POST", base+"/extensions", map[string]any{"name": "citext"}))
+	a.job("extension update", s.must(202, "POST", base+"/extensions/citext/update", nil))
+	a.job("extension disable", s.must(202, "DELETE", base+"/extensions/citext", nil))
+	a.job("minor upgrade", s.must(202, "POST", base+"/upgrade/minor", nil))
+	a.check("extensions and minor upgrade")
+
 	// Export, preview delete, and deleting the accomplice project last.
 	a.job("export", s.must(202, "POST", "/v1/projects/"+pid+"/exports", nil))
 	a.check("export")

@@ -144,6 +144,16 @@ check() {
 		MISSING_PKGS+=(postgresql)
 		MISSING_DESC+=("PostgreSQL client tools (pg_dump, pg_restore, psql) in $PG_BINDIR")
 	fi
+	# PostGIS (an allowlisted extension, docs/database-settings.md) only when
+	# the operator asks: CAPYDB_WITH_POSTGIS=1 installs postgresql-<major>-postgis-3.
+	if [[ ${CAPYDB_WITH_POSTGIS:-0} == 1 && -n $PG_BINDIR ]]; then
+		local pg_major
+		pg_major=$("$PG_BINDIR/postgres" --version 2>/dev/null | sed -E 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/')
+		if [[ -n $pg_major && ! -f /usr/share/postgresql/$pg_major/extension/postgis.control ]]; then
+			MISSING_PKGS+=("postgresql-$pg_major-postgis-3")
+			MISSING_DESC+=("PostGIS for PostgreSQL $pg_major (CAPYDB_WITH_POSTGIS=1)")
+		fi
+	fi
 	# pgbouncer >= PGBOUNCER_MIN is not an apt package on Debian 12: main
 	# builds it (build_pgbouncer) after the packages below are installed.
 	find_pgbouncer

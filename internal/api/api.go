@@ -166,6 +166,8 @@ func New(deps Deps) *Server {
 	s.registerImports()
 	s.registerSchema()
 	s.registerStudio()
+	s.registerDatabaseSettings()
+	s.registerExtensions()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 

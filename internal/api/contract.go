@@ -47,6 +47,7 @@ var tagDescriptions = map[string]string{
 	"advisor":       "Index advisor and index hygiene",
 	"studio":        "SQL runner, tables and rows, SQL history",
 	"snippets":      "Saved SQL snippets (†)",
+	"database":      "Database settings, pooler settings, read-only mode, SSL, extensions, upgrades and the app role",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its
@@ -130,6 +131,8 @@ var jobResults = []struct {
 	{[]string{"project.backup"}, wire.BackupJobResult{}},
 	{[]string{"project.export"}, wire.ExportJobResult{}},
 	{[]string{"project.restore"}, wire.RestoreJobResult{}},
+	{[]string{"project.extension_enable", "project.extension_disable", "project.extension_update"}, wire.ExtensionJobResult{}},
+	{[]string{"project.upgrade_minor"}, wire.MinorUpgradeJobResult{}},
 }
 
 // typeDocument completes the document once every operation is registered:

@@ -62,6 +62,10 @@ var wireSchemas = []wireRow{
 	{NetworkRestrictions{}, []string{"NetworkRestrictions"}},
 	{NetworkRestrictionsRequest{}, []string{"NetworkRestrictionsBody"}},
 	{NetworkBan{}, []string{"NetworkBan"}},
+	{DatabaseSettings{}, []string{"DatabaseSettings"}},
+	{PoolerSettings{}, []string{"PoolerSettings"}},
+	{ReadOnlyStatus{}, []string{"ReadOnlyStatus"}},
+	{ProjectExtensionStatus{}, []string{"ProjectExtensionStatus"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be

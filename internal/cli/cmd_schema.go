@@ -24,9 +24,8 @@ func addSchemaCommands(root *cobra.Command) {
 	types := generateGroup("types")
 	types.Hidden = true // capydb generate is the documented name
 	sc.AddCommand(schemaDumpCmd(), schemaDiffCmd(), types, lint)
-	db := group("db", "Database checks")
-	db.AddCommand(dbLintCmd())
-	root.AddCommand(sc, db, generateGroup("generate"))
+	sharedGroup(root, "db", "The project's database: checks and settings").AddCommand(dbLintCmd())
+	root.AddCommand(sc, generateGroup("generate"))
 }
 
 // target is the project (--project or the link) or the preview (--preview,

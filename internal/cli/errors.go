@@ -134,3 +134,18 @@ func group(use, short string, aliases ...string) *cobra.Command {
 		},
 	}
 }
+
+// sharedGroup returns root's group named use, adding it when no registrar
+// has yet: several features hang subcommands off one group (`capydb db lint`,
+// `capydb db settings`), and cobra would keep only the first of two groups
+// with the same name.
+func sharedGroup(root *cobra.Command, use, short string) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == use {
+			return c
+		}
+	}
+	g := group(use, short)
+	root.AddCommand(g)
+	return g
+}

@@ -121,6 +121,10 @@ var jobLabels = map[string]string{
 	"project.promote_preview":    "Promoting preview",
 	"instance.set_readonly":      "Changing read-only mode",
 	"project.apply_network":      "Applying network rules",
+	"project.extension_update":   "Updating extension",
+	"project.settings_update":    "Changing database settings",
+	"project.pooler_update":      "Changing pooler settings",
+	"project.upgrade_minor":      "Minor upgrade",
 }
 
 func jobLabel(t string) string {

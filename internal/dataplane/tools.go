@@ -2,8 +2,11 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/capydb/capydb/internal/runner"
 )
@@ -41,4 +44,33 @@ func (c *Cluster) runPgTool(ctx context.Context, a *agent, app string, command f
 // runTool runs a clone step's tool as agent a.
 func (c *Cluster) runTool(ctx context.Context, a *agent, p BuildParams, tool, db string, args ...string) error {
 	return c.runPgTool(ctx, a, "capydb-clone", p.Command, nil, tool, db, args...)
+}
+
+// MinorVersions reports the PostgreSQL version the cluster runs and the
+// version of the binaries installed next to its tools (the newest minor the
+// operator installed); both as "15.18". Without a tools directory the
+// running version is all that is known.
+func (c *Cluster) MinorVersions(ctx context.Context) (running, installed string, err error) {
+	var v string
+	if err := c.admin.QueryRow(ctx, `SELECT pg_catalog.current_setting('server_version')`).Scan(&v); err != nil {
+		return "", "", err
+	}
+	running = strings.Fields(v)[0]
+	installed = running
+	if c.binDir == "" {
+		return running, installed, nil
+	}
+	tool := filepath.Join(c.binDir, "postgres")
+	if _, err := os.Stat(tool); err != nil {
+		tool = filepath.Join(c.binDir, "pg_dump")
+	}
+	var out strings.Builder
+	if _, err := runner.Run(ctx, runner.Cmd{Name: tool, Args: []string{"--version"}, Stdout: &out}); err != nil {
+		return "", "", fmt.Errorf("while reading the installed PostgreSQL version: %w", err)
+	}
+	// "postgres (PostgreSQL) 15.18 (Debian 15.18-1.pgdg120+1)"
+	if f := strings.Fields(out.String()); len(f) >= 3 {
+		installed = f[2]
+	}
+	return running, installed, nil
 }

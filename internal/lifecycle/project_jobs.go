@@ -163,8 +163,13 @@ func (h *rotateHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err != nil {
 		return nil, err
 	}
-	return nil, c.CreateMemberLogin(ctx, in.NewRole, p.OwnerRole, pw, limits.MaxConnections,
-		limits.StatementTimeout, limits.IdleTransactionTimeout)
+	if err := c.CreateMemberLogin(ctx, in.NewRole, p.OwnerRole, pw, limits.MaxConnections,
+		limits.StatementTimeout, limits.IdleTransactionTimeout); err != nil {
+		return nil, err
+	}
+	// The project's settings, read-only mode and connection limit live per
+	// (login, database): the new login takes them over.
+	return nil, c.CopyTenantSettings(ctx, p.DatabaseName, p.RoleName, in.NewRole)
 }
 
 func (h *rotateHandler) pendingPassword(ctx context.Context, p *store.Project) (string, error) {

@@ -143,7 +143,7 @@ func (s *Service) Clusters() map[string]*dataplane.Cluster {
 
 // Handlers maps each job type to its handler.
 func (s *Service) Handlers() map[string]queue.Handler {
-	return map[string]queue.Handler{
+	h := map[string]queue.Handler{
 		JobProjectProvision:         &provisionHandler{s},
 		JobProjectDelete:            &deleteHandler{s},
 		JobProjectRotateCredentials: &rotateHandler{s},
@@ -158,6 +158,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectImport:            &importHandler{s},
 		JobProjectApplyNetwork:      &networkHandler{s},
 	}
+	maps.Copy(h, s.settingsHandlers()) // db_settings.go
+	return h
 }
 
 // JobTypes lists every job type this server runs, sorted: the keys of

@@ -410,3 +410,69 @@ type JobProgress struct {
 	BytesDone  *int64 `json:"bytes_done,omitempty"`
 	BytesTotal *int64 `json:"bytes_total,omitempty"`
 }
+
+// ExtensionJobResult is the result of project.extension_enable, _disable and _update.
+type ExtensionJobResult struct {
+	Name    string `json:"name"`
+	Changed bool   `json:"changed" doc:"false when the job had nothing to do (already enabled, not enabled, already current)"`
+}
+
+// MinorUpgradeJobResult is the result of project.upgrade_minor.
+type MinorUpgradeJobResult struct {
+	CurrentVersion         string `json:"current_version" doc:"the PostgreSQL version the cluster runs"`
+	NewestInstalledVersion string `json:"newest_installed_version" doc:"the version of the installed binaries"`
+	Upgraded               bool   `json:"upgraded" doc:"false: the cluster already ran the newest installed minor"`
+}
+
+// DatabaseSettings † is a project's per-tenant Postgres settings, read from
+// pg_db_role_setting (the text as written).
+type DatabaseSettings struct {
+	Settings           map[string]string `json:"settings" doc:"settings changed from the defaults, by name, as written"`
+	AllowedSettings    []string          `json:"allowed_settings" doc:"the settings a project may change"`
+	ConnectionLimit    int               `json:"connection_limit" doc:"the login role's CONNECTION LIMIT"`
+	MaxConnectionLimit int               `json:"max_connection_limit" doc:"the plan's connection limit, the most connection_limit may be"`
+	ReadOnly           bool              `json:"read_only" doc:"read-only mode is on (see .../read-only)"`
+}
+
+// PoolerSettings † is a project's pgBouncer settings.
+type PoolerSettings struct {
+	PoolSize         int    `json:"pool_size" doc:"server connections per (user, database) pool; capped on each pgBouncer by its max_db_connections"`
+	PoolMode         string `json:"pool_mode" doc:"transaction or session: the pooled URL's mode (the session URL is always session mode)"`
+	MaxDBConnections int    `json:"max_db_connections" doc:"the connection limit minus 5, shared by the two pgBouncers"`
+	DefaultPoolSize  int    `json:"default_pool_size" doc:"the pool size when pool_size was never set"`
+}
+
+// ReadOnlyStatus † is a project's read-only mode.
+type ReadOnlyStatus struct {
+	Enabled             bool       `json:"enabled" doc:"default_transaction_read_only is on for the project's logins"`
+	OverrideActiveUntil *time.Time `json:"override_active_until,omitempty" doc:"end of the open write window; read-only comes back then"`
+}
+
+// SSLEnforcement † says whether tenant connections must use TLS.
+type SSLEnforcement struct {
+	Database            bool `json:"database" doc:"always true: tenants connect over hostssl only"`
+	AppliedSuccessfully bool `json:"applied_successfully"`
+}
+
+// ProjectExtensionStatus is one allowlisted extension of a project (API.md §4.14).
+type ProjectExtensionStatus struct {
+	Name             string `json:"name"`
+	Description      string `json:"description"`
+	Enabled          bool   `json:"enabled" doc:"installed in the project database"`
+	Trusted          bool   `json:"trusted" doc:"the project role can CREATE EXTENSION it itself"`
+	Category         string `json:"category,omitempty"`
+	InstalledVersion string `json:"installed_version,omitempty"`
+	DefaultVersion   string `json:"default_version,omitempty"`
+	AvailableVersion string `json:"available_version,omitempty" doc:"newest version the cluster has"`
+	UpdateAvailable  bool   `json:"update_available,omitempty"`
+	RequiresRestart  bool   `json:"requires_restart,omitempty" doc:"always false for the allowlist"`
+}
+
+// AppRoleStatus is the split app role of a project (API.md §4.15).
+type AppRoleStatus struct {
+	Available bool       `json:"available" doc:"true on Postgres 16 or newer"`
+	Enabled   bool       `json:"enabled"`
+	Username  string     `json:"username,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+}
