@@ -164,6 +164,8 @@ func New(deps Deps) *Server {
 	s.registerRestores()
 	s.registerExports()
 	s.registerImports()
+	s.registerObservability()
+	s.registerUsage()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 

@@ -42,6 +42,8 @@ var tagDescriptions = map[string]string{
 	"exports":       "Database exports",
 	"imports":       "Database imports",
 	"stubs":         "Routes of features this server does not offer",
+	"observability": "Live metrics, sampled history and usage alerts",
+	"notifications": "Notification preferences",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

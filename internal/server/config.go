@@ -70,6 +70,9 @@ type Config struct {
 	// BackupSchedulerInterval is how often due schedules and expired
 	// backups are looked for (default 30s).
 	BackupSchedulerInterval time.Duration
+	// SamplerInterval is how often every project's metrics are sampled
+	// and its usage alerts evaluated (default 1m).
+	SamplerInterval time.Duration
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
 

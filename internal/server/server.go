@@ -26,6 +26,7 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/observe"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -187,6 +188,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
+		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters},
+			bgsvc.PeriodicConfig{Interval: cfg.SamplerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err
