@@ -124,7 +124,7 @@ func (c *Cluster) hasExtension(ctx context.Context, db, ext string) (bool, error
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var ok bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+	err = conn.QueryRow(ctx, `/* capydb-observe */ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
 		WHERE extname OPERATOR(pg_catalog.=) $1)`, ext).Scan(&ok)
 	return ok, err
 }
@@ -136,7 +136,7 @@ func (c *Cluster) statementsView(ctx context.Context) bool {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
 	if !c.statsReady {
-		_, err := c.admin.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+		_, err := c.admin.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public`)
 		c.statsReady = err == nil
 	}
 	return c.statsReady
@@ -150,11 +150,11 @@ func (c *Cluster) slowQueries(ctx context.Context, db string) ([]SlowQuery, erro
 	rows, err := c.admin.Query(ctx, `SELECT s.queryid, s.query, s.calls, s.rows, s.mean_exec_time, s.total_exec_time,
 		s.jit_generation_time + s.jit_inlining_time + s.jit_optimization_time + s.jit_emission_time,
 		s.shared_blks_hit, s.shared_blks_read, s.temp_blks_read, s.temp_blks_written
-		FROM public.pg_stat_statements s
+		FROM public.pg_stat_statements(true) s
 		JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
 		LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.userid
 		WHERE d.datname OPERATOR(pg_catalog.=) $1 AND coalesce(r.rolname, '') NOT LIKE 'capydb\_agent\_%'
-		  AND s.query IS NOT NULL
+		  AND s.query IS NOT NULL AND s.query NOT LIKE '/* capydb-observe */%'
 		ORDER BY s.mean_exec_time DESC LIMIT 10`, db)
 	if err != nil {
 		return nil, fmt.Errorf("while reading pg_stat_statements: %w", err)
