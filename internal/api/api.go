@@ -49,6 +49,10 @@ type Deps struct {
 	// CACert returns the PEM CA certificate of the database ports (nil
 	// func or nil bytes: none to hand out).
 	CACert func() ([]byte, error)
+	// LogRetention bounds the log lines served (0: 7 days); LogSearch
+	// enables the searchable archive (otherwise its route answers 503).
+	LogRetention time.Duration
+	LogSearch    bool
 }
 
 // Server is the API's http.Handler.
@@ -165,6 +169,7 @@ func New(deps Deps) *Server {
 	s.registerExports()
 	s.registerImports()
 	s.registerObservability()
+	s.registerLogs()
 	s.registerUsage()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()

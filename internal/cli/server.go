@@ -148,6 +148,8 @@ func addServerCommands(root *cobra.Command) {
 	f.IntVar(&cfg.CloneWorkers, "clone-workers", 0, "parallel copy workers of a preview clone (0 = one per CPU, at least 2)")
 	f.StringVar(&cfg.BackupURL, "backup-url", "", "blob store of backups, exports and uploads (file://, s3://...; default file://<data-dir>/backups)")
 	f.BoolVar(&cfg.ImportsAllowPrivate, "imports-allow-private", false, "let imports read from private and loopback addresses (local development only)")
+	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long collected postgres log lines are kept")
+	f.BoolVar(&cfg.LogSearch, "log-search", false, "enable the searchable postgres log archive (GET /v1/projects/{id}/logs/search)")
 	f.DurationVar(&cfg.SamplerInterval, "sampler-interval", time.Minute, "how often every project's metrics are sampled and its usage alerts evaluated")
 	f.DurationVar(&cfg.BackupSchedulerInterval, "backup-scheduler-interval", 30*time.Second, "how often due backup schedules and expired backups are handled")
 	f.StringVar(&clockFile, "unsafe-clock-file", "", "file holding an RFC 3339 time every scheduler uses as now (tests only)")

@@ -402,6 +402,9 @@ func (c *Cluster) AdminDSNFor(db string) string { return c.dsn(c.directPort, db)
 // AdminUser is the superuser created by initdb.
 func (c *Cluster) AdminUser() string { return adminUser }
 
+// LogDir is where postgres writes its JSON log files (internal/pglogs).
+func (c *Cluster) LogDir() string { return filepath.Join(c.pgData, "log") }
+
 func (c *Cluster) DirectPort() int       { return c.directPort }
 func (c *Cluster) PooledPort() int       { return c.pooledPort }
 func (c *Cluster) PublicHost() string    { return c.publicHost }

@@ -196,8 +196,15 @@ func (c *Cluster) writePostgresConfig() error {
 	b.WriteString("password_encryption = 'scram-sha-256'\n")
 	fmt.Fprintf(&b, "max_connections = %d\n", c.cfg.MaxConnections)
 	b.WriteString("shared_preload_libraries = 'pg_stat_statements'\n")
-	b.WriteString("logging_collector = off\n")
-	b.WriteString("log_destination = 'stderr'\n")
+	// The server log is JSON (one object per line: a statement's newlines
+	// cannot forge entries) in <pgdata>/log, which internal/pglogs tails
+	// and attributes to project databases. Output before the collector
+	// starts still reaches stderr, which capydb forwards.
+	b.WriteString("logging_collector = on\n")
+	b.WriteString("log_destination = 'jsonlog'\n")
+	b.WriteString("log_directory = 'log'\n")
+	b.WriteString("log_filename = 'postgresql-%Y%m%d-%H%M%S.log'\n")
+	b.WriteString("log_rotation_age = '1d'\nlog_rotation_size = '64MB'\n")
 	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
 	if c.cfg.Fast {
 		b.WriteString("# Fast mode (tests): not crash safe.\n")

@@ -70,6 +70,10 @@ type Config struct {
 	// BackupSchedulerInterval is how often due schedules and expired
 	// backups are looked for (default 30s).
 	BackupSchedulerInterval time.Duration
+	// LogRetention is how long collected postgres log lines are kept
+	// (default 7 days); LogSearch enables GET …/logs/search.
+	LogRetention time.Duration
+	LogSearch    bool
 	// SamplerInterval is how often every project's metrics are sampled
 	// and its usage alerts evaluated (default 1m).
 	SamplerInterval time.Duration

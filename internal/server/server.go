@@ -27,6 +27,7 @@ import (
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/observe"
+	"github.com/capydb/capydb/internal/pglogs"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -56,6 +57,7 @@ type Server struct {
 	http      *http.Server
 	listener  net.Listener
 	tmpDir    string // private scratch files (dumps), swept at start
+	clusterID string // the local cluster's id ("" without one)
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -172,6 +174,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		s.clusterID = c.ID
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
@@ -181,6 +184,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	if s.cluster != nil {
+		// The postgres log is collected where the cluster runs.
+		s.run(runCtx, pglogs.New(pglogs.Config{Store: s.store, ClusterID: s.clusterID, Dir: s.cluster.LogDir(),
+			Retention: cfg.LogRetention, Logger: log}).Run)
+	}
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
@@ -227,7 +235,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
-		CACert: s.caCert,
+		CACert: s.caCert, LogRetention: s.cfg.LogRetention, LogSearch: s.cfg.LogSearch,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

@@ -123,3 +123,28 @@ type DailyStorage struct {
 	Date         string `json:"date" doc:"YYYY-MM-DD"`
 	StorageBytes int64  `json:"storage_bytes"`
 }
+
+// ProjectLogs is GET …/logs.
+type ProjectLogs struct {
+	Entries    []ProjectLogEntry `json:"entries"`
+	NextCursor string            `json:"next_cursor,omitempty" doc:"the cursor of the last entry, or empty when nothing is new (keep the previous one)"`
+}
+
+// ProjectLogEntry is one server log line of the project database.
+type ProjectLogEntry struct {
+	Timestamp time.Time `json:"timestamp"`
+	Severity  string    `json:"severity" enum:"debug,log,info,notice,warning,error,fatal,panic,detail"`
+	Message   string    `json:"message"`
+	Cursor    string    `json:"cursor" doc:"opaque"`
+	SQLState  *string   `json:"sqlstate,omitempty"`
+	PID       *int      `json:"pid,omitempty"`
+	User      *string   `json:"user,omitempty"`
+	Database  *string   `json:"database,omitempty"`
+}
+
+// ProjectLogSearch is GET …/logs/search.
+type ProjectLogSearch struct {
+	Entries    []ProjectLogEntry `json:"entries"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+	Truncated  bool              `json:"truncated"`
+}

@@ -56,7 +56,33 @@ CREATE TABLE notification_preferences (
     updated_at               timestamptz NOT NULL
 );
 
+-- Postgres server log lines (PRODUCT.md §21.1), attributed by database;
+-- lines of no database (server lines) keep database NULL and are never served.
+CREATE TABLE postgres_logs (
+    id         bigserial PRIMARY KEY,
+    cluster_id text NOT NULL,
+    database   text,
+    logged_at  timestamptz NOT NULL,
+    severity   text NOT NULL,
+    sqlstate   text,
+    pid        integer,
+    username   text,
+    message    text NOT NULL
+);
+CREATE INDEX postgres_logs_database ON postgres_logs (cluster_id, database, id) WHERE database IS NOT NULL;
+CREATE INDEX postgres_logs_logged_at ON postgres_logs (logged_at);
+
+-- Where each cluster's log collector stopped: written in the transaction
+-- of the lines it stored, so a restart neither loses nor repeats lines.
+CREATE TABLE postgres_log_positions (
+    cluster_id text PRIMARY KEY,
+    file       text NOT NULL,
+    "offset"   bigint NOT NULL
+);
+
 -- +goose Down
+DROP TABLE postgres_log_positions;
+DROP TABLE postgres_logs;
 DROP TABLE notification_preferences;
 DROP TABLE project_alerts;
 DROP TABLE observability_samples;
