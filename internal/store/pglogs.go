@@ -81,9 +81,9 @@ func QueryLogLines(ctx context.Context, db DB, q LogQuery) ([]*LogLine, error) {
 		FROM postgres_logs
 		WHERE cluster_id = $1 AND database = $2 AND id > $3 AND ($4 = 0 OR id < $4)
 		  AND ($5::timestamptz IS NULL OR logged_at >= $5) AND ($6::timestamptz IS NULL OR logged_at <= $6)
-		  AND (cardinality($7::text[]) = 0 OR severity = ANY($7))
+		  AND (coalesce(cardinality($7::text[]), 0) = 0 OR severity = ANY($7))
 		  AND ($8 = '' OR strpos(lower(message), lower($8)) > 0)
-		  AND ((cardinality($9::text[]) = 0 AND cardinality($10::text[]) = 0)
+		  AND ((coalesce(cardinality($9::text[]), 0) = 0 AND coalesce(cardinality($10::text[]), 0) = 0)
 		       OR sqlstate = ANY($9) OR left(sqlstate, 2) = ANY($10))
 		ORDER BY id `+order+` LIMIT $11`,
 		q.ClusterID, q.Database, q.AfterID, q.BeforeID, since, until, q.Severities, q.Substring,
