@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) { clustertest.Main(m) }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -32,7 +32,7 @@ func ctxT(t *testing.T) context.Context {
 // holding one organization, cluster row and project whose database is a
 // real tenant database.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	lc     *localcluster.Cluster
 	dp     *dataplane.Cluster
 	st     *store.Store
@@ -40,9 +40,10 @@ type env struct {
 	prj    *store.Project
 	role   string
 	secret string
+	sfx    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := ctxT(t)
 	lc := clustertest.Shared(t)
@@ -65,6 +66,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	sfx := strings.ToLower(ids.RandomBase62(8))
+	e.sfx = sfx
 	db, role := "obsdb_"+sfx, "obsu_"+sfx
 	e.role, e.secret = role, ids.RandomBase62(32)
 	if err := dp.CreateTenant(ctx, dataplane.Tenant{Database: db, Role: role, Password: e.secret,
