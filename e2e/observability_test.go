@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
@@ -153,8 +157,53 @@ func TestObservabilityRoutes(t *testing.T) {
 		len(u.get("usage", "storage_history").([]any)) != 30 || len(u.get("usage", "projects").([]any)) != 2 {
 		t.Errorf("usage: %s", u.Raw)
 	}
+	checkPrometheus(t, s, pa)
 	hist := u.get("usage", "storage_history").([]any)
 	if today := hist[29].(map[string]any); today["date"] != time.Now().UTC().Format(time.DateOnly) || today["storage_bytes"].(float64) <= 0 {
 		t.Errorf("today's storage history: %v", today)
+	}
+}
+
+// checkPrometheus parses /metrics with the Prometheus text parser: the
+// project's gauges are there and requests are labelled by route template.
+func checkPrometheus(t *testing.T, s *server, projectID string) {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	found := false
+	for _, m := range fams["capydb_project_connections"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "project_id" && l.GetValue() == projectID && m.GetGauge().GetValue() >= 1 {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no capydb_project_connections for %s", projectID)
+	}
+	routes := map[string]bool{}
+	for _, m := range fams["capydb_http_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "route" {
+				routes[l.GetValue()] = true
+				if strings.Contains(l.GetValue(), "prj_") {
+					t.Errorf("a raw path in a route label: %q", l.GetValue())
+				}
+			}
+		}
+	}
+	if !routes["/v1/projects/{projectID}/observability"] {
+		t.Errorf("requests are not counted by route template: %v", routes)
+	}
+	if len(fams["capydb_jobs"].GetMetric()) == 0 {
+		t.Errorf("no capydb_jobs series")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -90,6 +91,10 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 			op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
 		}
 	}
+	if s.httpRequests != nil {
+		// Counted by route template, never by raw path (bounded labels).
+		op.Middlewares = append(huma.Middlewares{s.countRequests}, op.Middlewares...)
+	}
 	huma.Register(s.api, op, handler)
 	if spec.NoSuccess {
 		item := s.api.OpenAPI().Paths[spec.Path]
@@ -104,6 +109,13 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 			}
 		}
 	}
+}
+
+// countRequests counts each answer by route template and status.
+func (s *Server) countRequests(ctx huma.Context, next func(huma.Context)) {
+	next(ctx)
+	op := ctx.Operation()
+	s.httpRequests.WithLabelValues(op.Method, op.Path, strconv.Itoa(ctx.Status())).Inc()
 }
 
 // rateLimitMiddleware applies one bucket to an anonymous route.

@@ -61,6 +61,8 @@ type Server struct {
 	api     huma.API
 	handler http.Handler
 	rules   []AccessRule
+	// httpRequests counts answers (nil without a registry).
+	httpRequests *prometheus.CounterVec
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
 }
@@ -132,6 +134,11 @@ func New(deps Deps) *Server {
 		deps.Log = slog.Default()
 	}
 	s := &Server{deps: deps}
+	if deps.Registry != nil {
+		s.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capydb_http_requests_total",
+			Help: "API answers by method, route template and status."}, []string{"method", "route", "status"})
+		deps.Registry.MustRegister(s.httpRequests)
+	}
 	s.resolvers = s.defaultResolvers()
 	mux := http.NewServeMux()
 	cfg := huma.Config{
