@@ -150,6 +150,7 @@ func addServerCommands(root *cobra.Command) {
 	f.BoolVar(&cfg.ImportsAllowPrivate, "imports-allow-private", false, "let imports read from private and loopback addresses (local development only)")
 	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long collected postgres log lines are kept")
 	f.BoolVar(&cfg.LogSearch, "log-search", false, "enable the searchable postgres log archive (GET /v1/projects/{id}/logs/search)")
+	f.StringVar(&cfg.SMTPURL, "smtp-url", "", "SMTP server of alert e-mails: smtp://user:pass@host:587?from=alerts@example.com (smtps:// for implicit TLS, &tls=none for a loopback relay); unset: no e-mail")
 	f.DurationVar(&cfg.SamplerInterval, "sampler-interval", time.Minute, "how often every project's metrics are sampled and its usage alerts evaluated")
 	f.DurationVar(&cfg.BackupSchedulerInterval, "backup-scheduler-interval", 30*time.Second, "how often due backup schedules and expired backups are handled")
 	f.StringVar(&clockFile, "unsafe-clock-file", "", "file holding an RFC 3339 time every scheduler uses as now (tests only)")

@@ -82,7 +82,7 @@ type ReadOnlyHook func(ctx context.Context, projectID string, on bool) error
 // (nil when none) inside the sampler's transaction, writing the alert and
 // its webhook events.
 func evaluate(ctx context.Context, tx pgx.Tx, now time.Time, t store.SampleTarget, g Gauge,
-	open *store.Alert, readOnly ReadOnlyHook) error {
+	open *store.Alert, readOnly ReadOnlyHook, mails *[]pendingMail) error {
 	pct := Percent(g.Observed, g.Limit)
 	cur := ""
 	if open != nil {
@@ -102,7 +102,7 @@ func evaluate(ctx context.Context, tx pgx.Tx, now time.Time, t store.SampleTarge
 		if err := store.InsertAlert(ctx, tx, a); err != nil {
 			return err
 		}
-		return notify(ctx, tx, a, "alert.triggered")
+		return notify(ctx, tx, a, "alert.triggered", mails)
 	case next == "":
 		open.ResolvedAt, open.LastNotifiedAt, open.ObservedValue, open.LimitValue = &now, &now, g.Observed, g.Limit
 		if err := setReadOnly(ctx, open, pct, readOnly); err != nil {
@@ -111,7 +111,7 @@ func evaluate(ctx context.Context, tx pgx.Tx, now time.Time, t store.SampleTarge
 		if err := store.UpdateAlert(ctx, tx, open); err != nil {
 			return err
 		}
-		return notify(ctx, tx, open, "alert.resolved")
+		return notify(ctx, tx, open, "alert.resolved", mails)
 	}
 	escalated := next == SevCritical && cur != SevCritical
 	due := open.LastNotifiedAt == nil || now.Sub(*open.LastNotifiedAt) >= RenotifyEvery
@@ -126,7 +126,7 @@ func evaluate(ctx context.Context, tx pgx.Tx, now time.Time, t store.SampleTarge
 		return err
 	}
 	if escalated || due {
-		return notify(ctx, tx, open, "alert.triggered")
+		return notify(ctx, tx, open, "alert.triggered", mails)
 	}
 	return nil
 }
@@ -169,8 +169,10 @@ func utcp(t *time.Time) *time.Time {
 	return &u
 }
 
-// notify writes the webhook event of an alert to the outbox.
-func notify(ctx context.Context, tx pgx.Tx, a *store.Alert, typ string) error {
+// notify writes the webhook event of an alert to the outbox and queues its
+// e-mail for after the commit.
+func notify(ctx context.Context, tx pgx.Tx, a *store.Alert, typ string, mails *[]pendingMail) error {
+	*mails = append(*mails, pendingMail{orgID: a.OrganizationID, typ: typ, alert: *a})
 	if err := store.InsertEvent(ctx, tx, ids.New("evt_"), a.OrganizationID, typ, map[string]any{
 		"project_id": a.ProjectID, "alert": ToWire(a)}); err != nil {
 		return err

@@ -25,7 +25,7 @@ var (
 		[]string{"project_id"}, nil)
 	descAlert = prometheus.NewDesc("capydb_project_alert_open", "1 while a usage alert of this kind and severity is open.",
 		[]string{"project_id", "kind", "severity"}, nil)
-	descJobs = prometheus.NewDesc("capydb_jobs", "Jobs by type and state.", []string{"type", "state"}, nil)
+	descJobs  = prometheus.NewDesc("capydb_jobs", "Jobs by type and state.", []string{"type", "state"}, nil)
 	descHooks = prometheus.NewDesc("capydb_webhook_deliveries", "Webhook deliveries by state.", []string{"state"}, nil)
 	descLag   = prometheus.NewDesc("capydb_sampler_last_sample_age_seconds", "Seconds since the newest observability sample.", nil, nil)
 )

@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,10 @@ type Config struct {
 	Retention time.Duration
 	// ReadOnly is the optional read-only switch at 100 % storage (nil: off).
 	ReadOnly ReadOnlyHook
+	// Mailer sends alert e-mails (nil: no SMTP configured, none sent).
+	Mailer Mailer
+	// Logger reports failed e-mails (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 // Sampler records every project's metrics each round and evaluates the
@@ -56,6 +61,9 @@ func NewSampler(cfg Config, pcfg bgsvc.PeriodicConfig) *Sampler {
 			return plan.Defaults["business"]
 		}
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = pcfg.Logger
+	}
 	s := &Sampler{cfg: cfg}
 	s.Periodic = bgsvc.NewPeriodic(pcfg, func(ctx context.Context, now time.Time) int {
 		n, err := s.Round(ctx, now)
@@ -71,7 +79,9 @@ func NewSampler(cfg Config, pcfg bgsvc.PeriodicConfig) *Sampler {
 // many projects it sampled (0 when another server led the round).
 func (s *Sampler) Round(ctx context.Context, now time.Time) (int, error) {
 	n := 0
+	var mails []pendingMail
 	err := s.cfg.Store.InTx(ctx, func(tx pgx.Tx) error {
+		mails = mails[:0]
 		leader, err := bgsvc.TryLeadTx(ctx, tx, "capydb.sampler")
 		if err != nil || !leader {
 			return err
@@ -128,7 +138,7 @@ func (s *Sampler) Round(ctx context.Context, now time.Time) (int, error) {
 					{KindStorage, cur.SizeBytes, lim.StorageLimitBytes},
 					{KindConnections, int64(cur.Connections), int64(lim.MaxConnections)},
 				} {
-					if err := evaluate(ctx, tx, now, t, g, open[[2]string{t.ProjectID, g.Kind}], s.cfg.ReadOnly); err != nil {
+					if err := evaluate(ctx, tx, now, t, g, open[[2]string{t.ProjectID, g.Kind}], s.cfg.ReadOnly, &mails); err != nil {
 						return fmt.Errorf("while evaluating the %s alert of %s: %w", g.Kind, t.ProjectID, err)
 					}
 				}
@@ -143,6 +153,25 @@ func (s *Sampler) Round(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return n, err
 	}
+	s.sendMails(ctx, mails)
 	_, err = store.PruneSamples(ctx, s.cfg.Store.Pool, now.Add(-s.cfg.Retention), pruneBatch)
 	return n, err
+}
+
+// sendMails e-mails the committed notifications; a failure is logged (the
+// webhook event is the durable notification).
+func (s *Sampler) sendMails(ctx context.Context, mails []pendingMail) {
+	if s.cfg.Mailer == nil {
+		return
+	}
+	for _, m := range mails {
+		to, err := recipients(ctx, s.cfg.Store.Pool, m.orgID)
+		if err == nil && len(to) > 0 {
+			subject, body := mailText(m.typ, &m.alert)
+			err = s.cfg.Mailer.Send(ctx, to, subject, body)
+		}
+		if err != nil {
+			s.cfg.Logger.Warn("sending an alert e-mail failed", "alert_id", m.alert.ID, "error", err)
+		}
+	}
 }

@@ -74,6 +74,9 @@ type Config struct {
 	// (default 7 days); LogSearch enables GET …/logs/search.
 	LogRetention time.Duration
 	LogSearch    bool
+	// SMTPURL configures alert e-mails (smtp[s]://user:pass@host:port?from=…);
+	// "" sends none.
+	SMTPURL string
 	// SamplerInterval is how often every project's metrics are sampled
 	// and its usage alerts evaluated (default 1m).
 	SamplerInterval time.Duration

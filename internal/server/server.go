@@ -196,7 +196,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
-		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters},
+		var mailer observe.Mailer
+		if cfg.SMTPURL != "" {
+			m, err := observe.ParseSMTPURL(cfg.SMTPURL)
+			if err != nil {
+				return nil, err
+			}
+			mailer = m
+		}
+		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters, Mailer: mailer},
 			bgsvc.PeriodicConfig{Interval: cfg.SamplerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
