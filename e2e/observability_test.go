@@ -67,7 +67,8 @@ func TestObservabilityRoutes(t *testing.T) {
 	})
 	for _, e := range entries {
 		m := e.(map[string]any)
-		if strings.Contains(fmt.Sprint(m["message"]), "obs_marker_b") || m["database"] != a["database_name"] {
+		if strings.Contains(fmt.Sprint(m["message"]), "obs_marker_b") || m["database"] != a["database_name"] ||
+			strings.HasPrefix(fmt.Sprint(m["user"]), "capydb_agent_") {
 			t.Fatalf("project a's logs hold a line of another database: %v", m)
 		}
 	}
@@ -94,6 +95,12 @@ func TestObservabilityRoutes(t *testing.T) {
 		r := s.call("GET", "/v1/projects/"+pb+"/logs?"+q, s.key, nil)
 		if r.Status != 400 || r.str("error") == "" {
 			t.Errorf("logs?%s: %d %s, want 400", q, r.Status, r.Raw)
+		}
+	}
+	// The agent that measured the live metrics left lines; none is served.
+	for _, e := range s.must(200, "GET", "/v1/projects/"+pa+"/logs", nil).get("logs", "entries").([]any) {
+		if u := fmt.Sprint(e.(map[string]any)["user"]); strings.HasPrefix(u, "capydb_agent_") {
+			t.Errorf("a maintenance login's line is served: %v", e)
 		}
 	}
 	r := s.call("GET", "/v1/projects/"+pa+"/logs/search?q=obs", s.key, nil)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/bgsvc"
+	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/store"
 )
 
@@ -125,7 +126,9 @@ func (c *Collector) forward(e Entry) {
 
 func toLine(e Entry) *store.LogLine {
 	l := &store.LogLine{LoggedAt: e.Time, Severity: e.Severity, Message: e.Message}
-	if e.Database != "" {
+	// Lines of CapyDB's own maintenance logins stay out of the tenant's
+	// view (kept without a database, like server lines).
+	if e.Database != "" && !dataplane.IsAgentRole(e.User) {
 		l.Database = &e.Database
 	}
 	if e.SQLState != "" {
