@@ -100,7 +100,7 @@ func (c *Cluster) LiveStats(ctx context.Context, db string) (*LiveStats, error) 
 	}); err != nil {
 		return nil, err
 	}
-	if out.StatsEnabled, err = c.hasExtension(ctx, db, "pg_stat_statements"); err != nil {
+	if out.StatsEnabled, err = c.statsEnabled(ctx, db); err != nil {
 		return nil, err
 	}
 	if out.StatsEnabled {
@@ -109,6 +109,36 @@ func (c *Cluster) LiveStats(ctx context.Context, db string) (*LiveStats, error) 
 		}
 	}
 	return out, nil
+}
+
+// statsEnabledTTL is how long whether a database has pg_stat_statements is
+// remembered: each check creates and drops an agent, and dashboards poll.
+const statsEnabledTTL = 30 * time.Second
+
+type enabledAt struct {
+	enabled bool
+	at      time.Time
+}
+
+// statsEnabled is hasExtension(db, pg_stat_statements), remembered briefly.
+func (c *Cluster) statsEnabled(ctx context.Context, db string) (bool, error) {
+	c.statsMu.Lock()
+	if e, ok := c.statsEnabledCache[db]; ok && time.Since(e.at) < statsEnabledTTL {
+		c.statsMu.Unlock()
+		return e.enabled, nil
+	}
+	c.statsMu.Unlock()
+	ok, err := c.hasExtension(ctx, db, "pg_stat_statements")
+	if err != nil {
+		return false, err
+	}
+	c.statsMu.Lock()
+	if c.statsEnabledCache == nil || len(c.statsEnabledCache) > 10000 {
+		c.statsEnabledCache = map[string]enabledAt{}
+	}
+	c.statsEnabledCache[db] = enabledAt{ok, time.Now()}
+	c.statsMu.Unlock()
+	return ok, nil
 }
 
 // hasExtension reads db's pg_extension as an agent of its owner.
@@ -241,6 +271,7 @@ func (c *Cluster) SampleDatabases(ctx context.Context, dbs []string) (map[string
 // statsState is the lazily created pg_stat_statements view of "postgres"
 // (retried after a failure).
 type statsState struct {
-	statsMu    sync.Mutex
-	statsReady bool
+	statsMu           sync.Mutex
+	statsReady        bool
+	statsEnabledCache map[string]enabledAt // by database
 }
