@@ -175,7 +175,9 @@ func startAccessServer(t *testing.T, extra ...string) (*server, *testIssuer) {
 	t.Helper()
 	is := newTestIssuer(t)
 	args := append([]string{"--oidc-issuer", is.iss, "--oidc-jwks-url", is.srv.URL, "--oidc-audience", is.aud,
-		"--trusted-proxies", "127.0.0.1/32,::1/128"}, extra...)
+		"--trusted-proxies", "127.0.0.1/32,::1/128",
+		// Optional routes are on, so the matrix probes them for real.
+		"--log-search"}, extra...)
 	return startServer(t, "", 0, 0, args...), is
 }
 

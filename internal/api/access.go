@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -99,6 +100,10 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 	if spec.Addition {
 		op.Description = "† Self-hosted addition, not in the hosted API. " + op.Description
 	}
+	if s.httpRequests != nil {
+		// Counted by route template, never by raw path (bounded labels).
+		op.Middlewares = append(huma.Middlewares{s.countRequests}, op.Middlewares...)
+	}
 	huma.Register(s.api, op, handler)
 	if spec.NoSuccess {
 		item := s.api.OpenAPI().Paths[spec.Path]
@@ -113,6 +118,13 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 			}
 		}
 	}
+}
+
+// countRequests counts each answer by route template and status.
+func (s *Server) countRequests(ctx huma.Context, next func(huma.Context)) {
+	next(ctx)
+	op := ctx.Operation()
+	s.httpRequests.WithLabelValues(op.Method, op.Path, strconv.Itoa(ctx.Status())).Inc()
 }
 
 // rateLimitMiddleware applies one bucket to an anonymous route.

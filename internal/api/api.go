@@ -49,6 +49,10 @@ type Deps struct {
 	// CACert returns the PEM CA certificate of the database ports (nil
 	// func or nil bytes: none to hand out).
 	CACert func() ([]byte, error)
+	// LogRetention bounds the log lines served (0: 7 days); LogSearch
+	// enables the searchable archive (otherwise its route answers 503).
+	LogRetention time.Duration
+	LogSearch    bool
 }
 
 // Server is the API's http.Handler.
@@ -57,6 +61,8 @@ type Server struct {
 	api     huma.API
 	handler http.Handler
 	rules   []AccessRule
+	// httpRequests counts answers (nil without a registry).
+	httpRequests *prometheus.CounterVec
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
 }
@@ -128,6 +134,11 @@ func New(deps Deps) *Server {
 		deps.Log = slog.Default()
 	}
 	s := &Server{deps: deps}
+	if deps.Registry != nil {
+		s.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capydb_http_requests_total",
+			Help: "API answers by method, route template and status."}, []string{"method", "route", "status"})
+		deps.Registry.MustRegister(s.httpRequests)
+	}
 	s.resolvers = s.defaultResolvers()
 	mux := http.NewServeMux()
 	cfg := huma.Config{
@@ -168,6 +179,9 @@ func New(deps Deps) *Server {
 	s.registerStudio()
 	s.registerDatabaseSettings()
 	s.registerExtensions()
+	s.registerObservability()
+	s.registerLogs()
+	s.registerUsage()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 

@@ -48,6 +48,8 @@ var tagDescriptions = map[string]string{
 	"studio":        "SQL runner, tables and rows, SQL history",
 	"snippets":      "Saved SQL snippets (†)",
 	"database":      "Database settings, pooler settings, read-only mode, SSL, extensions, upgrades and the app role",
+	"observability": "Live metrics, sampled history and usage alerts",
+	"notifications": "Notification preferences",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

@@ -42,6 +42,7 @@ type Cluster struct {
 	binDir  string // pg_dump, pg_restore (clones, dumps)
 	tmpDir  string // private scratch files
 	clone   CloneOptions
+	statsState
 }
 
 // Config describes a cluster to open.

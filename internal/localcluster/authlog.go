@@ -10,15 +10,12 @@ import (
 type AuthFailure struct {
 	Database string
 	Addr     netip.Addr
-	Source   string // "postgres" or the pgbouncer instance's name
+	Source   string // "postgres" (from pglogs) or the pgbouncer instance's name
 }
 
-// pgAuthFailed matches postgres' stderr line for SQLSTATE 28P01 with the
-// prefix '%m [%p] %q%h %e %d %u ': the address and SQLSTATE come before
-// anything a client chooses. Continuation lines of a multi-line message
-// start with a tab, so a tenant's RAISE text cannot forge a line start;
-// and a tenant cannot raise FATAL.
-var pgAuthFailed = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[\d+\] ([0-9A-Fa-f.:]+) 28P01 (\S+) .* FATAL:  password authentication failed for user "`)
+// Postgres' own failed logins come from its jsonlog, read by
+// internal/pglogs (Config.OnAuthFailure there); its stderr only carries what
+// it prints before the log collector starts.
 
 // bouncerAuthFailed matches pgbouncer's line for a failed client login:
 // "… [pid] ERROR C-0x…: db/user@addr:port password authentication failed".
@@ -26,19 +23,6 @@ var pgAuthFailed = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ 
 // hold a newline that survives into a line start with a valid timestamp
 // and pid because pgbouncer's pid is fixed per run (checked by the caller).
 var bouncerAuthFailed = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[(\d+)\] (?:ERROR|WARNING|LOG) C-0x[0-9a-f]+: ([A-Za-z0-9_.-]+)/.*@([0-9A-Fa-f.:]+):\d+ password authentication failed`)
-
-// parsePostgresAuthFailure reads one postgres stderr line.
-func parsePostgresAuthFailure(line string) (AuthFailure, bool) {
-	m := pgAuthFailed.FindStringSubmatch(line)
-	if m == nil {
-		return AuthFailure{}, false
-	}
-	a, err := netip.ParseAddr(m[1])
-	if err != nil {
-		return AuthFailure{}, false
-	}
-	return AuthFailure{Database: m[2], Addr: a.Unmap(), Source: "postgres"}, true
-}
 
 // parseBouncerAuthFailure reads one pgbouncer stderr line; pid is the
 // pgbouncer run that wrote it.

@@ -69,7 +69,7 @@ type Config struct {
 	// pgbouncers then accept non-TLS clients too and the HBA files decide.
 	AllowPlaintext bool
 	// OnAuthFailure, when set, is called for every failed password login
-	// that postgres or pgbouncer logs (the ban watcher counts them). It must
+	// that a pgbouncer logs (postgres' own: pglogs.Config.OnAuthFailure). It must
 	// not block.
 	OnAuthFailure func(AuthFailure)
 	// FallbackDirectBase and FallbackPooledBase start the ranges searched
@@ -411,6 +411,9 @@ func (c *Cluster) AdminDSNFor(db string) string { return c.dsn(c.directPort, db)
 
 // AdminUser is the superuser created by initdb.
 func (c *Cluster) AdminUser() string { return adminUser }
+
+// LogDir is where postgres writes its JSON log files (internal/pglogs).
+func (c *Cluster) LogDir() string { return filepath.Join(c.pgData, "log") }
 
 func (c *Cluster) DirectPort() int       { return c.directPort }
 func (c *Cluster) PooledPort() int       { return c.pooledPort }

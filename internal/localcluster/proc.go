@@ -118,18 +118,12 @@ func (ch *child) start() (*proc, error) {
 	return p, nil
 }
 
-// authWatcher passes the child's failed-login lines to OnAuthFailure.
+// authWatcher passes a pgbouncer's failed-login lines to OnAuthFailure
+// (postgres logs to jsonlog files, which internal/pglogs reads).
 func (ch *child) authWatcher() func(string) {
 	hook := ch.c.cfg.OnAuthFailure
-	if hook == nil {
+	if hook == nil || ch.name == "postgres" {
 		return nil
-	}
-	if ch.name == "postgres" {
-		return func(line string) {
-			if f, ok := parsePostgresAuthFailure(line); ok {
-				hook(f)
-			}
-		}
 	}
 	return func(line string) {
 		p := ch.current()

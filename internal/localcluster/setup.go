@@ -217,11 +217,16 @@ func (c *Cluster) writePostgresConfig() error {
 		fmt.Fprintf(&b, "pg_qualstats.sample_rate = %s\n", rate)
 	}
 	fmt.Fprintf(&b, "shared_preload_libraries = %s\n", pgQuote(preload))
-	b.WriteString("logging_collector = off\n")
-	b.WriteString("log_destination = 'stderr'\n")
-	// The client address and SQLSTATE come before the names a client
-	// chooses, so the ban watcher can read them unambiguously.
-	b.WriteString("log_line_prefix = '%m [%p] %q%h %e %d %u '\n")
+	// The server log is JSON (one object per line: a statement's newlines
+	// cannot forge entries) in <pgdata>/log, which internal/pglogs tails
+	// and attributes to project databases. Output before the collector
+	// starts still reaches stderr, which capydb forwards.
+	b.WriteString("logging_collector = on\n")
+	b.WriteString("log_destination = 'jsonlog'\n")
+	b.WriteString("log_directory = 'log'\n")
+	b.WriteString("log_filename = 'postgresql-%Y%m%d-%H%M%S.log'\n")
+	b.WriteString("log_rotation_age = '1d'\nlog_rotation_size = '64MB'\n")
+	b.WriteString("log_line_prefix = '%m [%p] %q%u@%d '\n")
 	if c.cfg.Fast {
 		b.WriteString("# Fast mode (tests): not crash safe.\n")
 		// synchronous_commit stays on: with it off, commits still sitting in

@@ -79,6 +79,16 @@ type Config struct {
 	// BackupSchedulerInterval is how often due schedules and expired
 	// backups are looked for (default 30s).
 	BackupSchedulerInterval time.Duration
+	// LogRetention is how long collected postgres log lines are kept
+	// (default 7 days); LogSearch enables GET …/logs/search.
+	LogRetention time.Duration
+	LogSearch    bool
+	// SMTPURL configures alert e-mails (smtp[s]://user:pass@host:port?from=…);
+	// "" sends none.
+	SMTPURL string
+	// SamplerInterval is how often every project's metrics are sampled
+	// and its usage alerts evaluated (default 1m).
+	SamplerInterval time.Duration
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
 	// StudioTimeout replaces Studio's 15 s statement timeout (tests only).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +27,8 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/observe"
+	"github.com/capydb/capydb/internal/pglogs"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -55,6 +58,7 @@ type Server struct {
 	http      *http.Server
 	listener  net.Listener
 	tmpDir    string // private scratch files (dumps), swept at start
+	clusterID string // the local cluster's id ("" without one)
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -188,6 +192,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 		bans = lifecycle.NewBanWatcher(s.lifecycle, lifecycle.BanConfig{ClusterID: c.ID,
 			Threshold: cfg.BanThreshold, Window: cfg.BanWindow, Duration: cfg.BanDuration, Log: log})
+		s.clusterID = c.ID
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
@@ -210,6 +215,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}
 		})
 	}
+	if s.cluster != nil {
+		// The postgres log is collected where the cluster runs.
+		s.run(runCtx, pglogs.New(pglogs.Config{Store: s.store, ClusterID: s.clusterID, Dir: s.cluster.LogDir(),
+			Retention: cfg.LogRetention, Logger: log,
+			OnAuthFailure: func(db string, addr netip.Addr) {
+				select {
+				case authFailures <- localcluster.AuthFailure{Database: db, Addr: addr, Source: "postgres"}:
+				default:
+				}
+			}}).Run)
+	}
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
@@ -217,6 +233,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
+		var mailer observe.Mailer
+		if cfg.SMTPURL != "" {
+			m, err := observe.ParseSMTPURL(cfg.SMTPURL)
+			if err != nil {
+				return nil, err
+			}
+			mailer = m
+		}
+		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters, Mailer: mailer},
+			bgsvc.PeriodicConfig{Interval: cfg.SamplerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err
@@ -248,13 +274,14 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&observe.Collector{Store: s.store})
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
-		CACert: s.caCert,
+		CACert: s.caCert, LogRetention: s.cfg.LogRetention, LogSearch: s.cfg.LogSearch,
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
