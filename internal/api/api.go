@@ -162,6 +162,7 @@ func New(deps Deps) *Server {
 	s.registerAccess()
 	s.registerBackups()
 	s.registerRestores()
+	s.registerPITR()
 	s.registerExports()
 	s.registerImports()
 	// Keep last: it completes the document of every operation above.

@@ -124,7 +124,7 @@ var jobResults = []struct {
 	{[]string{"branch.create", "branch.reset"}, wire.PreviewJobResult{}},
 	{[]string{"project.backup"}, wire.BackupJobResult{}},
 	{[]string{"project.export"}, wire.ExportJobResult{}},
-	{[]string{"project.restore"}, wire.RestoreJobResult{}},
+	{[]string{"project.restore", "instance.pitr_restore"}, wire.RestoreJobResult{}},
 }
 
 // typeDocument completes the document once every operation is registered:

@@ -93,15 +93,8 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger}
-	base := filepath.Join(cfg.DataDir, "pitr")
-	for _, d := range []string{base, cfg.RepoPath, filepath.Join(base, "log"), filepath.Join(base, "lock"),
-		filepath.Join(base, "spool"), m.tmpDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("pitr: %w", err)
-		}
-		if err := cfg.Chown(d); err != nil {
-			return nil, fmt.Errorf("pitr: %w", err)
-		}
+	if err := m.EnsureDirs(); err != nil {
+		return nil, err
 	}
 	if err := m.writeConfig(); err != nil {
 		return nil, err
@@ -109,10 +102,27 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// EnsureDirs creates pgBackRest's directories and the restores' scratch
+// directory DataDir/tmp/pitr, all owned by the postgres OS user. DataDir/tmp
+// becomes 0711 so that user can reach its own subdirectory (and list nothing).
+func (m *Manager) EnsureDirs() error {
+	base := filepath.Join(m.cfg.DataDir, "pitr")
+	for _, d := range []string{base, m.cfg.RepoPath, filepath.Join(base, "log"), filepath.Join(base, "lock"),
+		filepath.Join(base, "spool"), m.tmpDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("pitr: %w", err)
+		}
+		if err := m.cfg.Chown(d); err != nil {
+			return fmt.Errorf("pitr: %w", err)
+		}
+	}
+	return os.Chmod(filepath.Dir(m.tmpDir()), 0o711)
+}
+
 // WindowDays is the configured window.
 func (m *Manager) WindowDays() int { return m.cfg.WindowDays }
 
-func (m *Manager) tmpDir() string { return filepath.Join(m.cfg.DataDir, "tmp") }
+func (m *Manager) tmpDir() string { return filepath.Join(m.cfg.DataDir, "tmp", "pitr") }
 
 func (m *Manager) writeConfig() error {
 	base := filepath.Join(m.cfg.DataDir, "pitr")

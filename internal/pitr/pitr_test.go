@@ -156,7 +156,7 @@ func TestRestoreDatabaseAtTime(t *testing.T) {
 		t.Fatalf("alpha has %d rows (%v), want 290", n, err)
 	}
 	// Nothing is left behind.
-	if ents, _ := filepath.Glob(filepath.Join(f.c.DataDir(), "tmp", "pitr-*")); len(ents) != 0 {
+	if ents, _ := filepath.Glob(filepath.Join(f.c.DataDir(), "tmp", "pitr", "*")); len(ents) != 0 {
 		t.Fatalf("leftovers: %v", ents)
 	}
 

@@ -15,7 +15,7 @@ import (
 // middle of one (a recovery postmaster, its scratch directory). Call it
 // before any restore can run.
 func (m *Manager) Reap() error {
-	dirs, err := filepath.Glob(filepath.Join(m.tmpDir(), "pitr-*"))
+	dirs, err := filepath.Glob(filepath.Join(m.tmpDir(), "*"))
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ var (
 
 // RestoreParams describe extracting one database at a point in time.
 type RestoreParams struct {
-	// Key names the scratch directory (DataDir/tmp/pitr-<Key>): a retry
+	// Key names the scratch directory (DataDir/tmp/pitr/<Key>): a retry
 	// with the same key first removes what an earlier attempt left.
 	Key string
 	// DatabaseOID is the database to extract (its OID: a rename or a swap
@@ -59,7 +59,7 @@ type RestoreResult struct {
 // with an explicit offset (no offset would mean the server's time zone).
 func targetString(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999") + "+00" }
 
-func (m *Manager) workDir(key string) string { return filepath.Join(m.tmpDir(), "pitr-"+key) }
+func (m *Manager) workDir(key string) string { return filepath.Join(m.tmpDir(), key) }
 
 // RestoreDatabase restores the cluster's base backup before p.Target into a
 // private scratch directory (only p.DatabaseOID's files, when the backup

@@ -26,6 +26,7 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/pitr"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -46,6 +47,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	cluster   *localcluster.Cluster
+	pitr      *pitr.Manager
 	store     *store.Store
 	lifecycle *lifecycle.Service
 	blob      *blobstore.Store // backups, exports, uploads (lifecycle and api share it)
@@ -94,8 +96,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 
 	dsn := cfg.DatabaseURL
 	if cfg.EmbeddedCluster {
+		archive := ""
+		if cfg.PITR {
+			archive = pitr.ArchiveCommand(cfg.DataDir)
+		}
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
-			DataDir: cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
+			ArchiveCommand: archive,
+			DataDir:        cfg.DataDir, DirectPort: cfg.DirectPort, DirectPortExplicit: cfg.DirectPortExplicit,
 			PooledPort: cfg.PooledPort, PooledPortExplicit: cfg.PooledPortExplicit, PublicHost: cfg.PublicHost,
 			SessionPort: cfg.SessionPort, SessionPortExplicit: cfg.SessionPortExplicit,
 			AllowOldPgBouncer: cfg.AllowOldPgBouncer, Fast: cfg.Fast, Logger: log,
@@ -125,11 +132,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	// Dumps of tenant data live only in a private directory under the data
 	// directory; whatever a killed process left there is swept now.
 	s.tmpDir = filepath.Join(cfg.DataDir, "tmp")
+	// A recovery instance a killed restore left running is stopped first.
+	if s.cluster != nil && cfg.PITR {
+		if s.pitr, err = pitr.New(pitr.Config{DataDir: cfg.DataDir, RepoPath: cfg.PITRRepoPath, PGData: s.cluster.PGData(),
+			SocketDir: s.cluster.SocketDir(), Port: s.cluster.DirectPort(), AdminUser: s.cluster.AdminUser(),
+			AdminDSN: s.cluster.AdminDSN(), BinDir: s.cluster.BinDir(), Credential: s.cluster.OwnerCredential(),
+			Chown: s.cluster.Chown, WindowDays: cfg.PITRWindowDays, Logger: log}); err != nil {
+			return nil, err
+		}
+		if err := s.pitr.Reap(); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.RemoveAll(s.tmpDir); err != nil {
 		return nil, fmt.Errorf("while sweeping %s: %w", s.tmpDir, err)
 	}
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		return nil, err
+	}
+	if s.pitr != nil {
+		if err := s.pitr.EnsureDirs(); err != nil {
+			return nil, err
+		}
+		if err := s.pitr.Setup(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if s.blob, err = s.openBackups(ctx, key); err != nil {
 		return nil, err
@@ -171,6 +198,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		if s.pitr != nil {
+			s.lifecycle.AttachPITR(c.ID, s.pitr)
+		}
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
@@ -187,6 +217,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
+		if s.pitr != nil {
+			s.run(runCtx, lifecycle.NewPITRBackupScheduler(s.lifecycle, cfg.PITRBackupInterval, bgsvc.PeriodicConfig{
+				Interval: min(cfg.PITRBackupInterval, time.Minute), Clock: cfg.Clock, Logger: log}).Run)
+		}
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err
