@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,53 @@ func TestPointInTimeRestore(t *testing.T) {
 	st := s.must(200, "GET", "/v1/projects/"+pid+"/pitr", nil)
 	if st.get("archiver_healthy") != true || st.get("archived_count").(float64) < 1 {
 		t.Fatalf("pitr status %s", st.Raw)
+	}
+
+	// 6. The repository turns unwritable: the failure shows on …/pitr and
+	// /status; once fixed, archiving resumes without a gap (a restore to
+	// "now" sees the row written during the outage).
+	repo := filepath.Join(s.dataDir, "pitr", "repo")
+	if err := os.Chmod(repo, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(repo, 0o700)
+	seed(t, url, "INSERT INTO t VALUES (2000, 'outage');\n")
+	if _, err := s.admin("postgres").Exec(context.Background(), `SELECT pg_switch_wal()`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st = s.must(200, "GET", "/v1/projects/"+pid+"/pitr", nil)
+		if st.get("archiver_healthy") == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the archiver failure does not show: %s", st.Raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if st.get("failed_count").(float64) < 1 || st.str("last_failed_wal") == "" {
+		t.Fatalf("pitr status during the outage %s", st.Raw)
+	}
+	status := s.must(200, "GET", "/status", nil)
+	found := false
+	for _, c := range status.get("components").([]any) {
+		if m := c.(map[string]any); m["name"] == "wal_archiving" {
+			found = m["status"] == "degraded" && strings.Contains(m["message"].(string), st.str("last_failed_wal"))
+		}
+	}
+	if !found {
+		t.Fatalf("/status does not report the archiving failure: %s", status.Raw)
+	}
+	if err := os.Chmod(repo, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r = s.must(202, "POST", "/v1/projects/"+pid+"/restores", map[string]any{"restore_time": time.Now().Add(time.Minute).UTC().Format(time.RFC3339)})
+	if job = s.waitJob(r.str("job", "id")); job["state"] != "completed" {
+		t.Fatalf("restore after the outage %v", job)
+	}
+	afterURL := s.must(200, "GET", "/v1/preview-databases/"+job["preview_database_id"].(string)+"/connections", nil).str("connections", "direct_url")
+	samePhases(t, "restore after the outage", phases(t, afterURL), map[string]int{"one": 50, "two": 30, "outage": 1})
+	if st = s.must(200, "GET", "/v1/projects/"+pid+"/pitr", nil); st.get("archiver_healthy") != true {
+		t.Fatalf("archiving did not recover: %s", st.Raw)
 	}
 }

@@ -114,9 +114,7 @@ func (s *Service) databaseOID(ctx context.Context, p *store.Project, db string) 
 	if err != nil {
 		return 0, err
 	}
-	var oid uint32
-	err = c.Admin().QueryRow(ctx, `SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1`, db).Scan(&oid)
-	return oid, err
+	return c.DatabaseOID(ctx, db)
 }
 
 // PITRRestorePoint resolves the time of a new restore point of kind pitr:

@@ -364,6 +364,17 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 	hooks := api.StatusComponent{Name: "webhook_delivery"}
 	hooks.Status, hooks.Message = webhooks.Status(ctx, s.store.Pool)
 	out = append(out, workers, hooks)
+	if s.pitr != nil {
+		// A failing archive_command stops the point-in-time window from advancing.
+		arch := api.StatusComponent{Name: "wal_archiving", Status: "operational"}
+		if a, err := s.pitr.Archiver(ctx); err != nil {
+			arch.Status, arch.Message = "degraded", "the WAL archiver's state cannot be read"
+		} else if !a.Healthy {
+			arch.Status, arch.Message = "degraded", fmt.Sprintf("archiving WAL segment %s failed at %s (%d failures); point-in-time recovery stops advancing",
+				a.LastFailedWAL, a.LastFailedAt.UTC().Format(time.RFC3339), a.FailedCount)
+		}
+		out = append(out, arch)
+	}
 	clusters, err := store.ListClusters(ctx, s.store.Pool)
 	if err != nil {
 		return out
