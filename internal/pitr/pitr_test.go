@@ -137,6 +137,7 @@ func TestRestoreDatabaseAtTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("restore %v, replay %v, dump %v", res.Timings["restore"], res.Timings["replay"], res.Timings["dump"])
 	if !res.Selective || res.Database != "alpha" {
 		t.Fatalf("result %+v: want a selective restore of alpha", res)
 	}

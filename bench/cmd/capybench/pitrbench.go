@@ -29,7 +29,7 @@ import (
 var (
 	pitrScale  = 10
 	pitrChurn  = 30 * time.Second
-	pitrRounds = 2
+	pitrRounds = 3
 )
 
 func init() {
@@ -41,9 +41,13 @@ func init() {
 
 // PITRRound is one interleaved round.
 type PITRRound struct {
-	PITRS        float64 `json:"capydb_pitr_new_preview_s"`
-	FullClusterS float64 `json:"full_cluster_pgbackrest_s"`
-	LogicalS     float64 `json:"logical_restore_new_preview_s"`
+	PITRS float64 `json:"capydb_pitr_new_preview_s"`
+	// The PITR's parts, from the job's progress phases (polled every 20 ms):
+	// the request (window, heartbeat, WAL switch, archived), queueing, the
+	// pgBackRest restore, start + replay, pg_dump, load + swap.
+	PhasesS      map[string]float64 `json:"capydb_pitr_phases_s"`
+	FullClusterS float64            `json:"full_cluster_pgbackrest_s"`
+	LogicalS     float64            `json:"logical_restore_new_preview_s"`
 }
 
 // PITRResult is pitr.json.
@@ -177,6 +181,7 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 		}
 	}
 
+	var phases map[string]float64
 	restoreToPreview := func(body map[string]any) (float64, error) {
 		var r struct {
 			Job Job `json:"job"`
@@ -185,12 +190,48 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 		if err := c.do(ctx, http.MethodPost, "/v1/projects/"+pp.ID+"/restores", body, &r); err != nil {
 			return 0, err
 		}
-		done, _, err := c.WaitJob(ctx, r.Job.ID, 20*time.Millisecond, 30*time.Minute)
-		if err != nil {
-			return 0, err
+		// Each phase's start, as first seen; the parts are the gaps.
+		order := []string{"request", "queued", "restoring_base_backup", "replaying_wal", "dumping", "restoring", "done"}
+		seen := map[string]time.Duration{"request": 0, "queued": time.Since(t0)}
+		for {
+			var j struct {
+				Job struct {
+					State    string         `json:"state"`
+					Error    *string        `json:"error"`
+					Progress map[string]any `json:"progress"`
+				} `json:"job"`
+			}
+			if err := c.do(ctx, http.MethodGet, "/v1/jobs/"+r.Job.ID, nil, &j); err != nil {
+				return 0, err
+			}
+			if ph, _ := j.Job.Progress["phase"].(string); ph != "" {
+				if _, ok := seen[ph]; !ok {
+					seen[ph] = time.Since(t0)
+				}
+			}
+			if j.Job.State == "failed" {
+				return 0, fmt.Errorf("restore failed: %s", deref(j.Job.Error))
+			}
+			if j.Job.State == "completed" {
+				break
+			}
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return 0, err
+			}
 		}
-		if done.State != "completed" {
-			return 0, fmt.Errorf("restore failed: %s", deref(done.Error))
+		seen["done"] = time.Since(t0)
+		phases = map[string]float64{}
+		for i := 0; i+1 < len(order); i++ {
+			a, okA := seen[order[i]]
+			if !okA {
+				continue
+			}
+			for _, next := range order[i+1:] {
+				if b, ok := seen[next]; ok {
+					phases[order[i]] = round3((b - a).Seconds())
+					break
+				}
+			}
 		}
 		s := time.Since(t0).Seconds()
 		var jd struct {
@@ -209,14 +250,15 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 			"preview_name": fmt.Sprintf("pitr-%d", round)}); err != nil {
 			return nil, err
 		}
+		r.PhasesS = phases
 		if r.FullClusterS, err = fullClusterRestore(ctx, o, backrest, postgres, cred, target); err != nil {
 			return nil, err
 		}
 		if r.LogicalS, err = restoreToPreview(map[string]any{"backup_key": key, "preview_name": fmt.Sprintf("logical-%d", round)}); err != nil {
 			return nil, err
 		}
-		logf("round %d: capydb PITR %.2f s; full-cluster pgBackRest restore + replay %.2f s; logical restore %.2f s",
-			round, r.PITRS, r.FullClusterS, r.LogicalS)
+		logf("round %d: capydb PITR %.2f s %v; full-cluster pgBackRest restore + replay %.2f s; logical restore %.2f s",
+			round, r.PITRS, r.PhasesS, r.FullClusterS, r.LogicalS)
 		res.Rounds = append(res.Rounds, r)
 	}
 	med := func(get func(PITRRound) float64) float64 {
@@ -233,9 +275,12 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 		}
 		return v[(len(v)-1)/2]
 	}
-	res.Median = PITRRound{PITRS: med(func(r PITRRound) float64 { return r.PITRS }),
+	res.Median = PITRRound{PITRS: med(func(r PITRRound) float64 { return r.PITRS }), PhasesS: map[string]float64{},
 		FullClusterS: med(func(r PITRRound) float64 { return r.FullClusterS }),
 		LogicalS:     med(func(r PITRRound) float64 { return r.LogicalS })}
+	for ph := range res.Rounds[0].PhasesS {
+		res.Median.PhasesS[ph] = med(func(r PITRRound) float64 { return r.PhasesS[ph] })
+	}
 	m := res.Median
 	res.Targets = []Target{
 		{Name: "one-project PITR (end to end) < full-cluster pgBackRest restore to the same target", Value: fmt.Sprintf("%.2f s vs %.2f s", m.PITRS, m.FullClusterS), Pass: m.PITRS < m.FullClusterS},
@@ -325,6 +370,11 @@ func appendPITRSummary(dir string) {
 		res.Scale, float64(res.DBBytes)/1e6, float64(res.ClusterBytes)/1e6, float64(res.ReplayBytes)/1e6, len(res.Rounds))
 	b.WriteString("| Operation | Time |\n|---|---|\n")
 	fmt.Fprintf(&b, "| capydb PITR of the project into a new preview (end to end) | %.2f s |\n", m.PITRS)
+	for _, ph := range []string{"request", "queued", "restoring_base_backup", "replaying_wal", "dumping", "restoring"} {
+		if v, ok := m.PhasesS[ph]; ok {
+			fmt.Fprintf(&b, "| — %s | %.2f s |\n", ph, v)
+		}
+	}
 	fmt.Fprintf(&b, "| (a) full-cluster pgBackRest restore + replay + promote to the same target | %.2f s |\n", m.FullClusterS)
 	fmt.Fprintf(&b, "| (b) logical backup restored into a new preview | %.2f s |\n\n", m.LogicalS)
 	for _, t := range res.Targets {
