@@ -72,6 +72,15 @@ func TestPointInTimeRestore(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// capydb pitr status † shows the same window.
+	u := newCLIUser(t)
+	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)
+	app := u.in(t.TempDir())
+	app.expect(0, "link", "--project", "pitr")
+	cst := app.json("pitr", "status")
+	if cst["enabled"] != true || cst["earliest_restore_time"] == nil || cst["window_days"].(float64) != 30 {
+		t.Fatalf("capydb pitr status: %v", cst)
+	}
 	url := projectURL(s, pid)
 	seed(t, url, "CREATE TABLE t (id int PRIMARY KEY, phase text NOT NULL);\n"+
 		"INSERT INTO t SELECT g, 'one' FROM generate_series(1, 50) g;\n")
