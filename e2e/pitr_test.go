@@ -54,6 +54,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	if _, err := exec.LookPath("pgbackrest"); err != nil {
 		t.Fatal("pgbackrest is not installed (scripts/ensure-deps.sh installs it)")
 	}
+	began := time.Now()
 	s := startServer(t, "", 0, 0, "--pitr")
 	// The first base backup opens the window.
 	deadline := time.Now().Add(90 * time.Second)
@@ -92,6 +93,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	atTarget := map[string]int{"one": 50, "two": 30}
 	now := map[string]int{"one": 45, "two": 30, "three": 20}
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 1. into a new preview")
 	// 1. into a new preview (the default)
 	r := s.must(202, "POST", "/v1/projects/"+pid+"/restores", map[string]any{"restore_time": target.Format(time.RFC3339Nano),
 		"preview_name": "at-t"})
@@ -118,6 +120,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	// The preview's login owns what was restored and can write.
 	seed(t, pvURL, "INSERT INTO t VALUES (1000, 'preview');\n")
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 2. a time in the future")
 	// 2. a time in the future is clamped to the latest restorable point.
 	future := time.Now().Add(time.Hour).UTC()
 	r = s.must(202, "POST", "/v1/projects/"+pid+"/restores", map[string]any{"restore_time": future.Format(time.RFC3339)})
@@ -132,6 +135,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	latestURL := s.must(200, "GET", "/v1/preview-databases/"+job["preview_database_id"].(string)+"/connections", nil).str("connections", "direct_url")
 	samePhases(t, "clamped restore", phases(t, latestURL), now)
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 3. before the window")
 	// 3. before the window: 400 naming the earliest point.
 	r = s.call("POST", "/v1/projects/"+pid+"/restores", s.key, map[string]any{"restore_time": "2001-01-01T00:00:00Z"})
 	if r.Status != 400 || !strings.Contains(r.str("error"), "before the earliest restorable point") {
@@ -142,6 +146,7 @@ func TestPointInTimeRestore(t *testing.T) {
 		t.Fatalf("pitr restore point in the future: %d %s", r.Status, r.Raw)
 	}
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 4. a pitr restore point")
 	// 4. a pitr restore point, then a dropped table: restoring the point into
 	// the existing preview brings the table back (credentials kept).
 	rp := s.must(201, "POST", "/v1/projects/"+pid+"/restore-points", map[string]any{"label": "before drop", "kind": "pitr"})
@@ -163,6 +168,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	}
 	samePhases(t, "existing preview from the restore point", phases(t, pvURL), now)
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 5. over the project")
 	// 5. over the project, with an approval; the safety backup comes first.
 	tok := s.must(201, "POST", "/v1/projects/"+pid+"/approvals", map[string]any{"action": "project.restore_overwrite"}).str("approval", "token")
 	r = s.must(202, "POST", "/v1/projects/"+pid+"/restores", map[string]any{"restore_time": target.Format(time.RFC3339Nano),
@@ -188,6 +194,7 @@ func TestPointInTimeRestore(t *testing.T) {
 		t.Fatalf("pitr status %s", st.Raw)
 	}
 
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "// 6. The repository turns")
 	// 6. The repository turns unwritable: the failure shows on …/pitr and
 	// /status; once fixed, archiving resumes without a gap (a restore to
 	// "now" sees the row written during the outage).
@@ -223,6 +230,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	if !found {
 		t.Fatalf("/status does not report the archiving failure: %s", status.Raw)
 	}
+	t.Logf("%s: %s", time.Since(began).Round(time.Millisecond), "if err := os.Chmod(repo, 0o700")
 	if err := os.Chmod(repo, 0o700); err != nil {
 		t.Fatal(err)
 	}
