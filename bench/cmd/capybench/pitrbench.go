@@ -27,7 +27,8 @@ import (
 //   - (b) the logical path: restoring a capydb backup into a new preview.
 
 var (
-	pitrScale  = 10
+	pitrScale       = 10
+	pitrOthersScale = 30
 	pitrChurn  = 30 * time.Second
 	pitrRounds = 3
 )
@@ -35,6 +36,7 @@ var (
 func init() {
 	allBenchmarks = append(allBenchmarks, "pitr")
 	flag.IntVar(&pitrScale, "pitr-scale", pitrScale, "pgbench -i scale of the PITR benchmark's project")
+	flag.IntVar(&pitrOthersScale, "pitr-others-scale", pitrOthersScale, "pgbench -i scale of another project on the same cluster (the neighbours a one-project restore skips; 0 = none)")
 	flag.DurationVar(&pitrChurn, "pitr-churn", pitrChurn, "pgbench run after the base backup (its WAL is replayed); the target is in its middle")
 	flag.IntVar(&pitrRounds, "pitr-rounds", pitrRounds, "rounds of (capydb PITR, full-cluster pgBackRest restore, logical restore); medians are reported")
 }
@@ -88,9 +90,12 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 	}
 	defer pp.Admin.Close(context.Background())
 	admin := pp.Admin
-	if err := admin.QueryRow(ctx, `SELECT pg_database_size($1), (SELECT sum(pg_database_size(oid)) FROM pg_database)::bigint`, pp.DB).
-		Scan(&res.DBBytes, &res.ClusterBytes); err != nil {
-		return nil, err
+	var others *pgbenchProject
+	if pitrOthersScale > 0 {
+		if others, err = loadPgbenchProject(ctx, srv, "pitrbench-others", pitrOthersScale); err != nil {
+			return nil, err
+		}
+		defer others.Admin.Close(context.Background())
 	}
 	pgUser, err := user.Lookup("postgres")
 	if err != nil {
@@ -128,8 +133,12 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 			return nil, err
 		}
 	}
+	if err := admin.QueryRow(ctx, `SELECT pg_database_size($1), (SELECT sum(pg_database_size(oid)) FROM pg_database)::bigint`, pp.DB).
+		Scan(&res.DBBytes, &res.ClusterBytes); err != nil {
+		return nil, err
+	}
 	// A base backup with the project in it (the server's first one ran before it existed).
-	logf("base backup")
+	logf("base backup (project %d MB, cluster %d MB)", res.DBBytes>>20, res.ClusterBytes>>20)
 	var lsn0 string
 	if err := backrest("--type=full", "--start-fast", "backup"); err != nil {
 		return nil, err
@@ -139,9 +148,18 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	logf("pgbench churn for %s", pitrChurn)
-	churn := exec.CommandContext(ctx, pgbench, "-n", "-c", "2", "-j", "2", "-T", strconv.Itoa(int(pitrChurn.Seconds())), pp.Conns.DirectURL)
+	secs := strconv.Itoa(int(pitrChurn.Seconds()))
+	churn := exec.CommandContext(ctx, pgbench, "-n", "-c", "1", "-T", secs, pp.Conns.DirectURL)
 	if err := churn.Start(); err != nil {
 		return nil, err
+	}
+	var noise *exec.Cmd
+	if others != nil {
+		// The neighbours write too: their WAL is replayed by every restore.
+		noise = exec.CommandContext(ctx, pgbench, "-n", "-c", "1", "-T", secs, others.Conns.DirectURL)
+		if err := noise.Start(); err != nil {
+			return nil, err
+		}
 	}
 	time.Sleep(pitrChurn / 2)
 	target := time.Now().UTC()
@@ -149,6 +167,11 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 	_ = admin.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsnT)
 	if err := churn.Wait(); err != nil {
 		return nil, fmt.Errorf("pgbench: %w", err)
+	}
+	if noise != nil {
+		if err := noise.Wait(); err != nil {
+			return nil, fmt.Errorf("pgbench (neighbours): %w", err)
+		}
 	}
 	if err := admin.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint, pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::bigint`,
 		lsn0, lsnT).Scan(&res.WALBytes, &res.ReplayBytes); err != nil {
@@ -290,7 +313,7 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 		"capydb PITR: POST /restores with restore_time → job completed (heartbeat + WAL switch, selective pgBackRest restore of the project's database, replay to the target in a private paused instance, pg_dump, load into a new preview, swap).",
 		"Full-cluster floor: pgbackrest restore of every database to the same target + postmaster start, replay and promote (fsync=off); it extracts nothing, so it is a floor for the replay part only.",
 		"Logical: restore of a capydb backup of the project (taken after the churn) into a new preview.",
-		fmt.Sprintf("Medians of %d interleaved rounds; warm page cache; 2 pgbench clients of churn for %s.", len(res.Rounds), pitrChurn))
+		fmt.Sprintf("Medians of %d interleaved rounds; warm page cache; churn: one pgbench client on the project and one on its neighbour (scale %d) for %s.", len(res.Rounds), pitrOthersScale, pitrChurn))
 	return res, nil
 }
 
