@@ -29,8 +29,8 @@ import (
 var (
 	pitrScale       = 10
 	pitrOthersScale = 30
-	pitrChurn  = 30 * time.Second
-	pitrRounds = 3
+	pitrChurn       = 30 * time.Second
+	pitrRounds      = 3
 )
 
 func init() {
