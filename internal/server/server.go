@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -98,6 +99,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if cfg.EmbeddedCluster {
 		archive := ""
 		if cfg.PITR {
+			if _, err := exec.LookPath("pgbackrest"); err != nil {
+				return nil, errors.New("--pitr (the default) archives WAL with pgBackRest, which is not installed: " +
+					"install it (Debian: apt-get install pgbackrest; scripts/ensure-deps.sh does) or start with --pitr=false")
+			}
 			archive = pitr.ArchiveCommand(cfg.DataDir)
 		}
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
