@@ -243,4 +243,48 @@ func TestPointInTimeRestore(t *testing.T) {
 	if st = s.must(200, "GET", "/v1/projects/"+pid+"/pitr", nil); st.get("archiver_healthy") != true {
 		t.Fatalf("archiving did not recover: %s", st.Raw)
 	}
+
+	// 7. SIGKILL during a restore's pgBackRest restore or replay: after a
+	// restart the job finishes or fails cleanly and no recovery instance or
+	// scratch directory is left.
+	t.Logf("%s: crash", time.Since(began).Round(time.Millisecond))
+	// (To now: the project's database is a new incarnation since step 5,
+	// and a time before that fails with "did not exist at the target time".)
+	r = s.must(202, "POST", "/v1/projects/"+pid+"/restores", map[string]any{"restore_time": time.Now().Add(time.Minute).UTC().Format(time.RFC3339)})
+	crashJob := r.str("job", "id")
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		j := s.must(200, "GET", "/v1/jobs/"+crashJob, nil)
+		if ph, _ := j.get("job", "progress", "phase").(string); ph == "restoring_base_backup" || ph == "replaying_wal" {
+			break
+		}
+		if st := j.str("job", "state"); st == "completed" || st == "failed" || time.Now().After(deadline) {
+			t.Fatalf("the restore was not caught mid-way: %s", j.Raw)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.kill()
+	scratch := filepath.Join(s.dataDir, "tmp", "pitr")
+	s2 := startServer(t, s.dataDir, s.directPort, s.pooledPort, "--pitr")
+	job = s2.waitJob(crashJob)
+	switch job["state"] {
+	case "completed":
+		crashURL := s2.must(200, "GET", "/v1/preview-databases/"+job["preview_database_id"].(string)+"/connections", nil).str("connections", "direct_url")
+		samePhases(t, "restore after a crash", phases(t, crashURL), map[string]int{"one": 50, "two": 30, "outage": 1})
+	default:
+		t.Logf("the restore failed after the crash: %v", job)
+		pv := s2.must(200, "GET", "/v1/preview-databases/"+job["preview_database_id"].(string), nil)
+		if pv.str("preview", "state") != "failed" {
+			t.Fatalf("failed restore left preview %s", pv.Raw)
+		}
+	}
+	if ents, _ := os.ReadDir(scratch); len(ents) != 0 {
+		t.Fatalf("scratch left after the restart: %v", ents)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), scratch) {
+			t.Fatalf("a process still runs in %s: %q", scratch, b)
+		}
+	}
+	t.Logf("%s: done (crash job %s)", time.Since(began).Round(time.Millisecond), job["state"])
 }
