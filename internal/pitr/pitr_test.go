@@ -24,6 +24,7 @@ type fixture struct {
 	before time.Time // before the first backup
 	target time.Time
 	oid    uint32 // alpha's
+	gamma  uint32 // created after the backup
 }
 
 func setup(t *testing.T) *fixture {
@@ -65,6 +66,11 @@ func setup(t *testing.T) *fixture {
 		t.Fatalf("first backup type %q, want full", b.Type)
 	}
 	time.Sleep(1100 * time.Millisecond) // pgBackRest compares whole seconds
+	exec1(t, admin, `CREATE DATABASE gamma`)
+	exec1(t, connect(t, c, "gamma"), `CREATE TABLE t AS SELECT g AS id, 'before'::text AS phase FROM generate_series(1, 7) g`)
+	if err := admin.QueryRow(ctx, `SELECT oid FROM pg_database WHERE datname = 'gamma'`).Scan(&f.gamma); err != nil {
+		t.Fatal(err)
+	}
 	for _, db := range []string{"alpha", "beta"} {
 		conn := connect(t, c, db)
 		exec1(t, conn, `INSERT INTO t SELECT g, 'before' FROM generate_series(101, 200) g`)
@@ -161,6 +167,19 @@ func TestRestoreDatabaseAtTime(t *testing.T) {
 		t.Fatalf("leftovers: %v", ents)
 	}
 
+	t.Run("database newer than the backup", func(t *testing.T) {
+		dump := filepath.Join(t.TempDir(), "gamma.dump")
+		res, err := f.m.RestoreDatabase(ctx, RestoreParams{Key: "t4", DatabaseOID: f.gamma, Target: f.target, Out: dump})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Selective || res.Database != "gamma" {
+			t.Fatalf("result %+v: want a whole-cluster restore of gamma", res)
+		}
+		if got := load(t, f, dump, "gamma_at_t"); got["before"] != 7 || len(got) != 1 {
+			t.Fatalf("gamma at T: %v", got)
+		}
+	})
 	t.Run("past the archive", func(t *testing.T) {
 		_, err := f.m.RestoreDatabase(ctx, RestoreParams{Key: "t2", DatabaseOID: f.oid, Target: time.Now().Add(time.Hour),
 			Out: filepath.Join(t.TempDir(), "x.dump")})
