@@ -292,8 +292,11 @@ func (s *Service) CreateRestorePoint(ctx context.Context, rp *store.RestorePoint
 		if err := store.InsertRestorePoint(ctx, tx, rp); err != nil {
 			return err
 		}
-		return audit(ctx, tx, rp.OrganizationID, rp.ProjectID, "restore_point.created", actor, map[string]any{
-			"restore_point_id": rp.ID, "kind": rp.Kind, "backup_id": deref(rp.BackupID)})
+		meta := map[string]any{"restore_point_id": rp.ID, "kind": rp.Kind, "backup_id": deref(rp.BackupID)}
+		if rp.PITRTime != nil {
+			meta["pitr_time"] = rp.PITRTime.UTC()
+		}
+		return audit(ctx, tx, rp.OrganizationID, rp.ProjectID, "restore_point.created", actor, meta)
 	})
 }
 
