@@ -169,12 +169,14 @@ func TestRestoreDatabaseAtTime(t *testing.T) {
 
 	t.Run("database newer than the backup", func(t *testing.T) {
 		dump := filepath.Join(t.TempDir(), "gamma.dump")
-		res, err := f.m.RestoreDatabase(ctx, RestoreParams{Key: "t4", DatabaseOID: f.gamma, Target: f.target, Out: dump})
+		var phases []string
+		res, err := f.m.RestoreDatabase(ctx, RestoreParams{Key: "t4", DatabaseOID: f.gamma, Target: f.target, Out: dump,
+			Phase: func(s string) { phases = append(phases, s) }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Selective || res.Database != "gamma" {
-			t.Fatalf("result %+v: want a whole-cluster restore of gamma", res)
+		if res.Selective || res.Database != "gamma" || strings.Join(phases, ",") != "restoring_base_backup,restoring_whole_cluster,replaying_wal,dumping" {
+			t.Fatalf("result %+v, phases %v: want a whole-cluster restore of gamma", res, phases)
 		}
 		if got := load(t, f, dump, "gamma_at_t"); got["before"] != 7 || len(got) != 1 {
 			t.Fatalf("gamma at T: %v", got)

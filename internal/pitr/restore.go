@@ -104,6 +104,7 @@ func (m *Manager) RestoreDatabase(ctx context.Context, p RestoreParams) (*Restor
 	if Code(err) == 80 {
 		// The database is newer than the backup: restore everything.
 		res.Selective = false
+		phase("restoring_whole_cluster")
 		if err := m.emptyDir(filepath.Join(work, "data")); err != nil {
 			return nil, err
 		}

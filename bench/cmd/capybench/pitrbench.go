@@ -214,7 +214,7 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 			return 0, err
 		}
 		// Each phase's start, as first seen; the parts are the gaps.
-		order := []string{"request", "queued", "restoring_base_backup", "replaying_wal", "dumping", "restoring", "done"}
+		order := []string{"request", "queued", "restoring_base_backup", "restoring_whole_cluster", "replaying_wal", "dumping", "restoring", "done"}
 		seen := map[string]time.Duration{"request": 0, "queued": time.Since(t0)}
 		for {
 			var j struct {
@@ -393,7 +393,7 @@ func appendPITRSummary(dir string) {
 		res.Scale, float64(res.DBBytes)/1e6, float64(res.ClusterBytes)/1e6, float64(res.ReplayBytes)/1e6, len(res.Rounds))
 	b.WriteString("| Operation | Time |\n|---|---|\n")
 	fmt.Fprintf(&b, "| capydb PITR of the project into a new preview (end to end) | %.2f s |\n", m.PITRS)
-	for _, ph := range []string{"request", "queued", "restoring_base_backup", "replaying_wal", "dumping", "restoring"} {
+	for _, ph := range []string{"request", "queued", "restoring_base_backup", "restoring_whole_cluster", "replaying_wal", "dumping", "restoring"} {
 		if v, ok := m.PhasesS[ph]; ok {
 			fmt.Fprintf(&b, "| — %s | %.2f s |\n", ph, v)
 		}
