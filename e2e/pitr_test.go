@@ -244,7 +244,8 @@ func TestPointInTimeRestore(t *testing.T) {
 		t.Fatalf("archiving did not recover: %s", st.Raw)
 	}
 
-	// 7. SIGKILL during a restore's pgBackRest restore or replay: after a
+	// 7. SIGKILL during a restore's pgBackRest restore or replay (here the
+	// project is newer than the first base backup: a whole-cluster restore): after a
 	// restart the job finishes or fails cleanly and no recovery instance or
 	// scratch directory is left.
 	t.Logf("%s: crash", time.Since(began).Round(time.Millisecond))
@@ -254,7 +255,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	crashJob := r.str("job", "id")
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		j := s.must(200, "GET", "/v1/jobs/"+crashJob, nil)
-		if ph, _ := j.get("job", "progress", "phase").(string); ph == "restoring_base_backup" || ph == "replaying_wal" {
+		if ph, _ := j.get("job", "progress", "phase").(string); ph == "restoring_base_backup" || ph == "restoring_whole_cluster" || ph == "replaying_wal" {
 			break
 		}
 		if st := j.str("job", "state"); st == "completed" || st == "failed" || time.Now().After(deadline) {
