@@ -31,12 +31,16 @@ var (
 	pitrOthersScale = 30
 	pitrChurn       = 30 * time.Second
 	pitrRounds      = 3
+	// pitrUnbundled takes the benchmark's base backup without repo1-bundle
+	// (does bundling cost the selective restore its advantage?).
+	pitrUnbundled bool
 )
 
 func init() {
 	allBenchmarks = append(allBenchmarks, "pitr")
 	flag.IntVar(&pitrScale, "pitr-scale", pitrScale, "pgbench -i scale of the PITR benchmark's project")
 	flag.IntVar(&pitrOthersScale, "pitr-others-scale", pitrOthersScale, "pgbench -i scale of another project on the same cluster (the neighbours a one-project restore skips; 0 = none)")
+	flag.BoolVar(&pitrUnbundled, "pitr-unbundled", false, "take the benchmark's base backup with --no-repo1-bundle")
 	flag.DurationVar(&pitrChurn, "pitr-churn", pitrChurn, "pgbench run after the base backup (its WAL is replayed); the target is in its middle")
 	flag.IntVar(&pitrRounds, "pitr-rounds", pitrRounds, "rounds of (capydb PITR, full-cluster pgBackRest restore, logical restore); medians are reported")
 }
@@ -140,7 +144,11 @@ func runPITRBench(ctx context.Context, o *options) (*PITRResult, error) {
 	// A base backup with the project in it (the server's first one ran before it existed).
 	logf("base backup (project %d MB, cluster %d MB)", res.DBBytes>>20, res.ClusterBytes>>20)
 	var lsn0 string
-	if err := backrest("--type=full", "--start-fast", "backup"); err != nil {
+	bargs := []string{"--type=full", "--start-fast", "backup"}
+	if pitrUnbundled {
+		bargs = append([]string{"--no-repo1-bundle"}, bargs...)
+	}
+	if err := backrest(bargs...); err != nil {
 		return nil, err
 	}
 	if err := admin.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn0); err != nil {
