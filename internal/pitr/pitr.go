@@ -129,7 +129,11 @@ func (m *Manager) writeConfig() error {
 	var b strings.Builder
 	b.WriteString("# Written by capydb on every start; edits are lost.\n[global]\n")
 	fmt.Fprintf(&b, "repo1-path=%s\n", m.cfg.RepoPath)
-	b.WriteString("repo1-bundle=y\n")
+	// No repo1-bundle: it makes backups of many small files faster, but a
+	// --db-include restore then reads the other databases' bundles too
+	// (measured: 3.9 s instead of 1.0 s for a 165 MB project in a 682 MB
+	// cluster, capybench -only pitr -pitr-unbundled).
+	b.WriteString("repo1-bundle=n\n")
 	b.WriteString("repo1-retention-full-type=time\n")
 	fmt.Fprintf(&b, "repo1-retention-full=%d\n", m.cfg.WindowDays)
 	b.WriteString("compress-type=lz4\nprocess-max=2\n")
