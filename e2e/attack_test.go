@@ -28,7 +28,8 @@ func TestTenantAttack(t *testing.T) {
 		}
 	}
 	// Imports from another project of this server need loopback sources.
-	s := startServer(t, "", 0, 0, "--imports-allow-private")
+	// --pitr: the point-in-time restore is one of the jobs.
+	s := startServer(t, "", 0, 0, "--imports-allow-private", "--pitr")
 	a := newAttackRun(t, s)
 	ctx := context.Background()
 
@@ -122,6 +123,24 @@ func TestTenantAttack(t *testing.T) {
 		a.check("restore over the project (with its safety backup and verification)")
 		mustExec(t, urlA, attackSearchPath) // a swapped-in database starts without it
 	}
+
+	// Point in time: the planted project, dumped by the private recovery
+	// instance's superuser and loaded as the owner's agent into a new preview.
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		if st := s.must(200, "GET", "/v1/projects/"+pid+"/pitr", nil); st.get("earliest_restore_time") != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no base backup: the point-in-time restore was not run")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	j = a.job("point-in-time restore into a new preview", s.must(202, "POST", "/v1/projects/"+pid+"/restores",
+		map[string]any{"restore_time": time.Now().Add(time.Minute).UTC().Format(time.RFC3339), "preview_name": "pitr"}))
+	if id, _ := j["preview_database_id"].(string); id != "" {
+		a.learnPreview(id)
+	}
+	a.check("point-in-time restore into a new preview")
 
 	// Imports: an uploaded dump of B's attack schema merged into a copy of A,
 	// then B itself from its URL, replacing A.

@@ -103,7 +103,9 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		"--session-port", fmt.Sprint(s.sessionPort),
 		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync",
 		// Tests poll jobs fast; access_test.go turns the API bucket back on where it tests it.
-		"--rate-limit-api", "off")
+		"--rate-limit-api", "off",
+		// WAL archiving and base backups only where a test asks for them (--pitr).
+		"--pitr=false")
 	s.cmd.Args = append(s.cmd.Args, extra...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

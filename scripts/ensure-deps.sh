@@ -3,7 +3,7 @@
 # suite need: the PostgreSQL server binaries (initdb, postgres), the client
 # tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, a C
 # compiler (make test runs some packages under the race detector, which needs cgo),
-# and Node.js with npm (the OpenAPI lint test).
+# Node.js with npm (the OpenAPI lint test) and pgbackrest (point-in-time recovery).
 #
 # Missing PostgreSQL / pgBouncer / C compiler / Node.js packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
@@ -199,6 +199,11 @@ check() {
 		MISSING_PKGS+=(python3-pydantic)
 		MISSING_DESC+=("python3-pydantic (type-generation tests)")
 	fi
+	# Point-in-time recovery archives WAL and takes base backups with pgBackRest (docs/pitr.md).
+	if ! find_exe pgbackrest >/dev/null; then
+		MISSING_PKGS+=(pgbackrest)
+		MISSING_DESC+=("pgbackrest (WAL archiving and point-in-time recovery)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -227,7 +232,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

@@ -173,6 +173,7 @@ func New(deps Deps) *Server {
 	s.registerAccess()
 	s.registerBackups()
 	s.registerRestores()
+	s.registerPITR()
 	s.registerExports()
 	s.registerImports()
 	s.registerSchema()

@@ -132,7 +132,7 @@ var jobResults = []struct {
 	{[]string{"branch.create", "branch.reset"}, wire.PreviewJobResult{}},
 	{[]string{"project.backup"}, wire.BackupJobResult{}},
 	{[]string{"project.export"}, wire.ExportJobResult{}},
-	{[]string{"project.restore"}, wire.RestoreJobResult{}},
+	{[]string{"project.restore", "instance.pitr_restore"}, wire.RestoreJobResult{}},
 	{[]string{"project.extension_enable", "project.extension_disable", "project.extension_update"}, wire.ExtensionJobResult{}},
 	{[]string{"project.upgrade_minor"}, wire.MinorUpgradeJobResult{}},
 }

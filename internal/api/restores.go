@@ -26,9 +26,14 @@ type CreateRestoreInput struct {
 // RestorePoint is the wire form of a restore point.
 type RestorePoint = wire.RestorePoint
 
-func toRestorePoint(r *store.RestorePoint) *RestorePoint {
+// toRestorePoint gives r's wire form; a pitr point is expired once its time
+// is before earliest (the window's start; zero = no window).
+func toRestorePoint(r *store.RestorePoint, earliest time.Time) *RestorePoint {
 	state := "active"
 	if r.BackupState != nil && *r.BackupState == store.BackupExpired {
+		state = "expired"
+	}
+	if r.Kind == "pitr" && r.PITRTime != nil && (earliest.IsZero() || r.PITRTime.Before(earliest)) {
 		state = "expired"
 	}
 	return &RestorePoint{ID: r.ID, OrganizationID: r.OrganizationID, ProjectID: r.ProjectID, Label: r.Label, Kind: r.Kind,
@@ -106,11 +111,13 @@ func (s *Server) createRestore(ctx context.Context, in *CreateRestoreInput) (*re
 	if n != 1 {
 		return nil, errorf(http.StatusBadRequest, "exactly one of backup_key, restore_time or restore_point_id is required")
 	}
+	var restoreTime *time.Time
 	if b.RestoreTime != "" {
-		if _, err := time.Parse(time.RFC3339, b.RestoreTime); err != nil {
+		t, err := time.Parse(time.RFC3339, b.RestoreTime)
+		if err != nil {
 			return nil, errorf(http.StatusBadRequest, "restore_time must be an RFC 3339 time")
 		}
-		return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
+		restoreTime = &t
 	}
 	kind := b.TargetKind
 	if kind == "" {
@@ -150,15 +157,19 @@ func (s *Server) createRestore(ctx context.Context, in *CreateRestoreInput) (*re
 			return nil, errorf(http.StatusForbidden, "this action requires the organization admin role")
 		}
 	}
-	job, err := s.deps.Lifecycle.CreateRestore(ctx, org, p.ID, lifecycle.RestoreParams{
+	job, pt, err := s.deps.Lifecycle.CreateRestore(ctx, org, p.ID, lifecycle.RestoreParams{
 		BackupKey: b.BackupKey, RestorePointID: b.RestorePointID, TargetKind: kind, PreviewID: b.PreviewID,
 		PreviewName: b.PreviewName, TTLHours: b.TTLHours, ApprovalToken: b.ApprovalToken,
-		AllowUnverified: b.AllowUnverifiedBackup}, actor(ctx))
+		AllowUnverified: b.AllowUnverifiedBackup, RestoreTime: restoreTime}, actor(ctx))
 	if err != nil {
 		return nil, s.fail(ctx, err, "project not found")
 	}
 	out := &restoreCreateOut{}
 	out.Body.Job = toJob(job)
+	if pt != nil {
+		out.Body.PITR = &wire.PITRRestoreTarget{RequestedRestoreTime: pt.Requested, RestoreTime: pt.Effective,
+			RestoreTimeClamped: pt.Clamped}
+	}
 	return out, nil
 }
 
@@ -171,10 +182,18 @@ func (s *Server) listRestorePoints(ctx context.Context, in *ProjectPath) (*resto
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
+	w, err := s.deps.Lifecycle.ProjectPITRWindow(ctx, p)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
 	out := &restorePointsOut{}
+	var earliest time.Time
+	if w != nil {
+		out.Body.PITRWindowDays, earliest = w.Days, w.Earliest
+	}
 	out.Body.RestorePoints = make([]*RestorePoint, 0, len(list))
 	for _, r := range list {
-		out.Body.RestorePoints = append(out.Body.RestorePoints, toRestorePoint(r))
+		out.Body.RestorePoints = append(out.Body.RestorePoints, toRestorePoint(r, earliest))
 	}
 	return out, nil
 }
@@ -197,10 +216,23 @@ func (s *Server) createRestorePoint(ctx context.Context, in *CreateRestorePointI
 			kind = "backup"
 		}
 	}
+	var pitrTime *time.Time
 	switch kind {
 	case "pitr":
-		return nil, errorf(http.StatusBadRequest, "point-in-time recovery is not available for this project")
+		if b.BackupKey != "" {
+			return nil, errorf(http.StatusBadRequest, "backup_key does not apply to kind pitr")
+		}
+		if b.PITRTime != "" {
+			t, err := time.Parse(time.RFC3339, b.PITRTime)
+			if err != nil {
+				return nil, errorf(http.StatusBadRequest, "pitr_time must be an RFC 3339 time")
+			}
+			pitrTime = &t
+		}
 	case "backup":
+		if b.PITRTime != "" {
+			return nil, errorf(http.StatusBadRequest, "pitr_time does not apply to kind backup")
+		}
 		if b.BackupKey == "" {
 			return nil, errorf(http.StatusBadRequest, "backup_key is required for kind backup")
 		}
@@ -211,19 +243,28 @@ func (s *Server) createRestorePoint(ctx context.Context, in *CreateRestorePointI
 	if err != nil {
 		return nil, err
 	}
-	bk, err := store.GetBackupByKey(ctx, s.deps.Store.Pool, p.ID, b.BackupKey)
-	if err != nil {
-		return nil, s.fail(ctx, err, "backup not found")
-	}
-	if bk.State != store.BackupCompleted {
-		return nil, errorf(http.StatusConflict, "backup is not completed (state %s)", bk.State)
-	}
 	a := actor(ctx)
 	if a.Kind == "" {
 		a.Kind = "system"
 	}
 	rp := &store.RestorePoint{ID: ids.New("rp_"), OrganizationID: p.OrganizationID, ProjectID: p.ID, Label: b.Label,
-		Kind: "backup", BackupID: &bk.ID, CreatedByActorKind: a.Kind}
+		Kind: kind, CreatedByActorKind: a.Kind}
+	if kind == "pitr" {
+		t, err := s.deps.Lifecycle.PITRRestorePoint(ctx, p, pitrTime)
+		if err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
+		rp.PITRTime = &t
+	} else {
+		bk, err := store.GetBackupByKey(ctx, s.deps.Store.Pool, p.ID, b.BackupKey)
+		if err != nil {
+			return nil, s.fail(ctx, err, "backup not found")
+		}
+		if bk.State != store.BackupCompleted {
+			return nil, errorf(http.StatusConflict, "backup is not completed (state %s)", bk.State)
+		}
+		rp.BackupID = &bk.ID
+	}
 	if a.ID != "" {
 		rp.CreatedByActorID = &a.ID
 	}
@@ -237,8 +278,12 @@ func (s *Server) createRestorePoint(ctx context.Context, in *CreateRestorePointI
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
+	var earliest time.Time
+	if w, err := s.deps.Lifecycle.ProjectPITRWindow(ctx, p); err == nil && w != nil {
+		earliest = w.Earliest
+	}
 	out := &restorePointOut{}
-	out.Body.RestorePoint = toRestorePoint(got)
+	out.Body.RestorePoint = toRestorePoint(got, earliest)
 	return out, nil
 }
 

@@ -3,6 +3,8 @@ package apiclient
 import (
 	"context"
 	"net/http"
+
+	"github.com/capydb/capydb/internal/wire"
 )
 
 func projectPath(projectID, rest string) string { return "/v1/projects/" + seg(projectID) + rest }
@@ -141,4 +143,16 @@ func (c *Client) ImportPreflight(ctx context.Context, projectID, sourceURL strin
 		out.Preflight = &ImportPreflightResult{}
 	}
 	return out.Preflight, nil
+}
+
+// PITRStatus is GET .../pitr †: the project's point-in-time window.
+type PITRStatus = wire.PITRStatus
+
+// GetPITR is GET /v1/projects/{id}/pitr †.
+func (c *Client) GetPITR(ctx context.Context, projectID string) (*PITRStatus, error) {
+	var out PITRStatus
+	if err := c.get(ctx, projectPath(projectID, "/pitr"), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -475,3 +475,11 @@ func isDuplicate(err error) bool {
 	// 42710 duplicate_object (role), 42P04 duplicate_database.
 	return errors.As(err, &pgErr) && (pgErr.Code == "42710" || pgErr.Code == "42P04")
 }
+
+// DatabaseOID is the OID of database db: which incarnation of a name is
+// meant (a swap or a re-creation gives the same name a new OID).
+func (c *Cluster) DatabaseOID(ctx context.Context, db string) (uint32, error) {
+	var oid uint32
+	err := c.admin.QueryRow(ctx, `SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1`, db).Scan(&oid)
+	return oid, err
+}

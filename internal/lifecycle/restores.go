@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,12 +32,49 @@ type RestoreParams struct {
 	TTLHours        int
 	ApprovalToken   string
 	AllowUnverified bool
+	// RestoreTime is a point in time (the source when set).
+	RestoreTime *time.Time
 }
 
 type restorePayload struct {
-	BackupID       string `json:"backup_id"`
-	TargetKind     string `json:"target_kind"`
-	SafetyBackupID string `json:"safety_backup_id,omitempty"`
+	BackupID       string       `json:"backup_id,omitempty"`
+	TargetKind     string       `json:"target_kind"`
+	SafetyBackupID string       `json:"safety_backup_id,omitempty"`
+	PITR           *pitrPayload `json:"pitr,omitempty"`
+}
+
+// pitrPayload is a point-in-time source, resolved when the job was queued.
+type pitrPayload struct {
+	Requested time.Time `json:"requested"`
+	Effective time.Time `json:"effective"`
+	Clamped   bool      `json:"clamped"`
+	// DatabaseOID is the incarnation restored: the project's database
+	// when the job was queued (a restore over the project makes a new one).
+	DatabaseOID uint32 `json:"database_oid"`
+}
+
+// resolveSource finds what a restore names: a backup, or a point in time
+// (restore_time or a pitr restore point), checked and clamped.
+func (s *Service) resolveSource(ctx context.Context, tx pgx.Tx, p *store.Project, in RestoreParams) (*store.Backup, *PITRTarget, error) {
+	if in.RestoreTime != nil {
+		t, err := s.resolvePITR(ctx, p, *in.RestoreTime, "restore_time")
+		return nil, t, err
+	}
+	if in.RestorePointID != "" {
+		rp, err := store.GetRestorePoint(ctx, tx, p.ID, in.RestorePointID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, domainerr.New(domainerr.NotFound, "restore point not found")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if rp.Kind == "pitr" && rp.PITRTime != nil {
+			t, err := s.resolvePITR(ctx, p, *rp.PITRTime, "")
+			return nil, t, err
+		}
+	}
+	b, err := resolveBackup(ctx, tx, p.ID, in)
+	return b, nil, err
 }
 
 // resolveBackup finds the backup a restore (or restore point) names and
@@ -83,29 +121,47 @@ func resolveBackup(ctx context.Context, tx pgx.Tx, projectID string, in RestoreP
 // CreateRestore validates a restore, prepares its target (a new preview, a
 // preview marked resetting, or the project marked restoring) and queues
 // project.restore, all in one transaction.
-func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, projectID string, in RestoreParams, actor Actor) (*queue.Job, error) {
+// A point-in-time source is returned resolved (requested, effective, clamped).
+func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, projectID string, in RestoreParams, actor Actor) (*queue.Job, *PITRTarget, error) {
 	var job *queue.Job
+	var pt *PITRTarget
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
 		p, err := store.LockProject(ctx, tx, org.ID, projectID)
 		if err != nil {
 			return err
 		}
-		b, err := resolveBackup(ctx, tx, p.ID, in)
+		b, t, err := s.resolveSource(ctx, tx, p, in)
 		if err != nil {
 			return err
 		}
-		payload := restorePayload{BackupID: b.ID, TargetKind: in.TargetKind}
+		pt = t
 		jobID := ids.New("job_")
+		payload := restorePayload{TargetKind: in.TargetKind}
 		params := queue.EnqueueParams{ID: jobID, Type: JobProjectRestore, OrganizationID: org.ID, ProjectID: p.ID,
 			ClusterID: p.ClusterID}
-		meta := map[string]any{"job_id": jobID, "backup_id": b.ID, "backup_key": b.BackupKey, "target_kind": in.TargetKind}
+		meta := map[string]any{"job_id": jobID, "target_kind": in.TargetKind}
+		source := "restore"
+		if b != nil {
+			payload.BackupID = b.ID
+			meta["backup_id"], meta["backup_key"] = b.ID, b.BackupKey
+			source = "restore of " + b.ID
+		} else {
+			oid, err := s.databaseOID(ctx, p, p.DatabaseName)
+			if err != nil {
+				return fmt.Errorf("while looking up the project's database: %w", err)
+			}
+			payload.PITR = &pitrPayload{Requested: t.Requested, Effective: t.Effective, Clamped: t.Clamped, DatabaseOID: oid}
+			params.Type = JobPITRRestore
+			meta["requested_restore_time"], meta["restore_time"], meta["restore_time_clamped"] = t.Requested, t.Effective, t.Clamped
+			source = "restore to " + t.Effective.Format(time.RFC3339)
+		}
 		action := "project.restore_started"
 		switch in.TargetKind {
 		case TargetNewPreview:
 			if p.State != store.ProjectReady {
 				return conflictf("project is not ready (state %s)", p.State)
 			}
-			pv, err := s.insertRestorePreview(ctx, tx, org, p, b, in, jobID)
+			pv, err := s.insertRestorePreview(ctx, tx, org, p, b, t, in, jobID)
 			if err != nil {
 				return err
 			}
@@ -145,7 +201,7 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 				return conflictf("project is not ready (state %s)", p.State)
 			}
 			// The safety backup is recorded now and taken first by the job.
-			safety := s.newBackup(p, "before restore of "+b.ID, store.BackupKindPreRestore, time.Now().Add(ManualBackupRetention))
+			safety := s.newBackup(p, "before "+source, store.BackupKindPreRestore, time.Now().Add(ManualBackupRetention))
 			safety.JobID = &jobID
 			if err := store.InsertBackup(ctx, tx, safety); err != nil {
 				return err
@@ -170,10 +226,14 @@ func (s *Service) CreateRestore(ctx context.Context, org *store.Organization, pr
 		}
 		return audit(ctx, tx, org.ID, p.ID, action, actor, meta)
 	})
-	return job, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return job, pt, nil
 }
 
-func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *store.Organization, p *store.Project, b *store.Backup, in RestoreParams, jobID string) (*store.Preview, error) {
+// insertRestorePreview registers the new preview a restore of b (or to t) builds.
+func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *store.Organization, p *store.Project, b *store.Backup, t *PITRTarget, in RestoreParams, jobID string) (*store.Preview, error) {
 	limits := PlanFor(org)
 	if limits.MaxPreviews >= 0 {
 		n, err := store.CountLivePreviews(ctx, tx, p.ID)
@@ -201,6 +261,9 @@ func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *stor
 	}
 	db, role := previewNames(p.Slug)
 	kind := "backup"
+	if b == nil {
+		kind = "pitr"
+	}
 	pv := &store.Preview{
 		ID: ids.New("pvw_"), OrganizationID: org.ID, ProjectID: p.ID, ClusterID: p.ClusterID, Name: name,
 		Mode: store.PreviewModeClone, State: store.PreviewProvisioning,
@@ -214,6 +277,9 @@ func (s *Service) insertRestorePreview(ctx context.Context, tx pgx.Tx, org *stor
 		}
 		return nil, err
 	}
+	if b == nil {
+		return pv, store.SetPreviewSourceTime(ctx, tx, pv.ID, t.Effective)
+	}
 	if err := store.SetPreviewSourceBackup(ctx, tx, pv.ID, b.BackupKey); err != nil {
 		return nil, err
 	}
@@ -226,8 +292,11 @@ func (s *Service) CreateRestorePoint(ctx context.Context, rp *store.RestorePoint
 		if err := store.InsertRestorePoint(ctx, tx, rp); err != nil {
 			return err
 		}
-		return audit(ctx, tx, rp.OrganizationID, rp.ProjectID, "restore_point.created", actor, map[string]any{
-			"restore_point_id": rp.ID, "kind": rp.Kind, "backup_id": deref(rp.BackupID)})
+		meta := map[string]any{"restore_point_id": rp.ID, "kind": rp.Kind, "backup_id": deref(rp.BackupID)}
+		if rp.PITRTime != nil {
+			meta["pitr_time"] = rp.PITRTime.UTC()
+		}
+		return audit(ctx, tx, rp.OrganizationID, rp.ProjectID, "restore_point.created", actor, meta)
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/netguard"
+	"github.com/capydb/capydb/internal/pitr"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -100,6 +101,9 @@ type Service struct {
 	mu       sync.RWMutex
 	clusters map[string]*dataplane.Cluster
 	studio   studioState // studio.go
+	// pitr archives pitrCluster's WAL (AttachPITR); nil = no PITR.
+	pitr        *pitr.Manager
+	pitrCluster string
 }
 
 // New builds a Service from cfg.
@@ -154,6 +158,7 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectBackup:            &backupHandler{s},
 		JobProjectBackupDelete:      &backupDeleteHandler{s},
 		JobProjectRestore:           &restoreHandler{s},
+		JobPITRRestore:              &restoreHandler{s},
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
 		JobProjectApplyNetwork:      &networkHandler{s},

@@ -91,6 +91,12 @@ type Config struct {
 	// change. TLSCAFile, optional, is what CACertPEM serves with them.
 	TLSCertFile, TLSKeyFile, TLSCAFile string
 	TLSReloadInterval                  time.Duration
+	// ArchiveCommand, when set, turns on continuous WAL archiving
+	// (wal_level=replica, archive_mode=on, archive_timeout=60s) with this
+	// archive_command, and opens a private unix socket (SocketDir) that only
+	// the postgres OS user reaches, as the admin role (peer), for the
+	// archiver's tools (pgBackRest). See internal/pitr.
+	ArchiveCommand string
 }
 
 // Cluster is a running embedded cluster. Methods are safe for concurrent use.

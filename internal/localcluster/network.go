@@ -62,7 +62,7 @@ func (c *Cluster) ApplyNetwork(ctx context.Context, load func(context.Context) (
 		return err
 	}
 	p.AllowPlaintext = c.cfg.AllowPlaintext
-	if err := c.swapPostgresHBA(ctx, netrules.Render(p, netrules.Postgres)); err != nil {
+	if err := c.swapPostgresHBA(ctx, c.postgresHBA(p)); err != nil {
 		return err
 	}
 	if err := c.swapBouncerHBA(ctx, netrules.Render(p, netrules.PgBouncer)); err != nil {
@@ -277,4 +277,16 @@ func (c *Cluster) disallowedClients(ctx context.Context, b console, p netrules.P
 		dbs[row["database"]] = true
 	}
 	return ids, dbs, rows.Err()
+}
+
+// postgresHBA is pg_hba.conf for policy: the network rules, and with WAL
+// archiving the private socket line through which only the OS user postgres
+// runs as reaches the cluster, and only as the admin role (pgBackRest).
+// "local" lines match no TCP connection, so their place does not matter.
+func (c *Cluster) postgresHBA(policy netrules.Policy) []byte {
+	hba := netrules.Render(policy, netrules.Postgres)
+	if c.cfg.ArchiveCommand != "" {
+		hba = append(hba, []byte("local   all      "+adminUser+" peer map=capydb\n")...)
+	}
+	return hba
 }

@@ -196,9 +196,19 @@ func (c *Cluster) writePostgresConfig() error {
 	b.WriteString("# Written by capydb on every start; edits are lost. Use ALTER SYSTEM for your own settings.\n")
 	fmt.Fprintf(&b, "port = %d\n", c.directPort)
 	fmt.Fprintf(&b, "listen_addresses = %s\n", pgQuote(listen))
-	// No unix sockets: socket paths in long temp dirs exceed 107 bytes, and
-	// every client uses TCP + TLS anyway.
-	b.WriteString("unix_socket_directories = ''\n")
+	// No unix sockets (socket paths in long temp dirs exceed 107 bytes, and
+	// every client uses TCP + TLS), except the private one archiving needs.
+	if c.cfg.ArchiveCommand != "" {
+		if err := c.ensureSocketDir(); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "unix_socket_directories = %s\n", pgQuote(c.SocketDir()))
+		b.WriteString("unix_socket_permissions = 0700\n")
+		b.WriteString("wal_level = replica\narchive_mode = on\narchive_timeout = 60\n")
+		fmt.Fprintf(&b, "archive_command = %s\n", pgQuote(c.cfg.ArchiveCommand))
+	} else {
+		b.WriteString("unix_socket_directories = ''\n")
+	}
 	b.WriteString("ssl = on\n")
 	crt, key := c.serverCertFiles()
 	fmt.Fprintf(&b, "ssl_cert_file = %s\n", pgQuote(crt))
@@ -240,12 +250,19 @@ func (c *Cluster) writePostgresConfig() error {
 	}
 
 	// pg_hba.conf comes from the last applied network policy (defaults:
-	// TLS + SCRAM only, no unix sockets, no plain TCP).
+	// TLS + SCRAM only, no plain TCP), plus the private socket line for
+	// pgBackRest when WAL is archived.
 	policy, err := c.loadNetworkPolicy()
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.pgData, "pg_hba.conf"), netrules.Render(policy, netrules.Postgres), 0o600, c.owner); err != nil {
+	if c.cfg.ArchiveCommand != "" {
+		ident := "# Written by capydb on every start.\ncapydb " + c.osUserName() + " " + adminUser + "\n"
+		if err := writeFileAtomic(filepath.Join(c.pgData, "pg_ident.conf"), []byte(ident), 0o600, c.owner); err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(c.pgData, "pg_hba.conf"), c.postgresHBA(policy), 0o600, c.owner); err != nil {
 		return err
 	}
 

@@ -89,6 +89,15 @@ type Config struct {
 	// SamplerInterval is how often every project's metrics are sampled
 	// and its usage alerts evaluated (default 1m).
 	SamplerInterval time.Duration
+	// PITR archives the embedded cluster's WAL with pgBackRest and takes
+	// base backups (point-in-time recovery, docs/pitr.md).
+	PITR bool
+	// PITRWindowDays is how long base backups and WAL are kept (default 30).
+	PITRWindowDays int
+	// PITRBackupInterval is how often a base backup is taken (default 24h).
+	PITRBackupInterval time.Duration
+	// PITRRepoPath is pgBackRest's posix repository (default <data-dir>/pitr/repo).
+	PITRRepoPath string
 	// BackupVerifyDelay pauses between a dump and its verification (tests only).
 	BackupVerifyDelay time.Duration
 	// StudioTimeout replaces Studio's 15 s statement timeout (tests only).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/observe"
 	"github.com/capydb/capydb/internal/pglogs"
+	"github.com/capydb/capydb/internal/pitr"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -49,6 +51,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	cluster   *localcluster.Cluster
+	pitr      *pitr.Manager
 	store     *store.Store
 	lifecycle *lifecycle.Service
 	blob      *blobstore.Store // backups, exports, uploads (lifecycle and api share it)
@@ -101,7 +104,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	// needs the store, so it starts later); dropped when it falls behind.
 	authFailures := make(chan localcluster.AuthFailure, 4096)
 	if cfg.EmbeddedCluster {
+		archive := ""
+		if cfg.PITR {
+			if _, err := exec.LookPath("pgbackrest"); err != nil {
+				return nil, errors.New("--pitr (the default) archives WAL with pgBackRest, which is not installed: " +
+					"install it (Debian: apt-get install pgbackrest; scripts/ensure-deps.sh does) or start with --pitr=false")
+			}
+			archive = pitr.ArchiveCommand(cfg.DataDir)
+		}
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
+			ArchiveCommand: archive,
 			AllowPlaintext: cfg.AllowPlaintext,
 			OnAuthFailure: func(f localcluster.AuthFailure) {
 				select {
@@ -139,11 +151,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	// Dumps of tenant data live only in a private directory under the data
 	// directory; whatever a killed process left there is swept now.
 	s.tmpDir = filepath.Join(cfg.DataDir, "tmp")
+	// A recovery instance a killed restore left running is stopped first.
+	if s.cluster != nil && cfg.PITR {
+		if s.pitr, err = pitr.New(pitr.Config{DataDir: cfg.DataDir, RepoPath: cfg.PITRRepoPath, PGData: s.cluster.PGData(),
+			SocketDir: s.cluster.SocketDir(), Port: s.cluster.DirectPort(), AdminUser: s.cluster.AdminUser(),
+			AdminDSN: s.cluster.AdminDSN(), BinDir: s.cluster.BinDir(), Credential: s.cluster.OwnerCredential(),
+			Chown: s.cluster.Chown, WindowDays: cfg.PITRWindowDays, Logger: log}); err != nil {
+			return nil, err
+		}
+		if err := s.pitr.Reap(); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.RemoveAll(s.tmpDir); err != nil {
 		return nil, fmt.Errorf("while sweeping %s: %w", s.tmpDir, err)
 	}
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		return nil, err
+	}
+	if s.pitr != nil {
+		if err := s.pitr.EnsureDirs(); err != nil {
+			return nil, err
+		}
+		if err := s.pitr.Setup(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if s.blob, err = s.openBackups(ctx, key); err != nil {
 		return nil, err
@@ -193,6 +225,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		bans = lifecycle.NewBanWatcher(s.lifecycle, lifecycle.BanConfig{ClusterID: c.ID,
 			Threshold: cfg.BanThreshold, Window: cfg.BanWindow, Duration: cfg.BanDuration, Log: log})
 		s.clusterID = c.ID
+		if s.pitr != nil {
+			s.lifecycle.AttachPITR(c.ID, s.pitr)
+		}
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
@@ -243,6 +278,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters, Mailer: mailer},
 			bgsvc.PeriodicConfig{Interval: cfg.SamplerInterval, Clock: cfg.Clock, Logger: log}).Run)
+		if s.pitr != nil {
+			s.run(runCtx, lifecycle.NewPITRBackupScheduler(s.lifecycle, cfg.PITRBackupInterval, bgsvc.PeriodicConfig{
+				Interval: min(cfg.PITRBackupInterval, time.Minute), Clock: cfg.Clock, Logger: log}).Run)
+		}
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
 		if err != nil {
 			return nil, err
@@ -387,6 +426,17 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 	hooks := api.StatusComponent{Name: "webhook_delivery"}
 	hooks.Status, hooks.Message = webhooks.Status(ctx, s.store.Pool)
 	out = append(out, workers, hooks)
+	if s.pitr != nil {
+		// A failing archive_command stops the point-in-time window from advancing.
+		arch := api.StatusComponent{Name: "wal_archiving", Status: "operational"}
+		if a, err := s.pitr.Archiver(ctx); err != nil {
+			arch.Status, arch.Message = "degraded", "the WAL archiver's state cannot be read"
+		} else if !a.Healthy {
+			arch.Status, arch.Message = "degraded", fmt.Sprintf("archiving WAL segment %s failed at %s (%d failures); point-in-time recovery stops advancing",
+				a.LastFailedWAL, a.LastFailedAt.UTC().Format(time.RFC3339), a.FailedCount)
+		}
+		out = append(out, arch)
+	}
 	clusters, err := store.ListClusters(ctx, s.store.Pool)
 	if err != nil {
 		return out

@@ -136,6 +136,12 @@ func SetPreviewLastError(ctx context.Context, db DB, id, msg string) error {
 	return err
 }
 
+// SetPreviewSourceTime records the point in time a preview is restored to.
+func SetPreviewSourceTime(ctx context.Context, db DB, id string, t time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE preview_databases SET source_restore_time = $2 WHERE id = $1`, id, t)
+	return err
+}
+
 // SetPreviewSourceBackup records the backup a preview is restored from.
 func SetPreviewSourceBackup(ctx context.Context, db DB, id, key string) error {
 	_, err := db.Exec(ctx, `UPDATE preview_databases SET source_backup_key = $2 WHERE id = $1`, id, key)

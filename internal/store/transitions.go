@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/jackc/pgx/v5"
@@ -117,6 +119,14 @@ func MarkPreviewRestored(ctx context.Context, db DB, id, backupKey string) error
 	return move(ctx, db, "preview.restored", id, change{
 		set:  `last_error = NULL, source_kind = 'backup', source_backup_key = $4, source_restore_time = NULL`,
 		args: []any{backupKey}})
+}
+
+// MarkPreviewRestoredAt marks a preview ready with the contents of its
+// project at a point in time.
+func MarkPreviewRestoredAt(ctx context.Context, db DB, id string, at time.Time) error {
+	return move(ctx, db, "preview.restored", id, change{
+		set:  `last_error = NULL, source_kind = 'pitr', source_backup_key = NULL, source_restore_time = $4`,
+		args: []any{at}})
 }
 
 // FailPreviewRestore: resetting → ready (previous contents kept), with the reason.

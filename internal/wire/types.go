@@ -476,3 +476,31 @@ type AppRoleStatus struct {
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	RotatedAt *time.Time `json:"rotated_at,omitempty"`
 }
+
+// PITRStatus is GET /v1/projects/{projectID}/pitr † (self-hosted addition).
+type PITRStatus struct {
+	Enabled    bool `json:"enabled" doc:"the project's cluster archives its WAL"`
+	WindowDays int  `json:"window_days" doc:"how long base backups and WAL are kept (0 when not enabled)"`
+	// EarliestRestoreTime is the first restorable second for this project.
+	EarliestRestoreTime *time.Time `json:"earliest_restore_time,omitempty" doc:"absent until the first base backup ends"`
+	// LatestArchivedTime trails real time by at most archive_timeout (60 s);
+	// a restore request first makes "now" restorable and clamps to it.
+	LatestArchivedTime *time.Time      `json:"latest_archived_time,omitempty" doc:"when the last WAL segment reached the repository"`
+	ArchiverHealthy    bool            `json:"archiver_healthy" doc:"no archive_command failure since the last success"`
+	ArchivedCount      int64           `json:"archived_count"`
+	FailedCount        int64           `json:"failed_count"`
+	LastFailedWAL      string          `json:"last_failed_wal,omitempty"`
+	LastFailedAt       *time.Time      `json:"last_failed_at,omitempty"`
+	BaseBackups        int             `json:"base_backups"`
+	LastBaseBackup     *PITRBaseBackup `json:"last_base_backup,omitempty"`
+}
+
+// PITRBaseBackup is one pgBackRest base backup of the cluster.
+type PITRBaseBackup struct {
+	Label     string    `json:"label"`
+	Type      string    `json:"type" doc:"full, diff or incr"`
+	StartedAt time.Time `json:"started_at"`
+	StoppedAt time.Time `json:"stopped_at"`
+	SizeBytes int64     `json:"size_bytes" doc:"the cluster's size"`
+	RepoBytes int64     `json:"repo_bytes" doc:"what this backup added to the repository"`
+}

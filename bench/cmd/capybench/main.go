@@ -125,7 +125,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	}
 	logf("machine: %d cores (%s), %d MiB RAM, %s, load %s", o.nproc, o.machine.CPUModel, o.machine.MemTotalMiB, o.machine.Postgres, o.machine.LoadAvg)
 
-	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] {
+	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] || o.only["pitr"] {
 		var err error
 		if o.bin, err = resolveBinary(ctx, bin, rebuild); err != nil {
 			logf("error: %v", err)
@@ -162,6 +162,9 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 		case "backup": // backupbench.go
 			bctx, cancel = context.WithTimeout(ctx, 45*time.Minute)
 			res, err = runBackupBench(bctx, o)
+		case "pitr": // pitrbench.go
+			bctx, cancel = context.WithTimeout(ctx, 45*time.Minute)
+			res, err = runPITRBench(bctx, o)
 		case "cliwait": // cliwaitbench.go
 			bctx, cancel = context.WithTimeout(ctx, 15*time.Minute)
 			res, err = runCLIWait(bctx, o)
@@ -199,6 +202,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	appendBackupSummary(o.out)  // backupbench.go
 	appendCLIWaitSummary(o.out) // cliwaitbench.go
 	appendStudioSummary(o.out)  // studiobench.go
+	appendPITRSummary(o.out)    // pitrbench.go
 	logf("wrote %s", filepath.Join(o.out, "summary.md"))
 	if failed || ctx.Err() != nil {
 		return 1

@@ -86,7 +86,15 @@ func Shared(tb testing.TB) *localcluster.Cluster {
 	return c
 }
 
-func start() (*localcluster.Cluster, func(), error) {
+// StartWith starts a cluster of its own (not the shared one) like
+// StartForMain, with mod applied to its Config (e.g. WAL archiving).
+func StartWith(mod func(*localcluster.Config)) (*localcluster.Cluster, func(), error) {
+	return startWith(mod)
+}
+
+func start() (*localcluster.Cluster, func(), error) { return startWith(nil) }
+
+func startWith(mod func(*localcluster.Config)) (*localcluster.Cluster, func(), error) {
 	dir, err := os.MkdirTemp(baseTempDir(), "capydb-test-")
 	if err != nil {
 		if dir, err = os.MkdirTemp("", "capydb-test-"); err != nil {
@@ -111,14 +119,18 @@ func start() (*localcluster.Cluster, func(), error) {
 			err = perr
 			break
 		}
-		c, err = localcluster.Start(ctx, localcluster.Config{
+		cfg := localcluster.Config{
 			DataDir:    dir,
 			DirectPort: ports[0], DirectPortExplicit: true,
 			PooledPort: ports[1], PooledPortExplicit: true,
 			SessionPort: ports[2], SessionPortExplicit: true,
 			Fast:   true,
 			Logger: logger,
-		})
+		}
+		if mod != nil {
+			mod(&cfg)
+		}
+		c, err = localcluster.Start(ctx, cfg)
 		if err == nil || attempt == 3 || !portProblem(err) {
 			break
 		}
