@@ -23,6 +23,8 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
+	"github.com/capydb/capydb/internal/webui"
+	"github.com/capydb/capydb/web"
 )
 
 // Deps are what the handlers need.
@@ -49,6 +51,8 @@ type Deps struct {
 	// CACert returns the PEM CA certificate of the database ports (nil
 	// func or nil bytes: none to hand out).
 	CACert func() ([]byte, error)
+	// Dashboard serves /dashboard/… (nil: the web app embedded in the binary).
+	Dashboard http.Handler
 }
 
 // Server is the API's http.Handler.
@@ -59,6 +63,8 @@ type Server struct {
 	rules   []AccessRule
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
+	// sessions are the dashboard's signed-in browsers (websession.go).
+	sessions *auth.WebSessions
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -127,7 +133,10 @@ func New(deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	s := &Server{deps: deps}
+	if deps.Dashboard == nil {
+		deps.Dashboard = webui.Handler(web.Dist())
+	}
+	s := &Server{deps: deps, sessions: auth.NewWebSessions()}
 	s.resolvers = s.defaultResolvers()
 	mux := http.NewServeMux()
 	cfg := huma.Config{
@@ -171,6 +180,22 @@ func New(deps Deps) *Server {
 	root.Handle("/v1/", mux)
 	root.Handle("/status", mux)
 	root.Handle("/dashboard/cli/login", http.HandlerFunc(s.dashboardCLILogin))
+	root.Handle("/dashboard/session", http.HandlerFunc(s.dashboardSession))
+	root.Handle("/dashboard", deps.Dashboard)
+	root.Handle("/dashboard/", deps.Dashboard)
+	root.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// The one redirect the server answers (responseWriter turns the
+		// router's into 404s): the root opens the dashboard.
+		w.Header().Set("Location", webui.Prefix+"/")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rw, _ := w.(*responseWriter)
+		if rw != nil {
+			rw.wroteHeader, rw.status = true, http.StatusFound
+			rw.ResponseWriter.WriteHeader(http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusFound)
+	})
 	s.registerObjects(root)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
