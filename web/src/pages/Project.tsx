@@ -1,0 +1,167 @@
+import { getProject, getProjectConnections, rotateProjectCredentials } from '@capydb/sdk';
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { Link, Outlet, useParams } from '@tanstack/react-router';
+import { useState } from 'react';
+import { unwrap } from '../api';
+import { Button, Confirm, ErrorText, SecretURL, Spinner, StateBadge, formatBytes, formatTime } from '../ui';
+import { JobProgress } from './JobProgress';
+
+export function useProject(projectId: string) {
+  return useQuery({
+    queryKey: ['project', projectId],
+    queryFn: () => unwrap(getProject({ path: { projectID: projectId } })).then((b) => b.project),
+    refetchInterval: (q) => (q.state.data && q.state.data.state !== 'ready' && q.state.data.state !== 'failed' ? 1500 : false),
+  });
+}
+
+export function ProjectLayout() {
+  const { projectId } = useParams({ from: '/projects/$projectId' });
+  const project = useProject(projectId);
+  const tabs = [
+    ['/projects/$projectId', 'Overview'],
+    ['/projects/$projectId/previews', 'Previews'],
+    ['/projects/$projectId/backups', 'Backups'],
+    ['/projects/$projectId/jobs', 'Jobs'],
+    ['/projects/$projectId/settings', 'Settings'],
+  ] as const;
+  return (
+    <section aria-labelledby="project-title">
+      <p className="crumbs">
+        <Link to="/" search={{ q: '', page: 1 }}>
+          Projects
+        </Link>{' '}
+        /
+      </p>
+      {project.isPending && <Spinner />}
+      <ErrorText error={project.error} />
+      {project.data && (
+        <>
+          <div className="row between">
+            <h1 id="project-title">{project.data.name}</h1>
+            <StateBadge state={project.data.state} />
+          </div>
+          <nav className="tabs" aria-label="Project">
+            {tabs.map(([to, label]) => (
+              <Link key={to} to={to} params={{ projectId }} activeOptions={{ exact: true }}>
+                {label}
+              </Link>
+            ))}
+          </nav>
+          <Outlet />
+        </>
+      )}
+    </section>
+  );
+}
+
+export function ProjectOverview() {
+  const { projectId } = useParams({ from: '/projects/$projectId' });
+  const project = useProject(projectId);
+  const p = project.data;
+  const ready = p?.state === 'ready';
+  const conns = useQuery({
+    queryKey: ['connections', projectId],
+    queryFn: () => unwrap(getProjectConnections({ path: { projectID: projectId } })).then((b) => b.connections),
+    enabled: ready,
+  });
+  if (!p) return null;
+  return (
+    <div className="grid">
+      <div className="card">
+        <h2>Details</h2>
+        <dl className="details">
+          <dt>ID</dt>
+          <dd>{p.id}</dd>
+          <dt>Environment</dt>
+          <dd>{p.environment === 'production' ? 'production' : 'non-production'}</dd>
+          <dt>Region</dt>
+          <dd>{p.region}</dd>
+          <dt>PostgreSQL</dt>
+          <dd>{p.postgres_version ?? '—'}</dd>
+          <dt>Database</dt>
+          <dd>{p.database_name}</dd>
+          <dt>Role</dt>
+          <dd>{p.role_name}</dd>
+          <dt>Storage limit</dt>
+          <dd>{formatBytes(p.storage_limit_bytes)}</dd>
+          <dt>Created</dt>
+          <dd>{formatTime(p.created_at)}</dd>
+        </dl>
+        {p.last_error && <p className="error">{p.last_error}</p>}
+        {!ready && <JobProgress jobId={p.latest_job_id} invalidate={[['project', projectId]]} />}
+      </div>
+      <div className="card">
+        <h2>Connect</h2>
+        {!ready && <p className="muted">Connection strings appear once the project is ready.</p>}
+        <ErrorText error={conns.error} />
+        {conns.data && (
+          <>
+            <SecretURL label="Pooled" url={conns.data.pooled_url} />
+            <SecretURL label="Direct" url={conns.data.direct_url} />
+            <SecretURL label="Session" url={conns.data.session_url} />
+            <EnvSnippets url={conns.data.pooled_url ?? conns.data.direct_url} directUrl={conns.data.direct_url} />
+          </>
+        )}
+        {ready && <RotateCredentials projectId={projectId} />}
+      </div>
+    </div>
+  );
+}
+
+// EnvSnippets: the variables `capydb env pull` writes, per framework.
+function EnvSnippets({ url, directUrl }: { url?: string; directUrl?: string }) {
+  const [fw, setFw] = useState('generic');
+  const [shown, setShown] = useState(false);
+  if (!url) return null;
+  const snippets: Record<string, string> = {
+    generic: `DATABASE_URL=${url}`,
+    prisma: `DATABASE_URL=${url}\nDIRECT_URL=${directUrl ?? url}`,
+    django: `DATABASE_URL=${url}`,
+    rails: `DATABASE_URL=${url}`,
+  };
+  const text = snippets[fw];
+  return (
+    <div className="snippet">
+      <label htmlFor="env-fw">.env for</label>{' '}
+      <select id="env-fw" value={fw} onChange={(e) => setFw(e.target.value)}>
+        {Object.keys(snippets).map((k) => (
+          <option key={k}>{k}</option>
+        ))}
+      </select>{' '}
+      <Button onClick={() => setShown(!shown)} aria-pressed={shown}>
+        {shown ? 'Hide' : 'Show'} snippet
+      </Button>
+      {shown && <pre>{text}</pre>}
+    </div>
+  );
+}
+
+function RotateCredentials({ projectId }: { projectId: string }) {
+  const [open, setOpen] = useState(false);
+  const [jobId, setJobId] = useState<string>();
+  const rotate = useMutation({
+    mutationFn: () => unwrap(rotateProjectCredentials({ path: { projectID: projectId }, body: {} })),
+    onSuccess: (r) => {
+      setOpen(false);
+      setJobId(r.job.id);
+    },
+  });
+  return (
+    <div className="rotate">
+      <Button onClick={() => setOpen(true)}>Rotate credentials</Button>
+      <ErrorText error={rotate.error} />
+      <JobProgress jobId={jobId} invalidate={[['connections', projectId], ['project', projectId]]} />
+      <Confirm
+        open={open}
+        title="Rotate credentials?"
+        confirmLabel="Rotate"
+        danger
+        busy={rotate.isPending}
+        onConfirm={() => rotate.mutate()}
+        onClose={() => setOpen(false)}
+      >
+        <p>A new password is set for the project role. Connections using the old password are refused once the job completes.</p>
+      </Confirm>
+    </div>
+  );
+}
