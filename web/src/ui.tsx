@@ -187,3 +187,13 @@ export function formatBytes(n?: number) {
   }
   return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
+
+// TableWrap scrolls wide tables sideways; it is focusable so keyboard users
+// can scroll it too.
+export function TableWrap({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { unwrap } from '../api';
 import { useSession } from '../session';
-import { Button, Confirm, CopyButton, ErrorText, Field, Spinner, formatTime } from '../ui';
+import { Button, Confirm, CopyButton, ErrorText, Field, Spinner, formatTime, TableWrap } from '../ui';
 import { useProjects } from './Projects';
 
 type Scope = NonNullable<CreateApiKeyBody['scopes']>[number];
@@ -116,7 +116,7 @@ export function ApiKeysPage() {
       {keys.isPending && <Spinner />}
       <ErrorText error={keys.error ?? revoke.error} />
       {keys.data && (
-        <div className="table-wrap">
+        <TableWrap label="API keys">
           <table>
             <thead>
               <tr>
@@ -155,7 +155,7 @@ export function ApiKeysPage() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       <Confirm
         open={revoking !== null}

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useParams } from '@tanstack/react-router';
 import { useState } from 'react';
 import { unwrap } from '../api';
-import { Button, ErrorText, Field, Spinner, StateBadge, formatBytes, formatTime } from '../ui';
+import { Button, ErrorText, Field, Spinner, StateBadge, formatBytes, formatTime, TableWrap } from '../ui';
 import { JobProgress } from './JobProgress';
 
 export function BackupsPage() {
@@ -45,7 +45,7 @@ export function BackupsPage() {
       {backups.isPending && <Spinner />}
       <ErrorText error={backups.error} />
       {backups.data && (
-        <div className="table-wrap">
+        <TableWrap label="Backups">
           <table>
             <thead>
               <tr>
@@ -84,7 +84,7 @@ export function BackupsPage() {
               )}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </div>
   );

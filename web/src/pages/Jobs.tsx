@@ -2,7 +2,7 @@ import { listProjectJobs, type Job } from '@capydb/sdk';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from '@tanstack/react-router';
 import { unwrap } from '../api';
-import { ErrorText, Spinner, StateBadge, formatTime } from '../ui';
+import { ErrorText, Spinner, StateBadge, formatTime, TableWrap } from '../ui';
 import { isLive, useJob } from './JobProgress';
 
 export function ProjectJobsPage() {
@@ -24,7 +24,7 @@ export function ProjectJobsPage() {
 
 function JobsTable({ jobs }: { jobs: Job[] }) {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Jobs">
       <table>
         <thead>
           <tr>
@@ -62,7 +62,7 @@ function JobsTable({ jobs }: { jobs: Job[] }) {
           )}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }
 

@@ -99,6 +99,13 @@ export function ProjectOverview() {
             <SecretURL label="Pooled" url={conns.data.pooled_url} />
             <SecretURL label="Direct" url={conns.data.direct_url} />
             <SecretURL label="Session" url={conns.data.session_url} />
+            <p className="small">
+              The database ports use TLS with CapyDB's own CA:{' '}
+              <a href="/v1/ca.pem" download="capydb-ca.pem">
+                download the CA certificate
+              </a>{' '}
+              and connect with <code>sslmode=verify-full&amp;sslrootcert=capydb-ca.pem</code> (node-postgres requires it).
+            </p>
             <EnvSnippets url={conns.data.pooled_url ?? conns.data.direct_url} directUrl={conns.data.direct_url} />
           </>
         )}

@@ -3,7 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useNavigate, useSearch } from '@tanstack/react-router';
 import { useDeferredValue, useMemo } from 'react';
 import { unwrap } from '../api';
-import { ErrorText, Spinner, StateBadge, formatTime } from '../ui';
+import { ErrorText, Spinner, StateBadge, formatTime, TableWrap } from '../ui';
 
 export const PAGE_SIZE = 25;
 
@@ -61,7 +61,7 @@ export function ProjectsPage() {
           <p className="muted" role="status" aria-live="polite">
             {matches.length} of {projects.data.length} projects
           </p>
-          <div className="table-wrap">
+          <TableWrap label="Projects">
             <table>
               <thead>
                 <tr>
@@ -98,7 +98,7 @@ export function ProjectsPage() {
                 )}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <nav className="row pager" aria-label="Pagination">
             <button type="button" className="btn btn-secondary" disabled={current <= 1} onClick={() => go(current - 1)}>
               Previous
