@@ -56,6 +56,7 @@ run: deps build ## start the server with the embedded cluster (pass flags with A
 RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/
 
 test: deps web ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
+	cd web && npx vitest run
 	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
 

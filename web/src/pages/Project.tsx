@@ -1,7 +1,7 @@
 import { getProject, getProjectConnections, rotateProjectCredentials } from '@capydb/sdk';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { Link, Outlet, useParams } from '@tanstack/react-router';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { unwrap } from '../api';
 import { Button, Confirm, ErrorText, SecretURL, Spinner, StateBadge, formatBytes, formatTime } from '../ui';
 import { JobProgress } from './JobProgress';
@@ -59,11 +59,18 @@ export function ProjectOverview() {
   const project = useProject(projectId);
   const p = project.data;
   const ready = p?.state === 'ready';
+  // Asked for in parallel with the project (no waterfall); asked again once
+  // a provisioning project becomes ready.
   const conns = useQuery({
     queryKey: ['connections', projectId],
     queryFn: () => unwrap(getProjectConnections({ path: { projectID: projectId } })).then((b) => b.connections),
-    enabled: ready,
+    retry: false,
   });
+  const refetchConns = conns.refetch;
+  const haveConns = !!conns.data;
+  useEffect(() => {
+    if (ready && !haveConns) void refetchConns();
+  }, [ready, haveConns, refetchConns]);
   if (!p) return null;
   return (
     <div className="grid">
@@ -93,8 +100,8 @@ export function ProjectOverview() {
       <div className="card">
         <h2>Connect</h2>
         {!ready && <p className="muted">Connection strings appear once the project is ready.</p>}
-        <ErrorText error={conns.error} />
-        {conns.data && (
+        {ready && !conns.isFetching && <ErrorText error={conns.error} />}
+        {ready && conns.data && (
           <>
             <SecretURL label="Pooled" url={conns.data.pooled_url} />
             <SecretURL label="Direct" url={conns.data.direct_url} />
