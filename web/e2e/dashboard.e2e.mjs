@@ -8,6 +8,7 @@
 // The last stdout line is a JSON summary the Go test checks.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import { axe, launch, outDir } from './browser.mjs';
@@ -167,6 +168,46 @@ try {
   const revoked = await fetch(`${base}/v1/projects`, { headers: { Authorization: `Bearer ${plain}` } });
   assert.equal(revoked.status, 401, 'the revoked key is refused');
   step('api key created and revoked');
+
+  // Webhooks: an endpoint on a loopback receiver (the server runs with
+  // --webhooks-allow-insecure), its secret once, a test event delivered.
+  const received = [];
+  const receiver = createServer((req, res) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => {
+      received.push({ body: b, signature: req.headers['webhook-signature'] ?? req.headers['x-capydb-signature'] ?? '' });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const hookURL = `http://127.0.0.1:${receiver.address().port}/hook`;
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+  await page.getByLabel('URL').fill(hookURL);
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  assert.match(await page.getByLabel('Signing secret').textContent(), /^whsec_/);
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await waitBadge(page.locator('li.card tbody'), 'delivered', 60_000);
+  assert.ok(received.some((r) => r.body.includes('webhook.test')), `the receiver got ${JSON.stringify(received)}`);
+  await check('webhooks');
+  receiver.close();
+  summary.webhook_deliveries = received.length;
+  step('webhook delivered');
+
+  // Organization settings: rename.
+  await page.getByRole('link', { name: 'Organization' }).click();
+  await page.getByLabel('Name').fill('e2e organization');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  await check('organization');
+
+  // The project's audit log shows the rotation.
+  await page.goto(`${base}/dashboard/projects/${projectId}/audit`);
+  await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+  await page.locator('tbody tr td', { hasText: /rotat/ }).first().waitFor();
+  await check('audit');
+  step('audit log');
 
   // XSS: a project named like markup renders as text; any dialog fails.
   const evil = '<img src=x onerror=alert(1)>';

@@ -8,6 +8,9 @@ import { BackupsPage } from './pages/Backups';
 import { ProjectJobsPage, JobPage } from './pages/Jobs';
 import { ProjectSettingsPage } from './pages/ProjectSettings';
 import { ApiKeysPage } from './pages/ApiKeys';
+import { WebhooksPage } from './pages/Webhooks';
+import { OrganizationPage } from './pages/Organization';
+import { AuditPage } from './pages/Audit';
 
 const rootRoute = createRootRoute({ component: Shell });
 
@@ -29,14 +32,19 @@ const previews = createRoute({ getParentRoute: () => project, path: '/previews',
 const backups = createRoute({ getParentRoute: () => project, path: '/backups', component: BackupsPage });
 const projectJobs = createRoute({ getParentRoute: () => project, path: '/jobs', component: ProjectJobsPage });
 const settings = createRoute({ getParentRoute: () => project, path: '/settings', component: ProjectSettingsPage });
+const audit = createRoute({ getParentRoute: () => project, path: '/audit', component: AuditPage });
+const webhooks = createRoute({ getParentRoute: () => rootRoute, path: '/webhooks', component: WebhooksPage });
+const organization = createRoute({ getParentRoute: () => rootRoute, path: '/organization', component: OrganizationPage });
 const apiKeys = createRoute({ getParentRoute: () => rootRoute, path: '/api-keys', component: ApiKeysPage });
 const job = createRoute({ getParentRoute: () => rootRoute, path: '/jobs/$jobId', component: JobPage });
 
 const routeTree = rootRoute.addChildren([
   projects,
   newProject,
-  project.addChildren([overview, previews, backups, projectJobs, settings]),
+  project.addChildren([overview, previews, backups, projectJobs, audit, settings]),
   apiKeys,
+  webhooks,
+  organization,
   job,
 ]);
 

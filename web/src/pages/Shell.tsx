@@ -57,6 +57,8 @@ export function Shell() {
             Projects
           </Link>
           <Link to="/api-keys">API keys</Link>
+          <Link to="/webhooks">Webhooks</Link>
+          <Link to="/organization">Organization</Link>
         </nav>
         <Button onClick={() => out.mutate()} busy={out.isPending}>
           Sign out
