@@ -45,6 +45,9 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("the binary has no dashboard build (run make web before go test): GET /dashboard/ answered\n%s", page)
 	}
 	out := filepath.Join(webDir, "test-output", "e2e")
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
