@@ -86,7 +86,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if sum.OldURL.OK || !strings.Contains(sum.OldURL.Message, "authentication failed") || !sum.ConnectedAfter || !sum.XSS || sum.SignedOutCookieState != 401 {
 		t.Fatalf("summary: %+v", sum)
 	}
-	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "backups", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
+	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "backups", "exports", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
 		p, ok := sum.Pages[name]
 		if !ok || p.Serious != 0 {
 			t.Errorf("axe on %s: %+v (checked: %v)", name, p, ok)

@@ -7,7 +7,7 @@
 // runs on every page (0 serious/critical), screenshots go to CAPYDB_E2E_OUT.
 // The last stdout line is a JSON summary the Go test checks.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -121,8 +121,28 @@ try {
   await page.getByRole('link', { name: 'Backups' }).click();
   await page.getByRole('button', { name: 'Back up now' }).click();
   await waitBadge(page.locator('tbody'), 'completed');
-  await check('backups');
   step('backup completed');
+  // The daily schedule, then restore the backup into a new preview.
+  await page.getByLabel('Hour').fill('4');
+  await page.getByRole('button', { name: 'Save schedule' }).click();
+  await page.getByText('Saved.').waitFor();
+  await page.getByRole('button', { name: /^Restore to new preview/ }).first().click();
+  await waitBadge(page.locator('tbody .job'), 'completed');
+  await check('backups');
+  step('restored into a new preview');
+
+  // Exports: export now, then download through the signed URL.
+  await page.getByRole('link', { name: 'Exports' }).click();
+  await page.getByRole('button', { name: 'Export now' }).click();
+  await waitBadge(page.locator('tbody'), 'completed');
+  await check('exports');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: /^Download/ }).first().click()]);
+  const dumpPath = join(out, 'export.dump');
+  await download.saveAs(dumpPath);
+  const dump = readFileSync(dumpPath);
+  assert.equal(dump.subarray(0, 5).toString(), 'PGDMP', 'the export downloads as a pg_dump archive');
+  summary.export_bytes = dump.length;
+  step('export downloaded');
 
   await page.getByRole('link', { name: 'Jobs' }).click();
   await page.locator('tbody tr').first().waitFor();

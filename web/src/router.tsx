@@ -11,6 +11,7 @@ import { ApiKeysPage } from './pages/ApiKeys';
 import { WebhooksPage } from './pages/Webhooks';
 import { OrganizationPage } from './pages/Organization';
 import { AuditPage } from './pages/Audit';
+import { ExportsPage } from './pages/Exports';
 
 const rootRoute = createRootRoute({ component: Shell });
 
@@ -32,6 +33,7 @@ const previews = createRoute({ getParentRoute: () => project, path: '/previews',
 const backups = createRoute({ getParentRoute: () => project, path: '/backups', component: BackupsPage });
 const projectJobs = createRoute({ getParentRoute: () => project, path: '/jobs', component: ProjectJobsPage });
 const settings = createRoute({ getParentRoute: () => project, path: '/settings', component: ProjectSettingsPage });
+const exportsRoute = createRoute({ getParentRoute: () => project, path: '/exports', component: ExportsPage });
 const audit = createRoute({ getParentRoute: () => project, path: '/audit', component: AuditPage });
 const webhooks = createRoute({ getParentRoute: () => rootRoute, path: '/webhooks', component: WebhooksPage });
 const organization = createRoute({ getParentRoute: () => rootRoute, path: '/organization', component: OrganizationPage });
@@ -41,7 +43,7 @@ const job = createRoute({ getParentRoute: () => rootRoute, path: '/jobs/$jobId',
 const routeTree = rootRoute.addChildren([
   projects,
   newProject,
-  project.addChildren([overview, previews, backups, projectJobs, audit, settings]),
+  project.addChildren([overview, previews, backups, exportsRoute, projectJobs, audit, settings]),
   apiKeys,
   webhooks,
   organization,

@@ -5,6 +5,7 @@ import { useState } from 'react';
 import { unwrap } from '../api';
 import { Button, ErrorText, Field, Spinner, StateBadge, formatBytes, formatTime, TableWrap } from '../ui';
 import { JobProgress } from './JobProgress';
+import { RestoreButtons, ScheduleCard } from './BackupActions';
 
 export function BackupsPage() {
   const { projectId } = useParams({ from: '/projects/$projectId' });
@@ -42,6 +43,7 @@ export function BackupsPage() {
         <ErrorText error={create.error} />
       </form>
       <JobProgress jobId={jobId} invalidate={[key]} />
+      <ScheduleCard projectId={projectId} />
       {backups.isPending && <Spinner />}
       <ErrorText error={backups.error} />
       {backups.data && (
@@ -55,6 +57,9 @@ export function BackupsPage() {
                 <th scope="col">Size</th>
                 <th scope="col">Verification</th>
                 <th scope="col">Created</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -73,11 +78,14 @@ export function BackupsPage() {
                     <StateBadge state={b.verification_state} />
                   </td>
                   <td>{formatTime(b.created_at)}</td>
+                  <td>
+                    <RestoreButtons projectId={projectId} backup={b} />
+                  </td>
                 </tr>
               ))}
               {backups.data.length === 0 && (
                 <tr>
-                  <td colSpan={6} className="muted">
+                  <td colSpan={7} className="muted">
                     No backups yet.
                   </td>
                 </tr>

@@ -21,6 +21,7 @@ export function ProjectLayout() {
     ['/projects/$projectId', 'Overview'],
     ['/projects/$projectId/previews', 'Previews'],
     ['/projects/$projectId/backups', 'Backups'],
+    ['/projects/$projectId/exports', 'Exports'],
     ['/projects/$projectId/jobs', 'Jobs'],
     ['/projects/$projectId/audit', 'Audit log'],
     ['/projects/$projectId/settings', 'Settings'],
