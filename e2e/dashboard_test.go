@@ -34,7 +34,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := nodetools.Install(webDir); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "", 0, 0, "--webhooks-allow-insecure")
+	s := startServer(t, "", 0, 0, "--webhooks-allow-insecure", "--imports-allow-private")
 	resp, err := http.Get(s.url + "/dashboard/")
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if sum.OldURL.OK || !strings.Contains(sum.OldURL.Message, "authentication failed") || !sum.ConnectedAfter || !sum.XSS || sum.SignedOutCookieState != 401 {
 		t.Fatalf("summary: %+v", sum)
 	}
-	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "backups", "exports", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
+	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "backups", "exports", "import-preflight", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
 		p, ok := sum.Pages[name]
 		if !ok || p.Serious != 0 {
 			t.Errorf("axe on %s: %+v (checked: %v)", name, p, ok)

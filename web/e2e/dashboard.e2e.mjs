@@ -128,6 +128,9 @@ try {
   await page.getByText('Saved.').waitFor();
   await page.getByRole('button', { name: /^Restore to new preview/ }).first().click();
   await waitBadge(page.locator('tbody .job'), 'completed');
+  await page.getByLabel('Restore point label').fill('before-launch');
+  await page.getByRole('button', { name: 'Add restore point' }).click();
+  await page.locator('ul.plain li', { hasText: 'before-launch' }).waitFor();
   await check('backups');
   step('restored into a new preview');
 
@@ -173,6 +176,19 @@ try {
   const second = await connect(newURL);
   assert.equal(second.ok, true, `the new URL connects: ${JSON.stringify(second)}`);
   summary.connected_after_rotation = second.ok;
+
+  // Import preflight against a reachable source (the project's own new URL;
+  // the server runs with --imports-allow-private): its findings are shown.
+  await page.getByRole('link', { name: 'Import' }).click();
+  await page.getByLabel('Source database URL').fill(newURL);
+  await page.getByRole('button', { name: 'Check source' }).click();
+  const reach = page.locator('tr', { hasText: 'source_reachable' });
+  await reach.waitFor();
+  assert.equal((await reach.locator('.badge').textContent()).trim(), 'pass');
+  const password = decodeURIComponent(new URL(newURL).password);
+  assert.ok(password.length > 8 && !(await page.evaluate(() => document.body.innerText)).includes(password), 'the source password is not shown');
+  await check('import-preflight');
+  step('import preflight');
 
   // API keys: the plaintext is shown once, then revoke.
   await page.getByRole('link', { name: 'API keys' }).click();

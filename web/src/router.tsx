@@ -12,6 +12,7 @@ import { WebhooksPage } from './pages/Webhooks';
 import { OrganizationPage } from './pages/Organization';
 import { AuditPage } from './pages/Audit';
 import { ExportsPage } from './pages/Exports';
+import { ImportsPage } from './pages/Imports';
 
 const rootRoute = createRootRoute({ component: Shell });
 
@@ -34,6 +35,7 @@ const backups = createRoute({ getParentRoute: () => project, path: '/backups', c
 const projectJobs = createRoute({ getParentRoute: () => project, path: '/jobs', component: ProjectJobsPage });
 const settings = createRoute({ getParentRoute: () => project, path: '/settings', component: ProjectSettingsPage });
 const exportsRoute = createRoute({ getParentRoute: () => project, path: '/exports', component: ExportsPage });
+const importsRoute = createRoute({ getParentRoute: () => project, path: '/imports', component: ImportsPage });
 const audit = createRoute({ getParentRoute: () => project, path: '/audit', component: AuditPage });
 const webhooks = createRoute({ getParentRoute: () => rootRoute, path: '/webhooks', component: WebhooksPage });
 const organization = createRoute({ getParentRoute: () => rootRoute, path: '/organization', component: OrganizationPage });
@@ -43,7 +45,7 @@ const job = createRoute({ getParentRoute: () => rootRoute, path: '/jobs/$jobId',
 const routeTree = rootRoute.addChildren([
   projects,
   newProject,
-  project.addChildren([overview, previews, backups, exportsRoute, projectJobs, audit, settings]),
+  project.addChildren([overview, previews, backups, exportsRoute, importsRoute, projectJobs, audit, settings]),
   apiKeys,
   webhooks,
   organization,

@@ -61,6 +61,13 @@ export function Spinner({ label = 'Loading…' }: { label?: string }) {
 
 const stateTone: Record<string, string> = {
   ready: 'ok',
+  pass: 'ok',
+  active: 'ok',
+  delivered: 'ok',
+  healthy: 'ok',
+  warn: 'warn',
+  fail: 'bad',
+  failing: 'bad',
   completed: 'ok',
   verified: 'ok',
   provisioning: 'busy',

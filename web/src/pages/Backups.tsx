@@ -6,6 +6,7 @@ import { unwrap } from '../api';
 import { Button, ErrorText, Field, Spinner, StateBadge, formatBytes, formatTime, TableWrap } from '../ui';
 import { JobProgress } from './JobProgress';
 import { RestoreButtons, ScheduleCard } from './BackupActions';
+import { RestorePoints } from './RestorePoints';
 
 export function BackupsPage() {
   const { projectId } = useParams({ from: '/projects/$projectId' });
@@ -44,6 +45,7 @@ export function BackupsPage() {
       </form>
       <JobProgress jobId={jobId} invalidate={[key]} />
       <ScheduleCard projectId={projectId} />
+      {backups.data && <RestorePoints projectId={projectId} backups={backups.data} />}
       {backups.isPending && <Spinner />}
       <ErrorText error={backups.error} />
       {backups.data && (

@@ -22,6 +22,7 @@ export function ProjectLayout() {
     ['/projects/$projectId/previews', 'Previews'],
     ['/projects/$projectId/backups', 'Backups'],
     ['/projects/$projectId/exports', 'Exports'],
+    ['/projects/$projectId/imports', 'Import'],
     ['/projects/$projectId/jobs', 'Jobs'],
     ['/projects/$projectId/audit', 'Audit log'],
     ['/projects/$projectId/settings', 'Settings'],
