@@ -53,6 +53,8 @@ type Deps struct {
 	CACert func() ([]byte, error)
 	// Dashboard serves /dashboard/… (nil: the web app embedded in the binary).
 	Dashboard http.Handler
+	// OIDCClient enables the dashboard's OIDC sign-in (needs Auth.OIDC).
+	OIDCClient *OIDCClient
 }
 
 // Server is the API's http.Handler.
@@ -65,6 +67,7 @@ type Server struct {
 	resolvers map[string]resolver
 	// sessions are the dashboard's signed-in browsers (websession.go).
 	sessions *auth.WebSessions
+	oidc     *oidcLogin // nil: no OIDC sign-in
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -137,6 +140,9 @@ func New(deps Deps) *Server {
 		deps.Dashboard = webui.Handler(web.Dist())
 	}
 	s := &Server{deps: deps, sessions: auth.NewWebSessions()}
+	if deps.OIDCClient != nil && deps.OIDCClient.ClientID != "" && deps.Auth != nil && deps.Auth.OIDC != nil {
+		s.oidc = newOIDCLogin(*deps.OIDCClient)
+	}
 	s.resolvers = s.defaultResolvers()
 	mux := http.NewServeMux()
 	cfg := huma.Config{
@@ -181,20 +187,14 @@ func New(deps Deps) *Server {
 	root.Handle("/status", mux)
 	root.Handle("/dashboard/cli/login", http.HandlerFunc(s.dashboardCLILogin))
 	root.Handle("/dashboard/session", http.HandlerFunc(s.dashboardSession))
+	root.HandleFunc("GET /dashboard/config", s.dashboardConfig)
+	root.HandleFunc("GET /dashboard/oidc/login", s.oidcLoginStart)
+	root.HandleFunc("GET /dashboard/oidc/callback", s.oidcLoginCallback)
 	root.Handle("/dashboard", deps.Dashboard)
 	root.Handle("/dashboard/", deps.Dashboard)
 	root.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		// The one redirect the server answers (responseWriter turns the
-		// router's into 404s): the root opens the dashboard.
-		w.Header().Set("Location", webui.Prefix+"/")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		rw, _ := w.(*responseWriter)
-		if rw != nil {
-			rw.wroteHeader, rw.status = true, http.StatusFound
-			rw.ResponseWriter.WriteHeader(http.StatusFound)
-			return
-		}
-		w.WriteHeader(http.StatusFound)
+		// The root opens the dashboard.
+		redirect(w, webui.Prefix+"/")
 	})
 	s.registerObjects(root)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,8 @@ type WebSession struct {
 	CSRF      string
 	ExpiresAt time.Time
 	keyHash   []byte
+	// principal is set for OIDC sign-ins (the ID token was verified once).
+	principal *Principal
 }
 
 // WebSessions is the in-memory session table.
@@ -58,8 +60,19 @@ func randomToken() string {
 // Create starts a session for a plaintext key already checked by APIKey and
 // returns the cookie token (shown to the browser only).
 func (w *WebSessions) Create(plaintextKey string) (token string, s *WebSession) {
-	token = randomToken()
-	s = &WebSession{CSRF: randomToken(), ExpiresAt: w.now().Add(WebSessionTTL), keyHash: HashKey(plaintextKey)}
+	return w.insert(&WebSession{CSRF: randomToken(), ExpiresAt: w.now().Add(WebSessionTTL), keyHash: HashKey(plaintextKey)})
+}
+
+// CreateFor starts a session for a principal whose OIDC ID token was just
+// verified (the authorization-code sign-in). It lasts WebSessionTTL; the
+// issuer is not asked again until the next sign-in.
+func (w *WebSessions) CreateFor(p *Principal) (token string, s *WebSession) {
+	cp := *p
+	return w.insert(&WebSession{CSRF: randomToken(), ExpiresAt: w.now().Add(WebSessionTTL), principal: &cp})
+}
+
+func (w *WebSessions) insert(s *WebSession) (string, *WebSession) {
+	token := randomToken()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.byID) >= maxWebSessions {
@@ -125,5 +138,9 @@ func (s *WebSession) CSRFMatches(header string) bool {
 // WebSession resolves a session to the principal of its API key, checking
 // the key again (revoked or expired keys end the session).
 func (a *Authenticator) WebSession(ctx context.Context, s *WebSession) (*Principal, error) {
+	if s.principal != nil {
+		cp := *s.principal
+		return &cp, nil
+	}
 	return a.apiKeyByHash(ctx, s.keyHash)
 }

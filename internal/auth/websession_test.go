@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -42,6 +43,20 @@ func TestWebSessions(t *testing.T) {
 	if _, err := w.Get(tok2); err != ErrNoWebSession {
 		t.Fatalf("revoked session: %v", err)
 	}
+	// OIDC sessions hold a copy of their principal.
+	p := &Principal{AuthSource: SourceSession, OrganizationID: "org_1", Scopes: []string{ScopeAll}, UserID: "user_1", Role: "member"}
+	tok3, s3 := w.CreateFor(p)
+	p.Role = "admin"
+	got, err := (&Authenticator{}).WebSession(context.Background(), s3)
+	if err != nil || got.Role != "member" || got.OrganizationID != "org_1" || got.AuthSource != SourceSession {
+		t.Fatalf("OIDC session principal: %+v %v", got, err)
+	}
+	got.Scopes = nil
+	if again, _ := (&Authenticator{}).WebSession(context.Background(), s3); len(again.Scopes) != 1 {
+		t.Fatal("callers must not be able to change the stored principal")
+	}
+	w.Revoke(tok3)
+
 	// The table is bounded: expired sessions go first, then the oldest.
 	for i := 0; i < maxWebSessions; i++ {
 		w.Create(key)

@@ -224,7 +224,8 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
-		CACert: s.caCert,
+		CACert:     s.caCert,
+		OIDCClient: s.cfg.oidcClient(),
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

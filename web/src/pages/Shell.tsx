@@ -73,6 +73,11 @@ export function Shell() {
 
 function SignIn() {
   const qc = useQueryClient();
+  const config = useQuery({
+    queryKey: ['dashboard-config'],
+    queryFn: () => fetch('/dashboard/config').then((r) => r.json() as Promise<{ oidc: boolean }>),
+    staleTime: Infinity,
+  });
   const [key, setKey] = useState('');
   const m = useMutation({
     mutationFn: () => signIn(key.trim()),
@@ -112,6 +117,14 @@ function SignIn() {
         <Button type="submit" kind="primary" busy={m.isPending}>
           Sign in
         </Button>
+        {config.data?.oidc && (
+          <p>
+            or{' '}
+            <a className="btn btn-secondary" href="/dashboard/oidc/login">
+              Sign in with single sign-on
+            </a>
+          </p>
+        )}
       </form>
     </main>
   );
