@@ -1,9 +1,10 @@
-import { getProject, getProjectConnections, rotateProjectCredentials } from '@capydb/sdk';
+import { getProject, getProjectConnections, rotateProjectCredentials, type ConnectionInfo } from '@capydb/sdk';
+import { STACKS, dotenv, envVars } from '../env';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { Link, Outlet, useParams } from '@tanstack/react-router';
 import { useEffect, useState } from 'react';
 import { unwrap } from '../api';
-import { Button, Confirm, ErrorText, SecretURL, Spinner, StateBadge, formatBytes, formatTime } from '../ui';
+import { Button, Confirm, CopyButton, ErrorText, SecretURL, Spinner, StateBadge, formatBytes, formatTime } from '../ui';
 import { JobProgress } from './JobProgress';
 
 export function useProject(projectId: string) {
@@ -116,7 +117,7 @@ export function ProjectOverview() {
               </a>{' '}
               and connect with <code>sslmode=verify-full&amp;sslrootcert=capydb-ca.pem</code> (node-postgres requires it).
             </p>
-            <EnvSnippets url={conns.data.pooled_url ?? conns.data.direct_url} directUrl={conns.data.direct_url} />
+            <EnvSnippets conns={conns.data} />
           </>
         )}
         {ready && <RotateCredentials projectId={projectId} />}
@@ -125,30 +126,25 @@ export function ProjectOverview() {
   );
 }
 
-// EnvSnippets: the variables `capydb env pull` writes, per framework.
-function EnvSnippets({ url, directUrl }: { url?: string; directUrl?: string }) {
-  const [fw, setFw] = useState('generic');
+// EnvSnippets: the variables `capydb env pull` writes, per stack.
+function EnvSnippets({ conns }: { conns: ConnectionInfo }) {
+  const [stack, setStack] = useState('prisma');
   const [shown, setShown] = useState(false);
-  if (!url) return null;
-  const snippets: Record<string, string> = {
-    generic: `DATABASE_URL=${url}`,
-    prisma: `DATABASE_URL=${url}\nDIRECT_URL=${directUrl ?? url}`,
-    django: `DATABASE_URL=${url}`,
-    rails: `DATABASE_URL=${url}`,
-  };
-  const text = snippets[fw];
   return (
     <div className="snippet">
-      <label htmlFor="env-fw">.env for</label>{' '}
-      <select id="env-fw" value={fw} onChange={(e) => setFw(e.target.value)}>
-        {Object.keys(snippets).map((k) => (
-          <option key={k}>{k}</option>
+      <label htmlFor="env-stack">.env for</label>{' '}
+      <select id="env-stack" value={stack} onChange={(e) => setStack(e.target.value)}>
+        {Object.entries(STACKS).map(([k, v]) => (
+          <option key={k} value={k}>
+            {v.label}
+          </option>
         ))}
       </select>{' '}
       <Button onClick={() => setShown(!shown)} aria-pressed={shown}>
         {shown ? 'Hide' : 'Show'} snippet
-      </Button>
-      {shown && <pre>{text}</pre>}
+      </Button>{' '}
+      <CopyButton text={dotenv(envVars(stack, conns))} label="Copy .env" />
+      {shown && <pre>{dotenv(envVars(stack, conns))}</pre>}
     </div>
   );
 }
