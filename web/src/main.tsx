@@ -1,4 +1,4 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { RouterProvider } from '@tanstack/react-router';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
@@ -6,7 +6,15 @@ import { ApiError } from './api';
 import { router } from './router';
 import './styles.css';
 
-const queryClient = new QueryClient({
+// A 401 from the API means the session ended (expired, signed out
+// elsewhere, key revoked): back to the sign-in form.
+const signedOut = (e: unknown) => {
+  if (e instanceof ApiError && e.status === 401) queryClient.setQueryData(['session'], null);
+};
+
+const queryClient: QueryClient = new QueryClient({
+  queryCache: new QueryCache({ onError: signedOut }),
+  mutationCache: new MutationCache({ onError: signedOut }),
   defaultOptions: {
     queries: {
       staleTime: 5_000,
