@@ -128,6 +128,15 @@ try {
   await page.getByText('Saved.').waitFor();
   await page.getByRole('button', { name: /^Restore to new preview/ }).first().click();
   await waitBadge(page.locator('tbody .job'), 'completed');
+  // …and into the existing preview (its select lists the ready previews).
+  const firstRestore = await page.locator('tbody .job a').first().textContent();
+  await page.getByRole('button', { name: /^Restore into preview/ }).first().click();
+  await page.waitForFunction((before) => {
+    const a = document.querySelector('tbody .job a');
+    return a && a.textContent !== before;
+  }, firstRestore);
+  await waitBadge(page.locator('tbody .job'), 'completed');
+  step('restored into an existing preview');
   await page.getByLabel('Restore point label').fill('before-launch');
   await page.getByRole('button', { name: 'Add restore point' }).click();
   await page.locator('ul.plain li', { hasText: 'before-launch' }).waitFor();

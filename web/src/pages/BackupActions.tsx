@@ -1,4 +1,4 @@
-import { createProjectApproval, createRestore, listScheduledBackups, upsertScheduledBackup, type Backup } from '@capydb/sdk';
+import { createProjectApproval, createRestore, listPreviewDatabases, listScheduledBackups, upsertScheduledBackup, type Backup } from '@capydb/sdk';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { unwrap } from '../api';
@@ -16,6 +16,22 @@ export function RestoreButtons({ projectId, backup }: { projectId: string; backu
   const toPreview = useMutation({
     mutationFn: () =>
       unwrap(createRestore({ path: { projectID: projectId }, body: { backup_key: backup.backup_key, target_kind: 'new_preview', ttl_hours: 24 } })),
+    onSuccess: (r) => setJobId(r.job.id),
+  });
+  const previews = useQuery({
+    queryKey: ['previews', projectId],
+    queryFn: () => unwrap(listPreviewDatabases({ path: { projectID: projectId } })).then((b) => b.preview_databases),
+  });
+  const ready = previews.data?.filter((p) => p.state === 'ready') ?? [];
+  const [previewId, setPreviewId] = useState('');
+  const toExisting = useMutation({
+    mutationFn: () =>
+      unwrap(
+        createRestore({
+          path: { projectID: projectId },
+          body: { backup_key: backup.backup_key, target_kind: 'preview', preview_id: previewId || ready[0]?.id },
+        }),
+      ),
     onSuccess: (r) => setJobId(r.job.id),
   });
   const toProject = useMutation({
@@ -37,12 +53,29 @@ export function RestoreButtons({ projectId, backup }: { projectId: string; backu
       <Button onClick={() => toPreview.mutate()} busy={toPreview.isPending}>
         Restore to new preview <span className="sr-only">from {label}</span>
       </Button>
+      {ready.length > 0 && (
+        <div className="row">
+          <label className="sr-only" htmlFor={`into-${backup.id}`}>
+            Preview to restore {label} into
+          </label>
+          <select id={`into-${backup.id}`} value={previewId} onChange={(e) => setPreviewId(e.target.value)}>
+            {ready.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+          <Button onClick={() => toExisting.mutate()} busy={toExisting.isPending}>
+            Restore into preview <span className="sr-only">from {label}</span>
+          </Button>
+        </div>
+      )}
       {project.data?.environment === 'non_production' && (
         <Button kind="danger" onClick={() => setConfirm(true)}>
           Restore into project <span className="sr-only">from {label}</span>
         </Button>
       )}
-      <ErrorText error={toPreview.error ?? toProject.error} />
+      <ErrorText error={toPreview.error ?? toExisting.error ?? toProject.error} />
       <JobProgress jobId={jobId} invalidate={[['previews', projectId], ['project', projectId]]} />
       <Confirm
         open={confirm}
