@@ -198,6 +198,12 @@ try {
   assert.ok(password.length > 8 && !(await page.evaluate(() => document.body.innerText)).includes(password), 'the source password is not shown');
   await check('import-preflight');
   step('import preflight');
+  // Upload the export downloaded above and import it (export → import round trip).
+  await page.getByLabel('Dump file').setInputFiles(dumpPath);
+  await page.getByRole('button', { name: 'Upload and import' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Upload and import' }).click();
+  await waitBadge(page.locator('.job', { hasText: 'project.import' }), 'completed');
+  step('uploaded dump imported');
 
   // API keys: the plaintext is shown once, then revoke.
   await page.getByRole('link', { name: 'API keys' }).click();

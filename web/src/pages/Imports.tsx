@@ -1,8 +1,8 @@
-import { createImport, preflightImport } from '@capydb/sdk';
+import { createImport, createImportUpload, preflightImport } from '@capydb/sdk';
 import { useMutation } from '@tanstack/react-query';
 import { useParams } from '@tanstack/react-router';
 import { useState } from 'react';
-import { unwrap } from '../api';
+import { ApiError, unwrap } from '../api';
 import { Button, Confirm, ErrorText, Field, StateBadge, TableWrap, formatBytes } from '../ui';
 import { JobProgress } from './JobProgress';
 
@@ -20,6 +20,25 @@ export function ImportsPage() {
     mutationFn: () => unwrap(createImport({ path: { projectID: projectId }, body: { confirm: true, source_url: source.trim() } })),
     onSuccess: (r) => {
       setConfirm(false);
+      setJobId(r.job.id);
+    },
+  });
+  const [file, setFile] = useState<File | null>(null);
+  const [confirmUpload, setConfirmUpload] = useState(false);
+  // Upload: a signed PUT URL on this server, then the import of that object.
+  const upload = useMutation({
+    mutationFn: async () => {
+      if (!file) throw new Error('choose a dump file first');
+      const u = await unwrap(createImportUpload({ path: { projectID: projectId }, body: {} }));
+      const put = await fetch(u.upload.upload_url, { method: 'PUT', body: file, headers: { 'Content-Type': 'application/octet-stream' } });
+      if (!put.ok) {
+        const e = await put.json().catch(() => ({}));
+        throw new ApiError(put.status, e.error ?? `upload failed (${put.status})`);
+      }
+      return unwrap(createImport({ path: { projectID: projectId }, body: { confirm: true, upload_key: u.upload.object_key } }));
+    },
+    onSuccess: (r) => {
+      setConfirmUpload(false);
       setJobId(r.job.id);
     },
   });
@@ -80,7 +99,33 @@ export function ImportsPage() {
           </TableWrap>
         </div>
       )}
+      <form
+        className="card"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setConfirmUpload(true);
+        }}
+      >
+        <Field label="Dump file" hint="A pg_dump custom-format archive (pg_dump -Fc), e.g. an export of another project.">
+          {(id, hint) => <input id={id} aria-describedby={hint} type="file" required onChange={(e) => setFile(e.target.files?.[0] ?? null)} />}
+        </Field>
+        <Button type="submit" kind="danger" disabled={!file}>
+          Upload and import
+        </Button>
+        <ErrorText error={upload.error} />
+      </form>
       <JobProgress jobId={jobId} invalidate={[['project', projectId]]} />
+      <Confirm
+        open={confirmUpload}
+        title="Import the uploaded dump?"
+        confirmLabel="Upload and import"
+        danger
+        busy={upload.isPending}
+        onConfirm={() => upload.mutate()}
+        onClose={() => setConfirmUpload(false)}
+      >
+        <p>{file ? `${file.name} is` : 'The file is'} uploaded and restored into the project's live database.</p>
+      </Confirm>
       <Confirm
         open={confirm}
         title="Import into the project?"
