@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -232,7 +233,7 @@ func (o *oidcLogin) redeem(r *http.Request, code, verifier string) (string, erro
 		IDToken string `json:"id_token"`
 		Error   string `json:"error"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&body); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
 		return "", fmt.Errorf("token endpoint answered HTTP %d with an unreadable body", resp.StatusCode)
 	}
 	if resp.StatusCode != 200 || body.IDToken == "" {
