@@ -6,6 +6,13 @@ import { Button, Confirm, ErrorText, Field } from '../ui';
 import { JobProgress } from './JobProgress';
 import { useProject } from './Project';
 
+export function usePreviewList(projectId: string) {
+  return useQuery({
+    queryKey: ['previews', projectId],
+    queryFn: () => unwrap(listPreviewDatabases({ path: { projectID: projectId } })).then((b) => b.preview_databases),
+  });
+}
+
 // RestoreButtons restore a completed backup into a new preview, or over the
 // project itself (non-production only) after minting its
 // project.restore_overwrite approval.
@@ -18,10 +25,7 @@ export function RestoreButtons({ projectId, backup }: { projectId: string; backu
       unwrap(createRestore({ path: { projectID: projectId }, body: { backup_key: backup.backup_key, target_kind: 'new_preview', ttl_hours: 24 } })),
     onSuccess: (r) => setJobId(r.job.id),
   });
-  const previews = useQuery({
-    queryKey: ['previews', projectId],
-    queryFn: () => unwrap(listPreviewDatabases({ path: { projectID: projectId } })).then((b) => b.preview_databases),
-  });
+  const previews = usePreviewList(projectId);
   const ready = previews.data?.filter((p) => p.state === 'ready') ?? [];
   const [previewId, setPreviewId] = useState('');
   const toExisting = useMutation({

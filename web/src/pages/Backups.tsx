@@ -5,8 +5,8 @@ import { useState } from 'react';
 import { unwrap } from '../api';
 import { Button, ErrorText, Field, Spinner, StateBadge, formatBytes, formatTime, TableWrap } from '../ui';
 import { JobProgress } from './JobProgress';
-import { RestoreButtons, ScheduleCard } from './BackupActions';
-import { RestorePoints } from './RestorePoints';
+import { RestoreButtons, ScheduleCard, usePreviewList } from './BackupActions';
+import { RestorePoints, useRestorePoints } from './RestorePoints';
 
 export function BackupsPage() {
   const { projectId } = useParams({ from: '/projects/$projectId' });
@@ -17,6 +17,9 @@ export function BackupsPage() {
     queryFn: () => unwrap(listBackups({ path: { projectID: projectId } })).then((b) => b.backups),
     refetchInterval: (q) => (q.state.data?.some((b) => b.state === 'running') ? 1500 : false),
   });
+  // Started with the list, not after it: no request waits for another.
+  usePreviewList(projectId);
+  useRestorePoints(projectId);
   const [label, setLabel] = useState('');
   const [jobId, setJobId] = useState<string>();
   const create = useMutation({

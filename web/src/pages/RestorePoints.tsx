@@ -4,11 +4,15 @@ import { useState } from 'react';
 import { unwrap } from '../api';
 import { Button, ErrorText, Field, StateBadge, formatTime } from '../ui';
 
+export function useRestorePoints(projectId: string) {
+  return useQuery({ queryKey: ['restore-points', projectId], queryFn: () => unwrap(listRestorePoints({ path: { projectID: projectId } })) });
+}
+
 // Restore points: named pointers at a backup, kept while the backup is.
 export function RestorePoints({ projectId, backups }: { projectId: string; backups: Backup[] }) {
   const qc = useQueryClient();
   const key = ['restore-points', projectId];
-  const points = useQuery({ queryKey: key, queryFn: () => unwrap(listRestorePoints({ path: { projectID: projectId } })) });
+  const points = useRestorePoints(projectId);
   const usable = backups.filter((b) => b.state === 'completed');
   const [label, setLabel] = useState('');
   const [backupKey, setBackupKey] = useState('');
