@@ -1,6 +1,8 @@
 # CapyDB developer entry points. GNU make.
 #
-#   make run     install missing deps, build, start `capydb server` (ARGS="--listen ..." to pass flags)
+#   make run     install missing deps, build (dashboard included), start `capydb server` (ARGS="--listen ..." to pass flags)
+#   make web     build the dashboard (npm ci + vite build into web/dist, embedded by go:embed)
+#   make sdk     regenerate the TypeScript SDK (sdk/typescript) from the served OpenAPI document
 #   make test    install missing deps, run the whole test suite against real Postgres + pgBouncer
 #   make bench   run the benchmark harness; results land in bench/results/
 #   make lint    gofmt (must be clean), go vet, staticcheck when installed
@@ -18,7 +20,7 @@ BENCH_ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/capydb/capydb/internal/cli.Version=$(VERSION)
 
-.PHONY: help deps build run test bench lint fmt-check vet staticcheck clean
+.PHONY: help deps build run test bench lint fmt-check vet staticcheck clean web sdk
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +28,24 @@ help: ## list the targets
 deps: ## check for (and, as root on Debian/Ubuntu, install) postgres, pgbouncer, go
 	@./scripts/ensure-deps.sh
 
-build: ## build bin/capydb
+# The dashboard: web/dist is embedded into the binary (web/embed.go). A plain
+# `go build` without it still works and serves a page saying how to build it.
+WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json sdk/typescript/src -type f 2>/dev/null)
+NPM_CI  := npm ci --ignore-scripts --no-audit --no-fund
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run make deps (or install nodejs and npm)"; exit 1; }
+	cd web && $(NPM_CI)
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+
+web: web/dist/index.html ## build the dashboard into web/dist (npm ci + vite build)
+
+sdk: ## regenerate sdk/typescript/src/gen from the served OpenAPI document
+	CAPYDB_UPDATE_SDK=1 $(GO) test -count=1 -run TestTypeScriptSDKIsCurrent ./internal/api/sdkcheck/
+
+build: web ## build bin/capydb (dashboard included)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/capydb
 
 run: deps build ## start the server with the embedded cluster (pass flags with ARGS="...")
@@ -37,7 +56,8 @@ run: deps build ## start the server with the embedded cluster (pass flags with A
 # under the race detector.
 RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/ ./internal/dataplane/studio/
 
-test: deps ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
+test: deps web ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
+	cd web && npx vitest run
 	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
 
@@ -69,5 +89,6 @@ staticcheck:
 	fi
 
 clean: ## remove build output and cached test results
-	rm -rf bin
+	rm -rf bin web/test-output
+	find web/dist -mindepth 1 -not -name .keep -delete 2>/dev/null || true
 	$(GO) clean -testcache

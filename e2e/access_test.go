@@ -512,6 +512,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return nil
 	}
 
+	// The dashboard's session cookie (with its CSRF token) of a key must get
+	// exactly the answers the key gets (websession_test.go).
+	jar := newCookieJar(s)
+	cookieOf := map[string]func(r route) string{
+		credWithoutScope: func(r route) string {
+			if r.Rule.OrScope != "" {
+				return withoutEither(r.Rule.Scope, r.Rule.OrScope)
+			}
+			return without[r.Rule.Scope]
+		},
+		credWithScope:      func(r route) string { return with[r.Rule.Scope] },
+		credProjectThis:    func(route) string { return projectThis },
+		credProjectSibling: func(route) string { return projectSibling },
+		credOtherOrg:       func(route) string { return other },
+	}
+
 	var mismatches []string
 	cells := 0
 	for _, r := range routes {
@@ -532,6 +548,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if got.Status >= 400 && got.str("error") == "" {
 				mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s error without {\"error\"}: %.200s", r.Method, r.Path, cred, got.Raw))
+			}
+			if keyOf, ok := cookieOf[cred]; ok {
+				viaCookie := s.req(r.Method, path, merge(jar.headers(t, keyOf(r)), "Origin", s.url), body)
+				cells++
+				if viaCookie.Status != got.Status {
+					mismatches = append(mismatches, fmt.Sprintf("%-7s %-60s %-34s dashboard cookie got %d, the key %d: %.200s", r.Method, r.Path, cred, viaCookie.Status, got.Status, viaCookie.Raw))
+				}
 			}
 		}
 		if alt := r.Rule.OrScope; alt != "" {

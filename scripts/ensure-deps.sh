@@ -3,7 +3,8 @@
 # suite need: the PostgreSQL server binaries (initdb, postgres), the client
 # tools (pg_dump, pg_restore, psql) next to them, pgbouncer, go, a C
 # compiler (make test runs some packages under the race detector, which needs cgo),
-# Node.js with npm (the OpenAPI lint test) and pgbackrest (point-in-time recovery).
+# Node.js with npm (the OpenAPI lint test, the dashboard build), Chromium
+# (the dashboard's browser test) and pgbackrest (point-in-time recovery).
 #
 # Missing PostgreSQL / pgBouncer / C compiler / Node.js packages are installed with apt-get when we
 # are root on Debian/Ubuntu; otherwise the script prints what to install and
@@ -204,6 +205,16 @@ check() {
 		MISSING_PKGS+=(pgbackrest)
 		MISSING_DESC+=("pgbackrest (WAL archiving and point-in-time recovery)")
 	fi
+	# The dashboard's end-to-end test drives Debian's Chromium with
+	# playwright-core (executablePath /usr/bin/chromium); browsers are never downloaded.
+	if [[ ! -x /usr/bin/chromium ]]; then
+		MISSING_PKGS+=(chromium)
+		MISSING_DESC+=("chromium (dashboard browser test)")
+	fi
+	if ! find_exe chromedriver >/dev/null; then
+		MISSING_PKGS+=(chromium-driver)
+		MISSING_DESC+=("chromium-driver (dashboard browser test)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -232,7 +243,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic chromium chromium-driver\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

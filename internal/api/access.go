@@ -329,7 +329,8 @@ func (s *Server) authenticate(ctx huma.Context) (*auth.Principal, int, string) {
 		key = xkey
 	}
 	if key == "" {
-		return nil, http.StatusUnauthorized, msgNoCredentials
+		// No API key: the dashboard's session cookie, if any.
+		return s.cookiePrincipal(ctx)
 	}
 	var p *auth.Principal
 	var err error

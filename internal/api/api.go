@@ -23,6 +23,8 @@ import (
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/webhooks"
+	"github.com/capydb/capydb/internal/webui"
+	"github.com/capydb/capydb/web"
 )
 
 // Deps are what the handlers need.
@@ -53,6 +55,10 @@ type Deps struct {
 	// enables the searchable archive (otherwise its route answers 503).
 	LogRetention time.Duration
 	LogSearch    bool
+	// Dashboard serves /dashboard/… (nil: the web app embedded in the binary).
+	Dashboard http.Handler
+	// OIDCClient enables the dashboard's OIDC sign-in (needs Auth.OIDC).
+	OIDCClient *OIDCClient
 }
 
 // Server is the API's http.Handler.
@@ -65,6 +71,9 @@ type Server struct {
 	httpRequests *prometheus.CounterVec
 	// resolvers check the tenancy of path ids (see access.go).
 	resolvers map[string]resolver
+	// sessions are the dashboard's signed-in browsers (websession.go).
+	sessions *auth.WebSessions
+	oidc     *oidcLogin // nil: no OIDC sign-in
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -133,7 +142,13 @@ func New(deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	s := &Server{deps: deps}
+	if deps.Dashboard == nil {
+		deps.Dashboard = webui.Handler(web.Dist())
+	}
+	s := &Server{deps: deps, sessions: auth.NewWebSessions()}
+	if deps.OIDCClient != nil && deps.OIDCClient.ClientID != "" && deps.Auth != nil && deps.Auth.OIDC != nil {
+		s.oidc = newOIDCLogin(*deps.OIDCClient)
+	}
 	if deps.Registry != nil {
 		s.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capydb_http_requests_total",
 			Help: "API answers by method, route template and status."}, []string{"method", "route", "status"})
@@ -190,6 +205,16 @@ func New(deps Deps) *Server {
 	root.Handle("/v1/", mux)
 	root.Handle("/status", mux)
 	root.Handle("/dashboard/cli/login", http.HandlerFunc(s.dashboardCLILogin))
+	root.Handle("/dashboard/session", http.HandlerFunc(s.dashboardSession))
+	root.HandleFunc("GET /dashboard/config", s.dashboardConfig)
+	root.HandleFunc("GET /dashboard/oidc/login", s.oidcLoginStart)
+	root.HandleFunc("GET /dashboard/oidc/callback", s.oidcLoginCallback)
+	root.Handle("/dashboard", deps.Dashboard)
+	root.Handle("/dashboard/", deps.Dashboard)
+	root.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// The root opens the dashboard.
+		redirect(w, webui.Prefix+"/")
+	})
 	s.registerObjects(root)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -114,7 +114,12 @@ func (a *Authenticator) APIKey(ctx context.Context, plaintext string) (*Principa
 	if !strings.HasPrefix(plaintext, KeyPrefix) || len(plaintext) < len(KeyPrefix)+32 {
 		return nil, ErrUnauthenticated
 	}
-	k, err := store.GetAPIKeyByHash(ctx, a.Store.Pool, HashKey(plaintext))
+	return a.apiKeyByHash(ctx, HashKey(plaintext))
+}
+
+// apiKeyByHash resolves a key by its hash (API keys and dashboard sessions).
+func (a *Authenticator) apiKeyByHash(ctx context.Context, hash []byte) (*Principal, error) {
+	k, err := store.GetAPIKeyByHash(ctx, a.Store.Pool, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnauthenticated
 	}

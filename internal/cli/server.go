@@ -143,6 +143,8 @@ func addServerCommands(root *cobra.Command) {
 	f.StringVar(&cfg.OIDCIssuer, "oidc-issuer", "", "accept human session JWTs (e.g. Clerk) from this OIDC issuer (exact iss)")
 	f.StringVar(&cfg.OIDCJWKSURL, "oidc-jwks-url", "", "JWKS of the issuer (default: discovered from the issuer)")
 	f.StringVar(&cfg.OIDCAudience, "oidc-audience", "", "required aud of session JWTs (default: not checked)")
+	f.StringVar(&cfg.OIDCClientID, "oidc-client-id", "", "dashboard sign-in with the issuer's authorization-code flow + PKCE as this client (set --oidc-audience to it too)")
+	f.StringVar(&cfg.OIDCClientSecret, "oidc-client-secret", "", "the client's secret, for an issuer that registers the dashboard as a confidential client")
 	f.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	f.StringVar(&rlAPI, "rate-limit-api", "20/s:100", "per-client bucket for authenticated API requests (EVENTS/UNIT:BURST or off)")
 	f.StringVar(&rlLogin, "rate-limit-cli-login", "10/m:5", "per-client bucket for starting device logins")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/capydb/capydb/internal/api"
 	"github.com/capydb/capydb/internal/auth"
 )
 
@@ -20,8 +21,11 @@ func (c *Config) validateAccess() error {
 	if err != nil {
 		return err
 	}
-	if c.OIDCIssuer == "" && (c.OIDCJWKSURL != "" || c.OIDCAudience != "") {
-		return fmt.Errorf("--oidc-jwks-url and --oidc-audience need --oidc-issuer")
+	if c.OIDCIssuer == "" && (c.OIDCJWKSURL != "" || c.OIDCAudience != "" || c.OIDCClientID != "") {
+		return fmt.Errorf("--oidc-jwks-url, --oidc-audience and --oidc-client-id need --oidc-issuer")
+	}
+	if c.OIDCClientSecret != "" && c.OIDCClientID == "" {
+		return fmt.Errorf("--oidc-client-secret needs --oidc-client-id")
 	}
 	return nil
 }
@@ -58,4 +62,12 @@ func newOIDC(ctx context.Context, c Config, log *slog.Logger) (*auth.OIDC, error
 	}
 	log.Info("human sessions enabled", "issuer", c.OIDCIssuer, "jwks_url", o.JWKSURL(), "audience", c.OIDCAudience)
 	return o, nil
+}
+
+// oidcClient is the dashboard's OIDC sign-in registration (nil: none).
+func (c *Config) oidcClient() *api.OIDCClient {
+	if c.OIDCIssuer == "" || c.OIDCClientID == "" {
+		return nil
+	}
+	return &api.OIDCClient{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret}
 }

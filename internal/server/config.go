@@ -54,7 +54,10 @@ type Config struct {
 
 	// Access control (see access.go): OIDC sessions, proxies, rate limits.
 	OIDCIssuer, OIDCJWKSURL, OIDCAudience string
-	TrustedProxies                        string // comma-separated addresses / CIDR prefixes
+	// OIDCClientID (and OIDCClientSecret for a confidential client) enable
+	// the dashboard's authorization-code sign-in with PKCE at OIDCIssuer.
+	OIDCClientID, OIDCClientSecret string
+	TrustedProxies                 string // comma-separated addresses / CIDR prefixes
 	// RateLimits are per-client-address buckets by name ("api",
 	// "cli_login_start", "cli_login_poll", "failed_auth"), as "20/s:100" or "off".
 	RateLimits map[string]string

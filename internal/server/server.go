@@ -321,6 +321,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 		CACert: s.caCert, LogRetention: s.cfg.LogRetention, LogSearch: s.cfg.LogSearch,
+		OIDCClient: s.cfg.oidcClient(),
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
