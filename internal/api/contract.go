@@ -46,6 +46,7 @@ var tagDescriptions = map[string]string{
 	"advisor":       "Index advisor and index hygiene",
 	"studio":        "SQL runner, tables and rows, SQL history",
 	"snippets":      "Saved SQL snippets (†)",
+	"ephemeral":     "Ephemeral databases: created without an account, claimed into an organization",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

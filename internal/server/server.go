@@ -185,6 +185,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.run(runCtx, s.worker.Run)
 		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
+		if cfg.EphemeralDatabases {
+			s.run(runCtx, lifecycle.NewEphemeralReaper(s.lifecycle, bgsvc.PeriodicConfig{
+				Interval: cfg.EphemeralReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
+		}
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		d, err := webhooks.NewDispatcher(s.store.Pool, box, webhooks.Config{RetryBase: cfg.WebhooksRetryBase, Guard: s.webhooks.Guard, Logger: log})
@@ -224,7 +228,8 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
 		Blob:    s.blob,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
-		CACert: s.caCert,
+		CACert:    s.caCert,
+		Ephemeral: api.EphemeralConfig{Enabled: s.cfg.EphemeralDatabases, Cap: s.cfg.EphemeralCap},
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
