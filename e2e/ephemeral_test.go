@@ -27,10 +27,17 @@ func TestEphemeralDatabases(t *testing.T) {
 	control := s.admin("capydb_control")
 	admin := s.admin("postgres")
 	anon := hdr()
+	// Every answer is checked against the OpenAPI document (declared status, schema).
+	req := func(method, path string, h http.Header, body any) response {
+		t.Helper()
+		r := s.req(method, path, h, body)
+		checkAnswer(t, method, path, r.Status, r.Header.Get("Content-Type"), r.Raw)
+		return r
+	}
 	withToken := func(tok string) http.Header { return hdr("X-CapyDB-Claim-Token", tok) }
 
 	// Create with no credential at all.
-	c1 := s.req("POST", "/v1/ephemeral-databases", anon, map[string]any{"name": "scratch"})
+	c1 := req("POST", "/v1/ephemeral-databases", anon, map[string]any{"name": "scratch"})
 	expectStatus(t, "anonymous create", c1, 201, "")
 	id, tok := c1.str("ephemeral_database", "project_id"), c1.str("claim_token")
 	if !strings.HasPrefix(id, "prj_") || !strings.HasPrefix(tok, "eph_") || len(tok) < 40 ||
@@ -56,7 +63,7 @@ func TestEphemeralDatabases(t *testing.T) {
 	// Read with the token until ready, then its URL works.
 	var direct string
 	clustertest.Eventually(t, 60*time.Second, "ephemeral ready", func() bool {
-		r := s.req("GET", "/v1/ephemeral-databases/"+id, withToken(tok), nil)
+		r := req("GET", "/v1/ephemeral-databases/"+id, withToken(tok), nil)
 		expectStatus(t, "read", r, 200, "")
 		direct = r.str("connections", "direct_url")
 		return r.str("ephemeral_database", "state") == "ready" && direct != ""
@@ -71,30 +78,30 @@ func TestEphemeralDatabases(t *testing.T) {
 	conn.Close(ctx)
 	for what, h := range map[string]http.Header{"wrong token": withToken("eph_wrong"), "no token": anon,
 		"an API key instead": bearer(s.key)} {
-		expectStatus(t, "read with "+what, s.req("GET", "/v1/ephemeral-databases/"+id, h, nil), 404, "ephemeral database not found")
+		expectStatus(t, "read with "+what, req("GET", "/v1/ephemeral-databases/"+id, h, nil), 404, "ephemeral database not found")
 	}
-	expectStatus(t, "destroy with a wrong token", s.req("DELETE", "/v1/ephemeral-databases/"+id, withToken("eph_wrong"), nil), 404, "")
+	expectStatus(t, "destroy with a wrong token", req("DELETE", "/v1/ephemeral-databases/"+id, withToken("eph_wrong"), nil), 404, "")
 
 	// The cap counts per client address: 2 here.
-	c2 := s.req("POST", "/v1/ephemeral-databases", anon, nil)
+	c2 := req("POST", "/v1/ephemeral-databases", anon, nil)
 	expectStatus(t, "second create", c2, 201, "")
-	over := s.req("POST", "/v1/ephemeral-databases", anon, map[string]any{})
+	over := req("POST", "/v1/ephemeral-databases", anon, map[string]any{})
 	expectStatus(t, "create over the cap", over, 429, "at most 2 unclaimed ephemeral databases")
 	if ra, err := strconv.Atoi(over.Header.Get("Retry-After")); err != nil || ra < 71*3600 || ra > 72*3600 {
 		t.Fatalf("Retry-After %q, want about 72h in seconds", over.Header.Get("Retry-After"))
 	}
 	// With a key the cap counts per organization instead; a bad key is 401.
-	c3 := s.req("POST", "/v1/ephemeral-databases", bearer(s.key), nil)
+	c3 := req("POST", "/v1/ephemeral-databases", bearer(s.key), nil)
 	expectStatus(t, "create with a key", c3, 201, "")
-	expectStatus(t, "create with a bad key", s.req("POST", "/v1/ephemeral-databases", bearer("capy_live_garbage"), nil), 401, "")
-	expectStatus(t, "bad input", s.req("POST", "/v1/ephemeral-databases", anon, map[string]any{"region": "mars"}), 400, "")
+	expectStatus(t, "create with a bad key", req("POST", "/v1/ephemeral-databases", bearer("capy_live_garbage"), nil), 401, "")
+	expectStatus(t, "bad input", req("POST", "/v1/ephemeral-databases", anon, map[string]any{"region": "mars"}), 400, "")
 
 	// Claim: a wrong token is 404, the right one moves it into the organization.
-	expectStatus(t, "claim with a wrong token", s.req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key),
+	expectStatus(t, "claim with a wrong token", req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key),
 		map[string]any{"claim_token": "eph_wrong"}), 404, "")
-	expectStatus(t, "claim without a key", s.req("POST", "/v1/ephemeral-databases/"+id+"/claim", anon,
+	expectStatus(t, "claim without a key", req("POST", "/v1/ephemeral-databases/"+id+"/claim", anon,
 		map[string]any{"claim_token": tok}), 401, "")
-	cl := s.req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key), map[string]any{"claim_token": tok})
+	cl := req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key), map[string]any{"claim_token": tok})
 	expectStatus(t, "claim", cl, 200, "")
 	me := s.must(200, "GET", "/v1/me", nil)
 	if cl.str("project", "id") != id || cl.str("project", "organization_id") != me.str("organization", "id") ||
@@ -111,22 +118,22 @@ func TestEphemeralDatabases(t *testing.T) {
 		t.Fatalf("the provisioning job did not move with the project: %s", j.Raw)
 	}
 	// A used token is 404 everywhere.
-	expectStatus(t, "read after claim", s.req("GET", "/v1/ephemeral-databases/"+id, withToken(tok), nil), 404, "")
-	expectStatus(t, "claim again", s.req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key), map[string]any{"claim_token": tok}), 404, "")
-	expectStatus(t, "destroy after claim", s.req("DELETE", "/v1/ephemeral-databases/"+id, withToken(tok), nil), 404, "")
+	expectStatus(t, "read after claim", req("GET", "/v1/ephemeral-databases/"+id, withToken(tok), nil), 404, "")
+	expectStatus(t, "claim again", req("POST", "/v1/ephemeral-databases/"+id+"/claim", bearer(s.key), map[string]any{"claim_token": tok}), 404, "")
+	expectStatus(t, "destroy after claim", req("DELETE", "/v1/ephemeral-databases/"+id, withToken(tok), nil), 404, "")
 
 	// Destroy early: 204 (twice), then gone, database dropped.
 	id2, tok2 := c2.str("ephemeral_database", "project_id"), c2.str("claim_token")
 	dbName2 := projectDatabase(t, control, id2)
 	for i := 0; i < 2; i++ {
-		if r := s.req("DELETE", "/v1/ephemeral-databases/"+id2, withToken(tok2), nil); r.Status != 204 || len(r.Raw) != 0 {
+		if r := req("DELETE", "/v1/ephemeral-databases/"+id2, withToken(tok2), nil); r.Status != 204 || len(r.Raw) != 0 {
 			t.Fatalf("destroy #%d: %d %s", i+1, r.Status, r.Raw)
 		}
 	}
-	expectStatus(t, "read after destroy", s.req("GET", "/v1/ephemeral-databases/"+id2, withToken(tok2), nil), 404, "")
+	expectStatus(t, "read after destroy", req("GET", "/v1/ephemeral-databases/"+id2, withToken(tok2), nil), 404, "")
 	waitDatabaseGone(t, admin, dbName2)
 	// The cap has room again.
-	expectStatus(t, "create after destroy", s.req("POST", "/v1/ephemeral-databases", anon, nil), 201, "")
+	expectStatus(t, "create after destroy", req("POST", "/v1/ephemeral-databases", anon, nil), 201, "")
 
 	// Expiry: the reaper deletes an unclaimed one past its 72 hours.
 	id3, tok3 := c3.str("ephemeral_database", "project_id"), c3.str("claim_token")
@@ -139,7 +146,7 @@ func TestEphemeralDatabases(t *testing.T) {
 	if _, err := control.Exec(ctx, `UPDATE ephemeral_databases SET expires_at = now() - interval '1 second' WHERE project_id = $1`, id3); err != nil {
 		t.Fatal(err)
 	}
-	expectStatus(t, "read after expiry", s.req("GET", "/v1/ephemeral-databases/"+id3, withToken(tok3), nil), 404, "")
+	expectStatus(t, "read after expiry", req("GET", "/v1/ephemeral-databases/"+id3, withToken(tok3), nil), 404, "")
 	waitDatabaseGone(t, admin, dbName3)
 	var destroyed bool
 	if err := control.QueryRow(ctx, `SELECT destroyed_at IS NOT NULL FROM ephemeral_databases WHERE project_id = $1`, id3).Scan(&destroyed); err != nil || !destroyed {

@@ -162,6 +162,12 @@ func (s *Server) typeDocument() {
 	results.Extensions["x-capydb-result-by-type"] = byType
 	job.Properties["result"] = results
 	job.Properties["progress"] = reg.Schema(reflect.TypeOf(wire.JobProgress{}), true, "")
+	if d := schemas["EphemeralDatabaseDetails"]; d != nil {
+		conn := d.Properties["connections"]
+		d.Properties["connections"] = &huma.Schema{Description: conn.Description,
+			AnyOf: []*huma.Schema{{Ref: conn.Ref}, {Type: "null"}}}
+		d.Properties["connections"].PrecomputeMessages()
+	}
 	for _, e := range enumFields {
 		p := enumProperty(schemas, e)
 		p.Enum = nil

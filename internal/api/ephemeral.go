@@ -66,13 +66,17 @@ type EphemeralTokenInput struct {
 	ClaimToken string `header:"X-CapyDB-Claim-Token" doc:"the claim token returned at creation"`
 }
 
-// EphemeralDetailsOutput is the bare EphemeralDatabaseDetails.
+// EphemeralDatabaseDetails is the bare body of GET; the document makes
+// connections ConnectionInfo|null (typeDocument: huma has no nullable refs).
+type EphemeralDatabaseDetails struct {
+	EphemeralDatabase *EphemeralDatabase `json:"ephemeral_database"`
+	Connections       *ConnectionInfo    `json:"connections" doc:"null until the database is ready"`
+}
+
+// EphemeralDetailsOutput is GET /v1/ephemeral-databases/{projectID}.
 type EphemeralDetailsOutput struct {
 	CacheControl string `header:"Cache-Control"`
-	Body         struct {
-		EphemeralDatabase *EphemeralDatabase `json:"ephemeral_database"`
-		Connections       *ConnectionInfo    `json:"connections"`
-	}
+	Body         EphemeralDatabaseDetails
 }
 
 // EphemeralClaimInput is POST /v1/ephemeral-databases/{projectID}/claim.
