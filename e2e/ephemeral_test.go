@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,6 +153,46 @@ func TestEphemeralDatabases(t *testing.T) {
 	var destroyed bool
 	if err := control.QueryRow(ctx, `SELECT destroyed_at IS NOT NULL FROM ephemeral_databases WHERE project_id = $1`, id3).Scan(&destroyed); err != nil || !destroyed {
 		t.Fatalf("reaped row destroyed=%v (%v)", destroyed, err)
+	}
+}
+
+// TestCLIDbNew: `capydb db new` with no login prints a URL that works, in one
+// command; `ephemeral destroy` uses the saved state and removes it.
+func TestCLIDbNew(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0, "--ephemeral-databases")
+	u := newCLIUser(t)
+	r := u.expect(0, "db", "new", "--api-url", s.url)
+	url := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(url, "postgres://") || strings.Contains(url, "\n") || strings.Contains(r.stderr, "eph_") {
+		t.Fatalf("db new printed %q (stderr %s)", r.stdout, r.stderr)
+	}
+	if v := query[int](t, url, "SELECT 41 + 1"); v != 42 {
+		t.Fatalf("SELECT through the printed URL: %d", v)
+	}
+	fi, err := os.Stat(filepath.Join(u.dir, ".capydb", "ephemeral.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("ephemeral.json: %v %v", fi, err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(u.dir, ".capydb", "ephemeral.json"))
+	if !strings.Contains(string(raw), `"claim_token": "eph_`) || !strings.Contains(string(raw), "/dashboard/claim/prj_") {
+		t.Fatalf("ephemeral.json: %s", raw)
+	}
+	if g, _ := os.ReadFile(filepath.Join(u.dir, ".gitignore")); !strings.Contains(string(g), ".capydb/") {
+		t.Fatalf(".gitignore does not keep the token out of git: %q", g)
+	}
+	d := u.json("ephemeral", "destroy")
+	if id, _ := d["destroyed"].(string); !strings.HasPrefix(id, "prj_") {
+		t.Fatalf("destroy: %v", d)
+	}
+	if _, err := os.Stat(filepath.Join(u.dir, ".capydb", "ephemeral.json")); !os.IsNotExist(err) {
+		t.Fatalf("ephemeral.json left after destroy: %v", err)
+	}
+	u.expect(4, "ephemeral", "destroy")
+	// Off by default: the CLI says so.
+	off := startServer(t, "", 0, 0)
+	if r := newCLIUser(t).expect(4, "db", "new", "--api-url", off.url); !strings.Contains(r.stderr, "not enabled on this deployment") {
+		t.Fatalf("db new against a server without ephemeral databases: %s", r.stderr)
 	}
 }
 
