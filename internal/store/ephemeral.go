@@ -86,11 +86,13 @@ func MarkEphemeralDestroyed(ctx context.Context, db DB, projectID string) error 
 	return err
 }
 
-// DueEphemeral lists unclaimed ephemeral databases past their expiry that
-// are not destroyed yet.
-func DueEphemeral(ctx context.Context, db DB, now time.Time, limit int) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT project_id FROM ephemeral_databases
-		WHERE claimed_at IS NULL AND destroyed_at IS NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2`, now, limit)
+// DueEphemeral locks the unclaimed ephemeral databases past their expiry
+// that are not destroyed yet (a claim waiting on the lock then finds them
+// expired: 404, never a claimed project that the reaper deletes).
+func DueEphemeral(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT project_id FROM ephemeral_databases
+		WHERE claimed_at IS NULL AND destroyed_at IS NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2
+		FOR UPDATE SKIP LOCKED`, now, limit)
 	if err != nil {
 		return nil, err
 	}
