@@ -112,17 +112,12 @@ func (s *Server) registerEphemeral() {
 		Summary: "Claim an ephemeral database into the caller's organization", Tags: tags}, s.claimEphemeral)
 }
 
-// ephemeralGate answers 404 while the feature is off and, on create, works
-// out whom the cap counts: the organization of a valid key, else the client
+// ephemeralGate, on create, works out whom the cap counts: the organization of a valid key, else the client
 // address. A key that is sent but invalid is 401.
 func (s *Server) ephemeralGate(create bool) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		if !s.deps.Ephemeral.Enabled {
-			msg := "ephemeral database not found"
-			if create {
-				msg = ephemeralOff
-			}
-			_ = huma.WriteErr(s.api, ctx, http.StatusNotFound, msg)
+			next(ctx) // the handlers answer 404, after input validation (400 first)
 			return
 		}
 		c := ephemeralCaller{owner: "addr:" + s.clientAddr(ctx)}
@@ -156,6 +151,9 @@ func toEphemeral(p *store.Project, c *store.Cluster, expires time.Time) *Ephemer
 }
 
 func (s *Server) createEphemeral(ctx context.Context, in *EphemeralCreateInput) (*EphemeralCreatedOutput, error) {
+	if !s.deps.Ephemeral.Enabled {
+		return nil, errorf(http.StatusNotFound, ephemeralOff)
+	}
 	caller, _ := ctx.Value(ephemeralCallerKey{}).(ephemeralCaller)
 	b := EphemeralCreateBody{}
 	if in.Body != nil {
@@ -195,6 +193,9 @@ func (s *Server) createEphemeral(ctx context.Context, in *EphemeralCreateInput) 
 }
 
 func (s *Server) getEphemeral(ctx context.Context, in *EphemeralTokenInput) (*EphemeralDetailsOutput, error) {
+	if !s.deps.Ephemeral.Enabled {
+		return nil, errorf(http.StatusNotFound, "ephemeral database not found")
+	}
 	e, p, err := s.deps.Lifecycle.EphemeralByToken(ctx, in.ProjectID, in.ClaimToken)
 	if err != nil || in.ClaimToken == "" {
 		return nil, s.fail(ctx, orNotFound(err), "ephemeral database not found")
@@ -213,7 +214,7 @@ func (s *Server) getEphemeral(ctx context.Context, in *EphemeralTokenInput) (*Ep
 }
 
 func (s *Server) destroyEphemeral(ctx context.Context, in *EphemeralTokenInput) (*struct{}, error) {
-	if in.ClaimToken == "" {
+	if !s.deps.Ephemeral.Enabled || in.ClaimToken == "" {
 		return nil, errorf(http.StatusNotFound, "ephemeral database not found")
 	}
 	if err := s.deps.Lifecycle.DestroyEphemeral(ctx, in.ProjectID, in.ClaimToken); err != nil {

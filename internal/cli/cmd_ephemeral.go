@@ -21,11 +21,9 @@ import (
 func init() { registrars = append(registrars, addEphemeralCommands) }
 
 func addEphemeralCommands(root *cobra.Command) {
-	db := &cobra.Command{Use: "db", Short: "Databases without an account"}
-	db.AddCommand(dbNewCmd("new"))
 	eph := &cobra.Command{Use: "ephemeral", Short: "Ephemeral databases: no account needed, destroyed after 72 hours unless claimed"}
 	eph.AddCommand(dbNewCmd("create"), ephemeralDestroyCmd(), ephemeralClaimCmd())
-	root.AddCommand(db, eph)
+	root.AddCommand(eph) // `db new` joins the db group (cmd_schema.go)
 }
 
 // ephemeralState is .capydb/ephemeral.json (CLI.md §4.3).

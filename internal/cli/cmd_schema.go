@@ -25,7 +25,7 @@ func addSchemaCommands(root *cobra.Command) {
 	types.Hidden = true // capydb generate is the documented name
 	sc.AddCommand(schemaDumpCmd(), schemaDiffCmd(), types, lint)
 	db := group("db", "Database checks")
-	db.AddCommand(dbLintCmd())
+	db.AddCommand(dbLintCmd(), dbNewCmd("new")) // db new: cmd_ephemeral.go
 	root.AddCommand(sc, db, generateGroup("generate"))
 }
 
