@@ -160,7 +160,7 @@ func TestEphemeralDatabases(t *testing.T) {
 // command; `ephemeral destroy` uses the saved state and removes it.
 func TestCLIDbNew(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "", 0, 0, "--ephemeral-databases")
+	s := startServer(t, "", 0, 0, "--ephemeral-databases", "--rate-limit-ephemeral", "2/h:2")
 	u := newCLIUser(t)
 	r := u.expect(0, "db", "new", "--api-url", s.url)
 	url := strings.TrimSpace(r.stdout)
@@ -189,6 +189,14 @@ func TestCLIDbNew(t *testing.T) {
 		t.Fatalf("ephemeral.json left after destroy: %v", err)
 	}
 	u.expect(4, "ephemeral", "destroy")
+	// Creation is rate-limited per client address (API.md §1.11), apart from the cap.
+	if r := s.req("POST", "/v1/ephemeral-databases", hdr(), nil); r.Status != 201 {
+		t.Fatalf("second create: %d %s", r.Status, r.Raw)
+	}
+	third := s.req("POST", "/v1/ephemeral-databases", hdr(), nil)
+	if ra, _ := strconv.Atoi(third.Header.Get("Retry-After")); third.Status != 429 || third.str("error") != "rate limit exceeded" || ra < 60 {
+		t.Fatalf("third create within the hour: %d %s (Retry-After %q)", third.Status, third.Raw, third.Header.Get("Retry-After"))
+	}
 	// Off by default: the CLI says so.
 	off := startServer(t, "", 0, 0)
 	if r := newCLIUser(t).expect(4, "db", "new", "--api-url", off.url); !strings.Contains(r.stderr, "not enabled on this deployment") {

@@ -120,6 +120,9 @@ func (s *Server) ephemeralGate(create bool) func(huma.Context, func(huma.Context
 			next(ctx) // the handlers answer 404, after input validation (400 first)
 			return
 		}
+		if create && s.limited(ctx, auth.BucketEphemeralCreate) {
+			return // API.md §1.11: 10 creations per hour per client address
+		}
 		c := ephemeralCaller{owner: "addr:" + s.clientAddr(ctx)}
 		if create && (ctx.Header("Authorization") != "" || ctx.Header("X-API-Key") != "") {
 			p, status, msg := s.authenticate(ctx)
