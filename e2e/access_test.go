@@ -414,7 +414,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// The public routes, on purpose: the CA certificate is needed before a
 	// client holds any credential (env pull, psql, CI images).
 	slices.Sort(anonymous)
-	if want := []string{"getCACertificate", "getStatus", "pollCliLoginSession", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
+	// Ephemeral databases: no account to create; the claim token is the
+	// credential of read and destroy (off here: all 404, see below).
+	if want := []string{"createEphemeralDatabase", "destroyEphemeralDatabase", "getCACertificate", "getEphemeralDatabase", "getStatus",
+		"pollCliLoginSession", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
 		t.Errorf("anonymous routes %v, want exactly %v (a new public route must be added here on purpose)", anonymous, want)
 	}
 	for _, r := range routes {
@@ -434,6 +437,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Errorf("%s %s: a mutation guarded by a read scope (%s)", r.Method, r.Path, r.Rule.Scope)
 		}
 	}
+
+	// Ephemeral databases are off by default (API.md §3.26).
+	expectStatus(t, "ephemeral create while off", s.req("POST", "/v1/ephemeral-databases", hdr(), map[string]any{}), 404,
+		"ephemeral databases are not enabled on this deployment")
+	expectStatus(t, "ephemeral read while off", s.req("GET", "/v1/ephemeral-databases/prj_x", hdr("X-CapyDB-Claim-Token", "eph_x"), nil), 404, "")
 
 	// Credentials.
 	with, without := map[string]string{}, map[string]string{}

@@ -54,6 +54,8 @@ type opSpec struct {
 	Errors []int
 	// Addition marks a self-hosted route beyond API.md (a † in its description).
 	Addition bool
+	// Middleware runs after the access checks (e.g. a feature gate).
+	Middleware func(huma.Context, func(huma.Context))
 }
 
 // register adds one operation with its access rule.
@@ -96,6 +98,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		if spec.RateLimit != "" {
 			op.Middlewares = huma.Middlewares{s.rateLimitMiddleware(spec.RateLimit)}
 		}
+	}
+	if spec.Middleware != nil {
+		op.Middlewares = append(op.Middlewares, spec.Middleware)
 	}
 	if spec.Addition {
 		op.Description = "† Self-hosted addition, not in the hosted API. " + op.Description

@@ -48,6 +48,8 @@ type Deps struct {
 	// Blob holds backups, exports and uploads; the signed object routes
 	// stream them (nil = no backup storage configured).
 	Blob *blobstore.Store
+	// Ephemeral turns ephemeral databases on (API.md §3.26).
+	Ephemeral EphemeralConfig
 	// CACert returns the PEM CA certificate of the database ports (nil
 	// func or nil bytes: none to hand out).
 	CACert func() ([]byte, error)
@@ -179,6 +181,7 @@ func New(deps Deps) *Server {
 	s.registerMe()
 	s.registerCatalog()
 	s.registerProjects()
+	s.registerEphemeral()
 	s.registerJobs()
 	s.registerPreviews()
 	s.registerStatus()

@@ -50,6 +50,7 @@ var tagDescriptions = map[string]string{
 	"database":      "Database settings, pooler settings, read-only mode, SSL, extensions, upgrades and the app role",
 	"observability": "Live metrics, sampled history and usage alerts",
 	"notifications": "Notification preferences",
+	"ephemeral":     "Ephemeral databases: created without an account, claimed into an organization",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its
@@ -167,6 +168,12 @@ func (s *Server) typeDocument() {
 	results.Extensions["x-capydb-result-by-type"] = byType
 	job.Properties["result"] = results
 	job.Properties["progress"] = reg.Schema(reflect.TypeOf(wire.JobProgress{}), true, "")
+	if d := schemas["EphemeralDatabaseDetails"]; d != nil {
+		conn := d.Properties["connections"]
+		d.Properties["connections"] = &huma.Schema{Description: conn.Description,
+			AnyOf: []*huma.Schema{{Ref: conn.Ref}, {Type: "null"}}}
+		d.Properties["connections"].PrecomputeMessages()
+	}
 	for _, e := range enumFields {
 		p := enumProperty(schemas, e)
 		p.Enum = nil

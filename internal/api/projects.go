@@ -138,6 +138,30 @@ func (s *Server) registerProjects() {
 		Path: "/v1/projects/{projectID}/approvals", Scope: auth.ScopeOrganizationsWrite, OrgKeyOnly: true, AdminOnly: true,
 		DeniedMessage: "an approval must come from an organization admin"}, Status: http.StatusCreated,
 		Summary: "Mint a single-use approval token", Tags: tags}, s.createProjectApproval)
+	register(s, opSpec{AccessRule: AccessRule{OperationID: "retryProjectProvisioning", Method: http.MethodPost,
+		Path: "/v1/projects/{projectID}/retry-provisioning", Scope: auth.ScopeProjectsWrite, OrgKeyOnly: true, AdminOnly: true},
+		Status: http.StatusAccepted, Summary: "Retry provisioning a project that failed while provisioning", Tags: tags},
+		s.retryProjectProvisioning)
+}
+
+// RetryProvisioningInput is POST /v1/projects/{projectID}/retry-provisioning (no body).
+type RetryProvisioningInput struct {
+	ProjectID string    `path:"projectID"`
+	Body      *struct{} `required:"false"`
+}
+
+func (s *Server) retryProjectProvisioning(ctx context.Context, in *RetryProvisioningInput) (*JobOutput, error) {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.deps.Lifecycle.RetryProvisioning(ctx, p.OrganizationID, p.ID, actor(ctx))
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out := &JobOutput{}
+	out.Body.Job = toJob(job)
+	return out, nil
 }
 
 func (s *Server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {

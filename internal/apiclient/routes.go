@@ -117,6 +117,13 @@ func (c *Client) DeleteProject(ctx context.Context, id, approvalToken string) (*
 	return out.Job, err
 }
 
+// RetryProvisioning is POST /v1/projects/{id}/retry-provisioning.
+func (c *Client) RetryProvisioning(ctx context.Context, id string) (*Job, error) {
+	var out jobEnvelope
+	_, err := c.Do(ctx, Request{Method: http.MethodPost, Path: "/v1/projects/" + seg(id) + "/retry-provisioning"}, &out)
+	return out.Job, err
+}
+
 // Connections is GET /v1/projects/{id}/connections.
 func (c *Client) Connections(ctx context.Context, projectID string) (*ConnectionInfo, error) {
 	return c.connections(ctx, "/v1/projects/"+seg(projectID)+"/connections")

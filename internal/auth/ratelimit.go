@@ -65,15 +65,18 @@ const (
 	BucketLoginStart = "cli_login_start"
 	BucketLoginPoll  = "cli_login_poll"
 	BucketFailedAuth = "failed_auth"
+	// BucketEphemeralCreate: POST /v1/ephemeral-databases per client address.
+	BucketEphemeralCreate = "ephemeral_create"
 )
 
 // DefaultRateLimits are the per-client-address defaults.
 func DefaultRateLimits() map[string]RateLimit {
 	return map[string]RateLimit{
-		BucketAPI:        {Events: 20, Per: time.Second, Burst: 100},
-		BucketLoginStart: {Events: 10, Per: time.Minute, Burst: 5},
-		BucketLoginPoll:  {Events: 120, Per: time.Minute, Burst: 20},
-		BucketFailedAuth: {Events: 10, Per: time.Minute, Burst: 10},
+		BucketAPI:             {Events: 20, Per: time.Second, Burst: 100},
+		BucketLoginStart:      {Events: 10, Per: time.Minute, Burst: 5},
+		BucketLoginPoll:       {Events: 120, Per: time.Minute, Burst: 20},
+		BucketFailedAuth:      {Events: 10, Per: time.Minute, Burst: 10},
+		BucketEphemeralCreate: {Events: 10, Per: time.Hour, Burst: 10},
 	}
 }
 

@@ -33,7 +33,7 @@ func addProjectCommands(root *cobra.Command) {
 				return []string{p.ID, p.Name, p.Slug, p.Environment, p.Plan, p.State}
 			})
 		}}
-	projects.AddCommand(list, createCmd("create"), projectsDeleteCmd(), projectsSetEnvironmentCmd(), projectsAlwaysOnCmd())
+	projects.AddCommand(list, createCmd("create"), projectsDeleteCmd(), projectsRetryCmd(), projectsSetEnvironmentCmd(), projectsAlwaysOnCmd())
 	root.AddCommand(projects)
 
 	root.AddCommand(linkCmd(), unlinkCmd())
@@ -491,6 +491,34 @@ func projectsDeleteCmd() *cobra.Command {
 	f.BoolVar(&confirmed, "yes", false, "alias of --confirm")
 	_ = f.MarkHidden("yes")
 	f.StringVar(&token, "approval-token", "", "approval token for production projects (default $CAPYDB_APPROVAL_TOKEN)")
+	addWaitFlags(cmd, &w, false, 30*time.Minute)
+	return cmd
+}
+
+// projectsRetryCmd is `projects retry <project>`: provision again a project
+// that failed while provisioning (the server's 409 says why it cannot).
+func projectsRetryCmd() *cobra.Command {
+	var w waitOpts
+	cmd := &cobra.Command{Use: "retry <project>", Short: "Retry provisioning a project that failed while provisioning", Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := newApp(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := a.client(false, false)
+			if err != nil {
+				return err
+			}
+			p, err := a.resolveProject(c, args[0], false)
+			if err != nil {
+				return err
+			}
+			job, err := c.RetryProvisioning(a.ctx, p.ID)
+			if err != nil {
+				return op("retry provisioning", err)
+			}
+			return a.finishJob(c, job, w, "provisioning "+p.Name)
+		}}
 	addWaitFlags(cmd, &w, false, 30*time.Minute)
 	return cmd
 }

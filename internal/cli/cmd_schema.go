@@ -24,7 +24,7 @@ func addSchemaCommands(root *cobra.Command) {
 	types := generateGroup("types")
 	types.Hidden = true // capydb generate is the documented name
 	sc.AddCommand(schemaDumpCmd(), schemaDiffCmd(), types, lint)
-	sharedGroup(root, "db", "The project's database: checks and settings").AddCommand(dbLintCmd())
+	sharedGroup(root, "db", "The project's database: checks and settings").AddCommand(dbLintCmd(), dbNewCmd("new")) // db new: cmd_ephemeral.go
 	root.AddCommand(sc, generateGroup("generate"))
 }
 

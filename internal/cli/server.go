@@ -89,7 +89,7 @@ func newLogger(format, level string) (*slog.Logger, error) {
 func addServerCommands(root *cobra.Command) {
 	var cfg server.Config
 	var components string
-	var rlAPI, rlLogin, rlPoll, rlFailed, clockFile string
+	var rlAPI, rlLogin, rlPoll, rlFailed, rlEphemeral, clockFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the CapyDB server (API, job workers and the embedded cluster)",
@@ -103,7 +103,7 @@ func addServerCommands(root *cobra.Command) {
 			cfg.SessionPortExplicit = explicit["session-port"]
 			cfg.Components = splitList(components)
 			cfg.RateLimits = map[string]string{auth.BucketAPI: rlAPI, auth.BucketLoginStart: rlLogin,
-				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed}
+				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed, auth.BucketEphemeralCreate: rlEphemeral}
 			cfg.Version = Version
 			if clockFile != "" {
 				cfg.Clock = bgsvc.FileClock(clockFile)
@@ -150,7 +150,11 @@ func addServerCommands(root *cobra.Command) {
 	f.StringVar(&rlLogin, "rate-limit-cli-login", "10/m:5", "per-client bucket for starting device logins")
 	f.StringVar(&rlPoll, "rate-limit-cli-poll", "120/m:20", "per-client bucket for device-login polls")
 	f.StringVar(&rlFailed, "rate-limit-failed-auth", "10/m:10", "per-client bucket of failed authentications (then 429 instead of 401)")
+	f.StringVar(&rlEphemeral, "rate-limit-ephemeral", "10/h:10", "per-client bucket for creating ephemeral databases")
 	f.DurationVar(&cfg.PreviewReaperInterval, "preview-reaper-interval", 15*time.Second, "how often expired previews are queued for deletion")
+	f.BoolVar(&cfg.EphemeralDatabases, "ephemeral-databases", false, "offer ephemeral databases: created without an account, destroyed after 72 hours unless claimed")
+	f.IntVar(&cfg.EphemeralCap, "ephemeral-cap", 3, "unclaimed ephemeral databases per client address (or per organization with a key)")
+	f.DurationVar(&cfg.EphemeralReaperInterval, "ephemeral-reaper-interval", 30*time.Second, "how often expired ephemeral databases are queued for deletion")
 	f.IntVar(&cfg.CloneWorkers, "clone-workers", 0, "parallel copy workers of a preview clone (0 = one per CPU, at least 2)")
 	f.StringVar(&cfg.BackupURL, "backup-url", "", "blob store of backups, exports and uploads (file://, s3://...; default file://<data-dir>/backups)")
 	f.BoolVar(&cfg.PITR, "pitr", true, "archive the embedded cluster's WAL with pgBackRest and take base backups (point-in-time recovery)")

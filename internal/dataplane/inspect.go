@@ -46,7 +46,33 @@ type SourceFacts struct {
 	MaxReplicationSlots  int
 	MaxWALSenders        int
 	UsedReplicationSlots int
+	UsedWALSenders       int
+	// RoleCanReplicate: the login has REPLICATION (or is a superuser), which
+	// a subscription's walsender connection needs.
+	RoleCanReplicate bool
+	// NoReplicaIdentity lists tables that logical replication cannot carry
+	// UPDATE/DELETE for (no primary key and no replica identity); publishing
+	// them would make those statements fail on the source.
+	NoReplicaIdentity []string
+	// ApplyTriggers lists triggers enabled ALWAYS or REPLICA: they would fire
+	// while the subscription (a superuser on Postgres 15) applies changes.
+	ApplyTriggers []string
 }
+
+// noIdentitySQL and applyTriggersSQL: user tables without a usable replica identity, and
+// triggers that fire during apply; extension-owned tables are left out.
+const noIdentitySQL = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\_%'
+	  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+	  AND (c.relreplident = 'n' OR (c.relreplident = 'd'
+	       AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+	ORDER BY 1 LIMIT 50`
+
+const applyTriggersSQL = `SELECT format('%I.%I: %I (%s)', n.nspname, c.relname, t.tgname,
+	    CASE t.tgenabled WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE REPLICA' END)
+	FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE NOT t.tgisinternal AND t.tgenabled IN ('A', 'R') ORDER BY 1 LIMIT 50`
 
 // InspectSource connects to an import source (10 s to connect, 15 s in all)
 // and reads its version, size, extensions, schemas, event triggers and
@@ -102,5 +128,13 @@ func InspectSource(ctx context.Context, sc SourceConfig) (*SourceFacts, error) {
 	_ = conn.QueryRow(cctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
 		current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_replication_slots)`).Scan(
 		&f.WALLevel, &f.MaxReplicationSlots, &f.MaxWALSenders, &f.UsedReplicationSlots)
+	_ = conn.QueryRow(cctx, `SELECT count(*) FROM pg_stat_replication`).Scan(&f.UsedWALSenders)
+	_ = conn.QueryRow(cctx, `SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&f.RoleCanReplicate)
+	if rows, err := conn.Query(cctx, noIdentitySQL); err == nil {
+		f.NoReplicaIdentity, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if rows, err := conn.Query(cctx, applyTriggersSQL); err == nil {
+		f.ApplyTriggers, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
 	return f, nil
 }

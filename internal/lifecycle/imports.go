@@ -86,7 +86,8 @@ type SourceReplication struct {
 	MaxReplicationSlots int      `json:"max_replication_slots"`
 	UsedReplicationSlot int      `json:"used_replication_slots"`
 	MaxWALSenders       int      `json:"max_wal_senders"`
-	Blockers            []string `json:"blockers,omitempty"`
+	RoleCanReplicate    bool     `json:"role_can_replicate"`
+	Blockers            []string `json:"blockers"`
 }
 
 // SourceInspection is what the preflight found.
@@ -160,7 +161,8 @@ func (s *Service) Preflight(ctx context.Context, org *store.Organization, p *sto
 	src.Extensions = exts
 	src.AppSchemas, src.EventTriggers = facts.AppSchemas, facts.EventTriggers
 	src.Replication = SourceReplication{WALLevel: facts.WALLevel, MaxReplicationSlots: facts.MaxReplicationSlots,
-		MaxWALSenders: facts.MaxWALSenders, UsedReplicationSlot: facts.UsedReplicationSlots}
+		MaxWALSenders: facts.MaxWALSenders, UsedReplicationSlot: facts.UsedReplicationSlots,
+		RoleCanReplicate: facts.RoleCanReplicate, Blockers: []string{}}
 	slotsUsed := facts.UsedReplicationSlots
 	if src.Replication.WALLevel != "logical" {
 		src.Replication.Blockers = append(src.Replication.Blockers, "wal_level is "+src.Replication.WALLevel+", not logical")
@@ -168,6 +170,7 @@ func (s *Service) Preflight(ctx context.Context, org *store.Organization, p *sto
 	if slotsUsed >= src.Replication.MaxReplicationSlots {
 		src.Replication.Blockers = append(src.Replication.Blockers, "no free replication slot")
 	}
+	src.Replication.Blockers = append(src.Replication.Blockers, replicationBlockers(facts)...)
 	src.Replication.Ready = len(src.Replication.Blockers) == 0
 	src.Provider = "other"
 
@@ -291,4 +294,28 @@ func (s *Service) CreateImport(ctx context.Context, org *store.Organization, pro
 // AuditPreflight records that a preflight ran.
 func (s *Service) AuditPreflight(ctx context.Context, p *store.Project, ok bool, actor Actor) error {
 	return audit(ctx, s.Store.Pool, p.OrganizationID, p.ID, "project.import_preflight", actor, map[string]any{"ok": ok})
+}
+
+// replicationBlockers says what else a follow import needs from the source
+// (docs/imports.md, "Follow imports"): a free WAL sender, a login that may
+// replicate, a replica identity on every table, and no trigger that would
+// fire while changes are applied (the apply worker runs as a superuser on
+// Postgres 15, so such a trigger would run tenant code with its rights).
+func replicationBlockers(f *dataplane.SourceFacts) []string {
+	var out []string
+	if f.MaxWALSenders > 0 && f.UsedWALSenders >= f.MaxWALSenders {
+		out = append(out, "no free WAL sender (max_wal_senders is "+strconv.Itoa(f.MaxWALSenders)+")")
+	}
+	if !f.RoleCanReplicate {
+		out = append(out, "the source login lacks the REPLICATION attribute (ALTER ROLE ... REPLICATION)")
+	}
+	if len(f.NoReplicaIdentity) > 0 {
+		out = append(out, "tables without a primary key or replica identity (add one, or ALTER TABLE ... REPLICA IDENTITY FULL): "+
+			strings.Join(f.NoReplicaIdentity, ", "))
+	}
+	if len(f.ApplyTriggers) > 0 {
+		out = append(out, "triggers that would fire while changes are applied (ALTER TABLE ... ENABLE TRIGGER ... to make them ordinary): "+
+			strings.Join(f.ApplyTriggers, ", "))
+	}
+	return out
 }

@@ -71,78 +71,87 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 	var p *store.Project
 	var job *queue.Job
 	err := s.Store.InTx(ctx, func(tx pgx.Tx) error {
-		// Serialize creates per organization so derived slugs do not race.
-		if err := store.LockOrgCreates(ctx, tx, org.ID); err != nil {
-			return err
-		}
-		slug := in.Slug
-		if slug != "" {
-			holder, err := store.SlugTaken(ctx, tx, org.ID, slug)
-			if err != nil {
-				return err
-			}
-			if holder != "" {
-				return conflictf("slug %q is already used by project %s", slug, holder)
-			}
-		} else {
-			base := DeriveSlug(in.Name)
-			taken, err := store.SlugsWithPrefix(ctx, tx, org.ID, base)
-			if err != nil {
-				return err
-			}
-			slug = base
-			for n := 2; taken[slug]; n++ {
-				slug = fmt.Sprintf("%s-%d", base, n)
-			}
-		}
-		alwaysOn := in.Environment == "production"
-		if in.AlwaysOn != nil {
-			alwaysOn = *in.AlwaysOn
-		}
-		pw := s.seal(newPassword())
-		suffix := randomLower(10)
-		namePart := strings.ReplaceAll(slug, "-", "_")
-		if len(namePart) > 24 {
-			namePart = strings.TrimRight(namePart[:24], "_")
-		}
-		projectID := ids.New("prj_")
-		jobID := ids.New("job_")
-		p = &store.Project{
-			ID:              projectID,
-			OrganizationID:  org.ID,
-			ClusterID:       in.ClusterID,
-			Name:            in.Name,
-			Slug:            slug,
-			Environment:     in.Environment,
-			AlwaysOn:        alwaysOn,
-			State:           store.ProjectProvisioning,
-			PostgresVersion: in.PostgresVersion,
-			DatabaseName:    "db_" + namePart + "_" + suffix,
-			OwnerRole:       "u_" + namePart + "_" + suffix,
-			PasswordEnc:     pw,
-			LatestJobID:     &jobID,
-		}
-		p.RoleName = p.OwnerRole
-		if err := store.InsertProject(ctx, tx, p); err != nil {
-			if store.IsUniqueViolation(err, "projects_org_slug") {
-				return conflictf("slug %q is already in use", slug)
-			}
-			return err
-		}
 		var err error
-		job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
-			ID: jobID, Type: JobProjectProvision, OrganizationID: org.ID, ProjectID: p.ID,
-			ClusterID: p.ClusterID, LockedResource: "project:" + p.ID,
-		})
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, org.ID, p.ID, "project.created", actor, map[string]any{"job_id": job.ID, "slug": slug})
+		p, job, err = s.createProjectTx(ctx, tx, org, in, actor)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, job, nil
+}
+
+// createProjectTx is CreateProject inside the caller's transaction.
+func (s *Service) createProjectTx(ctx context.Context, tx pgx.Tx, org *store.Organization, in CreateProjectParams, actor Actor) (*store.Project, *queue.Job, error) {
+	var p *store.Project
+	var job *queue.Job
+	// Serialize creates per organization so derived slugs do not race.
+	if err := store.LockOrgCreates(ctx, tx, org.ID); err != nil {
+		return nil, nil, err
+	}
+	slug := in.Slug
+	if slug != "" {
+		holder, err := store.SlugTaken(ctx, tx, org.ID, slug)
+		if err != nil {
+			return nil, nil, err
+		}
+		if holder != "" {
+			return nil, nil, conflictf("slug %q is already used by project %s", slug, holder)
+		}
+	} else {
+		base := DeriveSlug(in.Name)
+		taken, err := store.SlugsWithPrefix(ctx, tx, org.ID, base)
+		if err != nil {
+			return nil, nil, err
+		}
+		slug = base
+		for n := 2; taken[slug]; n++ {
+			slug = fmt.Sprintf("%s-%d", base, n)
+		}
+	}
+	alwaysOn := in.Environment == "production"
+	if in.AlwaysOn != nil {
+		alwaysOn = *in.AlwaysOn
+	}
+	pw := s.seal(newPassword())
+	suffix := randomLower(10)
+	namePart := strings.ReplaceAll(slug, "-", "_")
+	if len(namePart) > 24 {
+		namePart = strings.TrimRight(namePart[:24], "_")
+	}
+	projectID := ids.New("prj_")
+	jobID := ids.New("job_")
+	p = &store.Project{
+		ID:              projectID,
+		OrganizationID:  org.ID,
+		ClusterID:       in.ClusterID,
+		Name:            in.Name,
+		Slug:            slug,
+		Environment:     in.Environment,
+		AlwaysOn:        alwaysOn,
+		State:           store.ProjectProvisioning,
+		PostgresVersion: in.PostgresVersion,
+		DatabaseName:    "db_" + namePart + "_" + suffix,
+		OwnerRole:       "u_" + namePart + "_" + suffix,
+		PasswordEnc:     pw,
+		LatestJobID:     &jobID,
+	}
+	p.RoleName = p.OwnerRole
+	if err := store.InsertProject(ctx, tx, p); err != nil {
+		if store.IsUniqueViolation(err, "projects_org_slug") {
+			return nil, nil, conflictf("slug %q is already in use", slug)
+		}
+		return nil, nil, err
+	}
+	var err error
+	job, err = queue.Enqueue(ctx, tx, queue.EnqueueParams{
+		ID: jobID, Type: JobProjectProvision, OrganizationID: org.ID, ProjectID: p.ID,
+		ClusterID: p.ClusterID, LockedResource: "project:" + p.ID,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, job, audit(ctx, tx, org.ID, p.ID, "project.created", actor, map[string]any{"job_id": job.ID, "slug": slug})
 }
 
 // DeleteProject marks the project deleting and queues project.delete; a

@@ -65,6 +65,13 @@ type Config struct {
 	// PreviewReaperInterval is how often expired previews are looked for
 	// (default 15s).
 	PreviewReaperInterval time.Duration
+	// EphemeralDatabases turns on POST /v1/ephemeral-databases (off by
+	// default); EphemeralCap is the unclaimed ones per client address or
+	// organization (0 = 3); EphemeralReaperInterval is how often expired
+	// ones are looked for (0 = 30s).
+	EphemeralDatabases      bool
+	EphemeralCap            int
+	EphemeralReaperInterval time.Duration
 	// Clock is the one clock of every scheduler (preview TTLs, backup
 	// schedules and expiries); nil is the real time. Tests set it (the
 	// hidden --unsafe-clock-file flag makes a bgsvc.FileClock).

@@ -266,6 +266,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.run(runCtx, s.worker.Run)
 		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
+		if cfg.EphemeralDatabases {
+			s.run(runCtx, lifecycle.NewEphemeralReaper(s.lifecycle, bgsvc.PeriodicConfig{
+				Interval: cfg.EphemeralReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
+		}
 		s.run(runCtx, lifecycle.NewBackupScheduler(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.BackupSchedulerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		var mailer observe.Mailer
@@ -322,6 +326,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 		CACert: s.caCert, LogRetention: s.cfg.LogRetention, LogSearch: s.cfg.LogSearch,
 		OIDCClient: s.cfg.oidcClient(),
+		Ephemeral:  api.EphemeralConfig{Enabled: s.cfg.EphemeralDatabases, Cap: s.cfg.EphemeralCap},
 	})
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

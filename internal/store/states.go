@@ -70,6 +70,8 @@ var (
 var Edges = []Edge{
 	{EntityProject, "project.ready", []string{ProjectProvisioning}, ProjectReady},
 	{EntityProject, "project.failed", []string{ProjectProvisioning}, ProjectFailed},
+	// retry-provisioning: a project whose provisioning failed tries again.
+	{EntityProject, "project.retry_provision", []string{ProjectFailed}, ProjectProvisioning},
 	// A delete may start from any state, and again after a delete failed for good.
 	{EntityProject, "project.begin_delete", projectAll, ProjectDeleting},
 	{EntityProject, "project.deleted", []string{ProjectDeleting}, ProjectDeleting},

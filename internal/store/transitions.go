@@ -21,6 +21,11 @@ func MarkProjectFailed(ctx context.Context, db DB, id, msg string) error {
 	return move(ctx, db, "project.failed", id, change{set: `last_error = $4`, args: []any{msg}})
 }
 
+// RetryProjectProvision: failed → provisioning again, carried out by job jobID.
+func RetryProjectProvision(ctx context.Context, db DB, id, jobID string) error {
+	return move(ctx, db, "project.retry_provision", id, change{set: `latest_job_id = $4`, args: []any{jobID}})
+}
+
 // BeginProjectDelete: any live state → deleting, carried out by job jobID.
 func BeginProjectDelete(ctx context.Context, db DB, id, jobID string) error {
 	return move(ctx, db, "project.begin_delete", id, change{set: `latest_job_id = $4`, args: []any{jobID}})

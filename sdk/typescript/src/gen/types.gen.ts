@@ -433,6 +433,41 @@ export type EnableExtensionRequest = {
     name: string;
 };
 
+export type EphemeralClaimInputBody = {
+    claim_token: string;
+};
+
+export type EphemeralCreateBody = {
+    name?: string;
+    postgres_version?: string;
+    region?: string;
+};
+
+export type EphemeralCreatedOutputBody = {
+    claim_token: string;
+    claim_url: string;
+    ephemeral_database: EphemeralDatabase;
+};
+
+export type EphemeralDatabase = {
+    created_at: string;
+    expires_at: string;
+    name: string;
+    postgres_channel?: string;
+    postgres_version: string;
+    project_id: string;
+    region: string;
+    state: 'provisioning' | 'ready' | 'failed';
+};
+
+export type EphemeralDatabaseDetails = {
+    /**
+     * null until the database is ready
+     */
+    connections: ConnectionInfo | null;
+    ephemeral_database: EphemeralDatabase;
+};
+
 export type ExportCreateOutBody = {
     export_id: string;
     job: Job;
@@ -1198,6 +1233,10 @@ export type RestorePointsOutBody = {
     restore_points: Array<RestorePoint>;
 };
 
+export type RetryProvisioningInputBody = {
+    [key: string]: never;
+};
+
 export type RevokedOutputBody = {
     revoked: boolean;
 };
@@ -1459,10 +1498,11 @@ export type SourceInspection = {
 };
 
 export type SourceReplication = {
-    blockers?: Array<string>;
+    blockers: Array<string>;
     max_replication_slots: number;
     max_wal_senders: number;
     ready: boolean;
+    role_can_replicate: boolean;
     used_replication_slots: number;
     wal_level: string;
 };
@@ -2032,6 +2072,196 @@ export type ListClustersResponses = {
 };
 
 export type ListClustersResponse = ListClustersResponses[keyof ListClustersResponses];
+
+export type CreateEphemeralDatabaseData = {
+    body?: EphemeralCreateBody;
+    path?: never;
+    query?: never;
+    url: '/v1/ephemeral-databases';
+};
+
+export type CreateEphemeralDatabaseErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type CreateEphemeralDatabaseError = CreateEphemeralDatabaseErrors[keyof CreateEphemeralDatabaseErrors];
+
+export type CreateEphemeralDatabaseResponses = {
+    /**
+     * Created
+     */
+    201: EphemeralCreatedOutputBody;
+};
+
+export type CreateEphemeralDatabaseResponse = CreateEphemeralDatabaseResponses[keyof CreateEphemeralDatabaseResponses];
+
+export type DestroyEphemeralDatabaseData = {
+    body?: never;
+    headers?: {
+        /**
+         * the claim token returned at creation
+         */
+        'X-CapyDB-Claim-Token'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/ephemeral-databases/{projectID}';
+};
+
+export type DestroyEphemeralDatabaseErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type DestroyEphemeralDatabaseError = DestroyEphemeralDatabaseErrors[keyof DestroyEphemeralDatabaseErrors];
+
+export type DestroyEphemeralDatabaseResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DestroyEphemeralDatabaseResponse = DestroyEphemeralDatabaseResponses[keyof DestroyEphemeralDatabaseResponses];
+
+export type GetEphemeralDatabaseData = {
+    body?: never;
+    headers?: {
+        /**
+         * the claim token returned at creation
+         */
+        'X-CapyDB-Claim-Token'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/ephemeral-databases/{projectID}';
+};
+
+export type GetEphemeralDatabaseErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type GetEphemeralDatabaseError = GetEphemeralDatabaseErrors[keyof GetEphemeralDatabaseErrors];
+
+export type GetEphemeralDatabaseResponses = {
+    /**
+     * OK
+     */
+    200: EphemeralDatabaseDetails;
+};
+
+export type GetEphemeralDatabaseResponse = GetEphemeralDatabaseResponses[keyof GetEphemeralDatabaseResponses];
+
+export type ClaimEphemeralDatabaseData = {
+    body: EphemeralClaimInputBody;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/ephemeral-databases/{projectID}/claim';
+};
+
+export type ClaimEphemeralDatabaseErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ClaimEphemeralDatabaseError = ClaimEphemeralDatabaseErrors[keyof ClaimEphemeralDatabaseErrors];
+
+export type ClaimEphemeralDatabaseResponses = {
+    /**
+     * OK
+     */
+    200: ProjectOutputBody;
+};
+
+export type ClaimEphemeralDatabaseResponse = ClaimEphemeralDatabaseResponses[keyof ClaimEphemeralDatabaseResponses];
 
 export type GetJobData = {
     body?: never;
@@ -6339,6 +6569,65 @@ export type CreateRestoreResponses = {
 };
 
 export type CreateRestoreResponse = CreateRestoreResponses[keyof CreateRestoreResponses];
+
+export type RetryProjectProvisioningData = {
+    body?: RetryProvisioningInputBody;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/retry-provisioning';
+};
+
+export type RetryProjectProvisioningErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type RetryProjectProvisioningError = RetryProjectProvisioningErrors[keyof RetryProjectProvisioningErrors];
+
+export type RetryProjectProvisioningResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type RetryProjectProvisioningResponse = RetryProjectProvisioningResponses[keyof RetryProjectProvisioningResponses];
 
 export type GetAppRoleData = {
     body?: never;

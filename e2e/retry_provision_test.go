@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
+)
+
+// TestRetryProvisioning (API.md §3.6, #33): a project whose provisioning
+// failed is retried with the same database name, role and password; a retry
+// while the job is under way returns that job; a ready project is 409.
+func TestRetryProvisioning(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0, "--workers", "1")
+	ctx := context.Background()
+	admin := s.admin("postgres")
+
+	// The only worker is held on project A (pooler lock) while someone else
+	// takes B's database name, so B's first provision fails.
+	lock := s.admin("postgres")
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
+		t.Fatal(err)
+	}
+	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
+	clustertest.Eventually(t, 10*time.Second, "job A running", func() bool {
+		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
+	})
+	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "retry me", "environment": "non_production"})
+	pid, dbName, role := b.str("project", "id"), b.str("project", "database_name"), b.str("project", "role_name")
+	if _, err := admin.Exec(ctx, `CREATE DATABASE "`+dbName+`"`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
+		t.Fatal(err)
+	}
+	if j := s.waitJob(b.str("job", "id")); j["state"] != "failed" {
+		t.Fatalf("first provision: %v", j)
+	}
+	if st := s.must(200, "GET", "/v1/projects/"+pid, nil).str("project", "state"); st != "failed" {
+		t.Fatalf("project state %s, want failed", st)
+	}
+	url := s.must(200, "GET", "/v1/projects/"+pid+"/connections", nil).str("connections", "direct_url")
+	if _, err := admin.Exec(ctx, `DROP DATABASE "`+dbName+`"`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the pooler lock again so the retry job stays running while we retry again.
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
+		t.Fatal(err)
+	}
+	r1 := s.must(202, "POST", "/v1/projects/"+pid+"/retry-provisioning", nil)
+	jobID := r1.str("job", "id")
+	if jobID == "" || jobID == b.str("job", "id") || r1.str("job", "type") != "instance.create" {
+		t.Fatalf("retry job: %s", r1.Raw)
+	}
+	p := s.must(200, "GET", "/v1/projects/"+pid, nil)
+	if p.str("project", "state") != "provisioning" || p.str("project", "latest_job_id") != jobID {
+		t.Fatalf("after retry: %s", p.Raw)
+	}
+	clustertest.Eventually(t, 10*time.Second, "retry job running", func() bool {
+		return s.must(200, "GET", "/v1/jobs/"+jobID, nil).str("job", "state") == "running"
+	})
+	// Empty body, {} and no body are the same request (API.md §1.2).
+	if again := s.must(202, "POST", "/v1/projects/"+pid+"/retry-provisioning", map[string]any{}); again.str("job", "id") != jobID {
+		t.Fatalf("a repeated retry must return the in-flight job %s: %s", jobID, again.Raw)
+	}
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
+		t.Fatal(err)
+	}
+	if j := s.waitJob(jobID); j["state"] != "completed" {
+		t.Fatalf("retry job: %v", j)
+	}
+	p = s.must(200, "GET", "/v1/projects/"+pid, nil)
+	if p.str("project", "state") != "ready" || p.str("project", "database_name") != dbName || p.str("project", "role_name") != role {
+		t.Fatalf("after the retry: %s", p.Raw)
+	}
+	// The URL handed out while the project was failed now works: same role and password.
+	if who := query[string](t, url, "SELECT current_user || '@' || current_database()"); who != role+"@"+dbName {
+		t.Fatalf("connected as %s, want %s@%s", who, role, dbName)
+	}
+	// A ready project cannot be retried.
+	r := s.call("POST", "/v1/projects/"+pid+"/retry-provisioning", s.key, nil)
+	if r.Status != 409 || !strings.Contains(r.str("error"), "project is not failed") {
+		t.Fatalf("retry of a ready project: %d %s", r.Status, r.Raw)
+	}
+	// The CLI says why (exit 5 for a conflict, CLI.md).
+	u := newCLIUser(t)
+	u.expect(0, "login", "--api-url", s.url, "--api-key", s.key)
+	if r := u.expect(5, "projects", "retry", "retry-me"); !strings.Contains(r.stderr, "project is not failed") {
+		t.Fatalf("capydb projects retry on a ready project: %s", r.stderr)
+	}
+	// Audit carries the retry.
+	ev := s.must(200, "GET", "/v1/projects/"+pid+"/audit-events", nil)
+	if !strings.Contains(string(ev.Raw), `"project.provisioning_retried"`) {
+		t.Fatalf("audit events: %s", ev.Raw)
+	}
+	if r := s.call("POST", "/v1/projects/prj_nope/retry-provisioning", s.key, nil); r.Status != 404 {
+		t.Fatalf("unknown project: %d %s", r.Status, r.Raw)
+	}
+}
