@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/wire"
 )
 
@@ -114,10 +116,10 @@ func (s *Server) registerDatabaseSettings() {
 		Summary: "Allow writes for 15 minutes, then read-only again (jobs instance.set_readonly)", Description: "†", Tags: tags}, s.openWriteWindow)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "getSslEnforcement", Method: http.MethodGet,
 		Path: p + "/ssl-enforcement", Scope: auth.ScopeProjectsRead},
-		Summary: "Read whether tenant connections must use TLS (always)", Description: "†", Tags: tags}, s.getSSLEnforcement)
+		Summary: "Read whether tenant connections must use TLS (true unless the operator allowed plaintext and the project turned it off)", Description: "†", Tags: tags}, s.getSSLEnforcement)
 	register(s, opSpec{AccessRule: AccessRule{OperationID: "putSslEnforcement", Method: http.MethodPut,
 		Path: p + "/ssl-enforcement", Scope: auth.ScopeProjectsWrite},
-		Summary: "Keep SSL enforcement on (turning it off is refused)", Description: "†", Tags: tags}, s.putSSLEnforcement)
+		Summary: "Turn TLS enforcement off (only with the operator's --allow-plaintext; refused otherwise) or back on; queues project.apply_network", Description: "†", Tags: tags, Errors: notReady}, s.putSSLEnforcement)
 }
 
 func (s *Server) getDatabaseSettings(ctx context.Context, in *ProjectPath) (*DatabaseSettingsOutput, error) {
@@ -214,27 +216,51 @@ func (s *Server) readOnlyJob(ctx context.Context, projectID string, enabled, win
 	return out, nil
 }
 
-func sslEnforced() *SSLEnforcementOutput {
+// sslEnforcement reports a project's TLS rule: enforced unless the operator
+// allowed plaintext (--allow-plaintext) and the project asked for it;
+// applied_successfully is false while the HBA apply job is pending.
+func (s *Server) sslEnforcement(ctx context.Context, projectID string) (*SSLEnforcementOutput, error) {
 	out := &SSLEnforcementOutput{}
 	out.Body.SSLEnforcement = wire.SSLEnforcement{Database: true, AppliedSuccessfully: true}
-	return out
+	n, err := store.GetProjectNetwork(ctx, s.deps.Store.Pool, projectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	out.Body.SSLEnforcement = wire.SSLEnforcement{Database: !n.Plaintext, AppliedSuccessfully: n.Status == store.NetworkApplied}
+	return out, nil
 }
 
 func (s *Server) getSSLEnforcement(ctx context.Context, in *ProjectPath) (*SSLEnforcementOutput, error) {
 	if _, _, err := s.loadProject(ctx, in.ProjectID); err != nil {
 		return nil, err
 	}
-	return sslEnforced(), nil
+	return s.sslEnforcement(ctx, in.ProjectID)
 }
 
-// putSSLEnforcement keeps TLS on. Plaintext would need host lines in both
-// HBA files, which this server does not offer (docs/database-settings.md).
+// putSSLEnforcement turns TLS enforcement off only where the operator
+// allowed plaintext: both HBA files then get host (not hostssl) lines for
+// the project (docs/network.md). Otherwise false is refused.
 func (s *Server) putSSLEnforcement(ctx context.Context, in *SSLEnforcementInput) (*SSLEnforcementOutput, error) {
-	if _, _, err := s.loadProject(ctx, in.ProjectID); err != nil {
+	p, _, err := s.loadProject(ctx, in.ProjectID)
+	if err != nil {
 		return nil, err
 	}
-	if !*in.Body.Database {
-		return nil, errorf(http.StatusBadRequest, "not allowed to configure SSL enforcements: this server accepts tenant connections over TLS only (hostssl)")
+	plaintext := !*in.Body.Database
+	if plaintext && !s.deps.Lifecycle.PlaintextAllowed(p.ClusterID) {
+		return nil, errorf(http.StatusBadRequest, "not allowed to configure SSL enforcements: this server accepts tenant connections over TLS only (hostssl); the operator can allow plaintext with capydb server --allow-plaintext")
 	}
-	return sslEnforced(), nil
+	cur, err := s.sslEnforcement(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Body.SSLEnforcement.Database == !plaintext {
+		return cur, nil // already so: nothing to apply
+	}
+	if _, err := s.deps.Lifecycle.SetProjectPlaintext(ctx, p.OrganizationID, p.ID, plaintext, actor(ctx)); err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	return s.sslEnforcement(ctx, p.ID)
 }
