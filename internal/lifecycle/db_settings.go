@@ -425,3 +425,16 @@ func (s *Service) settingsHandlers() map[string]queue.Handler {
 		}},
 	}
 }
+
+// StorageReadOnly is the usage sampler's optional switch at 100 % storage
+// (observe.Config.ReadOnly; capydb server --readonly-at-full-storage): the
+// same instance.set_readonly job a project owner queues, on at 100 % and off
+// again below 95 %.
+func (s *Service) StorageReadOnly(ctx context.Context, projectID string, on bool) error {
+	p, err := store.GetProjectAny(ctx, s.Store.Pool, projectID)
+	if err != nil {
+		return err
+	}
+	_, err = s.SetReadOnly(ctx, p, on, false, Actor{Kind: "system", ID: "storage_watch"})
+	return err
+}

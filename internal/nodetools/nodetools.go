@@ -6,7 +6,8 @@ package nodetools
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,25 +16,28 @@ import (
 	"time"
 )
 
-// Installed reports whether every dependency of dir/package.json is in
-// dir/node_modules (a checkout that added one reinstalls).
+// Installed reports whether dir/node_modules holds exactly dir's
+// package-lock.json: Install writes a marker with the lock file's hash after
+// npm ci has finished, so a package half-extracted by a concurrent npm ci
+// (its package.json there, its .bin link not yet) never counts.
 func Installed(dir string) bool {
-	var pkg struct {
-		Dependencies    map[string]string `json:"dependencies"`
-		DevDependencies map[string]string `json:"devDependencies"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
-	if err != nil || json.Unmarshal(b, &pkg) != nil || len(pkg.Dependencies)+len(pkg.DevDependencies) == 0 {
+	want, err := lockHash(dir)
+	if err != nil {
 		return false
 	}
-	for _, deps := range []map[string]string{pkg.Dependencies, pkg.DevDependencies} {
-		for name := range deps {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", name, "package.json")); err != nil {
-				return false
-			}
-		}
+	got, err := os.ReadFile(filepath.Join(dir, "node_modules", marker))
+	return err == nil && string(got) == want
+}
+
+const marker = ".capydb-npm-ci"
+
+func lockHash(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return "", err
 	}
-	return true
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Install runs `npm ci` in dir unless its dependencies are already there.
@@ -70,7 +74,11 @@ func Install(dir string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
 	}
-	return nil
+	h, err := lockHash(dir)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "node_modules", marker), []byte(h), 0o644)
 }
 
 // Env is the environment for npm and the tools it installed: telemetry and

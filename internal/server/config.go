@@ -99,6 +99,12 @@ type Config struct {
 	// SamplerInterval is how often every project's metrics are sampled
 	// and its usage alerts evaluated (default 1m).
 	SamplerInterval time.Duration
+	// ReadOnlyAtFullStorage switches a project's database to read-only when
+	// its storage reaches 100 % of the plan and back below 95 %.
+	ReadOnlyAtFullStorage bool
+	// StorageLimitOverride replaces every plan's storage limit in the
+	// sampler (tests only: fill a project to its limit with little data).
+	StorageLimitOverride int64
 	// PITR archives the embedded cluster's WAL with pgBackRest and takes
 	// base backups (point-in-time recovery, docs/pitr.md).
 	PITR bool

@@ -31,6 +31,7 @@ import (
 	"github.com/capydb/capydb/internal/observe"
 	"github.com/capydb/capydb/internal/pglogs"
 	"github.com/capydb/capydb/internal/pitr"
+	"github.com/capydb/capydb/internal/plan"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/secretbox"
 	"github.com/capydb/capydb/internal/store"
@@ -280,7 +281,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}
 			mailer = m
 		}
-		s.run(runCtx, observe.NewSampler(observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters, Mailer: mailer},
+		ocfg := observe.Config{Store: s.store, Clusters: s.lifecycle.Clusters, Mailer: mailer}
+		if cfg.ReadOnlyAtFullStorage {
+			ocfg.ReadOnly = s.lifecycle.StorageReadOnly
+		}
+		if cfg.StorageLimitOverride > 0 {
+			ocfg.Limits = func(name string) plan.Limits {
+				l, err := plan.Lookup(name)
+				if err != nil {
+					l = plan.Defaults["business"]
+				}
+				l.StorageLimitBytes = cfg.StorageLimitOverride
+				return l
+			}
+		}
+		s.run(runCtx, observe.NewSampler(ocfg,
 			bgsvc.PeriodicConfig{Interval: cfg.SamplerInterval, Clock: cfg.Clock, Logger: log}).Run)
 		if s.pitr != nil {
 			s.run(runCtx, lifecycle.NewPITRBackupScheduler(s.lifecycle, cfg.PITRBackupInterval, bgsvc.PeriodicConfig{
