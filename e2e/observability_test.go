@@ -213,4 +213,20 @@ func checkPrometheus(t *testing.T, s *server, projectID string) {
 	if len(fams["capydb_jobs"].GetMetric()) == 0 {
 		t.Errorf("no capydb_jobs series")
 	}
+	// The project's provisioning job completed: its type has a duration
+	// histogram with at least that one observation.
+	observed := uint64(0)
+	for _, m := range fams["capydb_job_duration_seconds"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "type" && l.GetValue() == "instance.create" {
+				observed = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if observed == 0 {
+		t.Errorf("no capydb_job_duration_seconds{type=\"instance.create\"} observation")
+	}
+	if len(fams["capydb_queue_ready_jobs"].GetMetric()) != 1 || len(fams["capydb_queue_oldest_ready_age_seconds"].GetMetric()) != 1 {
+		t.Errorf("queue depth gauges missing")
+	}
 }

@@ -28,11 +28,18 @@ var (
 	descJobs  = prometheus.NewDesc("capydb_jobs", "Jobs by type and state.", []string{"type", "state"}, nil)
 	descHooks = prometheus.NewDesc("capydb_webhook_deliveries", "Webhook deliveries by state.", []string{"state"}, nil)
 	descLag   = prometheus.NewDesc("capydb_sampler_last_sample_age_seconds", "Seconds since the newest observability sample.", nil, nil)
+	descReady = prometheus.NewDesc("capydb_queue_ready_jobs", "Pending jobs whose run_at has come (waiting for a worker).", nil, nil)
+	descWait  = prometheus.NewDesc("capydb_queue_oldest_ready_age_seconds", "How long the oldest ready pending job has waited.", nil, nil)
+	descDur   = prometheus.NewDesc("capydb_job_duration_seconds", "Run time of the jobs completed in the last 24 hours, by type.",
+		[]string{"type"}, nil)
 )
+
+// durationBuckets cover a 50 ms grant to a half-hour restore.
+var durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800}
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConns, descSize, descAlert, descJobs, descHooks, descLag} {
+	for _, d := range []*prometheus.Desc{descConns, descSize, descAlert, descJobs, descHooks, descLag, descReady, descWait, descDur} {
 		ch <- d
 	}
 }
@@ -89,5 +96,56 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	var age *float64
 	if db.QueryRow(ctx, `SELECT extract(epoch FROM now() - max(sampled_at))::float8 FROM observability_samples`).Scan(&age) == nil && age != nil {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, *age)
+	}
+	var ready int64
+	var wait *float64
+	if db.QueryRow(ctx, `SELECT count(*), extract(epoch FROM now() - min(run_at))::float8 FROM jobs
+		WHERE state = 'pending' AND run_at <= now()`).Scan(&ready, &wait) == nil {
+		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, float64(ready))
+		w := 0.0
+		if wait != nil {
+			w = *wait
+		}
+		ch <- prometheus.MustNewConstMetric(descWait, prometheus.GaugeValue, w)
+	}
+	collectDurations(ctx, c.Store, ch)
+}
+
+// collectDurations builds one histogram per job type from the completed
+// jobs of the last day (the jobs table is the record; no process state).
+func collectDurations(ctx context.Context, st *store.Store, ch chan<- prometheus.Metric) {
+	rows, err := st.Pool.Query(ctx, `SELECT type, extract(epoch FROM completed_at - started_at)::float8 FROM jobs
+		WHERE state = 'completed' AND completed_at > now() - interval '24 hours' AND started_at IS NOT NULL`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	type hist struct {
+		n   uint64
+		sum float64
+		le  map[float64]uint64
+	}
+	by := map[string]*hist{}
+	for rows.Next() {
+		var typ string
+		var d float64
+		if rows.Scan(&typ, &d) != nil {
+			return
+		}
+		h := by[typ]
+		if h == nil {
+			h = &hist{le: map[float64]uint64{}}
+			by[typ] = h
+		}
+		h.n++
+		h.sum += d
+		for _, b := range durationBuckets {
+			if d <= b {
+				h.le[b]++
+			}
+		}
+	}
+	for typ, h := range by {
+		ch <- prometheus.MustNewConstHistogram(descDur, h.n, h.sum, h.le, typ)
 	}
 }
