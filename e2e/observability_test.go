@@ -226,6 +226,9 @@ func checkPrometheus(t *testing.T, s *server, projectID string) {
 	if observed == 0 {
 		t.Errorf("no capydb_job_duration_seconds{type=\"instance.create\"} observation")
 	}
+	if m := fams["capydb_log_collector_last_read_age_seconds"].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() > 60 {
+		t.Errorf("log collector lag: %v", m)
+	}
 	if len(fams["capydb_queue_ready_jobs"].GetMetric()) != 1 || len(fams["capydb_queue_oldest_ready_age_seconds"].GetMetric()) != 1 {
 		t.Errorf("queue depth gauges missing")
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capydb/capydb/internal/bgsvc"
 	"github.com/capydb/capydb/internal/dataplane"
@@ -42,6 +44,7 @@ type Config struct {
 type Collector struct {
 	cfg       Config
 	lastPrune time.Time
+	lastRead  atomic.Int64 // unix nanoseconds of the last successful Step
 
 	// TestSignals may be armed by tests before Run.
 	TestSignals struct {
@@ -117,6 +120,9 @@ func (c *Collector) Step(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	if err == nil {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
 	c.TestSignals.Stored.Send(n)
 	if err == nil && time.Since(c.lastPrune) >= pruneEvery {
 		c.lastPrune = time.Now()
@@ -158,4 +164,17 @@ func toLine(e Entry) *store.LogLine {
 		l.Username = &e.User
 	}
 	return l
+}
+
+var descReadAge = prometheus.NewDesc("capydb_log_collector_last_read_age_seconds",
+	"Seconds since the postgres log collector last read its files and stored what was new (its lag bound).", nil, nil)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) { ch <- descReadAge }
+
+// Collect implements prometheus.Collector: nothing before the first read.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if at := c.lastRead.Load(); at != 0 {
+		ch <- prometheus.MustNewConstMetric(descReadAge, prometheus.GaugeValue, time.Since(time.Unix(0, at)).Seconds())
+	}
 }

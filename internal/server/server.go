@@ -49,20 +49,22 @@ const BootstrapKeyFile = "bootstrap-admin-key"
 
 // Server is a running capydb server.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	cluster   *localcluster.Cluster
-	pitr      *pitr.Manager
-	store     *store.Store
-	lifecycle *lifecycle.Service
-	blob      *blobstore.Store // backups, exports, uploads (lifecycle and api share it)
-	worker    *queue.Worker
-	webhooks  *webhooks.Service
-	api       *api.Server
-	http      *http.Server
-	listener  net.Listener
-	tmpDir    string // private scratch files (dumps), swept at start
-	clusterID string // the local cluster's id ("" without one)
+	cfg Config
+	// logCollector tails the embedded cluster's postgres log (nil without one).
+	logCollector *pglogs.Collector
+	log          *slog.Logger
+	cluster      *localcluster.Cluster
+	pitr         *pitr.Manager
+	store        *store.Store
+	lifecycle    *lifecycle.Service
+	blob         *blobstore.Store // backups, exports, uploads (lifecycle and api share it)
+	worker       *queue.Worker
+	webhooks     *webhooks.Service
+	api          *api.Server
+	http         *http.Server
+	listener     net.Listener
+	tmpDir       string // private scratch files (dumps), swept at start
+	clusterID    string // the local cluster's id ("" without one)
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -253,14 +255,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 	if s.cluster != nil {
 		// The postgres log is collected where the cluster runs.
-		s.run(runCtx, pglogs.New(pglogs.Config{Store: s.store, ClusterID: s.clusterID, Dir: s.cluster.LogDir(),
+		s.logCollector = pglogs.New(pglogs.Config{Store: s.store, ClusterID: s.clusterID, Dir: s.cluster.LogDir(),
 			Retention: cfg.LogRetention, Logger: log,
 			OnAuthFailure: func(db string, addr netip.Addr) {
 				select {
 				case authFailures <- localcluster.AuthFailure{Database: db, Addr: addr, Source: "postgres"}:
 				default:
 				}
-			}}).Run)
+			}})
+		s.run(runCtx, s.logCollector.Run)
 	}
 	if cfg.has("worker") {
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
@@ -334,6 +337,9 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&observe.Collector{Store: s.store})
+	if s.logCollector != nil {
+		reg.MustRegister(s.logCollector)
+	}
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
