@@ -1315,7 +1315,7 @@ export const listProjectSqlHistory = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
- * Read whether tenant connections must use TLS (always)
+ * Read whether tenant connections must use TLS (true unless the operator allowed plaintext and the project turned it off)
  *
  * † Requires scope `projects:read`.
  */
@@ -1326,7 +1326,7 @@ export const getSslEnforcement = <ThrowOnError extends boolean = false>(options:
 });
 
 /**
- * Keep SSL enforcement on (turning it off is refused)
+ * Turn TLS enforcement off (only with the operator's --allow-plaintext; refused otherwise) or back on; queues project.apply_network
  *
  * † Requires scope `projects:write`.
  */
