@@ -77,14 +77,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func nodeEnv() []string { return nodetools.Env() }
-
 // tool runs a binary of tools/node/openapi-lint/node_modules/.bin.
 func tool(t *testing.T, dir, name string, args ...string) (stdout []byte, err error, stderr string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(nodeDir, "node_modules", ".bin", name), args...)
 	var out, errOut bytes.Buffer
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, nodeEnv(), &out, &errOut
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, nodetools.Env(), &out, &errOut
 	err = cmd.Run()
 	return out.Bytes(), err, errOut.String()
 }
