@@ -428,6 +428,24 @@ func TestExtensionsSSLAppRoleMinor(t *testing.T) {
 		t.Errorf("citext still enabled after disable: %v", l)
 	}
 
+	// The defaults a new project starts with belong to its owner like any
+	// extension it enabled: the owner can update and disable them.
+	rows, err := tenant.Query(ctx, `SELECT extname || ' ' || extowner::regrole::text FROM pg_extension WHERE extname IN ('pg_trgm', 'pgcrypto') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || fmt.Sprint(owners) != fmt.Sprintf("[pg_trgm %s pgcrypto %s]", role, role) {
+		t.Fatalf("default extension owners %v (%v), want %s", owners, err, role)
+	}
+	s.completed(s.must(202, "POST", base+"/extensions/pgcrypto/update", nil))
+	s.completed(s.must(202, "DELETE", base+"/extensions/pg_trgm", nil))
+	var trgm bool
+	if err := tenant.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')`).Scan(&trgm); err != nil || trgm {
+		t.Errorf("pg_trgm still installed after disable (%v)", err)
+	}
+	s.completed(s.must(202, "POST", base+"/extensions", map[string]any{"name": "pg_trgm"}))
+
 	// SSL enforcement.
 	ssl := s.must(200, "GET", base+"/ssl-enforcement", nil)
 	if ssl.get("ssl_enforcement", "database") != true || ssl.get("ssl_enforcement", "applied_successfully") != true {

@@ -170,6 +170,10 @@ func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner strin
 			break
 		}
 	}
+	// ALTER EXTENSION has no OWNER TO: extensions move in the catalogs.
+	if err := c.adoptExtensions(ctx, db, owner, srcOwner); err != nil {
+		return nil, err
+	}
 	var out []string
 	for k, v := range failed {
 		out = append(out, k+": "+v)

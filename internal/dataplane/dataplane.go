@@ -241,6 +241,9 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 			return fmt.Errorf("while creating database %s: %w", t.Database, err)
 		}
 	}
+	if err := c.adoptExtensions(ctx, t.Database, t.Role, ""); err != nil {
+		return err
+	}
 	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(t.Database)+` FROM PUBLIC`); err != nil {
 		return fmt.Errorf("while restricting database %s: %w", t.Database, err)
 	}
