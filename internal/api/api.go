@@ -194,6 +194,7 @@ func New(deps Deps) *Server {
 	s.registerPITR()
 	s.registerExports()
 	s.registerImports()
+	s.registerFollowImports()
 	s.registerSchema()
 	s.registerStudio()
 	s.registerDatabaseSettings()

@@ -99,8 +99,8 @@ func (c *Cluster) createAgent(ctx context.Context, setRole bool, actAs string, e
 	var name string
 	var privileged bool
 	_, err = pgx.ForEachRow(rows, []any{&name, &privileged}, func() error {
-		if IsAgentRole(name) {
-			return nil
+		if IsAgentRole(name) || IsFollowRole(name) {
+			return nil // a follow role is a member of the owner, not one of its logins
 		}
 		if privileged {
 			return fmt.Errorf("role %s has rights beyond a tenant's; CapyDB will not act as it", name)

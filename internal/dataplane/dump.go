@@ -135,6 +135,16 @@ func (c *Cluster) Dump(ctx context.Context, p DumpParams) (TableCounts, error) {
 // DumpURL writes a custom-format archive of the database at sourceURL (an
 // outside server) to out, without owners or privileges.
 func (c *Cluster) DumpURL(ctx context.Context, sourceURL string, out io.Writer, command func(runner.Result)) error {
+	return c.dumpURL(ctx, sourceURL, out, command)
+}
+
+// DumpURLSchema is DumpURL of the schema only (a follow import streams
+// the data).
+func (c *Cluster) DumpURLSchema(ctx context.Context, sourceURL string, out io.Writer, command func(runner.Result)) error {
+	return c.dumpURL(ctx, sourceURL, out, command, "--schema-only")
+}
+
+func (c *Cluster) dumpURL(ctx context.Context, sourceURL string, out io.Writer, command func(runner.Result), extra ...string) error {
 	u, err := url.Parse(sourceURL)
 	if err != nil {
 		return fmt.Errorf("while parsing the source URL: %w", err)
@@ -145,8 +155,8 @@ func (c *Cluster) DumpURL(ctx context.Context, sourceURL string, out io.Writer, 
 	}
 	cmd := runner.Cmd{
 		Name: filepath.Join(c.binDir, "pg_dump"),
-		Args: []string{"--dbname=" + u.String(), "--format=custom", "--no-owner", "--no-privileges",
-			"--no-subscriptions", "--no-publications", "--no-security-labels", "--no-tablespaces"},
+		Args: append([]string{"--dbname=" + u.String(), "--format=custom", "--no-owner", "--no-privileges",
+			"--no-subscriptions", "--no-publications", "--no-security-labels", "--no-tablespaces"}, extra...),
 		Env:     []string{"PGPASSWORD=" + password, "PGAPPNAME=capydb-import", "PGCONNECT_TIMEOUT=10"},
 		Secrets: []string{password, sourceURL},
 		Stdout:  out,

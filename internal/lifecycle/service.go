@@ -162,6 +162,10 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
 		JobProjectApplyNetwork:      &networkHandler{s},
+		JobFollowStart:              &followStartHandler{s},
+		JobFollowStatus:             &followStatusHandler{s},
+		JobFollowCutover:            &followCutoverHandler{s},
+		JobFollowAbort:              &followAbortHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h

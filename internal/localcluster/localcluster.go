@@ -97,6 +97,9 @@ type Config struct {
 	// the postgres OS user reaches, as the admin role (peer), for the
 	// archiver's tools (pgBackRest). See internal/pitr.
 	ArchiveCommand string
+	// LogicalReplication sets wal_level=logical, so the cluster can be the
+	// source of a follow import (publications and logical slots).
+	LogicalReplication bool
 }
 
 // Cluster is a running embedded cluster. Methods are safe for concurrent use.

@@ -209,6 +209,10 @@ func (c *Cluster) writePostgresConfig() error {
 	} else {
 		b.WriteString("unix_socket_directories = ''\n")
 	}
+	if c.cfg.LogicalReplication {
+		// After the archive block: logical includes everything replica logs.
+		b.WriteString("wal_level = logical\n")
+	}
 	b.WriteString("ssl = on\n")
 	crt, key := c.serverCertFiles()
 	fmt.Fprintf(&b, "ssl_cert_file = %s\n", pgQuote(crt))
