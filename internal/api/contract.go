@@ -136,6 +136,10 @@ var jobResults = []struct {
 	{[]string{"project.restore", "instance.pitr_restore"}, wire.RestoreJobResult{}},
 	{[]string{"project.extension_enable", "project.extension_disable", "project.extension_update"}, wire.ExtensionJobResult{}},
 	{[]string{"project.upgrade_minor"}, wire.MinorUpgradeJobResult{}},
+	{[]string{"project.import_follow_start"}, wire.FollowStartJobResult{}},
+	{[]string{"project.import_follow_status"}, wire.ImportFollowStatus{}},
+	{[]string{"project.import_follow_cutover"}, wire.FollowCutoverJobResult{}},
+	{[]string{"project.import_follow_abort"}, wire.FollowAbortJobResult{}},
 }
 
 // typeDocument completes the document once every operation is registered:

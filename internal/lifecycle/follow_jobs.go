@@ -13,6 +13,7 @@ import (
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/wire"
 )
 
 // FollowCatchUpTimeout bounds how long a cutover waits for the stream to
@@ -128,7 +129,10 @@ func (h *followStartHandler) start(ctx context.Context, fj *followJob, rep *queu
 	if err := fj.c.CreateSubscription(ctx, fj.params(pinned)); err != nil {
 		return nil, err
 	}
-	return map[string]any{"tables": tables, "publication": fj.f.Name, "slot": fj.f.Name}, nil
+	if tables == nil {
+		tables = []string{}
+	}
+	return &wire.FollowStartJobResult{Tables: tables, Publication: fj.f.Name, Slot: fj.f.Name}, nil
 }
 
 func (h *followStartHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
@@ -146,23 +150,6 @@ func (h *followStartHandler) OnFail(ctx context.Context, tx pgx.Tx, j *queue.Job
 	return skipStale(store.FinishProjectImport(ctx, tx, *j.ProjectID, &msg))
 }
 
-// FollowStatus is the result of project.import_follow_status
-// (ImportFollowStatus); Tables and the sentinel's fields are CapyDB's own.
-type FollowStatus struct {
-	UnitActive string                `json:"unit_active"`
-	Result     string                `json:"result"`
-	LagBytes   *int64                `json:"lag_bytes"`
-	Sentinel   *FollowSentinel       `json:"sentinel,omitempty"`
-	Tables     []dataplane.TableSync `json:"tables,omitempty"`
-}
-
-// FollowSentinel: the positions compared to decide the stream caught up.
-type FollowSentinel struct {
-	SourceLSN    string `json:"source_lsn"`
-	ConfirmedLSN string `json:"confirmed_lsn,omitempty"`
-	ReceivedLSN  string `json:"received_lsn,omitempty"`
-}
-
 type followStatusHandler struct{ s *Service }
 
 func (h *followStatusHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
@@ -170,7 +157,7 @@ func (h *followStatusHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if err != nil {
 		return nil, err
 	}
-	out := &FollowStatus{}
+	out := &wire.ImportFollowStatus{}
 	if fj.f == nil {
 		return out, nil
 	}
@@ -184,8 +171,10 @@ func (h *followStatusHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 	if sub.Active {
 		out.UnitActive = "active"
 	}
-	out.Tables = sub.Tables
-	out.Sentinel = &FollowSentinel{ReceivedLSN: sub.ReceivedLSN}
+	for _, t := range sub.Tables {
+		out.Tables = append(out.Tables, wire.FollowTableStatus{Table: t.Table, State: t.State})
+	}
+	out.Sentinel = &wire.FollowSentinel{ReceivedLSN: sub.ReceivedLSN}
 	pos, err := dataplane.ReadSourcePosition(ctx, h.s.sourceConfig(fj.sourceURL), fj.f.Name)
 	if err != nil {
 		out.Result = "failed" // the source cannot be read; lag unknown
@@ -202,15 +191,6 @@ func (h *followStatusHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 // followCutoverHandler runs project.import_follow_cutover.
 type followCutoverHandler struct{ s *Service }
 
-// FollowCutoverResult reports what a cutover did and how long it waited.
-type FollowCutoverResult struct {
-	CaughtUpLSN      string   `json:"caught_up_lsn"`
-	CatchUpMS        int64    `json:"catch_up_ms"`
-	SequencesSynced  int      `json:"sequences_synced"`
-	SequencesMissing []string `json:"sequences_missing,omitempty"`
-	Tables           int      `json:"tables"`
-}
-
 func (h *followCutoverHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Reporter) (any, error) {
 	fj, err := h.s.loadFollow(ctx, j, rep)
 	if err != nil {
@@ -226,7 +206,7 @@ func (h *followCutoverHandler) Run(ctx context.Context, j *queue.Job, rep *queue
 	}
 	// Writers on the source are stopped: everything up to its current
 	// position must have reached the project.
-	_ = rep.Progress(ctx, map[string]any{"phase": "catching up", "source_lsn": pos.CurrentLSN})
+	_ = rep.Progress(ctx, map[string]any{"phase": "catching up"})
 	began := time.Now()
 	deadline := began.Add(FollowCatchUpTimeout)
 	var sub *dataplane.SubscriptionStatus
@@ -250,7 +230,7 @@ func (h *followCutoverHandler) Run(ctx context.Context, j *queue.Job, rep *queue
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	res := &FollowCutoverResult{CaughtUpLSN: sub.ReceivedLSN, CatchUpMS: time.Since(began).Milliseconds(), Tables: len(sub.Tables)}
+	res := &wire.FollowCutoverJobResult{CaughtUpLSN: sub.ReceivedLSN, CatchUpMS: time.Since(began).Milliseconds(), Tables: len(sub.Tables)}
 	_ = rep.Progress(ctx, map[string]any{"phase": "sequences"})
 	seqs, err := dataplane.SourceSequences(ctx, sc)
 	if err != nil {
@@ -296,7 +276,7 @@ func (h *followAbortHandler) Run(ctx context.Context, j *queue.Job, rep *queue.R
 		return nil, err
 	}
 	if fj.f == nil {
-		return map[string]any{"slot_left": false}, nil
+		return &wire.FollowAbortJobResult{}, nil
 	}
 	sc := h.s.sourceConfig(fj.sourceURL)
 	// A source that cannot be reached keeps its slot; the result says so.
@@ -305,9 +285,9 @@ func (h *followAbortHandler) Run(ctx context.Context, j *queue.Job, rep *queue.R
 		return nil, err
 	}
 	slotLeft, err := dataplane.DropSourceObjects(ctx, sc, fj.f.Name)
-	out := map[string]any{"slot_left": slotLeft}
+	out := &wire.FollowAbortJobResult{SlotLeft: slotLeft}
 	if err != nil {
-		out["source_error"] = scrubURLError(err, fj.sourceURL)
+		out.SourceError = scrubURLError(err, fj.sourceURL)
 	}
 	return out, nil
 }
@@ -315,3 +295,8 @@ func (h *followAbortHandler) Run(ctx context.Context, j *queue.Job, rep *queue.R
 func (h *followAbortHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job, _ any) error {
 	return finishFollow(ctx, tx, *j.ProjectID)
 }
+
+// A failed cutover or abort leaves the follow import running: the project
+// stays importing, and either can be asked again.
+func (h *followCutoverHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
+func (h *followAbortHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error   { return nil }

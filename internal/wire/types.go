@@ -504,3 +504,47 @@ type PITRBaseBackup struct {
 	SizeBytes int64     `json:"size_bytes" doc:"the cluster's size"`
 	RepoBytes int64     `json:"repo_bytes" doc:"what this backup added to the repository"`
 }
+
+// ImportFollowStatus is the result of project.import_follow_status.
+type ImportFollowStatus struct {
+	UnitActive string              `json:"unit_active" doc:"active while the stream runs, empty otherwise"`
+	Result     string              `json:"result" doc:"failed when the stream stopped or the source cannot be read; empty otherwise"`
+	LagBytes   *int64              `json:"lag_bytes" nullable:"true" doc:"WAL bytes the source holds that the project has not confirmed; null when unknown"`
+	Sentinel   *FollowSentinel     `json:"sentinel,omitempty" doc:"positions used to decide when the stream has caught up"`
+	Tables     []FollowTableStatus `json:"tables,omitempty" doc:"† each subscribed table and its sync state"`
+}
+
+// FollowSentinel holds the WAL positions a follow import compares.
+type FollowSentinel struct {
+	SourceLSN    string `json:"source_lsn" doc:"the source's current WAL position"`
+	ConfirmedLSN string `json:"confirmed_lsn,omitempty" doc:"what the slot on the source has confirmed"`
+	ReceivedLSN  string `json:"received_lsn,omitempty" doc:"what the project's subscription has received"`
+}
+
+// FollowTableStatus is one subscribed table († ImportFollowStatus.tables).
+type FollowTableStatus struct {
+	Table string `json:"table"`
+	State string `json:"state" doc:"i (waiting), d (copying), f or s (finishing the copy), r (streaming)"`
+}
+
+// FollowStartJobResult is the result of project.import_follow_start.
+type FollowStartJobResult struct {
+	Tables      []string `json:"tables" doc:"the source tables published and subscribed"`
+	Publication string   `json:"publication"`
+	Slot        string   `json:"slot"`
+}
+
+// FollowCutoverJobResult is the result of project.import_follow_cutover.
+type FollowCutoverJobResult struct {
+	CaughtUpLSN      string   `json:"caught_up_lsn" doc:"the source position the stream reached before it was ended"`
+	CatchUpMS        int64    `json:"catch_up_ms" doc:"how long the cutover waited for the stream"`
+	SequencesSynced  int      `json:"sequences_synced"`
+	SequencesMissing []string `json:"sequences_missing,omitempty" doc:"source sequences the project does not have"`
+	Tables           int      `json:"tables"`
+}
+
+// FollowAbortJobResult is the result of project.import_follow_abort.
+type FollowAbortJobResult struct {
+	SlotLeft    bool   `json:"slot_left" doc:"true when the replication slot could not be removed from the source (drop it there)"`
+	SourceError string `json:"source_error,omitempty"`
+}
