@@ -299,3 +299,98 @@ func checkFollowGone(t *testing.T, s *server, srcConn *pgx.Conn) {
 		t.Errorf("left behind: %d slots, %d publications on the source; %d subscriptions, %d follow roles", slots, pubs, subs, roles)
 	}
 }
+
+// TestFollowImportAbortAndBadInput: sources that cannot follow are refused
+// with what they lack (400), bodies are checked, and an abort stops the
+// stream, removes the slot and publication from the source and returns the
+// project to ready with the rows copied so far.
+func TestFollowImportAbortAndBadInput(t *testing.T) {
+	t.Parallel()
+	src := clustertest.LogicalSource(t)
+	ctx := context.Background()
+	srcConn, err := pgx.Connect(ctx, src.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcConn.Close(ctx)
+	for _, stmt := range strings.Split(followSourceSchema, ";\n") {
+		if _, err := srcConn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startServer(t, "", 0, 0, "--imports-allow-private")
+	p := s.createProject(map[string]any{"name": "abort target", "environment": "non_production"})
+	pid := p["id"].(string)
+	path := "/v1/projects/" + pid + "/imports/follow"
+
+	// A project of this server is no logical source: its login cannot replicate.
+	other := s.createProject(map[string]any{"name": "plain source", "environment": "non_production"})
+	r := s.must(400, "POST", path, map[string]any{"confirm": true, "source_url": projectURL(s, other["id"].(string))})
+	if msg := r.str("error"); !strings.Contains(msg, "not ready for a follow import") || !strings.Contains(msg, "REPLICATION attribute") {
+		t.Errorf("non-logical source: %s", r.Raw)
+	}
+	// A table without a replica identity is named.
+	if _, err := srcConn.Exec(ctx, `CREATE TABLE loose (v text)`); err != nil {
+		t.Fatal(err)
+	}
+	if msg := s.must(400, "POST", path, map[string]any{"confirm": true, "source_url": src.URL}).str("error"); !strings.Contains(msg, "public.loose") {
+		t.Errorf("keyless table: %s", msg)
+	}
+	if _, err := srcConn.Exec(ctx, `ALTER TABLE loose REPLICA IDENTITY FULL`); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]any{
+		{"source_url": src.URL},
+		{"confirm": false, "source_url": src.URL},
+		{"confirm": true},
+		{"confirm": true, "source_url": "mysql://x/y"},
+		{"confirm": true, "source_url": src.URL, "surprise": 1},
+		{"confirm": "yes", "source_url": src.URL},
+	} {
+		if r := s.call("POST", path, s.key, bad); r.Status != 400 || r.str("error") == "" {
+			t.Errorf("%v: %d %s", bad, r.Status, r.Raw)
+		}
+	}
+	if st := s.must(200, "GET", "/v1/projects/"+pid, nil).str("project", "state"); st != "ready" {
+		t.Fatalf("refused starts left the project %s", st)
+	}
+	var slots int
+	if err := srcConn.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots`).Scan(&slots); err != nil || slots != 0 {
+		t.Fatalf("refused starts left %d slots (%v)", slots, err)
+	}
+
+	job := s.waitJob(s.must(202, "POST", path, map[string]any{"confirm": true, "source_url": src.URL}).str("job", "id"))
+	if job["state"] != "completed" {
+		t.Fatalf("start: %v", job)
+	}
+	purl := projectURL(s, pid)
+	clustertest.Eventually(t, 60*time.Second, "the initial copy", func() bool {
+		return query[int64](t, purl, `SELECT count(*) FROM accounts`) == 2000
+	})
+	if err := srcConn.QueryRow(ctx, `SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name LIKE 'capydb\_follow\_%'`).Scan(&slots); err != nil || slots != 1 {
+		t.Fatalf("%d active slots on the source while following (%v)", slots, err)
+	}
+	ab := s.waitJob(s.must(202, "POST", path+"/abort", nil).str("job", "id"))
+	if ab["state"] != "completed" {
+		t.Fatalf("abort: %v", ab)
+	}
+	if res, _ := ab["result"].(map[string]any); res == nil || res["slot_left"] != false {
+		t.Errorf("abort result %v", ab["result"])
+	}
+	if st := s.must(200, "GET", "/v1/projects/"+pid, nil).str("project", "state"); st != "ready" {
+		t.Fatalf("project %s after abort", st)
+	}
+	checkFollowGone(t, s, srcConn)
+	if n := query[int64](t, purl, `SELECT count(*) FROM accounts`); n != 2000 {
+		t.Errorf("copied rows after abort: %d", n)
+	}
+	if _, err := srcConn.Exec(ctx, `INSERT INTO accounts (name) VALUES ('after abort')`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := query[int64](t, purl, `SELECT count(*) FROM accounts`); n != 2000 {
+		t.Errorf("a source write after the abort arrived")
+	}
+	s.must(409, "POST", path+"/abort", nil)
+	s.must(409, "POST", path+"/cutover", map[string]any{"confirm": true})
+}
