@@ -393,4 +393,13 @@ func TestFollowImportAbortAndBadInput(t *testing.T) {
 	}
 	s.must(409, "POST", path+"/abort", nil)
 	s.must(409, "POST", path+"/cutover", map[string]any{"confirm": true})
+
+	// Deleting a project that follows ends the stream on both sides.
+	if job := s.waitJob(s.must(202, "POST", path, map[string]any{"confirm": true, "source_url": src.URL}).str("job", "id")); job["state"] != "completed" {
+		t.Fatalf("second start: %v", job)
+	}
+	if job := s.waitJob(s.must(202, "DELETE", "/v1/projects/"+pid, nil).str("job", "id")); job["state"] != "completed" {
+		t.Fatalf("delete while following: %v", job)
+	}
+	checkFollowGone(t, s, srcConn)
 }

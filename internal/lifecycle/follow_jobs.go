@@ -114,8 +114,11 @@ func (h *followStartHandler) start(ctx context.Context, fj *followJob, rep *queu
 		return nil, err
 	}
 	p := fj.p
+	// The stream's initial copy fills every table, so the project starts
+	// from an empty database (as recreate: true): rows already there would
+	// collide with the copied ones.
 	if err := fj.c.Restore(ctx, dataplane.RestoreParams{File: f.Name(), Target: nextDB(p.DatabaseName), Owner: p.OwnerRole,
-		CopyFrom: p.DatabaseName, Jobs: h.s.cloneWorkers(), Command: rep.Command}); err != nil {
+		Template: dataplane.TemplateDatabase, Jobs: h.s.cloneWorkers(), Command: rep.Command}); err != nil {
 		return nil, queue.PermanentError(err)
 	}
 	if err := fj.c.SwapDatabase(ctx, p.DatabaseName, nextDB(p.DatabaseName), oldDB(p.DatabaseName), p.OwnerRole); err != nil {
@@ -300,3 +303,39 @@ func (h *followAbortHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue
 // stays importing, and either can be asked again.
 func (h *followCutoverHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error { return nil }
 func (h *followAbortHandler) OnFail(context.Context, pgx.Tx, *queue.Job, string) error   { return nil }
+
+// endFollowForDelete ends a follow import of a project being deleted (a
+// database with a subscription cannot be dropped): the subscription goes,
+// and the slot and publication on the source when it can be reached.
+func (s *Service) endFollowForDelete(ctx context.Context, j *queue.Job, rep *queue.Reporter) error {
+	p, err := s.project(ctx, j)
+	if err != nil {
+		return err
+	}
+	c, err := s.Cluster(p.ClusterID)
+	if err != nil {
+		return err
+	}
+	fj := &followJob{p: p, c: c}
+	f, err := store.GetProjectFollow(ctx, s.Store.Pool, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fj.f = f
+	if raw, err := s.Box.Open(f.SourceURLEnc); err == nil {
+		fj.sourceURL = string(raw)
+		rep.Secret(fj.sourceURL)
+	}
+	sc := s.sourceConfig(fj.sourceURL)
+	_, reachErr := dataplane.ReadSourcePosition(ctx, sc, f.Name)
+	if err := c.DropSubscription(ctx, fj.params(""), reachErr != nil); err != nil {
+		return err
+	}
+	if reachErr == nil {
+		_, _ = dataplane.DropSourceObjects(ctx, sc, f.Name)
+	}
+	return store.DeleteProjectFollow(ctx, s.Store.Pool, p.ID)
+}

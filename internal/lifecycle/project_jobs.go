@@ -94,6 +94,9 @@ func (h *deleteHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Report
 	if err := h.s.deleteProjectArtifacts(ctx, p); err != nil { // backups.go
 		return nil, err
 	}
+	if err := h.s.endFollowForDelete(ctx, j, rep); err != nil { // follow_jobs.go
+		return nil, err
+	}
 	var logins []string
 	for _, r := range []*string{&p.RoleName, p.GraceRole} {
 		if r != nil && *r != p.OwnerRole {
