@@ -156,3 +156,23 @@ func (c *Client) GetPITR(ctx context.Context, projectID string) (*PITRStatus, er
 	}
 	return &out, nil
 }
+
+// StartImportFollow is POST .../imports/follow.
+func (c *Client) StartImportFollow(ctx context.Context, projectID, sourceURL string) (*Job, error) {
+	return c.postJob(ctx, projectPath(projectID, "/imports/follow"), map[string]any{"confirm": true, "source_url": sourceURL})
+}
+
+// ImportFollowStatus is POST .../imports/follow/status (no body).
+func (c *Client) ImportFollowStatus(ctx context.Context, projectID string) (*Job, error) {
+	return c.postJob(ctx, projectPath(projectID, "/imports/follow/status"), nil)
+}
+
+// CutoverImportFollow is POST .../imports/follow/cutover.
+func (c *Client) CutoverImportFollow(ctx context.Context, projectID string) (*Job, error) {
+	return c.postJob(ctx, projectPath(projectID, "/imports/follow/cutover"), map[string]any{"confirm": true})
+}
+
+// AbortImportFollow is POST .../imports/follow/abort (no body).
+func (c *Client) AbortImportFollow(ctx context.Context, projectID string) (*Job, error) {
+	return c.postJob(ctx, projectPath(projectID, "/imports/follow/abort"), nil)
+}

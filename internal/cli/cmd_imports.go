@@ -18,7 +18,7 @@ func init() { registrars = append(registrars, addImportCommands) }
 
 func addImportCommands(root *cobra.Command) {
 	im := importCmd()
-	im.AddCommand(importPreflightCmd())
+	im.AddCommand(importPreflightCmd(), importFollowStatusCmd(), importCutoverCmd(), importFollowAbortCmd())
 	root.AddCommand(im)
 }
 
@@ -35,7 +35,7 @@ func checkSourceURL(s string) error {
 
 func importCmd() *cobra.Command {
 	var sourceURL, file string
-	var recreate, confirmed bool
+	var recreate, confirmed, follow bool
 	var w waitOpts
 	cmd := &cobra.Command{Use: "import", Short: "Import a Postgres database (--source-url) or a dump file (--file) into the project", Args: exactArgs(0),
 		Long: "Copies a source database, or a pg_dump file uploaded first, into the project. The import is built\n" +
@@ -43,6 +43,9 @@ func importCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (sourceURL == "") == (file == "") {
 				return usageError("exactly one of --source-url and --file is required")
+			}
+			if follow && (file != "" || recreate) {
+				return usageError("--follow takes --source-url, and neither --file nor --recreate")
 			}
 			var size int64
 			if sourceURL != "" {
@@ -64,8 +67,14 @@ func importCmd() *cobra.Command {
 				return err
 			}
 			what := "import data into project " + p.Name + " (its current contents are replaced by the import's result)"
+			if follow {
+				what = "make project " + p.Name + " follow the source (its current contents are replaced by the source's)"
+			}
 			if err := a.retypeName(p.Name, what, confirmed); err != nil {
 				return err
+			}
+			if follow {
+				return a.startFollow(c, p, sourceURL, w)
 			}
 			req := apiclient.CreateImportRequest{Confirm: true, Recreate: recreate, SourceURL: sourceURL}
 			if file != "" {
@@ -89,6 +98,7 @@ func importCmd() *cobra.Command {
 	f.StringVar(&sourceURL, "source-url", "", "postgres:// URL of the source database (direct or session endpoint)")
 	f.StringVar(&file, "file", "", "a pg_dump file to upload and import")
 	f.BoolVar(&recreate, "recreate", false, "start from an empty database instead of the current contents")
+	f.BoolVar(&follow, "follow", false, "start a follow import: copy the schema, then stream changes until `import cutover`")
 	f.BoolVar(&confirmed, "confirm", false, "do not ask to retype the project name")
 	f.BoolVar(&confirmed, "yes", false, "alias of --confirm")
 	_ = f.MarkHidden("yes")
