@@ -37,7 +37,7 @@ func TestCLIFollowImport(t *testing.T) {
 	app.expect(2, "import", "--follow", "--file", "x.dump")
 	app.expect(2, "import", "--follow", "--source-url", src.URL, "--recreate")
 	app.expect(2, "import", "--follow", "--source-url", src.URL) // no terminal, no --confirm
-	app.expect(5, "import", "cutover", "--confirm")            // nothing to cut over: 409
+	app.expect(5, "import", "cutover", "--confirm")              // nothing to cut over: 409
 	if st := app.json("import", "follow-status", "--wait"); st["result"] == nil || st["job"].(map[string]any)["state"] != "completed" {
 		t.Fatalf("status without a follow: %v", st)
 	}
