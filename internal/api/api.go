@@ -195,6 +195,7 @@ func New(deps Deps) *Server {
 	s.registerExports()
 	s.registerImports()
 	s.registerFollowImports()
+	s.registerCutovers()
 	s.registerSchema()
 	s.registerStudio()
 	s.registerDatabaseSettings()

@@ -140,6 +140,7 @@ var jobResults = []struct {
 	{[]string{"project.import_follow_status"}, wire.ImportFollowStatus{}},
 	{[]string{"project.import_follow_cutover"}, wire.FollowCutoverJobResult{}},
 	{[]string{"project.import_follow_abort"}, wire.FollowAbortJobResult{}},
+	{[]string{"project.promote_preview"}, wire.PromoteJobResult{}},
 }
 
 // typeDocument completes the document once every operation is registered:

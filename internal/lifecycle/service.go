@@ -166,6 +166,7 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobFollowStatus:             &followStatusHandler{s},
 		JobFollowCutover:            &followCutoverHandler{s},
 		JobFollowAbort:              &followAbortHandler{s},
+		JobPromotePreview:           &promoteHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h

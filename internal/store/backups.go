@@ -19,6 +19,7 @@ const (
 	BackupKindScheduled  = "scheduled"
 	BackupKindNightly    = "nightly"
 	BackupKindPreRestore = "pre_restore"
+	BackupKindPreCutover = "pre_cutover"
 )
 
 // Backup is a logical dump of a project database in the blob store.

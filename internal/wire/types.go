@@ -548,3 +548,11 @@ type FollowAbortJobResult struct {
 	SlotLeft    bool   `json:"slot_left" doc:"true when the replication slot could not be removed from the source (drop it there)"`
 	SourceError string `json:"source_error,omitempty"`
 }
+
+// PromoteJobResult is the result of project.promote_preview.
+type PromoteJobResult struct {
+	CutoverRequestID   string `json:"cutover_request_id"`
+	PreviewID          string `json:"preview_id"`
+	PreCutoverBackupID string `json:"pre_cutover_backup_id" doc:"the verified backup taken before the swap"`
+	CopyDurationMS     int64  `json:"copy_duration_ms"`
+}
