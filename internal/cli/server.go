@@ -229,7 +229,7 @@ func addServerCommands(root *cobra.Command) {
 	cf.StringVar(&org, "org", "", "organization id or slug")
 	cf.StringVar(&name, "name", "operator key", "key name")
 	cf.StringVar(&scopes, "scopes", "*", "comma-separated scopes")
-	admin.AddCommand(createKey)
+	admin.AddCommand(createKey, adminCutoverCmd())
 	root.AddCommand(admin)
 }
 

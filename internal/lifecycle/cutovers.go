@@ -127,11 +127,14 @@ func reviewCutover(ctx context.Context, st *store.Store, id string, from []strin
 	return out, err
 }
 
-// AckCutover acknowledges an open request (operator tooling).
+// AckCutover acknowledges an open request (operator tooling); on an
+// acknowledged one it updates the ticket and note.
 func AckCutover(ctx context.Context, st *store.Store, id string, r OperatorReview) (*store.CutoverRequest, error) {
-	return reviewCutover(ctx, st, id, []string{store.CutoverOpen}, func(tx pgx.Tx, c *store.CutoverRequest) error {
-		now := time.Now().UTC()
-		c.Status, c.AckAt, c.AckByUserID = store.CutoverAcked, &now, optional(r.Operator)
+	return reviewCutover(ctx, st, id, []string{store.CutoverOpen, store.CutoverAcked}, func(tx pgx.Tx, c *store.CutoverRequest) error {
+		if c.Status == store.CutoverOpen {
+			now := time.Now().UTC()
+			c.Status, c.AckAt, c.AckByUserID = store.CutoverAcked, &now, optional(r.Operator)
+		}
 		if r.Note != "" {
 			c.OperatorNote = &r.Note
 		}
