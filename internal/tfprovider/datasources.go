@@ -20,7 +20,9 @@ func (d *dsBase) Configure(_ context.Context, req datasource.ConfigureRequest, r
 	d.c = configure(req.ProviderData, &resp.Diagnostics)
 }
 
-func str(desc string) schema.StringAttribute { return schema.StringAttribute{Computed: true, Description: desc} }
+func str(desc string) schema.StringAttribute {
+	return schema.StringAttribute{Computed: true, Description: desc}
+}
 
 // listOf is a computed list of objects with string, bool and int64 fields.
 func listOf(desc string, fields map[string]attr.Type) schema.ListNestedAttribute {
