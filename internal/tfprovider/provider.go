@@ -161,3 +161,15 @@ func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 		func() datasource.DataSource { return &connectionDataSource{} },
 	}
 }
+
+var (
+	_ provider.Provider                       = (*Provider)(nil)
+	_ resource.ResourceWithImportState        = (*projectResource)(nil)
+	_ resource.ResourceWithImportState        = (*previewResource)(nil)
+	_ resource.ResourceWithImportState        = (*apiKeyResource)(nil)
+	_ resource.ResourceWithImportState        = (*webhookResource)(nil)
+	_ resource.ResourceWithImportState        = (*backupScheduleResource)(nil)
+	_ datasource.DataSourceWithConfigure      = (*organizationDataSource)(nil)
+	_ datasource.DataSourceWithValidateConfig = (*projectDataSource)(nil)
+	_ datasource.DataSourceWithConfigure      = (*connectionDataSource)(nil)
+)

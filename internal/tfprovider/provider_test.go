@@ -194,6 +194,7 @@ func TestPlanTimeValidation(t *testing.T) {
 		{"key no scopes", "capydb_api_key", map[string]tftypes.Value{"name": s("ci"), "scopes": strs()}, "scopes must not be empty"},
 		{"key past expiry", "capydb_api_key", map[string]tftypes.Value{"name": s("ci"), "scopes": strs("*"), "expires_at": s("2001-01-01T00:00:00Z")}, "must be in the future"},
 		{"key bad time", "capydb_api_key", map[string]tftypes.Value{"name": s("ci"), "scopes": strs("*"), "expires_at": s("tomorrow")}, "RFC 3339"},
+		{"webhook empty description", "capydb_webhook_endpoint", map[string]tftypes.Value{"url": s("https://hooks.example.com/x"), "description": s("")}, "description must be 1-500 characters"},
 		{"webhook bad url", "capydb_webhook_endpoint", map[string]tftypes.Value{"url": s("ftp://x")}, "url must be an http:// or https:// URL"},
 		{"webhook bad event", "capydb_webhook_endpoint", map[string]tftypes.Value{"url": s("https://hooks.example.com/x"), "event_types": strs("project.exploded")}, "must be one of job.completed"},
 		{"schedule bad hour", "capydb_backup_schedule", map[string]tftypes.Value{"project_id": s("prj_a"), "cron_hour": n(24), "cron_minute": n(0)}, "cron_hour must be between 0 and 23"},
@@ -225,5 +226,50 @@ func TestPasswordOf(t *testing.T) {
 	}
 	if got := passwordOf("postgres://h/db"); got != "" {
 		t.Fatalf("password %q", got)
+	}
+}
+
+// TestProjectDataSourceLookup: capydb_project needs exactly one of id and slug.
+func TestProjectDataSourceLookup(t *testing.T) {
+	ctx := context.Background()
+	srv := providerserver.NewProtocol6(New("test")())()
+	sr, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := sr.DataSourceSchemas["capydb_project"].ValueType().(tftypes.Object)
+	for _, c := range []struct {
+		set  map[string]tftypes.Value
+		want string
+	}{
+		{map[string]tftypes.Value{"id": s("prj_abc")}, ""},
+		{map[string]tftypes.Value{"slug": s("shop")}, ""},
+		{map[string]tftypes.Value{}, "set exactly one of id and slug"},
+		{map[string]tftypes.Value{"id": s("prj_abc"), "slug": s("shop")}, "set exactly one of id and slug"},
+		{map[string]tftypes.Value{"slug": s("Shop")}, "slug must be 1-63 lower-case letters"},
+	} {
+		vals := map[string]tftypes.Value{}
+		for name, at := range typ.AttributeTypes {
+			vals[name] = tftypes.NewValue(at, nil)
+		}
+		for k, v := range c.set {
+			vals[k] = v
+		}
+		dv, err := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, vals))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.ValidateDataResourceConfig(ctx, &tfprotov6.ValidateDataResourceConfigRequest{TypeName: "capydb_project", Config: &dv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for _, d := range resp.Diagnostics {
+			msgs = append(msgs, d.Summary+": "+d.Detail)
+		}
+		all := strings.Join(msgs, " | ")
+		if (c.want == "") != (all == "") || !strings.Contains(all, c.want) {
+			t.Errorf("%v: diagnostics %q, want %q", c.set, all, c.want)
+		}
 	}
 }

@@ -75,7 +75,7 @@ var (
 		what: "1-63 letters, digits, -, _ and ., starting with a letter or digit"}
 	keyName   = pattern{min: 1, max: 100, what: "1-100 characters"}
 	labelText = pattern{min: 1, max: 120, what: "1-120 characters"}
-	describe  = pattern{min: 0, max: 500, what: "at most 500 characters"}
+	describe  = pattern{min: 1, max: 500, what: "1-500 characters (leave it out for none)"}
 	// Ids the API hands out (DESIGN.md: prefix + suffix).
 	projectID = pattern{re: regexp.MustCompile(`^prj_[A-Za-z0-9]+$`), min: 5, max: 100, what: "a project id (prj_...)"}
 )
