@@ -24,12 +24,20 @@ type tfRun struct {
 	env []string
 }
 
-func newTerraform(t *testing.T, s *server) *tfRun {
+// terraformBinary finds terraform on PATH; a missing one fails the test
+// with what to do (nothing here downloads it).
+func terraformBinary(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("terraform")
 	if err != nil {
-		t.Fatal("the terraform binary is not on PATH: install Terraform >= 1.5 (scripts/ensure-deps.sh does not; see docs/terraform.md) to run the provider's end-to-end test")
+		t.Fatal("the terraform binary is not on PATH: install Terraform >= 1.5 to run the provider's end-to-end test " +
+			"(TestTerraformProtocol covers the same CRUD without it; see docs/terraform.md)")
 	}
+	return bin
+}
+
+func newTerraform(t *testing.T, s *server, bin string) *tfRun {
+	t.Helper()
 	root := t.TempDir()
 	plugins := filepath.Join(root, "plugins")
 	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "terraform-provider-capydb"), "../cmd/terraform-provider-capydb")
@@ -217,8 +225,9 @@ output "org"    { value = data.capydb_organization.me.slug }
 // API and on the databases themselves.
 func TestTerraformProvider(t *testing.T) {
 	t.Parallel()
+	bin := terraformBinary(t)
 	s := startServer(t, "", 0, 0)
-	tf := newTerraform(t, s)
+	tf := newTerraform(t, s, bin)
 	ctx := context.Background()
 
 	tf.write(fmt.Sprintf(tfConfig, "non_production", "false", "pr-1", 2))
