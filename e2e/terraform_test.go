@@ -344,7 +344,17 @@ func TestTerraformProvider(t *testing.T) {
 
 	// Destroy: a production project, approved by the provider's admin key;
 	// everything is gone from the API afterwards.
+	keyID = tf.outputs()["key_id"]
 	tf.ok("destroy", "-auto-approve", "-input=false", "-no-color")
+	revoked := false
+	for _, k := range s.must(200, "GET", "/v1/organizations/"+p["organization_id"].(string)+"/api-keys", nil).get("api_keys").([]any) {
+		if k := k.(map[string]any); k["id"] == keyID {
+			revoked = k["is_active"] == false && k["revoked_at"] != nil
+		}
+	}
+	if !revoked {
+		t.Fatalf("destroy did not revoke key %s", keyID)
+	}
 	if r := s.call("GET", "/v1/projects/"+pid, s.key, nil); r.Status != 404 {
 		t.Fatalf("project after destroy: %d %s", r.Status, r.Raw)
 	}
