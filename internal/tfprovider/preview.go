@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/capydb/capydb/internal/apiclient"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -107,9 +108,7 @@ func (r *previewResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 }
 
-func (r *previewResource) refresh(ctx context.Context, m *previewModel, id string, diags interface {
-	AddError(string, string)
-}) bool {
+func (r *previewResource) refresh(ctx context.Context, m *previewModel, id string, diags *diag.Diagnostics) bool {
 	pv, err := r.c.api.GetPreview(ctx, id)
 	if isNotFound(err) || (err == nil && pv.State == "deleting") {
 		return false

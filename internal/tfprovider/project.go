@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/capydb/capydb/internal/apiclient"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -148,9 +149,7 @@ func (r *projectResource) Create(ctx context.Context, req resource.CreateRequest
 
 // refresh reads the project and its connections into m; false when the
 // project is gone.
-func (r *projectResource) refresh(ctx context.Context, m *projectModel, id string, diags interface {
-	AddError(string, string)
-}) bool {
+func (r *projectResource) refresh(ctx context.Context, m *projectModel, id string, diags *diag.Diagnostics) bool {
 	p, err := r.c.api.GetProject(ctx, id)
 	if isNotFound(err) || (err == nil && p.State == "deleting") {
 		return false

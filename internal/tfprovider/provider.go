@@ -47,14 +47,14 @@ type client struct {
 	jobTimeout time.Duration
 	poll       time.Duration
 
-	orgOnce sync.Mutex
-	orgID   string
+	mu    sync.Mutex // guards orgID
+	orgID string
 }
 
 // org returns the caller's organization id (GET /v1/me, once).
 func (c *client) org(ctx context.Context) (string, error) {
-	c.orgOnce.Lock()
-	defer c.orgOnce.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.orgID != "" {
 		return c.orgID, nil
 	}
@@ -115,7 +115,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		return
 	}
 	timeout := 30 * time.Minute
-	if s := firstOf(m.JobTimeout, "", ""); s != "" {
+	if s, ok := known(m.JobTimeout); ok {
 		timeout, _ = time.ParseDuration(s) // validated at plan time
 	}
 	api := apiclient.New(url, key, p.version, 0)
