@@ -228,7 +228,8 @@ func TestTerraformProtocol(t *testing.T) {
 	cfg := map[string]tftypes.Value{"name": str("proto-app"), "environment": str("non_production")}
 	proj, _ := p.apply("capydb_project", null, cfg)
 	pid := attr(t, proj, "id")
-	if attr(t, proj, "state") != "ready" || attr(t, proj, "always_on") != "false" || !strings.HasPrefix(pid, "prj_") {
+	if attr(t, proj, "state") != "ready" || attr(t, proj, "always_on") != "false" || !strings.HasPrefix(pid, "prj_") ||
+		!strings.HasPrefix(attr(t, proj, "cluster_id"), "cl_") {
 		t.Fatalf("project state: %v", proj)
 	}
 	if db := query[string](t, attr(t, proj, "direct_url"), "SELECT current_database()"); db != attr(t, proj, "database_name") {
@@ -300,13 +301,20 @@ func TestTerraformProtocol(t *testing.T) {
 	if !strings.HasPrefix(attr(t, wh, "secret"), "whsec_") || attr(t, wh, "is_active") != "true" {
 		t.Fatalf("webhook: %v", wh)
 	}
+	secret := attr(t, wh, "secret")
 	wcfg["is_active"] = tftypes.NewValue(tftypes.Bool, false)
 	wcfg["description"] = str("ops")
 	wh, replace = p.apply("capydb_webhook_endpoint", wh, wcfg)
 	eps := s.must(200, "GET", "/v1/organizations/"+org+"/webhook-endpoints", nil).get("webhook_endpoints").([]any)
 	if len(replace) != 0 || len(eps) != 1 || eps[0].(map[string]any)["is_active"] != false || eps[0].(map[string]any)["description"] != "ops" ||
-		!strings.HasPrefix(attr(t, wh, "secret"), "whsec_") {
-		t.Fatalf("webhook update: replace %v, %v", replace, eps)
+		attr(t, wh, "secret") != secret {
+		t.Fatalf("webhook update: replace %v, %v, secret kept: %v", replace, eps, attr(t, wh, "secret") == secret)
+	}
+	// Bumping secret_version rotates the secret in place.
+	wcfg["secret_version"] = tftypes.NewValue(tftypes.Number, 2)
+	wh, replace = p.apply("capydb_webhook_endpoint", wh, wcfg)
+	if rotated := attr(t, wh, "secret"); len(replace) != 0 || rotated == secret || !strings.HasPrefix(rotated, "whsec_") {
+		t.Fatalf("rotation: replace %v, secret changed: %v", replace, rotated != secret)
 	}
 	p.destroy("capydb_webhook_endpoint", wh)
 	if eps := s.must(200, "GET", "/v1/organizations/"+org+"/webhook-endpoints", nil).get("webhook_endpoints").([]any); len(eps) != 0 {

@@ -85,10 +85,11 @@ func (c *Client) UpdateWebhook(ctx context.Context, orgID, endpointID string, re
 	return out.Endpoint, err
 }
 
-// WaitJob polls GET /v1/jobs/{id} every poll until the job is completed or
-// failed (API.md §1.7) or ctx ends. A failed job is returned with an error
-// carrying its message.
-func (c *Client) WaitJob(ctx context.Context, jobID string, poll time.Duration) (*Job, error) {
+// WaitJob polls GET /v1/jobs/{id} until the job is completed or failed
+// (API.md §1.7) or ctx ends, first after poll, then doubling up to maxPoll
+// (quick jobs finish fast; long ones don't spend the rate limit). A failed
+// job is returned with an error carrying its message.
+func (c *Client) WaitJob(ctx context.Context, jobID string, poll, maxPoll time.Duration) (*Job, error) {
 	if jobID == "" {
 		return nil, nil
 	}
@@ -112,5 +113,6 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, poll time.Duration) 
 			return j, fmt.Errorf("job %s (%s) is still %s: %w", j.ID, j.Type, j.State, ctx.Err())
 		case <-time.After(poll):
 		}
+		poll = min(2*poll, max(maxPoll, poll))
 	}
 }

@@ -36,23 +36,23 @@ func TestWaitJob(t *testing.T) {
 	c, _ := stubClient(srv.URL)
 	ctx := context.Background()
 
-	j, err := c.WaitJob(ctx, "job_ok", time.Millisecond)
+	j, err := c.WaitJob(ctx, "job_ok", time.Millisecond, 2*time.Millisecond)
 	if err != nil || j.State != "completed" || polls.Load() != 3 {
 		t.Fatalf("job_ok: %v %v after %d polls", j, err, polls.Load())
 	}
-	j, err = c.WaitJob(ctx, "job_bad", time.Millisecond)
+	j, err = c.WaitJob(ctx, "job_bad", time.Millisecond, 2*time.Millisecond)
 	if err == nil || j == nil || !strings.Contains(err.Error(), "job job_bad (instance.create) failed: disk full") {
 		t.Fatalf("job_bad: %v %v", j, err)
 	}
-	if j, err := c.WaitJob(ctx, "", time.Millisecond); j != nil || err != nil {
+	if j, err := c.WaitJob(ctx, "", time.Millisecond, 2*time.Millisecond); j != nil || err != nil {
 		t.Fatalf("empty id: %v %v", j, err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := c.WaitJob(short, "job_slow", 5*time.Millisecond); err == nil || !strings.Contains(err.Error(), "is still running") {
+	if _, err := c.WaitJob(short, "job_slow", 5*time.Millisecond, 2*time.Millisecond); err == nil || !strings.Contains(err.Error(), "is still running") {
 		t.Fatalf("job_slow: %v", err)
 	}
-	if _, err := c.WaitJob(ctx, "job_gone", time.Millisecond); StatusOf(err) != 404 {
+	if _, err := c.WaitJob(ctx, "job_gone", time.Millisecond, 2*time.Millisecond); StatusOf(err) != 404 {
 		t.Fatalf("job_gone: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/capydb/capydb/internal/apiclient"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -88,7 +89,9 @@ func (r *projectResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Description:   "Postgres major version (\"15\"); the server's default when omitted. Changing it replaces the project.",
 				Validators:    []validator.String{pattern{re: digits, min: 1, max: 3, what: "a major version such as \"15\""}},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}),
-			"cluster_id":      computedStr("Cluster the project was placed on."),
+			"cluster_id": replaceStr(schema.StringAttribute{Optional: true, Computed: true,
+				Description:   "Cluster to place the project on (compatibility; region is the usual choice). Changing it replaces the project.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}),
 			"organization_id": computedStr("Organization that owns the project."),
 			"plan":            computedStr("The organization's plan when the project was created."),
 			"state":           schema.StringAttribute{Computed: true, Description: "Lifecycle state (ready after apply)."},
@@ -126,7 +129,8 @@ func (r *projectResource) Create(ctx context.Context, req resource.CreateRequest
 		return
 	}
 	body := apiclient.CreateProjectRequest{Name: m.Name.ValueString(), Slug: m.Slug.ValueString(),
-		Environment: m.Environment.ValueString(), Region: m.Region.ValueString(), PostgresVersion: m.PostgresVersion.ValueString()}
+		Environment: m.Environment.ValueString(), Region: m.Region.ValueString(), PostgresVersion: m.PostgresVersion.ValueString(),
+		ClusterID: m.ClusterID.ValueString()}
 	if v := m.AlwaysOn; !v.IsNull() && !v.IsUnknown() {
 		b := v.ValueBool()
 		body.AlwaysOn = &b
@@ -229,6 +233,9 @@ func (r *projectResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	id := m.ID.ValueString()
 	token := m.ApprovalToken.ValueString()
+	if token == "" {
+		token = os.Getenv("CAPYDB_APPROVAL_TOKEN") // as the official provider and the CLI
+	}
 	if m.Environment.ValueString() == "production" && token == "" && m.ApproveDelete.ValueBool() {
 		a, err := r.c.api.CreateApproval(ctx, id, "project.delete")
 		if isNotFound(err) {
@@ -247,7 +254,7 @@ func (r *projectResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if apiclient.StatusOf(err) == http.StatusPreconditionRequired {
 		resp.Diagnostics.AddError("CapyDB: production project needs an approval to be deleted",
 			fmt.Sprintf("%s is a production project: set approve_production_delete = true (with an organization admin key) "+
-				"or delete_approval_token, run terraform apply, then destroy again. The server said: %v", id, err))
+				"or delete_approval_token (and run terraform apply), or export CAPYDB_APPROVAL_TOKEN, then destroy again. The server said: %v", id, err))
 		return
 	}
 	if err != nil {

@@ -45,7 +45,9 @@ type providerModel struct {
 type client struct {
 	api        *apiclient.Client
 	jobTimeout time.Duration
-	poll       time.Duration
+	// Job polls start at poll and double up to maxPoll (PRODUCT.md §23.4:
+	// the official provider polls every 5 s).
+	poll, maxPoll time.Duration
 
 	mu    sync.Mutex // guards orgID
 	orgID string
@@ -77,7 +79,7 @@ func (c *client) wait(ctx context.Context, job *apiclient.Job) (*apiclient.Job, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.jobTimeout)
 	defer cancel()
-	return c.api.WaitJob(ctx, job.ID, c.poll)
+	return c.api.WaitJob(ctx, job.ID, c.poll, c.maxPoll)
 }
 
 func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -95,7 +97,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"api_key": schema.StringAttribute{Optional: true, Sensitive: true,
 				Description: "API key (capy_live_...). Default: $CAPYDB_API_KEY."},
 			"job_timeout": schema.StringAttribute{Optional: true,
-				Description: "How long to wait for an asynchronous job (Go duration, default 30m).",
+				Description: "How long to wait for an asynchronous job (Go duration, default 20m).",
 				Validators:  []validatorString{duration{}}},
 		},
 	}
@@ -114,13 +116,13 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			"Set api_key in the provider block or the CAPYDB_API_KEY environment variable.")
 		return
 	}
-	timeout := 30 * time.Minute
+	timeout := 20 * time.Minute
 	if s, ok := known(m.JobTimeout); ok {
 		timeout, _ = time.ParseDuration(s) // validated at plan time
 	}
 	api := apiclient.New(url, key, p.version, 0)
 	api.UserAgent = "terraform-provider-capydb/" + firstWord(p.version)
-	c := &client{api: api, jobTimeout: timeout, poll: 250 * time.Millisecond}
+	c := &client{api: api, jobTimeout: timeout, poll: 250 * time.Millisecond, maxPoll: 5 * time.Second}
 	resp.ResourceData, resp.DataSourceData = c, c
 }
 

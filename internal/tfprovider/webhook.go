@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -18,13 +20,14 @@ import (
 type webhookResource struct{ c *client }
 
 type webhookModel struct {
-	ID          types.String `tfsdk:"id"`
-	URL         types.String `tfsdk:"url"`
-	Description types.String `tfsdk:"description"`
-	EventTypes  types.Set    `tfsdk:"event_types"`
-	IsActive    types.Bool   `tfsdk:"is_active"`
-	Secret      types.String `tfsdk:"secret"`
-	Health      types.String `tfsdk:"health"`
+	ID            types.String `tfsdk:"id"`
+	URL           types.String `tfsdk:"url"`
+	Description   types.String `tfsdk:"description"`
+	EventTypes    types.Set    `tfsdk:"event_types"`
+	IsActive      types.Bool   `tfsdk:"is_active"`
+	Secret        types.String `tfsdk:"secret"`
+	SecretVersion types.Int64  `tfsdk:"secret_version"`
+	Health        types.String `tfsdk:"health"`
 }
 
 func (r *webhookResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -46,7 +49,12 @@ func (r *webhookResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Validators:  []validator.Set{setOf{elem: oneOf(webhookEvents)}}},
 			"is_active": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				Description: "Deliver events (default true)."},
-			"secret": secretStr("Signing secret (whsec_...); known only to the state of the apply that created the endpoint."),
+			"secret_version": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+				Description: "Bump it to rotate the signing secret in place (the old secret stops working at once).",
+				Validators:  []validator.Int64{intRange{1, 1 << 31}}},
+			"secret": schema.StringAttribute{Computed: true, Sensitive: true,
+				Description:   "Signing secret (whsec_...); set at creation and at each rotation.",
+				PlanModifiers: []planmodifier.String{rotatedBy{"secret_version"}}},
 			"health": schema.StringAttribute{Computed: true, Description: "healthy, failing or disabled."},
 		},
 	}
@@ -58,6 +66,28 @@ func (r *webhookResource) Configure(_ context.Context, req resource.ConfigureReq
 
 func (r *webhookResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	// The secret is not readable; version 1 keeps the first plan from rotating it.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("secret_version"), int64(1))...)
+}
+
+// rotatedBy keeps a secret's state value unless the named version
+// attribute changes, when the secret is known only after apply.
+type rotatedBy struct{ version string }
+
+func (r rotatedBy) Description(context.Context) string {
+	return "changes only when " + r.version + " changes"
+}
+func (r rotatedBy) MarkdownDescription(ctx context.Context) string { return r.Description(ctx) }
+func (r rotatedBy) PlanModifyString(ctx context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if req.State.Raw.IsNull() || !req.PlanValue.IsUnknown() {
+		return
+	}
+	var before, after types.Int64
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root(r.version), &before)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(r.version), &after)...)
+	if before.Equal(after) {
+		resp.PlanValue = req.StateValue
+	}
 }
 
 func (m *webhookModel) fill(e *apiclient.WebhookEndpoint) {
@@ -167,6 +197,15 @@ func (r *webhookResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	plan.fill(e)
 	plan.Secret = state.Secret
+	if !plan.SecretVersion.Equal(state.SecretVersion) {
+		e, secret, err := r.c.api.RotateWebhookSecret(ctx, org, state.ID.ValueString())
+		if err != nil {
+			apiErr(&resp.Diagnostics, "rotating the webhook secret", err)
+			return
+		}
+		plan.fill(e)
+		plan.Secret = types.StringValue(secret)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
