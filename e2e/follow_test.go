@@ -170,6 +170,9 @@ ALTER TABLE events ENABLE ALWAYS TRIGGER grab;`)
 	}
 	t.Logf("status while writing: lag_bytes=%v sentinel=%v", st["lag_bytes"], st["sentinel"])
 
+	// The project is importing: backups wait for the cutover.
+	s.must(409, "POST", "/v1/projects/"+pid+"/backups", map[string]any{"label": "during follow"})
+
 	clustertest.Eventually(t, 30*time.Second, "the attack trigger to fire", func() bool {
 		return query[int64](t, purl, `SELECT count(*) FROM attack_log`) >= 3
 	})

@@ -189,6 +189,11 @@ type RestoreParams struct {
 
 var extensionEntry = regexp.MustCompile(`^\d+; \d+ \d+ EXTENSION - (\S+)`)
 
+// followEntry matches the archive entries of a follow import's guard
+// (follow.go): event triggers (which only a superuser can create), and the
+// capydb_follow schema and what is in it.
+var followEntry = regexp.MustCompile(`^\d+; \d+ \d+ (EVENT TRIGGER - |SCHEMA - ` + followSchema + ` |\S+ ` + followSchema + ` )`)
+
 // Restore creates p.Target and loads p.File into it as an agent of p.Owner
 // (no owners or privileges from the archive), so the target belongs to
 // p.Owner whatever the source's roles were; only untrusted extensions are
@@ -278,6 +283,11 @@ func (c *Cluster) archiveList(ctx context.Context, command func(runner.Result), 
 		}
 		// Comments on extensions belong to their (admin) owner.
 		if strings.Contains(line, " COMMENT - EXTENSION ") {
+			continue
+		}
+		// A backup taken during a follow import carries its guard (event
+		// trigger, schema and function, all the superuser's): never restored.
+		if followEntry.MatchString(line) {
 			continue
 		}
 		keep = append(keep, line)
