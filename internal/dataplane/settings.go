@@ -111,7 +111,8 @@ func (c *Cluster) checkSettingName(ctx context.Context, n string) error {
 }
 
 // tenantLogins are the login roles whose sessions act as owner: owner itself
-// and its member logins (rotated credentials), never CapyDB's agents.
+// and its member logins (rotated credentials), never CapyDB's agents or
+// follow roles.
 func (c *Cluster) tenantLogins(ctx context.Context, owner string) ([]string, error) {
 	rows, err := c.admin.Query(ctx, `
 		SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = $1
@@ -120,6 +121,7 @@ func (c *Cluster) tenantLogins(ctx context.Context, owner string) ([]string, err
 		  JOIN pg_catalog.pg_roles o ON o.oid = m.roleid
 		  JOIN pg_catalog.pg_roles r ON r.oid = m.member
 		WHERE o.rolname = $1 AND r.rolcanlogin AND NOT r.rolsuper AND r.rolname NOT LIKE 'capydb\_agent\_%'
+		  AND r.rolname NOT LIKE 'capydb\_follow\_%' -- a follow import's apply role is not a tenant login
 		ORDER BY 1`, owner)
 	if err != nil {
 		return nil, err
