@@ -179,13 +179,15 @@ export type Cluster = {
     direct_port: number;
     extensions: Array<string>;
     id: string;
+    last_heartbeat_at?: string;
     name: string;
     pooled_port: number;
     postgres_version: string;
+    projects: number;
     provider: 'embedded' | 'external';
     public_host: string;
     region: string;
-    state: 'active' | 'draining' | 'offline';
+    state: 'active' | 'cordoned' | 'draining' | 'offline';
     supports_point_in_time_recovery: boolean;
 };
 
