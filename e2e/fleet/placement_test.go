@@ -68,8 +68,9 @@ func TestFleet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(nodeDir, "secret.key"), sk, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, nodeCluster := start(t, h, "node", "Cluster:", append([]string{"node", "--database-url", nodeDSN, "--data-dir", nodeDir,
-		"--public-host", h.addr["node"], "--heartbeat-interval", "1s"}, common...)...)
+	nodeArgs := append([]string{"node", "--database-url", nodeDSN, "--data-dir", nodeDir,
+		"--public-host", h.addr["node"], "--heartbeat-interval", "1s"}, common...)
+	nodeProc, nodeCluster := start(t, h, "node", "Cluster:", nodeArgs...)
 	var nb map[string]any
 	eventually(t, 30*time.Second, "node-b active in GET /v1/clusters", func() bool {
 		nb = a.clusters()["node-b"]
@@ -140,6 +141,41 @@ func TestFleet(t *testing.T) {
 	}
 
 	checkNodeConfinement(t, h, cpDir, nodeDSN, nodeCluster, a.clusters()["node-c"], onNode, onLocal)
+
+	// SIGKILL the node: a job for its cluster waits (nobody else runs it),
+	// the project on the control plane's cluster keeps working, and once the
+	// heartbeat is overdue the cluster is offline and new projects go elsewhere.
+	if err := nodeProc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-nodeProc.done
+	r := a.must(202, "POST", "/v1/projects", map[string]any{"name": "waits", "cluster_id": nodeCluster})
+	waitsJob, waitsID := str(r, "job", "id"), str(r, "project", "id")
+	if got := psql(t, h, "client", onLocal.direct, "SELECT 1"); got != "1" {
+		t.Fatalf("the project on the surviving cluster: %q", got)
+	}
+	eventually(t, 60*time.Second, "node-b offline after missed heartbeats", func() bool {
+		return a.clusters()["node-b"]["state"] == "offline"
+	})
+	if j := a.must(200, "GET", "/v1/jobs/"+waitsJob, nil); str(j, "job", "state") != "pending" || field(j, "job", "attempts") != float64(0) {
+		t.Fatalf("the offline node's job: %v, want pending with no attempt", j)
+	}
+	if p := createProject(t, a, "while-offline"); p.cluster != str(local, "id") {
+		t.Fatalf("project placed on %s while node-b is offline, want local", p.cluster)
+	}
+	// The node returns: its waiting job runs, once.
+	start(t, h, "node", "Cluster:", nodeArgs...)
+	a.waitJob(waitsJob)
+	if j := a.must(200, "GET", "/v1/jobs/"+waitsJob, nil); field(j, "job", "attempts") != float64(1) {
+		t.Fatalf("the waiting job ran %v times, want 1", field(j, "job", "attempts"))
+	}
+	c := a.must(200, "GET", "/v1/projects/"+waitsID+"/connections", nil)
+	if got := psql(t, h, "client", str(c, "connections", "pooled_url"), "SELECT current_user"); !strings.HasPrefix(got, "u_waits_") {
+		t.Fatalf("the project created while its node was down: connected as %q", got)
+	}
+	if st := a.clusters()["node-b"]["state"]; st != "active" {
+		t.Fatalf("node-b after its restart: %v, want active", st)
+	}
 }
 
 type project struct {
