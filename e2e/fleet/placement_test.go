@@ -2,10 +2,12 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -176,6 +178,49 @@ func TestFleet(t *testing.T) {
 	if st := a.clusters()["node-b"]["state"]; st != "active" {
 		t.Fatalf("node-b after its restart: %v, want active", st)
 	}
+	spreadConcurrentCreates(t, a, str(local, "id"), nodeCluster)
+}
+
+// spreadConcurrentCreates creates projects at once while both clusters hold
+// as many: placement inside the create transaction sees each concurrent
+// create, so they split evenly (a check before the transaction would put
+// most on the same cluster). It logs the provisioning throughput.
+func spreadConcurrentCreates(t *testing.T, a *api, local, node string) {
+	before := a.clusters()
+	if before["local"]["projects"] != before["node-b"]["projects"] {
+		t.Fatalf("clusters start uneven: local %v, node-b %v", before["local"]["projects"], before["node-b"]["projects"])
+	}
+	const n = 8
+	jobs := make(chan string, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, r := a.call("POST", "/v1/projects", map[string]any{"name": fmt.Sprintf("spread-%d", i)})
+			if status != 202 {
+				t.Errorf("concurrent create %d: %d %v", i, status, r)
+				jobs <- ""
+				return
+			}
+			jobs <- str(r, "job", "id")
+		}()
+	}
+	wg.Wait()
+	close(jobs)
+	for id := range jobs {
+		if id != "" {
+			a.waitJob(id)
+		}
+	}
+	elapsed := time.Since(start)
+	after := a.clusters()
+	want := before["local"]["projects"].(float64) + n/2
+	if after["local"]["projects"] != want || after["node-b"]["projects"] != want {
+		t.Fatalf("%d concurrent creates split local %v / node-b %v, want %v each", n, after["local"]["projects"], after["node-b"]["projects"], want)
+	}
+	t.Logf("provisioned %d projects over 2 clusters (2 hosts) in %v (%.1f projects/s)", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 }
 
 type project struct {
