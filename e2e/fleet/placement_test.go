@@ -179,6 +179,7 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("node-b after its restart: %v, want active", st)
 	}
 	spreadConcurrentCreates(t, a, str(local, "id"), nodeCluster)
+	moveAndDrain(t, h, a, cpDir, admin, str(local, "id"), nodeCluster)
 }
 
 // spreadConcurrentCreates creates projects at once while both clusters hold

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capydb/capydb/internal/fleet"
+	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/server"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -230,9 +231,69 @@ func addFleetAdmin(admin *cobra.Command) {
 	}
 	cluster.AddCommand(list,
 		setState("cordon", "Keep new projects off a cluster; its projects keep running", store.ClusterCordoned),
-		setState("uncordon", "Open a cordoned or draining cluster for new projects again", store.ClusterActive),
-		setState("drain", "Mark a cluster draining: no new projects (moving its projects off is not built yet)", store.ClusterDraining))
-	admin.AddCommand(node, cluster)
+		setState("uncordon", "Open a cordoned or draining cluster for new projects again", store.ClusterActive))
+	drain := &cobra.Command{
+		Use:   "drain CLUSTER",
+		Short: "Close a cluster to new projects and move every project off it (one project.move job each)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, done, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			c, err := store.GetClusterByRef(cmd.Context(), st.Pool, args[0])
+			if err != nil {
+				return fmt.Errorf("cluster %q not found", args[0])
+			}
+			if err := store.SetClusterState(cmd.Context(), st.Pool, c.ID, store.ClusterDraining); err != nil {
+				return err
+			}
+			moved, skipped, err := lifecycle.Drain(cmd.Context(), st, c, lifecycle.Actor{Kind: "operator"})
+			for _, s := range skipped {
+				fmt.Fprintln(cmd.ErrOrStderr(), "not moved:", s)
+			}
+			if err != nil {
+				return err
+			}
+			for _, j := range moved {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", *j.ProjectID, j.ID)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s is draining; %d moves queued, %d projects not moved\n", c.ID, len(moved), len(skipped))
+			return nil
+		},
+	}
+	dbFlags(drain)
+	cluster.AddCommand(drain)
+
+	project := &cobra.Command{Use: "project", Short: "Operator actions on one project"}
+	var to string
+	move := &cobra.Command{
+		Use:   "move PROJECT --to CLUSTER",
+		Short: "Move a project to another cluster (project.move: same credentials, URLs name the new host)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, done, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			c, err := store.GetClusterByRef(cmd.Context(), st.Pool, to)
+			if err != nil {
+				return usageError(fmt.Sprintf("--to: cluster %q not found", to))
+			}
+			j, err := lifecycle.EnqueueMove(cmd.Context(), st, args[0], c.ID, lifecycle.Actor{Kind: "operator"})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), j.ID)
+			return nil
+		},
+	}
+	dbFlags(move)
+	move.Flags().StringVar(&to, "to", "", "target cluster id or name (required)")
+	project.AddCommand(move)
+	admin.AddCommand(node, cluster, project)
 }
 
 func printClusters(cmd *cobra.Command, output string, clusters []*store.Cluster, loads map[string]store.ClusterLoad) error {

@@ -68,6 +68,15 @@ func EnsureNodeAccess(ctx context.Context, tx pgx.Tx) error {
 			`GRANT `+privs+` ON `+t+` TO `+role)
 	}
 	policy("clusters", `node_role = current_user`, "SELECT, UPDATE")
+	// The target node of a move sees the project while it copies it, and
+	// takes it over by setting cluster_id to its own cluster.
+	policy("projects", ownCluster+` OR move_to IN (SELECT id FROM clusters WHERE node_role = current_user)`,
+		"SELECT, INSERT, UPDATE, DELETE")
+	// After a move the target node asks the source's node to drop the old
+	// copy: the only job it may write for another cluster. The cleanup
+	// handler drops nothing a live project or preview of its cluster uses.
+	stmts = append(stmts, `DROP POLICY IF EXISTS capydb_node_move_cleanup ON jobs`,
+		`CREATE POLICY capydb_node_move_cleanup ON jobs FOR INSERT TO `+role+` WITH CHECK (type = 'project.move_cleanup')`)
 	policy("organizations", `id IN (SELECT organization_id FROM projects)`, "SELECT")
 	tables, err := tablesWithColumns(ctx, tx)
 	if err != nil {
@@ -75,7 +84,7 @@ func EnsureNodeAccess(ctx context.Context, tx pgx.Tx) error {
 	}
 	for _, t := range tables {
 		switch {
-		case t.name == "clusters" || t.name == "events" || t.name == "audit_events" || denied[t.name]:
+		case t.name == "clusters" || t.name == "projects" || t.name == "events" || t.name == "audit_events" || denied[t.name]:
 		case t.cluster:
 			policy(t.name, ownCluster, "SELECT, INSERT, UPDATE, DELETE")
 		case t.project:

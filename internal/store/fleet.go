@@ -64,13 +64,15 @@ func ClusterLoads(ctx context.Context, db DB) (map[string]ClusterLoad, error) {
 // PlaceTx picks, inside the create transaction, the least loaded cluster
 // that is active, heartbeating, below its cap and matches version and
 // region ("" = any). A transaction-scoped lock serializes placements, so
-// concurrent creates see each other's projects and spread. nil when none fits.
+// concurrent creates see each other's projects and spread; projects moving
+// to a cluster count for it. nil when none fits.
 func PlaceTx(ctx context.Context, tx pgx.Tx, region, version string) (*Cluster, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.placement'))`); err != nil {
 		return nil, err
 	}
 	c, err := scanCluster(tx.QueryRow(ctx, `WITH load AS (
-			SELECT c.id, (SELECT count(*) FROM projects p WHERE p.cluster_id = c.id AND p.deleted_at IS NULL) AS n
+			SELECT c.id, (SELECT count(*) FROM projects p
+				WHERE (p.cluster_id = c.id OR p.move_to = c.id) AND p.deleted_at IS NULL) AS n
 			FROM clusters c)
 		SELECT `+clusterColumns+` FROM clusters JOIN load USING (id)
 		WHERE state = 'active' AND postgres_version = $1 AND ($2 = '' OR region = $2)
