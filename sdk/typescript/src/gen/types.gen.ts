@@ -590,7 +590,7 @@ export type Job = {
     retry_classification: 'transient' | 'permanent' | '';
     started_at?: string;
     state: 'pending' | 'running' | 'completed' | 'failed';
-    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
+    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
     updated_at: string;
 };
 
