@@ -56,12 +56,13 @@ type MoveResult struct {
 func EnqueueMove(ctx context.Context, st *store.Store, projectID, target string, actor Actor) (*queue.Job, error) {
 	var job *queue.Job
 	err := st.InTx(ctx, func(tx pgx.Tx) error {
+		// Lock the row first: a concurrent move, delete or rotation waits.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM projects WHERE id = $1 FOR UPDATE`, projectID); err != nil {
+			return err
+		}
 		p, err := store.GetProjectAny(ctx, tx, projectID)
 		if err != nil {
 			return domainerr.New(domainerr.NotFound, "project not found")
-		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM projects WHERE id = $1 FOR UPDATE`, p.ID); err != nil {
-			return err
 		}
 		if p.DeletedAt != nil || p.State != store.ProjectReady {
 			return conflictf("project %s is %s; only a ready project can move", p.ID, p.State)
