@@ -364,7 +364,7 @@ export type CreateWebhookEndpointBody = {
     /**
      * omitted, null or [] = all events
      */
-    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'> | null;
+    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'> | null;
     /**
      * default true
      */
@@ -1643,7 +1643,7 @@ export type UpdateWebhookEndpointBody = {
     /**
      * [] = all events
      */
-    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'>;
+    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'>;
     is_active?: boolean;
     url?: string;
 };
@@ -1709,7 +1709,7 @@ export type WebhookDelivery = {
     delivered_at?: string;
     endpoint_id: string;
     event_id?: string;
-    event_type: 'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'webhook.test';
+    event_type: 'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved' | 'webhook.test';
     id: string;
     last_error?: string;
     max_attempts: number;
@@ -1738,7 +1738,7 @@ export type WebhookEndpoint = {
     /**
      * subscribed events; [] = all events
      */
-    event_types: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'>;
+    event_types: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'>;
     health: 'healthy' | 'failing' | 'disabled';
     id: string;
     is_active: boolean;
