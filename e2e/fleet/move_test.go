@@ -50,6 +50,7 @@ func moveAndDrain(t *testing.T, h *hosts, a *api, cpDir string, admin func(...st
 		}
 	}
 	psql(t, h, "client", str(after, "connections", "direct_url"), `INSERT INTO t VALUES (0, 'written after the move')`)
+	crossTenantRefused(t, h, a, id, node, str(after, "connections", "direct_url"), db)
 
 	raw, err := os.ReadFile(filepath.Join(cpDir, "control-database-url"))
 	if err != nil {
@@ -86,4 +87,23 @@ func moveAndDrain(t *testing.T, h *hosts, a *api, cpDir string, admin func(...st
 	if got := psql(t, h, "client", str(back, "connections", "pooled_url"), `SELECT count(*) FROM t`); got != "20001" {
 		t.Fatalf("the project drained back has %s rows, want 20001", got)
 	}
+}
+
+// crossTenantRefused: on the node, a project's credentials open no other
+// project's database (the isolation of the embedded cluster holds there).
+func crossTenantRefused(t *testing.T, h *hosts, a *api, id, node, direct, db string) {
+	t.Helper()
+	for _, p := range field(a.must(200, "GET", "/v1/projects", nil), "projects").([]any) {
+		other := p.(map[string]any)
+		if other["cluster_id"] != node || other["id"] == id {
+			continue
+		}
+		cross := strings.Replace(direct, "/"+db+"?", "/"+other["database_name"].(string)+"?", 1)
+		out, err := h.command("client", "psql", "-X", "-A", "-t", "-c", "SELECT 1", cross).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "permission denied for database") {
+			t.Fatalf("project %s's login opened %s's database on the node: %v %s", id, other["id"], err, out)
+		}
+		return
+	}
+	t.Fatal("no second project on the node to try")
 }
