@@ -74,7 +74,7 @@ type Scope struct {
 func (s Scope) All() bool { return len(s.Clusters) == 0 && !s.ClusterFree }
 
 // scopeSQL is the claim and reap filter on the job row alias j; its three
-// parameters are scopeArgs, starting at $n.
+// parameters are Scope.args, starting at $n.
 func scopeSQL(n int) string {
 	return fmt.Sprintf(`($%d::bool OR (j.cluster_id IS NULL AND $%d::bool) OR j.cluster_id = ANY($%d::text[]))`, n, n+1, n+2)
 }
