@@ -167,6 +167,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobFollowCutover:            &followCutoverHandler{s},
 		JobFollowAbort:              &followAbortHandler{s},
 		JobPromotePreview:           &promoteHandler{s},
+		JobProjectMove:              &moveHandler{s},
+		JobProjectMoveCleanup:       &moveCleanupHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h
