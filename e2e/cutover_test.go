@@ -91,6 +91,20 @@ CREATE TABLE redesign (k text)`)
 		t.Fatalf("list (newest first): %v", l)
 	}
 
+	// Scopes: projects:read lists, projects:write requests.
+	out0, err := exec.Command(binary, "admin", "create-key", "--data-dir", s.dataDir, "--org", "default",
+		"--scopes", "projects:read", "--name", "reader").Output()
+	if err != nil {
+		t.Fatalf("admin create-key: %v", err)
+	}
+	reader := strings.TrimSpace(string(out0))
+	if r := s.call("GET", path, reader, nil); r.Status != 200 || len(r.get("cutover_requests").([]any)) != 2 {
+		t.Fatalf("reader list: %d %s", r.Status, r.Raw)
+	}
+	if r := s.call("POST", path, reader, map[string]any{"preview_id": pv["id"]}); r.Status != 403 {
+		t.Fatalf("reader create: %d %s", r.Status, r.Raw)
+	}
+
 	// Operator review.
 	code, out, _ := adminCutover(t, s, "list", "--status", "open")
 	if code != 0 || len(out["cutover_requests"].([]any)) != 2 {
