@@ -220,6 +220,7 @@ func (c *Cluster) tenantDatabases(ctx context.Context, conn pgx.Tx) ([]tenantDB,
 		  JOIN pg_roles pr ON pr.oid = s.setrole WHERE pr.rolname = $1 AND s.setdatabase = d.oid), '{}')
 		FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
 		WHERE NOT d.datistemplate AND d.datallowconn AND d.datname <> 'postgres' AND NOT r.rolsuper
+		  AND d.datname NOT LIKE 'capydb\_warm\_%' -- the warm pool (dataplane.WarmPrefix): unclaimed
 		ORDER BY d.datname`, poolConfigRole)
 	if err != nil {
 		return nil, fmt.Errorf("while reading databases: %w", err)
