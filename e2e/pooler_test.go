@@ -111,14 +111,14 @@ func TestReloadDuringServerLogins(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	var ok, failed, reloads atomic.Int64
-	var firstErr atomic.Value
+	var firstErr atomic.Value // string
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
 			for _, con := range consoles {
 				if _, err := con.Exec(context.Background(), "RELOAD"); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("RELOAD: %w", err))
+					firstErr.CompareAndSwap(nil, "RELOAD: "+err.Error())
 					failed.Add(1)
 					return
 				}
@@ -143,7 +143,7 @@ func TestReloadDuringServerLogins(t *testing.T) {
 					conn.Close(context.Background())
 				}
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, err.Error())
 					failed.Add(1)
 					continue
 				}
