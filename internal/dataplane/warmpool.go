@@ -20,8 +20,9 @@ import (
 // giving the role its login, password, limit and timeouts.
 //
 // An entry is unclaimable until its comment names the template it was made
-// from (WarmNote): it is owned by a NOLOGIN role, CONNECT is revoked from
-// PUBLIC, and neither pgBouncer file lists it. A claim is one transaction,
+// from (warmGeneration): it is owned by a NOLOGIN role, CONNECT is revoked
+// from PUBLIC, it allows no connections at all, and no pgBouncer file
+// lists it. A claim is one transaction,
 // so a crash mid-claim rolls it back and the entry stays in the pool; two
 // claimers never get the same entry (an advisory lock per entry, which the
 // refiller's drops take too). Entries made from an older template (its OID
@@ -201,7 +202,12 @@ func (w *WarmPool) fillOne(ctx context.Context) error {
 	if err := w.c.adoptExtensions(ctx, name, name, ""); err != nil {
 		return err
 	}
+	// Closed to connections until claimed: autovacuum then leaves it alone
+	// (a worker inside would hold up the claim's RENAME for up to 5 s).
 	if _, err := conn.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(name)+` FROM PUBLIC`); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `ALTER DATABASE `+ident(name)+` WITH ALLOW_CONNECTIONS false`); err != nil {
 		return err
 	}
 	// COMMENT takes no expression: read the generation first. A template
@@ -243,6 +249,7 @@ func (c *Cluster) claimWarm(ctx context.Context, t Tenant) (bool, error) {
 		WHERE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext(e.datname)) LIMIT 1;
 		IF w IS NULL THEN RAISE EXCEPTION 'capydb: the warm pool is empty' USING ERRCODE = '` + warmEmptyState + `'; END IF;
 		EXECUTE pg_catalog.format('ALTER DATABASE %I RENAME TO %I', w, ` + literal(t.Database) + `);
+		EXECUTE pg_catalog.format('ALTER DATABASE %I WITH ALLOW_CONNECTIONS true', ` + literal(t.Database) + `);
 		EXECUTE pg_catalog.format('ALTER ROLE %I RENAME TO %I', w, ` + literal(t.Role) + `);
 		END $capydb$;
 		COMMENT ON DATABASE ` + ident(t.Database) + ` IS NULL;
