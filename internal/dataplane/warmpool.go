@@ -240,13 +240,23 @@ func (c *Cluster) claimWarm(ctx context.Context, t Tenant) (bool, error) {
 	// The names only enter the block as quoted literals; the entry's
 	// name comes from pg_database. OFFSET 0 keeps the lock call from being
 	// evaluated on entries that are not ready.
+	// The candidate list is read with the statement's snapshot: an entry
+	// another claim has just renamed (and unlocked, by committing) still
+	// shows there, so the entry is looked up again, with a new snapshot,
+	// once its lock is held.
 	sql := `BEGIN; DO $capydb$ DECLARE w text; BEGIN
-		SELECT e.datname INTO w FROM (
-		  SELECT d.datname FROM pg_catalog.pg_database d
-		  WHERE d.datname LIKE 'capydb\_warm\_%'
-		    AND pg_catalog.shobj_description(d.oid, 'pg_database') OPERATOR(pg_catalog.=) ` + warmGeneration + `
-		  ORDER BY d.datname OFFSET 0) e
-		WHERE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext(e.datname)) LIMIT 1;
+		FOR i IN 1..50 LOOP
+		  SELECT e.datname INTO w FROM (
+		    SELECT d.datname FROM pg_catalog.pg_database d
+		    WHERE d.datname LIKE 'capydb\_warm\_%'
+		      AND pg_catalog.shobj_description(d.oid, 'pg_database') OPERATOR(pg_catalog.=) ` + warmGeneration + `
+		    ORDER BY d.datname OFFSET 0) e
+		  WHERE pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext(e.datname)) LIMIT 1;
+		  EXIT WHEN w IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_database d
+		    WHERE d.datname OPERATOR(pg_catalog.=) w
+		      AND pg_catalog.shobj_description(d.oid, 'pg_database') OPERATOR(pg_catalog.=) ` + warmGeneration + `);
+		  w := NULL;
+		END LOOP;
 		IF w IS NULL THEN RAISE EXCEPTION 'capydb: the warm pool is empty' USING ERRCODE = '` + warmEmptyState + `'; END IF;
 		EXECUTE pg_catalog.format('ALTER DATABASE %I RENAME TO %I', w, ` + literal(t.Database) + `);
 		EXECUTE pg_catalog.format('ALTER DATABASE %I WITH ALLOW_CONNECTIONS true', ` + literal(t.Database) + `);
