@@ -13,6 +13,13 @@ import { OrganizationPage } from './pages/Organization';
 import { AuditPage } from './pages/Audit';
 import { ExportsPage } from './pages/Exports';
 import { ImportsPage } from './pages/Imports';
+import { SqlPage } from './pages/Sql';
+import { TablesPage } from './pages/Tables';
+import { SchemaPage } from './pages/Schema';
+import { MetricsPage } from './pages/Metrics';
+import { LogsPage } from './pages/Logs';
+import { DatabaseSettingsPage } from './pages/DatabaseSettings';
+import { ExtensionsPage } from './pages/Extensions';
 
 const rootRoute = createRootRoute({ component: Shell });
 
@@ -36,6 +43,13 @@ const projectJobs = createRoute({ getParentRoute: () => project, path: '/jobs', 
 const settings = createRoute({ getParentRoute: () => project, path: '/settings', component: ProjectSettingsPage });
 const exportsRoute = createRoute({ getParentRoute: () => project, path: '/exports', component: ExportsPage });
 const importsRoute = createRoute({ getParentRoute: () => project, path: '/imports', component: ImportsPage });
+const sql = createRoute({ getParentRoute: () => project, path: '/sql', component: SqlPage });
+const tables = createRoute({ getParentRoute: () => project, path: '/tables', component: TablesPage });
+const schema = createRoute({ getParentRoute: () => project, path: '/schema', component: SchemaPage });
+const metrics = createRoute({ getParentRoute: () => project, path: '/metrics', component: MetricsPage });
+const logs = createRoute({ getParentRoute: () => project, path: '/logs', component: LogsPage });
+const database = createRoute({ getParentRoute: () => project, path: '/database', component: DatabaseSettingsPage });
+const extensions = createRoute({ getParentRoute: () => project, path: '/extensions', component: ExtensionsPage });
 const audit = createRoute({ getParentRoute: () => project, path: '/audit', component: AuditPage });
 const webhooks = createRoute({ getParentRoute: () => rootRoute, path: '/webhooks', component: WebhooksPage });
 const organization = createRoute({ getParentRoute: () => rootRoute, path: '/organization', component: OrganizationPage });
@@ -45,7 +59,23 @@ const job = createRoute({ getParentRoute: () => rootRoute, path: '/jobs/$jobId',
 const routeTree = rootRoute.addChildren([
   projects,
   newProject,
-  project.addChildren([overview, previews, backups, exportsRoute, importsRoute, projectJobs, audit, settings]),
+  project.addChildren([
+    overview,
+    sql,
+    tables,
+    schema,
+    metrics,
+    logs,
+    previews,
+    backups,
+    exportsRoute,
+    importsRoute,
+    database,
+    extensions,
+    projectJobs,
+    audit,
+    settings,
+  ]),
   apiKeys,
   webhooks,
   organization,
