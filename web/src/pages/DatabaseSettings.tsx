@@ -31,6 +31,8 @@ export function DatabaseSettingsPage() {
 
 function PgSettings({ projectId }: { projectId: string }) {
   const key = ['database-settings', projectId];
+  // The job outlives the form, which is rebuilt when the settings reload.
+  const [jobId, setJobId] = useState<string>();
   const settings = useQuery({
     queryKey: key,
     queryFn: () => unwrap(getDatabaseSettings({ path: { projectID: projectId } })).then((b) => b.database_settings),
@@ -41,16 +43,16 @@ function PgSettings({ projectId }: { projectId: string }) {
       {settings.isPending && <Spinner />}
       <ErrorText error={settings.error} />
       {/* Keyed by the loaded values so the form starts from what the server has. */}
-      {settings.data && <PgSettingsForm key={JSON.stringify(settings.data)} projectId={projectId} current={settings.data} />}
+      {settings.data && <PgSettingsForm key={JSON.stringify(settings.data)} projectId={projectId} current={settings.data} onJob={setJobId} />}
+      <JobProgress jobId={jobId} invalidate={[key, ['pooler', projectId]]} />
     </section>
   );
 }
 
-function PgSettingsForm({ projectId, current }: { projectId: string; current: DatabaseSettings }) {
+function PgSettingsForm({ projectId, current, onJob }: { projectId: string; current: DatabaseSettings; onJob: (id: string) => void }) {
   const qc = useQueryClient();
   const [values, setValues] = useState<Record<string, string>>({ ...current.settings });
   const [limit, setLimit] = useState(current.connection_limit);
-  const [jobId, setJobId] = useState<string>();
   const save = useMutation({
     mutationFn: () => {
       const changed: Record<string, string> = {};
@@ -74,7 +76,7 @@ function PgSettingsForm({ projectId, current }: { projectId: string; current: Da
       );
     },
     onSuccess: (r) => {
-      setJobId(r.job.id);
+      onJob(r.job.id);
       qc.invalidateQueries({ queryKey: ['jobs', projectId] });
     },
   });
@@ -119,7 +121,6 @@ function PgSettingsForm({ projectId, current }: { projectId: string; current: Da
         </Button>
       </div>
       <ErrorText error={save.error} />
-      <JobProgress jobId={jobId} invalidate={[['database-settings', projectId], ['pooler', projectId]]} />
     </form>
   );
 }

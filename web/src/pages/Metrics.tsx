@@ -1,12 +1,14 @@
 import { acknowledgeProjectAlert, getProjectObservability, getProjectObservabilityHistory, listProjectAlerts, type ObservabilitySample } from '@capydb/sdk';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useParams } from '@tanstack/react-router';
-import { Suspense, lazy, useMemo, useState } from 'react';
+import { Suspense, lazy, useEffect, useMemo, useState } from 'react';
 import { unwrap } from '../api';
 import { Button, ErrorText, Field, Spinner, StateBadge, TableWrap, formatBytes, formatTime } from '../ui';
 import type { Series } from './Chart';
 
-const Chart = lazy(() => import('./Chart'));
+// The chart chunk is fetched as the page mounts, in parallel with the data.
+const loadChart = () => import('./Chart');
+const Chart = lazy(loadChart);
 
 // MetricsPage: live gauges and active queries, charts of the sampler's
 // history, the slowest statements (pg_stat_statements) and usage alerts with
@@ -14,6 +16,9 @@ const Chart = lazy(() => import('./Chart'));
 export function MetricsPage() {
   const { projectId } = useParams({ from: '/projects/$projectId' });
   const [hours, setHours] = useState(1);
+  useEffect(() => {
+    void loadChart();
+  }, []);
   const live = useQuery({
     queryKey: ['observability', projectId],
     queryFn: () => unwrap(getProjectObservability({ path: { projectID: projectId } })).then((b) => b.observability),

@@ -58,9 +58,11 @@ export function ProjectLayout() {
               </Link>
             ))}
           </nav>
-          <Outlet />
         </>
       )}
+      {/* The page starts its own requests alongside the project's (one round
+          trip after the session, not two). */}
+      {!project.error && <Outlet />}
     </section>
   );
 }

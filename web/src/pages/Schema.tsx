@@ -160,7 +160,7 @@ function Types({ projectId }: { projectId: string }) {
           <p className="small muted" role="status">
             Downloaded {gen.data.filename}
           </p>
-          <pre className="log" aria-label="Generated types">
+          <pre className="log" aria-label="Generated types" tabIndex={0}>
             {gen.data.content}
           </pre>
         </>

@@ -201,7 +201,7 @@ function History({ projectId, onOpen }: { projectId: string; onOpen: (q: string)
       <ul className="side-list" aria-label="Query history">
         {history.data?.map((h) => (
           <li key={h.id}>
-            <button type="button" className="link" onClick={() => onOpen(h.query)} aria-label={`Open query from ${formatTime(h.created_at)}`}>
+            <button type="button" className="link" onClick={() => onOpen(h.query)}>
               <code>{h.query}</code>
             </button>
             <span className="small muted">
