@@ -246,6 +246,7 @@ create table nopk (x int)`,
   const alerts = (await api('GET', `/v1/projects/${projectId}/alerts`)).alerts;
   assert.ok(alerts.some((a) => a.kind === 'storage' && a.acknowledged_at), `alerts: ${JSON.stringify(alerts)}`);
   summary.alert_acknowledged = true;
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(out, 'dashboard.png') });
   await check('metrics');
   step('metrics');
