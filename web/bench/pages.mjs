@@ -2,8 +2,10 @@
 // launch as the end-to-end test) against a running server: for each page,
 // RUNS full navigations (app, session, page data), from goto to the page's
 // content being visible; the median and range. Also the request waterfall:
-// the depth of the longest chain of API requests where each starts only
-// after the previous one finished (1 = everything in parallel).
+// the depth of the longest chain of API requests where each was issued by
+// the page only after the previous one's response had arrived (1 =
+// everything in parallel). Issued, not sent: a request queued behind
+// Chromium's six connections per host is not waiting for data.
 //   CAPYDB_URL=… CAPYDB_KEY=… PROJECT=prj_… node bench/pages.mjs
 // PROJECT should have a table public.notes (the studio e2e script makes one).
 // ONLY=<page> measures one page; SHOW=1 prints each load's requests (stderr).
@@ -37,14 +39,14 @@ page.on('requestfinished', (r) => {
   const u = new URL(r.url());
   if (!u.pathname.startsWith('/v1/') && u.pathname !== '/dashboard/session') return;
   const t = r.timing();
-  reqs.push({ path: u.pathname, start: t.startTime + t.requestStart, end: t.startTime + t.responseEnd });
+  reqs.push({ path: u.pathname, issued: t.startTime, start: t.startTime + t.requestStart, end: t.startTime + t.responseEnd });
 });
 // depth: longest chain of requests each starting after the previous ended.
 const depth = (rs) => {
-  const s = [...rs].sort((a, b) => a.start - b.start);
+  const s = [...rs].sort((a, b) => a.issued - b.issued);
   const d = [];
   s.forEach((r, i) => {
-    d[i] = 1 + Math.max(0, ...s.slice(0, i).map((q, j) => (q.end <= r.start ? d[j] : 0)));
+    d[i] = 1 + Math.max(0, ...s.slice(0, i).map((q, j) => (q.end <= r.issued ? d[j] : 0)));
   });
   return Math.max(0, ...d);
 };
@@ -62,7 +64,7 @@ for (const [name, [path, ready]] of Object.entries(pages)) {
     times.push(Date.now() - t0);
     await page.waitForLoadState('networkidle').catch(() => {});
     // Only the requests of the first load (before any polling interval).
-    if (process.env.SHOW) console.error(JSON.stringify(reqs.map((r) => [r.path.slice(-30), Math.round(r.start), Math.round(r.end)])));
+    if (process.env.SHOW) console.error(JSON.stringify(reqs.filter((r) => r.issued >= t0).map((r) => [r.path.slice(-30), Math.round(r.start), Math.round(r.end)])));
     deepest = Math.max(deepest, depth(reqs.filter((r) => r.start - reqs[0].start < 1500)));
   }
   times.sort((a, b) => a - b);

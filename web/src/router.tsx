@@ -1,4 +1,4 @@
-import { createRootRoute, createRoute, createRouter } from '@tanstack/react-router';
+import { createRootRoute, createRoute, createRouter, lazyRouteComponent } from '@tanstack/react-router';
 import { Shell } from './pages/Shell';
 import { ProjectsPage } from './pages/Projects';
 import { NewProjectPage } from './pages/NewProject';
@@ -13,13 +13,18 @@ import { OrganizationPage } from './pages/Organization';
 import { AuditPage } from './pages/Audit';
 import { ExportsPage } from './pages/Exports';
 import { ImportsPage } from './pages/Imports';
-import { SqlPage } from './pages/Sql';
-import { TablesPage } from './pages/Tables';
-import { SchemaPage } from './pages/Schema';
-import { MetricsPage } from './pages/Metrics';
-import { LogsPage } from './pages/Logs';
-import { DatabaseSettingsPage } from './pages/DatabaseSettings';
-import { ExtensionsPage } from './pages/Extensions';
+
+// The Studio, observability and settings pages are chunks of their own: the
+// router starts loading a page's chunk as the URL matches (alongside the
+// session request), so the first paint of the other pages does not pay for
+// them. (lazyRouteComponent also preloads on hover, with defaultPreload.)
+const SqlPage = lazyRouteComponent(() => import('./pages/Sql'), 'SqlPage');
+const TablesPage = lazyRouteComponent(() => import('./pages/Tables'), 'TablesPage');
+const SchemaPage = lazyRouteComponent(() => import('./pages/Schema'), 'SchemaPage');
+const MetricsPage = lazyRouteComponent(() => import('./pages/Metrics'), 'MetricsPage');
+const LogsPage = lazyRouteComponent(() => import('./pages/Logs'), 'LogsPage');
+const DatabaseSettingsPage = lazyRouteComponent(() => import('./pages/DatabaseSettings'), 'DatabaseSettingsPage');
+const ExtensionsPage = lazyRouteComponent(() => import('./pages/Extensions'), 'ExtensionsPage');
 
 const rootRoute = createRootRoute({ component: Shell });
 
