@@ -45,6 +45,7 @@ func TestDashboardInChromium(t *testing.T) {
 		XSS                  bool            `json:"xss_rendered_as_text"`
 		ConnectedAfter       bool            `json:"connected_after_rotation"`
 		SignedOutCookieState int             `json:"signed_out_cookie_status"`
+		PreviewRowCount      int             `json:"preview_row_count"`
 		OldURL               struct {
 			OK      bool   `json:"ok"`
 			Code    string `json:"code"`
@@ -58,10 +59,10 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("the dashboard test failed after steps %v: %s\nproblems: %v\nstderr:\n%s\nscreenshots: %s", sum.Steps, sum.Error, sum.Problems, stderr, out)
 	}
 	// The script's own assertions passed; check the facts it reports.
-	if sum.OldURL.OK || !strings.Contains(sum.OldURL.Message, "authentication failed") || !sum.ConnectedAfter || !sum.XSS || sum.SignedOutCookieState != 401 {
+	if sum.OldURL.OK || !strings.Contains(sum.OldURL.Message, "authentication failed") || !sum.ConnectedAfter || !sum.XSS || sum.SignedOutCookieState != 401 || sum.PreviewRowCount != 3 {
 		t.Fatalf("summary: %+v", sum)
 	}
-	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "backups", "exports", "import-preflight", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
+	for _, name := range []string{"sign-in", "projects-empty", "new-project", "project-overview", "previews", "sql-preview", "backups", "exports", "import-preflight", "jobs", "job", "api-keys", "webhooks", "organization", "audit", "projects-xss", "delete-confirm"} {
 		p, ok := sum.Pages[name]
 		if !ok || p.Serious != 0 {
 			t.Errorf("axe on %s: %+v (checked: %v)", name, p, ok)

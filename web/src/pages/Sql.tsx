@@ -3,6 +3,7 @@ import {
   deleteProjectSnippet,
   listProjectSnippets,
   listProjectSqlHistory,
+  runPreviewSql,
   runProjectSql,
   type SqlQueryResult,
 } from '@capydb/sdk';
@@ -12,6 +13,7 @@ import { useState } from 'react';
 import { unwrap } from '../api';
 import { ResultGrid } from '../grid';
 import { Button, ErrorText, Field, Spinner, formatTime } from '../ui';
+import { usePreviewList } from './BackupActions';
 
 type Mode = 'safe' | 'advanced';
 
@@ -27,20 +29,23 @@ export function SqlPage() {
   const [unqualified, setUnqualified] = useState(false);
   const [maxRows, setMaxRows] = useState(200);
   const [result, setResult] = useState<SqlQueryResult>();
+  // The query runs in the project's database or in one of its ready previews.
+  const [target, setTarget] = useState('');
+  const previews = usePreviewList(projectId);
+  const ready = previews.data?.filter((p) => p.state === 'ready') ?? [];
   const historyKey = ['sql-history', projectId];
   const run = useMutation({
-    mutationFn: () =>
-      unwrap(
-        runProjectSql({
-          path: { projectID: projectId },
-          body: {
-            query,
-            read_only: mode === 'safe',
-            allow_unqualified_writes: mode === 'advanced' && unqualified ? true : undefined,
-            max_rows: maxRows,
-          },
-        }),
-      ).then((b) => b.result),
+    mutationFn: () => {
+      const body = {
+        query,
+        read_only: mode === 'safe',
+        allow_unqualified_writes: mode === 'advanced' && unqualified ? true : undefined,
+        max_rows: maxRows,
+      };
+      return unwrap(
+        target ? runPreviewSql({ path: { previewID: target }, body }) : runProjectSql({ path: { projectID: projectId }, body }),
+      ).then((b) => b.result);
+    },
     onMutate: () => setResult(undefined),
     onSuccess: (r) => setResult(r),
     onSettled: () => {
@@ -77,6 +82,18 @@ export function SqlPage() {
             )}
           </Field>
           <div className="row wrap">
+            <Field label="Database" hint="Preview queries are audited but not kept in the history.">
+              {(id, hint) => (
+                <select id={id} aria-describedby={hint} value={target} onChange={(e) => setTarget(e.target.value)}>
+                  <option value="">the project</option>
+                  {ready.map((p) => (
+                    <option key={p.id} value={p.id}>
+                      preview {p.name}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
             <fieldset>
               <legend>Mode</legend>
               <label className="radio">
