@@ -176,7 +176,7 @@ func Upsert(ctx context.Context, c Conn, u *User) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10::pg_catalog.jsonb)
 		ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, first_name = EXCLUDED.first_name,
 			last_name = EXCLUDED.last_name, username = EXCLUDED.username, image_url = EXCLUDED.image_url,
-			created_at = pg_catalog.coalesce(EXCLUDED.created_at, u.created_at), updated_at = EXCLUDED.updated_at,
+			created_at = COALESCE(EXCLUDED.created_at, u.created_at), updated_at = EXCLUDED.updated_at,
 			last_sign_in_at = EXCLUDED.last_sign_in_at, deleted_at = NULL, raw = EXCLUDED.raw`,
 		u.ID, u.Email, u.FirstName, u.LastName, u.Username, u.Image, u.CreatedAt, u.UpdatedAt, u.LastSignInAt, string(u.Raw))
 	if err != nil {
@@ -189,7 +189,7 @@ func Upsert(ctx context.Context, c Conn, u *User) error {
 // time is kept); an unknown id gets a row that is deleted from the start.
 func SoftDelete(ctx context.Context, c Conn, id string, raw json.RawMessage, at time.Time) error {
 	_, err := c.Exec(ctx, `INSERT INTO capydb_auth.users AS u (id, deleted_at, raw) VALUES ($1, $2, $3::pg_catalog.jsonb)
-		ON CONFLICT (id) DO UPDATE SET deleted_at = pg_catalog.coalesce(u.deleted_at, EXCLUDED.deleted_at)`, id, at, string(raw))
+		ON CONFLICT (id) DO UPDATE SET deleted_at = COALESCE(u.deleted_at, EXCLUDED.deleted_at)`, id, at, string(raw))
 	if err != nil {
 		return fmt.Errorf("while writing capydb_auth.users: %w", err)
 	}

@@ -30,7 +30,11 @@ func TestSvixPublishedExample(t *testing.T) {
 		"replayed late":    func() (SvixHeaders, []byte, time.Time) { return h, body, at.Add(5*time.Minute + time.Second) },
 		"from the future":  func() (SvixHeaders, []byte, time.Time) { return h, body, at.Add(-6 * time.Minute) },
 		"no signature":     func() (SvixHeaders, []byte, time.Time) { x := h; x.Signature = ""; return x, body, at },
-		"v2 scheme":        func() (SvixHeaders, []byte, time.Time) { x := h; x.Signature = "v2," + h.Signature[3:]; return x, body, at },
+		"v2 scheme": func() (SvixHeaders, []byte, time.Time) {
+			x := h
+			x.Signature = "v2," + h.Signature[3:]
+			return x, body, at
+		},
 	}
 	for name, f := range bad {
 		hh, b, now := f()

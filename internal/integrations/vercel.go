@@ -15,7 +15,9 @@ type Vercel struct {
 
 // NewVercel returns a Vercel client; teamID ("" = personal account) is sent
 // as ?teamId= on every call, as the API asks for team resources.
-func (e Endpoints) NewVercel(token, teamID string) *Vercel { return &Vercel{e: e, token: token, teamID: teamID} }
+func (e Endpoints) NewVercel(token, teamID string) *Vercel {
+	return &Vercel{e: e, token: token, teamID: teamID}
+}
 
 func (v *Vercel) url(path string, q url.Values) string {
 	if q == nil {

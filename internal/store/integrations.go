@@ -126,10 +126,3 @@ func DeleteIntegration(ctx context.Context, db DB, projectID, provider string) e
 	}
 	return nil
 }
-
-// DeleteProjectIntegrations removes every integration of a project (its
-// deletion: stored secrets go with it).
-func DeleteProjectIntegrations(ctx context.Context, db DB, projectID string) error {
-	_, err := db.Exec(ctx, `DELETE FROM project_integrations WHERE project_id = $1`, projectID)
-	return err
-}
