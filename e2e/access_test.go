@@ -419,7 +419,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Integration receivers: the provider's signature is the credential.
 	if want := []string{"createEphemeralDatabase", "destroyEphemeralDatabase", "getCACertificate", "getEphemeralDatabase", "getStatus",
 		"pollCliLoginSession", "receiveAuth0Webhook", "receiveBetterAuthWebhook", "receiveClerkWebhook",
-		"startCliLoginSession"}; !slices.Equal(anonymous, want) {
+		"receiveNetlifyWebhook", "receiveVercelWebhook", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
 		t.Errorf("anonymous routes %v, want exactly %v (a new public route must be added here on purpose)", anonymous, want)
 	}
 	for _, r := range routes {

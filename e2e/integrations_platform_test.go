@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capydb/capydb/internal/integrations"
 	"github.com/capydb/capydb/internal/integrations/integrationstest"
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
@@ -110,7 +111,8 @@ func TestIntegrationPlatformEnvSync(t *testing.T) {
 	if job := s.waitJob(s.must(202, "POST", base+"/NETLIFY/sync", nil).str("job", "id")); job["state"] != "completed" {
 		t.Fatalf("netlify re-sync: %v", job)
 	}
-	if calls := netlify.Calls()[before:]; len(calls) != 3 || !strings.HasPrefix(calls[1], "PUT /api/v1/accounts/capy-team/env/DATABASE_URL?site_id=") {
+	if calls := netlify.Calls()[before:]; len(calls) != 5 || !strings.HasPrefix(calls[1], "GET /api/v1/accounts/capy-team/env/DATABASE_URL?site_id=") ||
+		!strings.HasPrefix(calls[2], "PUT /api/v1/accounts/capy-team/env/DATABASE_URL?site_id=") {
 		t.Fatalf("re-sync calls %v", calls)
 	}
 
@@ -128,6 +130,75 @@ func TestIntegrationPlatformEnvSync(t *testing.T) {
 		n, _ := netlify.Env("DATABASE_URL")
 		return e.Value == newPooled && len(n.Values) == 1 && n.Values[0].Value == newPooled
 	})
+
+	// Deployment hooks (†): a non-production deployment of a branch gets the
+	// branch-<slug> clone preview and its URLs scoped to the branch.
+	vercelPath, netlifyPath := "/v1/integrations/vercel/webhook/"+pid, "/v1/integrations/netlify/webhook/"+pid
+	const branch = "Feature/Login_Page"
+	vdep := func(target string) []byte {
+		return []byte(`{"type":"deployment.created","id":"evt_1","createdAt":1700000000000,"payload":{"target":` + target +
+			`,"project":{"id":"prj_vercel1"},"deployment":{"id":"dpl_1","url":"web-app-git-x.vercel.app","meta":{"githubCommitRef":"` + branch + `"}}}}`)
+	}
+	dep := vdep("null")
+	vsig := func(b []byte) []string {
+		return []string{"x-vercel-signature", integrations.HexHMAC(true, vercel.HookSecret, b)}
+	}
+	expectStatus(t, "vercel hook wrong secret", s.req("POST", vercelPath, hdr("x-vercel-signature", integrations.HexHMAC(true, "x", dep)), string(dep)), 401, "")
+	expectStatus(t, "vercel hook altered", s.req("POST", vercelPath, hdr(vsig(dep)...), string(dep)+" "), 401, "")
+	expectStatus(t, "vercel hook unsigned", s.req("POST", vercelPath, hdr(), string(dep)), 401, "")
+	prod := vdep(`"production"`)
+	if r := s.req("POST", vercelPath, hdr(vsig(prod)...), string(prod)); r.Status != 200 {
+		t.Fatalf("production deployment: %d %s", r.Status, r.Raw)
+	}
+	if pv := s.must(200, "GET", "/v1/projects/"+pid+"/preview-databases", nil).get("preview_databases").([]any); len(pv) != 0 {
+		t.Fatalf("a production deployment or a bad signature made a preview: %v", pv)
+	}
+	if r := s.req("POST", vercelPath, hdr(vsig(dep)...), string(dep)); r.Status != 200 || r.get("ok") != true {
+		t.Fatalf("preview deployment: %d %s", r.Status, r.Raw)
+	}
+	pvs := s.must(200, "GET", "/v1/projects/"+pid+"/preview-databases", nil).get("preview_databases").([]any)
+	if len(pvs) != 1 || pvs[0].(map[string]any)["name"] != "branch-feature-login-page" || pvs[0].(map[string]any)["mode"] != "clone" {
+		t.Fatalf("previews after the deployment: %v", pvs)
+	}
+	pvID := pvs[0].(map[string]any)["id"].(string)
+	var pvPooled string
+	clustertest.Eventually(t, 60*time.Second, "the branch preview's URLs at Vercel", func() bool {
+		pv := s.must(200, "GET", "/v1/preview-databases/"+pvID, nil)
+		if pv.str("preview", "state") != "ready" {
+			return false
+		}
+		pvPooled = s.must(200, "GET", "/v1/preview-databases/"+pvID+"/connections", nil).str("connections", "pooled_url")
+		for _, e := range vercel.Env() {
+			if e.Key == "DATABASE_URL" && e.GitBranch == branch && slices.Equal(e.Target, []string{"preview"}) && e.Value == pvPooled {
+				return true
+			}
+		}
+		return false
+	})
+	if e, _ := vercelVar(vercel, "DATABASE_URL"); e.Value != newPooled {
+		t.Fatalf("the branch push changed the project-wide variable: %+v", e)
+	}
+	// The same branch on Netlify reuses the preview; its URLs become branch-context values.
+	ndep := []byte(`{"id":"d1","site_id":"5a6b7c8d-site","branch":"` + branch + `","context":"deploy-preview","state":"building"}`)
+	secret := hooks[0].Data["signature_secret"]
+	expectStatus(t, "netlify hook wrong secret", s.req("POST", netlifyPath, hdr("X-Webhook-Signature", integrations.SignNetlify("x", ndep)), string(ndep)), 401, "")
+	if r := s.req("POST", netlifyPath, hdr("X-Webhook-Signature", integrations.SignNetlify(secret, ndep)), string(ndep)); r.Status != 200 {
+		t.Fatalf("netlify deploy: %d %s", r.Status, r.Raw)
+	}
+	clustertest.Eventually(t, 60*time.Second, "the branch preview's URLs at Netlify", func() bool {
+		e, _ := netlify.Env("DATABASE_URL")
+		branchOK, baseOK := false, 0
+		for _, v := range e.Values {
+			branchOK = branchOK || v.Context == "branch" && v.ContextParameter == branch && v.Value == pvPooled
+			if v.Context != "branch" && v.Value == newPooled {
+				baseOK++
+			}
+		}
+		return branchOK && baseOK == 4
+	})
+	if pv := s.must(200, "GET", "/v1/projects/"+pid+"/preview-databases", nil).get("preview_databases").([]any); len(pv) != 1 {
+		t.Fatalf("the second deployment of the branch made another preview: %v", pv)
+	}
 
 	// Secrets: neither token nor the hook secrets appear in answers, logs or jobs.
 	checkNoSecret(t, s, answers, vercelToken, netlifyToken, vercel.HookSecret, hooks[0].Data["signature_secret"])

@@ -183,6 +183,10 @@ func (s *Server) registerIntegrations() {
 	recv("receiveClerkWebhook", "clerk", lifecycle.ProviderClerk, "Clerk user events, verified by their Svix signature", false)
 	recv("receiveAuth0Webhook", "auth0", lifecycle.ProviderAuth0, "Auth0 user events, verified by the shared secret in Authorization", false)
 	recv("receiveBetterAuthWebhook", "better-auth", lifecycle.ProviderBetterAuth, "Better Auth user events, verified by X-Better-Auth-Signature", false)
+	recv("receiveVercelWebhook", "vercel", lifecycle.ProviderVercel,
+		"Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)", true)
+	recv("receiveNetlifyWebhook", "netlify", lifecycle.ProviderNetlify,
+		"Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)", true)
 }
 
 func (s *Server) toIntegration(i *store.Integration) ProjectIntegration {
@@ -311,7 +315,15 @@ func (s *Server) syncIntegration(ctx context.Context, in *IntegrationPath) (*Job
 func (s *Server) receive(ctx context.Context, provider string, in *ReceiverInput) (*ReceiverOutput, error) {
 	sig := lifecycle.AuthSignature{Svix: integrations.SvixHeaders{ID: in.SvixID, Timestamp: in.SvixTimestamp, Signature: in.SvixSignature},
 		Authorization: in.Authorization, BetterAuth: in.BetterAuthSignature}
-	err := s.deps.Lifecycle.ReceiveAuthEvent(ctx, provider, in.ProjectID, sig, in.RawBody)
+	var err error
+	switch provider {
+	case lifecycle.ProviderVercel:
+		err = s.deps.Lifecycle.ReceiveDeployment(ctx, provider, in.ProjectID, in.VercelSignature, in.RawBody)
+	case lifecycle.ProviderNetlify:
+		err = s.deps.Lifecycle.ReceiveDeployment(ctx, provider, in.ProjectID, in.NetlifySignature, in.RawBody)
+	default:
+		err = s.deps.Lifecycle.ReceiveAuthEvent(ctx, provider, in.ProjectID, sig, in.RawBody)
+	}
 	switch {
 	case err == nil:
 		out := &ReceiverOutput{}

@@ -80,6 +80,16 @@ func TestClientsAgainstStandIns(t *testing.T) {
 	if env, ok := netlify.Env("DATABASE_URL"); !ok || len(env.Values) != 1 || env.Values[0].Value != "b" || env.Values[0].Context != "all" {
 		t.Fatalf("netlify env %+v", env)
 	}
+	if err := n.SetBranchEnv(ctx, site, "DATABASE_URL", "feat/x", "pv"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SetEnv(ctx, site, "DATABASE_URL", "c"); err != nil {
+		t.Fatal(err)
+	}
+	env, _ := netlify.Env("DATABASE_URL")
+	if len(env.Values) != 5 || env.Values[0].Value != "c" || env.Values[4].ContextParameter != "feat/x" || env.Values[4].Value != "pv" {
+		t.Fatalf("netlify branch env %+v", env)
+	}
 	if err := n.CreateHook(ctx, "site-1", "http://127.0.0.1/h", "s3"); err != nil || len(netlify.Hooks()) != 1 {
 		t.Fatalf("hook: %v", err)
 	}

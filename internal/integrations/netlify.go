@@ -55,20 +55,99 @@ type netlifyEnv struct {
 
 var netlifyScopes = []string{"builds", "functions", "runtime", "post-processing"}
 
-// SetEnv sets a site variable to one value in every context: PUT
-// /api/v1/accounts/{account}/env/{key}?site_id= (updateEnvVar), and when the
-// variable does not exist yet, POST /api/v1/accounts/{account}/env?site_id=
-// (createEnvVars).
-func (n *Netlify) SetEnv(ctx context.Context, site *NetlifySite, key, value string) error {
-	q := url.Values{"site_id": {site.ID}}
-	acct := "/accounts/" + url.PathEscape(site.AccountSlug) + "/env"
-	env := netlifyEnv{Key: key, Scopes: netlifyScopes, Values: []NetlifyValue{{Context: "all", Value: value}}}
-	err := call(ctx, n.e.client(), "Netlify", http.MethodPut, n.url(acct+"/"+url.PathEscape(key), q), n.token, env, nil)
+// netlifyContexts are the contexts a value "all" stands for: Netlify does
+// not mix "all" with per-context values, so a variable with branch values
+// holds its base value once per context.
+var netlifyContexts = []string{"production", "deploy-preview", "branch-deploy", "dev"}
+
+// getEnv reads a site variable: GET /api/v1/accounts/{account}/env/{key}?site_id=
+// (nil when it does not exist).
+func (n *Netlify) getEnv(ctx context.Context, site *NetlifySite, key string) (*netlifyEnv, error) {
+	var e netlifyEnv
+	err := call(ctx, n.e.client(), "Netlify", http.MethodGet, n.url("/accounts/"+url.PathEscape(site.AccountSlug)+"/env/"+url.PathEscape(key),
+		url.Values{"site_id": {site.ID}}), n.token, nil, &e)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		return call(ctx, n.e.client(), "Netlify", http.MethodPost, n.url(acct, q), n.token, []netlifyEnv{env}, nil)
+		return nil, nil
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// putEnv replaces a variable's values (PUT …/env/{key}, updateEnvVar) or
+// creates it (POST …/env, createEnvVars).
+func (n *Netlify) putEnv(ctx context.Context, site *NetlifySite, key string, exists bool, values []NetlifyValue) error {
+	q := url.Values{"site_id": {site.ID}}
+	acct := "/accounts/" + url.PathEscape(site.AccountSlug) + "/env"
+	env := netlifyEnv{Key: key, Scopes: netlifyScopes, Values: values}
+	if exists {
+		return call(ctx, n.e.client(), "Netlify", http.MethodPut, n.url(acct+"/"+url.PathEscape(key), q), n.token, env, nil)
+	}
+	return call(ctx, n.e.client(), "Netlify", http.MethodPost, n.url(acct, q), n.token, []netlifyEnv{env}, nil)
+}
+
+// splitValues separates branch values from the base ones.
+func splitValues(e *netlifyEnv) (base, branches []NetlifyValue) {
+	if e == nil {
+		return nil, nil
+	}
+	for _, v := range e.Values {
+		if v.Context == "branch" {
+			branches = append(branches, v)
+		} else {
+			base = append(base, v)
+		}
+	}
+	return base, branches
+}
+
+func baseValues(value string, perContext bool) []NetlifyValue {
+	if !perContext {
+		return []NetlifyValue{{Context: "all", Value: value}}
+	}
+	out := make([]NetlifyValue, 0, len(netlifyContexts))
+	for _, c := range netlifyContexts {
+		out = append(out, NetlifyValue{Context: c, Value: value})
+	}
+	return out
+}
+
+// SetEnv sets a site variable's value in every deploy context, keeping the
+// branch values other pushes made.
+func (n *Netlify) SetEnv(ctx context.Context, site *NetlifySite, key, value string) error {
+	cur, err := n.getEnv(ctx, site, key)
+	if err != nil {
+		return err
+	}
+	_, branches := splitValues(cur)
+	return n.putEnv(ctx, site, key, cur != nil, append(baseValues(value, len(branches) > 0), branches...))
+}
+
+// SetBranchEnv sets a variable's value for one branch (context "branch"
+// with the branch as context_parameter), keeping every other value.
+func (n *Netlify) SetBranchEnv(ctx context.Context, site *NetlifySite, key, branch, value string) error {
+	cur, err := n.getEnv(ctx, site, key)
+	if err != nil {
+		return err
+	}
+	base, branches := splitValues(cur)
+	var values []NetlifyValue
+	for _, v := range base {
+		if v.Context == "all" {
+			values = append(values, baseValues(v.Value, true)...)
+		} else {
+			values = append(values, v)
+		}
+	}
+	for _, v := range branches {
+		if v.ContextParameter != branch {
+			values = append(values, v)
+		}
+	}
+	values = append(values, NetlifyValue{Context: "branch", ContextParameter: branch, Value: value})
+	return n.putEnv(ctx, site, key, cur != nil, values)
 }
 
 // CreateHook registers a URL notification for deploy_building whose

@@ -18,6 +18,10 @@ import (
 // syncEnvPayload is an integration.sync_env job: which platform to push to.
 type syncEnvPayload struct {
 	Provider string `json:"provider"`
+	// PreviewID and Branch: push that preview's URLs scoped to the branch
+	// (deployment hooks) instead of the project's to every environment.
+	PreviewID string `json:"preview_id,omitempty"`
+	Branch    string `json:"branch,omitempty"`
 }
 
 // Env var names pushed to Vercel and Netlify (PRODUCT.md §4.4).
@@ -75,6 +79,10 @@ func (h *syncEnvHandler) Run(ctx context.Context, j *queue.Job, rep *queue.Repor
 	p, i, sec, err := s.integrationJob(ctx, j, in.Provider)
 	if err != nil {
 		return nil, err
+	}
+	if in.PreviewID != "" {
+		rep.Secret(sec.Token)
+		return nil, s.pushBranch(ctx, i, sec, in, rep)
 	}
 	c, err := store.GetCluster(ctx, s.Store.Pool, p.ClusterID)
 	if err != nil {

@@ -30,7 +30,7 @@ type NetlifyHook struct {
 }
 
 // Netlify stands in for the Netlify API routes CapyDB calls:
-// GET /api/v1/sites/{site_id}; PUT /api/v1/accounts/{account}/env/{key}?site_id=
+// GET /api/v1/sites/{site_id}; GET and PUT /api/v1/accounts/{account}/env/{key}?site_id=
 // (404 for a new key), POST /api/v1/accounts/{account}/env?site_id= (array);
 // POST /api/v1/hooks?site_id=; every call with "Authorization: Bearer <token>".
 type Netlify struct {
@@ -77,11 +77,18 @@ func (n *Netlify) checkEnv(w http.ResponseWriter, r *http.Request, e NetlifyEnv)
 			return false
 		}
 	}
+	seen := map[string]bool{}
 	for _, v := range e.Values {
 		if !slices.Contains(netlifyContexts, v.Context) || (v.Context == "branch") != (v.ContextParameter != "") {
 			n.reject(w, r, "bad context "+v.Context)
 			return false
 		}
+		if seen[v.Context+"/"+v.ContextParameter] || v.Context == "all" && len(e.Values) > 1 {
+			// Netlify: one value per context; "all" stands alone.
+			n.reject(w, r, "context "+v.Context+" given twice, or all mixed with other contexts")
+			return false
+		}
+		seen[v.Context+"/"+v.ContextParameter] = true
 	}
 	return true
 }
@@ -107,6 +114,15 @@ func (n *Netlify) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		key := strings.TrimPrefix(strings.TrimPrefix(path, acct), "/")
 		switch {
+		case r.Method == http.MethodGet && key != "":
+			n.mu.Lock()
+			e, ok := n.env[key]
+			n.mu.Unlock()
+			if !ok {
+				writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "message": "Environment variable not found"})
+				return
+			}
+			writeJSON(w, http.StatusOK, e)
 		case r.Method == http.MethodPut && key != "":
 			var e NetlifyEnv
 			if !n.readJSON(w, r, &e) || !n.checkEnv(w, r, e) {
