@@ -344,3 +344,20 @@ func TestIntegrationAuthSync(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationReceiverRateLimit: the receivers share one bucket per
+// project (--rate-limit-integrations), answered 429 with Retry-After.
+func TestIntegrationReceiverRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", 0, 0, "--rate-limit-integrations", "1/m:2")
+	for i, path := range []string{"/v1/integrations/clerk/webhook/prj_a", "/v1/integrations/auth0/webhook/prj_a"} {
+		expectStatus(t, fmt.Sprintf("delivery %d", i), s.req("POST", path, hdr(), `{}`), 404, "")
+	}
+	r := s.req("POST", "/v1/integrations/better-auth/webhook/prj_a", hdr(), `{}`)
+	expectStatus(t, "third delivery to one project", r, 429, "rate limit exceeded")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	// Per project, not per caller: another project's bucket is full.
+	expectStatus(t, "another project", s.req("POST", "/v1/integrations/clerk/webhook/prj_b", hdr(), `{}`), 404, "")
+}
