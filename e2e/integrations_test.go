@@ -53,7 +53,7 @@ func authCount(t *testing.T, dbURL string) int {
 	return query[int](t, dbURL, `SELECT count(*)::int FROM capydb_auth.users`)
 }
 
-func str(p *string) string {
+func ptrStr(p *string) string {
 	if p == nil {
 		return "<nil>"
 	}
@@ -175,7 +175,7 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if n := authCount(t, dbURL); n != 120 {
 		t.Fatalf("backfill wrote %d users, want 120", n)
 	}
-	if u := authUser(t, dbURL, "user_bf042"); str(u.Email) != "u42@example.com" || str(u.First) != "Backfilled" ||
+	if u := authUser(t, dbURL, "user_bf042"); ptrStr(u.Email) != "u42@example.com" || ptrStr(u.First) != "Backfilled" ||
 		u.SignedIn == nil || !u.SignedIn.Equal(time.UnixMilli(1700000500000)) {
 		t.Fatalf("backfilled user: %+v", u)
 	}
@@ -202,14 +202,14 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if r := deliver(clerkPath, svixDelivery(whsec, "msg_1", now, created), created); r.Status != 200 || r.get("ok") != true {
 		t.Fatalf("signed user.created: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "user_live1"); str(u.Email) != "live@example.com" || str(u.First) != "Cara" || str(u.Last) != "Capybara" || u.Deleted {
+	if u := authUser(t, dbURL, "user_live1"); ptrStr(u.Email) != "live@example.com" || ptrStr(u.First) != "Cara" || ptrStr(u.Last) != "Capybara" || u.Deleted {
 		t.Fatalf("after user.created: %+v", u)
 	}
 	updated := bytes.Replace(bytes.Replace(created, []byte("user.created"), []byte("user.updated"), 1), []byte("live@example.com"), []byte("new@example.com"), 1)
 	if r := deliver(clerkPath, svixDelivery(whsec, "msg_2", now, updated), updated); r.Status != 200 {
 		t.Fatalf("user.updated: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "user_live1"); str(u.Email) != "new@example.com" {
+	if u := authUser(t, dbURL, "user_live1"); ptrStr(u.Email) != "new@example.com" {
 		t.Fatalf("after user.updated: %+v", u)
 	}
 	ignored := []byte(`{"data":{"id":"sess_1"},"object":"event","type":"session.created"}`)
@@ -252,7 +252,7 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if r := deliver(clerkPath, svixDelivery(whsec, "msg_4", now, deleted), deleted); r.Status != 200 {
 		t.Fatalf("user.deleted: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "user_live1"); !u.Found || !u.Deleted || str(u.Email) != "new@example.com" {
+	if u := authUser(t, dbURL, "user_live1"); !u.Found || !u.Deleted || ptrStr(u.Email) != "new@example.com" {
 		t.Fatalf("after user.deleted (soft): %+v", u)
 	}
 
@@ -277,7 +277,7 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if r := deliver(auth0Path, []string{"Authorization", "Bearer " + auth0Secret}, a0); r.Status != 200 {
 		t.Fatalf("auth0: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "auth0|77"); str(u.First) != "Ada" || str(u.Username) != "ada" || str(u.Image) != "https://s.gravatar.com/ada.png" ||
+	if u := authUser(t, dbURL, "auth0|77"); ptrStr(u.First) != "Ada" || ptrStr(u.Username) != "ada" || ptrStr(u.Image) != "https://s.gravatar.com/ada.png" ||
 		u.SignedIn == nil || u.SignedIn.UTC().Format(time.RFC3339) != "2024-03-02T03:04:05Z" {
 		t.Fatalf("auth0 user: %+v", u)
 	}
@@ -285,7 +285,7 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if r := deliver(auth0Path, []string{"Authorization", auth0Secret}, a0up); r.Status != 200 {
 		t.Fatalf("auth0 update without Bearer: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "auth0|77"); str(u.Email) != "ada@lovelace.dev" || str(u.Last) != "King" || u.CreatedAt == nil {
+	if u := authUser(t, dbURL, "auth0|77"); ptrStr(u.Email) != "ada@lovelace.dev" || ptrStr(u.Last) != "King" || u.CreatedAt == nil {
 		t.Fatalf("auth0 updated user: %+v", u)
 	}
 	expectStatus(t, "auth0 unknown event", deliver(auth0Path, []string{"Authorization", auth0Secret},
@@ -307,7 +307,7 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if r := deliver(baPath, []string{"X-Better-Auth-Signature", sig}, ba); r.Status != 200 {
 		t.Fatalf("better auth: %d %s", r.Status, r.Raw)
 	}
-	if u := authUser(t, dbURL, "ba_1"); str(u.First) != "Grace" || str(u.Last) != "Hopper" || str(u.Image) != "https://i/g.png" {
+	if u := authUser(t, dbURL, "ba_1"); ptrStr(u.First) != "Grace" || ptrStr(u.Last) != "Hopper" || ptrStr(u.Image) != "https://i/g.png" {
 		t.Fatalf("better auth user: %+v", u)
 	}
 	badUser := []byte(`{"event":"user.created","user":{"email":"noid@example.com"}}`)
