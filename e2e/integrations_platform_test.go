@@ -203,6 +203,20 @@ func TestIntegrationPlatformEnvSync(t *testing.T) {
 	// Secrets: neither token nor the hook secrets appear in answers, logs or jobs.
 	checkNoSecret(t, s, answers, vercelToken, netlifyToken, vercel.HookSecret, hooks[0].Data["signature_secret"])
 
+	// A token revoked at Vercel: the push fails for good, the integration is
+	// in state error, and the job's error quotes Vercel, not the token.
+	vercel.RevokeToken()
+	failed := s.waitJob(s.must(202, "POST", base+"/vercel/sync", nil).str("job", "id"))
+	if failed["state"] != "failed" || failed["retry_classification"] != "permanent" || !strings.Contains(failed["error"].(string), "Vercel answered 403") ||
+		strings.Contains(failed["error"].(string), vercelToken) {
+		t.Fatalf("sync with a revoked token: %v", failed)
+	}
+	for _, it := range s.must(200, "GET", base, nil).get("integrations").([]any) {
+		if m := it.(map[string]any); m["provider"] == "vercel" && (m["state"] != "error" || m["config"].(map[string]any)["last_error"] == nil) {
+			t.Fatalf("vercel after a refused push: %v", m)
+		}
+	}
+
 	// Disconnect: gone from the list; syncing it is 404.
 	s.must(200, "DELETE", base+"/vercel", nil)
 	expectStatus(t, "sync after disconnect", s.req("POST", base+"/vercel/sync", bearer(s.key), nil), 404, "")

@@ -46,9 +46,19 @@ func (b *base) start(t testing.TB, h http.HandlerFunc) {
 	t.Cleanup(b.srv.Close)
 }
 
+// RevokeToken makes the stand-in refuse the token from now on (a token
+// revoked at the provider).
+func (b *base) RevokeToken() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.token = "\x00revoked"
+}
+
 // authorized checks "Authorization: Bearer <token>"; a wrong token is the
 // provider's 401/403 (not a test failure: tests send bad tokens on purpose).
 func (b *base) authorized(r *http.Request) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return r.Header.Get("Authorization") == "Bearer "+b.token
 }
 
