@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,7 +103,7 @@ type IntegrationOutput struct {
 	}
 }
 
-// DeletedOutput is {"deleted": true}.
+// DeletedIntegrationOutput is {"deleted": true}.
 type DeletedIntegrationOutput struct {
 	Body struct {
 		Deleted bool `json:"deleted"`
@@ -252,11 +253,7 @@ func (s *Server) deleteIntegration(ctx context.Context, in *IntegrationPath) (*D
 		return nil, err
 	}
 	provider := strings.ToLower(in.Provider)
-	known := false
-	for _, v := range lifecycle.Providers {
-		known = known || v == provider
-	}
-	if !known {
+	if !slices.Contains(lifecycle.Providers, provider) {
 		return nil, errorf(http.StatusBadRequest, "provider must be one of %s", strings.Join(lifecycle.Providers, ", "))
 	}
 	if err := s.deps.Lifecycle.DeleteIntegration(ctx, p, provider, actor(ctx)); err != nil {
