@@ -66,7 +66,7 @@ RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal
 
 test: deps web ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
 	cd web && npx vitest run
-	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)
+	$(GO) test -count=1 -timeout 20m -p 2 $(PKG)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
 
 bench: deps build ## run the benchmark harness; results land in bench/results/

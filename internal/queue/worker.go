@@ -101,6 +101,9 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[runKey]context.CancelCauseFunc
+	// claimed holds the jobs Run has claimed and not yet finished, set
+	// before their goroutine starts (running is set inside it).
+	claimed map[string]bool
 }
 
 // runKey identifies one attempt of a job run by this worker.
@@ -119,6 +122,7 @@ func NewWorker(pool *pgxpool.Pool, cfg Config, handlers map[string]Handler) *Wor
 		log:      cfg.Logger.With("component", "queue", "worker_id", cfg.WorkerID),
 		wake:     bgsvc.NewWake(),
 		running:  map[runKey]context.CancelCauseFunc{},
+		claimed:  map[string]bool{},
 	}
 }
 
@@ -144,7 +148,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	ticker := time.NewTicker(w.cfg.PollInterval)
 	defer ticker.Stop()
 	var jobs sync.WaitGroup
+	inDoubt := false
 	for {
+		// A claim whose answer was lost to a control-database outage may
+		// have committed: give such jobs back before claiming again, so they
+		// run once, now, instead of after their lease expires as attempt 2.
+		if inDoubt && w.releaseInDoubt(ctx) == nil {
+			inDoubt = false
+		}
 		// Claim as long as there is work and a free slot.
 		for {
 			select {
@@ -159,13 +170,22 @@ func (w *Worker) Run(ctx context.Context) error {
 				<-sem
 				if err != nil && ctx.Err() == nil {
 					w.log.Warn("claim failed", "error", err)
+					inDoubt = inDoubt || store.Unavailable(err)
 				}
 				break
 			}
+			w.mu.Lock()
+			w.claimed[j.ID] = true
+			w.mu.Unlock()
 			jobs.Add(1)
 			go func() {
 				defer jobs.Done()
 				defer func() { <-sem; w.Wake() }()
+				defer func() {
+					w.mu.Lock()
+					delete(w.claimed, j.ID)
+					w.mu.Unlock()
+				}()
 				w.execute(ctx, j)
 			}()
 		}
@@ -178,6 +198,29 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// releaseInDoubt returns to pending, without counting the attempt, the jobs
+// the control database says this worker holds but Run never received: claims
+// committed while their answer was lost. Run calls it between claims, so
+// every job it did receive is in claimed.
+func (w *Worker) releaseInDoubt(ctx context.Context) error {
+	w.mu.Lock()
+	mine := make([]string, 0, len(w.claimed))
+	for id := range w.claimed {
+		mine = append(mine, id)
+	}
+	w.mu.Unlock()
+	tag, err := w.pool.Exec(ctx, `UPDATE jobs SET state = 'pending', attempts = attempts - 1, claimed_by = NULL,
+			lease_expires_at = NULL, run_at = now(), updated_at = now()
+		WHERE claimed_by = $1 AND state = 'running' AND NOT (id = ANY($2))`, w.cfg.WorkerID, mine)
+	if err != nil {
+		return err
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		w.log.Warn("gave back jobs claimed while the control database was unreachable", "count", n)
+	}
+	return nil
 }
 
 // Wake makes the worker look for jobs now.
