@@ -212,6 +212,23 @@ func TestIntegrationAuthSync(t *testing.T) {
 	if u := authUser(t, dbURL, "user_live1"); ptrStr(u.Email) != "new@example.com" {
 		t.Fatalf("after user.updated: %+v", u)
 	}
+	// Latency of one applied event (verify, tenant session, upsert), for the docs.
+	const rounds = 20
+	start := time.Now()
+	for i := range rounds {
+		b := bytes.Replace(updated, []byte("new@example.com"), []byte(fmt.Sprintf("n%d@example.com", i)), 1)
+		if r := deliver(clerkPath, svixDelivery(whsec, fmt.Sprintf("msg_l%d", i), now, b), b); r.Status != 200 {
+			t.Fatalf("delivery %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	t.Logf("clerk receiver: %d signed user.updated applied, %.1f ms each", rounds, float64(time.Since(start).Microseconds())/1000/rounds)
+	if u := authUser(t, dbURL, "user_live1"); ptrStr(u.Email) != fmt.Sprintf("n%d@example.com", rounds-1) {
+		t.Fatalf("after %d updates: %+v", rounds, u)
+	}
+	b := updated
+	if r := deliver(clerkPath, svixDelivery(whsec, "msg_2b", now, b), b); r.Status != 200 {
+		t.Fatalf("user.updated: %d %s", r.Status, r.Raw)
+	}
 	ignored := []byte(`{"data":{"id":"sess_1"},"object":"event","type":"session.created"}`)
 	if r := deliver(clerkPath, svixDelivery(whsec, "msg_3", now, ignored), ignored); r.Status != 200 {
 		t.Fatalf("session.created: %d %s", r.Status, r.Raw)
