@@ -236,6 +236,7 @@ func addServerCommands(root *cobra.Command) {
 	cf.StringVar(&name, "name", "operator key", "key name")
 	cf.StringVar(&scopes, "scopes", "*", "comma-separated scopes")
 	admin.AddCommand(createKey)
+	addFleetAdmin(admin)
 	root.AddCommand(admin)
 }
 

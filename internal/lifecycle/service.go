@@ -168,6 +168,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectApplyNetwork:      &networkHandler{s},
 		JobIntegrationSyncEnv:       &syncEnvHandler{s},
 		JobIntegrationClerkBackfill: &clerkBackfillHandler{s},
+		JobProjectMove:              &moveHandler{s},
+		JobProjectMoveCleanup:       &moveCleanupHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h

@@ -56,6 +56,35 @@ type Config struct {
 	BackoffBase       time.Duration // default 5s
 	BackoffMax        time.Duration // default 5m
 	Logger            *slog.Logger
+	// Scope limits the jobs this worker claims and reaps to some clusters
+	// (docs/fleet.md); the zero Scope is every job.
+	Scope Scope
+}
+
+// Scope is the part of the queue a worker works: the jobs of Clusters, and
+// the jobs of no cluster when ClusterFree. A data node's worker scopes to
+// its own cluster; a control-plane worker to the cluster-free jobs (and the
+// embedded cluster's). The zero Scope is the whole queue.
+type Scope struct {
+	Clusters    []string
+	ClusterFree bool
+}
+
+// All reports whether s is the whole queue.
+func (s Scope) All() bool { return len(s.Clusters) == 0 && !s.ClusterFree }
+
+// scopeSQL is the claim and reap filter on the job row alias j; its three
+// parameters are Scope.args, starting at $n.
+func scopeSQL(n int) string {
+	return fmt.Sprintf(`($%d::bool OR (j.cluster_id IS NULL AND $%d::bool) OR j.cluster_id = ANY($%d::text[]))`, n, n+1, n+2)
+}
+
+func (s Scope) args() []any {
+	cl := s.Clusters
+	if cl == nil {
+		cl = []string{}
+	}
+	return []any{s.All(), s.ClusterFree, cl}
 }
 
 func (c *Config) defaults() {
@@ -247,12 +276,14 @@ func (w *Worker) claim(ctx context.Context) (*Job, error) {
 			WHERE id = (
 				SELECT id FROM jobs j
 				WHERE j.state = 'pending' AND j.run_at <= now() AND j.type = ANY($3) AND NOT (j.id = ANY($4))
+				  AND `+scopeSQL(5)+`
 				  AND (j.locked_resource IS NULL OR NOT EXISTS (
 					SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.locked_resource = j.locked_resource))
 				ORDER BY j.run_at, j.created_at
 				LIMIT 1
 				FOR UPDATE SKIP LOCKED)
-			RETURNING `+jobColumns, w.cfg.WorkerID, pgInterval(w.cfg.LeaseDuration), types, busy))
+			RETURNING `+jobColumns, append([]any{w.cfg.WorkerID, pgInterval(w.cfg.LeaseDuration), types, busy},
+			w.cfg.Scope.args()...)...))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}

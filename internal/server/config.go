@@ -129,6 +129,14 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	TLSReloadInterval      time.Duration
 
+	// Node runs `capydb node` (docs/fleet.md): the embedded cluster run for
+	// a control plane elsewhere, whose control database DatabaseURL (the
+	// node's own login) is; no API, no migrations, and a worker that claims
+	// only this cluster's jobs.
+	Node bool
+	// HeartbeatInterval is how often a node reports that it is alive (default 5s).
+	HeartbeatInterval time.Duration
+
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
 	// PrintTo receives the human-readable start banner (URL and first key).
@@ -184,6 +192,12 @@ func (c *Config) validate() error {
 	}
 	if c.TLSCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-ca needs --tls-cert and --tls-key")
+	}
+	if c.Node && (c.DatabaseURL == "" || !c.EmbeddedCluster) {
+		return fmt.Errorf("capydb node needs --database-url (the node's control-database URL from `capydb admin node add`)")
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
 	}
 	if !c.EmbeddedCluster && c.DatabaseURL == "" {
 		return fmt.Errorf("--database-url is required when --embedded-cluster=false")

@@ -149,7 +149,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Migrate(ctx); err != nil {
+	if cfg.Node {
+		// A node's login may not change the schema: the control plane migrates.
+		if ok, err := s.store.MigrationsCurrent(ctx); err != nil {
+			return nil, fmt.Errorf("while checking the control database's schema: %w", err)
+		} else if !ok {
+			return nil, errors.New("the control database's schema is older than this node: upgrade and start the control plane first")
+		}
+	} else if err := s.store.Migrate(ctx); err != nil {
 		return nil, err
 	}
 	// Dumps of tenant data live only in a private directory under the data
@@ -203,7 +210,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			SessionPort:     s.cluster.SessionPort(),
 			PostgresVersion: s.cluster.PostgresMajor(), State: "active",
 		}
-		if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
+		if cfg.Node {
+			if c, err = s.registerNode(ctx, c); err != nil {
+				return nil, err
+			}
+		} else if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
 			return nil, fmt.Errorf("while registering the local cluster: %w", err)
 		}
 		// pg_dump/pg_restore for clones, dumps and restores; dumps of tenant
@@ -236,8 +247,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
-	if err := s.bootstrap(ctx); err != nil {
-		return nil, err
+	if !cfg.Node {
+		if err := s.bootstrap(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -267,8 +280,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}})
 		s.run(runCtx, s.logCollector.Run)
 	}
+	if cfg.Node {
+		s.startNodeWork(runCtx)
+		return s, nil
+	}
 	if cfg.has("worker") {
-		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
+		// The control worker runs the cluster-free jobs and those of the
+		// embedded cluster; every other cluster's jobs wait for its node.
+		scope := queue.Scope{ClusterFree: true}
+		if s.clusterID != "" {
+			scope.Clusters = []string{s.clusterID}
+		}
+		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log, Scope: scope}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
 		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
@@ -371,10 +394,14 @@ func (s *Server) serveAPI(ctx context.Context) error {
 // caCert is what GET /v1/ca.pem serves: the embedded cluster's CA (none
 // without the embedded cluster).
 func (s *Server) caCert() ([]byte, error) {
-	if s.cluster == nil {
-		return nil, nil
+	var own []byte
+	if s.cluster != nil {
+		var err error
+		if own, err = s.cluster.CACertPEM(); err != nil {
+			return nil, err
+		}
 	}
-	return s.cluster.CACertPEM()
+	return s.fleetCAs(own)
 }
 
 // Errors delivers fatal runtime errors (e.g. the listener failing).
@@ -475,6 +502,10 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 		comp := api.StatusComponent{Name: "cluster " + c.ID, Status: "operational", Region: c.Region}
 		h, ok := handles[c.ID]
 		switch {
+		case !ok && c.NodeRole != "":
+			if c.LastHeartbeatAt == nil || store.EffectiveState(c, time.Now()) == store.ClusterOffline {
+				comp.Status, comp.Message = "outage", "its node stopped sending heartbeats"
+			}
 		case !ok:
 			comp.Status, comp.Message = "degraded", "not reachable from this server"
 		case h.Ping(ctx) != nil:
