@@ -107,7 +107,9 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		// Integration tests deliver webhooks faster than providers do.
 		"--rate-limit-integrations", "off",
 		// WAL archiving and base backups only where a test asks for them (--pitr).
-		"--pitr=false")
+		"--pitr=false",
+		// One warm database: provisions take the claim path, refills cost little CPU.
+		"--warm-pool", "1")
 	s.cmd.Args = append(s.cmd.Args, extra...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

@@ -139,6 +139,12 @@ type Config struct {
 
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
+	// WarmPool is how many databases the embedded cluster keeps made ahead
+	// of time for provisions to claim (0: none).
+	WarmPool int
+	// CrashAt kills the process at a named point of multi-step work (tests
+	// only: --unsafe-crash-at warm-claim).
+	CrashAt string
 	// PrintTo receives the human-readable start banner (URL and first key).
 	PrintTo *os.File
 }

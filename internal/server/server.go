@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,8 +65,9 @@ type Server struct {
 	api          *api.Server
 	http         *http.Server
 	listener     net.Listener
-	tmpDir       string // private scratch files (dumps), swept at start
-	clusterID    string // the local cluster's id ("" without one)
+	tmpDir       string              // private scratch files (dumps), swept at start
+	clusterID    string              // the local cluster's id ("" without one)
+	warm         *dataplane.WarmPool // the local cluster's warm pool (nil without one)
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -220,7 +222,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		// pg_dump/pg_restore for clones, dumps and restores; dumps of tenant
 		// data only in the private temp directory.
 		dp, err := dataplane.Open(ctx, dataplane.Config{ID: c.ID, DSNFor: s.cluster.AdminDSNFor, Pooler: s.cluster, Network: s.cluster,
-			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir})
+			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir, CrashAt: crashAt(cfg.CrashAt, log)})
 		if err != nil {
 			return nil, err
 		}
@@ -234,6 +236,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		s.warm = dp.EnableWarmPool(cfg.WarmPool, log)
 		// The HBA files follow the store (e.g. after the data dir moved).
 		if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
 			log.Warn("could not apply the projects' network rules", "error", err)
@@ -293,6 +296,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log, Scope: scope}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
+		if s.warm != nil {
+			s.run(runCtx, s.warm.Run)
+		}
 		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		if cfg.EphemeralDatabases {
@@ -605,4 +611,19 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// crashAt returns the hook that SIGKILLs this process at the named point
+// (tests of crash safety); nil without --unsafe-crash-at.
+func crashAt(point string, log *slog.Logger) func(string) {
+	if point == "" {
+		return nil
+	}
+	return func(at string) {
+		if at == point {
+			log.Warn("crashing on purpose (--unsafe-crash-at)", "point", at)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }
