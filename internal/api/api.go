@@ -201,6 +201,7 @@ func New(deps Deps) *Server {
 	s.registerObservability()
 	s.registerLogs()
 	s.registerUsage()
+	s.registerIntegrations()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 
