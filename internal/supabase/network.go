@@ -19,8 +19,8 @@ type capyNetwork struct {
 
 // NetworkConfig is NetworkRestrictionsRequest (the lists as sent, in order).
 type NetworkConfig struct {
-	DBAllowedCidrs   []string `json:"dbAllowedCidrs,omitempty"`
-	DBAllowedCidrsV6 []string `json:"dbAllowedCidrsV6,omitempty"`
+	DBAllowedCidrs   []string `json:"dbAllowedCidrs"`
+	DBAllowedCidrsV6 []string `json:"dbAllowedCidrsV6"`
 }
 
 // NetworkRestrictions is NetworkRestrictionsResponse.

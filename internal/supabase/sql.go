@@ -41,8 +41,13 @@ func (f *Facade) registerSQL() {
 					Rows    []json.RawMessage `json:"rows"`
 				} `json:"result"`
 			}
-			body := map[string]any{"query": in.Body.Query, "max_rows": 1000, "read_only": in.Body.ReadOnly,
-				"allow_unqualified_writes": true}
+			// Supabase runs what it is sent: no guard against unqualified writes.
+			body := map[string]any{"query": in.Body.Query, "max_rows": 1000}
+			if in.Body.ReadOnly {
+				body["read_only"] = true
+			} else {
+				body["allow_unqualified_writes"] = true
+			}
 			if err := f.call(ctx, http.MethodPost, "/v1/projects/"+sp.ProjectID+"/sql", body, &out); err != nil {
 				return nil, err
 			}

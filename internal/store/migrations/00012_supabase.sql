@@ -1,10 +1,13 @@
+-- +goose Up
 -- The Supabase-compatible facade (/api/supabase/v1, docs/supabase-compatibility.md).
 
 -- supabase_ref makes a Supabase project ref: 20 random lower-case letters
 -- (the Supabase CLI's ^[a-z]{20}$). Refs are public names, not secrets.
+-- +goose StatementBegin
 CREATE FUNCTION capydb_supabase_ref() RETURNS text LANGUAGE sql VOLATILE AS $$
     SELECT string_agg(chr(97 + floor(random() * 26)::int), '') FROM generate_series(1, 20)
 $$;
+-- +goose StatementEnd
 
 -- Every project has a ref, an integer id (Supabase's V1ProjectRefResponse.id
 -- is an integer) and the UUID of its default branch; the columns fill
@@ -26,3 +29,9 @@ ALTER TABLE preview_databases
     ADD COLUMN protected          boolean NOT NULL DEFAULT false;
 CREATE UNIQUE INDEX preview_databases_supabase_ref ON preview_databases (supabase_ref);
 CREATE UNIQUE INDEX preview_databases_supabase_branch ON preview_databases (supabase_branch_id);
+
+-- +goose Down
+ALTER TABLE preview_databases DROP COLUMN protected, DROP COLUMN supabase_meta,
+    DROP COLUMN supabase_branch_id, DROP COLUMN supabase_ref;
+ALTER TABLE projects DROP COLUMN supabase_branch_id, DROP COLUMN supabase_number, DROP COLUMN supabase_ref;
+DROP FUNCTION capydb_supabase_ref();
