@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/capydb/capydb/internal/auth"
@@ -36,7 +39,10 @@ func (s *Server) supabaseAuth(r *http.Request) (*auth.Principal, *supabase.Error
 	if e := allow(auth.BucketAPI); e != nil {
 		return nil, e
 	}
-	p, status, msg := s.authenticate(ctx)
+	p, status, msg := s.supabaseToken(ctx)
+	if p == nil && status == 0 {
+		p, status, msg = s.authenticate(ctx)
+	}
 	if p != nil {
 		return p, nil
 	}
@@ -49,4 +55,22 @@ func (s *Server) supabaseAuth(r *http.Request) (*auth.Principal, *supabase.Error
 		msg = "Unauthorized: " + msg
 	}
 	return nil, supabase.Errorf(status, "%s", msg)
+}
+
+// supabaseToken resolves an sbp_ Bearer token (status 0: not one).
+func (s *Server) supabaseToken(ctx huma.Context) (*auth.Principal, int, string) {
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(ctx.Header("Authorization")), " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(tok, auth.SupabaseTokenPrefix) {
+		return nil, 0, ""
+	}
+	p, err := s.deps.Auth.SupabaseToken(ctx.Context(), tok)
+	switch {
+	case err == nil:
+		return p, 0, ""
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return nil, http.StatusUnauthorized, "invalid, revoked or expired access token"
+	}
+	s.deps.Log.Error("authentication lookup failed", "error", err)
+	return nil, http.StatusServiceUnavailable, "authentication is temporarily unavailable"
 }

@@ -123,3 +123,23 @@ func MergeSupabaseBranchMeta(ctx context.Context, db DB, previewID string, meta 
 		WHERE id = $1`, previewID, string(j))
 	return err
 }
+
+// InsertSupabaseToken stores an sbp_ alias of the API key with id keyID.
+func InsertSupabaseToken(ctx context.Context, db DB, tokenHash []byte, keyID string) error {
+	tag, err := db.Exec(ctx, `INSERT INTO supabase_access_tokens (token_hash, key_hash)
+		SELECT $1, key_hash FROM api_keys WHERE id = $2 AND revoked_at IS NULL`, tokenHash, keyID)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+// SupabaseTokenKey returns the hash of the API key an sbp_ token aliases.
+func SupabaseTokenKey(ctx context.Context, db DB, tokenHash []byte) ([]byte, error) {
+	var kh []byte
+	err := db.QueryRow(ctx, `SELECT key_hash FROM supabase_access_tokens WHERE token_hash = $1`, tokenHash).Scan(&kh)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return kh, err
+}

@@ -212,6 +212,22 @@ func (f *Facade) registerBranches() {
 			}
 			return &struct{ Body map[string]any }{Body: map[string]any{}}, nil
 		})
+	register(f, Rule{OperationID: "v1-get-a-branch", Method: get, Path: "/v1/projects/{ref}/branches/{name}", Scope: auth.ScopeProjectsRead}, 200,
+		"Find a branch by name", func(ctx context.Context, in *struct {
+			Ref  string `path:"ref"`
+			Name string `path:"name"`
+		}) (*struct{ Body Branch }, error) {
+			list, err := f.listBranches(ctx, &RefPath{Ref: in.Ref})
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range list.Body {
+				if b.Name == in.Name || b.GitBranch != nil && *b.GitBranch == in.Name || b.ID == in.Name || b.ProjectRef == in.Name && !b.IsDefault {
+					return &struct{ Body Branch }{Body: b}, nil
+				}
+			}
+			return nil, Errorf(http.StatusNotFound, "branch %s not found", in.Name)
+		})
 	register(f, Rule{OperationID: "v1-get-a-branch-config", Method: get, Path: "/v1/branches/{branch_id_or_ref}", Scope: auth.ScopeProjectsRead}, 200,
 		"Get a branch's connection details (db_pass only with credentials:read)", f.getBranch)
 	register(f, Rule{OperationID: "v1-update-a-branch-config", Method: patch, Path: "/v1/branches/{branch_id_or_ref}", Scope: auth.ScopeProjectsWrite}, 200,

@@ -126,6 +126,7 @@ func New(deps Deps) *Facade {
 	f.registerSQL()
 	f.registerBackups()
 	f.registerNotOffered()
+	f.registerTokens()
 	f.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "not found")
 	})

@@ -30,7 +30,17 @@ ALTER TABLE preview_databases
 CREATE UNIQUE INDEX preview_databases_supabase_ref ON preview_databases (supabase_ref);
 CREATE UNIQUE INDEX preview_databases_supabase_branch ON preview_databases (supabase_branch_id);
 
+-- Supabase's CLI accepts only access tokens shaped sbp_<40 hex>: such a
+-- token is an alias of one CapyDB API key (kept as both hashes), so it has
+-- exactly that key's scopes, project and lifetime.
+CREATE TABLE supabase_access_tokens (
+    token_hash bytea PRIMARY KEY,
+    key_hash   bytea NOT NULL REFERENCES api_keys (key_hash) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- +goose Down
+DROP TABLE supabase_access_tokens;
 ALTER TABLE preview_databases DROP COLUMN protected, DROP COLUMN supabase_meta,
     DROP COLUMN supabase_branch_id, DROP COLUMN supabase_ref;
 ALTER TABLE projects DROP COLUMN supabase_branch_id, DROP COLUMN supabase_number, DROP COLUMN supabase_ref;
