@@ -234,7 +234,26 @@ func (f *Facade) authMiddleware(rule Rule) func(huma.Context, func(huma.Context)
 			_ = writeErr(ctx, Errorf(http.StatusForbidden, "%s", msg))
 			return
 		}
-		next(huma.WithValue(ctx, principalKey{}, p))
+		// Tenancy before any input is parsed (as /v1): another
+		// organization's ref, or a project-scoped key's sibling, is 404.
+		rctx := huma.WithValue(ctx, principalKey{}, p)
+		var err error
+		switch {
+		case strings.Contains(rule.Path, "{ref}"):
+			_, err = f.project(rctx.Context(), ctx.Param("ref"))
+		case strings.Contains(rule.Path, "{branch_id_or_ref}"):
+			_, err = f.resolveBranch(rctx.Context(), ctx.Param("branch_id_or_ref"))
+		}
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				f.deps.Log.ErrorContext(ctx.Context(), "supabase facade access check failed", "error", err)
+				e = Errorf(http.StatusInternalServerError, "internal server error")
+			}
+			_ = writeErr(ctx, e)
+			return
+		}
+		next(rctx)
 	}
 }
 
