@@ -20,7 +20,7 @@ BENCH_ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/capydb/capydb/internal/cli.Version=$(VERSION)
 
-.PHONY: help deps build run test bench lint fmt-check vet staticcheck clean web sdk
+.PHONY: help deps build run test bench lint fmt-check vet staticcheck clean web sdk terraform-provider
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,14 @@ sdk: ## regenerate sdk/typescript/src/gen from the served OpenAPI document
 
 build: web ## build bin/capydb (dashboard included)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/capydb
+
+# The Terraform provider (docs/terraform.md): its own binary, named as
+# Terraform expects. The printed snippet goes into a TF_CLI_CONFIG_FILE.
+TF_PROVIDER := bin/terraform-provider-capydb
+
+terraform-provider: ## build bin/terraform-provider-capydb and print the dev_overrides block that uses it
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(TF_PROVIDER) ./cmd/terraform-provider-capydb
+	@printf 'provider_installation {\n  dev_overrides {\n    "capydb/capydb" = "%s"\n  }\n  direct {}\n}\n' "$(abspath bin)"
 
 run: deps build ## start the server with the embedded cluster (pass flags with ARGS="...")
 	./$(BIN) server $(ARGS)
