@@ -382,6 +382,9 @@ func TestSupabaseClientFacade(t *testing.T) {
 	// Delete: production needs an approval Supabase clients cannot send.
 	sbMessage(t, sb(t, s, s.key, "DELETE", "/v1/projects/"+ref, nil), 428, "non_production")
 	s.must(200, "PATCH", "/v1/projects/"+pid, map[string]any{"environment": "non_production"})
+	// PITR maps onto CapyDB's in-place restore; this server archives no WAL.
+	sbMessage(t, sb(t, s, s.key, "POST", "/v1/projects/"+ref+"/database/backups/restore-pitr",
+		map[string]any{"recovery_time_target_unix": time.Now().Add(-time.Minute).Unix()}), 400, "point-in-time recovery is not available")
 	del := sbMust(t, s, 200, "DELETE", "/v1/projects/"+ref, nil)
 	if !regexp.MustCompile(`^\{"id":\d+,"ref":"` + ref + `","name":"sb-main"\}$`).Match(bytes.TrimSpace(del.Raw)) {
 		t.Fatalf("delete answer: %s", del.Raw)

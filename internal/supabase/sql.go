@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/typegen"
@@ -143,7 +145,36 @@ func backupStatus(s string) string {
 	return "PENDING"
 }
 
+// RestorePITRInput is POST …/database/backups/restore-pitr.
+type RestorePITRInput struct {
+	Ref  string `path:"ref"`
+	Body struct {
+		_                      struct{} `additionalProperties:"true"`
+		RecoveryTimeTargetUnix int64    `json:"recovery_time_target_unix" minimum:"1"`
+	}
+}
+
 func (f *Facade) registerBackups() {
+	register(f, Rule{OperationID: "v1-restore-pitr-backup", Method: http.MethodPost, Path: "/v1/projects/{ref}/database/backups/restore-pitr",
+		Scope: auth.ScopeBackupsWrite}, 201,
+		"Restore the project in place to a point in time (CapyDB PITR; production projects need an approval)",
+		func(ctx context.Context, in *RestorePITRInput) (*struct{ Body map[string]any }, error) {
+			sp, err := f.project(ctx, in.Ref)
+			if err != nil {
+				return nil, err
+			}
+			at := time.Unix(in.Body.RecoveryTimeTargetUnix, 0).UTC().Format(time.RFC3339)
+			// The restore runs as a job (the project shows RESTORING meanwhile); Supabase answers at once.
+			if err := f.call(ctx, http.MethodPost, "/v1/projects/"+sp.ProjectID+"/restores",
+				map[string]any{"restore_time": at, "target_kind": "project"}, nil); err != nil {
+				var e *Error
+				if errors.As(err, &e) && e.status == http.StatusPreconditionRequired {
+					e.Message += " (Supabase clients cannot send an approval: restore with POST /api/capydb/v1/projects/{id}/restores and an approval_token, or set the project's environment to non_production)"
+				}
+				return nil, err
+			}
+			return &struct{ Body map[string]any }{Body: map[string]any{}}, nil
+		})
 	register(f, Rule{OperationID: "v1-list-all-backups", Method: http.MethodGet, Path: "/v1/projects/{ref}/database/backups", Scope: auth.ScopeBackupsRead}, 200,
 		"List the project's backups (CapyDB logical backups)", func(ctx context.Context, in *RefPath) (*struct{ Body Backups }, error) {
 			sp, p, err := f.capyProject(ctx, in.Ref)
