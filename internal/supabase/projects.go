@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/capydb/capydb/internal/auth"
@@ -385,5 +384,3 @@ func (f *Facade) health(ctx context.Context, in *HealthInput) (*struct{ Body []S
 	}
 	return out, nil
 }
-
-var _ = url.PathEscape
