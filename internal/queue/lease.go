@@ -136,9 +136,9 @@ func (w *Worker) Reap(ctx context.Context) (int, error) {
 // attempt is failed only by a worker that has the type's handler ($1), so
 // its OnFail hook runs; earlier attempts anyone can reap.
 const reapSQL = `WITH due AS (
-		SELECT ` + jobColumns + ` FROM jobs
+		SELECT ` + jobColumns + ` FROM jobs j
 		WHERE state = 'running' AND lease_expires_at < now()
-		  AND (attempts < max_attempts OR type = ANY($1))
+		  AND (attempts < max_attempts OR type = ANY($1)) AND ` + "$scope" + `
 		ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
 	UPDATE jobs j SET
 		state = CASE WHEN j.attempts < j.max_attempts THEN 'pending' ELSE 'failed' END,
@@ -158,7 +158,8 @@ const reapSQL = `WITH due AS (
 func (w *Worker) reapBatch(ctx context.Context, types []string) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, reapSQL, types, w.cfg.ReapBatch, exhausted)
+		rows, err := tx.Query(ctx, strings.Replace(reapSQL, "$scope", scopeSQL(4), 1),
+			append([]any{types, w.cfg.ReapBatch, exhausted}, w.cfg.Scope.args()...)...)
 		if err != nil {
 			return err
 		}
