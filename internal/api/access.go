@@ -213,10 +213,17 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
 	}
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if s.limited(ctx, auth.BucketAPI) {
-			return
+		// The Supabase facade's in-process calls were authenticated and
+		// rate-limited once by the facade; scopes and tenancy apply as usual.
+		p := auth.InternalPrincipal(ctx.Context())
+		var status int
+		var msg string
+		if p == nil {
+			if s.limited(ctx, auth.BucketAPI) {
+				return
+			}
+			p, status, msg = s.authenticate(ctx)
 		}
-		p, status, msg := s.authenticate(ctx)
 		if p == nil {
 			if status == http.StatusUnauthorized && msg != msgNoCredentials && s.limited(ctx, auth.BucketFailedAuth) {
 				return

@@ -281,6 +281,10 @@ export type CreatePreviewBody = {
      */
     name?: string;
     /**
+     * † Addition to API.md: a protected preview never expires (the TTL reaper skips it); Supabase branches created through /api/supabase are protected
+     */
+    protected?: boolean;
+    /**
      * 1-168; 0 or absent = 24
      */
     ttl_hours?: number;
@@ -949,6 +953,10 @@ export type PreviewDatabase = {
     name: string;
     pooled_port: number;
     project_id: string;
+    /**
+     * † Addition to API.md: the preview never expires (its ttl_expires_at is not enforced)
+     */
+    protected: boolean;
     public_host?: string;
     role_name: string;
     source_backup_key?: string;
