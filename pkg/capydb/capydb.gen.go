@@ -2433,7 +2433,7 @@ type EphemeralDatabaseState string
 // EphemeralDatabaseDetails defines model for EphemeralDatabaseDetails.
 type EphemeralDatabaseDetails struct {
 	// Connections null until the database is ready
-	Connections       ConnectionInfo    `json:"connections"`
+	Connections       *ConnectionInfo   `json:"connections"`
 	EphemeralDatabase EphemeralDatabase `json:"ephemeral_database"`
 }
 
@@ -3252,7 +3252,9 @@ type ResetPreviewInputBody = map[string]interface{}
 
 // RestoreCreateOutBody defines model for RestoreCreateOutBody.
 type RestoreCreateOutBody struct {
-	Job  Job                `json:"job"`
+	Job Job `json:"job"`
+
+	// Pitr present when the source was a point in time
 	Pitr *PITRRestoreTarget `json:"pitr,omitempty"`
 }
 
