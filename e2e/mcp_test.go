@@ -155,6 +155,31 @@ func TestMCPServer(t *testing.T) {
 	if d, _ := callTool(t, ctx, cs, "capydb_delete_preview", map[string]any{"preview_id": pvw}, false); dig(d, "job", "state") != "completed" {
 		t.Fatalf("delete_preview: %v", d)
 	}
+	// A backup, restored into a new preview (the tool cannot target the project).
+	if sch := mustJSON(tools["capydb_restore_to_preview"].InputSchema); strings.Contains(sch, "target_kind") {
+		t.Fatalf("restore_to_preview lets the caller choose the target: %s", sch)
+	}
+	bk, _ := callTool(t, ctx, cs, "capydb_create_backup", map[string]any{"project_id": pid, "label": "before-change"}, false)
+	backupKey, _ := dig(bk, "job", "result", "backup_key").(string)
+	if dig(bk, "job", "state") != "completed" || backupKey == "" {
+		t.Fatalf("create_backup: %v", bk)
+	}
+	if w, _ := callTool(t, ctx, cs, "capydb_wait_job", map[string]any{"job_id": dig(bk, "job", "id")}, false); dig(w, "job", "state") != "completed" {
+		t.Fatalf("wait_job: %v", w)
+	}
+	rs, _ := callTool(t, ctx, cs, "capydb_restore_to_preview", map[string]any{"project_id": pid, "backup_key": backupKey, "preview_name": "restored"}, false)
+	restored, _ := dig(rs, "job", "result", "preview_id").(string)
+	if dig(rs, "job", "state") != "completed" || restored == "" || restored == pvw {
+		t.Fatalf("restore_to_preview: %v", rs)
+	}
+	rrow, _ := callTool(t, ctx, cs, "capydb_run_sql", map[string]any{"preview_id": restored, "query": "select body from notes"}, false)
+	if r, _ := dig(rrow, "result", "rows").([]any); len(r) != 1 || r[0].(map[string]any)["body"] != "hello from mcp" {
+		t.Fatalf("restored preview: %v", rrow)
+	}
+	if ty, text := callTool(t, ctx, cs, "capydb_generate_types", map[string]any{"project_id": pid}, false); !strings.Contains(text, "notes") {
+		t.Fatalf("generate_types: %v", ty)
+	}
+	callTool(t, ctx, cs, "capydb_lint", map[string]any{"preview_id": restored}, false)
 	if d, _ := callTool(t, ctx, cs, "capydb_delete_project", map[string]any{"project_id": pid}, false); dig(d, "job", "state") != "completed" {
 		t.Fatalf("delete_project: %v", d)
 	}
