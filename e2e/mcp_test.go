@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -19,9 +20,14 @@ import (
 // go-sdk's own client to it.
 func mcpSession(t *testing.T, ctx context.Context, s *server, key string) *mcp.ClientSession {
 	t.Helper()
-	u := newCLIUser(t)
+	return mcpSessionAs(t, ctx, newCLIUser(t), "CAPYDB_API_URL="+s.url, "CAPYDB_API_KEY="+key)
+}
+
+// mcpSessionAs starts `capydb mcp` as the CLI user u with extra env.
+func mcpSessionAs(t *testing.T, ctx context.Context, u *cliUser, env ...string) *mcp.ClientSession {
+	t.Helper()
 	cmd := exec.Command(binary, "mcp")
-	cmd.Dir, cmd.Env = u.dir, append(u.env, "CAPYDB_API_URL="+s.url, "CAPYDB_API_KEY="+key)
+	cmd.Dir, cmd.Env = u.dir, append(u.env, env...)
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
@@ -205,6 +211,33 @@ func TestMCPServer(t *testing.T) {
 	_, msg = callTool(t, ctx, ro, "capydb_create_project", map[string]any{"name": "nope"}, true)
 	if !strings.Contains(msg, "403") || !strings.Contains(msg, "scope") {
 		t.Fatalf("create with a read-only key: %s", msg)
+	}
+
+	// No key anywhere: the server starts a device login in the background
+	// and tools answer with the URL to approve; once approved they work and
+	// the key is saved like capydb login saves it.
+	lu := newCLIUser(t)
+	lcs := mcpSessionAs(t, ctx, lu, "CAPYDB_API_URL="+s.url)
+	var session string
+	clustertest.Eventually(t, 30*time.Second, "a tool error naming the approval URL", func() bool {
+		_, msg := callTool(t, ctx, lcs, "capydb_list_projects", nil, true)
+		_, after, ok := strings.Cut(msg, "/dashboard/cli/login?session=")
+		session, _, _ = strings.Cut(after, " ")
+		return ok && strings.HasPrefix(session, "cls_")
+	})
+	s.must(200, "POST", "/v1/cli/login/sessions/"+session+"/approve", nil)
+	clustertest.Eventually(t, 30*time.Second, "tools working after the approval", func() bool {
+		res, err := lcs.CallTool(ctx, &mcp.CallToolParams{Name: "capydb_list_projects"})
+		return err == nil && !res.IsError
+	})
+	keys := s.must(200, "GET", "/v1/organizations/"+orgID+"/api-keys", nil).get("api_keys").([]any)
+	var agentKey bool
+	for _, k := range keys {
+		km := k.(map[string]any)
+		agentKey = agentKey || (km["name"] == "MCP session" && km["source"] == "agent")
+	}
+	if cfg, _ := os.ReadFile(lu.configPath()); !agentKey || !strings.Contains(string(cfg), `"api_key": "capy_live_`) {
+		t.Fatalf("device login: agent key %v, saved config %s", agentKey, cfg)
 	}
 
 	// --http: Streamable HTTP on loopback only.

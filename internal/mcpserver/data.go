@@ -35,9 +35,9 @@ func (t *tools) runSQL(ctx context.Context, in sqlIn, body capydb.SQLQueryReques
 	}
 	body.Query, body.MaxRows = in.Query, optional(in.MaxRows)
 	if in.PreviewID != "" {
-		return reply(t.c.RunPreviewSQLWithResponse(ctx, in.PreviewID, body))
+		return t.reply(t.c.RunPreviewSQLWithResponse(ctx, in.PreviewID, body))
 	}
-	return reply(t.c.RunProjectSQLWithResponse(ctx, in.ProjectID, body))
+	return t.reply(t.c.RunProjectSQLWithResponse(ctx, in.ProjectID, body))
 }
 
 func (t *tools) addDataTools(s *mcp.Server) {
@@ -60,9 +60,9 @@ func (t *tools) addDataTools(s *mcp.Server) {
 				return nil, nil, err
 			}
 			if in.PreviewID != "" {
-				return reply(t.c.GetPreviewSchemaWithResponse(ctx, in.PreviewID))
+				return t.reply(t.c.GetPreviewSchemaWithResponse(ctx, in.PreviewID))
 			}
-			return reply(t.c.GetProjectSchemaWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.GetProjectSchemaWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_generate_types", Annotations: readOnly("Generate types"),
 		Description: "Generate source code types for a project's or preview's tables: typescript (default), zod, drizzle, go or python."},
@@ -71,9 +71,9 @@ func (t *tools) addDataTools(s *mcp.Server) {
 				return nil, nil, err
 			}
 			if in.PreviewID != "" {
-				return reply(t.c.GeneratePreviewTypesWithResponse(ctx, in.PreviewID, &capydb.GeneratePreviewTypesParams{Language: optional(in.Language)}))
+				return t.reply(t.c.GeneratePreviewTypesWithResponse(ctx, in.PreviewID, &capydb.GeneratePreviewTypesParams{Language: optional(in.Language)}))
 			}
-			return reply(t.c.GenerateProjectTypesWithResponse(ctx, in.ProjectID, &capydb.GenerateProjectTypesParams{Language: optional(in.Language)}))
+			return t.reply(t.c.GenerateProjectTypesWithResponse(ctx, in.ProjectID, &capydb.GenerateProjectTypesParams{Language: optional(in.Language)}))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_lint", Annotations: readOnly("Lint the schema"),
 		Description: "Check a project's or preview's schema for problems (missing primary keys, unindexed foreign keys, ...) with fixes."},
@@ -82,24 +82,24 @@ func (t *tools) addDataTools(s *mcp.Server) {
 				return nil, nil, err
 			}
 			if in.PreviewID != "" {
-				return reply(t.c.LintPreviewWithResponse(ctx, in.PreviewID))
+				return t.reply(t.c.LintPreviewWithResponse(ctx, in.PreviewID))
 			}
-			return reply(t.c.LintProjectWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.LintProjectWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_get_observability", Annotations: readOnly("Get live metrics"),
 		Description: "Live metrics of a project: connections and storage against the plan's limits, active queries with durations and wait events."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in projectRef) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.GetProjectObservabilityWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.GetProjectObservabilityWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_list_alerts", Annotations: readOnly("List alerts"),
 		Description: "List a project's usage alerts (connections, storage...), open and resolved."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in projectRef) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ListProjectAlertsWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.ListProjectAlertsWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_get_logs", Annotations: readOnly("Get logs"),
 		Description: "Read a project's PostgreSQL log entries, oldest first, optionally filtered by severity."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in logsIn) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.GetProjectLogsWithResponse(ctx, in.ProjectID, &capydb.GetProjectLogsParams{
+			return t.reply(t.c.GetProjectLogsWithResponse(ctx, in.ProjectID, &capydb.GetProjectLogsParams{
 				Hours: optional(in.Hours), Severity: optional(in.Severity), Limit: optional(in.Limit)}))
 		})
 }

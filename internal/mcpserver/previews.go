@@ -53,7 +53,7 @@ func (t *tools) addPreviewTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_list_previews", Annotations: readOnly("List previews"),
 		Description: "List a project's preview databases (short-lived branches for testing a change) with state and expiry."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in projectRef) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ListPreviewDatabasesWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.ListPreviewDatabasesWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_create_preview", Annotations: additive("Create a preview", false),
 		Description: "Create a preview database from a project (a copy of its schema and data by default) and wait for it. " +
@@ -65,7 +65,7 @@ func (t *tools) addPreviewTools(s *mcp.Server) {
 			}
 			r, err := t.c.CreatePreviewDatabaseWithResponse(ctx, in.ProjectID, body)
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})
@@ -74,28 +74,28 @@ func (t *tools) addPreviewTools(s *mcp.Server) {
 		func(ctx context.Context, _ *mcp.CallToolRequest, in previewRef) (*mcp.CallToolResult, any, error) {
 			r, err := t.c.ResetPreviewDatabaseWithResponse(ctx, in.PreviewID, capydb.ResetPreviewInputBody{})
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_extend_preview", Annotations: additive("Extend a preview", true),
 		Description: "Move a preview's expiry to now plus ttl_hours."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in extendPreviewIn) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ExtendPreviewDatabaseWithResponse(ctx, in.PreviewID, capydb.ExtendPreviewBody{TTLHours: in.TTLHours}))
+			return t.reply(t.c.ExtendPreviewDatabaseWithResponse(ctx, in.PreviewID, capydb.ExtendPreviewBody{TTLHours: in.TTLHours}))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_delete_preview", Annotations: destructive("Delete a preview"),
 		Description: "DESTRUCTIVE: delete a preview database and its data (the project is not touched)."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in previewRef) (*mcp.CallToolResult, any, error) {
 			r, err := t.c.DeletePreviewDatabaseWithResponse(ctx, in.PreviewID)
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_list_backups", Annotations: readOnly("List backups"),
 		Description: "List a project's backups (id, backup_key, size, verification state)."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in projectRef) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ListBackupsWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.ListBackupsWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_create_backup", Annotations: additive("Create a backup", false),
 		Description: "Take a backup of a project now and wait for it."},
@@ -106,7 +106,7 @@ func (t *tools) addPreviewTools(s *mcp.Server) {
 		}) (*mcp.CallToolResult, any, error) {
 			r, err := t.c.CreateBackupWithResponse(ctx, in.ProjectID, capydb.CreateBackupRequest{Label: optional(in.Label)})
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})
@@ -121,7 +121,7 @@ func (t *tools) addPreviewTools(s *mcp.Server) {
 			}
 			r, err := t.c.CreateRestoreWithResponse(ctx, in.ProjectID, body)
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})

@@ -44,12 +44,12 @@ func (t *tools) addProjectTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_list_projects", Annotations: readOnly("List projects"),
 		Description: "List the projects (one PostgreSQL database each) the API key can see, with id, name, slug, state, region and plan."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, _ noInput) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ListProjectsWithResponse(ctx, nil))
+			return t.reply(t.c.ListProjectsWithResponse(ctx, nil))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_get_project", Annotations: readOnly("Get a project"),
 		Description: "Get one project by id: state (provisioning, ready, failed, deleting), plan limits, region, Postgres version."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in projectRef) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.GetProjectWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.GetProjectWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_create_project", Annotations: additive("Create a project", false),
 		Description: "Create a project (a new PostgreSQL database) and wait until it is ready. Returns the project and its finished job; " +
@@ -61,7 +61,7 @@ func (t *tools) addProjectTools(s *mcp.Server) {
 			}
 			r, err := t.c.CreateProjectWithResponse(ctx, body)
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), cmp.Or(in.WaitSeconds, 300))
 		})
@@ -70,7 +70,7 @@ func (t *tools) addProjectTools(s *mcp.Server) {
 		func(ctx context.Context, _ *mcp.CallToolRequest, in deleteProjectIn) (*mcp.CallToolResult, any, error) {
 			r, err := t.c.DeleteProjectWithResponse(ctx, in.ProjectID, &capydb.DeleteProjectParams{ApprovalToken: optional(in.ApprovalToken)})
 			if err != nil {
-				return nil, nil, toolError(err)
+				return nil, nil, t.toolError(err)
 			}
 			return t.waitFor(ctx, r.Bytes(), in.WaitSeconds)
 		})
@@ -82,19 +82,19 @@ func (t *tools) addProjectTools(s *mcp.Server) {
 				return nil, nil, err
 			}
 			if in.PreviewID != "" {
-				return reply(t.c.GetPreviewDatabaseConnectionsWithResponse(ctx, in.PreviewID))
+				return t.reply(t.c.GetPreviewDatabaseConnectionsWithResponse(ctx, in.PreviewID))
 			}
-			return reply(t.c.GetProjectConnectionsWithResponse(ctx, in.ProjectID))
+			return t.reply(t.c.GetProjectConnectionsWithResponse(ctx, in.ProjectID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_list_regions", Annotations: readOnly("List regions"),
 		Description: "List the regions projects can be placed in."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, _ noInput) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.ListRegionsWithResponse(ctx))
+			return t.reply(t.c.ListRegionsWithResponse(ctx))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_get_job", Annotations: readOnly("Get a job"),
 		Description: "Get an asynchronous job (provisioning, preview builds, backups, restores...): state queued, running, completed or failed, and its error."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in jobIn) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.GetJobWithResponse(ctx, in.JobID))
+			return t.reply(t.c.GetJobWithResponse(ctx, in.JobID))
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "capydb_wait_job", Annotations: readOnly("Wait for a job"),
 		Description: "Wait (at most wait_seconds, up to 300) until a job is completed or failed and return it. A failed job is a tool error with its message."},
@@ -106,6 +106,6 @@ func (t *tools) addProjectTools(s *mcp.Server) {
 		func(ctx context.Context, _ *mcp.CallToolRequest, in struct {
 			Name string `json:"name,omitempty" jsonschema:"optional name"`
 		}) (*mcp.CallToolResult, any, error) {
-			return reply(t.c.CreateEphemeralDatabaseWithResponse(ctx, capydb.EphemeralCreateBody{Name: optional(in.Name)}))
+			return t.reply(t.c.CreateEphemeralDatabaseWithResponse(ctx, capydb.EphemeralCreateBody{Name: optional(in.Name)}))
 		})
 }

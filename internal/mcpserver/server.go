@@ -27,8 +27,15 @@ const (
 	defaultWait = 2 * time.Minute
 )
 
+// Options tune New.
+type Options struct {
+	// LoginPending, when set and answering non-empty, is the message a tool
+	// error carries on a 401 (e.g. the device-login URL still to approve).
+	LoginPending func() string
+}
+
 // New returns the MCP server with every capydb_ tool registered on c.
-func New(c *capydb.Client, version string) *mcp.Server {
+func New(c *capydb.Client, version string, opts ...Options) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "capydb", Title: "CapyDB", Version: version}, &mcp.ServerOptions{
 		Instructions: "Tools for CapyDB, managed PostgreSQL: projects (one database each), preview databases " +
 			"(short-lived copies for testing), SQL, schema, backups, jobs, metrics and logs. " +
@@ -36,6 +43,11 @@ func New(c *capydb.Client, version string) *mcp.Server {
 			"Every call acts with the configured API key and its scopes.",
 	})
 	t := &tools{c: c}
+	for _, o := range opts {
+		if o.LoginPending != nil {
+			t.loginPending = o.LoginPending
+		}
+	}
 	t.addProjectTools(s)
 	t.addPreviewTools(s)
 	t.addDataTools(s)
@@ -68,22 +80,25 @@ func CheckLoopback(addr string) error {
 	return nil
 }
 
-type tools struct{ c *capydb.Client }
+type tools struct {
+	c            *capydb.Client
+	loginPending func() string
+}
 
 // bytesResponse is every generated response (client-response-bytes-function).
 type bytesResponse interface{ Bytes() []byte }
 
 // reply turns an API answer into the tool's result: the response JSON as
 // structured content, or a tool error a model can act on.
-func reply(r bytesResponse, err error) (*mcp.CallToolResult, any, error) {
+func (t *tools) reply(r bytesResponse, err error) (*mcp.CallToolResult, any, error) {
 	if err != nil {
-		return nil, nil, toolError(err)
+		return nil, nil, t.toolError(err)
 	}
 	return nil, json.RawMessage(r.Bytes()), nil
 }
 
 // toolError explains an API error in words that say what to do next.
-func toolError(err error) error {
+func (t *tools) toolError(err error) error {
 	var re *capydb.ResponseError
 	if !errors.As(err, &re) {
 		var jf *capydb.JobFailedError
@@ -96,6 +111,8 @@ func toolError(err error) error {
 	switch {
 	case strings.Contains(msg, "subscription is required") || strings.Contains(msg, "organization billing is"):
 		return fmt.Errorf("no active plan: %s", msg)
+	case re.StatusCode == 401 && t.loginPending != nil && t.loginPending() != "":
+		return errors.New(t.loginPending())
 	case re.StatusCode == 401:
 		return fmt.Errorf("the CapyDB API key is invalid, revoked or expired (401: %s); set CAPYDB_API_KEY or run `capydb login`", msg)
 	case re.StatusCode == 403:
@@ -136,7 +153,7 @@ func (t *tools) waitFor(ctx context.Context, accepted []byte, seconds int) (*mcp
 		return nil, json.RawMessage(out), nil
 	}
 	if err != nil {
-		return nil, nil, toolError(err)
+		return nil, nil, t.toolError(err)
 	}
 	body["job"], _ = json.Marshal(done)
 	out, _ := json.Marshal(body)

@@ -25,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,7 +38,12 @@ type Client struct {
 	*ClientWithResponses
 	// BaseURL is the URL the client was made with, trailing "/" trimmed.
 	BaseURL string
+	doer    *doer
 }
+
+// SetAPIKey replaces the key sent from the next request on (for example once
+// a device login has been approved); safe to call concurrently.
+func (c *Client) SetAPIKey(key string) { c.doer.key.Store(strings.TrimSpace(key)) }
 
 type config struct {
 	http      *http.Client
@@ -78,12 +84,13 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	if base == "" {
 		return nil, errors.New("capydb: a base URL is required")
 	}
-	d := &doer{cfg: cfg, key: strings.TrimSpace(apiKey)}
+	d := &doer{cfg: cfg}
+	d.key.Store(strings.TrimSpace(apiKey))
 	gen, err := NewClientWithResponses(base, WithHTTPClient(d))
 	if err != nil {
 		return nil, fmt.Errorf("capydb: %w", err)
 	}
-	return &Client{ClientWithResponses: gen, BaseURL: base}, nil
+	return &Client{ClientWithResponses: gen, BaseURL: base, doer: d}, nil
 }
 
 // NewFromEnv reads CAPYDB_API_URL (default http://127.0.0.1:8080) and
@@ -126,12 +133,12 @@ func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound 
 // *ResponseError before the generated code sees them.
 type doer struct {
 	cfg config
-	key string
+	key atomic.Value // string
 }
 
 func (d *doer) Do(req *http.Request) (*http.Response, error) {
-	if d.key != "" {
-		req.Header.Set("Authorization", "Bearer "+d.key)
+	if key, _ := d.key.Load().(string); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("User-Agent", d.cfg.userAgent)
 	waits := []time.Duration{0}
