@@ -225,6 +225,20 @@ check() {
 		MISSING_PKGS+=(curl)
 		MISSING_DESC+=("curl (the GitHub Action test)")
 	fi
+	# The highly available control database test runs a real Patroni pair on
+	# etcd (docs/ha-control-database.md); Patroni talks to etcd with python3-etcd.
+	if ! find_exe patroni >/dev/null; then
+		MISSING_PKGS+=(patroni)
+		MISSING_DESC+=("patroni (HA control database test)")
+	fi
+	if ! find_exe etcd >/dev/null; then
+		MISSING_PKGS+=(etcd-server)
+		MISSING_DESC+=("etcd-server (HA control database test)")
+	fi
+	if [[ ! -x /usr/bin/python3 ]] || ! /usr/bin/python3 -c 'import etcd' 2>/dev/null; then
+		MISSING_PKGS+=(python3-etcd)
+		MISSING_DESC+=("python3-etcd (Patroni's etcd client)")
+	fi
 	GO_OK=1
 	find_exe "${GO:-go}" >/dev/null || GO_OK=0
 }
@@ -253,7 +267,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic chromium chromium-driver\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic chromium chromium-driver patroni etcd-server python3-etcd\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

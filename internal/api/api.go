@@ -290,6 +290,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	h := w.Header()
+	// Every 503 is temporary (a failover, a restarting database, a full
+	// pool): tell clients when to come back.
+	if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", "2")
+	}
 	ct := h.Get("Content-Type")
 	if ct == "application/json" {
 		h.Set("Content-Type", "application/json; charset=utf-8")

@@ -20,6 +20,10 @@ var kindStatus = map[domainerr.Kind]int{
 	domainerr.Unavailable:  http.StatusServiceUnavailable,
 }
 
+// msgControlUnavailable answers a request the control database could not
+// serve (no primary reachable, e.g. during a failover).
+const msgControlUnavailable = "the control database is unavailable right now; try again"
+
 // fail turns a domain error into the right status. Unknown errors are logged
 // and answered 500 without internals.
 func (s *Server) fail(ctx context.Context, err error, notFoundMsg string) error {
@@ -35,6 +39,11 @@ func (s *Server) fail(ctx context.Context, err error, notFoundMsg string) error 
 		return errorf(status, "%s", de.Msg)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusServiceUnavailable, "request timed out; try again")
+	case store.Unavailable(err):
+		// A control-database failover in progress: nothing was decided, the
+		// client retries after Retry-After.
+		s.deps.Log.WarnContext(ctx, "control database unavailable", "error", err)
+		return errorf(http.StatusServiceUnavailable, "%s", msgControlUnavailable)
 	}
 	s.deps.Log.ErrorContext(ctx, "request failed", "error", err)
 	return errorf(http.StatusInternalServerError, "internal error")

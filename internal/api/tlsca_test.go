@@ -39,6 +39,9 @@ func TestCACertRoute(t *testing.T) {
 				}
 				return
 			}
+			if c.status == 503 && rec.Header().Get("Retry-After") != "2" {
+				t.Fatalf("503 without Retry-After: %q", rec.Header().Get("Retry-After"))
+			}
 			var e struct{ Error string }
 			if json.Unmarshal(body, &e) != nil || e.Error == "" {
 				t.Fatalf("error body %q", body)

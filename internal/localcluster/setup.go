@@ -357,3 +357,7 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 	fmt.Fprintf(&b, "%%include %s\n", filepath.Join(c.bouncerDir, inst.databases))
 	return b.String()
 }
+
+// BinDir is the PostgreSQL server bin directory this host would use for a new
+// cluster (for tools such as the Patroni test harness that run their own).
+func BinDir() string { return detectBinDir("") }

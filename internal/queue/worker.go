@@ -256,10 +256,13 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 		log.Info("job interrupted by shutdown; it will be retried", "error", err)
 		return
 	}
-	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Recording the outcome outlives a control-database failover (Patroni
+	// promotes within its TTL): the work is done, so keep trying to say so
+	// rather than let the lease expire and the job run again.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), recordWithin)
 	defer fcancel()
 	if err == nil {
-		if ferr := w.complete(fctx, h, j, rep, result); ferr != nil {
+		if ferr := retryUnavailable(fctx, log, func() error { return w.complete(fctx, h, j, rep, result) }); ferr != nil {
 			log.Error("recording job completion failed", "error", ferr)
 			return
 		}
@@ -278,7 +281,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 			}
 		}
 	}
-	if ferr := w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)); ferr != nil {
+	if ferr := retryUnavailable(fctx, log, func() error { return w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)) }); ferr != nil {
 		log.Error("recording job failure failed", "error", ferr)
 		return
 	}
@@ -292,4 +295,27 @@ func safeRun(ctx context.Context, h Handler, j *Job, rep *Reporter) (result any,
 		}
 	}()
 	return h.Run(ctx, j, rep)
+}
+
+// recordWithin bounds how long a worker keeps trying to record a job's
+// outcome; longer than a Patroni failover (ttl 30 s by default).
+const recordWithin = 90 * time.Second
+
+// retryUnavailable runs fn until it succeeds, fails for another reason than
+// an unavailable control database, or ctx ends.
+func retryUnavailable(ctx context.Context, log *slog.Logger, fn func() error) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !store.Unavailable(err) {
+			return err
+		}
+		log.Warn("control database unavailable while recording a job's outcome; retrying", "error", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,18 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	// With a Patroni pair the URL names every member
+	// (host=a,b target_session_attrs=read-write): a dead member must cost
+	// seconds, not the kernel's TCP timeout, before the next one is tried.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	// A connection made to the primary stays in the pool after a switchover
+	// demoted that server without a restart; Postgres reports in_hot_standby
+	// (14+) on the connection, so such a connection is dropped, not used.
+	cfg.BeforeAcquire = func(_ context.Context, c *pgx.Conn) bool {
+		return c.PgConn().ParameterStatus("in_hot_standby") != "on"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
