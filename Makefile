@@ -20,7 +20,7 @@ BENCH_ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/capydb/capydb/internal/cli.Version=$(VERSION)
 
-.PHONY: help deps build run test bench lint fmt-check vet staticcheck clean web sdk
+.PHONY: help deps build run test test-fleet bench lint fmt-check vet staticcheck clean web sdk terraform-provider
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,14 @@ sdk: ## regenerate sdk/typescript/src/gen and pkg/capydb from the served OpenAPI
 build: web ## build bin/capydb (dashboard included)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/capydb
 
+# The Terraform provider (docs/terraform.md): its own binary, named as
+# Terraform expects. The printed snippet goes into a TF_CLI_CONFIG_FILE.
+TF_PROVIDER := bin/terraform-provider-capydb
+
+terraform-provider: ## build bin/terraform-provider-capydb and print the dev_overrides block that uses it
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(TF_PROVIDER) ./cmd/terraform-provider-capydb
+	@printf 'provider_installation {\n  dev_overrides {\n    "capydb/capydb" = "%s"\n  }\n  direct {}\n}\n' "$(abspath bin)"
+
 run: deps build ## start the server with the embedded cluster (pass flags with ARGS="...")
 	./$(BIN) server $(ARGS)
 
@@ -58,8 +66,11 @@ RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal
 
 test: deps web ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
 	cd web && npx vitest run
-	$(GO) test -count=1 -timeout 14m -p 2 $(PKG)
+	$(GO) test -count=1 -timeout 20m -p 2 $(PKG)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
+
+test-fleet: deps ## the multi-host test alone: control plane and node in network namespaces (needs root; also part of make test)
+	$(GO) test -count=1 -timeout 10m -v ./e2e/fleet/
 
 bench: deps build ## run the benchmark harness; results land in bench/results/
 	@mkdir -p bench/results

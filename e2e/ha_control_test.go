@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -11,22 +12,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
 	"github.com/capydb/capydb/internal/patronitest"
 )
 
 // TestHAControlDatabase runs capydb server on a real Patroni pair (etcd,
 // synchronous replication) named by a multi-host --database-url, and fails
-// the control database over twice under a steady stream of API requests: a
-// planned switchover, then a crash of the new primary (SIGKILL of Patroni and
-// its postmaster). Every answer during the outage must be 503 with
-// Retry-After — never a 500 — the job in flight across the switchover must
-// complete, and after each failover the API writes again with nothing lost.
+// the control database over twice under a steady stream of API requests and
+// with 50 jobs in flight each time: a planned switchover, then a crash of the
+// new primary (SIGKILL of Patroni and its postmaster). Every answer during
+// the outage must be 503 with Retry-After — never a 500 —, every job must
+// complete on its first attempt (none lost, none run twice), every
+// project.ready webhook must arrive, and after each failover the API writes
+// again with nothing lost.
 func TestHAControlDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pair := patronitest.Start(t)
 	dbURL := pair.CreateControlDatabase(ctx, "capydb_ha", "ha-secret-pw", "capydb_control")
-	s := startServer(t, "", 0, 0, "--database-url", dbURL)
+	s := startServer(t, "", 0, 0, "--database-url", dbURL, "--webhooks-allow-insecure")
+
+	// Webhooks keep their at-least-once promise across the failovers.
+	rcv := newHookReceiver(t)
+	hook := s.must(201, "POST", "/v1/organizations/"+s.orgID(t)+"/webhook-endpoints",
+		map[string]any{"url": rcv.url("ready"), "event_types": []string{"project.ready"}})
+	rcv.setSecret("ready", hook.str("plaintext_secret"))
 
 	first := s.createProject(map[string]any{"name": "before-failover"})
 
@@ -34,20 +46,18 @@ func TestHAControlDatabase(t *testing.T) {
 	poll := newStatusPoller(s)
 	defer poll.stop()
 
-	// A provisioning job straddles the planned switchover.
-	created := s.must(202, "POST", "/v1/projects", map[string]any{"name": "across-switchover"})
+	// 50 provisioning jobs are in flight across the planned switchover.
+	acrossSwitchover := startJobs(t, s, "sw", inFlight)
 	leader := pair.WaitLeader(10 * time.Second)
 	switchAt := time.Now()
 	pair.Switchover(leader)
 	newLeader := waitNewLeader(t, pair, leader, 60*time.Second)
-	job := waitJobThroughOutage(t, s, created.str("job", "id"), 120*time.Second)
-	if job["state"] != "completed" {
-		t.Fatalf("the job across the switchover ended %v", job)
-	}
 	switchover := writableAgain(t, s, "after-switchover", switchAt)
-	t.Logf("planned switchover %s -> %s: API writes again %.2f s after the request", leader.Name, newLeader.Name, switchover.Seconds())
+	exactlyOnce(t, s, acrossSwitchover)
+	t.Logf("planned switchover %s -> %s: API accepts writes again %.2f s after the request", leader.Name, newLeader.Name, switchover.Seconds())
 
 	pair.WaitStreaming(120 * time.Second)
+	acrossCrash := startJobs(t, s, "cr", inFlight)
 	crashAt := time.Now()
 	pair.Crash(newLeader)
 	survivor := pair.WaitLeader(90 * time.Second)
@@ -55,7 +65,8 @@ func TestHAControlDatabase(t *testing.T) {
 		t.Fatalf("after the crash %s leads, want %s", survivor.Name, leader.Name)
 	}
 	failover := writableAgain(t, s, "after-crash", crashAt)
-	t.Logf("crash of %s: API writes again %.2f s after the SIGKILL", newLeader.Name, failover.Seconds())
+	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL", newLeader.Name, failover.Seconds())
+	exactlyOnce(t, s, acrossCrash)
 
 	counts, bad := poll.stop()
 	t.Logf("GET /v1/projects every 100 ms during both failovers: %v", counts)
@@ -68,19 +79,79 @@ func TestHAControlDatabase(t *testing.T) {
 
 	// Nothing acknowledged was lost: every project is listed, and the first
 	// one's database still answers on its pooled URL.
-	list := s.must(200, "GET", "/v1/projects?limit=100", nil)
-	var names []string
-	for _, p := range list.get("projects").([]any) {
-		names = append(names, p.(map[string]any)["name"].(string))
-	}
+	// (More projects than one page of GET /v1/projects: read the table.)
+	names := queryStrings(t, pair.SuperuserURL("capydb_control"), "SELECT name FROM projects")
 	sort.Strings(names)
-	want := []string{"across-switchover", "after-crash", "after-switchover", "before-failover"}
+	want := []string{"after-crash", "after-switchover", "before-failover"}
+	for _, j := range append(acrossSwitchover, acrossCrash...) {
+		want = append(want, j.name)
+	}
+	sort.Strings(want)
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("projects after the failovers = %v, want %v", names, want)
 	}
+	// Every project.ready event reached the receiver, signed, at least once.
+	clustertest.Eventually(t, 90*time.Second, "a project.ready delivery per project", func() bool {
+		seen := map[string]bool{}
+		for _, h := range rcv.of("ready", ok2xx) {
+			if id, _ := h.Data["project_id"].(string); id != "" {
+				seen[id] = true
+			}
+		}
+		return len(seen) == len(want)
+	})
 	conns := s.must(200, "GET", "/v1/projects/"+first["id"].(string)+"/connections?show_secrets=true", nil)
 	if got := query[int](t, conns.str("connections", "pooled_url"), "SELECT 41 + 1"); got != 42 {
 		t.Fatalf("the first project's pooled URL answered %d", got)
+	}
+}
+
+func queryStrings(t *testing.T, url, sql string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// inFlight is how many jobs each failover happens under (issue 19).
+const inFlight = 50
+
+type startedJob struct{ name, jobID string }
+
+// startJobs queues n project creations and returns their jobs.
+func startJobs(t *testing.T, s *server, prefix string, n int) []startedJob {
+	t.Helper()
+	out := make([]startedJob, n)
+	for i := range out {
+		name := fmt.Sprintf("%s-%02d", prefix, i)
+		r := s.must(202, "POST", "/v1/projects", map[string]any{"name": name})
+		out[i] = startedJob{name: name, jobID: r.str("job", "id")}
+	}
+	return out
+}
+
+// exactlyOnce waits for every job and checks it completed on its first
+// attempt: none lost, none run a second time.
+func exactlyOnce(t *testing.T, s *server, jobs []startedJob) {
+	t.Helper()
+	for _, j := range jobs {
+		job := waitJobThroughOutage(t, s, j.jobID, 180*time.Second)
+		if job["state"] != "completed" || job["attempts"] != float64(1) {
+			t.Fatalf("job of %s across the failover: state %v after %v attempts (want completed on attempt 1): %v",
+				j.name, job["state"], job["attempts"], job["error"])
+		}
 	}
 }
 
@@ -99,7 +170,8 @@ func waitNewLeader(t *testing.T, pair *patronitest.Pair, old *patronitest.Member
 }
 
 // writableAgain creates a project, retrying while the API answers 503, and
-// returns how long after since it was accepted and provisioned.
+// returns how long after since the API accepted it (a committed write); it
+// then waits for the project to be provisioned.
 func writableAgain(t *testing.T, s *server, name string, since time.Time) time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
@@ -107,11 +179,12 @@ func writableAgain(t *testing.T, s *server, name string, since time.Time) time.D
 		r := s.call("POST", "/v1/projects", s.key, map[string]any{"name": name})
 		switch r.Status {
 		case http.StatusAccepted:
-			job := waitJobThroughOutage(t, s, r.str("job", "id"), 120*time.Second)
+			accepted := time.Since(since)
+			job := waitJobThroughOutage(t, s, r.str("job", "id"), 180*time.Second)
 			if job["state"] != "completed" {
 				t.Fatalf("creating %s ended %v", name, job)
 			}
-			return time.Since(since)
+			return accepted
 		case http.StatusServiceUnavailable:
 			if r.Header.Get("Retry-After") == "" {
 				t.Fatalf("503 without Retry-After: %s", r.Raw)

@@ -105,7 +105,9 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		// Tests poll jobs fast; access_test.go turns the API bucket back on where it tests it.
 		"--rate-limit-api", "off",
 		// WAL archiving and base backups only where a test asks for them (--pitr).
-		"--pitr=false")
+		"--pitr=false",
+		// One warm database: provisions take the claim path, refills cost little CPU.
+		"--warm-pool", "1")
 	s.cmd.Args = append(s.cmd.Args, extra...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

@@ -291,8 +291,10 @@ func TestNetworkBanExpires(t *testing.T) {
 		return len(s.must(200, "GET", bans, nil).get("bans").([]any)) == 1
 	})
 	expectLogins(t, "banned", "127.0.0.6", urls, false)
+	// Postgres' HBA is swapped first, then both pgBouncers': wait for all three.
 	clustertest.Eventually(t, 15*time.Second, "the ban to expire", func() bool {
-		return len(s.must(200, "GET", bans, nil).get("bans").([]any)) == 0 && loginFrom("127.0.0.6", urls["direct"]) == nil
+		return len(s.must(200, "GET", bans, nil).get("bans").([]any)) == 0 && loginFrom("127.0.0.6", urls["direct"]) == nil &&
+			loginFrom("127.0.0.6", urls["pooled"]) == nil && loginFrom("127.0.0.6", urls["session"]) == nil
 	})
 	expectLogins(t, "after expiry", "127.0.0.6", urls, true)
 }

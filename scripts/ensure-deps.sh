@@ -201,6 +201,10 @@ check() {
 		MISSING_DESC+=("python3-pydantic (type-generation tests)")
 	fi
 	# Point-in-time recovery archives WAL and takes base backups with pgBackRest (docs/pitr.md).
+	if ! find_exe ip >/dev/null; then
+		MISSING_PKGS+=(iproute2)
+		MISSING_DESC+=("iproute2 (ip netns: the multi-host fleet test, e2e/fleet)")
+	fi
 	if ! find_exe pgbackrest >/dev/null; then
 		MISSING_PKGS+=(pgbackrest)
 		MISSING_DESC+=("pgbackrest (WAL archiving and point-in-time recovery)")
@@ -267,7 +271,7 @@ install_hint() {
 	{
 		printf 'ensure-deps: missing: %s\n' "$(missing_text)"
 		printf 'ensure-deps: install them, then re-run:\n'
-		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic chromium chromium-driver patroni etcd-server python3-etcd\n'
+		printf '    Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y postgresql pgbackrest iproute2 gcc nodejs npm python3-psycopg postgresql-15-pg-qualstats postgresql-15-hypopg mypy python3-pydantic chromium chromium-driver patroni etcd-server python3-etcd\n'
 		printf '    macOS:          brew install postgresql@15 pgbouncer node\n'
 		printf '                    export PATH="$(brew --prefix postgresql@15)/bin:$PATH"  # keg-only formula\n'
 	} >&2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/store"
@@ -92,6 +93,11 @@ func (s *Server) registerCatalog() {
 			out := &ClustersOutput{}
 			out.Body.Clusters = []*Cluster{}
 			handles := s.deps.Lifecycle.Clusters()
+			loads, err := store.ClusterLoads(ctx, s.deps.Store.Pool)
+			if err != nil {
+				return nil, s.fail(ctx, err, "")
+			}
+			now := time.Now()
 			for _, c := range clusters {
 				exts := []string{}
 				if h, ok := handles[c.ID]; ok {
@@ -103,7 +109,8 @@ func (s *Server) registerCatalog() {
 					ID: c.ID, Name: c.Name, Provider: c.Provider, Region: c.Region, PublicHost: c.PublicHost,
 					DirectPort: c.DirectPort, PooledPort: c.PooledPort, PostgresVersion: c.PostgresVersion,
 					Extensions: exts,
-					State:      c.State, SupportsPointInTimeRecovery: false, BackupStorage: "file",
+					State:      store.EffectiveState(c, now), SupportsPointInTimeRecovery: false, BackupStorage: "file",
+					Projects: loads[c.ID].Projects, LastHeartbeatAt: c.LastHeartbeatAt,
 				})
 			}
 			return out, nil

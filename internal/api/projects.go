@@ -362,10 +362,16 @@ func (s *Server) createProject(ctx context.Context, in *CreateProjectInput) (*Pr
 	}
 	p, job, err := s.deps.Lifecycle.CreateProject(ctx, org, lifecycle.CreateProjectParams{
 		Name: req.Name, Slug: req.Slug, Environment: req.Environment, AlwaysOn: b.AlwaysOn, ClusterID: cluster.ID,
-		PostgresVersion: cluster.PostgresVersion,
+		PostgresVersion: cluster.PostgresVersion, Place: b.ClusterID == "", Region: b.Region,
 	}, actor(ctx))
 	if err != nil {
 		return nil, s.fail(ctx, err, "organization not found")
+	}
+	if p.ClusterID != cluster.ID {
+		// Placement in the transaction chose another cluster than the check did.
+		if cluster, err = store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID); err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
 	}
 	out := &ProjectJobOutput{}
 	out.Body.Project = toProject(p, org, cluster)

@@ -66,6 +66,9 @@ var wireSchemas = []wireRow{
 	{PoolerSettings{}, []string{"PoolerSettings"}},
 	{ReadOnlyStatus{}, []string{"ReadOnlyStatus"}},
 	{ProjectExtensionStatus{}, []string{"ProjectExtensionStatus"}},
+	{Cluster{}, []string{"Cluster"}},
+	{Approval{}, []string{"ApprovalStruct"}},
+	{UpdateWebhookRequest{}, []string{"UpdateWebhookEndpointBody"}},
 }
 
 // unionSchemas are wire types that serve several answers: each field must be

@@ -176,6 +176,9 @@ func addServerCommands(root *cobra.Command) {
 	_ = f.MarkHidden("unsafe-backup-verify-delay")
 	f.DurationVar(&cfg.StudioTimeout, "unsafe-studio-timeout", 0, "Studio statement timeout instead of 15s (tests only)")
 	_ = f.MarkHidden("unsafe-studio-timeout")
+	f.IntVar(&cfg.WarmPool, "warm-pool", 5, "databases the embedded cluster keeps made ahead of time, so a new project claims one instead of waiting for CREATE DATABASE (0: off)")
+	f.StringVar(&cfg.CrashAt, "unsafe-crash-at", "", "kill the server at a named point (warm-claim) to test crash safety (tests only)")
+	_ = f.MarkHidden("unsafe-crash-at")
 	f.BoolVar(&cfg.Fast, "unsafe-no-fsync", false, "turn off fsync in the embedded cluster (tests only: data may be lost on a crash)")
 	_ = f.MarkHidden("unsafe-no-fsync")
 	root.AddCommand(cmd)
@@ -230,6 +233,7 @@ func addServerCommands(root *cobra.Command) {
 	cf.StringVar(&name, "name", "operator key", "key name")
 	cf.StringVar(&scopes, "scopes", "*", "comma-separated scopes")
 	admin.AddCommand(createKey)
+	addFleetAdmin(admin)
 	root.AddCommand(admin)
 }
 

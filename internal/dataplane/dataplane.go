@@ -42,6 +42,8 @@ type Cluster struct {
 	binDir  string // pg_dump, pg_restore (clones, dumps)
 	tmpDir  string // private scratch files
 	clone   CloneOptions
+	warm    *WarmPool          // nil: provisions create their database
+	crashAt func(point string) // tests: --unsafe-crash-at
 	statsState
 }
 
@@ -63,6 +65,9 @@ type Config struct {
 	// schema files; "" means the system's temporary directory (tests).
 	TempDir string
 	Clone   CloneOptions
+	// CrashAt is called at named points of multi-step work (tests kill the
+	// process there); nil in production.
+	CrashAt func(point string)
 }
 
 // Open connects to a cluster as its superuser.
@@ -88,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("while connecting to cluster %s: %w", cfg.ID, err)
 	}
 	return &Cluster{ID: cfg.ID, admin: pool, dsnFor: cfg.DSNFor, pooler: cfg.Pooler, network: cfg.Network,
-		binDir: cfg.ToolsDir, tmpDir: cfg.TempDir, clone: cfg.Clone.withDefaults()}, nil
+		binDir: cfg.ToolsDir, tmpDir: cfg.TempDir, clone: cfg.Clone.withDefaults(), crashAt: cfg.CrashAt}, nil
 }
 
 // Close releases the admin pool.
@@ -218,9 +223,22 @@ type Tenant struct {
 // CreateTenant makes (or completes) the role and the database it owns, locks
 // the database to its owner, and publishes both to the pooler.
 func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
-	roleExisted, err := c.RoleExists(ctx, t.Role)
+	var roleExisted, dbExisted bool
+	err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)`, t.Role, t.Database).Scan(&roleExisted, &dbExisted)
 	if err != nil {
 		return err
+	}
+	if c.warm != nil && !roleExisted && !dbExisted {
+		// A first attempt takes a database made ahead of time (warmpool.go):
+		// owner, extensions and CONNECT are already as below.
+		claimed, err := c.claimWarm(ctx, t)
+		if err != nil {
+			return err
+		}
+		if claimed {
+			return c.SyncPooler(ctx)
+		}
 	}
 	if err := c.EnsureLoginRole(ctx, t.Role, t.Password, t.ConnectionLimit, t.StatementTimeout, t.IdleTransactionTimeout); err != nil {
 		return err

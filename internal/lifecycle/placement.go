@@ -79,6 +79,9 @@ func (s *Service) Place(ctx context.Context, region, clusterID, version string) 
 	}
 	versions := offeredVersions(clusters)
 	if len(versions) == 0 {
+		if len(clusters) > 0 {
+			return nil, domainerr.New(domainerr.Conflict, "no cluster is open for new projects: every cluster is cordoned, draining or offline")
+		}
 		return nil, domainerr.New(domainerr.Unavailable, "no cluster is open for new projects")
 	}
 	if version == "" {

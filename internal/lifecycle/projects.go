@@ -42,6 +42,11 @@ type CreateProjectParams struct {
 	AlwaysOn        *bool
 	ClusterID       string // chosen cluster
 	PostgresVersion string
+	// Place picks the cluster inside the create transaction (region ""
+	// = any, PostgresVersion), replacing ClusterID: concurrent creates then
+	// see each other and spread (docs/fleet.md).
+	Place  bool
+	Region string
 }
 
 var slugRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
@@ -112,6 +117,20 @@ func (s *Service) createProjectTx(ctx context.Context, tx pgx.Tx, org *store.Org
 	alwaysOn := in.Environment == "production"
 	if in.AlwaysOn != nil {
 		alwaysOn = *in.AlwaysOn
+	}
+	if in.Place {
+		c, err := store.PlaceTx(ctx, tx, in.Region, in.PostgresVersion)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c == nil {
+			where := ""
+			if in.Region != "" {
+				where = " in region " + in.Region
+			}
+			return nil, nil, conflictf("no cluster can take a new project: every cluster offering postgres %s%s is cordoned, draining, offline or full", in.PostgresVersion, where)
+		}
+		in.ClusterID = c.ID
 	}
 	pw := s.seal(newPassword())
 	suffix := randomLower(10)

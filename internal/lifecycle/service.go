@@ -162,6 +162,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobProjectExport:            &exportHandler{s},
 		JobProjectImport:            &importHandler{s},
 		JobProjectApplyNetwork:      &networkHandler{s},
+		JobProjectMove:              &moveHandler{s},
+		JobProjectMoveCleanup:       &moveCleanupHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -14,12 +15,14 @@ import (
 // a unix socket address.
 const maxSocketPath = 90
 
-// SocketDir is the private unix socket directory of an archiving cluster
-// (Config.ArchiveCommand): DataDir/run, or a short path under /tmp named
-// after the data dir when that one would be too long for a socket address.
+// SocketDir is the cluster's private unix socket directory (pgBouncer's
+// server logins, pgBackRest): DataDir/run, or a short path under /tmp named
+// after the data dir when that one would be too long for a socket address
+// or has characters pgBouncer's connection strings cannot carry.
 func (c *Cluster) SocketDir() string {
 	d := filepath.Join(c.dataDir, "run")
-	if len(d) <= maxSocketPath {
+	// pgBouncer's connection strings take the directory unquoted.
+	if len(d) <= maxSocketPath && bouncerDBName.MatchString(strings.ReplaceAll(d, "/", "")) {
 		return d
 	}
 	sum := sha256.Sum256([]byte(c.dataDir))

@@ -78,7 +78,7 @@ type Config struct {
 	FallbackPooledBase  int
 	FallbackSessionBase int // default 17432
 	MaxConnections      int // postgres max_connections, default 500
-	PoolerMaxClientConn int // pgbouncer max_client_conn, default 5000
+	PoolerMaxClientConn int // pgbouncer max_client_conn, default 10000
 	// Fast trades durability for speed (tests only): fsync
 	// and full_page_writes off, initdb --no-sync, and a fresh PGDATA is copied
 	// from a per-machine initdb template (so Fast clusters share its admin
@@ -156,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		cfg.MaxConnections = 500
 	}
 	if cfg.PoolerMaxClientConn <= 0 {
-		cfg.PoolerMaxClientConn = 5000
+		cfg.PoolerMaxClientConn = 10000
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -254,10 +254,25 @@ func (c *Cluster) prepare(ctx context.Context) error {
 	// pgbouncer needs more descriptors than the usual soft limit of 1024.
 	// Re-setting the limit Go already raised makes os/exec pass it on to
 	// children instead of restoring the original soft limit.
+	// Each client holds one descriptor and each server connection another;
+	// root may raise the hard limit to what max_client_conn needs.
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		want := uint64(c.cfg.PoolerMaxClientConn) + uint64(c.cfg.MaxConnections) + 1024
+		hard := lim.Max
+		if lim.Max < want && os.Geteuid() == 0 {
+			lim.Max = want
+		}
 		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if err != nil && lim.Max != hard {
+			lim.Max, lim.Cur = hard, hard // e.g. a container without CAP_SYS_RESOURCE
+			err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		}
+		if err != nil || lim.Cur < want {
+			c.log.Warn("the open-files limit is below what pgbouncer's max_client_conn needs", "component", "pgbouncer",
+				"limit", lim.Cur, "wanted", want, "max_client_conn", c.cfg.PoolerMaxClientConn)
+		}
 	}
 	return nil
 }

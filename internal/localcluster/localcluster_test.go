@@ -262,13 +262,13 @@ func TestCluster(t *testing.T) {
 		}
 		ini, _ := os.ReadFile(filepath.Join(dir, "pgbouncer", "databases.ini"))
 		// connlimit 15: 10 pooled connections, half per pgbouncer.
-		wantLine := fmt.Sprintf("appdb = host=127.0.0.1 port=%d dbname=appdb max_db_connections=5\n", c.DirectPort())
+		wantLine := fmt.Sprintf("appdb = host=%s port=%d dbname=appdb max_db_connections=5\n", c.SocketDir(), c.DirectPort())
 		sessionIni, _ := os.ReadFile(filepath.Join(dir, "pgbouncer", "databases-session.ini"))
 		if !strings.Contains(string(sessionIni), wantLine) {
 			t.Fatalf("databases-session.ini:\n%s", sessionIni)
 		}
 		if !strings.Contains(string(ini), wantLine) ||
-			!strings.Contains(string(ini), fmt.Sprintf("otherdb = host=127.0.0.1 port=%d dbname=otherdb\n", c.DirectPort())) ||
+			!strings.Contains(string(ini), fmt.Sprintf("otherdb = host=%s port=%d dbname=otherdb\n", c.SocketDir(), c.DirectPort())) ||
 			strings.Contains(string(ini), "controldb") || strings.Contains(string(ini), "bad name") ||
 			strings.Contains(string(ini), "postgres =") {
 			t.Fatalf("databases.ini:\n%s", ini)

@@ -18,8 +18,8 @@ func TestRenderDatabasesPoolSettings(t *testing.T) {
 		{name: "c", connLimit: 15, pool: parsePoolSettings([]string{"capydb.pool_size=3 host=evil", "capydb.pool_mode=statement\nx"})},
 		{name: "d", connLimit: -1, pool: parsePoolSettings([]string{"capydb.pool_size=7"})},
 	}
-	tx := string(renderDatabases(dbs, 5432, insts[0]))
-	sess := string(renderDatabases(dbs, 5432, insts[1]))
+	tx := string(renderDatabases(dbs, "127.0.0.1", 5432, insts[0]))
+	sess := string(renderDatabases(dbs, "127.0.0.1", 5432, insts[1]))
 	for _, want := range []string{
 		"a = host=127.0.0.1 port=5432 dbname=a max_db_connections=28 pool_size=28 pool_mode=session\n",
 		"b = host=127.0.0.1 port=5432 dbname=b max_db_connections=5 pool_size=3\n",

@@ -196,18 +196,17 @@ func (c *Cluster) writePostgresConfig() error {
 	b.WriteString("# Written by capydb on every start; edits are lost. Use ALTER SYSTEM for your own settings.\n")
 	fmt.Fprintf(&b, "port = %d\n", c.directPort)
 	fmt.Fprintf(&b, "listen_addresses = %s\n", pgQuote(listen))
-	// No unix sockets (socket paths in long temp dirs exceed 107 bytes, and
-	// every client uses TCP + TLS), except the private one archiving needs.
+	// One private unix socket (0700, only postgres' own OS user reaches
+	// it): pgBouncer's server logins and pgBackRest use it; every other
+	// client uses TCP + TLS.
+	if err := c.ensureSocketDir(); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "unix_socket_directories = %s\n", pgQuote(c.SocketDir()))
+	b.WriteString("unix_socket_permissions = 0700\n")
 	if c.cfg.ArchiveCommand != "" {
-		if err := c.ensureSocketDir(); err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "unix_socket_directories = %s\n", pgQuote(c.SocketDir()))
-		b.WriteString("unix_socket_permissions = 0700\n")
 		b.WriteString("wal_level = replica\narchive_mode = on\narchive_timeout = 60\n")
 		fmt.Fprintf(&b, "archive_command = %s\n", pgQuote(c.cfg.ArchiveCommand))
-	} else {
-		b.WriteString("unix_socket_directories = ''\n")
 	}
 	b.WriteString("ssl = on\n")
 	crt, key := c.serverCertFiles()
@@ -341,7 +340,9 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 	crt, key := c.serverCertFiles()
 	fmt.Fprintf(&b, "client_tls_cert_file = %s\n", crt)
 	fmt.Fprintf(&b, "client_tls_key_file = %s\n", key)
-	b.WriteString("server_tls_sslmode = require\n")
+	// Server connections go over postgres' private unix socket (see
+	// renderDatabases): no TLS there.
+	b.WriteString("server_tls_sslmode = disable\n")
 	// Without explicit CA files pgbouncer loads the system CA bundle on
 	// every start and RELOAD (~40 ms each, measured); our own CA is enough.
 	fmt.Fprintf(&b, "server_tls_ca_file = %s\n", filepath.Join(c.tlsDir, "ca.crt"))

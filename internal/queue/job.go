@@ -135,7 +135,12 @@ func Enqueue(ctx context.Context, db store.DB, p EnqueueParams) (*Job, error) {
 	}
 	j, err := scanJob(db.QueryRow(ctx, `INSERT INTO jobs (id, type, organization_id, project_id,
 			preview_database_id, cluster_id, locked_resource, payload, max_attempts, run_at)
-		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''), $8, $9, coalesce($10, now()))
+		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''),
+			-- A job of a project or preview belongs to its cluster even when the
+			-- caller did not say so: only that cluster's node can run it.
+			coalesce(NULLIF($6, ''), (SELECT cluster_id FROM preview_databases WHERE id = NULLIF($5, '')),
+				(SELECT cluster_id FROM projects WHERE id = NULLIF($4, ''))),
+			NULLIF($7, ''), $8, $9, coalesce($10, now()))
 		RETURNING `+jobColumns,
 		p.ID, p.Type, p.OrganizationID, p.ProjectID, p.PreviewID, p.ClusterID, p.LockedResource, payload,
 		p.MaxAttempts, runAt))

@@ -16,65 +16,90 @@ import (
 )
 
 // heartbeatLoop renews the leases of this worker's running jobs and cancels
-// any job whose lease was taken away.
+// any job whose lease was taken away. After a failed renewal (the control
+// database is failing over) it retries every second, so leases are renewed
+// as soon as a primary answers again, before any reaper's grace runs out.
 func (w *Worker) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	t := time.NewTimer(w.cfg.HeartbeatInterval)
 	defer t.Stop()
+	next := w.cfg.HeartbeatInterval
 	for {
+		t.Reset(next)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		keys := make([]runKey, 0, len(w.running))
-		idsRunning := make([]string, 0, len(w.running))
-		attempts := make([]int32, 0, len(w.running))
-		for k := range w.running {
-			keys = append(keys, k)
-			idsRunning = append(idsRunning, k.id)
-			attempts = append(attempts, int32(k.attempt))
+		next = w.cfg.HeartbeatInterval
+		if !w.renewLeases(ctx) {
+			next = min(time.Second, w.cfg.HeartbeatInterval)
 		}
-		w.mu.Unlock()
-		if len(keys) == 0 {
-			continue
-		}
-		// Renew only the attempt this worker is running: after a lost lease
-		// the job may have been re-claimed, by another worker or by this one.
-		rows, err := w.pool.Query(ctx, `UPDATE jobs j SET lease_expires_at = now() + $3::interval
-			FROM unnest($1::text[], $2::int[]) AS r(id, attempts)
-			WHERE j.id = r.id AND j.attempts = r.attempts AND j.claimed_by = $4 AND j.state = 'running'
-			RETURNING j.id, j.attempts`,
-			idsRunning, attempts, pgInterval(w.cfg.LeaseDuration), w.cfg.WorkerID)
-		if err != nil {
-			w.log.Warn("lease renewal failed", "error", err)
-			continue
-		}
-		renewed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runKey, error) {
-			var k runKey
-			return k, r.Scan(&k.id, &k.attempt)
-		})
-		if err != nil {
-			continue
-		}
-		kept := map[runKey]bool{}
-		for _, k := range renewed {
-			kept[k] = true
-		}
-		w.mu.Lock()
-		for _, k := range keys {
-			if cancel, ok := w.running[k]; ok && !kept[k] {
-				cancel(errLeaseLost)
-			}
-		}
-		w.mu.Unlock()
 	}
 }
 
+// renewLeases renews this worker's leases once; false when the control
+// database could not be asked.
+func (w *Worker) renewLeases(ctx context.Context) bool {
+	w.mu.Lock()
+	keys := make([]runKey, 0, len(w.running))
+	idsRunning := make([]string, 0, len(w.running))
+	attempts := make([]int32, 0, len(w.running))
+	for k := range w.running {
+		keys = append(keys, k)
+		idsRunning = append(idsRunning, k.id)
+		attempts = append(attempts, int32(k.attempt))
+	}
+	w.mu.Unlock()
+	if len(keys) == 0 {
+		return true
+	}
+	// Renew only the attempt this worker is running: after a lost lease
+	// the job may have been re-claimed, by another worker or by this one.
+	rows, err := w.pool.Query(ctx, `UPDATE jobs j SET lease_expires_at = now() + $3::interval
+		FROM unnest($1::text[], $2::int[]) AS r(id, attempts)
+		WHERE j.id = r.id AND j.attempts = r.attempts AND j.claimed_by = $4 AND j.state = 'running'
+		RETURNING j.id, j.attempts`,
+		idsRunning, attempts, pgInterval(w.cfg.LeaseDuration), w.cfg.WorkerID)
+	if err != nil {
+		w.log.Warn("lease renewal failed", "error", err)
+		return false
+	}
+	renewed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runKey, error) {
+		var k runKey
+		return k, r.Scan(&k.id, &k.attempt)
+	})
+	if err != nil {
+		w.log.Warn("lease renewal failed", "error", err)
+		return false
+	}
+	kept := map[runKey]bool{}
+	for _, k := range renewed {
+		kept[k] = true
+	}
+	w.mu.Lock()
+	for _, k := range keys {
+		if cancel, ok := w.running[k]; ok && !kept[k] {
+			cancel(errLeaseLost)
+		}
+	}
+	w.mu.Unlock()
+	return true
+}
+
+// reapLoop reaps expired leases. After the control database could not be
+// reached it waits a heartbeat interval before reaping again: every live
+// worker's leases ran out during the outage too, and their heartbeats
+// (retrying every second) must get the chance to renew them first, or a job
+// still running would be handed out a second time.
 func (w *Worker) reapLoop(ctx context.Context) {
+	var failedAt time.Time
 	bgsvc.Every(ctx, w.cfg.ReapInterval, func(ctx context.Context) {
+		if !failedAt.IsZero() && time.Since(failedAt) < w.cfg.HeartbeatInterval {
+			return
+		}
 		if n, err := w.Reap(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("reaping expired leases failed", "error", err)
+			failedAt = time.Now()
 		} else if n > 0 {
 			w.log.Info("reclaimed jobs with expired leases", "count", n)
 			w.Wake()
@@ -111,9 +136,9 @@ func (w *Worker) Reap(ctx context.Context) (int, error) {
 // attempt is failed only by a worker that has the type's handler ($1), so
 // its OnFail hook runs; earlier attempts anyone can reap.
 const reapSQL = `WITH due AS (
-		SELECT ` + jobColumns + ` FROM jobs
+		SELECT ` + jobColumns + ` FROM jobs j
 		WHERE state = 'running' AND lease_expires_at < now()
-		  AND (attempts < max_attempts OR type = ANY($1))
+		  AND (attempts < max_attempts OR type = ANY($1)) AND ` + "$scope" + `
 		ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
 	UPDATE jobs j SET
 		state = CASE WHEN j.attempts < j.max_attempts THEN 'pending' ELSE 'failed' END,
@@ -133,7 +158,8 @@ const reapSQL = `WITH due AS (
 func (w *Worker) reapBatch(ctx context.Context, types []string) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, reapSQL, types, w.cfg.ReapBatch, exhausted)
+		rows, err := tx.Query(ctx, strings.Replace(reapSQL, "$scope", scopeSQL(4), 1),
+			append([]any{types, w.cfg.ReapBatch, exhausted}, w.cfg.Scope.args()...)...)
 		if err != nil {
 			return err
 		}

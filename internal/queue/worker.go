@@ -56,6 +56,35 @@ type Config struct {
 	BackoffBase       time.Duration // default 5s
 	BackoffMax        time.Duration // default 5m
 	Logger            *slog.Logger
+	// Scope limits the jobs this worker claims and reaps to some clusters
+	// (docs/fleet.md); the zero Scope is every job.
+	Scope Scope
+}
+
+// Scope is the part of the queue a worker works: the jobs of Clusters, and
+// the jobs of no cluster when ClusterFree. A data node's worker scopes to
+// its own cluster; a control-plane worker to the cluster-free jobs (and the
+// embedded cluster's). The zero Scope is the whole queue.
+type Scope struct {
+	Clusters    []string
+	ClusterFree bool
+}
+
+// All reports whether s is the whole queue.
+func (s Scope) All() bool { return len(s.Clusters) == 0 && !s.ClusterFree }
+
+// scopeSQL is the claim and reap filter on the job row alias j; its three
+// parameters are Scope.args, starting at $n.
+func scopeSQL(n int) string {
+	return fmt.Sprintf(`($%d::bool OR (j.cluster_id IS NULL AND $%d::bool) OR j.cluster_id = ANY($%d::text[]))`, n, n+1, n+2)
+}
+
+func (s Scope) args() []any {
+	cl := s.Clusters
+	if cl == nil {
+		cl = []string{}
+	}
+	return []any{s.All(), s.ClusterFree, cl}
 }
 
 func (c *Config) defaults() {
@@ -101,6 +130,9 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[runKey]context.CancelCauseFunc
+	// claimed holds the jobs Run has claimed and not yet finished, set
+	// before their goroutine starts (running is set inside it).
+	claimed map[string]bool
 }
 
 // runKey identifies one attempt of a job run by this worker.
@@ -119,6 +151,7 @@ func NewWorker(pool *pgxpool.Pool, cfg Config, handlers map[string]Handler) *Wor
 		log:      cfg.Logger.With("component", "queue", "worker_id", cfg.WorkerID),
 		wake:     bgsvc.NewWake(),
 		running:  map[runKey]context.CancelCauseFunc{},
+		claimed:  map[string]bool{},
 	}
 }
 
@@ -144,7 +177,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	ticker := time.NewTicker(w.cfg.PollInterval)
 	defer ticker.Stop()
 	var jobs sync.WaitGroup
+	inDoubt := false
 	for {
+		// A claim whose answer was lost to a control-database outage may
+		// have committed: give such jobs back before claiming again, so they
+		// run once, now, instead of after their lease expires as attempt 2.
+		if inDoubt && w.releaseInDoubt(ctx) == nil {
+			inDoubt = false
+		}
 		// Claim as long as there is work and a free slot.
 		for {
 			select {
@@ -159,13 +199,22 @@ func (w *Worker) Run(ctx context.Context) error {
 				<-sem
 				if err != nil && ctx.Err() == nil {
 					w.log.Warn("claim failed", "error", err)
+					inDoubt = inDoubt || store.Unavailable(err)
 				}
 				break
 			}
+			w.mu.Lock()
+			w.claimed[j.ID] = true
+			w.mu.Unlock()
 			jobs.Add(1)
 			go func() {
 				defer jobs.Done()
 				defer func() { <-sem; w.Wake() }()
+				defer func() {
+					w.mu.Lock()
+					delete(w.claimed, j.ID)
+					w.mu.Unlock()
+				}()
 				w.execute(ctx, j)
 			}()
 		}
@@ -178,6 +227,29 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// releaseInDoubt returns to pending, without counting the attempt, the jobs
+// the control database says this worker holds but Run never received: claims
+// committed while their answer was lost. Run calls it between claims, so
+// every job it did receive is in claimed.
+func (w *Worker) releaseInDoubt(ctx context.Context) error {
+	w.mu.Lock()
+	mine := make([]string, 0, len(w.claimed))
+	for id := range w.claimed {
+		mine = append(mine, id)
+	}
+	w.mu.Unlock()
+	tag, err := w.pool.Exec(ctx, `UPDATE jobs SET state = 'pending', attempts = attempts - 1, claimed_by = NULL,
+			lease_expires_at = NULL, run_at = now(), updated_at = now()
+		WHERE claimed_by = $1 AND state = 'running' AND NOT (id = ANY($2))`, w.cfg.WorkerID, mine)
+	if err != nil {
+		return err
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		w.log.Warn("gave back jobs claimed while the control database was unreachable", "count", n)
+	}
+	return nil
 }
 
 // Wake makes the worker look for jobs now.
@@ -204,12 +276,14 @@ func (w *Worker) claim(ctx context.Context) (*Job, error) {
 			WHERE id = (
 				SELECT id FROM jobs j
 				WHERE j.state = 'pending' AND j.run_at <= now() AND j.type = ANY($3) AND NOT (j.id = ANY($4))
+				  AND `+scopeSQL(5)+`
 				  AND (j.locked_resource IS NULL OR NOT EXISTS (
 					SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.locked_resource = j.locked_resource))
 				ORDER BY j.run_at, j.created_at
 				LIMIT 1
 				FOR UPDATE SKIP LOCKED)
-			RETURNING `+jobColumns, w.cfg.WorkerID, pgInterval(w.cfg.LeaseDuration), types, busy))
+			RETURNING `+jobColumns, append([]any{w.cfg.WorkerID, pgInterval(w.cfg.LeaseDuration), types, busy},
+			w.cfg.Scope.args()...)...))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}

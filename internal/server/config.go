@@ -126,8 +126,22 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	TLSReloadInterval      time.Duration
 
+	// Node runs `capydb node` (docs/fleet.md): the embedded cluster run for
+	// a control plane elsewhere, whose control database DatabaseURL (the
+	// node's own login) is; no API, no migrations, and a worker that claims
+	// only this cluster's jobs.
+	Node bool
+	// HeartbeatInterval is how often a node reports that it is alive (default 5s).
+	HeartbeatInterval time.Duration
+
 	// Fast turns off durability in the embedded cluster (tests only).
 	Fast bool
+	// WarmPool is how many databases the embedded cluster keeps made ahead
+	// of time for provisions to claim (0: none).
+	WarmPool int
+	// CrashAt kills the process at a named point of multi-step work (tests
+	// only: --unsafe-crash-at warm-claim).
+	CrashAt string
 	// PrintTo receives the human-readable start banner (URL and first key).
 	PrintTo *os.File
 }
@@ -181,6 +195,12 @@ func (c *Config) validate() error {
 	}
 	if c.TLSCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-ca needs --tls-cert and --tls-key")
+	}
+	if c.Node && (c.DatabaseURL == "" || !c.EmbeddedCluster) {
+		return fmt.Errorf("capydb node needs --database-url (the node's control-database URL from `capydb admin node add`)")
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
 	}
 	if !c.EmbeddedCluster && c.DatabaseURL == "" {
 		return fmt.Errorf("--database-url is required when --embedded-cluster=false")

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,8 +64,9 @@ type Server struct {
 	api          *api.Server
 	http         *http.Server
 	listener     net.Listener
-	tmpDir       string // private scratch files (dumps), swept at start
-	clusterID    string // the local cluster's id ("" without one)
+	tmpDir       string              // private scratch files (dumps), swept at start
+	clusterID    string              // the local cluster's id ("" without one)
+	warm         *dataplane.WarmPool // the local cluster's warm pool (nil without one)
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -148,7 +150,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Migrate(ctx); err != nil {
+	if cfg.Node {
+		// A node's login may not change the schema: the control plane migrates.
+		if ok, err := s.store.MigrationsCurrent(ctx); err != nil {
+			return nil, fmt.Errorf("while checking the control database's schema: %w", err)
+		} else if !ok {
+			return nil, errors.New("the control database's schema is older than this node: upgrade and start the control plane first")
+		}
+	} else if err := s.store.Migrate(ctx); err != nil {
 		return nil, err
 	}
 	// Dumps of tenant data live only in a private directory under the data
@@ -201,13 +210,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			SessionPort:     s.cluster.SessionPort(),
 			PostgresVersion: s.cluster.PostgresMajor(), State: "active",
 		}
-		if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
+		if cfg.Node {
+			if c, err = s.registerNode(ctx, c); err != nil {
+				return nil, err
+			}
+		} else if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
 			return nil, fmt.Errorf("while registering the local cluster: %w", err)
 		}
 		// pg_dump/pg_restore for clones, dumps and restores; dumps of tenant
 		// data only in the private temp directory.
 		dp, err := dataplane.Open(ctx, dataplane.Config{ID: c.ID, DSNFor: s.cluster.AdminDSNFor, Pooler: s.cluster, Network: s.cluster,
-			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir})
+			MaxConns: int32(cfg.Workers + 5), ToolsDir: s.cluster.BinDir(), TempDir: s.tmpDir, CrashAt: crashAt(cfg.CrashAt, log)})
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +234,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		s.warm = dp.EnableWarmPool(cfg.WarmPool, log)
 		// The HBA files follow the store (e.g. after the data dir moved).
 		if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
 			log.Warn("could not apply the projects' network rules", "error", err)
@@ -234,8 +248,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		log.Info("local cluster registered", "cluster_id", c.ID, "direct_port", c.DirectPort, "pooled_port", c.PooledPort)
 	}
 
-	if err := s.bootstrap(ctx); err != nil {
-		return nil, err
+	if !cfg.Node {
+		if err := s.bootstrap(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -265,9 +281,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}})
 		s.run(runCtx, s.logCollector.Run)
 	}
+	if cfg.Node {
+		s.startNodeWork(runCtx)
+		return s, nil
+	}
 	if cfg.has("worker") {
-		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log}, s.lifecycle.Handlers())
+		// The control worker runs the cluster-free jobs and those of the
+		// embedded cluster; every other cluster's jobs wait for its node.
+		scope := queue.Scope{ClusterFree: true}
+		if s.clusterID != "" {
+			scope.Clusters = []string{s.clusterID}
+		}
+		s.worker = queue.NewWorker(s.store.Pool, queue.Config{Concurrency: cfg.Workers, Logger: log, Scope: scope}, s.lifecycle.Handlers())
 		s.run(runCtx, s.worker.Run)
+		if s.warm != nil {
+			s.run(runCtx, s.warm.Run)
+		}
 		s.run(runCtx, lifecycle.NewPreviewReaper(s.lifecycle, bgsvc.PeriodicConfig{
 			Interval: cfg.PreviewReaperInterval, Clock: cfg.Clock, Logger: log}).Run)
 		if cfg.EphemeralDatabases {
@@ -369,10 +398,14 @@ func (s *Server) serveAPI(ctx context.Context) error {
 // caCert is what GET /v1/ca.pem serves: the embedded cluster's CA (none
 // without the embedded cluster).
 func (s *Server) caCert() ([]byte, error) {
-	if s.cluster == nil {
-		return nil, nil
+	var own []byte
+	if s.cluster != nil {
+		var err error
+		if own, err = s.cluster.CACertPEM(); err != nil {
+			return nil, err
+		}
 	}
-	return s.cluster.CACertPEM()
+	return s.fleetCAs(own)
 }
 
 // Errors delivers fatal runtime errors (e.g. the listener failing).
@@ -473,6 +506,10 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 		comp := api.StatusComponent{Name: "cluster " + c.ID, Status: "operational", Region: c.Region}
 		h, ok := handles[c.ID]
 		switch {
+		case !ok && c.NodeRole != "":
+			if c.LastHeartbeatAt == nil || store.EffectiveState(c, time.Now()) == store.ClusterOffline {
+				comp.Status, comp.Message = "outage", "its node stopped sending heartbeats"
+			}
 		case !ok:
 			comp.Status, comp.Message = "degraded", "not reachable from this server"
 		case h.Ping(ctx) != nil:
@@ -572,4 +609,19 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// crashAt returns the hook that SIGKILLs this process at the named point
+// (tests of crash safety); nil without --unsafe-crash-at.
+func crashAt(point string, log *slog.Logger) func(string) {
+	if point == "" {
+		return nil
+	}
+	return func(at string) {
+		if at == point {
+			log.Warn("crashing on purpose (--unsafe-crash-at)", "point", at)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }

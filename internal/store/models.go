@@ -111,17 +111,24 @@ type Cluster struct {
 	SessionPort     int // session-mode pgBouncer; 0 when the cluster has none
 	PostgresVersion string
 	State           string
+	// NodeRole is the control-database login of the `capydb node` that runs
+	// the cluster ("" for the embedded cluster); LastHeartbeatAt is that
+	// node's last sign of life (nil: never, or the embedded cluster).
+	NodeRole        string
+	LastHeartbeatAt *time.Time
+	CAPEM           string // the CA the cluster's server certificate chains to
+	MaxProjects     int    // placement cap; 0 = none
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
 
 const clusterColumns = `id, name, provider, region, public_host, direct_port, pooled_port, session_port,
-	postgres_version, state, created_at, updated_at`
+	postgres_version, state, coalesce(node_role, ''), last_heartbeat_at, ca_pem, max_projects, created_at, updated_at`
 
 func scanCluster(row pgx.Row) (*Cluster, error) {
 	return scanOne(row, func(c *Cluster) []any {
 		return []any{&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort, &c.SessionPort,
-			&c.PostgresVersion, &c.State, &c.CreatedAt, &c.UpdatedAt}
+			&c.PostgresVersion, &c.State, &c.NodeRole, &c.LastHeartbeatAt, &c.CAPEM, &c.MaxProjects, &c.CreatedAt, &c.UpdatedAt}
 	})
 }
 

@@ -18,6 +18,7 @@ var Catalogue = []string{
 	"job.completed", "job.failed", "project.ready", "project.deleted", "backup.completed",
 	"preview.ready", "preview.deleted", "import.completed", "restore.completed",
 	"credentials.rotated", "alert.triggered", "alert.resolved",
+	"project.moved", // † self-hosted fleets (docs/fleet.md)
 }
 
 // TestEvent is the synthetic event of the test route; it cannot be subscribed to.

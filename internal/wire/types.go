@@ -165,6 +165,11 @@ type Cluster struct {
 	State                       string   `json:"state"`
 	SupportsPointInTimeRecovery bool     `json:"supports_point_in_time_recovery"`
 	BackupStorage               string   `json:"backup_storage,omitempty"`
+	// Projects † counts the cluster's live projects (its load, docs/fleet.md).
+	Projects int `json:"projects"`
+	// LastHeartbeatAt † is when the cluster's node last reported (absent for
+	// the embedded cluster, which has no node of its own).
+	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
 }
 
 // RestorePoint is the wire form of a restore point.

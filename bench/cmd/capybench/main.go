@@ -47,16 +47,21 @@ type options struct {
 	runID        string
 	args         []string
 	gitRev       string
+	// perf (perfbench.go)
+	perfPool       int
+	pooledClients  int
+	pooledDuration time.Duration
+	apiDuration    time.Duration
 }
 
-var allBenchmarks = []string{"provision", "queue", "density", "webhooks"}
+var allBenchmarks = []string{"provision", "queue", "density", "webhooks", "perf"}
 
 func main() {
 	o := &options{}
 	var only, bin string
 	var rebuild bool
 	flag.StringVar(&o.out, "out", "bench/results", "directory for <name>.json and summary.md")
-	flag.StringVar(&only, "only", strings.Join(allBenchmarks, ","), "benchmarks to run: provision, queue, density, webhooks")
+	flag.StringVar(&only, "only", strings.Join(allBenchmarks, ","), "benchmarks to run: provision, queue, density, webhooks, perf")
 	flag.IntVar(&o.provisionN, "provision-n", 100, "projects per concurrency level in the provision benchmark (and floor iterations)")
 	flag.IntVar(&o.densityN, "density-n", 1000, "projects created in the density benchmark")
 	flag.IntVar(&o.densityConc, "density-concurrency", 10, "concurrent clients in the density benchmark")
@@ -76,6 +81,10 @@ func main() {
 	flag.BoolVar(&o.queueDurable, "queue-durable", false, "queue benchmark on a durable cluster on disk instead of clustertest's fast tmpfs cluster")
 	flag.StringVar(&serverLogLevel, "server-log-level", "warn", "--log-level of the servers (their log is kept next to the temp dir when something fails)")
 	flag.StringVar(&o.gitRev, "rev", "", "source revision to record (default: git describe --tags --always --dirty)")
+	flag.IntVar(&o.perfPool, "perf-pool", 100, "perf: the server's --warm-pool (the c=20 burst creates min(100, this) projects)")
+	flag.IntVar(&o.pooledClients, "pooled-clients", 5000, "perf: concurrent clients on one project's pooled URL (0 = skip)")
+	flag.DurationVar(&o.pooledDuration, "pooled-duration", time.Minute, "perf: how long each pooled client runs one transaction a second")
+	flag.DurationVar(&o.apiDuration, "api-round", 5*time.Second, "perf: length of each API / bare-handler load round (2 rounds each, after one warm-up round)")
 	flag.Parse()
 	o.args = os.Args[1:]
 
@@ -125,7 +134,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	}
 	logf("machine: %d cores (%s), %d MiB RAM, %s, load %s", o.nproc, o.machine.CPUModel, o.machine.MemTotalMiB, o.machine.Postgres, o.machine.LoadAvg)
 
-	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] || o.only["pitr"] {
+	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] || o.only["pitr"] || o.only["perf"] {
 		var err error
 		if o.bin, err = resolveBinary(ctx, bin, rebuild); err != nil {
 			logf("error: %v", err)
@@ -168,6 +177,9 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 		case "cliwait": // cliwaitbench.go
 			bctx, cancel = context.WithTimeout(ctx, 15*time.Minute)
 			res, err = runCLIWait(bctx, o)
+		case "perf": // perfbench.go
+			bctx, cancel = context.WithTimeout(ctx, 30*time.Minute)
+			res, err = runPerf(bctx, o)
 		case "studio": // studiobench.go
 			bctx, cancel = context.WithTimeout(ctx, 20*time.Minute)
 			res, err = runStudioBench(bctx, o)
@@ -203,6 +215,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	appendCLIWaitSummary(o.out) // cliwaitbench.go
 	appendStudioSummary(o.out)  // studiobench.go
 	appendPITRSummary(o.out)    // pitrbench.go
+	appendPerfSummary(o.out)    // perfbench.go
 	logf("wrote %s", filepath.Join(o.out, "summary.md"))
 	if failed || ctx.Err() != nil {
 		return 1

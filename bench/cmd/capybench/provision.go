@@ -130,7 +130,7 @@ type ProvisionResult struct {
 
 func runProvision(ctx context.Context, o *options) (*ProvisionResult, error) {
 	res := &ProvisionResult{Meta: newMeta(o), N: o.provisionN, Warmup: o.warmup}
-	srv, err := StartServer(ctx, o.bin, o.tmpBase, "provision")
+	srv, err := StartServer(ctx, o.bin, o.tmpBase, "provision", "--warm-pool", "0") // the cold path; perfbench.go measures the warm one
 	if err != nil {
 		return nil, fmt.Errorf("starting the server: %w", err)
 	}

@@ -39,6 +39,7 @@ type Server struct {
 	exitErr error
 	logFile *os.File
 	once    sync.Once
+	extra   []string // more server flags
 }
 
 // serverLogLevel is the servers' --log-level (-server-log-level).
@@ -66,9 +67,9 @@ func freePorts(n int) ([]int, error) {
 
 // StartServer launches bin with a fresh data dir under base and waits until
 // /readyz answers 200. A port taken between picking and binding is retried.
-func StartServer(ctx context.Context, bin, base, label string) (*Server, error) {
+func StartServer(ctx context.Context, bin, base, label string, extra ...string) (*Server, error) {
 	for attempt := 1; ; attempt++ {
-		s, err := startServerOnce(ctx, bin, base, label)
+		s, err := startServerOnce(ctx, bin, base, label, extra)
 		if err == nil || attempt == 3 || ctx.Err() != nil ||
 			!(strings.Contains(err.Error(), "in use") || strings.Contains(err.Error(), "could not bind")) {
 			return s, err
@@ -82,7 +83,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func startServerOnce(ctx context.Context, bin, base, label string) (*Server, error) {
+func startServerOnce(ctx context.Context, bin, base, label string, extra []string) (*Server, error) {
 	root, err := os.MkdirTemp(base, "capybench-"+label+"-")
 	if err != nil {
 		return nil, fmt.Errorf("while creating the server temp dir: %w", err)
@@ -93,7 +94,7 @@ func startServerOnce(ctx context.Context, bin, base, label string) (*Server, err
 		return nil, err
 	}
 	s := &Server{Bin: bin, Root: root, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		exited: make(chan struct{})}
+		exited: make(chan struct{}), extra: extra}
 	registerCleanup(func() { s.Stop() })
 	if err := s.start(ctx); err != nil {
 		tail := s.logTail(30)
@@ -124,6 +125,7 @@ func (s *Server) start(ctx context.Context) error {
 		// The benchmark polls jobs every 2 ms from one address; the API's
 		// per-client rate limit would answer 429 to that.
 		"--rate-limit-api", "off")
+	s.cmd.Args = append(s.cmd.Args, s.extra...)
 	s.cmd.Env = os.Environ()
 	s.cmd.Stderr = s.logFile
 	// Own process group: a Ctrl-C on the terminal reaches only capybench,

@@ -179,13 +179,15 @@ export type Cluster = {
     direct_port: number;
     extensions: Array<string>;
     id: string;
+    last_heartbeat_at?: string;
     name: string;
     pooled_port: number;
     postgres_version: string;
+    projects: number;
     provider: 'embedded' | 'external';
     public_host: string;
     region: string;
-    state: 'active' | 'draining' | 'offline';
+    state: 'active' | 'cordoned' | 'draining' | 'offline';
     supports_point_in_time_recovery: boolean;
 };
 
@@ -362,7 +364,7 @@ export type CreateWebhookEndpointBody = {
     /**
      * omitted, null or [] = all events
      */
-    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'> | null;
+    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'> | null;
     /**
      * default true
      */
@@ -588,7 +590,7 @@ export type Job = {
     retry_classification: 'transient' | 'permanent' | '';
     started_at?: string;
     state: 'pending' | 'running' | 'completed' | 'failed';
-    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
+    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
     updated_at: string;
 };
 
@@ -1641,7 +1643,7 @@ export type UpdateWebhookEndpointBody = {
     /**
      * [] = all events
      */
-    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'>;
+    event_types?: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'>;
     is_active?: boolean;
     url?: string;
 };
@@ -1707,7 +1709,7 @@ export type WebhookDelivery = {
     delivered_at?: string;
     endpoint_id: string;
     event_id?: string;
-    event_type: 'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'webhook.test';
+    event_type: 'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved' | 'webhook.test';
     id: string;
     last_error?: string;
     max_attempts: number;
@@ -1736,7 +1738,7 @@ export type WebhookEndpoint = {
     /**
      * subscribed events; [] = all events
      */
-    event_types: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved'>;
+    event_types: Array<'job.completed' | 'job.failed' | 'project.ready' | 'project.deleted' | 'backup.completed' | 'preview.ready' | 'preview.deleted' | 'import.completed' | 'restore.completed' | 'credentials.rotated' | 'alert.triggered' | 'alert.resolved' | 'project.moved'>;
     health: 'healthy' | 'failing' | 'disabled';
     id: string;
     is_active: boolean;
