@@ -425,6 +425,7 @@ func (e ClusterProvider) Valid() bool {
 // Defines values for ClusterState.
 const (
 	ClusterStateActive   ClusterState = "active"
+	ClusterStateCordoned ClusterState = "cordoned"
 	ClusterStateDraining ClusterState = "draining"
 	ClusterStateOffline  ClusterState = "offline"
 )
@@ -433,6 +434,8 @@ const (
 func (e ClusterState) Valid() bool {
 	switch e {
 	case ClusterStateActive:
+		return true
+	case ClusterStateCordoned:
 		return true
 	case ClusterStateDraining:
 		return true
@@ -593,6 +596,7 @@ const (
 	CreateWebhookEndpointBodyEventTypesPreviewDeleted     CreateWebhookEndpointBodyEventTypes = "preview.deleted"
 	CreateWebhookEndpointBodyEventTypesPreviewReady       CreateWebhookEndpointBodyEventTypes = "preview.ready"
 	CreateWebhookEndpointBodyEventTypesProjectDeleted     CreateWebhookEndpointBodyEventTypes = "project.deleted"
+	CreateWebhookEndpointBodyEventTypesProjectMoved       CreateWebhookEndpointBodyEventTypes = "project.moved"
 	CreateWebhookEndpointBodyEventTypesProjectReady       CreateWebhookEndpointBodyEventTypes = "project.ready"
 	CreateWebhookEndpointBodyEventTypesRestoreCompleted   CreateWebhookEndpointBodyEventTypes = "restore.completed"
 )
@@ -619,6 +623,8 @@ func (e CreateWebhookEndpointBodyEventTypes) Valid() bool {
 	case CreateWebhookEndpointBodyEventTypesPreviewReady:
 		return true
 	case CreateWebhookEndpointBodyEventTypesProjectDeleted:
+		return true
+	case CreateWebhookEndpointBodyEventTypesProjectMoved:
 		return true
 	case CreateWebhookEndpointBodyEventTypesProjectReady:
 		return true
@@ -713,6 +719,8 @@ const (
 	JobTypeProjectExtensionEnable   JobType = "project.extension_enable"
 	JobTypeProjectExtensionUpdate   JobType = "project.extension_update"
 	JobTypeProjectImport            JobType = "project.import"
+	JobTypeProjectMove              JobType = "project.move"
+	JobTypeProjectMoveCleanup       JobType = "project.move_cleanup"
 	JobTypeProjectPoolerUpdate      JobType = "project.pooler_update"
 	JobTypeProjectRestore           JobType = "project.restore"
 	JobTypeProjectRotateCredentials JobType = "project.rotate_credentials"
@@ -754,6 +762,10 @@ func (e JobType) Valid() bool {
 	case JobTypeProjectExtensionUpdate:
 		return true
 	case JobTypeProjectImport:
+		return true
+	case JobTypeProjectMove:
+		return true
+	case JobTypeProjectMoveCleanup:
 		return true
 	case JobTypeProjectPoolerUpdate:
 		return true
@@ -1736,6 +1748,7 @@ const (
 	UpdateWebhookEndpointBodyEventTypesPreviewDeleted     UpdateWebhookEndpointBodyEventTypes = "preview.deleted"
 	UpdateWebhookEndpointBodyEventTypesPreviewReady       UpdateWebhookEndpointBodyEventTypes = "preview.ready"
 	UpdateWebhookEndpointBodyEventTypesProjectDeleted     UpdateWebhookEndpointBodyEventTypes = "project.deleted"
+	UpdateWebhookEndpointBodyEventTypesProjectMoved       UpdateWebhookEndpointBodyEventTypes = "project.moved"
 	UpdateWebhookEndpointBodyEventTypesProjectReady       UpdateWebhookEndpointBodyEventTypes = "project.ready"
 	UpdateWebhookEndpointBodyEventTypesRestoreCompleted   UpdateWebhookEndpointBodyEventTypes = "restore.completed"
 )
@@ -1763,6 +1776,8 @@ func (e UpdateWebhookEndpointBodyEventTypes) Valid() bool {
 		return true
 	case UpdateWebhookEndpointBodyEventTypesProjectDeleted:
 		return true
+	case UpdateWebhookEndpointBodyEventTypesProjectMoved:
+		return true
 	case UpdateWebhookEndpointBodyEventTypesProjectReady:
 		return true
 	case UpdateWebhookEndpointBodyEventTypesRestoreCompleted:
@@ -1784,6 +1799,7 @@ const (
 	WebhookDeliveryEventTypePreviewDeleted     WebhookDeliveryEventType = "preview.deleted"
 	WebhookDeliveryEventTypePreviewReady       WebhookDeliveryEventType = "preview.ready"
 	WebhookDeliveryEventTypeProjectDeleted     WebhookDeliveryEventType = "project.deleted"
+	WebhookDeliveryEventTypeProjectMoved       WebhookDeliveryEventType = "project.moved"
 	WebhookDeliveryEventTypeProjectReady       WebhookDeliveryEventType = "project.ready"
 	WebhookDeliveryEventTypeRestoreCompleted   WebhookDeliveryEventType = "restore.completed"
 	WebhookDeliveryEventTypeWebhookTest        WebhookDeliveryEventType = "webhook.test"
@@ -1811,6 +1827,8 @@ func (e WebhookDeliveryEventType) Valid() bool {
 	case WebhookDeliveryEventTypePreviewReady:
 		return true
 	case WebhookDeliveryEventTypeProjectDeleted:
+		return true
+	case WebhookDeliveryEventTypeProjectMoved:
 		return true
 	case WebhookDeliveryEventTypeProjectReady:
 		return true
@@ -1856,6 +1874,7 @@ const (
 	WebhookEndpointEventTypesPreviewDeleted     WebhookEndpointEventTypes = "preview.deleted"
 	WebhookEndpointEventTypesPreviewReady       WebhookEndpointEventTypes = "preview.ready"
 	WebhookEndpointEventTypesProjectDeleted     WebhookEndpointEventTypes = "project.deleted"
+	WebhookEndpointEventTypesProjectMoved       WebhookEndpointEventTypes = "project.moved"
 	WebhookEndpointEventTypesProjectReady       WebhookEndpointEventTypes = "project.ready"
 	WebhookEndpointEventTypesRestoreCompleted   WebhookEndpointEventTypes = "restore.completed"
 )
@@ -1882,6 +1901,8 @@ func (e WebhookEndpointEventTypes) Valid() bool {
 	case WebhookEndpointEventTypesPreviewReady:
 		return true
 	case WebhookEndpointEventTypesProjectDeleted:
+		return true
+	case WebhookEndpointEventTypesProjectMoved:
 		return true
 	case WebhookEndpointEventTypesProjectReady:
 		return true
@@ -2143,9 +2164,11 @@ type Cluster struct {
 	DirectPort                  int64           `json:"direct_port"`
 	Extensions                  []string        `json:"extensions"`
 	ID                          string          `json:"id"`
+	LastHeartbeatAt             *time.Time      `json:"last_heartbeat_at,omitempty"`
 	Name                        string          `json:"name"`
 	PooledPort                  int64           `json:"pooled_port"`
 	PostgresVersion             string          `json:"postgres_version"`
+	Projects                    int64           `json:"projects"`
 	Provider                    ClusterProvider `json:"provider"`
 	PublicHost                  string          `json:"public_host"`
 	Region                      string          `json:"region"`
