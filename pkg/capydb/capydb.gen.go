@@ -709,6 +709,8 @@ const (
 	JobTypeInstanceCreate           JobType = "instance.create"
 	JobTypeInstancePitrRestore      JobType = "instance.pitr_restore"
 	JobTypeInstanceSetReadonly      JobType = "instance.set_readonly"
+	JobTypeIntegrationClerkBackfill JobType = "integration.clerk_backfill"
+	JobTypeIntegrationSyncEnv       JobType = "integration.sync_env"
 	JobTypeProjectApplyNetwork      JobType = "project.apply_network"
 	JobTypeProjectBackup            JobType = "project.backup"
 	JobTypeProjectBackupDelete      JobType = "project.backup_delete"
@@ -742,6 +744,10 @@ func (e JobType) Valid() bool {
 	case JobTypeInstancePitrRestore:
 		return true
 	case JobTypeInstanceSetReadonly:
+		return true
+	case JobTypeIntegrationClerkBackfill:
+		return true
+	case JobTypeIntegrationSyncEnv:
 		return true
 	case JobTypeProjectApplyNetwork:
 		return true
@@ -1292,6 +1298,51 @@ func (e ProjectExportState) Valid() bool {
 	case ProjectExportStateFailed:
 		return true
 	case ProjectExportStateRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProjectIntegrationProvider.
+const (
+	Auth0      ProjectIntegrationProvider = "auth0"
+	BetterAuth ProjectIntegrationProvider = "better_auth"
+	Clerk      ProjectIntegrationProvider = "clerk"
+	Netlify    ProjectIntegrationProvider = "netlify"
+	Vercel     ProjectIntegrationProvider = "vercel"
+)
+
+// Valid indicates whether the value is a known member of the ProjectIntegrationProvider enum.
+func (e ProjectIntegrationProvider) Valid() bool {
+	switch e {
+	case Auth0:
+		return true
+	case BetterAuth:
+		return true
+	case Clerk:
+		return true
+	case Netlify:
+		return true
+	case Vercel:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProjectIntegrationState.
+const (
+	ProjectIntegrationStateActive ProjectIntegrationState = "active"
+	ProjectIntegrationStateError  ProjectIntegrationState = "error"
+)
+
+// Valid indicates whether the value is a known member of the ProjectIntegrationState enum.
+func (e ProjectIntegrationState) Valid() bool {
+	switch e {
+	case ProjectIntegrationStateActive:
+		return true
+	case ProjectIntegrationStateError:
 		return true
 	default:
 		return false
@@ -2187,6 +2238,23 @@ type ClustersOutputBody struct {
 	Clusters []Cluster `json:"clusters"`
 }
 
+// ConnectNetlifyRequest defines model for ConnectNetlifyRequest.
+type ConnectNetlifyRequest struct {
+	PreviewBranches *bool  `json:"preview_branches,omitempty"`
+	SiteID          string `json:"site_id"`
+	Token           string `json:"token"`
+}
+
+// ConnectVercelRequest defines model for ConnectVercelRequest.
+type ConnectVercelRequest struct {
+	PreviewBranches *bool   `json:"preview_branches,omitempty"`
+	TeamID          *string `json:"team_id,omitempty"`
+	Token           string  `json:"token"`
+
+	// VercelProjectID Vercel project id (prj_…) or name
+	VercelProjectID string `json:"vercel_project_id"`
+}
+
 // ConnectionInfo defines model for ConnectionInfo.
 type ConnectionInfo struct {
 	DirectURL *string `json:"direct_url,omitempty"`
@@ -2253,6 +2321,9 @@ type CreatePreviewBody struct {
 
 	// Name 1-63 letters, digits, -, _ and ., starting with a letter or digit; generated when absent
 	Name *string `json:"name,omitempty"`
+
+	// Protected † Addition to API.md: a protected preview never expires (the TTL reaper skips it); Supabase branches created through /api/supabase are protected
+	Protected *bool `json:"protected,omitempty"`
 
 	// TTLHours 1-168; 0 or absent = 24
 	TTLHours *int64 `json:"ttl_hours,omitempty"`
@@ -2406,6 +2477,11 @@ type DatabaseTable struct {
 	Schema        string `json:"schema"`
 	Table         string `json:"table"`
 	Type          string `json:"type"`
+}
+
+// DeletedIntegrationOutputBody defines model for DeletedIntegrationOutputBody.
+type DeletedIntegrationOutputBody struct {
+	Deleted bool `json:"deleted"`
 }
 
 // DownloadStruct defines model for DownloadStruct.
@@ -2565,6 +2641,26 @@ type IndexSuggestion struct {
 	IndexMethod               *string  `json:"index_method,omitempty"`
 	QueryID                   *int64   `json:"query_id,omitempty"`
 	Table                     *string  `json:"table,omitempty"`
+}
+
+// IntegrationCredentials defines model for IntegrationCredentials.
+type IntegrationCredentials struct {
+	// SecretKey Clerk secret key (sk_live_… or sk_test_…)
+	SecretKey *string `json:"secret_key,omitempty"`
+
+	// WebhookSigningSecret Clerk whsec_… secret, or the Auth0 / Better Auth shared secret
+	WebhookSigningSecret *string `json:"webhook_signing_secret,omitempty"`
+}
+
+// IntegrationOutputBody defines model for IntegrationOutputBody.
+type IntegrationOutputBody struct {
+	Integration ProjectIntegration `json:"integration"`
+	Job         *Job               `json:"job,omitempty"`
+}
+
+// IntegrationsOutputBody defines model for IntegrationsOutputBody.
+type IntegrationsOutputBody struct {
+	Integrations []ProjectIntegration `json:"integrations"`
 }
 
 // Job defines model for Job.
@@ -2934,18 +3030,21 @@ type PreflightResult struct {
 
 // PreviewDatabase defines model for PreviewDatabase.
 type PreviewDatabase struct {
-	CloneDurationMs   *int64                     `json:"clone_duration_ms,omitempty"`
-	CloneStrategy     *string                    `json:"clone_strategy,omitempty"`
-	CreatedAt         time.Time                  `json:"created_at"`
-	DatabaseName      string                     `json:"database_name"`
-	DirectPort        int64                      `json:"direct_port"`
-	ID                string                     `json:"id"`
-	LastError         *string                    `json:"last_error,omitempty"`
-	LatestJobID       *string                    `json:"latest_job_id,omitempty"`
-	Mode              PreviewDatabaseMode        `json:"mode"`
-	Name              string                     `json:"name"`
-	PooledPort        int64                      `json:"pooled_port"`
-	ProjectID         string                     `json:"project_id"`
+	CloneDurationMs *int64              `json:"clone_duration_ms,omitempty"`
+	CloneStrategy   *string             `json:"clone_strategy,omitempty"`
+	CreatedAt       time.Time           `json:"created_at"`
+	DatabaseName    string              `json:"database_name"`
+	DirectPort      int64               `json:"direct_port"`
+	ID              string              `json:"id"`
+	LastError       *string             `json:"last_error,omitempty"`
+	LatestJobID     *string             `json:"latest_job_id,omitempty"`
+	Mode            PreviewDatabaseMode `json:"mode"`
+	Name            string              `json:"name"`
+	PooledPort      int64               `json:"pooled_port"`
+	ProjectID       string              `json:"project_id"`
+
+	// Protected † Addition to API.md: the preview never expires (its ttl_expires_at is not enforced)
+	Protected         bool                       `json:"protected"`
 	PublicHost        *string                    `json:"public_host,omitempty"`
 	RoleName          string                     `json:"role_name"`
 	SourceBackupKey   *string                    `json:"source_backup_key,omitempty"`
@@ -3130,6 +3229,26 @@ type ProjectExtensionStatus struct {
 	UpdateAvailable *bool `json:"update_available,omitempty"`
 }
 
+// ProjectIntegration defines model for ProjectIntegration.
+type ProjectIntegration struct {
+	Config         map[string]interface{}     `json:"config"`
+	CreatedAt      time.Time                  `json:"created_at"`
+	ExternalID     *string                    `json:"external_id,omitempty"`
+	HasCredentials bool                       `json:"has_credentials"`
+	ID             string                     `json:"id"`
+	OrganizationID string                     `json:"organization_id"`
+	ProjectID      string                     `json:"project_id"`
+	Provider       ProjectIntegrationProvider `json:"provider"`
+	State          ProjectIntegrationState    `json:"state"`
+	UpdatedAt      time.Time                  `json:"updated_at"`
+}
+
+// ProjectIntegrationProvider defines model for ProjectIntegration.Provider.
+type ProjectIntegrationProvider string
+
+// ProjectIntegrationState defines model for ProjectIntegration.State.
+type ProjectIntegrationState string
+
 // ProjectJobOutputBody defines model for ProjectJobOutputBody.
 type ProjectJobOutputBody struct {
 	Job     Job     `json:"job"`
@@ -3216,6 +3335,13 @@ type ProjectsOutputBody struct {
 	Projects   []Project `json:"projects"`
 }
 
+// PutIntegrationRequest defines model for PutIntegrationRequest.
+type PutIntegrationRequest struct {
+	// Config reserved: {} or absent
+	Config      *map[string]interface{} `json:"config,omitempty"`
+	Credentials *IntegrationCredentials `json:"credentials,omitempty"`
+}
+
 // PutNotificationPreferencesRequest defines model for PutNotificationPreferencesRequest.
 type PutNotificationPreferencesRequest struct {
 	AlertEmailRecipients   []string `json:"alert_email_recipients"`
@@ -3235,6 +3361,11 @@ type ReadOnlyStatus struct {
 
 	// OverrideActiveUntil end of the open write window; read-only comes back then
 	OverrideActiveUntil *time.Time `json:"override_active_until,omitempty"`
+}
+
+// ReceiverOutputBody defines model for ReceiverOutputBody.
+type ReceiverOutputBody struct {
+	Ok bool `json:"ok"`
 }
 
 // RedundantIndex defines model for RedundantIndex.
@@ -3944,6 +4075,141 @@ type GetEphemeralDatabaseParams struct {
 	XCapyDBClaimToken *string `json:"X-CapyDB-Claim-Token,omitempty"`
 }
 
+// ReceiveAuth0WebhookJSONBody defines parameters for ReceiveAuth0Webhook.
+type ReceiveAuth0WebhookJSONBody = map[string]interface{}
+
+// ReceiveAuth0WebhookParams defines parameters for ReceiveAuth0Webhook.
+type ReceiveAuth0WebhookParams struct {
+	// SvixID Clerk (Svix) message id
+	SvixID *string `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Clerk (Svix) Unix timestamp
+	SvixTimestamp *string `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Clerk (Svix) signatures: v1,<base64>
+	SvixSignature *string `json:"svix-signature,omitempty"`
+
+	// Authorization Auth0: the shared secret (a Bearer prefix is tolerated)
+	Authorization *string `json:"Authorization,omitempty"`
+
+	// XBetterAuthSignature Better Auth: hex HMAC-SHA256 of the body
+	XBetterAuthSignature *string `json:"X-Better-Auth-Signature,omitempty"`
+
+	// XVercelSignature Vercel: hex HMAC-SHA1 of the body
+	XVercelSignature *string `json:"x-vercel-signature,omitempty"`
+
+	// XWebhookSignature Netlify: HS256 JWS with the body's sha256
+	XWebhookSignature *string `json:"X-Webhook-Signature,omitempty"`
+}
+
+// ReceiveBetterAuthWebhookJSONBody defines parameters for ReceiveBetterAuthWebhook.
+type ReceiveBetterAuthWebhookJSONBody = map[string]interface{}
+
+// ReceiveBetterAuthWebhookParams defines parameters for ReceiveBetterAuthWebhook.
+type ReceiveBetterAuthWebhookParams struct {
+	// SvixID Clerk (Svix) message id
+	SvixID *string `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Clerk (Svix) Unix timestamp
+	SvixTimestamp *string `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Clerk (Svix) signatures: v1,<base64>
+	SvixSignature *string `json:"svix-signature,omitempty"`
+
+	// Authorization Auth0: the shared secret (a Bearer prefix is tolerated)
+	Authorization *string `json:"Authorization,omitempty"`
+
+	// XBetterAuthSignature Better Auth: hex HMAC-SHA256 of the body
+	XBetterAuthSignature *string `json:"X-Better-Auth-Signature,omitempty"`
+
+	// XVercelSignature Vercel: hex HMAC-SHA1 of the body
+	XVercelSignature *string `json:"x-vercel-signature,omitempty"`
+
+	// XWebhookSignature Netlify: HS256 JWS with the body's sha256
+	XWebhookSignature *string `json:"X-Webhook-Signature,omitempty"`
+}
+
+// ReceiveClerkWebhookJSONBody defines parameters for ReceiveClerkWebhook.
+type ReceiveClerkWebhookJSONBody = map[string]interface{}
+
+// ReceiveClerkWebhookParams defines parameters for ReceiveClerkWebhook.
+type ReceiveClerkWebhookParams struct {
+	// SvixID Clerk (Svix) message id
+	SvixID *string `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Clerk (Svix) Unix timestamp
+	SvixTimestamp *string `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Clerk (Svix) signatures: v1,<base64>
+	SvixSignature *string `json:"svix-signature,omitempty"`
+
+	// Authorization Auth0: the shared secret (a Bearer prefix is tolerated)
+	Authorization *string `json:"Authorization,omitempty"`
+
+	// XBetterAuthSignature Better Auth: hex HMAC-SHA256 of the body
+	XBetterAuthSignature *string `json:"X-Better-Auth-Signature,omitempty"`
+
+	// XVercelSignature Vercel: hex HMAC-SHA1 of the body
+	XVercelSignature *string `json:"x-vercel-signature,omitempty"`
+
+	// XWebhookSignature Netlify: HS256 JWS with the body's sha256
+	XWebhookSignature *string `json:"X-Webhook-Signature,omitempty"`
+}
+
+// ReceiveNetlifyWebhookJSONBody defines parameters for ReceiveNetlifyWebhook.
+type ReceiveNetlifyWebhookJSONBody = map[string]interface{}
+
+// ReceiveNetlifyWebhookParams defines parameters for ReceiveNetlifyWebhook.
+type ReceiveNetlifyWebhookParams struct {
+	// SvixID Clerk (Svix) message id
+	SvixID *string `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Clerk (Svix) Unix timestamp
+	SvixTimestamp *string `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Clerk (Svix) signatures: v1,<base64>
+	SvixSignature *string `json:"svix-signature,omitempty"`
+
+	// Authorization Auth0: the shared secret (a Bearer prefix is tolerated)
+	Authorization *string `json:"Authorization,omitempty"`
+
+	// XBetterAuthSignature Better Auth: hex HMAC-SHA256 of the body
+	XBetterAuthSignature *string `json:"X-Better-Auth-Signature,omitempty"`
+
+	// XVercelSignature Vercel: hex HMAC-SHA1 of the body
+	XVercelSignature *string `json:"x-vercel-signature,omitempty"`
+
+	// XWebhookSignature Netlify: HS256 JWS with the body's sha256
+	XWebhookSignature *string `json:"X-Webhook-Signature,omitempty"`
+}
+
+// ReceiveVercelWebhookJSONBody defines parameters for ReceiveVercelWebhook.
+type ReceiveVercelWebhookJSONBody = map[string]interface{}
+
+// ReceiveVercelWebhookParams defines parameters for ReceiveVercelWebhook.
+type ReceiveVercelWebhookParams struct {
+	// SvixID Clerk (Svix) message id
+	SvixID *string `json:"svix-id,omitempty"`
+
+	// SvixTimestamp Clerk (Svix) Unix timestamp
+	SvixTimestamp *string `json:"svix-timestamp,omitempty"`
+
+	// SvixSignature Clerk (Svix) signatures: v1,<base64>
+	SvixSignature *string `json:"svix-signature,omitempty"`
+
+	// Authorization Auth0: the shared secret (a Bearer prefix is tolerated)
+	Authorization *string `json:"Authorization,omitempty"`
+
+	// XBetterAuthSignature Better Auth: hex HMAC-SHA256 of the body
+	XBetterAuthSignature *string `json:"X-Better-Auth-Signature,omitempty"`
+
+	// XVercelSignature Vercel: hex HMAC-SHA1 of the body
+	XVercelSignature *string `json:"x-vercel-signature,omitempty"`
+
+	// XWebhookSignature Netlify: HS256 JWS with the body's sha256
+	XWebhookSignature *string `json:"X-Webhook-Signature,omitempty"`
+}
+
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
 	// Limit default 25, max 100
@@ -4089,6 +4355,21 @@ type CreateEphemeralDatabaseJSONRequestBody = EphemeralCreateBody
 // ClaimEphemeralDatabaseJSONRequestBody defines body for ClaimEphemeralDatabase for application/json ContentType.
 type ClaimEphemeralDatabaseJSONRequestBody = EphemeralClaimInputBody
 
+// ReceiveAuth0WebhookJSONRequestBody defines body for ReceiveAuth0Webhook for application/json ContentType.
+type ReceiveAuth0WebhookJSONRequestBody = ReceiveAuth0WebhookJSONBody
+
+// ReceiveBetterAuthWebhookJSONRequestBody defines body for ReceiveBetterAuthWebhook for application/json ContentType.
+type ReceiveBetterAuthWebhookJSONRequestBody = ReceiveBetterAuthWebhookJSONBody
+
+// ReceiveClerkWebhookJSONRequestBody defines body for ReceiveClerkWebhook for application/json ContentType.
+type ReceiveClerkWebhookJSONRequestBody = ReceiveClerkWebhookJSONBody
+
+// ReceiveNetlifyWebhookJSONRequestBody defines body for ReceiveNetlifyWebhook for application/json ContentType.
+type ReceiveNetlifyWebhookJSONRequestBody = ReceiveNetlifyWebhookJSONBody
+
+// ReceiveVercelWebhookJSONRequestBody defines body for ReceiveVercelWebhook for application/json ContentType.
+type ReceiveVercelWebhookJSONRequestBody = ReceiveVercelWebhookJSONBody
+
 // UpdateOrganizationJSONRequestBody defines body for UpdateOrganization for application/json ContentType.
 type UpdateOrganizationJSONRequestBody = UpdateOrganizationBody
 
@@ -4157,6 +4438,15 @@ type PreflightImportJSONRequestBody = ImportPreflightRequest
 
 // CreateImportUploadJSONRequestBody defines body for CreateImportUpload for application/json ContentType.
 type CreateImportUploadJSONRequestBody = CreateUploadInputBody
+
+// ConnectNetlifyIntegrationJSONRequestBody defines body for ConnectNetlifyIntegration for application/json ContentType.
+type ConnectNetlifyIntegrationJSONRequestBody = ConnectNetlifyRequest
+
+// ConnectVercelIntegrationJSONRequestBody defines body for ConnectVercelIntegration for application/json ContentType.
+type ConnectVercelIntegrationJSONRequestBody = ConnectVercelRequest
+
+// PutProjectIntegrationJSONRequestBody defines body for PutProjectIntegration for application/json ContentType.
+type PutProjectIntegrationJSONRequestBody = PutIntegrationRequest
 
 // PutNetworkRestrictionsJSONRequestBody defines body for PutNetworkRestrictions for application/json ContentType.
 type PutNetworkRestrictionsJSONRequestBody = NetworkRestrictionsBody
@@ -4554,6 +4844,96 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/ephemeral-databases/{projectID}/claim (the `ClaimEphemeralDatabase` operationId).
 	ClaimEphemeralDatabase(ctx context.Context, projectID string, body ClaimEphemeralDatabaseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveAuth0WebhookWithBody Auth0 user events, verified by the shared secret in Authorization
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+	ReceiveAuth0WebhookWithBody(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveAuth0Webhook Auth0 user events, verified by the shared secret in Authorization
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+	ReceiveAuth0Webhook(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, body ReceiveAuth0WebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveBetterAuthWebhookWithBody Better Auth user events, verified by X-Better-Auth-Signature
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+	ReceiveBetterAuthWebhookWithBody(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveBetterAuthWebhook Better Auth user events, verified by X-Better-Auth-Signature
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+	ReceiveBetterAuthWebhook(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, body ReceiveBetterAuthWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveClerkWebhookWithBody Clerk user events, verified by their Svix signature
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+	ReceiveClerkWebhookWithBody(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveClerkWebhook Clerk user events, verified by their Svix signature
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+	ReceiveClerkWebhook(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, body ReceiveClerkWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveNetlifyWebhookWithBody Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+	ReceiveNetlifyWebhookWithBody(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveNetlifyWebhook Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+	ReceiveNetlifyWebhook(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, body ReceiveNetlifyWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveVercelWebhookWithBody Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+	ReceiveVercelWebhookWithBody(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReceiveVercelWebhook Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+	ReceiveVercelWebhook(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, body ReceiveVercelWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetJob Get a job
 	//
@@ -5206,6 +5586,81 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/imports/uploads (the `CreateImportUpload` operationId).
 	CreateImportUpload(ctx context.Context, projectID string, body CreateImportUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProjectIntegrations List the project's integrations (never their secrets)
+	//
+	// Requires scope `projects:read`.
+	//
+	// Corresponds with GET /v1/projects/{projectID}/integrations (the `ListProjectIntegrations` operationId).
+	ListProjectIntegrations(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConnectNetlifyIntegrationWithBody Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+	ConnectNetlifyIntegrationWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConnectNetlifyIntegration Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+	ConnectNetlifyIntegration(ctx context.Context, projectID string, body ConnectNetlifyIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConnectVercelIntegrationWithBody Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+	ConnectVercelIntegrationWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConnectVercelIntegration Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+	ConnectVercelIntegration(ctx context.Context, projectID string, body ConnectVercelIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteProjectIntegration Disconnect an integration (its secrets are deleted; capydb_auth.users stays)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Corresponds with DELETE /v1/projects/{projectID}/integrations/{provider} (the `DeleteProjectIntegration` operationId).
+	DeleteProjectIntegration(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutProjectIntegrationWithBody Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+	PutProjectIntegrationWithBody(ctx context.Context, projectID string, provider string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutProjectIntegration Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+	PutProjectIntegration(ctx context.Context, projectID string, provider string, body PutProjectIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SyncProjectIntegration Push the env vars to Vercel or Netlify again (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/{provider}/sync (the `SyncProjectIntegration` operationId).
+	SyncProjectIntegration(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListProjectJobs List a project's jobs
 	//
@@ -5909,6 +6364,196 @@ func (c *RawClient) ClaimEphemeralDatabaseWithBody(ctx context.Context, projectI
 // Corresponds with POST /v1/ephemeral-databases/{projectID}/claim (the `ClaimEphemeralDatabase` operationId).
 func (c *RawClient) ClaimEphemeralDatabase(ctx context.Context, projectID string, body ClaimEphemeralDatabaseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClaimEphemeralDatabaseRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveAuth0WebhookWithBody Auth0 user events, verified by the shared secret in Authorization
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+func (c *RawClient) ReceiveAuth0WebhookWithBody(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveAuth0WebhookRequestWithBody(c.Server, projectID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveAuth0Webhook Auth0 user events, verified by the shared secret in Authorization
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+func (c *RawClient) ReceiveAuth0Webhook(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, body ReceiveAuth0WebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveAuth0WebhookRequest(c.Server, projectID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveBetterAuthWebhookWithBody Better Auth user events, verified by X-Better-Auth-Signature
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+func (c *RawClient) ReceiveBetterAuthWebhookWithBody(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveBetterAuthWebhookRequestWithBody(c.Server, projectID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveBetterAuthWebhook Better Auth user events, verified by X-Better-Auth-Signature
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+func (c *RawClient) ReceiveBetterAuthWebhook(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, body ReceiveBetterAuthWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveBetterAuthWebhookRequest(c.Server, projectID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveClerkWebhookWithBody Clerk user events, verified by their Svix signature
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+func (c *RawClient) ReceiveClerkWebhookWithBody(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveClerkWebhookRequestWithBody(c.Server, projectID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveClerkWebhook Clerk user events, verified by their Svix signature
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+func (c *RawClient) ReceiveClerkWebhook(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, body ReceiveClerkWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveClerkWebhookRequest(c.Server, projectID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveNetlifyWebhookWithBody Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+func (c *RawClient) ReceiveNetlifyWebhookWithBody(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveNetlifyWebhookRequestWithBody(c.Server, projectID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveNetlifyWebhook Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+func (c *RawClient) ReceiveNetlifyWebhook(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, body ReceiveNetlifyWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveNetlifyWebhookRequest(c.Server, projectID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveVercelWebhookWithBody Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+func (c *RawClient) ReceiveVercelWebhookWithBody(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveVercelWebhookRequestWithBody(c.Server, projectID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReceiveVercelWebhook Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+func (c *RawClient) ReceiveVercelWebhook(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, body ReceiveVercelWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReceiveVercelWebhookRequest(c.Server, projectID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7361,6 +8006,171 @@ func (c *RawClient) CreateImportUploadWithBody(ctx context.Context, projectID st
 // Corresponds with POST /v1/projects/{projectID}/imports/uploads (the `CreateImportUpload` operationId).
 func (c *RawClient) CreateImportUpload(ctx context.Context, projectID string, body CreateImportUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateImportUploadRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProjectIntegrations List the project's integrations (never their secrets)
+//
+// Requires scope `projects:read`.
+//
+// Corresponds with GET /v1/projects/{projectID}/integrations (the `ListProjectIntegrations` operationId).
+func (c *RawClient) ListProjectIntegrations(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProjectIntegrationsRequest(c.Server, projectID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConnectNetlifyIntegrationWithBody Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+func (c *RawClient) ConnectNetlifyIntegrationWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConnectNetlifyIntegrationRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConnectNetlifyIntegration Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+func (c *RawClient) ConnectNetlifyIntegration(ctx context.Context, projectID string, body ConnectNetlifyIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConnectNetlifyIntegrationRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConnectVercelIntegrationWithBody Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+func (c *RawClient) ConnectVercelIntegrationWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConnectVercelIntegrationRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConnectVercelIntegration Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+func (c *RawClient) ConnectVercelIntegration(ctx context.Context, projectID string, body ConnectVercelIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConnectVercelIntegrationRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteProjectIntegration Disconnect an integration (its secrets are deleted; capydb_auth.users stays)
+//
+// Requires scope `projects:write`.
+//
+// Corresponds with DELETE /v1/projects/{projectID}/integrations/{provider} (the `DeleteProjectIntegration` operationId).
+func (c *RawClient) DeleteProjectIntegration(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteProjectIntegrationRequest(c.Server, projectID, provider)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutProjectIntegrationWithBody Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+func (c *RawClient) PutProjectIntegrationWithBody(ctx context.Context, projectID string, provider string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutProjectIntegrationRequestWithBody(c.Server, projectID, provider, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutProjectIntegration Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+func (c *RawClient) PutProjectIntegration(ctx context.Context, projectID string, provider string, body PutProjectIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutProjectIntegrationRequest(c.Server, projectID, provider, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SyncProjectIntegration Push the env vars to Vercel or Netlify again (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/{provider}/sync (the `SyncProjectIntegration` operationId).
+func (c *RawClient) SyncProjectIntegration(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSyncProjectIntegrationRequest(c.Server, projectID, provider)
 	if err != nil {
 		return nil, err
 	}
@@ -8830,6 +9640,646 @@ func NewClaimEphemeralDatabaseRequestWithBody(server string, projectID string, c
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReceiveAuth0WebhookRequest calls the generic ReceiveAuth0Webhook builder with application/json body
+func NewReceiveAuth0WebhookRequest(server string, projectID string, params *ReceiveAuth0WebhookParams, body ReceiveAuth0WebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveAuth0WebhookRequestWithBody(server, projectID, params, "application/json", bodyReader)
+}
+
+// NewReceiveAuth0WebhookRequestWithBody constructs an http.Request for the ReceiveAuth0Webhook method, with any body, and a specified content type
+func NewReceiveAuth0WebhookRequestWithBody(server string, projectID string, params *ReceiveAuth0WebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/integrations/auth0/webhook/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.SvixID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam0)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam1)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam2)
+		}
+
+		if params.Authorization != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Authorization", *params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Authorization", headerParam3)
+		}
+
+		if params.XBetterAuthSignature != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Better-Auth-Signature", *params.XBetterAuthSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Better-Auth-Signature", headerParam4)
+		}
+
+		if params.XVercelSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "x-vercel-signature", *params.XVercelSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("x-vercel-signature", headerParam5)
+		}
+
+		if params.XWebhookSignature != nil {
+			var headerParam6 string
+
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", *params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Webhook-Signature", headerParam6)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReceiveBetterAuthWebhookRequest calls the generic ReceiveBetterAuthWebhook builder with application/json body
+func NewReceiveBetterAuthWebhookRequest(server string, projectID string, params *ReceiveBetterAuthWebhookParams, body ReceiveBetterAuthWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveBetterAuthWebhookRequestWithBody(server, projectID, params, "application/json", bodyReader)
+}
+
+// NewReceiveBetterAuthWebhookRequestWithBody constructs an http.Request for the ReceiveBetterAuthWebhook method, with any body, and a specified content type
+func NewReceiveBetterAuthWebhookRequestWithBody(server string, projectID string, params *ReceiveBetterAuthWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/integrations/better-auth/webhook/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.SvixID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam0)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam1)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam2)
+		}
+
+		if params.Authorization != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Authorization", *params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Authorization", headerParam3)
+		}
+
+		if params.XBetterAuthSignature != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Better-Auth-Signature", *params.XBetterAuthSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Better-Auth-Signature", headerParam4)
+		}
+
+		if params.XVercelSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "x-vercel-signature", *params.XVercelSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("x-vercel-signature", headerParam5)
+		}
+
+		if params.XWebhookSignature != nil {
+			var headerParam6 string
+
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", *params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Webhook-Signature", headerParam6)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReceiveClerkWebhookRequest calls the generic ReceiveClerkWebhook builder with application/json body
+func NewReceiveClerkWebhookRequest(server string, projectID string, params *ReceiveClerkWebhookParams, body ReceiveClerkWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveClerkWebhookRequestWithBody(server, projectID, params, "application/json", bodyReader)
+}
+
+// NewReceiveClerkWebhookRequestWithBody constructs an http.Request for the ReceiveClerkWebhook method, with any body, and a specified content type
+func NewReceiveClerkWebhookRequestWithBody(server string, projectID string, params *ReceiveClerkWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/integrations/clerk/webhook/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.SvixID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam0)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam1)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam2)
+		}
+
+		if params.Authorization != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Authorization", *params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Authorization", headerParam3)
+		}
+
+		if params.XBetterAuthSignature != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Better-Auth-Signature", *params.XBetterAuthSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Better-Auth-Signature", headerParam4)
+		}
+
+		if params.XVercelSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "x-vercel-signature", *params.XVercelSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("x-vercel-signature", headerParam5)
+		}
+
+		if params.XWebhookSignature != nil {
+			var headerParam6 string
+
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", *params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Webhook-Signature", headerParam6)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReceiveNetlifyWebhookRequest calls the generic ReceiveNetlifyWebhook builder with application/json body
+func NewReceiveNetlifyWebhookRequest(server string, projectID string, params *ReceiveNetlifyWebhookParams, body ReceiveNetlifyWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveNetlifyWebhookRequestWithBody(server, projectID, params, "application/json", bodyReader)
+}
+
+// NewReceiveNetlifyWebhookRequestWithBody constructs an http.Request for the ReceiveNetlifyWebhook method, with any body, and a specified content type
+func NewReceiveNetlifyWebhookRequestWithBody(server string, projectID string, params *ReceiveNetlifyWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/integrations/netlify/webhook/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.SvixID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam0)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam1)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam2)
+		}
+
+		if params.Authorization != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Authorization", *params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Authorization", headerParam3)
+		}
+
+		if params.XBetterAuthSignature != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Better-Auth-Signature", *params.XBetterAuthSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Better-Auth-Signature", headerParam4)
+		}
+
+		if params.XVercelSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "x-vercel-signature", *params.XVercelSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("x-vercel-signature", headerParam5)
+		}
+
+		if params.XWebhookSignature != nil {
+			var headerParam6 string
+
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", *params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Webhook-Signature", headerParam6)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReceiveVercelWebhookRequest calls the generic ReceiveVercelWebhook builder with application/json body
+func NewReceiveVercelWebhookRequest(server string, projectID string, params *ReceiveVercelWebhookParams, body ReceiveVercelWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReceiveVercelWebhookRequestWithBody(server, projectID, params, "application/json", bodyReader)
+}
+
+// NewReceiveVercelWebhookRequestWithBody constructs an http.Request for the ReceiveVercelWebhook method, with any body, and a specified content type
+func NewReceiveVercelWebhookRequestWithBody(server string, projectID string, params *ReceiveVercelWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/integrations/vercel/webhook/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.SvixID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "svix-id", *params.SvixID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-id", headerParam0)
+		}
+
+		if params.SvixTimestamp != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "svix-timestamp", *params.SvixTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-timestamp", headerParam1)
+		}
+
+		if params.SvixSignature != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "svix-signature", *params.SvixSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("svix-signature", headerParam2)
+		}
+
+		if params.Authorization != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Authorization", *params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Authorization", headerParam3)
+		}
+
+		if params.XBetterAuthSignature != nil {
+			var headerParam4 string
+
+			headerParam4, err = runtime.StyleParamWithOptions("simple", false, "X-Better-Auth-Signature", *params.XBetterAuthSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Better-Auth-Signature", headerParam4)
+		}
+
+		if params.XVercelSignature != nil {
+			var headerParam5 string
+
+			headerParam5, err = runtime.StyleParamWithOptions("simple", false, "x-vercel-signature", *params.XVercelSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("x-vercel-signature", headerParam5)
+		}
+
+		if params.XWebhookSignature != nil {
+			var headerParam6 string
+
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "X-Webhook-Signature", *params.XWebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Webhook-Signature", headerParam6)
+		}
+
+	}
 
 	return req, nil
 }
@@ -11369,6 +12819,270 @@ func NewCreateImportUploadRequestWithBody(server string, projectID string, conte
 	return req, nil
 }
 
+// NewListProjectIntegrationsRequest constructs an http.Request for the ListProjectIntegrations method
+func NewListProjectIntegrationsRequest(server string, projectID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConnectNetlifyIntegrationRequest calls the generic ConnectNetlifyIntegration builder with application/json body
+func NewConnectNetlifyIntegrationRequest(server string, projectID string, body ConnectNetlifyIntegrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConnectNetlifyIntegrationRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewConnectNetlifyIntegrationRequestWithBody constructs an http.Request for the ConnectNetlifyIntegration method, with any body, and a specified content type
+func NewConnectNetlifyIntegrationRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations/netlify/connect", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewConnectVercelIntegrationRequest calls the generic ConnectVercelIntegration builder with application/json body
+func NewConnectVercelIntegrationRequest(server string, projectID string, body ConnectVercelIntegrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConnectVercelIntegrationRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewConnectVercelIntegrationRequestWithBody constructs an http.Request for the ConnectVercelIntegration method, with any body, and a specified content type
+func NewConnectVercelIntegrationRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations/vercel/connect", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteProjectIntegrationRequest constructs an http.Request for the DeleteProjectIntegration method
+func NewDeleteProjectIntegrationRequest(server string, projectID string, provider string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutProjectIntegrationRequest calls the generic PutProjectIntegration builder with application/json body
+func NewPutProjectIntegrationRequest(server string, projectID string, provider string, body PutProjectIntegrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutProjectIntegrationRequestWithBody(server, projectID, provider, "application/json", bodyReader)
+}
+
+// NewPutProjectIntegrationRequestWithBody constructs an http.Request for the PutProjectIntegration method, with any body, and a specified content type
+func NewPutProjectIntegrationRequestWithBody(server string, projectID string, provider string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSyncProjectIntegrationRequest constructs an http.Request for the SyncProjectIntegration method
+func NewSyncProjectIntegrationRequest(server string, projectID string, provider string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/integrations/%s/sync", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListProjectJobsRequest constructs an http.Request for the ListProjectJobs method
 func NewListProjectJobsRequest(server string, projectID string, params *ListProjectJobsParams) (*http.Request, error) {
 	var err error
@@ -13575,6 +15289,96 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/ephemeral-databases/{projectID}/claim (the `ClaimEphemeralDatabase` operationId).
 	ClaimEphemeralDatabaseWithResponse(ctx context.Context, projectID string, body ClaimEphemeralDatabaseJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimEphemeralDatabaseResponse, error)
 
+	// ReceiveAuth0WebhookWithBodyWithResponse Auth0 user events, verified by the shared secret in Authorization
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+	ReceiveAuth0WebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveAuth0WebhookResponse, error)
+
+	// ReceiveAuth0WebhookWithResponse Auth0 user events, verified by the shared secret in Authorization
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+	ReceiveAuth0WebhookWithResponse(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, body ReceiveAuth0WebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveAuth0WebhookResponse, error)
+
+	// ReceiveBetterAuthWebhookWithBodyWithResponse Better Auth user events, verified by X-Better-Auth-Signature
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+	ReceiveBetterAuthWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveBetterAuthWebhookResponse, error)
+
+	// ReceiveBetterAuthWebhookWithResponse Better Auth user events, verified by X-Better-Auth-Signature
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+	ReceiveBetterAuthWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, body ReceiveBetterAuthWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveBetterAuthWebhookResponse, error)
+
+	// ReceiveClerkWebhookWithBodyWithResponse Clerk user events, verified by their Svix signature
+	//
+	// No credential needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+	ReceiveClerkWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveClerkWebhookResponse, error)
+
+	// ReceiveClerkWebhookWithResponse Clerk user events, verified by their Svix signature
+	//
+	// No credential needed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+	ReceiveClerkWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, body ReceiveClerkWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveClerkWebhookResponse, error)
+
+	// ReceiveNetlifyWebhookWithBodyWithResponse Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+	ReceiveNetlifyWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveNetlifyWebhookResponse, error)
+
+	// ReceiveNetlifyWebhookWithResponse Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+	ReceiveNetlifyWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, body ReceiveNetlifyWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveNetlifyWebhookResponse, error)
+
+	// ReceiveVercelWebhookWithBodyWithResponse Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+	ReceiveVercelWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveVercelWebhookResponse, error)
+
+	// ReceiveVercelWebhookWithResponse Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+	//
+	// † Self-hosted addition, not in the hosted API. No credential needed.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+	ReceiveVercelWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, body ReceiveVercelWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveVercelWebhookResponse, error)
+
 	// GetJobWithResponse Get a job
 	//
 	// Requires scope `jobs:read`.
@@ -14294,6 +16098,87 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/imports/uploads (the `CreateImportUpload` operationId).
 	CreateImportUploadWithResponse(ctx context.Context, projectID string, body CreateImportUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImportUploadResponse, error)
+
+	// ListProjectIntegrationsWithResponse List the project's integrations (never their secrets)
+	//
+	// Requires scope `projects:read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/projects/{projectID}/integrations (the `ListProjectIntegrations` operationId).
+	ListProjectIntegrationsWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListProjectIntegrationsResponse, error)
+
+	// ConnectNetlifyIntegrationWithBodyWithResponse Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+	ConnectNetlifyIntegrationWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConnectNetlifyIntegrationResponse, error)
+
+	// ConnectNetlifyIntegrationWithResponse Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+	ConnectNetlifyIntegrationWithResponse(ctx context.Context, projectID string, body ConnectNetlifyIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*ConnectNetlifyIntegrationResponse, error)
+
+	// ConnectVercelIntegrationWithBodyWithResponse Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+	ConnectVercelIntegrationWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConnectVercelIntegrationResponse, error)
+
+	// ConnectVercelIntegrationWithResponse Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+	ConnectVercelIntegrationWithResponse(ctx context.Context, projectID string, body ConnectVercelIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*ConnectVercelIntegrationResponse, error)
+
+	// DeleteProjectIntegrationWithResponse Disconnect an integration (its secrets are deleted; capydb_auth.users stays)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/projects/{projectID}/integrations/{provider} (the `DeleteProjectIntegration` operationId).
+	DeleteProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*DeleteProjectIntegrationResponse, error)
+
+	// PutProjectIntegrationWithBodyWithResponse Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+	PutProjectIntegrationWithBodyWithResponse(ctx context.Context, projectID string, provider string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutProjectIntegrationResponse, error)
+
+	// PutProjectIntegrationWithResponse Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+	PutProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, body PutProjectIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*PutProjectIntegrationResponse, error)
+
+	// SyncProjectIntegrationWithResponse Push the env vars to Vercel or Netlify again (job integration.sync_env)
+	//
+	// Requires scope `projects:write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/integrations/{provider}/sync (the `SyncProjectIntegration` operationId).
+	SyncProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*SyncProjectIntegrationResponse, error)
 
 	// ListProjectJobsWithResponse List a project's jobs
 	//
@@ -15396,6 +17281,281 @@ func (r ClaimEphemeralDatabaseResponse) Bytes() []byte {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ClaimEphemeralDatabaseResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveAuth0WebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveAuth0Webhook
+type ReceiveAuth0WebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReceiveAuth0WebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiverOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveAuth0WebhookResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveAuth0WebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveAuth0WebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ReceiveAuth0WebhookResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveAuth0WebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveBetterAuthWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveBetterAuthWebhook
+type ReceiveBetterAuthWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReceiveBetterAuthWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiverOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveBetterAuthWebhookResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveBetterAuthWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveBetterAuthWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ReceiveBetterAuthWebhookResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveBetterAuthWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveClerkWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveClerkWebhook
+type ReceiveClerkWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReceiveClerkWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiverOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveClerkWebhookResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveClerkWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveClerkWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ReceiveClerkWebhookResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveClerkWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveNetlifyWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveNetlifyWebhook
+type ReceiveNetlifyWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReceiveNetlifyWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiverOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveNetlifyWebhookResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveNetlifyWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveNetlifyWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ReceiveNetlifyWebhookResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveNetlifyWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReceiveVercelWebhookResponse429Headers the declared response headers of an HTTP 429 response for ReceiveVercelWebhook
+type ReceiveVercelWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReceiveVercelWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReceiverOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReceiveVercelWebhookResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ReceiveVercelWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReceiveVercelWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ReceiveVercelWebhookResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReceiveVercelWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -18755,6 +20915,364 @@ func (r CreateImportUploadResponse) ContentType() string {
 	return ""
 }
 
+// ListProjectIntegrationsResponse429Headers the declared response headers of an HTTP 429 response for ListProjectIntegrations
+type ListProjectIntegrationsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListProjectIntegrationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntegrationsOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProjectIntegrationsResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProjectIntegrationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProjectIntegrationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ListProjectIntegrationsResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProjectIntegrationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConnectNetlifyIntegrationResponse429Headers the declared response headers of an HTTP 429 response for ConnectNetlifyIntegration
+type ConnectNetlifyIntegrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ConnectNetlifyIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *IntegrationOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConnectNetlifyIntegrationResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ConnectNetlifyIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConnectNetlifyIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ConnectNetlifyIntegrationResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConnectNetlifyIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConnectVercelIntegrationResponse429Headers the declared response headers of an HTTP 429 response for ConnectVercelIntegration
+type ConnectVercelIntegrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ConnectVercelIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *IntegrationOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConnectVercelIntegrationResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ConnectVercelIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConnectVercelIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ConnectVercelIntegrationResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConnectVercelIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteProjectIntegrationResponse429Headers the declared response headers of an HTTP 429 response for DeleteProjectIntegration
+type DeleteProjectIntegrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeleteProjectIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeletedIntegrationOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteProjectIntegrationResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteProjectIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteProjectIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r DeleteProjectIntegrationResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteProjectIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutProjectIntegrationResponse429Headers the declared response headers of an HTTP 429 response for PutProjectIntegration
+type PutProjectIntegrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PutProjectIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntegrationOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutProjectIntegrationResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r PutProjectIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutProjectIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PutProjectIntegrationResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutProjectIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SyncProjectIntegrationResponse429Headers the declared response headers of an HTTP 429 response for SyncProjectIntegration
+type SyncProjectIntegrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SyncProjectIntegrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *JobOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SyncProjectIntegrationResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r SyncProjectIntegrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SyncProjectIntegrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r SyncProjectIntegrationResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SyncProjectIntegrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListProjectJobsResponse429Headers the declared response headers of an HTTP 429 response for ListProjectJobs
 type ListProjectJobsResponse429Headers struct {
 	RetryAfter *int
@@ -21520,6 +24038,156 @@ func (c *ClientWithResponses) ClaimEphemeralDatabaseWithResponse(ctx context.Con
 	return ParseClaimEphemeralDatabaseResponse(rsp)
 }
 
+// ReceiveAuth0WebhookWithBodyWithResponse Auth0 user events, verified by the shared secret in Authorization
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+func (c *ClientWithResponses) ReceiveAuth0WebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveAuth0WebhookResponse, error) {
+	rsp, err := c.ReceiveAuth0WebhookWithBody(ctx, projectID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveAuth0WebhookResponse(rsp)
+}
+
+// ReceiveAuth0WebhookWithResponse Auth0 user events, verified by the shared secret in Authorization
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/auth0/webhook/{projectID} (the `ReceiveAuth0Webhook` operationId).
+func (c *ClientWithResponses) ReceiveAuth0WebhookWithResponse(ctx context.Context, projectID string, params *ReceiveAuth0WebhookParams, body ReceiveAuth0WebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveAuth0WebhookResponse, error) {
+	rsp, err := c.ReceiveAuth0Webhook(ctx, projectID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveAuth0WebhookResponse(rsp)
+}
+
+// ReceiveBetterAuthWebhookWithBodyWithResponse Better Auth user events, verified by X-Better-Auth-Signature
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+func (c *ClientWithResponses) ReceiveBetterAuthWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveBetterAuthWebhookResponse, error) {
+	rsp, err := c.ReceiveBetterAuthWebhookWithBody(ctx, projectID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveBetterAuthWebhookResponse(rsp)
+}
+
+// ReceiveBetterAuthWebhookWithResponse Better Auth user events, verified by X-Better-Auth-Signature
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/better-auth/webhook/{projectID} (the `ReceiveBetterAuthWebhook` operationId).
+func (c *ClientWithResponses) ReceiveBetterAuthWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveBetterAuthWebhookParams, body ReceiveBetterAuthWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveBetterAuthWebhookResponse, error) {
+	rsp, err := c.ReceiveBetterAuthWebhook(ctx, projectID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveBetterAuthWebhookResponse(rsp)
+}
+
+// ReceiveClerkWebhookWithBodyWithResponse Clerk user events, verified by their Svix signature
+//
+// No credential needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+func (c *ClientWithResponses) ReceiveClerkWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveClerkWebhookResponse, error) {
+	rsp, err := c.ReceiveClerkWebhookWithBody(ctx, projectID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveClerkWebhookResponse(rsp)
+}
+
+// ReceiveClerkWebhookWithResponse Clerk user events, verified by their Svix signature
+//
+// No credential needed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/clerk/webhook/{projectID} (the `ReceiveClerkWebhook` operationId).
+func (c *ClientWithResponses) ReceiveClerkWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveClerkWebhookParams, body ReceiveClerkWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveClerkWebhookResponse, error) {
+	rsp, err := c.ReceiveClerkWebhook(ctx, projectID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveClerkWebhookResponse(rsp)
+}
+
+// ReceiveNetlifyWebhookWithBodyWithResponse Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+func (c *ClientWithResponses) ReceiveNetlifyWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveNetlifyWebhookResponse, error) {
+	rsp, err := c.ReceiveNetlifyWebhookWithBody(ctx, projectID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveNetlifyWebhookResponse(rsp)
+}
+
+// ReceiveNetlifyWebhookWithResponse Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/netlify/webhook/{projectID} (the `ReceiveNetlifyWebhook` operationId).
+func (c *ClientWithResponses) ReceiveNetlifyWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveNetlifyWebhookParams, body ReceiveNetlifyWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveNetlifyWebhookResponse, error) {
+	rsp, err := c.ReceiveNetlifyWebhook(ctx, projectID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveNetlifyWebhookResponse(rsp)
+}
+
+// ReceiveVercelWebhookWithBodyWithResponse Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+func (c *ClientWithResponses) ReceiveVercelWebhookWithBodyWithResponse(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReceiveVercelWebhookResponse, error) {
+	rsp, err := c.ReceiveVercelWebhookWithBody(ctx, projectID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveVercelWebhookResponse(rsp)
+}
+
+// ReceiveVercelWebhookWithResponse Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+//
+// † Self-hosted addition, not in the hosted API. No credential needed.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/integrations/vercel/webhook/{projectID} (the `ReceiveVercelWebhook` operationId).
+func (c *ClientWithResponses) ReceiveVercelWebhookWithResponse(ctx context.Context, projectID string, params *ReceiveVercelWebhookParams, body ReceiveVercelWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*ReceiveVercelWebhookResponse, error) {
+	rsp, err := c.ReceiveVercelWebhook(ctx, projectID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReceiveVercelWebhookResponse(rsp)
+}
+
 // GetJobWithResponse Get a job
 //
 // Requires scope `jobs:read`.
@@ -22718,6 +25386,141 @@ func (c *ClientWithResponses) CreateImportUploadWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseCreateImportUploadResponse(rsp)
+}
+
+// ListProjectIntegrationsWithResponse List the project's integrations (never their secrets)
+//
+// Requires scope `projects:read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/projects/{projectID}/integrations (the `ListProjectIntegrations` operationId).
+func (c *ClientWithResponses) ListProjectIntegrationsWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListProjectIntegrationsResponse, error) {
+	rsp, err := c.ListProjectIntegrations(ctx, projectID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProjectIntegrationsResponse(rsp)
+}
+
+// ConnectNetlifyIntegrationWithBodyWithResponse Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+func (c *ClientWithResponses) ConnectNetlifyIntegrationWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConnectNetlifyIntegrationResponse, error) {
+	rsp, err := c.ConnectNetlifyIntegrationWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConnectNetlifyIntegrationResponse(rsp)
+}
+
+// ConnectNetlifyIntegrationWithResponse Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/netlify/connect (the `ConnectNetlifyIntegration` operationId).
+func (c *ClientWithResponses) ConnectNetlifyIntegrationWithResponse(ctx context.Context, projectID string, body ConnectNetlifyIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*ConnectNetlifyIntegrationResponse, error) {
+	rsp, err := c.ConnectNetlifyIntegration(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConnectNetlifyIntegrationResponse(rsp)
+}
+
+// ConnectVercelIntegrationWithBodyWithResponse Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+func (c *ClientWithResponses) ConnectVercelIntegrationWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConnectVercelIntegrationResponse, error) {
+	rsp, err := c.ConnectVercelIntegrationWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConnectVercelIntegrationResponse(rsp)
+}
+
+// ConnectVercelIntegrationWithResponse Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/vercel/connect (the `ConnectVercelIntegration` operationId).
+func (c *ClientWithResponses) ConnectVercelIntegrationWithResponse(ctx context.Context, projectID string, body ConnectVercelIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*ConnectVercelIntegrationResponse, error) {
+	rsp, err := c.ConnectVercelIntegration(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConnectVercelIntegrationResponse(rsp)
+}
+
+// DeleteProjectIntegrationWithResponse Disconnect an integration (its secrets are deleted; capydb_auth.users stays)
+//
+// Requires scope `projects:write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/projects/{projectID}/integrations/{provider} (the `DeleteProjectIntegration` operationId).
+func (c *ClientWithResponses) DeleteProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*DeleteProjectIntegrationResponse, error) {
+	rsp, err := c.DeleteProjectIntegration(ctx, projectID, provider, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteProjectIntegrationResponse(rsp)
+}
+
+// PutProjectIntegrationWithBodyWithResponse Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+func (c *ClientWithResponses) PutProjectIntegrationWithBodyWithResponse(ctx context.Context, projectID string, provider string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutProjectIntegrationResponse, error) {
+	rsp, err := c.PutProjectIntegrationWithBody(ctx, projectID, provider, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutProjectIntegrationResponse(rsp)
+}
+
+// PutProjectIntegrationWithResponse Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/projects/{projectID}/integrations/{provider} (the `PutProjectIntegration` operationId).
+func (c *ClientWithResponses) PutProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, body PutProjectIntegrationJSONRequestBody, reqEditors ...RequestEditorFn) (*PutProjectIntegrationResponse, error) {
+	rsp, err := c.PutProjectIntegration(ctx, projectID, provider, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutProjectIntegrationResponse(rsp)
+}
+
+// SyncProjectIntegrationWithResponse Push the env vars to Vercel or Netlify again (job integration.sync_env)
+//
+// Requires scope `projects:write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/integrations/{provider}/sync (the `SyncProjectIntegration` operationId).
+func (c *ClientWithResponses) SyncProjectIntegrationWithResponse(ctx context.Context, projectID string, provider string, reqEditors ...RequestEditorFn) (*SyncProjectIntegrationResponse, error) {
+	rsp, err := c.SyncProjectIntegration(ctx, projectID, provider, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSyncProjectIntegrationResponse(rsp)
 }
 
 // ListProjectJobsWithResponse List a project's jobs
@@ -24402,6 +27205,411 @@ func ParseClaimEphemeralDatabaseResponse(rsp *http.Response) (*ClaimEphemeralDat
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ClaimEphemeralDatabaseResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveAuth0WebhookResponse parses an HTTP response from a ReceiveAuth0WebhookWithResponse call
+func ParseReceiveAuth0WebhookResponse(rsp *http.Response) (*ReceiveAuth0WebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveAuth0WebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiverOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveAuth0WebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveBetterAuthWebhookResponse parses an HTTP response from a ReceiveBetterAuthWebhookWithResponse call
+func ParseReceiveBetterAuthWebhookResponse(rsp *http.Response) (*ReceiveBetterAuthWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveBetterAuthWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiverOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveBetterAuthWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveClerkWebhookResponse parses an HTTP response from a ReceiveClerkWebhookWithResponse call
+func ParseReceiveClerkWebhookResponse(rsp *http.Response) (*ReceiveClerkWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveClerkWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiverOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveClerkWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveNetlifyWebhookResponse parses an HTTP response from a ReceiveNetlifyWebhookWithResponse call
+func ParseReceiveNetlifyWebhookResponse(rsp *http.Response) (*ReceiveNetlifyWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveNetlifyWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiverOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveNetlifyWebhookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReceiveVercelWebhookResponse parses an HTTP response from a ReceiveVercelWebhookWithResponse call
+func ParseReceiveVercelWebhookResponse(rsp *http.Response) (*ReceiveVercelWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReceiveVercelWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReceiverOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReceiveVercelWebhookResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -29666,6 +32874,590 @@ func ParseCreateImportUploadResponse(rsp *http.Response) (*CreateImportUploadRes
 		response.Headers201 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateImportUploadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListProjectIntegrationsResponse parses an HTTP response from a ListProjectIntegrationsWithResponse call
+func ParseListProjectIntegrationsResponse(rsp *http.Response) (*ListProjectIntegrationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProjectIntegrationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntegrationsOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListProjectIntegrationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConnectNetlifyIntegrationResponse parses an HTTP response from a ConnectNetlifyIntegrationWithResponse call
+func ParseConnectNetlifyIntegrationResponse(rsp *http.Response) (*ConnectNetlifyIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConnectNetlifyIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest IntegrationOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ConnectNetlifyIntegrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConnectVercelIntegrationResponse parses an HTTP response from a ConnectVercelIntegrationWithResponse call
+func ParseConnectVercelIntegrationResponse(rsp *http.Response) (*ConnectVercelIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConnectVercelIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest IntegrationOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ConnectVercelIntegrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteProjectIntegrationResponse parses an HTTP response from a DeleteProjectIntegrationWithResponse call
+func ParseDeleteProjectIntegrationResponse(rsp *http.Response) (*DeleteProjectIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteProjectIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeletedIntegrationOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeleteProjectIntegrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutProjectIntegrationResponse parses an HTTP response from a PutProjectIntegrationWithResponse call
+func ParsePutProjectIntegrationResponse(rsp *http.Response) (*PutProjectIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutProjectIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntegrationOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PutProjectIntegrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSyncProjectIntegrationResponse parses an HTTP response from a SyncProjectIntegrationWithResponse call
+func ParseSyncProjectIntegrationResponse(rsp *http.Response) (*SyncProjectIntegrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SyncProjectIntegrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest JobOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SyncProjectIntegrationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
