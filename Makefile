@@ -2,7 +2,7 @@
 #
 #   make run     install missing deps, build (dashboard included), start `capydb server` (ARGS="--listen ..." to pass flags)
 #   make web     build the dashboard (npm ci + vite build into web/dist, embedded by go:embed)
-#   make sdk     regenerate the TypeScript SDK (sdk/typescript) from the served OpenAPI document
+#   make sdk     regenerate the TypeScript SDK (sdk/typescript) and Go client (pkg/capydb) from the served OpenAPI document
 #   make test    install missing deps, run the whole test suite against real Postgres + pgBouncer
 #   make bench   run the benchmark harness; results land in bench/results/
 #   make lint    gofmt (must be clean), go vet, staticcheck when installed
@@ -42,8 +42,8 @@ web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
 
 web: web/dist/index.html ## build the dashboard into web/dist (npm ci + vite build)
 
-sdk: ## regenerate sdk/typescript/src/gen from the served OpenAPI document
-	CAPYDB_UPDATE_SDK=1 $(GO) test -count=1 -run TestTypeScriptSDKIsCurrent ./internal/api/sdkcheck/
+sdk: ## regenerate sdk/typescript/src/gen and pkg/capydb from the served OpenAPI document
+	CAPYDB_UPDATE_SDK=1 $(GO) test -count=1 -run 'TestTypeScriptSDKIsCurrent|TestGoClientIsCurrent' ./internal/api/sdkcheck/
 
 build: web ## build bin/capydb (dashboard included)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/capydb

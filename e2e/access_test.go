@@ -416,8 +416,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	slices.Sort(anonymous)
 	// Ephemeral databases: no account to create; the claim token is the
 	// credential of read and destroy (off here: all 404, see below).
+	// Integration receivers: the provider's signature is the credential.
 	if want := []string{"createEphemeralDatabase", "destroyEphemeralDatabase", "getCACertificate", "getEphemeralDatabase", "getStatus",
-		"pollCliLoginSession", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
+		"pollCliLoginSession", "receiveAuth0Webhook", "receiveBetterAuthWebhook", "receiveClerkWebhook",
+		"receiveNetlifyWebhook", "receiveVercelWebhook", "startCliLoginSession"}; !slices.Equal(anonymous, want) {
 		t.Errorf("anonymous routes %v, want exactly %v (a new public route must be added here on purpose)", anonymous, want)
 	}
 	for _, r := range routes {

@@ -104,6 +104,8 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		"--log-format", "json", "--log-level", "info", "--unsafe-no-fsync",
 		// Tests poll jobs fast; access_test.go turns the API bucket back on where it tests it.
 		"--rate-limit-api", "off",
+		// Integration tests deliver webhooks faster than providers do.
+		"--rate-limit-integrations", "off",
 		// WAL archiving and base backups only where a test asks for them (--pitr).
 		"--pitr=false",
 		// One warm database: provisions take the claim path, refills cost little CPU.

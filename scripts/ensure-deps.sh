@@ -219,6 +219,16 @@ check() {
 		MISSING_PKGS+=(chromium-driver)
 		MISSING_DESC+=("chromium-driver (dashboard browser test)")
 	fi
+	# The preview-database GitHub Action's script (TestPreviewAction) uses
+	# jq and curl, as GitHub's runners provide them.
+	if ! find_exe jq >/dev/null; then
+		MISSING_PKGS+=(jq)
+		MISSING_DESC+=("jq (the GitHub Action test)")
+	fi
+	if ! find_exe curl >/dev/null; then
+		MISSING_PKGS+=(curl)
+		MISSING_DESC+=("curl (the GitHub Action test)")
+	fi
 	# The highly available control database test runs a real Patroni pair on
 	# etcd (docs/ha-control-database.md); Patroni talks to etcd with python3-etcd.
 	if ! find_exe patroni >/dev/null; then

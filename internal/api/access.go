@@ -56,6 +56,10 @@ type opSpec struct {
 	Addition bool
 	// Middleware runs after the access checks (e.g. a feature gate).
 	Middleware func(huma.Context, func(huma.Context))
+	// RawJSONBody: the input's RawBody is a JSON object huma must not
+	// validate (signed webhook bodies are read only after their signature
+	// is checked); the document declares it an object.
+	RawJSONBody bool
 }
 
 // register adds one operation with its access rule.
@@ -74,7 +78,12 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		Extensions:    map[string]any{"x-capydb-access": spec.AccessRule},
 		Responses:     s.errorResponses(errorStatuses(spec, hasRequestBody(reflect.TypeFor[I]()))),
 		// Anonymous operations say so (security: []); the others name the scheme.
-		Security: []map[string][]string{},
+		Security:         []map[string][]string{},
+		SkipValidateBody: spec.RawJSONBody,
+	}
+	if spec.RawJSONBody {
+		// huma limits Body inputs to 1 MiB by default, RawBody ones not at all.
+		op.MaxBodyBytes = 1 << 20
 	}
 	if !spec.Anonymous {
 		op.Security = []map[string][]string{{"bearer": {}}}
@@ -110,6 +119,12 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 		op.Middlewares = append(huma.Middlewares{s.countRequests}, op.Middlewares...)
 	}
 	huma.Register(s.api, op, handler)
+	if spec.RawJSONBody {
+		if o := s.api.OpenAPI().Paths[spec.Path].Post; o != nil && o.OperationID == spec.OperationID && o.RequestBody != nil {
+			o.RequestBody.Content[jsonMediaType].Schema = &huma.Schema{Type: "object",
+				Description: "the provider's event, read only after its signature is verified"}
+		}
+	}
 	if spec.NoSuccess {
 		item := s.api.OpenAPI().Paths[spec.Path]
 		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
@@ -135,7 +150,12 @@ func (s *Server) countRequests(ctx huma.Context, next func(huma.Context)) {
 // rateLimitMiddleware applies one bucket to an anonymous route.
 func (s *Server) rateLimitMiddleware(bucket string) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if s.limited(ctx, bucket) {
+		key := s.clientAddr(ctx)
+		if bucket == auth.BucketIntegrationReceiver {
+			// Per project (API.md §1.11): providers deliver from many addresses.
+			key = "project:" + ctx.Param("projectID")
+		}
+		if s.limitedBy(ctx, bucket, key) {
 			return
 		}
 		next(ctx)
@@ -144,10 +164,15 @@ func (s *Server) rateLimitMiddleware(bucket string) func(huma.Context, func(huma
 
 // limited takes a token from the client's bucket and answers 429 when there is none.
 func (s *Server) limited(ctx huma.Context, bucket string) bool {
+	return s.limitedBy(ctx, bucket, s.clientAddr(ctx))
+}
+
+// limitedBy is limited with an explicit bucket key.
+func (s *Server) limitedBy(ctx huma.Context, bucket, key string) bool {
 	if s.deps.Limiter == nil {
 		return false
 	}
-	ok, wait := s.deps.Limiter.Allow(bucket, s.clientAddr(ctx))
+	ok, wait := s.deps.Limiter.Allow(bucket, key)
 	if ok {
 		return false
 	}
@@ -188,10 +213,17 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, msg)
 	}
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if s.limited(ctx, auth.BucketAPI) {
-			return
+		// The Supabase facade's in-process calls were authenticated and
+		// rate-limited once by the facade; scopes and tenancy apply as usual.
+		p := auth.InternalPrincipal(ctx.Context())
+		var status int
+		var msg string
+		if p == nil {
+			if s.limited(ctx, auth.BucketAPI) {
+				return
+			}
+			p, status, msg = s.authenticate(ctx)
 		}
-		p, status, msg := s.authenticate(ctx)
 		if p == nil {
 			if status == http.StatusUnauthorized && msg != msgNoCredentials && s.limited(ctx, auth.BucketFailedAuth) {
 				return

@@ -22,6 +22,7 @@ import (
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
+	"github.com/capydb/capydb/internal/supabase"
 	"github.com/capydb/capydb/internal/webhooks"
 	"github.com/capydb/capydb/internal/webui"
 	"github.com/capydb/capydb/web"
@@ -76,6 +77,8 @@ type Server struct {
 	// sessions are the dashboard's signed-in browsers (websession.go).
 	sessions *auth.WebSessions
 	oidc     *oidcLogin // nil: no OIDC sign-in
+	// supabase is the Supabase-compatible facade at /api/supabase/v1.
+	supabase *supabase.Facade
 }
 
 // apiError is the only error body: {"error": "..."}.
@@ -203,6 +206,7 @@ func New(deps Deps) *Server {
 	s.registerObservability()
 	s.registerLogs()
 	s.registerUsage()
+	s.registerIntegrations()
 	// Keep last: it completes the document of every operation above.
 	s.typeDocument()
 
@@ -221,6 +225,7 @@ func New(deps Deps) *Server {
 		redirect(w, webui.Prefix+"/")
 	})
 	s.registerObjects(root)
+	s.mountSupabase(root)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -51,6 +51,7 @@ var tagDescriptions = map[string]string{
 	"observability": "Live metrics, sampled history and usage alerts",
 	"notifications": "Notification preferences",
 	"ephemeral":     "Ephemeral databases: created without an account, claimed into an organization",
+	"integrations":  "Vercel, Netlify and auth-provider integrations, and their signed receivers",
 }
 
 // errorStatuses are the 4xx answers an operation declares, derived from its

@@ -125,6 +125,8 @@ var enumFields = []enumField{
 	{"StatusComponent", "status", statusValues, nil},
 	{"RegionStatus", "status", statusValues, nil},
 	{"ProjectAuditEvent", "actor_kind", auditActorKinds, nil},
+	{"ProjectIntegration", "provider", lifecycle.Providers, nil},
+	{"ProjectIntegration", "state", []string{store.IntegrationActive, store.IntegrationError}, nil},
 }
 
 // optional adds "", which an optional request string means "not given" (API.md §1.2).

@@ -19,7 +19,7 @@ func toPreview(pv *store.Preview, c *store.Cluster) *PreviewDatabase {
 		TTLExpiresAt: pv.TTLExpiresAt.UTC(), DatabaseName: pv.DatabaseName, RoleName: pv.RoleName, SSLMode: "require",
 		SourceKind: pv.SourceKind, SourceDatabase: pv.SourceDatabase, SourceBackupKey: pv.SourceBackupKey,
 		SourceRestoreTime: utcp(pv.SourceRestoreTime), LastError: pv.LastError, CloneStrategy: pv.CloneStrategy,
-		CloneDurationMS: pv.CloneDurationMS, LatestJobID: pv.LatestJobID,
+		CloneDurationMS: pv.CloneDurationMS, LatestJobID: pv.LatestJobID, Protected: pv.Protected,
 		CreatedAt: pv.CreatedAt.UTC(), UpdatedAt: pv.UpdatedAt.UTC(),
 	}
 	if c != nil {
@@ -225,7 +225,7 @@ func (s *Server) createPreview(ctx context.Context, in *CreatePreviewInput) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	pv, job, err := s.deps.Lifecycle.CreatePreview(ctx, org, p.ID, lifecycle.CreatePreviewParams{Name: b.Name, Mode: mode, TTLHours: ttl}, actor(ctx))
+	pv, job, err := s.deps.Lifecycle.CreatePreview(ctx, org, p.ID, lifecycle.CreatePreviewParams{Name: b.Name, Mode: mode, TTLHours: ttl, Protected: b.Protected}, actor(ctx))
 	if err != nil {
 		return nil, s.fail(ctx, err, "project not found")
 	}

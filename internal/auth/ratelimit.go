@@ -67,16 +67,20 @@ const (
 	BucketFailedAuth = "failed_auth"
 	// BucketEphemeralCreate: POST /v1/ephemeral-databases per client address.
 	BucketEphemeralCreate = "ephemeral_create"
+	// BucketIntegrationReceiver: the inbound integration receivers, keyed
+	// by project (not by client address: the providers send from many).
+	BucketIntegrationReceiver = "integration_receiver"
 )
 
 // DefaultRateLimits are the per-client-address defaults.
 func DefaultRateLimits() map[string]RateLimit {
 	return map[string]RateLimit{
-		BucketAPI:             {Events: 20, Per: time.Second, Burst: 100},
-		BucketLoginStart:      {Events: 10, Per: time.Minute, Burst: 5},
-		BucketLoginPoll:       {Events: 120, Per: time.Minute, Burst: 20},
-		BucketFailedAuth:      {Events: 10, Per: time.Minute, Burst: 10},
-		BucketEphemeralCreate: {Events: 10, Per: time.Hour, Burst: 10},
+		BucketAPI:                 {Events: 20, Per: time.Second, Burst: 100},
+		BucketLoginStart:          {Events: 10, Per: time.Minute, Burst: 5},
+		BucketLoginPoll:           {Events: 120, Per: time.Minute, Burst: 20},
+		BucketFailedAuth:          {Events: 10, Per: time.Minute, Burst: 10},
+		BucketEphemeralCreate:     {Events: 10, Per: time.Hour, Burst: 10},
+		BucketIntegrationReceiver: {Events: 20, Per: time.Second, Burst: 20},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/bgsvc"
+	"github.com/capydb/capydb/internal/integrations"
 	"github.com/capydb/capydb/internal/server"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -89,7 +90,7 @@ func newLogger(format, level string) (*slog.Logger, error) {
 func addServerCommands(root *cobra.Command) {
 	var cfg server.Config
 	var components string
-	var rlAPI, rlLogin, rlPoll, rlFailed, rlEphemeral, clockFile string
+	var rlAPI, rlLogin, rlPoll, rlFailed, rlEphemeral, rlReceivers, clockFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the CapyDB server (API, job workers and the embedded cluster)",
@@ -103,7 +104,8 @@ func addServerCommands(root *cobra.Command) {
 			cfg.SessionPortExplicit = explicit["session-port"]
 			cfg.Components = splitList(components)
 			cfg.RateLimits = map[string]string{auth.BucketAPI: rlAPI, auth.BucketLoginStart: rlLogin,
-				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed, auth.BucketEphemeralCreate: rlEphemeral}
+				auth.BucketLoginPoll: rlPoll, auth.BucketFailedAuth: rlFailed, auth.BucketEphemeralCreate: rlEphemeral,
+				auth.BucketIntegrationReceiver: rlReceivers}
 			cfg.Version = Version
 			if clockFile != "" {
 				cfg.Clock = bgsvc.FileClock(clockFile)
@@ -151,6 +153,10 @@ func addServerCommands(root *cobra.Command) {
 	f.StringVar(&rlPoll, "rate-limit-cli-poll", "120/m:20", "per-client bucket for device-login polls")
 	f.StringVar(&rlFailed, "rate-limit-failed-auth", "10/m:10", "per-client bucket of failed authentications (then 429 instead of 401)")
 	f.StringVar(&rlEphemeral, "rate-limit-ephemeral", "10/h:10", "per-client bucket for creating ephemeral databases")
+	f.StringVar(&rlReceivers, "rate-limit-integrations", "20/s:20", "per-project bucket of the inbound integration receivers (Clerk, Auth0, Better Auth, Vercel, Netlify)")
+	f.StringVar(&cfg.ClerkAPIURL, "clerk-api-url", integrations.DefaultClerkURL, "base URL of the Clerk Backend API (user backfill, secret-key checks)")
+	f.StringVar(&cfg.VercelAPIURL, "vercel-api-url", integrations.DefaultVercelURL, "base URL of the Vercel REST API (env sync, deployment webhooks)")
+	f.StringVar(&cfg.NetlifyAPIURL, "netlify-api-url", integrations.DefaultNetlifyURL, "base URL of the Netlify API (env sync, deploy notifications)")
 	f.DurationVar(&cfg.PreviewReaperInterval, "preview-reaper-interval", 15*time.Second, "how often expired previews are queued for deletion")
 	f.BoolVar(&cfg.EphemeralDatabases, "ephemeral-databases", false, "offer ephemeral databases: created without an account, destroyed after 72 hours unless claimed")
 	f.IntVar(&cfg.EphemeralCap, "ephemeral-cap", 3, "unclaimed ephemeral databases per client address (or per organization with a key)")

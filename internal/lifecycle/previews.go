@@ -49,6 +49,8 @@ type CreatePreviewParams struct {
 	Name     string // "" = generated
 	Mode     string // empty or clone
 	TTLHours int    // 1-168
+	// Protected previews never expire (Supabase branches through the facade).
+	Protected bool
 }
 
 // previewNames derives the database and role of a preview; the suffixes
@@ -118,6 +120,7 @@ func (s *Service) CreatePreview(ctx context.Context, org *store.Organization, pr
 			Mode: in.Mode, State: store.PreviewProvisioning,
 			TTLExpiresAt: time.Now().Add(time.Duration(in.TTLHours) * time.Hour).UTC(),
 			DatabaseName: db, RoleName: role, PasswordEnc: s.seal(newPassword()), LatestJobID: &jobID,
+			Protected: in.Protected,
 		}
 		kind := in.Mode
 		pv.SourceKind = &kind
@@ -139,6 +142,7 @@ func (s *Service) CreatePreview(ctx context.Context, org *store.Organization, pr
 		}
 		return audit(ctx, tx, org.ID, p.ID, "preview.created", actor, map[string]any{
 			"preview_id": pv.ID, "job_id": job.ID, "name": name, "mode": in.Mode, "ttl_hours": in.TTLHours,
+			"protected": in.Protected,
 		})
 	})
 	if err != nil {

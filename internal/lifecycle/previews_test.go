@@ -73,6 +73,11 @@ func TestPreviewReaper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A protected preview (a Supabase branch) never expires, even past its TTL.
+	kept, _, err := s.CreatePreview(ctx, org, p.ID, CreatePreviewParams{Name: "kept", Mode: "empty", TTLHours: 1, Protected: true}, Actor{Kind: "system"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Not due yet at the real time.
 	if n, err := s.ReapExpiredPreviews(ctx, time.Now()); err != nil || n != 0 {
@@ -137,8 +142,11 @@ func TestPreviewReaper(t *testing.T) {
 	if got, err := store.GetPreview(ctx, s.Store.Pool, org.ID, long.ID); err != nil || got.State != store.PreviewProvisioning {
 		t.Errorf("the 168h preview was touched: %+v %v", got, err)
 	}
+	if got, err := store.GetPreview(ctx, s.Store.Pool, org.ID, kept.ID); err != nil || got.State != store.PreviewProvisioning || !got.Protected {
+		t.Errorf("the protected preview was reaped: %+v %v", got, err)
+	}
 	// Deleting previews no longer count against the plan; a new name may reuse a deleted one's.
-	if n, err := store.CountLivePreviews(ctx, s.Store.Pool, p.ID); err != nil || n != 1 {
-		t.Errorf("live previews %d (%v), want 1", n, err)
+	if n, err := store.CountLivePreviews(ctx, s.Store.Pool, p.ID); err != nil || n != 2 {
+		t.Errorf("live previews %d (%v), want 2 (long, kept)", n, err)
 	}
 }

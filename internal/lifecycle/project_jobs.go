@@ -220,6 +220,9 @@ func (h *rotateHandler) OnComplete(ctx context.Context, tx pgx.Tx, j *queue.Job,
 			return err
 		}
 	}
+	if err := ResyncPlatforms(ctx, tx, j.OrganizationID, *j.ProjectID, deref(j.ClusterID)); err != nil {
+		return err
+	}
 	return event(ctx, tx, j.OrganizationID, "credentials.rotated", map[string]any{
 		"project_id": *j.ProjectID, "job_id": j.ID, "grace_hours": in.GraceHours,
 	})

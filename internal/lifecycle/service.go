@@ -23,6 +23,7 @@ import (
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/integrations"
 	"github.com/capydb/capydb/internal/netguard"
 	"github.com/capydb/capydb/internal/pitr"
 	"github.com/capydb/capydb/internal/queue"
@@ -61,6 +62,9 @@ type Config struct {
 	VerifyDelay time.Duration
 	// StudioTimeout replaces Studio's 15 s time limit (tests only; 0 = 15 s).
 	StudioTimeout time.Duration
+	// Integrations are the base URLs of the Clerk, Vercel and Netlify APIs
+	// ("" = the real ones; integrations.go).
+	Integrations integrations.Endpoints
 }
 
 func (c *Config) defaults() {
@@ -167,6 +171,8 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobFollowCutover:            &followCutoverHandler{s},
 		JobFollowAbort:              &followAbortHandler{s},
 		JobPromotePreview:           &promoteHandler{s},
+		JobIntegrationSyncEnv:       &syncEnvHandler{s},
+		JobIntegrationClerkBackfill: &clerkBackfillHandler{s},
 		JobProjectMove:              &moveHandler{s},
 		JobProjectMoveCleanup:       &moveCleanupHandler{s},
 	}

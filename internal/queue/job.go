@@ -189,6 +189,25 @@ func ActiveJob(ctx context.Context, db store.DB, projectID, typ string) (*Job, e
 		ORDER BY created_at DESC LIMIT 1`, projectID, typ))
 }
 
+// ActiveJobs returns every pending or running job of the given type on a project.
+func ActiveJobs(ctx context.Context, db store.DB, projectID, typ string) ([]*Job, error) {
+	rows, err := db.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE project_id = $1 AND type = $2 AND state IN ('pending', 'running') ORDER BY created_at`, projectID, typ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
 // Overdue counts the pending jobs that have been due for longer than age
 // (the job_workers component of GET /status).
 func Overdue(ctx context.Context, db store.DB, age time.Duration) (int, error) {

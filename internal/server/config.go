@@ -118,6 +118,9 @@ type Config struct {
 	BackupVerifyDelay time.Duration
 	// StudioTimeout replaces Studio's 15 s statement timeout (tests only).
 	StudioTimeout time.Duration
+	// ClerkAPIURL, VercelAPIURL and NetlifyAPIURL are the providers' API
+	// base URLs ("" = the real ones; tests point them at stand-ins).
+	ClerkAPIURL, VercelAPIURL, NetlifyAPIURL string
 
 	// TLSCert and TLSKey are the operator's certificate chain and key for
 	// both database ports (default: a certificate from a generated CA);

@@ -26,6 +26,7 @@ import (
 	"github.com/capydb/capydb/internal/blobstore"
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/integrations"
 	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/netguard"
@@ -194,7 +195,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 	s.lifecycle, err = lifecycle.New(lifecycle.Config{Store: s.store, Box: box, Log: log, Blob: s.blob,
 		ImportGuard: &netguard.Guard{AllowPrivate: cfg.ImportsAllowPrivate}, CloneWorkers: cfg.CloneWorkers,
-		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay, StudioTimeout: cfg.StudioTimeout})
+		TempDir: s.tmpDir, VerifyDelay: cfg.BackupVerifyDelay, StudioTimeout: cfg.StudioTimeout,
+		Integrations: integrations.Endpoints{Clerk: cfg.ClerkAPIURL, Vercel: cfg.VercelAPIURL, Netlify: cfg.NetlifyAPIURL}})
 	if err != nil {
 		return nil, err
 	}

@@ -35,22 +35,24 @@ type Preview struct {
 	LastError         *string
 	LatestJobID       *string
 	DeleteReason      *string
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	DeletedAt         *time.Time
+	// Protected previews never expire (the TTL reaper skips them).
+	Protected bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	DeletedAt *time.Time
 }
 
 const previewColumns = `id, organization_id, project_id, cluster_id, name, mode, state, ttl_expires_at,
 	database_name, role_name, password_enc, source_kind, source_database, source_backup_key,
 	source_restore_time, clone_strategy, clone_duration_ms, last_error, latest_job_id, delete_reason,
-	created_at, updated_at, deleted_at`
+	protected, created_at, updated_at, deleted_at`
 
 func scanPreview(row pgx.Row) (*Preview, error) {
 	return scanOne(row, func(p *Preview) []any {
 		return []any{&p.ID, &p.OrganizationID, &p.ProjectID, &p.ClusterID, &p.Name, &p.Mode, &p.State,
 			&p.TTLExpiresAt, &p.DatabaseName, &p.RoleName, &p.PasswordEnc, &p.SourceKind, &p.SourceDatabase,
 			&p.SourceBackupKey, &p.SourceRestoreTime, &p.CloneStrategy, &p.CloneDurationMS, &p.LastError,
-			&p.LatestJobID, &p.DeleteReason, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt}
+			&p.LatestJobID, &p.DeleteReason, &p.Protected, &p.CreatedAt, &p.UpdatedAt, &p.DeletedAt}
 	})
 }
 
@@ -61,11 +63,11 @@ func collectPreviews(rows pgx.Rows, err error) ([]*Preview, error) {
 // InsertPreview writes a new preview row.
 func InsertPreview(ctx context.Context, db DB, p *Preview) error {
 	return db.QueryRow(ctx, `INSERT INTO preview_databases (id, organization_id, project_id, cluster_id, name, mode,
-			state, ttl_expires_at, database_name, role_name, password_enc, source_kind, source_database, latest_job_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			state, ttl_expires_at, database_name, role_name, password_enc, source_kind, source_database, latest_job_id, protected)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING created_at, updated_at`,
 		p.ID, p.OrganizationID, p.ProjectID, p.ClusterID, p.Name, p.Mode, p.State, p.TTLExpiresAt,
-		p.DatabaseName, p.RoleName, p.PasswordEnc, p.SourceKind, p.SourceDatabase, p.LatestJobID,
+		p.DatabaseName, p.RoleName, p.PasswordEnc, p.SourceKind, p.SourceDatabase, p.LatestJobID, p.Protected,
 	).Scan(&p.CreatedAt, &p.UpdatedAt)
 }
 
@@ -118,7 +120,7 @@ func PreviewNameHolder(ctx context.Context, db DB, projectID, name string) (stri
 // skipping rows another transaction holds.
 func LockDuePreviews(ctx context.Context, tx pgx.Tx, now time.Time, limit int) ([]*Preview, error) {
 	rows, err := tx.Query(ctx, `SELECT `+previewColumns+` FROM preview_databases
-		WHERE deleted_at IS NULL AND state <> 'deleting' AND ttl_expires_at <= $1
+		WHERE deleted_at IS NULL AND state <> 'deleting' AND ttl_expires_at <= $1 AND NOT protected
 		ORDER BY ttl_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
 	return collectPreviews(rows, err)
 }

@@ -177,7 +177,7 @@ func MarkExportExpired(ctx context.Context, db DB, id string) error {
 }
 
 // ExpireProjectArtifacts, in project.delete: backups and exports expire,
-// uploads, restore points and the schedule go.
+// uploads, restore points, the schedule and integrations go.
 func ExpireProjectArtifacts(ctx context.Context, tx pgx.Tx, projectID string) error {
 	be, ee := EdgeByName("backup.expired"), EdgeByName("export.expired")
 	for _, q := range []struct {
@@ -189,6 +189,7 @@ func ExpireProjectArtifacts(ctx context.Context, tx pgx.Tx, projectID string) er
 		{`DELETE FROM import_uploads WHERE project_id = $1`, nil},
 		{`UPDATE restore_points SET deleted_at = now(), updated_at = now() WHERE project_id = $1 AND deleted_at IS NULL`, nil},
 		{`DELETE FROM backup_schedules WHERE project_id = $1`, nil},
+		{`DELETE FROM project_integrations WHERE project_id = $1`, nil}, // their sealed secrets with them
 	} {
 		if _, err := tx.Exec(ctx, q.sql, append([]any{projectID}, q.args...)...); err != nil {
 			return err

@@ -89,6 +89,7 @@ type PreviewDatabase struct {
 	CloneStrategy     *string    `json:"clone_strategy,omitempty"`
 	CloneDurationMS   *int64     `json:"clone_duration_ms,omitempty"`
 	LatestJobID       *string    `json:"latest_job_id,omitempty"`
+	Protected         bool       `json:"protected" doc:"† Addition to API.md: the preview never expires (its ttl_expires_at is not enforced)"`
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`
 }
@@ -323,6 +324,8 @@ type CreatePreviewBody struct {
 	Name     string `json:"name,omitempty" doc:"1-63 letters, digits, -, _ and ., starting with a letter or digit; generated when absent"`
 	Mode     string `json:"mode,omitempty" doc:"empty or clone (default clone)"`
 	TTLHours int    `json:"ttl_hours,omitempty" doc:"1-168; 0 or absent = 24"`
+	// Protected is an addition to the spec.
+	Protected bool `json:"protected,omitempty" doc:"† Addition to API.md: a protected preview never expires (the TTL reaper skips it); Supabase branches created through /api/supabase are protected"`
 }
 
 // CreateProjectBody is POST /v1/projects.

@@ -2,7 +2,7 @@
 // server` (started by e2e/dashboard_test.go, which passes CAPYDB_URL and
 // CAPYDB_KEY): sign in with the API key → create a project through the form
 // → watch it become ready → reveal the pooled URL and connect to it with
-// node-postgres → preview, backup, API key pages → rotate credentials and
+// node-postgres → a clone preview's row count in the SQL editor → backup, API key pages → rotate credentials and
 // check the old URL is refused → XSS names render as text → delete. axe-core
 // runs on every page (0 serious/critical), screenshots go to CAPYDB_E2E_OUT.
 // The last stdout line is a JSON summary the Go test checks.
@@ -107,6 +107,14 @@ try {
   summary.connected_before_rotation = first;
   step('connected to pooled URL');
 
+  // A table with three rows in the project, for the clone preview to copy.
+  {
+    const c = new pg.Client({ connectionString: oldURL.replace('sslmode=require', `sslmode=verify-full&sslrootcert=${encodeURIComponent(caPath)}`) });
+    await c.connect();
+    await c.query(`create table items (id int primary key); insert into items values (1), (2), (3)`);
+    await c.end();
+  }
+
   // Previews: create a clone and see it ready.
   await page.getByRole('link', { name: 'Previews' }).click();
   await page.getByRole('heading', { name: 'Previews' }).waitFor();
@@ -116,6 +124,24 @@ try {
   await waitBadge(card, 'ready');
   await check('previews');
   step('preview ready');
+  // The SQL editor against the clone preview: its row count.
+  await page.getByRole('link', { name: 'SQL', exact: true }).click();
+  await page.getByLabel('Database', { exact: true }).selectOption({ label: 'preview e2e-preview' });
+  await page.getByLabel('SQL', { exact: true }).fill('select count(*) as n from items');
+  await page.getByRole('button', { name: 'Run' }).click();
+  const n = page.getByRole('region', { name: 'Query result' }).locator('tbody td').nth(1);
+  await n.waitFor();
+  assert.equal(await n.textContent(), '3', 'the clone preview has the project\'s three rows');
+  summary.preview_row_count = Number(await n.textContent());
+  await check('sql-preview');
+  step('preview row count in the SQL editor');
+  // The project goes back to empty: the export below is imported into it again.
+  {
+    const c = new pg.Client({ connectionString: oldURL.replace('sslmode=require', `sslmode=verify-full&sslrootcert=${encodeURIComponent(caPath)}`) });
+    await c.connect();
+    await c.query('drop table items');
+    await c.end();
+  }
 
   // Backups: back up now and see it complete.
   await page.getByRole('link', { name: 'Backups' }).click();

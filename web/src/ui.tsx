@@ -79,6 +79,13 @@ const stateTone: Record<string, string> = {
   deleting: 'warn',
   failed: 'bad',
   expired: 'warn',
+  on: 'ok',
+  enabled: 'ok',
+  applied: 'ok',
+  added: 'ok',
+  stored: 'busy',
+  removed: 'bad',
+  changed: 'warn',
 };
 
 export function StateBadge({ state }: { state: string }) {

@@ -1,5 +1,6 @@
-// Package sdkcheck keeps sdk/typescript (the typed TypeScript SDK generated
-// by @hey-api/openapi-ts) current with the OpenAPI document the server
-// serves. Its test regenerates the SDK into a scratch directory and fails on
-// any difference; `make sdk` (CAPYDB_UPDATE_SDK=1) writes it in place.
+// Package sdkcheck keeps the generated clients current with the OpenAPI
+// document the server serves: sdk/typescript/src/gen (by @hey-api/openapi-ts)
+// and pkg/capydb/capydb.gen.go (by oapi-codegen, pinned in the tools/oapi-codegen module).
+// Its tests regenerate each into a scratch directory and fail on any
+// difference; `make sdk` (CAPYDB_UPDATE_SDK=1) writes them in place.
 package sdkcheck

@@ -22,9 +22,28 @@ export function ProjectJobsPage() {
   );
 }
 
-function JobsTable({ jobs }: { jobs: Job[] }) {
+// LiveJobs is the project's jobs table filtered to some types, polled every
+// second while one of them is pending or running (the settings pages show the
+// jobs their changes queued here).
+export function LiveJobs({ projectId, types, label }: { projectId: string; types: string[]; label: string }) {
+  const jobs = useQuery({
+    queryKey: ['jobs', projectId],
+    queryFn: () => unwrap(listProjectJobs({ path: { projectID: projectId }, query: { limit: 50 } })).then((b) => b.jobs),
+    refetchInterval: (q) => (q.state.data?.some(isLive) ? 1000 : false),
+  });
+  const mine = jobs.data?.filter((j) => types.some((t) => j.type === t || (t.endsWith('*') && j.type.startsWith(t.slice(0, -1)))));
   return (
-    <TableWrap label="Jobs">
+    <section aria-label={label}>
+      <h3>{label}</h3>
+      <ErrorText error={jobs.error} />
+      {mine && <JobsTable jobs={mine.slice(0, 10)} label={label} />}
+    </section>
+  );
+}
+
+function JobsTable({ jobs, label = 'Jobs' }: { jobs: Job[]; label?: string }) {
+  return (
+    <TableWrap label={label}>
       <table>
         <thead>
           <tr>

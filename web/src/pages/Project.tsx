@@ -20,10 +20,17 @@ export function ProjectLayout() {
   const project = useProject(projectId);
   const tabs = [
     ['/projects/$projectId', 'Overview'],
+    ['/projects/$projectId/sql', 'SQL'],
+    ['/projects/$projectId/tables', 'Tables'],
+    ['/projects/$projectId/schema', 'Schema'],
+    ['/projects/$projectId/metrics', 'Metrics'],
+    ['/projects/$projectId/logs', 'Logs'],
     ['/projects/$projectId/previews', 'Previews'],
     ['/projects/$projectId/backups', 'Backups'],
     ['/projects/$projectId/exports', 'Exports'],
     ['/projects/$projectId/imports', 'Import'],
+    ['/projects/$projectId/database', 'Database'],
+    ['/projects/$projectId/extensions', 'Extensions'],
     ['/projects/$projectId/jobs', 'Jobs'],
     ['/projects/$projectId/audit', 'Audit log'],
     ['/projects/$projectId/settings', 'Settings'],
@@ -51,9 +58,11 @@ export function ProjectLayout() {
               </Link>
             ))}
           </nav>
-          <Outlet />
         </>
       )}
+      {/* The page starts its own requests alongside the project's (one round
+          trip after the session, not two). */}
+      {!project.error && <Outlet />}
     </section>
   );
 }

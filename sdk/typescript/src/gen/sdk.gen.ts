@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AcknowledgeProjectAlertData, AcknowledgeProjectAlertErrors, AcknowledgeProjectAlertResponses, ApproveCliLoginSessionData, ApproveCliLoginSessionErrors, ApproveCliLoginSessionResponses, ClaimEphemeralDatabaseData, ClaimEphemeralDatabaseErrors, ClaimEphemeralDatabaseResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateBackupData, CreateBackupErrors, CreateBackupResponses, CreateEphemeralDatabaseData, CreateEphemeralDatabaseErrors, CreateEphemeralDatabaseResponses, CreateExportData, CreateExportErrors, CreateExportResponses, CreateImportData, CreateImportErrors, CreateImportResponses, CreateImportUploadData, CreateImportUploadErrors, CreateImportUploadResponses, CreatePreviewDatabaseData, CreatePreviewDatabaseErrors, CreatePreviewDatabaseResponses, CreateProjectApprovalData, CreateProjectApprovalErrors, CreateProjectApprovalResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateProjectSnippetData, CreateProjectSnippetErrors, CreateProjectSnippetResponses, CreateRestoreData, CreateRestoreErrors, CreateRestorePointData, CreateRestorePointErrors, CreateRestorePointResponses, CreateRestoreResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteNetworkBanData, DeleteNetworkBanErrors, DeleteNetworkBanResponses, DeletePreviewDatabaseData, DeletePreviewDatabaseErrors, DeletePreviewDatabaseResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteProjectSnippetData, DeleteProjectSnippetErrors, DeleteProjectSnippetResponses, DeleteRestorePointData, DeleteRestorePointErrors, DeleteRestorePointResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, DestroyEphemeralDatabaseData, DestroyEphemeralDatabaseErrors, DestroyEphemeralDatabaseResponses, DiffPreviewSchemaData, DiffPreviewSchemaErrors, DiffPreviewSchemaResponses, DisableProjectExtensionData, DisableProjectExtensionErrors, DisableProjectExtensionResponses, DownloadExportData, DownloadExportErrors, DownloadExportResponses, EnableAppRoleData, EnableAppRoleErrors, EnableAppRoleResponses, EnableProjectExtensionData, EnableProjectExtensionErrors, EnableProjectExtensionResponses, ExtendPreviewDatabaseData, ExtendPreviewDatabaseErrors, ExtendPreviewDatabaseResponses, GeneratePreviewTypesData, GeneratePreviewTypesErrors, GeneratePreviewTypesResponses, GenerateProjectTypesData, GenerateProjectTypesErrors, GenerateProjectTypesResponses, GetAppRoleData, GetAppRoleErrors, GetAppRoleResponses, GetCaCertificateData, GetCaCertificateErrors, GetCaCertificateResponses, GetCliLoginSessionDetailsData, GetCliLoginSessionDetailsErrors, GetCliLoginSessionDetailsResponses, GetDatabaseSettingsData, GetDatabaseSettingsErrors, GetDatabaseSettingsResponses, GetEphemeralDatabaseData, GetEphemeralDatabaseErrors, GetEphemeralDatabaseResponses, GetIndexAdvisorData, GetIndexAdvisorErrors, GetIndexAdvisorResponses, GetIndexHygieneData, GetIndexHygieneErrors, GetIndexHygieneResponses, GetJobData, GetJobErrors, GetJobResponses, GetNetworkRestrictionsData, GetNetworkRestrictionsErrors, GetNetworkRestrictionsResponses, GetNotificationPreferencesData, GetNotificationPreferencesErrors, GetNotificationPreferencesResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetOrganizationUsageData, GetOrganizationUsageErrors, GetOrganizationUsageResponses, GetPoolerSettingsData, GetPoolerSettingsErrors, GetPoolerSettingsResponses, GetPreviewDatabaseConnectionsData, GetPreviewDatabaseConnectionsErrors, GetPreviewDatabaseConnectionsResponses, GetPreviewDatabaseData, GetPreviewDatabaseErrors, GetPreviewDatabaseResponses, GetPreviewSchemaData, GetPreviewSchemaErrors, GetPreviewSchemaResponses, GetProjectConnectionsData, GetProjectConnectionsErrors, GetProjectConnectionsResponses, GetProjectData, GetProjectErrors, GetProjectKvStoreData, GetProjectKvStoreErrors, GetProjectKvStoreResponses, GetProjectLogsData, GetProjectLogsErrors, GetProjectLogsResponses, GetProjectObservabilityData, GetProjectObservabilityErrors, GetProjectObservabilityHistoryData, GetProjectObservabilityHistoryErrors, GetProjectObservabilityHistoryResponses, GetProjectObservabilityResponses, GetProjectPitrData, GetProjectPitrErrors, GetProjectPitrResponses, GetProjectResponses, GetProjectSchemaData, GetProjectSchemaErrors, GetProjectSchemaResponses, GetProjectSnippetData, GetProjectSnippetErrors, GetProjectSnippetResponses, GetProjectTableRowsData, GetProjectTableRowsErrors, GetProjectTableRowsResponses, GetReadOnlyData, GetReadOnlyErrors, GetReadOnlyResponses, GetSslEnforcementData, GetSslEnforcementErrors, GetSslEnforcementResponses, GetStatusData, GetStatusErrors, GetStatusResponses, GetViewerData, GetViewerErrors, GetViewerResponses, LintPreviewData, LintPreviewErrors, LintPreviewResponses, LintProjectData, LintProjectErrors, LintProjectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListBackupsData, ListBackupsErrors, ListBackupsResponses, ListClustersData, ListClustersErrors, ListClustersResponses, ListExportsData, ListExportsErrors, ListExportsResponses, ListKvStoresData, ListKvStoresErrors, ListKvStoresResponses, ListNetworkBansData, ListNetworkBansErrors, ListNetworkBansResponses, ListPostgresVersionsData, ListPostgresVersionsErrors, ListPostgresVersionsResponses, ListPreviewDatabasesData, ListPreviewDatabasesErrors, ListPreviewDatabasesResponses, ListProjectAlertsData, ListProjectAlertsErrors, ListProjectAlertsResponses, ListProjectAuditEventsData, ListProjectAuditEventsErrors, ListProjectAuditEventsResponses, ListProjectExtensionsData, ListProjectExtensionsErrors, ListProjectExtensionsResponses, ListProjectJobsData, ListProjectJobsErrors, ListProjectJobsResponses, ListProjectsData, ListProjectsErrors, ListProjectSnippetsData, ListProjectSnippetsErrors, ListProjectSnippetsResponses, ListProjectSqlHistoryData, ListProjectSqlHistoryErrors, ListProjectSqlHistoryResponses, ListProjectsResponses, ListProjectTablesData, ListProjectTablesErrors, ListProjectTablesResponses, ListRegionsData, ListRegionsErrors, ListRegionsResponses, ListRestorePointsData, ListRestorePointsErrors, ListRestorePointsResponses, ListScheduledBackupsData, ListScheduledBackupsErrors, ListScheduledBackupsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, OpenWriteWindowData, OpenWriteWindowErrors, OpenWriteWindowResponses, PollCliLoginSessionData, PollCliLoginSessionErrors, PollCliLoginSessionResponses, PreflightImportData, PreflightImportErrors, PreflightImportResponses, PutNetworkRestrictionsData, PutNetworkRestrictionsErrors, PutNetworkRestrictionsResponses, PutNotificationPreferencesData, PutNotificationPreferencesErrors, PutNotificationPreferencesResponses, PutSslEnforcementData, PutSslEnforcementErrors, PutSslEnforcementResponses, RedeliverWebhookDeliveryData, RedeliverWebhookDeliveryErrors, RedeliverWebhookDeliveryResponses, ResetPreviewDatabaseData, ResetPreviewDatabaseErrors, ResetPreviewDatabaseResponses, RetryProjectProvisioningData, RetryProjectProvisioningErrors, RetryProjectProvisioningResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateAppRoleData, RotateAppRoleErrors, RotateAppRoleResponses, RotateProjectCredentialsData, RotateProjectCredentialsErrors, RotateProjectCredentialsResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, RunPreviewSqlData, RunPreviewSqlErrors, RunPreviewSqlResponses, RunProjectSqlData, RunProjectSqlErrors, RunProjectSqlResponses, SearchProjectLogsData, SearchProjectLogsErrors, SearchProjectLogsResponses, SetReadOnlyData, SetReadOnlyErrors, SetReadOnlyResponses, StartCliLoginSessionData, StartCliLoginSessionErrors, StartCliLoginSessionResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateDatabaseSettingsData, UpdateDatabaseSettingsErrors, UpdateDatabaseSettingsResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdatePoolerSettingsData, UpdatePoolerSettingsErrors, UpdatePoolerSettingsResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectExtensionData, UpdateProjectExtensionErrors, UpdateProjectExtensionResponses, UpdateProjectResponses, UpdateProjectSnippetData, UpdateProjectSnippetErrors, UpdateProjectSnippetResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpgradeProjectMinorData, UpgradeProjectMinorErrors, UpgradeProjectMinorResponses, UpsertScheduledBackupData, UpsertScheduledBackupErrors, UpsertScheduledBackupResponses } from './types.gen';
+import type { AcknowledgeProjectAlertData, AcknowledgeProjectAlertErrors, AcknowledgeProjectAlertResponses, ApproveCliLoginSessionData, ApproveCliLoginSessionErrors, ApproveCliLoginSessionResponses, ClaimEphemeralDatabaseData, ClaimEphemeralDatabaseErrors, ClaimEphemeralDatabaseResponses, ConnectNetlifyIntegrationData, ConnectNetlifyIntegrationErrors, ConnectNetlifyIntegrationResponses, ConnectVercelIntegrationData, ConnectVercelIntegrationErrors, ConnectVercelIntegrationResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateBackupData, CreateBackupErrors, CreateBackupResponses, CreateEphemeralDatabaseData, CreateEphemeralDatabaseErrors, CreateEphemeralDatabaseResponses, CreateExportData, CreateExportErrors, CreateExportResponses, CreateImportData, CreateImportErrors, CreateImportResponses, CreateImportUploadData, CreateImportUploadErrors, CreateImportUploadResponses, CreatePreviewDatabaseData, CreatePreviewDatabaseErrors, CreatePreviewDatabaseResponses, CreateProjectApprovalData, CreateProjectApprovalErrors, CreateProjectApprovalResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateProjectSnippetData, CreateProjectSnippetErrors, CreateProjectSnippetResponses, CreateRestoreData, CreateRestoreErrors, CreateRestorePointData, CreateRestorePointErrors, CreateRestorePointResponses, CreateRestoreResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteNetworkBanData, DeleteNetworkBanErrors, DeleteNetworkBanResponses, DeletePreviewDatabaseData, DeletePreviewDatabaseErrors, DeletePreviewDatabaseResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectIntegrationData, DeleteProjectIntegrationErrors, DeleteProjectIntegrationResponses, DeleteProjectResponses, DeleteProjectSnippetData, DeleteProjectSnippetErrors, DeleteProjectSnippetResponses, DeleteRestorePointData, DeleteRestorePointErrors, DeleteRestorePointResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, DestroyEphemeralDatabaseData, DestroyEphemeralDatabaseErrors, DestroyEphemeralDatabaseResponses, DiffPreviewSchemaData, DiffPreviewSchemaErrors, DiffPreviewSchemaResponses, DisableProjectExtensionData, DisableProjectExtensionErrors, DisableProjectExtensionResponses, DownloadExportData, DownloadExportErrors, DownloadExportResponses, EnableAppRoleData, EnableAppRoleErrors, EnableAppRoleResponses, EnableProjectExtensionData, EnableProjectExtensionErrors, EnableProjectExtensionResponses, ExtendPreviewDatabaseData, ExtendPreviewDatabaseErrors, ExtendPreviewDatabaseResponses, GeneratePreviewTypesData, GeneratePreviewTypesErrors, GeneratePreviewTypesResponses, GenerateProjectTypesData, GenerateProjectTypesErrors, GenerateProjectTypesResponses, GetAppRoleData, GetAppRoleErrors, GetAppRoleResponses, GetCaCertificateData, GetCaCertificateErrors, GetCaCertificateResponses, GetCliLoginSessionDetailsData, GetCliLoginSessionDetailsErrors, GetCliLoginSessionDetailsResponses, GetDatabaseSettingsData, GetDatabaseSettingsErrors, GetDatabaseSettingsResponses, GetEphemeralDatabaseData, GetEphemeralDatabaseErrors, GetEphemeralDatabaseResponses, GetIndexAdvisorData, GetIndexAdvisorErrors, GetIndexAdvisorResponses, GetIndexHygieneData, GetIndexHygieneErrors, GetIndexHygieneResponses, GetJobData, GetJobErrors, GetJobResponses, GetNetworkRestrictionsData, GetNetworkRestrictionsErrors, GetNetworkRestrictionsResponses, GetNotificationPreferencesData, GetNotificationPreferencesErrors, GetNotificationPreferencesResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetOrganizationUsageData, GetOrganizationUsageErrors, GetOrganizationUsageResponses, GetPoolerSettingsData, GetPoolerSettingsErrors, GetPoolerSettingsResponses, GetPreviewDatabaseConnectionsData, GetPreviewDatabaseConnectionsErrors, GetPreviewDatabaseConnectionsResponses, GetPreviewDatabaseData, GetPreviewDatabaseErrors, GetPreviewDatabaseResponses, GetPreviewSchemaData, GetPreviewSchemaErrors, GetPreviewSchemaResponses, GetProjectConnectionsData, GetProjectConnectionsErrors, GetProjectConnectionsResponses, GetProjectData, GetProjectErrors, GetProjectKvStoreData, GetProjectKvStoreErrors, GetProjectKvStoreResponses, GetProjectLogsData, GetProjectLogsErrors, GetProjectLogsResponses, GetProjectObservabilityData, GetProjectObservabilityErrors, GetProjectObservabilityHistoryData, GetProjectObservabilityHistoryErrors, GetProjectObservabilityHistoryResponses, GetProjectObservabilityResponses, GetProjectPitrData, GetProjectPitrErrors, GetProjectPitrResponses, GetProjectResponses, GetProjectSchemaData, GetProjectSchemaErrors, GetProjectSchemaResponses, GetProjectSnippetData, GetProjectSnippetErrors, GetProjectSnippetResponses, GetProjectTableRowsData, GetProjectTableRowsErrors, GetProjectTableRowsResponses, GetReadOnlyData, GetReadOnlyErrors, GetReadOnlyResponses, GetSslEnforcementData, GetSslEnforcementErrors, GetSslEnforcementResponses, GetStatusData, GetStatusErrors, GetStatusResponses, GetViewerData, GetViewerErrors, GetViewerResponses, LintPreviewData, LintPreviewErrors, LintPreviewResponses, LintProjectData, LintProjectErrors, LintProjectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListBackupsData, ListBackupsErrors, ListBackupsResponses, ListClustersData, ListClustersErrors, ListClustersResponses, ListExportsData, ListExportsErrors, ListExportsResponses, ListKvStoresData, ListKvStoresErrors, ListKvStoresResponses, ListNetworkBansData, ListNetworkBansErrors, ListNetworkBansResponses, ListPostgresVersionsData, ListPostgresVersionsErrors, ListPostgresVersionsResponses, ListPreviewDatabasesData, ListPreviewDatabasesErrors, ListPreviewDatabasesResponses, ListProjectAlertsData, ListProjectAlertsErrors, ListProjectAlertsResponses, ListProjectAuditEventsData, ListProjectAuditEventsErrors, ListProjectAuditEventsResponses, ListProjectExtensionsData, ListProjectExtensionsErrors, ListProjectExtensionsResponses, ListProjectIntegrationsData, ListProjectIntegrationsErrors, ListProjectIntegrationsResponses, ListProjectJobsData, ListProjectJobsErrors, ListProjectJobsResponses, ListProjectsData, ListProjectsErrors, ListProjectSnippetsData, ListProjectSnippetsErrors, ListProjectSnippetsResponses, ListProjectSqlHistoryData, ListProjectSqlHistoryErrors, ListProjectSqlHistoryResponses, ListProjectsResponses, ListProjectTablesData, ListProjectTablesErrors, ListProjectTablesResponses, ListRegionsData, ListRegionsErrors, ListRegionsResponses, ListRestorePointsData, ListRestorePointsErrors, ListRestorePointsResponses, ListScheduledBackupsData, ListScheduledBackupsErrors, ListScheduledBackupsResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, OpenWriteWindowData, OpenWriteWindowErrors, OpenWriteWindowResponses, PollCliLoginSessionData, PollCliLoginSessionErrors, PollCliLoginSessionResponses, PreflightImportData, PreflightImportErrors, PreflightImportResponses, PutNetworkRestrictionsData, PutNetworkRestrictionsErrors, PutNetworkRestrictionsResponses, PutNotificationPreferencesData, PutNotificationPreferencesErrors, PutNotificationPreferencesResponses, PutProjectIntegrationData, PutProjectIntegrationErrors, PutProjectIntegrationResponses, PutSslEnforcementData, PutSslEnforcementErrors, PutSslEnforcementResponses, ReceiveAuth0WebhookData, ReceiveAuth0WebhookErrors, ReceiveAuth0WebhookResponses, ReceiveBetterAuthWebhookData, ReceiveBetterAuthWebhookErrors, ReceiveBetterAuthWebhookResponses, ReceiveClerkWebhookData, ReceiveClerkWebhookErrors, ReceiveClerkWebhookResponses, ReceiveNetlifyWebhookData, ReceiveNetlifyWebhookErrors, ReceiveNetlifyWebhookResponses, ReceiveVercelWebhookData, ReceiveVercelWebhookErrors, ReceiveVercelWebhookResponses, RedeliverWebhookDeliveryData, RedeliverWebhookDeliveryErrors, RedeliverWebhookDeliveryResponses, ResetPreviewDatabaseData, ResetPreviewDatabaseErrors, ResetPreviewDatabaseResponses, RetryProjectProvisioningData, RetryProjectProvisioningErrors, RetryProjectProvisioningResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateAppRoleData, RotateAppRoleErrors, RotateAppRoleResponses, RotateProjectCredentialsData, RotateProjectCredentialsErrors, RotateProjectCredentialsResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, RunPreviewSqlData, RunPreviewSqlErrors, RunPreviewSqlResponses, RunProjectSqlData, RunProjectSqlErrors, RunProjectSqlResponses, SearchProjectLogsData, SearchProjectLogsErrors, SearchProjectLogsResponses, SetReadOnlyData, SetReadOnlyErrors, SetReadOnlyResponses, StartCliLoginSessionData, StartCliLoginSessionErrors, StartCliLoginSessionResponses, SyncProjectIntegrationData, SyncProjectIntegrationErrors, SyncProjectIntegrationResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateDatabaseSettingsData, UpdateDatabaseSettingsErrors, UpdateDatabaseSettingsResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdatePoolerSettingsData, UpdatePoolerSettingsErrors, UpdatePoolerSettingsResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectExtensionData, UpdateProjectExtensionErrors, UpdateProjectExtensionResponses, UpdateProjectResponses, UpdateProjectSnippetData, UpdateProjectSnippetErrors, UpdateProjectSnippetResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpgradeProjectMinorData, UpgradeProjectMinorErrors, UpgradeProjectMinorResponses, UpsertScheduledBackupData, UpsertScheduledBackupErrors, UpsertScheduledBackupResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean> = Options2<TData, ThrowOnError> & {
     /**
@@ -126,6 +126,76 @@ export const getEphemeralDatabase = <ThrowOnError extends boolean = false>(optio
 export const claimEphemeralDatabase = <ThrowOnError extends boolean = false>(options: Options<ClaimEphemeralDatabaseData, ThrowOnError>) => (options.client ?? client).post<ClaimEphemeralDatabaseResponses, ClaimEphemeralDatabaseErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/v1/ephemeral-databases/{projectID}/claim',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Auth0 user events, verified by the shared secret in Authorization
+ *
+ * No credential needed.
+ */
+export const receiveAuth0Webhook = <ThrowOnError extends boolean = false>(options: Options<ReceiveAuth0WebhookData, ThrowOnError>) => (options.client ?? client).post<ReceiveAuth0WebhookResponses, ReceiveAuth0WebhookErrors, ThrowOnError>({
+    url: '/v1/integrations/auth0/webhook/{projectID}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Better Auth user events, verified by X-Better-Auth-Signature
+ *
+ * No credential needed.
+ */
+export const receiveBetterAuthWebhook = <ThrowOnError extends boolean = false>(options: Options<ReceiveBetterAuthWebhookData, ThrowOnError>) => (options.client ?? client).post<ReceiveBetterAuthWebhookResponses, ReceiveBetterAuthWebhookErrors, ThrowOnError>({
+    url: '/v1/integrations/better-auth/webhook/{projectID}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Clerk user events, verified by their Svix signature
+ *
+ * No credential needed.
+ */
+export const receiveClerkWebhook = <ThrowOnError extends boolean = false>(options: Options<ReceiveClerkWebhookData, ThrowOnError>) => (options.client ?? client).post<ReceiveClerkWebhookResponses, ReceiveClerkWebhookErrors, ThrowOnError>({
+    url: '/v1/integrations/clerk/webhook/{projectID}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Netlify deploy_building: a branch-<slug> clone preview and branch-context env vars (X-Webhook-Signature)
+ *
+ * † Self-hosted addition, not in the hosted API. No credential needed.
+ */
+export const receiveNetlifyWebhook = <ThrowOnError extends boolean = false>(options: Options<ReceiveNetlifyWebhookData, ThrowOnError>) => (options.client ?? client).post<ReceiveNetlifyWebhookResponses, ReceiveNetlifyWebhookErrors, ThrowOnError>({
+    url: '/v1/integrations/netlify/webhook/{projectID}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Vercel deployment.created: a branch-<slug> clone preview and branch-scoped env vars (x-vercel-signature)
+ *
+ * † Self-hosted addition, not in the hosted API. No credential needed.
+ */
+export const receiveVercelWebhook = <ThrowOnError extends boolean = false>(options: Options<ReceiveVercelWebhookData, ThrowOnError>) => (options.client ?? client).post<ReceiveVercelWebhookResponses, ReceiveVercelWebhookErrors, ThrowOnError>({
+    url: '/v1/integrations/vercel/webhook/{projectID}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -850,6 +920,84 @@ export const createImportUpload = <ThrowOnError extends boolean = false>(options
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * List the project's integrations (never their secrets)
+ *
+ * Requires scope `projects:read`.
+ */
+export const listProjectIntegrations = <ThrowOnError extends boolean = false>(options: Options<ListProjectIntegrationsData, ThrowOnError>) => (options.client ?? client).get<ListProjectIntegrationsResponses, ListProjectIntegrationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations',
+    ...options
+});
+
+/**
+ * Connect a Netlify site and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+ *
+ * Requires scope `projects:write`.
+ */
+export const connectNetlifyIntegration = <ThrowOnError extends boolean = false>(options: Options<ConnectNetlifyIntegrationData, ThrowOnError>) => (options.client ?? client).post<ConnectNetlifyIntegrationResponses, ConnectNetlifyIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations/netlify/connect',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Connect a Vercel project and push DATABASE_URL / DATABASE_URL_UNPOOLED (job integration.sync_env)
+ *
+ * Requires scope `projects:write`.
+ */
+export const connectVercelIntegration = <ThrowOnError extends boolean = false>(options: Options<ConnectVercelIntegrationData, ThrowOnError>) => (options.client ?? client).post<ConnectVercelIntegrationResponses, ConnectVercelIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations/vercel/connect',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Disconnect an integration (its secrets are deleted; capydb_auth.users stays)
+ *
+ * Requires scope `projects:write`.
+ */
+export const deleteProjectIntegration = <ThrowOnError extends boolean = false>(options: Options<DeleteProjectIntegrationData, ThrowOnError>) => (options.client ?? client).delete<DeleteProjectIntegrationResponses, DeleteProjectIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations/{provider}',
+    ...options
+});
+
+/**
+ * Connect or update Clerk, Auth0 or Better Auth user sync (creates capydb_auth.users; Clerk: backfill job)
+ *
+ * Requires scope `projects:write`.
+ */
+export const putProjectIntegration = <ThrowOnError extends boolean = false>(options: Options<PutProjectIntegrationData, ThrowOnError>) => (options.client ?? client).put<PutProjectIntegrationResponses, PutProjectIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations/{provider}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Push the env vars to Vercel or Netlify again (job integration.sync_env)
+ *
+ * Requires scope `projects:write`.
+ */
+export const syncProjectIntegration = <ThrowOnError extends boolean = false>(options: Options<SyncProjectIntegrationData, ThrowOnError>) => (options.client ?? client).post<SyncProjectIntegrationResponses, SyncProjectIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{projectID}/integrations/{provider}/sync',
+    ...options
 });
 
 /**

@@ -195,6 +195,22 @@ export type ClustersOutputBody = {
     clusters: Array<Cluster>;
 };
 
+export type ConnectNetlifyRequest = {
+    preview_branches?: boolean;
+    site_id: string;
+    token: string;
+};
+
+export type ConnectVercelRequest = {
+    preview_branches?: boolean;
+    team_id?: string;
+    token: string;
+    /**
+     * Vercel project id (prj_…) or name
+     */
+    vercel_project_id: string;
+};
+
 export type ConnectionInfo = {
     direct_url?: string;
     pooled_url?: string;
@@ -264,6 +280,10 @@ export type CreatePreviewBody = {
      * 1-63 letters, digits, -, _ and ., starting with a letter or digit; generated when absent
      */
     name?: string;
+    /**
+     * † Addition to API.md: a protected preview never expires (the TTL reaper skips it); Supabase branches created through /api/supabase are protected
+     */
+    protected?: boolean;
     /**
      * 1-168; 0 or absent = 24
      */
@@ -426,6 +446,10 @@ export type DatabaseTable = {
     type: string;
 };
 
+export type DeletedIntegrationOutputBody = {
+    deleted: boolean;
+};
+
 export type DownloadStruct = {
     download_url: string;
     expires_at: string;
@@ -565,6 +589,26 @@ export type IndexSuggestion = {
     table?: string;
 };
 
+export type IntegrationCredentials = {
+    /**
+     * Clerk secret key (sk_live_… or sk_test_…)
+     */
+    secret_key?: string;
+    /**
+     * Clerk whsec_… secret, or the Auth0 / Better Auth shared secret
+     */
+    webhook_signing_secret?: string;
+};
+
+export type IntegrationOutputBody = {
+    integration: ProjectIntegration;
+    job?: Job;
+};
+
+export type IntegrationsOutputBody = {
+    integrations: Array<ProjectIntegration>;
+};
+
 export type Job = {
     attempts: number;
     claimed_at?: string;
@@ -590,7 +634,7 @@ export type Job = {
     retry_classification: 'transient' | 'permanent' | '';
     started_at?: string;
     state: 'pending' | 'running' | 'completed' | 'failed';
-    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
+    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'integration.clerk_backfill' | 'integration.sync_env' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
     updated_at: string;
 };
 
@@ -909,6 +953,10 @@ export type PreviewDatabase = {
     name: string;
     pooled_port: number;
     project_id: string;
+    /**
+     * † Addition to API.md: the preview never expires (its ttl_expires_at is not enforced)
+     */
+    protected: boolean;
     public_host?: string;
     role_name: string;
     source_backup_key?: string;
@@ -1049,6 +1097,21 @@ export type ProjectExtensionStatus = {
     update_available?: boolean;
 };
 
+export type ProjectIntegration = {
+    config: {
+        [key: string]: unknown;
+    };
+    created_at: string;
+    external_id?: string;
+    has_credentials: boolean;
+    id: string;
+    organization_id: string;
+    project_id: string;
+    provider: 'auth0' | 'better_auth' | 'clerk' | 'netlify' | 'vercel';
+    state: 'active' | 'error';
+    updated_at: string;
+};
+
 export type ProjectJobOutputBody = {
     job: Job;
     project: Project;
@@ -1135,6 +1198,16 @@ export type ProjectsOutputBody = {
     projects: Array<Project>;
 };
 
+export type PutIntegrationRequest = {
+    /**
+     * reserved: {} or absent
+     */
+    config?: {
+        [key: string]: unknown;
+    };
+    credentials?: IntegrationCredentials;
+};
+
 export type PutNotificationPreferencesRequest = {
     alert_email_recipients: Array<string>;
     alert_emails_enabled: boolean;
@@ -1154,6 +1227,10 @@ export type ReadOnlyStatus = {
      * end of the open write window; read-only comes back then
      */
     override_active_until?: string;
+};
+
+export type ReceiverOutputBody = {
+    ok: boolean;
 };
 
 export type RedundantIndex = {
@@ -2264,6 +2341,416 @@ export type ClaimEphemeralDatabaseResponses = {
 };
 
 export type ClaimEphemeralDatabaseResponse = ClaimEphemeralDatabaseResponses[keyof ClaimEphemeralDatabaseResponses];
+
+export type ReceiveAuth0WebhookData = {
+    /**
+     * the provider's event, read only after its signature is verified
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Clerk (Svix) message id
+         */
+        'svix-id'?: string;
+        /**
+         * Clerk (Svix) Unix timestamp
+         */
+        'svix-timestamp'?: string;
+        /**
+         * Clerk (Svix) signatures: v1,<base64>
+         */
+        'svix-signature'?: string;
+        /**
+         * Auth0: the shared secret (a Bearer prefix is tolerated)
+         */
+        Authorization?: string;
+        /**
+         * Better Auth: hex HMAC-SHA256 of the body
+         */
+        'X-Better-Auth-Signature'?: string;
+        /**
+         * Vercel: hex HMAC-SHA1 of the body
+         */
+        'x-vercel-signature'?: string;
+        /**
+         * Netlify: HS256 JWS with the body's sha256
+         */
+        'X-Webhook-Signature'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/integrations/auth0/webhook/{projectID}';
+};
+
+export type ReceiveAuth0WebhookErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ReceiveAuth0WebhookError = ReceiveAuth0WebhookErrors[keyof ReceiveAuth0WebhookErrors];
+
+export type ReceiveAuth0WebhookResponses = {
+    /**
+     * OK
+     */
+    200: ReceiverOutputBody;
+};
+
+export type ReceiveAuth0WebhookResponse = ReceiveAuth0WebhookResponses[keyof ReceiveAuth0WebhookResponses];
+
+export type ReceiveBetterAuthWebhookData = {
+    /**
+     * the provider's event, read only after its signature is verified
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Clerk (Svix) message id
+         */
+        'svix-id'?: string;
+        /**
+         * Clerk (Svix) Unix timestamp
+         */
+        'svix-timestamp'?: string;
+        /**
+         * Clerk (Svix) signatures: v1,<base64>
+         */
+        'svix-signature'?: string;
+        /**
+         * Auth0: the shared secret (a Bearer prefix is tolerated)
+         */
+        Authorization?: string;
+        /**
+         * Better Auth: hex HMAC-SHA256 of the body
+         */
+        'X-Better-Auth-Signature'?: string;
+        /**
+         * Vercel: hex HMAC-SHA1 of the body
+         */
+        'x-vercel-signature'?: string;
+        /**
+         * Netlify: HS256 JWS with the body's sha256
+         */
+        'X-Webhook-Signature'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/integrations/better-auth/webhook/{projectID}';
+};
+
+export type ReceiveBetterAuthWebhookErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ReceiveBetterAuthWebhookError = ReceiveBetterAuthWebhookErrors[keyof ReceiveBetterAuthWebhookErrors];
+
+export type ReceiveBetterAuthWebhookResponses = {
+    /**
+     * OK
+     */
+    200: ReceiverOutputBody;
+};
+
+export type ReceiveBetterAuthWebhookResponse = ReceiveBetterAuthWebhookResponses[keyof ReceiveBetterAuthWebhookResponses];
+
+export type ReceiveClerkWebhookData = {
+    /**
+     * the provider's event, read only after its signature is verified
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Clerk (Svix) message id
+         */
+        'svix-id'?: string;
+        /**
+         * Clerk (Svix) Unix timestamp
+         */
+        'svix-timestamp'?: string;
+        /**
+         * Clerk (Svix) signatures: v1,<base64>
+         */
+        'svix-signature'?: string;
+        /**
+         * Auth0: the shared secret (a Bearer prefix is tolerated)
+         */
+        Authorization?: string;
+        /**
+         * Better Auth: hex HMAC-SHA256 of the body
+         */
+        'X-Better-Auth-Signature'?: string;
+        /**
+         * Vercel: hex HMAC-SHA1 of the body
+         */
+        'x-vercel-signature'?: string;
+        /**
+         * Netlify: HS256 JWS with the body's sha256
+         */
+        'X-Webhook-Signature'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/integrations/clerk/webhook/{projectID}';
+};
+
+export type ReceiveClerkWebhookErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ReceiveClerkWebhookError = ReceiveClerkWebhookErrors[keyof ReceiveClerkWebhookErrors];
+
+export type ReceiveClerkWebhookResponses = {
+    /**
+     * OK
+     */
+    200: ReceiverOutputBody;
+};
+
+export type ReceiveClerkWebhookResponse = ReceiveClerkWebhookResponses[keyof ReceiveClerkWebhookResponses];
+
+export type ReceiveNetlifyWebhookData = {
+    /**
+     * the provider's event, read only after its signature is verified
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Clerk (Svix) message id
+         */
+        'svix-id'?: string;
+        /**
+         * Clerk (Svix) Unix timestamp
+         */
+        'svix-timestamp'?: string;
+        /**
+         * Clerk (Svix) signatures: v1,<base64>
+         */
+        'svix-signature'?: string;
+        /**
+         * Auth0: the shared secret (a Bearer prefix is tolerated)
+         */
+        Authorization?: string;
+        /**
+         * Better Auth: hex HMAC-SHA256 of the body
+         */
+        'X-Better-Auth-Signature'?: string;
+        /**
+         * Vercel: hex HMAC-SHA1 of the body
+         */
+        'x-vercel-signature'?: string;
+        /**
+         * Netlify: HS256 JWS with the body's sha256
+         */
+        'X-Webhook-Signature'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/integrations/netlify/webhook/{projectID}';
+};
+
+export type ReceiveNetlifyWebhookErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ReceiveNetlifyWebhookError = ReceiveNetlifyWebhookErrors[keyof ReceiveNetlifyWebhookErrors];
+
+export type ReceiveNetlifyWebhookResponses = {
+    /**
+     * OK
+     */
+    200: ReceiverOutputBody;
+};
+
+export type ReceiveNetlifyWebhookResponse = ReceiveNetlifyWebhookResponses[keyof ReceiveNetlifyWebhookResponses];
+
+export type ReceiveVercelWebhookData = {
+    /**
+     * the provider's event, read only after its signature is verified
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Clerk (Svix) message id
+         */
+        'svix-id'?: string;
+        /**
+         * Clerk (Svix) Unix timestamp
+         */
+        'svix-timestamp'?: string;
+        /**
+         * Clerk (Svix) signatures: v1,<base64>
+         */
+        'svix-signature'?: string;
+        /**
+         * Auth0: the shared secret (a Bearer prefix is tolerated)
+         */
+        Authorization?: string;
+        /**
+         * Better Auth: hex HMAC-SHA256 of the body
+         */
+        'X-Better-Auth-Signature'?: string;
+        /**
+         * Vercel: hex HMAC-SHA1 of the body
+         */
+        'x-vercel-signature'?: string;
+        /**
+         * Netlify: HS256 JWS with the body's sha256
+         */
+        'X-Webhook-Signature'?: string;
+    };
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/integrations/vercel/webhook/{projectID}';
+};
+
+export type ReceiveVercelWebhookErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ReceiveVercelWebhookError = ReceiveVercelWebhookErrors[keyof ReceiveVercelWebhookErrors];
+
+export type ReceiveVercelWebhookResponses = {
+    /**
+     * OK
+     */
+    200: ReceiverOutputBody;
+};
+
+export type ReceiveVercelWebhookResponse = ReceiveVercelWebhookResponses[keyof ReceiveVercelWebhookResponses];
 
 export type GetJobData = {
     body?: never;
@@ -5324,6 +5811,347 @@ export type CreateImportUploadResponses = {
 };
 
 export type CreateImportUploadResponse = CreateImportUploadResponses[keyof CreateImportUploadResponses];
+
+export type ListProjectIntegrationsData = {
+    body?: never;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations';
+};
+
+export type ListProjectIntegrationsErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ListProjectIntegrationsError = ListProjectIntegrationsErrors[keyof ListProjectIntegrationsErrors];
+
+export type ListProjectIntegrationsResponses = {
+    /**
+     * OK
+     */
+    200: IntegrationsOutputBody;
+};
+
+export type ListProjectIntegrationsResponse = ListProjectIntegrationsResponses[keyof ListProjectIntegrationsResponses];
+
+export type ConnectNetlifyIntegrationData = {
+    body: ConnectNetlifyRequest;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations/netlify/connect';
+};
+
+export type ConnectNetlifyIntegrationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ConnectNetlifyIntegrationError = ConnectNetlifyIntegrationErrors[keyof ConnectNetlifyIntegrationErrors];
+
+export type ConnectNetlifyIntegrationResponses = {
+    /**
+     * Accepted
+     */
+    202: IntegrationOutputBody;
+};
+
+export type ConnectNetlifyIntegrationResponse = ConnectNetlifyIntegrationResponses[keyof ConnectNetlifyIntegrationResponses];
+
+export type ConnectVercelIntegrationData = {
+    body: ConnectVercelRequest;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations/vercel/connect';
+};
+
+export type ConnectVercelIntegrationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ConnectVercelIntegrationError = ConnectVercelIntegrationErrors[keyof ConnectVercelIntegrationErrors];
+
+export type ConnectVercelIntegrationResponses = {
+    /**
+     * Accepted
+     */
+    202: IntegrationOutputBody;
+};
+
+export type ConnectVercelIntegrationResponse = ConnectVercelIntegrationResponses[keyof ConnectVercelIntegrationResponses];
+
+export type DeleteProjectIntegrationData = {
+    body?: never;
+    path: {
+        projectID: string;
+        provider: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations/{provider}';
+};
+
+export type DeleteProjectIntegrationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type DeleteProjectIntegrationError = DeleteProjectIntegrationErrors[keyof DeleteProjectIntegrationErrors];
+
+export type DeleteProjectIntegrationResponses = {
+    /**
+     * OK
+     */
+    200: DeletedIntegrationOutputBody;
+};
+
+export type DeleteProjectIntegrationResponse = DeleteProjectIntegrationResponses[keyof DeleteProjectIntegrationResponses];
+
+export type PutProjectIntegrationData = {
+    body?: PutIntegrationRequest;
+    path: {
+        projectID: string;
+        provider: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations/{provider}';
+};
+
+export type PutProjectIntegrationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Service Unavailable
+     */
+    503: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type PutProjectIntegrationError = PutProjectIntegrationErrors[keyof PutProjectIntegrationErrors];
+
+export type PutProjectIntegrationResponses = {
+    /**
+     * OK
+     */
+    200: IntegrationOutputBody;
+};
+
+export type PutProjectIntegrationResponse = PutProjectIntegrationResponses[keyof PutProjectIntegrationResponses];
+
+export type SyncProjectIntegrationData = {
+    body?: never;
+    path: {
+        projectID: string;
+        provider: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/integrations/{provider}/sync';
+};
+
+export type SyncProjectIntegrationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type SyncProjectIntegrationError = SyncProjectIntegrationErrors[keyof SyncProjectIntegrationErrors];
+
+export type SyncProjectIntegrationResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type SyncProjectIntegrationResponse = SyncProjectIntegrationResponses[keyof SyncProjectIntegrationResponses];
 
 export type ListProjectJobsData = {
     body?: never;
