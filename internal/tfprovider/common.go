@@ -23,7 +23,7 @@ var (
 		"jobs:read", "organizations:read", "organizations:write", "api_keys:read", "api_keys:write", "schema:read"}
 	webhookEvents = []string{"job.completed", "job.failed", "project.ready", "project.deleted", "backup.completed",
 		"preview.ready", "preview.deleted", "import.completed", "restore.completed",
-		"credentials.rotated", "alert.triggered", "alert.resolved"}
+		"credentials.rotated", "alert.triggered", "alert.resolved", "project.moved"}
 )
 
 // configure turns provider data into the client (nil before the provider

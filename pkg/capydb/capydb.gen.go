@@ -635,6 +635,48 @@ func (e CreateWebhookEndpointBodyEventTypes) Valid() bool {
 	}
 }
 
+// Defines values for CutoverRequestRequestedByActorKind.
+const (
+	CutoverRequestRequestedByActorKindAPIKey CutoverRequestRequestedByActorKind = "api_key"
+	CutoverRequestRequestedByActorKindUser   CutoverRequestRequestedByActorKind = "user"
+)
+
+// Valid indicates whether the value is a known member of the CutoverRequestRequestedByActorKind enum.
+func (e CutoverRequestRequestedByActorKind) Valid() bool {
+	switch e {
+	case CutoverRequestRequestedByActorKindAPIKey:
+		return true
+	case CutoverRequestRequestedByActorKindUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CutoverRequestStatus.
+const (
+	CutoverRequestStatusAcked     CutoverRequestStatus = "acked"
+	CutoverRequestStatusCompleted CutoverRequestStatus = "completed"
+	CutoverRequestStatusOpen      CutoverRequestStatus = "open"
+	CutoverRequestStatusRejected  CutoverRequestStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the CutoverRequestStatus enum.
+func (e CutoverRequestStatus) Valid() bool {
+	switch e {
+	case CutoverRequestStatusAcked:
+		return true
+	case CutoverRequestStatusCompleted:
+		return true
+	case CutoverRequestStatusOpen:
+		return true
+	case CutoverRequestStatusRejected:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EphemeralDatabaseState.
 const (
 	EphemeralDatabaseStateFailed       EphemeralDatabaseState = "failed"
@@ -703,31 +745,36 @@ func (e JobState) Valid() bool {
 
 // Defines values for JobType.
 const (
-	JobTypeBranchCreate             JobType = "branch.create"
-	JobTypeBranchDelete             JobType = "branch.delete"
-	JobTypeBranchReset              JobType = "branch.reset"
-	JobTypeInstanceCreate           JobType = "instance.create"
-	JobTypeInstancePitrRestore      JobType = "instance.pitr_restore"
-	JobTypeInstanceSetReadonly      JobType = "instance.set_readonly"
-	JobTypeIntegrationClerkBackfill JobType = "integration.clerk_backfill"
-	JobTypeIntegrationSyncEnv       JobType = "integration.sync_env"
-	JobTypeProjectApplyNetwork      JobType = "project.apply_network"
-	JobTypeProjectBackup            JobType = "project.backup"
-	JobTypeProjectBackupDelete      JobType = "project.backup_delete"
-	JobTypeProjectDelete            JobType = "project.delete"
-	JobTypeProjectExpireCredential  JobType = "project.expire_credential"
-	JobTypeProjectExport            JobType = "project.export"
-	JobTypeProjectExtensionDisable  JobType = "project.extension_disable"
-	JobTypeProjectExtensionEnable   JobType = "project.extension_enable"
-	JobTypeProjectExtensionUpdate   JobType = "project.extension_update"
-	JobTypeProjectImport            JobType = "project.import"
-	JobTypeProjectMove              JobType = "project.move"
-	JobTypeProjectMoveCleanup       JobType = "project.move_cleanup"
-	JobTypeProjectPoolerUpdate      JobType = "project.pooler_update"
-	JobTypeProjectRestore           JobType = "project.restore"
-	JobTypeProjectRotateCredentials JobType = "project.rotate_credentials"
-	JobTypeProjectSettingsUpdate    JobType = "project.settings_update"
-	JobTypeProjectUpgradeMinor      JobType = "project.upgrade_minor"
+	JobTypeBranchCreate               JobType = "branch.create"
+	JobTypeBranchDelete               JobType = "branch.delete"
+	JobTypeBranchReset                JobType = "branch.reset"
+	JobTypeInstanceCreate             JobType = "instance.create"
+	JobTypeInstancePitrRestore        JobType = "instance.pitr_restore"
+	JobTypeInstanceSetReadonly        JobType = "instance.set_readonly"
+	JobTypeIntegrationClerkBackfill   JobType = "integration.clerk_backfill"
+	JobTypeIntegrationSyncEnv         JobType = "integration.sync_env"
+	JobTypeProjectApplyNetwork        JobType = "project.apply_network"
+	JobTypeProjectBackup              JobType = "project.backup"
+	JobTypeProjectBackupDelete        JobType = "project.backup_delete"
+	JobTypeProjectDelete              JobType = "project.delete"
+	JobTypeProjectExpireCredential    JobType = "project.expire_credential"
+	JobTypeProjectExport              JobType = "project.export"
+	JobTypeProjectExtensionDisable    JobType = "project.extension_disable"
+	JobTypeProjectExtensionEnable     JobType = "project.extension_enable"
+	JobTypeProjectExtensionUpdate     JobType = "project.extension_update"
+	JobTypeProjectImport              JobType = "project.import"
+	JobTypeProjectImportFollowAbort   JobType = "project.import_follow_abort"
+	JobTypeProjectImportFollowCutover JobType = "project.import_follow_cutover"
+	JobTypeProjectImportFollowStart   JobType = "project.import_follow_start"
+	JobTypeProjectImportFollowStatus  JobType = "project.import_follow_status"
+	JobTypeProjectMove                JobType = "project.move"
+	JobTypeProjectMoveCleanup         JobType = "project.move_cleanup"
+	JobTypeProjectPoolerUpdate        JobType = "project.pooler_update"
+	JobTypeProjectPromotePreview      JobType = "project.promote_preview"
+	JobTypeProjectRestore             JobType = "project.restore"
+	JobTypeProjectRotateCredentials   JobType = "project.rotate_credentials"
+	JobTypeProjectSettingsUpdate      JobType = "project.settings_update"
+	JobTypeProjectUpgradeMinor        JobType = "project.upgrade_minor"
 )
 
 // Valid indicates whether the value is a known member of the JobType enum.
@@ -769,11 +816,21 @@ func (e JobType) Valid() bool {
 		return true
 	case JobTypeProjectImport:
 		return true
+	case JobTypeProjectImportFollowAbort:
+		return true
+	case JobTypeProjectImportFollowCutover:
+		return true
+	case JobTypeProjectImportFollowStart:
+		return true
+	case JobTypeProjectImportFollowStatus:
+		return true
 	case JobTypeProjectMove:
 		return true
 	case JobTypeProjectMoveCleanup:
 		return true
 	case JobTypeProjectPoolerUpdate:
+		return true
+	case JobTypeProjectPromotePreview:
 		return true
 	case JobTypeProjectRestore:
 		return true
@@ -2303,6 +2360,13 @@ type CreateBackupRequest struct {
 	Label *string `json:"label,omitempty"`
 }
 
+// CreateCutoverRequestBody defines model for CreateCutoverRequestBody.
+type CreateCutoverRequestBody struct {
+	CustomerNote      *string `json:"customer_note,omitempty"`
+	ExternalTicketRef *string `json:"external_ticket_ref,omitempty"`
+	PreviewID         string  `json:"preview_id"`
+}
+
 // CreateExportInputBody defines model for CreateExportInputBody.
 type CreateExportInputBody = map[string]interface{}
 
@@ -2432,6 +2496,56 @@ type CreateWebhookEndpointBody struct {
 
 // CreateWebhookEndpointBodyEventTypes defines model for CreateWebhookEndpointBody.EventTypes.
 type CreateWebhookEndpointBodyEventTypes string
+
+// CutoverListOutBody defines model for CutoverListOutBody.
+type CutoverListOutBody struct {
+	CutoverRequests []CutoverRequest `json:"cutover_requests"`
+}
+
+// CutoverOutBody defines model for CutoverOutBody.
+type CutoverOutBody struct {
+	CutoverRequest CutoverRequest `json:"cutover_request"`
+}
+
+// CutoverRequest defines model for CutoverRequest.
+type CutoverRequest struct {
+	AckAt *time.Time `json:"ack_at,omitempty"`
+
+	// AckByUserID the operator who acknowledged
+	AckByUserID  *string    `json:"ack_by_user_id,omitempty"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CustomerNote *string    `json:"customer_note,omitempty"`
+
+	// ExternalTicketRef required before execution
+	ExternalTicketRef *string `json:"external_ticket_ref,omitempty"`
+
+	// ID cor_…
+	ID             string  `json:"id"`
+	OperatorNote   *string `json:"operator_note,omitempty"`
+	OrganizationID string  `json:"organization_id"`
+
+	// PreCutoverBackupID verified backup taken before promotion
+	PreCutoverBackupID *string `json:"pre_cutover_backup_id,omitempty"`
+
+	// PreviewDatabaseID the preview to promote
+	PreviewDatabaseID string `json:"preview_database_id"`
+	ProjectID         string `json:"project_id"`
+
+	// PromoteJobID the project.promote_preview job
+	PromoteJobID         *string                            `json:"promote_job_id,omitempty"`
+	RejectedReason       *string                            `json:"rejected_reason,omitempty"`
+	RequestedByActorID   *string                            `json:"requested_by_actor_id,omitempty"`
+	RequestedByActorKind CutoverRequestRequestedByActorKind `json:"requested_by_actor_kind"`
+	Status               CutoverRequestStatus               `json:"status"`
+	UpdatedAt            time.Time                          `json:"updated_at"`
+}
+
+// CutoverRequestRequestedByActorKind defines model for CutoverRequest.RequestedByActorKind.
+type CutoverRequestRequestedByActorKind string
+
+// CutoverRequestStatus defines model for CutoverRequest.Status.
+type CutoverRequestStatus string
 
 // DailyStorage defines model for DailyStorage.
 type DailyStorage struct {
@@ -2576,12 +2690,93 @@ type ExtensionsOutputBody struct {
 	Extensions []ProjectExtensionStatus `json:"extensions"`
 }
 
+// FollowAbortJobResult defines model for FollowAbortJobResult.
+type FollowAbortJobResult struct {
+	// SlotLeft true when the replication slot could not be removed from the source (drop it there)
+	SlotLeft    bool    `json:"slot_left"`
+	SourceError *string `json:"source_error,omitempty"`
+}
+
+// FollowCutoverJobResult defines model for FollowCutoverJobResult.
+type FollowCutoverJobResult struct {
+	// CatchUpMs how long the cutover waited for the stream
+	CatchUpMs int64 `json:"catch_up_ms"`
+
+	// CaughtUpLsn the source position the stream reached before it was ended
+	CaughtUpLsn string `json:"caught_up_lsn"`
+
+	// SequencesMissing source sequences the project does not have
+	SequencesMissing *[]string `json:"sequences_missing,omitempty"`
+	SequencesSynced  int64     `json:"sequences_synced"`
+	Tables           int64     `json:"tables"`
+}
+
+// FollowSentinel defines model for FollowSentinel.
+type FollowSentinel struct {
+	// ConfirmedLsn what the slot on the source has confirmed
+	ConfirmedLsn *string `json:"confirmed_lsn,omitempty"`
+
+	// ReceivedLsn what the project's subscription has received
+	ReceivedLsn *string `json:"received_lsn,omitempty"`
+
+	// SourceLsn the source's current WAL position
+	SourceLsn string `json:"source_lsn"`
+}
+
+// FollowStartJobResult defines model for FollowStartJobResult.
+type FollowStartJobResult struct {
+	Publication string `json:"publication"`
+	Slot        string `json:"slot"`
+
+	// Tables the source tables published and subscribed
+	Tables []string `json:"tables"`
+}
+
+// FollowTableStatus defines model for FollowTableStatus.
+type FollowTableStatus struct {
+	// State i (waiting), d (copying), f or s (finishing the copy), r (streaming)
+	State string `json:"state"`
+	Table string `json:"table"`
+}
+
 // GeneratedTypes defines model for GeneratedTypes.
 type GeneratedTypes struct {
 	Content  string  `json:"content"`
 	Filename string  `json:"filename"`
 	Language string  `json:"language"`
 	Style    *string `json:"style,omitempty"`
+}
+
+// ImportFollowActionInputBody defines model for ImportFollowActionInputBody.
+type ImportFollowActionInputBody = map[string]interface{}
+
+// ImportFollowCutoverRequest defines model for ImportFollowCutoverRequest.
+type ImportFollowCutoverRequest struct {
+	Confirm bool `json:"confirm"`
+}
+
+// ImportFollowRequest defines model for ImportFollowRequest.
+type ImportFollowRequest struct {
+	Confirm   bool   `json:"confirm"`
+	SourceURL string `json:"source_url"`
+}
+
+// ImportFollowStatus defines model for ImportFollowStatus.
+type ImportFollowStatus struct {
+	// LagBytes WAL bytes the source holds that the project has not confirmed; null when unknown
+	LagBytes *int64 `json:"lag_bytes"`
+
+	// Result failed when the stream stopped or the source cannot be read; empty otherwise
+	Result string `json:"result"`
+
+	// Sentinel positions used to decide when the stream has caught up
+	Sentinel *FollowSentinel `json:"sentinel,omitempty"`
+
+	// Tables † each subscribed table and its sync state
+	Tables *[]FollowTableStatus `json:"tables,omitempty"`
+
+	// UnitActive active while the stream runs, empty otherwise
+	UnitActive string `json:"unit_active"`
 }
 
 // ImportPreflightOutBody defines model for ImportPreflightOutBody.
@@ -3333,6 +3528,16 @@ type ProjectsOutputBody struct {
 	// NextCursor present when more projects follow: pass it as cursor
 	NextCursor *string   `json:"next_cursor,omitempty"`
 	Projects   []Project `json:"projects"`
+}
+
+// PromoteJobResult defines model for PromoteJobResult.
+type PromoteJobResult struct {
+	CopyDurationMs   int64  `json:"copy_duration_ms"`
+	CutoverRequestID string `json:"cutover_request_id"`
+
+	// PreCutoverBackupID the verified backup taken before the swap
+	PreCutoverBackupID string `json:"pre_cutover_backup_id"`
+	PreviewID          string `json:"preview_id"`
 }
 
 // PutIntegrationRequest defines model for PutIntegrationRequest.
@@ -4421,6 +4626,9 @@ type CreateBackupJSONRequestBody = CreateBackupRequest
 // RotateProjectCredentialsJSONRequestBody defines body for RotateProjectCredentials for application/json ContentType.
 type RotateProjectCredentialsJSONRequestBody = RotateBody
 
+// CreateCutoverRequestJSONRequestBody defines body for CreateCutoverRequest for application/json ContentType.
+type CreateCutoverRequestJSONRequestBody = CreateCutoverRequestBody
+
 // UpdateDatabaseSettingsJSONRequestBody defines body for UpdateDatabaseSettings for application/json ContentType.
 type UpdateDatabaseSettingsJSONRequestBody = UpdateDatabaseSettingsRequest
 
@@ -4432,6 +4640,18 @@ type EnableProjectExtensionJSONRequestBody = EnableExtensionRequest
 
 // CreateImportJSONRequestBody defines body for CreateImport for application/json ContentType.
 type CreateImportJSONRequestBody = CreateImportRequest
+
+// StartImportFollowJSONRequestBody defines body for StartImportFollow for application/json ContentType.
+type StartImportFollowJSONRequestBody = ImportFollowRequest
+
+// AbortImportFollowJSONRequestBody defines body for AbortImportFollow for application/json ContentType.
+type AbortImportFollowJSONRequestBody = ImportFollowActionInputBody
+
+// CutoverImportFollowJSONRequestBody defines body for CutoverImportFollow for application/json ContentType.
+type CutoverImportFollowJSONRequestBody = ImportFollowCutoverRequest
+
+// GetImportFollowStatusJSONRequestBody defines body for GetImportFollowStatus for application/json ContentType.
+type GetImportFollowStatusJSONRequestBody = ImportFollowActionInputBody
 
 // PreflightImportJSONRequestBody defines body for PreflightImport for application/json ContentType.
 type PreflightImportJSONRequestBody = ImportPreflightRequest
@@ -4630,6 +4850,136 @@ func (t *Job_Result) FromMinorUpgradeJobResult(v MinorUpgradeJobResult) error {
 
 // MergeMinorUpgradeJobResult performs a merge with any union data inside the Job_Result, using the provided MinorUpgradeJobResult
 func (t *Job_Result) MergeMinorUpgradeJobResult(v MinorUpgradeJobResult) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsFollowStartJobResult returns the union data inside the Job_Result as a FollowStartJobResult
+func (t Job_Result) AsFollowStartJobResult() (FollowStartJobResult, error) {
+	var body FollowStartJobResult
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFollowStartJobResult overwrites any union data inside the Job_Result as the provided FollowStartJobResult
+func (t *Job_Result) FromFollowStartJobResult(v FollowStartJobResult) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFollowStartJobResult performs a merge with any union data inside the Job_Result, using the provided FollowStartJobResult
+func (t *Job_Result) MergeFollowStartJobResult(v FollowStartJobResult) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsImportFollowStatus returns the union data inside the Job_Result as a ImportFollowStatus
+func (t Job_Result) AsImportFollowStatus() (ImportFollowStatus, error) {
+	var body ImportFollowStatus
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromImportFollowStatus overwrites any union data inside the Job_Result as the provided ImportFollowStatus
+func (t *Job_Result) FromImportFollowStatus(v ImportFollowStatus) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeImportFollowStatus performs a merge with any union data inside the Job_Result, using the provided ImportFollowStatus
+func (t *Job_Result) MergeImportFollowStatus(v ImportFollowStatus) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsFollowCutoverJobResult returns the union data inside the Job_Result as a FollowCutoverJobResult
+func (t Job_Result) AsFollowCutoverJobResult() (FollowCutoverJobResult, error) {
+	var body FollowCutoverJobResult
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFollowCutoverJobResult overwrites any union data inside the Job_Result as the provided FollowCutoverJobResult
+func (t *Job_Result) FromFollowCutoverJobResult(v FollowCutoverJobResult) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFollowCutoverJobResult performs a merge with any union data inside the Job_Result, using the provided FollowCutoverJobResult
+func (t *Job_Result) MergeFollowCutoverJobResult(v FollowCutoverJobResult) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsFollowAbortJobResult returns the union data inside the Job_Result as a FollowAbortJobResult
+func (t Job_Result) AsFollowAbortJobResult() (FollowAbortJobResult, error) {
+	var body FollowAbortJobResult
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFollowAbortJobResult overwrites any union data inside the Job_Result as the provided FollowAbortJobResult
+func (t *Job_Result) FromFollowAbortJobResult(v FollowAbortJobResult) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFollowAbortJobResult performs a merge with any union data inside the Job_Result, using the provided FollowAbortJobResult
+func (t *Job_Result) MergeFollowAbortJobResult(v FollowAbortJobResult) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPromoteJobResult returns the union data inside the Job_Result as a PromoteJobResult
+func (t Job_Result) AsPromoteJobResult() (PromoteJobResult, error) {
+	var body PromoteJobResult
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPromoteJobResult overwrites any union data inside the Job_Result as the provided PromoteJobResult
+func (t *Job_Result) FromPromoteJobResult(v PromoteJobResult) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePromoteJobResult performs a merge with any union data inside the Job_Result, using the provided PromoteJobResult
+func (t *Job_Result) MergePromoteJobResult(v PromoteJobResult) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -5437,6 +5787,31 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/projects/{projectID}/credentials/rotate (the `RotateProjectCredentials` operationId).
 	RotateProjectCredentials(ctx context.Context, projectID string, body RotateProjectCredentialsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListCutoverRequests List the project's cutover requests, newest first
+	//
+	// Requires scope `projects:read`.
+	//
+	// Corresponds with GET /v1/projects/{projectID}/cutover-requests (the `ListCutoverRequests` operationId).
+	ListCutoverRequests(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCutoverRequestWithBody Ask an operator to promote a ready preview to the project's production data
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+	CreateCutoverRequestWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCutoverRequest Ask an operator to promote a ready preview to the project's production data
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+	CreateCutoverRequest(ctx context.Context, projectID string, body CreateCutoverRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetDatabaseSettings Read the project's Postgres settings
 	//
 	// † Requires scope `projects:read`.
@@ -5550,6 +5925,78 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/imports (the `CreateImport` operationId).
 	CreateImport(ctx context.Context, projectID string, body CreateImportJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartImportFollowWithBody Start a follow import: copy the schema, then stream the source's rows by logical replication
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+	StartImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartImportFollow Start a follow import: copy the schema, then stream the source's rows by logical replication
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+	StartImportFollow(ctx context.Context, projectID string, body StartImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortImportFollowWithBody Stop the follow import and remove its slot and publication from the source
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+	AbortImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortImportFollow Stop the follow import and remove its slot and publication from the source
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+	AbortImportFollow(ctx context.Context, projectID string, body AbortImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CutoverImportFollowWithBody Wait for the stream to catch up, bring sequences forward and end the follow import
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+	CutoverImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CutoverImportFollow Wait for the stream to catch up, bring sequences forward and end the follow import
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+	CutoverImportFollow(ctx context.Context, projectID string, body CutoverImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetImportFollowStatusWithBody Queue a job that reports the follow import's stream state and lag
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+	GetImportFollowStatusWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetImportFollowStatus Queue a job that reports the follow import's stream state and lag
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+	GetImportFollowStatus(ctx context.Context, projectID string, body GetImportFollowStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PreflightImportWithBody Check an import source without changing anything
 	//
@@ -7686,6 +8133,61 @@ func (c *RawClient) RotateProjectCredentials(ctx context.Context, projectID stri
 	return c.Client.Do(req)
 }
 
+// ListCutoverRequests List the project's cutover requests, newest first
+//
+// Requires scope `projects:read`.
+//
+// Corresponds with GET /v1/projects/{projectID}/cutover-requests (the `ListCutoverRequests` operationId).
+func (c *RawClient) ListCutoverRequests(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListCutoverRequestsRequest(c.Server, projectID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCutoverRequestWithBody Ask an operator to promote a ready preview to the project's production data
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+func (c *RawClient) CreateCutoverRequestWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCutoverRequestRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCutoverRequest Ask an operator to promote a ready preview to the project's production data
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+func (c *RawClient) CreateCutoverRequest(ctx context.Context, projectID string, body CreateCutoverRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCutoverRequestRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetDatabaseSettings Read the project's Postgres settings
 //
 // † Requires scope `projects:read`.
@@ -7930,6 +8432,158 @@ func (c *RawClient) CreateImportWithBody(ctx context.Context, projectID string, 
 // Corresponds with POST /v1/projects/{projectID}/imports (the `CreateImport` operationId).
 func (c *RawClient) CreateImport(ctx context.Context, projectID string, body CreateImportJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateImportRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartImportFollowWithBody Start a follow import: copy the schema, then stream the source's rows by logical replication
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+func (c *RawClient) StartImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartImportFollowRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartImportFollow Start a follow import: copy the schema, then stream the source's rows by logical replication
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+func (c *RawClient) StartImportFollow(ctx context.Context, projectID string, body StartImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartImportFollowRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortImportFollowWithBody Stop the follow import and remove its slot and publication from the source
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+func (c *RawClient) AbortImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortImportFollowRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortImportFollow Stop the follow import and remove its slot and publication from the source
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+func (c *RawClient) AbortImportFollow(ctx context.Context, projectID string, body AbortImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortImportFollowRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CutoverImportFollowWithBody Wait for the stream to catch up, bring sequences forward and end the follow import
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+func (c *RawClient) CutoverImportFollowWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCutoverImportFollowRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CutoverImportFollow Wait for the stream to catch up, bring sequences forward and end the follow import
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+func (c *RawClient) CutoverImportFollow(ctx context.Context, projectID string, body CutoverImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCutoverImportFollowRequest(c.Server, projectID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetImportFollowStatusWithBody Queue a job that reports the follow import's stream state and lag
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+func (c *RawClient) GetImportFollowStatusWithBody(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetImportFollowStatusRequestWithBody(c.Server, projectID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetImportFollowStatus Queue a job that reports the follow import's stream state and lag
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+func (c *RawClient) GetImportFollowStatus(ctx context.Context, projectID string, body GetImportFollowStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetImportFollowStatusRequest(c.Server, projectID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -12312,6 +12966,87 @@ func NewRotateProjectCredentialsRequestWithBody(server string, projectID string,
 	return req, nil
 }
 
+// NewListCutoverRequestsRequest constructs an http.Request for the ListCutoverRequests method
+func NewListCutoverRequestsRequest(server string, projectID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/cutover-requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateCutoverRequestRequest calls the generic CreateCutoverRequest builder with application/json body
+func NewCreateCutoverRequestRequest(server string, projectID string, body CreateCutoverRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateCutoverRequestRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewCreateCutoverRequestRequestWithBody constructs an http.Request for the CreateCutoverRequest method, with any body, and a specified content type
+func NewCreateCutoverRequestRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/cutover-requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetDatabaseSettingsRequest constructs an http.Request for the GetDatabaseSettings method
 func NewGetDatabaseSettingsRequest(server string, projectID string) (*http.Request, error) {
 	var err error
@@ -12706,6 +13441,194 @@ func NewCreateImportRequestWithBody(server string, projectID string, contentType
 	}
 
 	operationPath := fmt.Sprintf("/v1/projects/%s/imports", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStartImportFollowRequest calls the generic StartImportFollow builder with application/json body
+func NewStartImportFollowRequest(server string, projectID string, body StartImportFollowJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStartImportFollowRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewStartImportFollowRequestWithBody constructs an http.Request for the StartImportFollow method, with any body, and a specified content type
+func NewStartImportFollowRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/imports/follow", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAbortImportFollowRequest calls the generic AbortImportFollow builder with application/json body
+func NewAbortImportFollowRequest(server string, projectID string, body AbortImportFollowJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAbortImportFollowRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewAbortImportFollowRequestWithBody constructs an http.Request for the AbortImportFollow method, with any body, and a specified content type
+func NewAbortImportFollowRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/imports/follow/abort", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCutoverImportFollowRequest calls the generic CutoverImportFollow builder with application/json body
+func NewCutoverImportFollowRequest(server string, projectID string, body CutoverImportFollowJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCutoverImportFollowRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewCutoverImportFollowRequestWithBody constructs an http.Request for the CutoverImportFollow method, with any body, and a specified content type
+func NewCutoverImportFollowRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/imports/follow/cutover", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetImportFollowStatusRequest calls the generic GetImportFollowStatus builder with application/json body
+func NewGetImportFollowStatusRequest(server string, projectID string, body GetImportFollowStatusJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGetImportFollowStatusRequestWithBody(server, projectID, "application/json", bodyReader)
+}
+
+// NewGetImportFollowStatusRequestWithBody constructs an http.Request for the GetImportFollowStatus method, with any body, and a specified content type
+func NewGetImportFollowStatusRequestWithBody(server string, projectID string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/imports/follow/status", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -15937,6 +16860,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/projects/{projectID}/credentials/rotate (the `RotateProjectCredentials` operationId).
 	RotateProjectCredentialsWithResponse(ctx context.Context, projectID string, body RotateProjectCredentialsJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateProjectCredentialsResponse, error)
 
+	// ListCutoverRequestsWithResponse List the project's cutover requests, newest first
+	//
+	// Requires scope `projects:read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/projects/{projectID}/cutover-requests (the `ListCutoverRequests` operationId).
+	ListCutoverRequestsWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListCutoverRequestsResponse, error)
+
+	// CreateCutoverRequestWithBodyWithResponse Ask an operator to promote a ready preview to the project's production data
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+	CreateCutoverRequestWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCutoverRequestResponse, error)
+
+	// CreateCutoverRequestWithResponse Ask an operator to promote a ready preview to the project's production data
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+	CreateCutoverRequestWithResponse(ctx context.Context, projectID string, body CreateCutoverRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCutoverRequestResponse, error)
+
 	// GetDatabaseSettingsWithResponse Read the project's Postgres settings
 	//
 	// † Requires scope `projects:read`.
@@ -16062,6 +17012,78 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/imports (the `CreateImport` operationId).
 	CreateImportWithResponse(ctx context.Context, projectID string, body CreateImportJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateImportResponse, error)
+
+	// StartImportFollowWithBodyWithResponse Start a follow import: copy the schema, then stream the source's rows by logical replication
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+	StartImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartImportFollowResponse, error)
+
+	// StartImportFollowWithResponse Start a follow import: copy the schema, then stream the source's rows by logical replication
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+	StartImportFollowWithResponse(ctx context.Context, projectID string, body StartImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*StartImportFollowResponse, error)
+
+	// AbortImportFollowWithBodyWithResponse Stop the follow import and remove its slot and publication from the source
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+	AbortImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortImportFollowResponse, error)
+
+	// AbortImportFollowWithResponse Stop the follow import and remove its slot and publication from the source
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+	AbortImportFollowWithResponse(ctx context.Context, projectID string, body AbortImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortImportFollowResponse, error)
+
+	// CutoverImportFollowWithBodyWithResponse Wait for the stream to catch up, bring sequences forward and end the follow import
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+	CutoverImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CutoverImportFollowResponse, error)
+
+	// CutoverImportFollowWithResponse Wait for the stream to catch up, bring sequences forward and end the follow import
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+	CutoverImportFollowWithResponse(ctx context.Context, projectID string, body CutoverImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*CutoverImportFollowResponse, error)
+
+	// GetImportFollowStatusWithBodyWithResponse Queue a job that reports the follow import's stream state and lag
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+	GetImportFollowStatusWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetImportFollowStatusResponse, error)
+
+	// GetImportFollowStatusWithResponse Queue a job that reports the follow import's stream state and lag
+	//
+	// Requires scope `projects:write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+	GetImportFollowStatusWithResponse(ctx context.Context, projectID string, body GetImportFollowStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*GetImportFollowStatusResponse, error)
 
 	// PreflightImportWithBodyWithResponse Check an import source without changing anything
 	//
@@ -20193,6 +21215,122 @@ func (r RotateProjectCredentialsResponse) ContentType() string {
 	return ""
 }
 
+// ListCutoverRequestsResponse429Headers the declared response headers of an HTTP 429 response for ListCutoverRequests
+type ListCutoverRequestsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListCutoverRequestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CutoverListOutBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListCutoverRequestsResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ListCutoverRequestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListCutoverRequestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ListCutoverRequestsResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListCutoverRequestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateCutoverRequestResponse429Headers the declared response headers of an HTTP 429 response for CreateCutoverRequest
+type CreateCutoverRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateCutoverRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CutoverOutBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateCutoverRequestResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateCutoverRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateCutoverRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r CreateCutoverRequestResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateCutoverRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDatabaseSettingsResponse429Headers the declared response headers of an HTTP 429 response for GetDatabaseSettings
 type GetDatabaseSettingsResponse429Headers struct {
 	RetryAfter *int
@@ -20780,6 +21918,250 @@ func (r CreateImportResponse) Bytes() []byte {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateImportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartImportFollowResponse429Headers the declared response headers of an HTTP 429 response for StartImportFollow
+type StartImportFollowResponse429Headers struct {
+	RetryAfter *int
+}
+
+type StartImportFollowResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *JobOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartImportFollowResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r StartImportFollowResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartImportFollowResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r StartImportFollowResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartImportFollowResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AbortImportFollowResponse429Headers the declared response headers of an HTTP 429 response for AbortImportFollow
+type AbortImportFollowResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AbortImportFollowResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *JobOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AbortImportFollowResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortImportFollowResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortImportFollowResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r AbortImportFollowResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortImportFollowResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CutoverImportFollowResponse429Headers the declared response headers of an HTTP 429 response for CutoverImportFollow
+type CutoverImportFollowResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CutoverImportFollowResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *JobOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CutoverImportFollowResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r CutoverImportFollowResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CutoverImportFollowResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r CutoverImportFollowResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CutoverImportFollowResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetImportFollowStatusResponse429Headers the declared response headers of an HTTP 429 response for GetImportFollowStatus
+type GetImportFollowStatusResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetImportFollowStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *JobOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *APIError
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetImportFollowStatusResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r GetImportFollowStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetImportFollowStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r GetImportFollowStatusResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetImportFollowStatusResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25118,6 +26500,51 @@ func (c *ClientWithResponses) RotateProjectCredentialsWithResponse(ctx context.C
 	return ParseRotateProjectCredentialsResponse(rsp)
 }
 
+// ListCutoverRequestsWithResponse List the project's cutover requests, newest first
+//
+// Requires scope `projects:read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/projects/{projectID}/cutover-requests (the `ListCutoverRequests` operationId).
+func (c *ClientWithResponses) ListCutoverRequestsWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListCutoverRequestsResponse, error) {
+	rsp, err := c.ListCutoverRequests(ctx, projectID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListCutoverRequestsResponse(rsp)
+}
+
+// CreateCutoverRequestWithBodyWithResponse Ask an operator to promote a ready preview to the project's production data
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+func (c *ClientWithResponses) CreateCutoverRequestWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCutoverRequestResponse, error) {
+	rsp, err := c.CreateCutoverRequestWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCutoverRequestResponse(rsp)
+}
+
+// CreateCutoverRequestWithResponse Ask an operator to promote a ready preview to the project's production data
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/cutover-requests (the `CreateCutoverRequest` operationId).
+func (c *ClientWithResponses) CreateCutoverRequestWithResponse(ctx context.Context, projectID string, body CreateCutoverRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCutoverRequestResponse, error) {
+	rsp, err := c.CreateCutoverRequest(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCutoverRequestResponse(rsp)
+}
+
 // GetDatabaseSettingsWithResponse Read the project's Postgres settings
 //
 // † Requires scope `projects:read`.
@@ -25326,6 +26753,126 @@ func (c *ClientWithResponses) CreateImportWithResponse(ctx context.Context, proj
 		return nil, err
 	}
 	return ParseCreateImportResponse(rsp)
+}
+
+// StartImportFollowWithBodyWithResponse Start a follow import: copy the schema, then stream the source's rows by logical replication
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+func (c *ClientWithResponses) StartImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartImportFollowResponse, error) {
+	rsp, err := c.StartImportFollowWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartImportFollowResponse(rsp)
+}
+
+// StartImportFollowWithResponse Start a follow import: copy the schema, then stream the source's rows by logical replication
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow (the `StartImportFollow` operationId).
+func (c *ClientWithResponses) StartImportFollowWithResponse(ctx context.Context, projectID string, body StartImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*StartImportFollowResponse, error) {
+	rsp, err := c.StartImportFollow(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartImportFollowResponse(rsp)
+}
+
+// AbortImportFollowWithBodyWithResponse Stop the follow import and remove its slot and publication from the source
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+func (c *ClientWithResponses) AbortImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AbortImportFollowResponse, error) {
+	rsp, err := c.AbortImportFollowWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortImportFollowResponse(rsp)
+}
+
+// AbortImportFollowWithResponse Stop the follow import and remove its slot and publication from the source
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/abort (the `AbortImportFollow` operationId).
+func (c *ClientWithResponses) AbortImportFollowWithResponse(ctx context.Context, projectID string, body AbortImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*AbortImportFollowResponse, error) {
+	rsp, err := c.AbortImportFollow(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortImportFollowResponse(rsp)
+}
+
+// CutoverImportFollowWithBodyWithResponse Wait for the stream to catch up, bring sequences forward and end the follow import
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+func (c *ClientWithResponses) CutoverImportFollowWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CutoverImportFollowResponse, error) {
+	rsp, err := c.CutoverImportFollowWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCutoverImportFollowResponse(rsp)
+}
+
+// CutoverImportFollowWithResponse Wait for the stream to catch up, bring sequences forward and end the follow import
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/cutover (the `CutoverImportFollow` operationId).
+func (c *ClientWithResponses) CutoverImportFollowWithResponse(ctx context.Context, projectID string, body CutoverImportFollowJSONRequestBody, reqEditors ...RequestEditorFn) (*CutoverImportFollowResponse, error) {
+	rsp, err := c.CutoverImportFollow(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCutoverImportFollowResponse(rsp)
+}
+
+// GetImportFollowStatusWithBodyWithResponse Queue a job that reports the follow import's stream state and lag
+//
+// Requires scope `projects:write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+func (c *ClientWithResponses) GetImportFollowStatusWithBodyWithResponse(ctx context.Context, projectID string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetImportFollowStatusResponse, error) {
+	rsp, err := c.GetImportFollowStatusWithBody(ctx, projectID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetImportFollowStatusResponse(rsp)
+}
+
+// GetImportFollowStatusWithResponse Queue a job that reports the follow import's stream state and lag
+//
+// Requires scope `projects:write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/imports/follow/status (the `GetImportFollowStatus` operationId).
+func (c *ClientWithResponses) GetImportFollowStatusWithResponse(ctx context.Context, projectID string, body GetImportFollowStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*GetImportFollowStatusResponse, error) {
+	rsp, err := c.GetImportFollowStatus(ctx, projectID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetImportFollowStatusResponse(rsp)
 }
 
 // PreflightImportWithBodyWithResponse Check an import source without changing anything
@@ -31727,6 +33274,189 @@ func ParseRotateProjectCredentialsResponse(rsp *http.Response) (*RotateProjectCr
 	return response, nil
 }
 
+// ParseListCutoverRequestsResponse parses an HTTP response from a ListCutoverRequestsWithResponse call
+func ParseListCutoverRequestsResponse(rsp *http.Response) (*ListCutoverRequestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListCutoverRequestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CutoverListOutBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListCutoverRequestsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateCutoverRequestResponse parses an HTTP response from a CreateCutoverRequestWithResponse call
+func ParseCreateCutoverRequestResponse(rsp *http.Response) (*CreateCutoverRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateCutoverRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest CutoverOutBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateCutoverRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetDatabaseSettingsResponse parses an HTTP response from a GetDatabaseSettingsWithResponse call
 func ParseGetDatabaseSettingsResponse(rsp *http.Response) (*GetDatabaseSettingsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -32660,6 +34390,414 @@ func ParseCreateImportResponse(rsp *http.Response) (*CreateImportResponse, error
 	switch {
 	case rsp.StatusCode == 429:
 		var headers CreateImportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartImportFollowResponse parses an HTTP response from a StartImportFollowWithResponse call
+func ParseStartImportFollowResponse(rsp *http.Response) (*StartImportFollowResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartImportFollowResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest JobOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StartImportFollowResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortImportFollowResponse parses an HTTP response from a AbortImportFollowWithResponse call
+func ParseAbortImportFollowResponse(rsp *http.Response) (*AbortImportFollowResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortImportFollowResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest JobOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AbortImportFollowResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCutoverImportFollowResponse parses an HTTP response from a CutoverImportFollowWithResponse call
+func ParseCutoverImportFollowResponse(rsp *http.Response) (*CutoverImportFollowResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CutoverImportFollowResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest JobOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CutoverImportFollowResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetImportFollowStatusResponse parses an HTTP response from a GetImportFollowStatusWithResponse call
+func ParseGetImportFollowStatusResponse(rsp *http.Response) (*GetImportFollowStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetImportFollowStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest JobOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetImportFollowStatusResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -260,6 +260,12 @@ export type CreateBackupRequest = {
     label?: string;
 };
 
+export type CreateCutoverRequestBody = {
+    customer_note?: string;
+    external_ticket_ref?: string;
+    preview_id: string;
+};
+
 export type CreateExportInputBody = {
     [key: string]: never;
 };
@@ -393,6 +399,53 @@ export type CreateWebhookEndpointBody = {
      * https:// receiver URL with a public address
      */
     url: string;
+};
+
+export type CutoverListOutBody = {
+    cutover_requests: Array<CutoverRequest>;
+};
+
+export type CutoverOutBody = {
+    cutover_request: CutoverRequest;
+};
+
+export type CutoverRequest = {
+    ack_at?: string;
+    /**
+     * the operator who acknowledged
+     */
+    ack_by_user_id?: string;
+    completed_at?: string;
+    created_at: string;
+    customer_note?: string;
+    /**
+     * required before execution
+     */
+    external_ticket_ref?: string;
+    /**
+     * cor_…
+     */
+    id: string;
+    operator_note?: string;
+    organization_id: string;
+    /**
+     * verified backup taken before promotion
+     */
+    pre_cutover_backup_id?: string;
+    /**
+     * the preview to promote
+     */
+    preview_database_id: string;
+    project_id: string;
+    /**
+     * the project.promote_preview job
+     */
+    promote_job_id?: string;
+    rejected_reason?: string;
+    requested_by_actor_id?: string;
+    requested_by_actor_kind: 'user' | 'api_key';
+    status: 'open' | 'acked' | 'rejected' | 'completed';
+    updated_at: string;
 };
 
 export type DailyStorage = {
@@ -531,11 +584,104 @@ export type ExtensionsOutputBody = {
     extensions: Array<ProjectExtensionStatus>;
 };
 
+export type FollowAbortJobResult = {
+    /**
+     * true when the replication slot could not be removed from the source (drop it there)
+     */
+    slot_left: boolean;
+    source_error?: string;
+};
+
+export type FollowCutoverJobResult = {
+    /**
+     * how long the cutover waited for the stream
+     */
+    catch_up_ms: number;
+    /**
+     * the source position the stream reached before it was ended
+     */
+    caught_up_lsn: string;
+    /**
+     * source sequences the project does not have
+     */
+    sequences_missing?: Array<string>;
+    sequences_synced: number;
+    tables: number;
+};
+
+export type FollowSentinel = {
+    /**
+     * what the slot on the source has confirmed
+     */
+    confirmed_lsn?: string;
+    /**
+     * what the project's subscription has received
+     */
+    received_lsn?: string;
+    /**
+     * the source's current WAL position
+     */
+    source_lsn: string;
+};
+
+export type FollowStartJobResult = {
+    publication: string;
+    slot: string;
+    /**
+     * the source tables published and subscribed
+     */
+    tables: Array<string>;
+};
+
+export type FollowTableStatus = {
+    /**
+     * i (waiting), d (copying), f or s (finishing the copy), r (streaming)
+     */
+    state: string;
+    table: string;
+};
+
 export type GeneratedTypes = {
     content: string;
     filename: string;
     language: string;
     style?: string;
+};
+
+export type ImportFollowActionInputBody = {
+    [key: string]: never;
+};
+
+export type ImportFollowCutoverRequest = {
+    confirm: boolean;
+};
+
+export type ImportFollowRequest = {
+    confirm: boolean;
+    source_url: string;
+};
+
+export type ImportFollowStatus = {
+    /**
+     * WAL bytes the source holds that the project has not confirmed; null when unknown
+     */
+    lag_bytes: number | null;
+    /**
+     * failed when the stream stopped or the source cannot be read; empty otherwise
+     */
+    result: string;
+    /**
+     * positions used to decide when the stream has caught up
+     */
+    sentinel?: FollowSentinel;
+    /**
+     * † each subscribed table and its sync state
+     */
+    tables?: Array<FollowTableStatus>;
+    /**
+     * active while the stream runs, empty otherwise
+     */
+    unit_active: string;
 };
 
 export type ImportPreflightOutBody = {
@@ -630,11 +776,11 @@ export type Job = {
     /**
      * Set on completion for the job types below; absent otherwise. x-capydb-result-by-type maps Job.type to the schema.
      */
-    result?: PreviewJobResult | BackupJobResult | ExportJobResult | RestoreJobResult | ExtensionJobResult | MinorUpgradeJobResult;
+    result?: PreviewJobResult | BackupJobResult | ExportJobResult | RestoreJobResult | ExtensionJobResult | MinorUpgradeJobResult | FollowStartJobResult | ImportFollowStatus | FollowCutoverJobResult | FollowAbortJobResult | PromoteJobResult;
     retry_classification: 'transient' | 'permanent' | '';
     started_at?: string;
     state: 'pending' | 'running' | 'completed' | 'failed';
-    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'integration.clerk_backfill' | 'integration.sync_env' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
+    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'integration.clerk_backfill' | 'integration.sync_env' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.import_follow_abort' | 'project.import_follow_cutover' | 'project.import_follow_start' | 'project.import_follow_status' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.promote_preview' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
     updated_at: string;
 };
 
@@ -1196,6 +1342,16 @@ export type ProjectsOutputBody = {
      */
     next_cursor?: string;
     projects: Array<Project>;
+};
+
+export type PromoteJobResult = {
+    copy_duration_ms: number;
+    cutover_request_id: string;
+    /**
+     * the verified backup taken before the swap
+     */
+    pre_cutover_backup_id: string;
+    preview_id: string;
 };
 
 export type PutIntegrationRequest = {
@@ -5149,6 +5305,112 @@ export type RotateProjectCredentialsResponses = {
 
 export type RotateProjectCredentialsResponse = RotateProjectCredentialsResponses[keyof RotateProjectCredentialsResponses];
 
+export type ListCutoverRequestsData = {
+    body?: never;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/cutover-requests';
+};
+
+export type ListCutoverRequestsErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ListCutoverRequestsError = ListCutoverRequestsErrors[keyof ListCutoverRequestsErrors];
+
+export type ListCutoverRequestsResponses = {
+    /**
+     * OK
+     */
+    200: CutoverListOutBody;
+};
+
+export type ListCutoverRequestsResponse = ListCutoverRequestsResponses[keyof ListCutoverRequestsResponses];
+
+export type CreateCutoverRequestData = {
+    body: CreateCutoverRequestBody;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/cutover-requests';
+};
+
+export type CreateCutoverRequestErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type CreateCutoverRequestError = CreateCutoverRequestErrors[keyof CreateCutoverRequestErrors];
+
+export type CreateCutoverRequestResponses = {
+    /**
+     * Created
+     */
+    201: CutoverOutBody;
+};
+
+export type CreateCutoverRequestResponse = CreateCutoverRequestResponses[keyof CreateCutoverRequestResponses];
+
 export type GetDatabaseSettingsData = {
     body?: never;
     path: {
@@ -5693,6 +5955,242 @@ export type CreateImportResponses = {
 };
 
 export type CreateImportResponse = CreateImportResponses[keyof CreateImportResponses];
+
+export type StartImportFollowData = {
+    body: ImportFollowRequest;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/imports/follow';
+};
+
+export type StartImportFollowErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type StartImportFollowError = StartImportFollowErrors[keyof StartImportFollowErrors];
+
+export type StartImportFollowResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type StartImportFollowResponse = StartImportFollowResponses[keyof StartImportFollowResponses];
+
+export type AbortImportFollowData = {
+    body?: ImportFollowActionInputBody;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/imports/follow/abort';
+};
+
+export type AbortImportFollowErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type AbortImportFollowError = AbortImportFollowErrors[keyof AbortImportFollowErrors];
+
+export type AbortImportFollowResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type AbortImportFollowResponse = AbortImportFollowResponses[keyof AbortImportFollowResponses];
+
+export type CutoverImportFollowData = {
+    body: ImportFollowCutoverRequest;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/imports/follow/cutover';
+};
+
+export type CutoverImportFollowErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type CutoverImportFollowError = CutoverImportFollowErrors[keyof CutoverImportFollowErrors];
+
+export type CutoverImportFollowResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type CutoverImportFollowResponse = CutoverImportFollowResponses[keyof CutoverImportFollowResponses];
+
+export type GetImportFollowStatusData = {
+    body?: ImportFollowActionInputBody;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/imports/follow/status';
+};
+
+export type GetImportFollowStatusErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type GetImportFollowStatusError = GetImportFollowStatusErrors[keyof GetImportFollowStatusErrors];
+
+export type GetImportFollowStatusResponses = {
+    /**
+     * Accepted
+     */
+    202: JobOutputBody;
+};
+
+export type GetImportFollowStatusResponse = GetImportFollowStatusResponses[keyof GetImportFollowStatusResponses];
 
 export type PreflightImportData = {
     body: ImportPreflightRequest;
