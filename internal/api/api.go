@@ -25,6 +25,7 @@ import (
 	"github.com/capydb/capydb/internal/supabase"
 	"github.com/capydb/capydb/internal/webhooks"
 	"github.com/capydb/capydb/internal/webui"
+	"github.com/capydb/capydb/internal/wire"
 	"github.com/capydb/capydb/web"
 )
 
@@ -60,6 +61,8 @@ type Deps struct {
 	LogSearch    bool
 	// Dashboard serves /dashboard/… (nil: the web app embedded in the binary).
 	Dashboard http.Handler
+	// ReadReplicaLag reports the standby of a cluster (nil result: none).
+	ReadReplicaLag func(ctx context.Context, clusterID string) *wire.ReplicaStatus
 	// OIDCClient enables the dashboard's OIDC sign-in (needs Auth.OIDC).
 	OIDCClient *OIDCClient
 }
@@ -183,6 +186,7 @@ func New(deps Deps) *Server {
 	s.api = humago.New(mux, cfg)
 	s.registerMe()
 	s.registerCatalog()
+	s.registerReadReplicas()
 	s.registerProjects()
 	s.registerEphemeral()
 	s.registerJobs()

@@ -99,6 +99,10 @@ func (s *Server) registerCatalog() {
 			}
 			now := time.Now()
 			for _, c := range clusters {
+				var replica *wire.ReplicaStatus
+				if s.deps.ReadReplicaLag != nil {
+					replica = s.deps.ReadReplicaLag(ctx, c.ID)
+				}
 				exts := []string{}
 				if h, ok := handles[c.ID]; ok {
 					if list, err := h.Extensions(ctx); err == nil {
@@ -110,7 +114,7 @@ func (s *Server) registerCatalog() {
 					DirectPort: c.DirectPort, PooledPort: c.PooledPort, PostgresVersion: c.PostgresVersion,
 					Extensions: exts,
 					State:      store.EffectiveState(c, now), SupportsPointInTimeRecovery: false, BackupStorage: "file",
-					Projects: loads[c.ID].Projects, LastHeartbeatAt: c.LastHeartbeatAt,
+					Projects: loads[c.ID].Projects, LastHeartbeatAt: c.LastHeartbeatAt, ReadReplica: replica,
 				})
 			}
 			return out, nil

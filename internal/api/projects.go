@@ -207,6 +207,9 @@ func (s *Server) getProjectConnections(ctx context.Context, in *ProjectPath) (*C
 	}
 	out := &ConnectionsOutput{CacheControl: "no-store"}
 	out.Body.Connections = ConnectionInfo{Username: conn.Username, DirectURL: conn.DirectURL, PooledURL: conn.PooledURL, SessionURL: conn.SessionURL}
+	if out.Body.Connections.ReadReplicaURLs, err = s.readReplicaURLs(ctx, p, c); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -131,6 +131,8 @@ func addServerCommands(root *cobra.Command) {
 	f.BoolVar(&cfg.AllowOldPgBouncer, "allow-old-pgbouncer", false, "run the embedded cluster with a pgBouncer older than 1.21 instead of refusing to start; "+
 		"prepared statements on the pooled URL then fail (\"prepared statement already exists\") or return wrong answers (pgx, node-postgres, psycopg 3, JDBC use them by default)")
 	f.BoolVar(&cfg.AllowPlaintext, "allow-plaintext", false, "let projects be switched to accept database clients without TLS (both HBA files then get non-TLS lines for them); off: TLS only")
+	f.BoolVar(&cfg.ReadReplica, "read-replica", false, "run a hot standby of the embedded cluster (streaming replication) that projects can attach as a read replica")
+	f.IntVar(&cfg.ReadReplicaPort, "read-replica-port", 0, "port of the --read-replica standby (default: the first free port from 18432)")
 	f.IntVar(&cfg.BanThreshold, "ban-threshold", 10, "failed logins from one address to one project within --ban-window that ban the address")
 	f.DurationVar(&cfg.BanWindow, "ban-window", 5*time.Minute, "window in which --ban-threshold failed logins ban an address")
 	f.DurationVar(&cfg.BanDuration, "ban-duration", 30*time.Minute, "how long a ban lasts (lift it earlier with capydb network unban)")

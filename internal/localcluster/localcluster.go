@@ -100,6 +100,10 @@ type Config struct {
 	// LogicalReplication sets wal_level=logical, so the cluster can be the
 	// source of a follow import (publications and logical slots).
 	LogicalReplication bool
+	// ReadReplica runs a hot standby of the cluster on ReadReplicaPort
+	// (0: the first free port from 18432), see standby.go.
+	ReadReplica     bool
+	ReadReplicaPort int
 }
 
 // Cluster is a running embedded cluster. Methods are safe for concurrent use.
@@ -127,6 +131,8 @@ type Cluster struct {
 	pg             *child
 	bouncer        *child // transaction mode, pooledPort
 	sessionBouncer *child // session mode, sessionPort
+	standby        *child // the read replica (Config.ReadReplica), nil without
+	standbyPort    int
 
 	poolerGate poolerGate
 	syncConn   *pgx.Conn // reused by syncPooler (serialized by poolerGate)
@@ -331,6 +337,11 @@ func (c *Cluster) launch(ctx context.Context) error {
 	c.pg.superviseInBackground()
 	c.bouncer.superviseInBackground()
 	c.sessionBouncer.superviseInBackground()
+	if c.cfg.ReadReplica {
+		if err := c.startStandby(ctx); err != nil {
+			return err
+		}
+	}
 	if c.operatorTLS() {
 		c.watchOperatorTLS()
 	}
@@ -486,6 +497,11 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		}
 		c.consoleMu.Unlock()
 		var errs []error
+		if c.standby != nil {
+			if err := c.standby.stop(ctx, syscall.SIGINT, syscall.SIGQUIT); err != nil {
+				errs = append(errs, fmt.Errorf("while stopping the read replica: %w", err))
+			}
+		}
 		for _, b := range []*child{c.bouncer, c.sessionBouncer} {
 			if b == nil {
 				continue
@@ -499,7 +515,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("while stopping postgres: %w", err))
 			}
 		}
-		for _, ch := range []*child{c.bouncer, c.sessionBouncer, c.pg} {
+		for _, ch := range []*child{c.standby, c.bouncer, c.sessionBouncer, c.pg} {
 			if ch != nil {
 				ch.waitSupervisor()
 			}

@@ -288,6 +288,10 @@ func (c *Cluster) postgresHBA(policy netrules.Policy) []byte {
 	if c.cfg.ArchiveCommand != "" {
 		hba = append(hba, []byte("local   all      "+adminUser+" peer map=capydb\n")...)
 	}
+	if c.cfg.ReadReplica {
+		// The read replica streams WAL over the private socket.
+		hba = append(hba, []byte("local   replication "+adminUser+" scram-sha-256\n")...)
+	}
 	// pgBouncer's server logins: the socket directory is 0700, so only
 	// processes of postgres' OS user (pgBouncer) reach this line.
 	return append(hba, []byte("local   all      all scram-sha-256\n")...)

@@ -32,6 +32,10 @@ type Config struct {
 	// TLS (docs/network.md); off, every tenant line in both HBA files is
 	// hostssl and the pgBouncers require TLS.
 	AllowPlaintext bool
+	// ReadReplica runs a hot standby of the embedded cluster on
+	// ReadReplicaPort (0: the first free port from 18432), docs/fleet.md.
+	ReadReplica     bool
+	ReadReplicaPort int
 	// BanThreshold failed logins from one address to one project within
 	// BanWindow ban that address for BanDuration (0: the defaults 10, 5m, 30m).
 	BanThreshold    int

@@ -121,6 +121,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
 			ArchiveCommand: archive,
 			AllowPlaintext: cfg.AllowPlaintext,
+			ReadReplica:    cfg.ReadReplica, ReadReplicaPort: cfg.ReadReplicaPort,
 			OnAuthFailure: func(f localcluster.AuthFailure) {
 				select {
 				case authFailures <- f:
@@ -236,6 +237,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Info("dropped leftover maintenance logins", "count", n)
 		}
 		s.lifecycle.AttachCluster(dp)
+		// 0 when --read-replica is off: attached projects lose their URLs.
+		if err := store.SetClusterReadReplicaPort(ctx, s.store.Pool, c.ID, s.cluster.ReadReplicaPort()); err != nil {
+			return nil, fmt.Errorf("while registering the read replica: %w", err)
+		}
 		s.warm = dp.EnableWarmPool(cfg.WarmPool, log)
 		// The HBA files follow the store (e.g. after the data dir moved).
 		if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
@@ -374,7 +379,7 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
-		Blob:    s.blob,
+		Blob: s.blob, ReadReplicaLag: s.readReplicaLag,
 		Limiter: auth.NewLimiter(access.limits), TrustedProxies: access.proxies,
 		CACert: s.caCert, LogRetention: s.cfg.LogRetention, LogSearch: s.cfg.LogSearch,
 		OIDCClient: s.cfg.oidcClient(),

@@ -65,6 +65,25 @@ type ConnectionInfo struct {
 	// SessionURL is an addition to the spec: the same through the
 	// session-mode pgBouncer (session state kept, see docs/connections.md).
 	SessionURL string `json:"session_url,omitempty" doc:"† Addition to API.md: the same through the session-mode pgBouncer (its own port): SET, LISTEN/NOTIFY, advisory locks and WITH HOLD cursors keep working; sent when the cluster has one (always self-hosted)."`
+	// ReadReplicaURLs are read-only URLs on the cluster's hot standby.
+	ReadReplicaURLs []string `json:"read_replica_urls,omitempty" doc:"† Addition to API.md: read-only URLs (same role and password) on the hot standby of the project's cluster, one per attached read replica (POST /v1/projects/{id}/read-replicas); writes fail with SQLSTATE 25006."`
+}
+
+// ReadReplica is a project's attachment to its cluster's hot standby.
+type ReadReplica struct {
+	ID        string    `json:"id"`
+	ProjectID string    `json:"project_id"`
+	ClusterID string    `json:"cluster_id"`
+	Port      int       `json:"port"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ReplicaStatus is the replication state of a cluster's hot standby.
+type ReplicaStatus struct {
+	Port       int     `json:"port"`
+	Streaming  bool    `json:"streaming"`
+	LagBytes   int64   `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 // PreviewDatabase is the wire form of a preview.
@@ -171,6 +190,8 @@ type Cluster struct {
 	// LastHeartbeatAt † is when the cluster's node last reported (absent for
 	// the embedded cluster, which has no node of its own).
 	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
+	// ReadReplica † is the cluster's hot standby and its lag (absent: none).
+	ReadReplica *ReplicaStatus `json:"read_replica,omitempty" doc:"† The cluster's hot standby (capydb server --read-replica): its port, whether it streams, and its replay lag in bytes and seconds (pg_stat_replication)."`
 }
 
 // RestorePoint is the wire form of a restore point.

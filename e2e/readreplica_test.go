@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/capydb/capydb/internal/localcluster/clustertest"
+)
+
+// TestReadReplica: a server with --read-replica runs a hot standby of its
+// cluster; a project attached to it gets a read-only URL that sees the
+// primary's commits within 1 s, refuses writes (25006), follows credential
+// rotation, and disappears again on detach without touching the primary.
+func TestReadReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	replicaPort := freePort(t)
+	s := startServer(t, "", 0, 0, "--read-replica", "--read-replica-port", fmt.Sprint(replicaPort))
+
+	// The cluster lists its standby, streaming.
+	var cl map[string]any
+	clustertest.Eventually(t, 10*time.Second, "standby streaming", func() bool {
+		cl = s.must(200, "GET", "/v1/clusters", nil).get("clusters").([]any)[0].(map[string]any)
+		rr, _ := cl["read_replica"].(map[string]any)
+		return rr != nil && rr["streaming"] == true
+	})
+	if rr := cl["read_replica"].(map[string]any); rr["port"] != float64(replicaPort) {
+		t.Fatalf("read_replica.port = %v, want %d", rr["port"], replicaPort)
+	}
+
+	p := s.createProject(map[string]any{"name": "replicated", "environment": "production"})
+	pid := p["id"].(string)
+	base := "/v1/projects/" + pid
+	conns := func() map[string]any {
+		return s.must(200, "GET", base+"/connections", nil).get("connections").(map[string]any)
+	}
+	if _, ok := conns()["read_replica_urls"]; ok {
+		t.Fatal("read_replica_urls present before any replica was attached")
+	}
+	rr := s.must(201, "POST", base+"/read-replicas", nil).get("read_replica").(map[string]any)
+	rid := rr["id"].(string)
+	if rr["port"] != float64(replicaPort) || rr["project_id"] != pid {
+		t.Fatalf("read replica = %v", rr)
+	}
+	if r := s.call("POST", base+"/read-replicas", s.key, nil); r.Status != 409 {
+		t.Fatalf("second attach: status %d, want 409: %s", r.Status, r.Raw)
+	}
+	list := s.must(200, "GET", base+"/read-replicas", nil).get("read_replicas").([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != rid {
+		t.Fatalf("read replicas = %v", list)
+	}
+	c := conns()
+	urls, _ := c["read_replica_urls"].([]any)
+	if len(urls) != 1 {
+		t.Fatalf("read_replica_urls = %v", c["read_replica_urls"])
+	}
+	replicaURL := urls[0].(string)
+	if !strings.Contains(replicaURL, fmt.Sprintf(":%d/", replicaPort)) {
+		t.Fatalf("replica URL %s is not on the standby port %d", redact(replicaURL), replicaPort)
+	}
+	directURL := c["direct_url"].(string)
+
+	primary, err := connect(directURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(ctx)
+	replica, err := connect(replicaURL)
+	if err != nil {
+		t.Fatalf("connect to the replica: %v", err)
+	}
+	defer replica.Close(ctx)
+	if inRecovery := query[bool](t, replicaURL, "SELECT pg_is_in_recovery()"); !inRecovery {
+		t.Fatal("the replica URL reaches a server that is not in recovery")
+	}
+	if _, err := primary.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, note text)"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each committed row shows up on the replica within 1 s; the delays
+	// measured are the replica lag docs/fleet.md quotes.
+	var lags []time.Duration
+	for i := 1; i <= 20; i++ {
+		if _, err := primary.Exec(ctx, "INSERT INTO items VALUES ($1, 'row')", i); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		for {
+			var n int
+			err := replica.QueryRow(ctx, "SELECT count(*) FROM items WHERE id = $1", i).Scan(&n)
+			if err == nil && n == 1 {
+				break
+			}
+			if err != nil && !isUndefinedTable(err) {
+				t.Fatalf("read on the replica: %v", err)
+			}
+			if time.Since(t0) > time.Second {
+				t.Fatalf("row %d not visible on the replica within 1s (err %v)", i, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lags = append(lags, time.Since(t0))
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	t.Logf("replica visibility lag over %d commits: median %v, max %v", len(lags), lags[len(lags)/2], lags[len(lags)-1])
+
+	// Writes through the replica URL are refused as read-only.
+	_, err = replica.Exec(ctx, "INSERT INTO items VALUES (1000, 'nope')")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
+		t.Fatalf("write on the replica: %v, want SQLSTATE 25006", err)
+	}
+
+	// A rotated password reaches the replica (roles replicate physically).
+	job := s.waitJob(s.must(202, "POST", base+"/credentials/rotate", map[string]any{}).str("job", "id"))
+	if job["state"] != "completed" {
+		t.Fatalf("rotation: %v", job)
+	}
+	c = conns()
+	newURL := c["read_replica_urls"].([]any)[0].(string)
+	if newURL == replicaURL {
+		t.Fatal("the replica URL did not change with the rotated password")
+	}
+	clustertest.Eventually(t, 5*time.Second, "rotated password on the replica", func() bool {
+		conn, err := connect(newURL)
+		if err != nil {
+			return false
+		}
+		defer conn.Close(ctx)
+		var n int
+		return conn.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n) == nil && n == 20
+	})
+
+	// Detach: the URL goes, the primary keeps its data and takes writes.
+	s.must(204, "DELETE", base+"/read-replicas/"+rid, nil)
+	if r := s.call("DELETE", base+"/read-replicas/"+rid, s.key, nil); r.Status != 404 {
+		t.Fatalf("second detach: status %d, want 404: %s", r.Status, r.Raw)
+	}
+	c = conns()
+	if _, ok := c["read_replica_urls"]; ok {
+		t.Fatalf("read_replica_urls still present after detach: %v", c["read_replica_urls"])
+	}
+	if got := s.must(200, "GET", base+"/read-replicas", nil).get("read_replicas").([]any); len(got) != 0 {
+		t.Fatalf("read replicas after detach = %v", got)
+	}
+	if n := query[int64](t, c["direct_url"].(string), "INSERT INTO items VALUES (21, 'after') RETURNING (SELECT count(*) FROM items) + 1"); n != 21 {
+		t.Fatalf("primary after detach holds %d rows, want 21", n)
+	}
+}
+
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}

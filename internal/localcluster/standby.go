@@ -1,0 +1,208 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The read replica (Config.ReadReplica) is a hot standby of the embedded
+// cluster on the same machine: pg_basebackup -R from a physical slot, then
+// streaming replication with hot_standby_feedback, supervised like the
+// primary. Roles and passwords replicate physically, so a project's
+// credentials log in to it unchanged (docs/fleet.md, "Read replicas").
+const (
+	standbySlot    = "capydb_standby"
+	standbyAppName = "capydb_standby"
+	// fallbackStandbyBase starts the range searched for the standby's port.
+	fallbackStandbyBase = 18432
+)
+
+func (c *Cluster) standbyData() string { return filepath.Join(c.dataDir, "pg-standby") }
+
+// ReadReplicaPort is the standby's port (0 when there is no standby).
+func (c *Cluster) ReadReplicaPort() int { return c.standbyPort }
+
+// startStandby creates the standby on first use and starts it.
+func (c *Cluster) startStandby(ctx context.Context) error {
+	if err := c.pickStandbyPort(); err != nil {
+		return err
+	}
+	dir := c.standbyData()
+	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+		if err := c.baseBackup(ctx, dir); err != nil {
+			return err
+		}
+	}
+	if err := c.writeStandbyConfig(dir); err != nil {
+		return fmt.Errorf("while configuring the read replica: %w", err)
+	}
+	c.standby = c.newChild("postgres-standby", filepath.Join(c.binDir, "postgres"), []string{"-D", dir}, dir, syscall.SIGINT)
+	t0 := time.Now()
+	p, err := c.standby.start()
+	if err != nil {
+		return fmt.Errorf("while starting the read replica: %w", err)
+	}
+	if err := c.waitReady(ctx, c.standby, p, c.pingStandby); err != nil {
+		return fmt.Errorf("while starting the read replica: %w", err)
+	}
+	c.log.Info("read replica is ready", "component", "postgres-standby", "port", c.standbyPort, "elapsed", time.Since(t0).Round(time.Millisecond))
+	c.standby.superviseInBackground()
+	return nil
+}
+
+func (c *Cluster) pickStandbyPort() error {
+	if c.cfg.ReadReplicaPort > 0 {
+		if why := c.portBusy(c.cfg.ReadReplicaPort); why != "" {
+			return fmt.Errorf("--read-replica-port %d is %w (%s)", c.cfg.ReadReplicaPort, ErrPortInUse, why)
+		}
+		c.standbyPort = c.cfg.ReadReplicaPort
+		return nil
+	}
+	for p := fallbackStandbyBase; p < fallbackStandbyBase+1000; p++ {
+		if p != c.directPort && p != c.pooledPort && p != c.sessionPort && c.portBusy(p) == "" {
+			c.standbyPort = p
+			return nil
+		}
+	}
+	return errors.New("no free port for the read replica")
+}
+
+// baseBackup copies the primary into dir through its private socket,
+// streaming WAL from the physical slot it creates first.
+func (c *Cluster) baseBackup(ctx context.Context, dir string) error {
+	conn, err := c.connectAdmin(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true)
+		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, standbySlot); err != nil {
+		return fmt.Errorf("while creating the replication slot: %w", err)
+	}
+	// A half-copied directory from an interrupted run is started over.
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	if c.owner != nil {
+		if err := c.owner.chown(dir); err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"), "-D", dir, "-X", "stream",
+		"-S", standbySlot, "-R", "-c", "fast", "-d", c.replicationConninfo(false))
+	cmd.Dir = c.dataDir
+	// The password goes in the environment, not the process list.
+	cmd.Env = append(childEnv(), "PGPASSWORD="+c.password)
+	if c.owner != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.owner.credential()}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		_ = os.RemoveAll(dir)
+		// The output names paths and settings, never the password.
+		return fmt.Errorf("pg_basebackup failed: %w\n%s", err, strings.TrimSpace(out.String()))
+	}
+	c.log.Info("read replica copied", "component", "postgres-standby", "elapsed", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// replicationConninfo reaches the primary on its private unix socket.
+func (c *Cluster) replicationConninfo(withPassword bool) string {
+	q := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
+	s := fmt.Sprintf("host=%s port=%d user=%s application_name=%s", q(c.SocketDir()), c.directPort, adminUser, standbyAppName)
+	if withPassword {
+		s += " password=" + q(c.password)
+	}
+	return s
+}
+
+// writeStandbyConfig copies the primary's managed settings and HBA rules
+// (TLS, logging, network rules as of this start) and adds the standby's own.
+func (c *Cluster) writeStandbyConfig(dir string) error {
+	conf, err := os.ReadFile(filepath.Join(c.pgData, "capydb.conf"))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.Write(conf)
+	b.WriteString("# The read replica's own settings.\n")
+	fmt.Fprintf(&b, "port = %d\n", c.standbyPort)
+	b.WriteString("hot_standby = on\nhot_standby_feedback = on\n")
+	fmt.Fprintf(&b, "primary_conninfo = %s\n", pgQuote(c.replicationConninfo(true)))
+	fmt.Fprintf(&b, "primary_slot_name = %s\n", pgQuote(standbySlot))
+	if err := writeFileAtomic(filepath.Join(dir, "capydb.conf"), []byte(b.String()), 0o600, c.owner); err != nil {
+		return err
+	}
+	// pg_basebackup -R wrote primary_conninfo here too; ours must win.
+	if err := writeFileAtomic(filepath.Join(dir, "postgresql.auto.conf"), []byte("# Written by capydb.\n"), 0o600, c.owner); err != nil {
+		return err
+	}
+	hba, err := os.ReadFile(filepath.Join(c.pgData, "pg_hba.conf"))
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "pg_hba.conf"), hba, 0o600, c.owner)
+}
+
+func (c *Cluster) pingStandby(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.dsn(c.standbyPort, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var rec bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+		return err
+	}
+	if !rec {
+		return errors.New("the read replica is not in recovery")
+	}
+	return nil
+}
+
+// ReplicaLag is how far the standby's replay trails the primary.
+type ReplicaLag struct {
+	Streaming bool
+	Bytes     int64
+	Seconds   float64
+}
+
+// ReadReplicaLag reads the standby's lag from the primary's
+// pg_stat_replication (replay_lag is NULL when idle: 0 seconds).
+func (c *Cluster) ReadReplicaLag(ctx context.Context) (ReplicaLag, error) {
+	if c.standby == nil {
+		return ReplicaLag{}, errors.New("no read replica")
+	}
+	conn, err := c.connectAdmin(ctx, "postgres")
+	if err != nil {
+		return ReplicaLag{}, err
+	}
+	defer conn.Close(context.Background())
+	var lag ReplicaLag
+	err = conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+		coalesce(extract(epoch FROM replay_lag), 0)::float8
+		FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming' LIMIT 1`, standbyAppName).Scan(&lag.Bytes, &lag.Seconds)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lag, nil
+	}
+	if err != nil {
+		return lag, err
+	}
+	lag.Streaming = true
+	return lag, nil
+}
