@@ -2268,20 +2268,23 @@ type CLILoginStartOutputBodyState string
 
 // Cluster defines model for Cluster.
 type Cluster struct {
-	BackupStorage               *string         `json:"backup_storage,omitempty"`
-	DirectPort                  int64           `json:"direct_port"`
-	Extensions                  []string        `json:"extensions"`
-	ID                          string          `json:"id"`
-	LastHeartbeatAt             *time.Time      `json:"last_heartbeat_at,omitempty"`
-	Name                        string          `json:"name"`
-	PooledPort                  int64           `json:"pooled_port"`
-	PostgresVersion             string          `json:"postgres_version"`
-	Projects                    int64           `json:"projects"`
-	Provider                    ClusterProvider `json:"provider"`
-	PublicHost                  string          `json:"public_host"`
-	Region                      string          `json:"region"`
-	State                       ClusterState    `json:"state"`
-	SupportsPointInTimeRecovery bool            `json:"supports_point_in_time_recovery"`
+	BackupStorage   *string         `json:"backup_storage,omitempty"`
+	DirectPort      int64           `json:"direct_port"`
+	Extensions      []string        `json:"extensions"`
+	ID              string          `json:"id"`
+	LastHeartbeatAt *time.Time      `json:"last_heartbeat_at,omitempty"`
+	Name            string          `json:"name"`
+	PooledPort      int64           `json:"pooled_port"`
+	PostgresVersion string          `json:"postgres_version"`
+	Projects        int64           `json:"projects"`
+	Provider        ClusterProvider `json:"provider"`
+	PublicHost      string          `json:"public_host"`
+
+	// ReadReplica † The cluster's hot standby (capydb server --read-replica): its port, whether it streams, and its replay lag in bytes and seconds (pg_stat_replication).
+	ReadReplica                 *ReplicaStatus `json:"read_replica,omitempty"`
+	Region                      string         `json:"region"`
+	State                       ClusterState   `json:"state"`
+	SupportsPointInTimeRecovery bool           `json:"supports_point_in_time_recovery"`
 }
 
 // ClusterProvider defines model for Cluster.Provider.
@@ -2316,6 +2319,9 @@ type ConnectVercelRequest struct {
 type ConnectionInfo struct {
 	DirectURL *string `json:"direct_url,omitempty"`
 	PooledURL *string `json:"pooled_url,omitempty"`
+
+	// ReadReplicaUrls † Addition to API.md: read-only URLs (same role and password) on the hot standby of the project's cluster, one per attached read replica (POST /v1/projects/{id}/read-replicas); writes fail with SQLSTATE 25006.
+	ReadReplicaUrls *[]string `json:"read_replica_urls,omitempty"`
 
 	// SessionURL † Addition to API.md: the same through the session-mode pgBouncer (its own port): SET, LISTEN/NOTIFY, advisory locks and WITH HOLD cursors keep working; sent when the cluster has one (always self-hosted).
 	SessionURL *string `json:"session_url,omitempty"`
@@ -3568,6 +3574,25 @@ type ReadOnlyStatus struct {
 	OverrideActiveUntil *time.Time `json:"override_active_until,omitempty"`
 }
 
+// ReadReplica defines model for ReadReplica.
+type ReadReplica struct {
+	ClusterID string    `json:"cluster_id"`
+	CreatedAt time.Time `json:"created_at"`
+	ID        string    `json:"id"`
+	Port      int64     `json:"port"`
+	ProjectID string    `json:"project_id"`
+}
+
+// ReadReplicaOutputBody defines model for ReadReplicaOutputBody.
+type ReadReplicaOutputBody struct {
+	ReadReplica ReadReplica `json:"read_replica"`
+}
+
+// ReadReplicasOutputBody defines model for ReadReplicasOutputBody.
+type ReadReplicasOutputBody struct {
+	ReadReplicas []ReadReplica `json:"read_replicas"`
+}
+
 // ReceiverOutputBody defines model for ReceiverOutputBody.
 type ReceiverOutputBody struct {
 	Ok bool `json:"ok"`
@@ -3604,6 +3629,14 @@ type RegionStatusStatus string
 type RegionsOutputBody struct {
 	RegionDetails []RegionDetail `json:"region_details"`
 	Regions       []string       `json:"regions"`
+}
+
+// ReplicaStatus defines model for ReplicaStatus.
+type ReplicaStatus struct {
+	LagBytes   int64   `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Port       int64   `json:"port"`
+	Streaming  bool    `json:"streaming"`
 }
 
 // ResetPreviewInputBody defines model for ResetPreviewInputBody.
@@ -6285,6 +6318,27 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/read-only/write-window (the `OpenWriteWindow` operationId).
 	OpenWriteWindow(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListReadReplicas List a project's read replicas
+	//
+	// † (self-hosted addition) The project's attachments to the hot standby of its cluster (docs/fleet.md, "Read replicas"). Requires scope `projects:read`.
+	//
+	// Corresponds with GET /v1/projects/{projectID}/read-replicas (the `ListReadReplicas` operationId).
+	ListReadReplicas(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateReadReplica Attach a read replica
+	//
+	// † (self-hosted addition) Attaches the project to the hot standby of its cluster: the connections object then lists a read-only URL in `read_replica_urls` (same role and password; they replicate). 409 when the cluster has no standby (`capydb server --read-replica`) or the project already has a read replica. Requires scope `projects:write`.
+	//
+	// Corresponds with POST /v1/projects/{projectID}/read-replicas (the `CreateReadReplica` operationId).
+	CreateReadReplica(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteReadReplica Detach a read replica
+	//
+	// † (self-hosted addition) Removes the read-only URL from the connections object; the primary is untouched. Requires scope `projects:write`.
+	//
+	// Corresponds with DELETE /v1/projects/{projectID}/read-replicas/{replicaID} (the `DeleteReadReplica` operationId).
+	DeleteReadReplica(ctx context.Context, projectID string, replicaID string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRestorePoints List the project's restore points, newest first
 	//
@@ -9232,6 +9286,57 @@ func (c *RawClient) SetReadOnly(ctx context.Context, projectID string, body SetR
 // Corresponds with POST /v1/projects/{projectID}/read-only/write-window (the `OpenWriteWindow` operationId).
 func (c *RawClient) OpenWriteWindow(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOpenWriteWindowRequest(c.Server, projectID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListReadReplicas List a project's read replicas
+//
+// † (self-hosted addition) The project's attachments to the hot standby of its cluster (docs/fleet.md, "Read replicas"). Requires scope `projects:read`.
+//
+// Corresponds with GET /v1/projects/{projectID}/read-replicas (the `ListReadReplicas` operationId).
+func (c *RawClient) ListReadReplicas(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListReadReplicasRequest(c.Server, projectID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateReadReplica Attach a read replica
+//
+// † (self-hosted addition) Attaches the project to the hot standby of its cluster: the connections object then lists a read-only URL in `read_replica_urls` (same role and password; they replicate). 409 when the cluster has no standby (`capydb server --read-replica`) or the project already has a read replica. Requires scope `projects:write`.
+//
+// Corresponds with POST /v1/projects/{projectID}/read-replicas (the `CreateReadReplica` operationId).
+func (c *RawClient) CreateReadReplica(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateReadReplicaRequest(c.Server, projectID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteReadReplica Detach a read replica
+//
+// † (self-hosted addition) Removes the read-only URL from the connections object; the primary is untouched. Requires scope `projects:write`.
+//
+// Corresponds with DELETE /v1/projects/{projectID}/read-replicas/{replicaID} (the `DeleteReadReplica` operationId).
+func (c *RawClient) DeleteReadReplica(ctx context.Context, projectID string, replicaID string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteReadReplicaRequest(c.Server, projectID, replicaID)
 	if err != nil {
 		return nil, err
 	}
@@ -14927,6 +15032,115 @@ func NewOpenWriteWindowRequest(server string, projectID string) (*http.Request, 
 	return req, nil
 }
 
+// NewListReadReplicasRequest constructs an http.Request for the ListReadReplicas method
+func NewListReadReplicasRequest(server string, projectID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/read-replicas", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateReadReplicaRequest constructs an http.Request for the CreateReadReplica method
+func NewCreateReadReplicaRequest(server string, projectID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/read-replicas", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteReadReplicaRequest constructs an http.Request for the DeleteReadReplica method
+func NewDeleteReadReplicaRequest(server string, projectID string, replicaID string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "projectID", projectID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "replicaID", replicaID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/projects/%s/read-replicas/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListRestorePointsRequest constructs an http.Request for the ListRestorePoints method
 func NewListRestorePointsRequest(server string, projectID string) (*http.Request, error) {
 	var err error
@@ -17408,6 +17622,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/projects/{projectID}/read-only/write-window (the `OpenWriteWindow` operationId).
 	OpenWriteWindowWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*OpenWriteWindowResponse, error)
+
+	// ListReadReplicasWithResponse List a project's read replicas
+	//
+	// † (self-hosted addition) The project's attachments to the hot standby of its cluster (docs/fleet.md, "Read replicas"). Requires scope `projects:read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/projects/{projectID}/read-replicas (the `ListReadReplicas` operationId).
+	ListReadReplicasWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListReadReplicasResponse, error)
+
+	// CreateReadReplicaWithResponse Attach a read replica
+	//
+	// † (self-hosted addition) Attaches the project to the hot standby of its cluster: the connections object then lists a read-only URL in `read_replica_urls` (same role and password; they replicate). 409 when the cluster has no standby (`capydb server --read-replica`) or the project already has a read replica. Requires scope `projects:write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/projects/{projectID}/read-replicas (the `CreateReadReplica` operationId).
+	CreateReadReplicaWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*CreateReadReplicaResponse, error)
+
+	// DeleteReadReplicaWithResponse Detach a read replica
+	//
+	// † (self-hosted addition) Removes the read-only URL from the connections object; the primary is untouched. Requires scope `projects:write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/projects/{projectID}/read-replicas/{replicaID} (the `DeleteReadReplica` operationId).
+	DeleteReadReplicaWithResponse(ctx context.Context, projectID string, replicaID string, reqEditors ...RequestEditorFn) (*DeleteReadReplicaResponse, error)
 
 	// ListRestorePointsWithResponse List the project's restore points, newest first
 	//
@@ -23734,6 +23975,173 @@ func (r OpenWriteWindowResponse) ContentType() string {
 	return ""
 }
 
+// ListReadReplicasResponse429Headers the declared response headers of an HTTP 429 response for ListReadReplicas
+type ListReadReplicasResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListReadReplicasResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReadReplicasOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListReadReplicasResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r ListReadReplicasResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListReadReplicasResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r ListReadReplicasResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListReadReplicasResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateReadReplicaResponse429Headers the declared response headers of an HTTP 429 response for CreateReadReplica
+type CreateReadReplicaResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateReadReplicaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ReadReplicaOutputBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateReadReplicaResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateReadReplicaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateReadReplicaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r CreateReadReplicaResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateReadReplicaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteReadReplicaResponse429Headers the declared response headers of an HTTP 429 response for DeleteReadReplica
+type DeleteReadReplicaResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeleteReadReplicaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *APIError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *APIError
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *APIError
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *APIError
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *APIError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *APIError
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *APIError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteReadReplicaResponse429Headers
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteReadReplicaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteReadReplicaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r DeleteReadReplicaResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteReadReplicaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListRestorePointsResponse429Headers the declared response headers of an HTTP 429 response for ListRestorePoints
 type ListRestorePointsResponse429Headers struct {
 	RetryAfter *int
@@ -27413,6 +27821,51 @@ func (c *ClientWithResponses) OpenWriteWindowWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseOpenWriteWindowResponse(rsp)
+}
+
+// ListReadReplicasWithResponse List a project's read replicas
+//
+// † (self-hosted addition) The project's attachments to the hot standby of its cluster (docs/fleet.md, "Read replicas"). Requires scope `projects:read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/projects/{projectID}/read-replicas (the `ListReadReplicas` operationId).
+func (c *ClientWithResponses) ListReadReplicasWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*ListReadReplicasResponse, error) {
+	rsp, err := c.ListReadReplicas(ctx, projectID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListReadReplicasResponse(rsp)
+}
+
+// CreateReadReplicaWithResponse Attach a read replica
+//
+// † (self-hosted addition) Attaches the project to the hot standby of its cluster: the connections object then lists a read-only URL in `read_replica_urls` (same role and password; they replicate). 409 when the cluster has no standby (`capydb server --read-replica`) or the project already has a read replica. Requires scope `projects:write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/projects/{projectID}/read-replicas (the `CreateReadReplica` operationId).
+func (c *ClientWithResponses) CreateReadReplicaWithResponse(ctx context.Context, projectID string, reqEditors ...RequestEditorFn) (*CreateReadReplicaResponse, error) {
+	rsp, err := c.CreateReadReplica(ctx, projectID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateReadReplicaResponse(rsp)
+}
+
+// DeleteReadReplicaWithResponse Detach a read replica
+//
+// † (self-hosted addition) Removes the read-only URL from the connections object; the primary is untouched. Requires scope `projects:write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/projects/{projectID}/read-replicas/{replicaID} (the `DeleteReadReplica` operationId).
+func (c *ClientWithResponses) DeleteReadReplicaWithResponse(ctx context.Context, projectID string, replicaID string, reqEditors ...RequestEditorFn) (*DeleteReadReplicaResponse, error) {
+	rsp, err := c.DeleteReadReplica(ctx, projectID, replicaID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteReadReplicaResponse(rsp)
 }
 
 // ListRestorePointsWithResponse List the project's restore points, newest first
@@ -37254,6 +37707,259 @@ func ParseOpenWriteWindowResponse(rsp *http.Response) (*OpenWriteWindowResponse,
 	switch {
 	case rsp.StatusCode == 429:
 		var headers OpenWriteWindowResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListReadReplicasResponse parses an HTTP response from a ListReadReplicasWithResponse call
+func ParseListReadReplicasResponse(rsp *http.Response) (*ListReadReplicasResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListReadReplicasResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReadReplicasOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListReadReplicasResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateReadReplicaResponse parses an HTTP response from a CreateReadReplicaWithResponse call
+func ParseCreateReadReplicaResponse(rsp *http.Response) (*CreateReadReplicaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateReadReplicaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ReadReplicaOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateReadReplicaResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteReadReplicaResponse parses an HTTP response from a DeleteReadReplicaWithResponse call
+func ParseDeleteReadReplicaResponse(rsp *http.Response) (*DeleteReadReplicaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteReadReplicaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest APIError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeleteReadReplicaResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

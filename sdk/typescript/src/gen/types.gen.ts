@@ -186,6 +186,10 @@ export type Cluster = {
     projects: number;
     provider: 'embedded' | 'external';
     public_host: string;
+    /**
+     * † The cluster's hot standby (capydb server --read-replica): its port, whether it streams, and its replay lag in bytes and seconds (pg_stat_replication).
+     */
+    read_replica?: ReplicaStatus;
     region: string;
     state: 'active' | 'cordoned' | 'draining' | 'offline';
     supports_point_in_time_recovery: boolean;
@@ -214,6 +218,10 @@ export type ConnectVercelRequest = {
 export type ConnectionInfo = {
     direct_url?: string;
     pooled_url?: string;
+    /**
+     * † Addition to API.md: read-only URLs (same role and password) on the hot standby of the project's cluster, one per attached read replica (POST /v1/projects/{id}/read-replicas); writes fail with SQLSTATE 25006.
+     */
+    read_replica_urls?: Array<string>;
     /**
      * † Addition to API.md: the same through the session-mode pgBouncer (its own port): SET, LISTEN/NOTIFY, advisory locks and WITH HOLD cursors keep working; sent when the cluster has one (always self-hosted).
      */
@@ -1385,6 +1393,22 @@ export type ReadOnlyStatus = {
     override_active_until?: string;
 };
 
+export type ReadReplica = {
+    cluster_id: string;
+    created_at: string;
+    id: string;
+    port: number;
+    project_id: string;
+};
+
+export type ReadReplicaOutputBody = {
+    read_replica: ReadReplica;
+};
+
+export type ReadReplicasOutputBody = {
+    read_replicas: Array<ReadReplica>;
+};
+
 export type ReceiverOutputBody = {
     ok: boolean;
 };
@@ -1413,6 +1437,13 @@ export type RegionStatus = {
 export type RegionsOutputBody = {
     region_details: Array<RegionDetail>;
     regions: Array<string>;
+};
+
+export type ReplicaStatus = {
+    lag_bytes: number;
+    lag_seconds: number;
+    port: number;
+    streaming: boolean;
 };
 
 export type ResetPreviewInputBody = {
@@ -7672,6 +7703,156 @@ export type OpenWriteWindowResponses = {
 };
 
 export type OpenWriteWindowResponse = OpenWriteWindowResponses[keyof OpenWriteWindowResponses];
+
+export type ListReadReplicasData = {
+    body?: never;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/read-replicas';
+};
+
+export type ListReadReplicasErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type ListReadReplicasError = ListReadReplicasErrors[keyof ListReadReplicasErrors];
+
+export type ListReadReplicasResponses = {
+    /**
+     * OK
+     */
+    200: ReadReplicasOutputBody;
+};
+
+export type ListReadReplicasResponse = ListReadReplicasResponses[keyof ListReadReplicasResponses];
+
+export type CreateReadReplicaData = {
+    body?: never;
+    path: {
+        projectID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/read-replicas';
+};
+
+export type CreateReadReplicaErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type CreateReadReplicaError = CreateReadReplicaErrors[keyof CreateReadReplicaErrors];
+
+export type CreateReadReplicaResponses = {
+    /**
+     * Created
+     */
+    201: ReadReplicaOutputBody;
+};
+
+export type CreateReadReplicaResponse = CreateReadReplicaResponses[keyof CreateReadReplicaResponses];
+
+export type DeleteReadReplicaData = {
+    body?: never;
+    path: {
+        projectID: string;
+        replicaID: string;
+    };
+    query?: never;
+    url: '/v1/projects/{projectID}/read-replicas/{replicaID}';
+};
+
+export type DeleteReadReplicaErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
+     * Server error (5xx): `{"error": "..."}`
+     */
+    default: ApiError;
+};
+
+export type DeleteReadReplicaError = DeleteReadReplicaErrors[keyof DeleteReadReplicaErrors];
+
+export type DeleteReadReplicaResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteReadReplicaResponse = DeleteReadReplicaResponses[keyof DeleteReadReplicaResponses];
 
 export type ListRestorePointsData = {
     body?: never;
