@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -152,6 +154,44 @@ func TestReadReplica(t *testing.T) {
 	}
 	if n := query[int64](t, c["direct_url"].(string), "INSERT INTO items VALUES (21, 'after') RETURNING (SELECT count(*) FROM items) + 1"); n != 21 {
 		t.Fatalf("primary after detach holds %d rows, want 21", n)
+	}
+	primary.Close(ctx)
+	replica.Close(ctx)
+
+	// A restart reuses the standby, which catches up from its slot.
+	s.stop()
+	s = startServer(t, s.dataDir, s.directPort, s.pooledPort, "--read-replica", "--read-replica-port", fmt.Sprint(replicaPort))
+	s.must(201, "POST", base+"/read-replicas", nil)
+	again := conns()["read_replica_urls"].([]any)[0].(string)
+	clustertest.Eventually(t, 5*time.Second, "row 21 on the restarted replica", func() bool {
+		conn, err := connect(again)
+		if err != nil {
+			return false
+		}
+		defer conn.Close(ctx)
+		var n int
+		return conn.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n) == nil && n == 21
+	})
+
+	// Without the flag the standby and its slot go (no WAL kept for it),
+	// attached projects lose the URL and attaching answers 409.
+	s.stop()
+	s = startServer(t, s.dataDir, s.directPort, s.pooledPort)
+	if cl := s.must(200, "GET", "/v1/clusters", nil).get("clusters").([]any)[0].(map[string]any); cl["read_replica"] != nil {
+		t.Fatalf("read_replica = %v without --read-replica", cl["read_replica"])
+	}
+	if c := conns(); c["read_replica_urls"] != nil {
+		t.Fatalf("read_replica_urls = %v without --read-replica", c["read_replica_urls"])
+	}
+	if r := s.call("POST", base+"/read-replicas", s.key, nil); r.Status != 409 || !strings.Contains(r.str("error"), "--read-replica") {
+		t.Fatalf("attach without a standby: status %d: %s", r.Status, r.Raw)
+	}
+	var slots int
+	if err := s.admin("postgres").QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots").Scan(&slots); err != nil || slots != 0 {
+		t.Fatalf("%d replication slots left on the primary (%v)", slots, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.dataDir, "pg-standby")); !os.IsNotExist(err) {
+		t.Fatalf("the standby's data directory is still there (%v)", err)
 	}
 }
 

@@ -38,7 +38,12 @@ func (c *Cluster) startStandby(ctx context.Context) error {
 		return err
 	}
 	dir := c.standbyData()
-	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+	slot, err := c.hasStandbySlot(ctx)
+	if err != nil {
+		return err
+	}
+	// Without its slot the primary may have recycled WAL the copy needs.
+	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil || !slot {
 		if err := c.baseBackup(ctx, dir); err != nil {
 			return err
 		}
@@ -75,6 +80,27 @@ func (c *Cluster) pickStandbyPort() error {
 		}
 	}
 	return errors.New("no free port for the read replica")
+}
+
+func (c *Cluster) hasStandbySlot(ctx context.Context) (bool, error) {
+	conn, err := c.connectAdmin(ctx, "postgres")
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	var ok bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, standbySlot).Scan(&ok)
+	return ok, err
+}
+
+// dropStandby removes a standby that is no longer wanted: its slot would
+// otherwise keep WAL on the primary forever.
+func (c *Cluster) dropStandby(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+		WHERE slot_name = $1 AND NOT active`, standbySlot); err != nil {
+		return fmt.Errorf("while dropping the read replica's slot: %w", err)
+	}
+	return os.RemoveAll(c.standbyData())
 }
 
 // baseBackup copies the primary into dir through its private socket,
