@@ -19,7 +19,8 @@ type envVar struct{ Key, Value string }
 // (CLI.md §10.1): DATABASE_URL pooled or direct by stack, the explicit
 // direct/pooled names, DIRECT_URL (= direct), DATABASE_URL_UNPOOLED (self-hosted
 // addition), DATABASE_SESSION_URL (the session-mode pooled URL, self-hosted
-// addition, when the server sends one) and, with the app role, its two URLs.
+// addition, when the server sends one), DATABASE_READ_URL (the first read
+// replica URL, when attached) and, with the app role, its two URLs.
 func envVarsFor(s stack, c *apiclient.ConnectionInfo) []envVar {
 	main := c.DirectURL
 	if s.pooledDefault() {
@@ -34,6 +35,10 @@ func envVarsFor(s stack, c *apiclient.ConnectionInfo) []envVar {
 	}
 	if c.SessionURL != "" {
 		vars = append(vars, envVar{"DATABASE_SESSION_URL", c.SessionURL})
+	}
+	// A project attached to a read replica (docs/fleet.md) reads from its first.
+	if len(c.ReadReplicaURLs) > 0 {
+		vars = append(vars, envVar{"DATABASE_READ_URL", c.ReadReplicaURLs[0]})
 	}
 	if c.App != nil {
 		app := c.App.DirectURL

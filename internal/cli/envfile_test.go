@@ -101,6 +101,13 @@ func TestStackDetectionAndEnvVars(t *testing.T) {
 	if last := got[len(got)-1]; len(got) != 6 || last.Key != "DATABASE_SESSION_URL" || last.Value != withSession.SessionURL {
 		t.Fatalf("with a session URL: %v", got)
 	}
+	// An attached read replica adds DATABASE_READ_URL (its first URL).
+	withReplica := *conn
+	withReplica.ReadReplicaURLs = []string{"postgres://u:p@h:18432/d?sslmode=require", "postgres://u:p@h:18433/d?sslmode=require"}
+	got = envVarsFor(stack{Framework: "go", Layer: "generic"}, &withReplica)
+	if last := got[len(got)-1]; len(got) != 6 || last.Key != "DATABASE_READ_URL" || last.Value != withReplica.ReadReplicaURLs[0] {
+		t.Fatalf("with a read replica: %v", got)
+	}
 }
 
 func TestWriteEnvFile(t *testing.T) {
