@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
@@ -74,10 +77,15 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primary.Close(ctx)
-	replica, err := connect(replicaURL)
-	if err != nil {
-		t.Fatalf("connect to the replica: %v", err)
-	}
+	// The project's database reaches the standby once its creation is
+	// replayed (usually already done by now).
+	var replica *pgx.Conn
+	t0 := time.Now()
+	clustertest.Eventually(t, 5*time.Second, "the project's database on the replica", func() bool {
+		replica, err = connect(replicaURL)
+		return err == nil
+	})
+	t.Logf("replica reachable %v after attach", time.Since(t0))
 	defer replica.Close(ctx)
 	if inRecovery := query[bool](t, replicaURL, "SELECT pg_is_in_recovery()"); !inRecovery {
 		t.Fatal("the replica URL reaches a server that is not in recovery")
@@ -138,6 +146,31 @@ func TestReadReplica(t *testing.T) {
 		defer conn.Close(ctx)
 		var n int
 		return conn.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n) == nil && n == 20
+	})
+
+	// The standby is supervised: killed, it comes back and catches up.
+	pidFile, err := os.ReadFile(filepath.Join(s.dataDir, "pg-standby", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	standbyPID, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(standbyPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := primary.Exec(ctx, "UPDATE items SET note = 'while down' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, 30*time.Second, "standby restarted and caught up", func() bool {
+		conn, err := connect(newURL)
+		if err != nil {
+			return false
+		}
+		defer conn.Close(ctx)
+		var note string
+		return conn.QueryRow(ctx, "SELECT note FROM items WHERE id = 1").Scan(&note) == nil && note == "while down"
 	})
 
 	// Detach: the URL goes, the primary keeps its data and takes writes.
