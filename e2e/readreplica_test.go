@@ -188,6 +188,16 @@ func TestReadReplica(t *testing.T) {
 	if n := query[int64](t, c["direct_url"].(string), "INSERT INTO items VALUES (21, 'after') RETURNING (SELECT count(*) FROM items) + 1"); n != 21 {
 		t.Fatalf("primary after detach holds %d rows, want 21", n)
 	}
+	var actions []string
+	for _, e := range s.must(200, "GET", base+"/audit-events", nil).get("audit_events").([]any) {
+		if a := e.(map[string]any)["action"].(string); strings.HasPrefix(a, "read_replica.") {
+			actions = append(actions, a)
+		}
+	}
+	sort.Strings(actions)
+	if strings.Join(actions, ",") != "read_replica.attached,read_replica.detached" {
+		t.Fatalf("audit events %v, want one attach and one detach", actions)
+	}
 	primary.Close(ctx)
 	replica.Close(ctx)
 

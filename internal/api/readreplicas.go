@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/store"
@@ -84,7 +86,14 @@ func (s *Server) createReadReplica(ctx context.Context, in *ProjectPath) (*ReadR
 		return nil, errorf(http.StatusConflict, "the project's cluster has no read replica (start the server with --read-replica)")
 	}
 	r := &store.ReadReplica{ID: ids.New("rr_"), ProjectID: p.ID, ClusterID: p.ClusterID}
-	ok, err := store.InsertReadReplica(ctx, s.deps.Store.Pool, r)
+	var ok bool
+	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
+		if ok, err = store.InsertReadReplica(ctx, tx, r); err != nil || !ok {
+			return err
+		}
+		return auth.Audit(ctx, tx, p.OrganizationID, &p.ID, "read_replica.attached", principal(ctx).Actor(),
+			map[string]any{"read_replica_id": r.ID, "cluster_id": r.ClusterID})
+	})
 	if err != nil {
 		return nil, s.fail(ctx, err, "project not found")
 	}
@@ -101,7 +110,14 @@ func (s *Server) deleteReadReplica(ctx context.Context, in *ReadReplicaPath) (*s
 	if err != nil {
 		return nil, err
 	}
-	if err := store.DeleteReadReplica(ctx, s.deps.Store.Pool, p.ID, in.ReplicaID); err != nil {
+	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
+		if err := store.DeleteReadReplica(ctx, tx, p.ID, in.ReplicaID); err != nil {
+			return err
+		}
+		return auth.Audit(ctx, tx, p.OrganizationID, &p.ID, "read_replica.detached", principal(ctx).Actor(),
+			map[string]any{"read_replica_id": in.ReplicaID})
+	})
+	if err != nil {
 		return nil, s.fail(ctx, err, "read replica not found")
 	}
 	return nil, nil
