@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
@@ -38,6 +41,27 @@ func TestReadReplica(t *testing.T) {
 	})
 	if rr := cl["read_replica"].(map[string]any); rr["port"] != float64(replicaPort) {
 		t.Fatalf("read_replica.port = %v, want %d", rr["port"], replicaPort)
+	}
+
+	// …and in /metrics.
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	for _, name := range []string{"capydb_read_replica_lag_bytes", "capydb_read_replica_lag_seconds", "capydb_read_replica_streaming"} {
+		ms := fams[name].GetMetric()
+		if len(ms) != 1 || ms[0].GetLabel()[0].GetValue() != cl["id"] {
+			t.Fatalf("%s = %v", name, ms)
+		}
+		if name == "capydb_read_replica_streaming" && ms[0].GetGauge().GetValue() != 1 {
+			t.Fatalf("%s = %v, want 1", name, ms[0].GetGauge().GetValue())
+		}
 	}
 
 	p := s.createProject(map[string]any{"name": "replicated", "environment": "production"})
