@@ -197,6 +197,21 @@ func TestReadReplica(t *testing.T) {
 		return conn.QueryRow(ctx, "SELECT note FROM items WHERE id = 1").Scan(&note) == nil && note == "while down"
 	})
 
+	// The project's network rules reach the running replica.
+	rules := func(v4, v6 []string) {
+		put := s.must(202, "PUT", base+"/network-restrictions", map[string]any{"db_allowed_cidrs": v4, "db_allowed_cidrs_v6": v6})
+		if job := s.waitJob(put.str("job", "id")); job["state"] != "completed" {
+			t.Fatalf("apply network: %v", job)
+		}
+	}
+	rules([]string{"127.0.0.2/32"}, []string{})
+	clustertest.Eventually(t, 5*time.Second, "the replica refuses 127.0.0.3", func() bool { return loginFrom("127.0.0.3", newURL) != nil })
+	if err := loginFrom("127.0.0.2", newURL); err != nil {
+		t.Fatalf("the replica refuses the allowed 127.0.0.2: %v", err)
+	}
+	rules([]string{"0.0.0.0/0"}, []string{"::/0"})
+	clustertest.Eventually(t, 5*time.Second, "the replica accepts 127.0.0.3 again", func() bool { return loginFrom("127.0.0.3", newURL) == nil })
+
 	// Detach: the URL goes, the primary keeps its data and takes writes.
 	s.must(204, "DELETE", base+"/read-replicas/"+rid, nil)
 	if r := s.call("DELETE", base+"/read-replicas/"+rid, s.key, nil); r.Status != 404 {

@@ -65,6 +65,9 @@ func (c *Cluster) ApplyNetwork(ctx context.Context, load func(context.Context) (
 	if err := c.swapPostgresHBA(ctx, c.postgresHBA(p)); err != nil {
 		return err
 	}
+	if err := c.syncStandbyHBA(); err != nil {
+		return err
+	}
 	if err := c.swapBouncerHBA(ctx, netrules.Render(p, netrules.PgBouncer)); err != nil {
 		return err
 	}

@@ -185,6 +185,28 @@ func (c *Cluster) writeStandbyConfig(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, "pg_hba.conf"), hba, 0o600, c.owner)
 }
 
+// syncStandbyHBA gives the read replica the primary's (already checked)
+// pg_hba.conf and reloads it, so network rules and bans reach it too.
+func (c *Cluster) syncStandbyHBA() error {
+	if c.standby == nil {
+		return nil
+	}
+	hba, err := os.ReadFile(filepath.Join(c.pgData, "pg_hba.conf"))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.standbyData(), "pg_hba.conf")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, hba) {
+		return nil
+	}
+	if err := writeFileAtomic(path, hba, 0o600, c.owner); err != nil {
+		return fmt.Errorf("while writing the read replica's pg_hba.conf: %w", err)
+	}
+	// Not running (restarting): it reads the new file when it starts.
+	_ = c.standby.signal(syscall.SIGHUP)
+	return nil
+}
+
 func (c *Cluster) pingStandby(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, c.dsn(c.standbyPort, "postgres"))
 	if err != nil {
