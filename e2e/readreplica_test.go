@@ -43,6 +43,16 @@ func TestReadReplica(t *testing.T) {
 		t.Fatalf("read_replica.port = %v, want %d", rr["port"], replicaPort)
 	}
 
+	// …on GET /status…
+	var comp map[string]any
+	for _, c := range s.must(200, "GET", "/status", nil).get("components").([]any) {
+		if c.(map[string]any)["name"] == "read_replica" {
+			comp = c.(map[string]any)
+		}
+	}
+	if comp == nil || comp["status"] != "operational" {
+		t.Fatalf("read_replica status component = %v", comp)
+	}
 	// …and in /metrics.
 	resp, err := http.Get(s.url + "/metrics")
 	if err != nil {

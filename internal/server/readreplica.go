@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/capydb/capydb/internal/api"
 	"github.com/capydb/capydb/internal/wire"
 )
 
@@ -54,4 +55,17 @@ func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(replicaLagBytes, prometheus.GaugeValue, float64(st.LagBytes), c.s.clusterID)
 	ch <- prometheus.MustNewConstMetric(replicaLagSeconds, prometheus.GaugeValue, st.LagSeconds, c.s.clusterID)
 	ch <- prometheus.MustNewConstMetric(replicaStreaming, prometheus.GaugeValue, streaming, c.s.clusterID)
+}
+
+// replicaComponent is the read replica's line on GET /status (nil: none).
+func (s *Server) replicaComponent(ctx context.Context) *api.StatusComponent {
+	st := s.readReplicaLag(ctx, s.clusterID)
+	if st == nil {
+		return nil
+	}
+	c := &api.StatusComponent{Name: "read_replica", Status: "operational"}
+	if !st.Streaming {
+		c.Status, c.Message = "degraded", "the read replica is not streaming from the primary; its reads fall behind"
+	}
+	return c
 }

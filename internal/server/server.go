@@ -507,6 +507,9 @@ func (s *Server) components(ctx context.Context) []api.StatusComponent {
 		}
 		out = append(out, arch)
 	}
+	if rc := s.replicaComponent(ctx); rc != nil {
+		out = append(out, *rc)
+	}
 	clusters, err := store.ListClusters(ctx, s.store.Pool)
 	if err != nil {
 		return out
