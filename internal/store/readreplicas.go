@@ -33,10 +33,13 @@ func ClusterReadReplicaPort(ctx context.Context, db DB, clusterID string) (int, 
 }
 
 // InsertReadReplica attaches a project; ok is false when it already has one
-// (r is then the existing attachment).
+// on the same cluster. One left from before a move to another cluster is
+// replaced.
 func InsertReadReplica(ctx context.Context, db DB, r *ReadReplica) (ok bool, err error) {
 	err = db.QueryRow(ctx, `INSERT INTO project_read_replicas (id, project_id, cluster_id) VALUES ($1, $2, $3)
-		ON CONFLICT (project_id) DO NOTHING RETURNING created_at`, r.ID, r.ProjectID, r.ClusterID).Scan(&r.CreatedAt)
+		ON CONFLICT (project_id) DO UPDATE SET id = EXCLUDED.id, cluster_id = EXCLUDED.cluster_id, created_at = now()
+		WHERE project_read_replicas.cluster_id <> EXCLUDED.cluster_id
+		RETURNING created_at`, r.ID, r.ProjectID, r.ClusterID).Scan(&r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
