@@ -250,8 +250,9 @@ func TestReadReplica(t *testing.T) {
 	primary.Close(ctx)
 	replica.Close(ctx)
 
-	// A restart reuses the standby, which catches up from its slot.
-	s.stop()
+	// After a crash of capydb (SIGKILL) the restart reuses the standby,
+	// which catches up from its slot.
+	s.kill()
 	s = startServer(t, s.dataDir, s.directPort, s.pooledPort, "--read-replica", "--read-replica-port", fmt.Sprint(replicaPort))
 	s.must(201, "POST", base+"/read-replicas", nil)
 	again := conns()["read_replica_urls"].([]any)[0].(string)

@@ -22,9 +22,18 @@ func (c *Cluster) stopStaleProcesses() error {
 		}
 	}
 
-	pgPidFile := filepath.Join(c.pgData, "postmaster.pid")
+	// The read replica first: it streams from the primary.
+	if err := c.stopStalePostmaster(c.standbyData()); err != nil {
+		return err
+	}
+	return c.stopStalePostmaster(c.pgData)
+}
+
+// stopStalePostmaster stops a postmaster left running on dir.
+func (c *Cluster) stopStalePostmaster(dir string) error {
+	pgPidFile := filepath.Join(dir, "postmaster.pid")
 	if pid, ok := readPid(pgPidFile); ok && pidAlive(pid) {
-		switch isOurPostmaster(pid, c.pgData) {
+		switch isOurPostmaster(pid, dir) {
 		case matchYes:
 			c.log.Warn("stopping a stale postmaster left over from an earlier run", "component", "postgres", "pid", pid)
 			if err := terminate(pid, syscall.SIGINT); err != nil {
