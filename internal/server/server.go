@@ -238,8 +238,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 		s.lifecycle.AttachCluster(dp)
 		// 0 when --read-replica is off: attached projects lose their URLs.
-		if err := store.SetClusterReadReplicaPort(ctx, s.store.Pool, c.ID, s.cluster.ReadReplicaPort()); err != nil {
-			return nil, fmt.Errorf("while registering the read replica: %w", err)
+		// (A node's confined login may not write clusters; nodes have no standby.)
+		if !cfg.Node {
+			if err := store.SetClusterReadReplicaPort(ctx, s.store.Pool, c.ID, s.cluster.ReadReplicaPort()); err != nil {
+				return nil, fmt.Errorf("while registering the read replica: %w", err)
+			}
 		}
 		s.warm = dp.EnableWarmPool(cfg.WarmPool, log)
 		// The HBA files follow the store (e.g. after the data dir moved).
