@@ -102,6 +102,8 @@ func runList(ctx context.Context, o *options) (*ListResult, error) {
 			'name', 'list copy ' || g, 'slug', 'list-copy-' || g,
 			'database_name', p.database_name || '_c' || g, 'role_name', p.role_name || '_c' || g,
 			'owner_role', p.owner_role || '_c' || g, 'latest_job_id', NULL,
+			'supabase_ref', capydb_supabase_ref(), 'supabase_branch_id', gen_random_uuid(),
+			'supabase_number', nextval(pg_get_serial_sequence('projects', 'supabase_number')),
 			'created_at', p.created_at + g * interval '1 ms'))).*
 		FROM projects p, generate_series(1, $2::int) g WHERE p.id = $1`, first, listProjects-listReal); err != nil {
 		return nil, fmt.Errorf("copying project rows: %w", err)
