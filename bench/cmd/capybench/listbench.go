@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capydb/capydb/internal/auth"
@@ -51,6 +52,8 @@ type ListResult struct {
 	Page         ListPhase `json:"first_page_limit_100"`
 	Full         ListPhase `json:"full_list"`
 	FloorSQL     []string  `json:"floor_sql"`
+	PagePlan     []string  `json:"page_plan"`         // EXPLAIN ANALYZE of the page query
+	GenericPlan  []string  `json:"page_plan_generic"` // the same with the plan a prepared statement settles on
 	Targets      []Target  `json:"targets"`
 }
 
@@ -119,6 +122,17 @@ func runList(ctx context.Context, o *options) (*ListResult, error) {
 	key, err := store.GetAPIKeyByHash(ctx, pool, auth.HashKey(srv.Key))
 	if err != nil {
 		return nil, err
+	}
+	for _, mode := range []string{"auto", "force_generic_plan"} {
+		plan, err := explainPage(ctx, pool, key.OrganizationID, mode)
+		if err != nil {
+			return nil, err
+		}
+		if mode == "auto" {
+			res.PagePlan = plan
+		} else {
+			res.GenericPlan = plan
+		}
 	}
 	// The floor: the handler's statements, one after another, rows scanned.
 	floor := func(limit int) error {
@@ -239,4 +253,26 @@ func appendListSummary(dir string) {
 	}
 	defer f.Close()
 	_, _ = f.WriteString(b.String())
+}
+
+// explainPage runs EXPLAIN ANALYZE of the first-page query (store.ListProjectsPage's
+// WHERE and ORDER BY) under plan_cache_mode mode.
+func explainPage(ctx context.Context, pool *pgxpool.Pool, orgID, mode string) ([]string, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		return nil, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "RESET plan_cache_mode") //nolint:errcheck
+	rows, err := conn.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id FROM projects
+		WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id = $2)
+		  AND ($3 = '' OR (created_at, id) > ($4, $3))
+		ORDER BY created_at, id LIMIT $5`, orgID, "", "", time.Time{}, 101)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
