@@ -241,7 +241,7 @@ func appendListSummary(dir string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## List at %d projects (%s)\n\n", res.Projects, res.Meta.Started.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "`%s`. %d projects made through the API, the rest copied control-plane rows; %d sequential requests per URL, each followed by the SQL floor (the handler's statements through pgx on the same control database, no HTTP/JSON).\n\n",
-		"go run ./bench/cmd/capybench -only list -out bench/results", res.RealProjects, res.Requests)
+		strings.Join(append([]string{"go run ./bench/cmd/capybench"}, res.Meta.Args...), " "), res.RealProjects, res.Requests)
 	b.WriteString("| URL | rows | bytes | p50 | p99 | floor p50 / p99 |\n|---|---|---|---|---|---|\n")
 	for _, ph := range []ListPhase{res.Page, res.Full} {
 		fmt.Fprintf(&b, "| `%s` | %d | %d | %.2f ms | %.2f ms | %.2f / %.2f ms |\n", ph.URL, ph.Rows, ph.Bytes, ph.API.P50, ph.API.P99, ph.Floor.P50, ph.Floor.P99)
