@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -35,8 +36,60 @@ func skipSlice(t reflect.Type) bool {
 	return t == rawMessageType || t.Elem().Kind() == reflect.Uint8
 }
 
+// typeInfo is what the walk needs of a type, worked out once: whether a
+// value of it can hold a listed slice at all (a 1,000-project list is
+// otherwise 30,000 struct-tag parses per response), and which struct fields
+// JSON writes.
+type typeInfo struct {
+	sliceFree bool
+	fields    []int
+}
+
+var typeInfos sync.Map // reflect.Type -> *typeInfo
+
+func infoOf(t reflect.Type) *typeInfo {
+	if ti, ok := typeInfos.Load(t); ok {
+		return ti.(*typeInfo)
+	}
+	ti := &typeInfo{sliceFree: sliceFree(t, map[reflect.Type]bool{})}
+	if t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			if encoded(t.Field(i)) {
+				ti.fields = append(ti.fields, i)
+			}
+		}
+	}
+	typeInfos.Store(t, ti)
+	return ti
+}
+
+// sliceFree reports whether hasNilSlice is false for every value of t: it
+// mirrors the walk below over types instead of values. A type met again
+// (a cycle) adds nothing the first visit does not decide.
+func sliceFree(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return false
+	case reflect.Pointer, reflect.Map:
+		return sliceFree(t.Elem(), seen)
+	case reflect.Slice:
+		return skipSlice(t)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); encoded(f) && !sliceFree(f.Type, seen) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func hasNilSlice(v reflect.Value, depth int) bool {
-	if depth > maxDepth {
+	if depth > maxDepth || infoOf(v.Type()).sliceFree {
 		return false
 	}
 	switch v.Kind() {
@@ -48,6 +101,9 @@ func hasNilSlice(v reflect.Value, depth int) bool {
 		}
 		if v.IsNil() {
 			return true
+		}
+		if infoOf(v.Type().Elem()).sliceFree {
+			return false
 		}
 		for i := range v.Len() {
 			if hasNilSlice(v.Index(i), depth+1) {
@@ -61,9 +117,8 @@ func hasNilSlice(v reflect.Value, depth int) bool {
 			}
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			if f := t.Field(i); encoded(f) && hasNilSlice(v.Field(i), depth+1) {
+		for _, i := range infoOf(v.Type()).fields {
+			if hasNilSlice(v.Field(i), depth+1) {
 				return true
 			}
 		}
@@ -119,11 +174,8 @@ func fillSlices(v reflect.Value, depth int) reflect.Value {
 	case reflect.Struct:
 		out := reflect.New(v.Type()).Elem()
 		out.Set(v)
-		t := v.Type()
-		for i := range t.NumField() {
-			if encoded(t.Field(i)) {
-				out.Field(i).Set(fillSlices(v.Field(i), depth+1))
-			}
+		for _, i := range infoOf(v.Type()).fields {
+			out.Field(i).Set(fillSlices(v.Field(i), depth+1))
 		}
 		return out
 	}

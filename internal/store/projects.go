@@ -37,6 +37,12 @@ const projectColumns = `id, organization_id, cluster_id, name, slug, environment
 	postgres_version, database_name, owner_role, role_name, password_enc, pending_password_enc,
 	grace_role, grace_expires_at, provisioned, latest_job_id, last_error, created_at, updated_at, deleted_at`
 
+// projectListColumns reads a list without the encrypted passwords: no list
+// needs them, and a secret not read cannot leak (PasswordEnc stays nil).
+const projectListColumns = `id, organization_id, cluster_id, name, slug, environment, always_on, state,
+	postgres_version, database_name, owner_role, role_name, NULL::bytea, NULL::bytea,
+	grace_role, grace_expires_at, provisioned, latest_job_id, last_error, created_at, updated_at, deleted_at`
+
 func scanProject(row pgx.Row) (*Project, error) {
 	return scanOne(row, func(p *Project) []any {
 		return []any{&p.ID, &p.OrganizationID, &p.ClusterID, &p.Name, &p.Slug, &p.Environment, &p.AlwaysOn,
@@ -90,7 +96,7 @@ func ListProjectsPage(ctx context.Context, db DB, orgID, onlyID string, pg Proje
 	if pg.Limit > 0 {
 		limit = &pg.Limit
 	}
-	rows, err := db.Query(ctx, `SELECT `+projectColumns+` FROM projects
+	rows, err := db.Query(ctx, `SELECT `+projectListColumns+` FROM projects
 		WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id = $2)
 		  AND ($3 = '' OR (created_at, id) > ($4, $3))
 		ORDER BY created_at, id LIMIT $5`, orgID, onlyID, pg.AfterID, pg.AfterCreated, limit)

@@ -42,6 +42,9 @@ func TestProjects(t *testing.T) {
 	if ids := projectIDs(list); !reflect.DeepEqual(ids, []string{web.ID, webAPI.ID, mobile.ID}) {
 		t.Errorf("ListProjectsPage = %v, want the organization's three, oldest first", ids)
 	}
+	if p := list[0]; p.PasswordEnc != nil || p.PendingPasswordEnc != nil || p.DatabaseName != web.DatabaseName || !p.CreatedAt.Equal(web.CreatedAt) {
+		t.Errorf("ListProjectsPage row %+v: want the row without its encrypted passwords", p)
+	}
 	first, err := store.ListProjectsPage(ctx, f.st.Pool, f.org.ID, "", store.ProjectPage{Limit: 2})
 	if err != nil || !reflect.DeepEqual(projectIDs(first), []string{web.ID, webAPI.ID}) {
 		t.Errorf("ListProjectsPage(limit 2) = %v (%v), want the two oldest", projectIDs(first), err)

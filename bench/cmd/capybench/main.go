@@ -134,7 +134,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	}
 	logf("machine: %d cores (%s), %d MiB RAM, %s, load %s", o.nproc, o.machine.CPUModel, o.machine.MemTotalMiB, o.machine.Postgres, o.machine.LoadAvg)
 
-	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] || o.only["pitr"] || o.only["perf"] {
+	if o.only["provision"] || o.only["density"] || o.only["webhooks"] || o.only["clone"] || o.only["backup"] || o.only["cliwait"] || o.only["studio"] || o.only["pitr"] || o.only["perf"] || o.only["list"] {
 		var err error
 		if o.bin, err = resolveBinary(ctx, bin, rebuild); err != nil {
 			logf("error: %v", err)
@@ -180,6 +180,9 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 		case "perf": // perfbench.go
 			bctx, cancel = context.WithTimeout(ctx, 30*time.Minute)
 			res, err = runPerf(bctx, o)
+		case "list": // listbench.go
+			bctx, cancel = context.WithTimeout(ctx, 15*time.Minute)
+			res, err = runList(bctx, o)
 		case "studio": // studiobench.go
 			bctx, cancel = context.WithTimeout(ctx, 20*time.Minute)
 			res, err = runStudioBench(bctx, o)
@@ -216,6 +219,7 @@ func run(ctx context.Context, o *options, bin string, rebuild bool) int {
 	appendStudioSummary(o.out)  // studiobench.go
 	appendPITRSummary(o.out)    // pitrbench.go
 	appendPerfSummary(o.out)    // perfbench.go
+	appendListSummary(o.out)    // listbench.go
 	logf("wrote %s", filepath.Join(o.out, "summary.md"))
 	if failed || ctx.Err() != nil {
 		return 1

@@ -281,7 +281,8 @@ type APIResult struct {
 
 // apiVsBare loads GET /v1/projects/{id} and a bare net/http + pgx handler
 // (API key by SHA-256, then the project row, JSON-encoded) in alternating
-// rounds with one load generator, then times GET /v1/projects.
+// rounds with one load generator, then times GET /v1/projects?limit=100 (the first page; the list
+// at 1,000 projects is -only list).
 func apiVsBare(ctx context.Context, srv *Server, controlDSN, pid string, round time.Duration) (*APIResult, error) {
 	pool, err := pgxpool.New(ctx, controlDSN)
 	if err != nil {
@@ -380,7 +381,7 @@ func apiVsBare(ctx context.Context, srv *Server, controlDSN, pid string, round t
 	}
 	var list []float64
 	for range 200 {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/projects", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/projects?limit=100", nil)
 		req.Header.Set("Authorization", "Bearer "+srv.Key)
 		start := time.Now()
 		resp, err := client.Do(req)
