@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -157,28 +158,37 @@ func addFleetAdmin(admin *cobra.Command) {
 	add.Flags().StringVar(&region, "region", "local", "region of the node's cluster")
 	add.Flags().StringVar(&controlHost, "control-host", "", "host[:port] the node reaches the control database at (default: as in the control database URL)")
 	add.Flags().IntVar(&maxProjects, "max-projects", 0, "most projects placed on the cluster (0 = no cap)")
-	revoke := &cobra.Command{
-		Use:   "revoke CLUSTER",
-		Short: "Take a node's control-database login away and end its sessions",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, done, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			c, err := store.GetClusterByRef(cmd.Context(), st.Pool, args[0])
-			if err != nil {
-				return fmt.Errorf("cluster %q not found", args[0])
-			}
+	// onCluster is a command on one cluster named by id or name: it opens
+	// the control database, resolves the cluster and runs fn.
+	onCluster := func(use, short string, fn func(cmd *cobra.Command, st *store.Store, c *store.Cluster) error) *cobra.Command {
+		c := &cobra.Command{
+			Use: use + " CLUSTER", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				st, _, done, err := open(cmd)
+				if err != nil {
+					return err
+				}
+				defer done()
+				c, err := store.GetClusterByRef(cmd.Context(), st.Pool, args[0])
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("cluster %q not found", args[0])
+				} else if err != nil {
+					return err
+				}
+				return fn(cmd, st, c)
+			},
+		}
+		dbFlags(c)
+		return c
+	}
+	revoke := onCluster("revoke", "Take a node's control-database login away and end its sessions",
+		func(cmd *cobra.Command, st *store.Store, c *store.Cluster) error {
 			if err := fleet.RevokeNode(cmd.Context(), st, c); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "revoked the node of cluster %s\n", c.ID)
 			return nil
-		},
-	}
-	dbFlags(revoke)
+		})
 	node.AddCommand(add, revoke)
 
 	cluster := &cobra.Command{Use: "cluster", Short: "The cluster registry: list, cordon, uncordon, drain"}
@@ -207,45 +217,19 @@ func addFleetAdmin(admin *cobra.Command) {
 	dbFlags(list)
 	list.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	setState := func(use, short, state string) *cobra.Command {
-		c := &cobra.Command{
-			Use: use + " CLUSTER", Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				st, _, done, err := open(cmd)
-				if err != nil {
-					return err
-				}
-				defer done()
-				c, err := store.GetClusterByRef(cmd.Context(), st.Pool, args[0])
-				if err != nil {
-					return fmt.Errorf("cluster %q not found", args[0])
-				}
-				if err := store.SetClusterState(cmd.Context(), st.Pool, c.ID, state); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s (%s) is now %s\n", c.ID, c.Name, state)
-				return nil
-			},
-		}
-		dbFlags(c)
-		return c
+		return onCluster(use, short, func(cmd *cobra.Command, st *store.Store, c *store.Cluster) error {
+			if err := store.SetClusterState(cmd.Context(), st.Pool, c.ID, state); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s (%s) is now %s\n", c.ID, c.Name, state)
+			return nil
+		})
 	}
 	cluster.AddCommand(list,
 		setState("cordon", "Keep new projects off a cluster; its projects keep running", store.ClusterCordoned),
 		setState("uncordon", "Open a cordoned or draining cluster for new projects again", store.ClusterActive))
-	drain := &cobra.Command{
-		Use:   "drain CLUSTER",
-		Short: "Close a cluster to new projects and move every project off it (one project.move job each)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, done, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			c, err := store.GetClusterByRef(cmd.Context(), st.Pool, args[0])
-			if err != nil {
-				return fmt.Errorf("cluster %q not found", args[0])
-			}
+	drain := onCluster("drain", "Close a cluster to new projects and move every project off it (one project.move job each)",
+		func(cmd *cobra.Command, st *store.Store, c *store.Cluster) error {
 			if err := store.SetClusterState(cmd.Context(), st.Pool, c.ID, store.ClusterDraining); err != nil {
 				return err
 			}
@@ -261,9 +245,7 @@ func addFleetAdmin(admin *cobra.Command) {
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s is draining; %d moves queued, %d projects not moved\n", c.ID, len(moved), len(skipped))
 			return nil
-		},
-	}
-	dbFlags(drain)
+		})
 	cluster.AddCommand(drain)
 
 	project := &cobra.Command{Use: "project", Short: "Operator actions on one project"}
@@ -279,8 +261,10 @@ func addFleetAdmin(admin *cobra.Command) {
 			}
 			defer done()
 			c, err := store.GetClusterByRef(cmd.Context(), st.Pool, to)
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
 				return usageError(fmt.Sprintf("--to: cluster %q not found", to))
+			} else if err != nil {
+				return err
 			}
 			j, err := lifecycle.EnqueueMove(cmd.Context(), st, args[0], c.ID, lifecycle.Actor{Kind: "operator"})
 			if err != nil {
