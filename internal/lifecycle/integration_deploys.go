@@ -91,21 +91,7 @@ func parseNetlify(body []byte) (deployment, error) {
 // TTL refreshed) and queues the branch-scoped env push, which runs after
 // the preview is built (same lock). Errors as ReceiveAuthEvent.
 func (s *Service) ReceiveDeployment(ctx context.Context, provider, projectID, signature string, body []byte) error {
-	p, err := store.GetProjectAny(ctx, s.Store.Pool, projectID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (p.DeletedAt != nil || p.OrganizationID == store.EphemeralOrgID) {
-		return ErrReceiverNotFound
-	}
-	if err != nil {
-		return err
-	}
-	i, err := store.GetIntegration(ctx, s.Store.Pool, p.ID, provider)
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrReceiverNotFound
-	}
-	if err != nil {
-		return err
-	}
-	sec, err := s.openSecrets(i)
+	p, i, sec, err := s.receiverIntegration(ctx, projectID, provider)
 	if err != nil {
 		return err
 	}

@@ -181,26 +181,34 @@ type AuthSignature struct {
 // has no such integration (404).
 var ErrReceiverNotFound = domainerr.New(domainerr.NotFound, "no such project or integration")
 
+// receiverIntegration finds what an inbound delivery is for: a live,
+// non-ephemeral project, its integration with provider, and the
+// integration's secrets; ErrReceiverNotFound when either is missing.
+func (s *Service) receiverIntegration(ctx context.Context, projectID, provider string) (*store.Project, *store.Integration, integrationSecrets, error) {
+	p, err := store.GetProjectAny(ctx, s.Store.Pool, projectID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (p.DeletedAt != nil || p.OrganizationID == store.EphemeralOrgID) {
+		return nil, nil, integrationSecrets{}, ErrReceiverNotFound
+	}
+	if err != nil {
+		return nil, nil, integrationSecrets{}, err
+	}
+	i, err := store.GetIntegration(ctx, s.Store.Pool, p.ID, provider)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, integrationSecrets{}, ErrReceiverNotFound
+	}
+	if err != nil {
+		return nil, nil, integrationSecrets{}, err
+	}
+	sec, err := s.openSecrets(i)
+	return p, i, sec, err
+}
+
 // ReceiveAuthEvent verifies and applies one user event of Clerk, Auth0 or
 // Better Auth. Errors: integrations.ErrSignature (401, nothing written),
 // authsync.ErrInvalid (400), ErrReceiverNotFound (404), Unavailable (503,
 // the provider retries) when the project database cannot take it now.
 func (s *Service) ReceiveAuthEvent(ctx context.Context, provider, projectID string, sig AuthSignature, body []byte) error {
-	p, err := store.GetProjectAny(ctx, s.Store.Pool, projectID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (p.DeletedAt != nil || p.OrganizationID == store.EphemeralOrgID) {
-		return ErrReceiverNotFound
-	}
-	if err != nil {
-		return err
-	}
-	i, err := store.GetIntegration(ctx, s.Store.Pool, p.ID, provider)
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrReceiverNotFound
-	}
-	if err != nil {
-		return err
-	}
-	sec, err := s.openSecrets(i)
+	p, _, sec, err := s.receiverIntegration(ctx, projectID, provider)
 	if err != nil {
 		return err
 	}
