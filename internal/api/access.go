@@ -62,6 +62,19 @@ type opSpec struct {
 	RawJSONBody bool
 }
 
+// scanRawBodyFirst refuses an input whose RawBody breaks scanJSON's rules
+// before handler sees it.
+func scanRawBodyFirst[I, O any](handler func(context.Context, *I) (*O, error)) func(context.Context, *I) (*O, error) {
+	return func(ctx context.Context, in *I) (*O, error) {
+		if f := reflect.ValueOf(in).Elem().FieldByName("RawBody"); f.IsValid() && f.Kind() == reflect.Slice {
+			if err := scanJSON(f.Bytes()); err != nil {
+				return nil, errorf(http.StatusBadRequest, "%s", err.Error())
+			}
+		}
+		return handler(ctx, in)
+	}
+}
+
 // register adds one operation with its access rule.
 func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I) (*O, error)) {
 	spec.AccessRule.Path = spec.Path
@@ -84,6 +97,9 @@ func register[I, O any](s *Server, spec opSpec, handler func(context.Context, *I
 	if spec.RawJSONBody {
 		// huma limits Body inputs to 1 MiB by default, RawBody ones not at all.
 		op.MaxBodyBytes = 1 << 20
+		// The raw body skips huma's decoding, so the rule every JSON body
+		// follows (valid, no duplicate keys, no NUL) is checked here, first.
+		handler = scanRawBodyFirst(handler)
 	}
 	if !spec.Anonymous {
 		op.Security = []map[string][]string{{"bearer": {}}}
