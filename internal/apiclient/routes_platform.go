@@ -93,11 +93,17 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, poll, maxPoll time.D
 	if jobID == "" {
 		return nil, nil
 	}
+	var last *Job
 	for {
 		j, err := c.GetJob(ctx, jobID)
+		if err != nil && ctx.Err() != nil && last != nil {
+			// The deadline ran out during a poll: the job is as last seen.
+			return last, fmt.Errorf("job %s (%s) is still %s: %w", last.ID, last.Type, last.State, ctx.Err())
+		}
 		if err != nil {
 			return nil, err
 		}
+		last = j
 		if j.Terminal() {
 			if j.State == "failed" {
 				msg := "no error message"

@@ -115,7 +115,8 @@ func Start(t testing.TB) *Pair {
 			p.WaitLeader(90 * time.Second)
 		}
 	}
-	p.WaitStreaming(120 * time.Second)
+	// A slow, shared CI machine needed more than 2 minutes once.
+	p.WaitStreaming(240 * time.Second)
 	return p
 }
 
