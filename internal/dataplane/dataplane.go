@@ -29,6 +29,9 @@ var DefaultExtensions = []string{"vector", "pgcrypto", "uuid-ossp", "pg_trgm", "
 // regenerated from the cluster catalogs and reloaded.
 type Pooler interface {
 	SyncPooler(ctx context.Context) error
+	// SyncPoolerLater syncs soon, off the caller's path (provisioning: a
+	// new tenant needs nothing from the pooler before its first login).
+	SyncPoolerLater()
 	ReconnectPooler(ctx context.Context, db string) error
 }
 
@@ -220,8 +223,9 @@ type Tenant struct {
 	IdleTransactionTimeout string
 }
 
-// CreateTenant makes (or completes) the role and the database it owns, locks
-// the database to its owner, and publishes both to the pooler.
+// CreateTenant makes (or completes) the role and the database it owns and
+// locks the database to its owner. pgBouncer needs no RELOAD to serve it
+// (auth_query, the "*" database line): the pooler sync is deferred.
 func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 	var roleExisted, dbExisted bool
 	err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
@@ -237,7 +241,8 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 			return err
 		}
 		if claimed {
-			return c.SyncPooler(ctx)
+			c.syncPoolerLater()
+			return nil
 		}
 	}
 	if err := c.EnsureLoginRole(ctx, t.Role, t.Password, t.ConnectionLimit, t.StatementTimeout, t.IdleTransactionTimeout); err != nil {
@@ -265,9 +270,9 @@ func (c *Cluster) CreateTenant(ctx context.Context, t Tenant) error {
 	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(t.Database)+` FROM PUBLIC`); err != nil {
 		return fmt.Errorf("while restricting database %s: %w", t.Database, err)
 	}
-	if err := c.SyncPooler(ctx); err != nil {
-		return err
-	}
+	// pgBouncer finds the role with auth_query and the database through its
+	// "*" line: nothing to reload (localcluster/poolerauth.go).
+	c.syncPoolerLater()
 	// A retried provision may find pooler connections made with an earlier
 	// attempt's credentials: recycle them. A first attempt has none.
 	if !roleExisted && !exists {
@@ -473,6 +478,13 @@ func (c *Cluster) SyncPooler(ctx context.Context) error {
 		return fmt.Errorf("while updating the pooler: %w", err)
 	}
 	return nil
+}
+
+// syncPoolerLater asks the pooler for a deferred sync, if there is one.
+func (c *Cluster) syncPoolerLater() {
+	if c.pooler != nil {
+		c.pooler.SyncPoolerLater()
+	}
 }
 
 func (c *Cluster) reconnect(ctx context.Context, db string) error {

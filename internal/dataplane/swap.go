@@ -75,10 +75,10 @@ func (c *Cluster) SwapDatabase(ctx context.Context, main, next, old, owner strin
 	if _, err := c.dropIfOwned(ctx, old, owner); err != nil {
 		return err
 	}
-	// One sync publishes the rename and forgets old.
-	if err := c.SyncPooler(ctx); err != nil {
-		return err
-	}
+	// main keeps its name (and pooler line, if it has one); a line next or
+	// old may have got is dropped by the deferred sync, without a RELOAD
+	// on a preview's build.
+	c.syncPoolerLater()
 	return c.reconnect(ctx, main)
 }
 

@@ -362,6 +362,9 @@ func (c *Cluster) afterPostgresStart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("while revoking CONNECT from PUBLIC: %w", err)
 	}
+	if err := c.ensurePoolerAuth(ctx, conn); err != nil {
+		return err
+	}
 	if !c.cfg.ReadReplica {
 		return c.dropStandby(ctx, conn)
 	}

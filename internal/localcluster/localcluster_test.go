@@ -274,7 +274,10 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("databases.ini:\n%s", ini)
 		}
 		users, _ := os.ReadFile(filepath.Join(dir, "pgbouncer", "userlist.txt"))
-		if !strings.Contains(string(users), `"app" "SCRAM-SHA-256$`) || !strings.Contains(string(users), `"capydb_admin" "SCRAM-SHA-256$`) {
+		// Tenants are looked up with auth_query: only the admin and the
+		// lookup's own role are in the auth file.
+		if strings.Contains(string(users), `"app"`) || !strings.Contains(string(users), `"capydb_admin" "SCRAM-SHA-256$`) ||
+			!strings.Contains(string(users), `"capydb_pooler_auth" "`) {
 			t.Fatalf("userlist.txt:\n%s", users)
 		}
 		for _, f := range []string{"databases.ini", "databases-session.ini", "userlist.txt"} {

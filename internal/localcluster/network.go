@@ -68,7 +68,7 @@ func (c *Cluster) ApplyNetwork(ctx context.Context, load func(context.Context) (
 	if err := c.syncStandbyHBA(); err != nil {
 		return err
 	}
-	if err := c.swapBouncerHBA(ctx, netrules.Render(p, netrules.PgBouncer)); err != nil {
+	if err := c.swapBouncerHBA(ctx, hbaRejectPoolerAuth(netrules.Render(p, netrules.PgBouncer))); err != nil {
 		return err
 	}
 	b, err := json.Marshal(p)
@@ -287,7 +287,7 @@ func (c *Cluster) disallowedClients(ctx context.Context, b console, p netrules.P
 // runs as reaches the cluster, and only as the admin role (pgBackRest).
 // "local" lines match no TCP connection, so their place does not matter.
 func (c *Cluster) postgresHBA(policy netrules.Policy) []byte {
-	hba := netrules.Render(policy, netrules.Postgres)
+	hba := hbaRejectPoolerAuth(netrules.Render(policy, netrules.Postgres))
 	if c.cfg.ArchiveCommand != "" {
 		hba = append(hba, []byte("local   all      "+adminUser+" peer map=capydb\n")...)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -67,6 +68,62 @@ type poolerGate struct {
 	started  uint64 // syncs started
 	finished uint64 // the last finished sync's number
 	lastErr  error
+
+	laterOnce sync.Once
+	later     chan struct{} // SyncPoolerLater's requests (capacity 1)
+}
+
+// Deferred syncs wait for this much quiet after the last request, and at
+// most laterMax after the first.
+const (
+	laterQuiet = 500 * time.Millisecond
+	laterMax   = 5 * time.Second
+)
+
+// SyncPoolerLater asks for a SyncPooler soon, off the caller's path: a
+// burst of requests makes one sync once it is over. Provisioning uses it:
+// a new database of the default plan changes no pooler file (auth_query
+// finds its role, the "*" line serves it), so the sync finds nothing to
+// reload; one with other limits gets its own line a moment later, and
+// meanwhile is served by the "*" line.
+func (c *Cluster) SyncPoolerLater() {
+	g := &c.poolerGate
+	g.laterOnce.Do(func() {
+		g.later = make(chan struct{}, 1)
+		go c.syncLaterLoop()
+	})
+	select {
+	case g.later <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Cluster) syncLaterLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	later := c.poolerGate.later
+	for {
+		select {
+		case <-c.stopCh:
+			return
+		case <-later:
+		}
+		deadline := time.Now().Add(laterMax)
+		for quiet := false; !quiet; {
+			select {
+			case <-c.stopCh:
+				return
+			case <-later:
+				quiet = time.Now().After(deadline)
+			case <-time.After(laterQuiet):
+				quiet = true
+			}
+		}
+		if err := c.SyncPooler(ctx); err != nil {
+			c.log.Warn("deferred pooler sync failed; retrying in 5s", "component", "pgbouncer", "error", err)
+			time.AfterFunc(5*time.Second, c.SyncPoolerLater)
+		}
+	}
 }
 
 func (c *Cluster) syncPooler(ctx context.Context, reload bool) (err error) {
@@ -147,32 +204,34 @@ func (c *Cluster) syncPooler(ctx context.Context, reload bool) (err error) {
 	return nil
 }
 
-// userlist renders every login role with a SCRAM secret. pgbouncer can pass
-// SCRAM through to postgres because its secret is byte-identical.
+// userlist renders pgBouncer's auth file: the admin (the admin console and
+// CapyDB's own pooled connections) with its SCRAM secret, and the
+// auth_query role with its password in plain text (pgBouncer must log in
+// as it). Tenant roles are not in it: auth_query finds them, so creating,
+// re-passwording or dropping one never changes this file.
 func (c *Cluster) userlist(ctx context.Context, conn pgx.Tx) ([]byte, error) {
-	rows, err := conn.Query(ctx, `
-		SELECT rolname, rolpassword FROM pg_authid
-		WHERE rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256$%'
-		  AND rolname NOT LIKE 'capydb\_agent\_%' -- maintenance logins work on the direct port only
-		  AND rolname NOT LIKE 'capydb\_follow\_%' -- subscription owners never log in
-		ORDER BY rolname`)
+	var secret string
+	err := conn.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1 AND rolpassword LIKE 'SCRAM-SHA-256$%'`,
+		adminUser).Scan(&secret)
 	if err != nil {
-		return nil, fmt.Errorf("while reading roles: %w", err)
+		return nil, fmt.Errorf("while reading the admin role: %w", err)
+	}
+	pw, err := c.poolerAuthPassword()
+	if err != nil {
+		return nil, err
 	}
 	var b strings.Builder
-	var name, secret string
-	_, err = pgx.ForEachRow(rows, []any{&name, &secret}, func() error {
-		fmt.Fprintf(&b, "%s %s\n", authFileQuote(name), authFileQuote(secret))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("while reading roles: %w", err)
-	}
+	fmt.Fprintf(&b, "%s %s\n", authFileQuote(adminUser), authFileQuote(secret))
+	fmt.Fprintf(&b, "%s %s\n", authFileQuote(poolerAuthRole), authFileQuote(pw))
 	return []byte(b.String()), nil
 }
 
 // authFileQuote quotes a userlist.txt field; a double quote is doubled.
 func authFileQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// autoConnLimit is the owner connection limit the fallback "*" database
+// line is sized for: the default plan's (plan.Plans["business"]).
+const autoConnLimit = 60
 
 // tenantDB is a database pgbouncer lists, with its owner's connection limit
 // and the project's pooler settings.
@@ -259,10 +318,21 @@ func (c *Cluster) tenantDatabases(ctx context.Context, conn pgx.Tx) ([]tenantDB,
 // host is postgres' private unix socket directory: pgBouncer's server
 // logins skip TCP and TLS (pgBouncer 1.24 crashed on RELOAD while TLS
 // server logins were in flight, and a TLS handshake per login costs CPU).
+//
+// Databases that would get exactly the fallback's settings (owner limit
+// autoConnLimit, no pool settings) get no line: pgBouncer registers them
+// from "*" at their first login, so provisioning one changes no file and
+// needs no RELOAD.
 func renderDatabases(dbs []tenantDB, host string, directPort int, inst bouncerInstance) []byte {
 	var b strings.Builder
 	b.WriteString("; Generated by capydb SyncPooler; edits are lost.\n[databases]\n")
+	fmt.Fprintf(&b, "* = host=%s port=%d max_db_connections=%d\n", host, directPort, max(inst.share(autoConnLimit-5), 1))
+	// auth_dbname: pgBouncer's auth_query connections (poolerauth.go).
+	fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s pool_size=4 max_db_connections=4\n", poolerAuthDB, host, directPort, poolerAuthDB)
 	for _, d := range dbs {
+		if d.connLimit == autoConnLimit && d.pool == (poolSettings{}) {
+			continue
+		}
 		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s", d.name, host, directPort, d.name)
 		maxConns := -1
 		if d.connLimit >= 0 {

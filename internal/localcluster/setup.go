@@ -297,7 +297,7 @@ func (c *Cluster) writeBouncerConfig() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.bouncerDir, bouncerHBA), netrules.Render(policy, netrules.PgBouncer), 0o600, c.owner); err != nil {
+	if err := writeFileAtomic(filepath.Join(c.bouncerDir, bouncerHBA), hbaRejectPoolerAuth(netrules.Render(policy, netrules.PgBouncer)), 0o600, c.owner); err != nil {
 		return err
 	}
 	for _, b := range c.bouncerInstances() {
@@ -321,6 +321,9 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 	b.WriteString("auth_type = hba\n")
 	fmt.Fprintf(&b, "auth_hba_file = %s\n", filepath.Join(c.bouncerDir, bouncerHBA))
 	fmt.Fprintf(&b, "auth_file = %s\n", filepath.Join(c.bouncerDir, "userlist.txt"))
+	// Roles not in auth_file (every tenant) are looked up at login
+	// (poolerauth.go): a new role needs no RELOAD.
+	fmt.Fprintf(&b, "auth_user = %s\nauth_dbname = %s\nauth_query = %s\n", poolerAuthRole, poolerAuthDB, poolerAuthQuery)
 	fmt.Fprintf(&b, "pool_mode = %s\n", inst.mode)
 	fmt.Fprintf(&b, "max_client_conn = %d\n", c.cfg.PoolerMaxClientConn)
 	b.WriteString("default_pool_size = 20\n")

@@ -1,0 +1,163 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgBouncer looks tenant roles up with auth_query instead of reading them
+// from its auth file, so a new project needs no RELOAD: pgBouncer logs in
+// to poolerAuthDB as poolerAuthRole (the one role besides the admin that
+// stays in the auth file) and calls poolerAuthFunc, a SECURITY DEFINER
+// function that returns the SCRAM secret of tenant roles only. pgBouncer
+// runs the query on every client login (it keeps no cache), so a password
+// change is seen by the next login.
+const (
+	poolerAuthRole = "capydb_pooler_auth"
+	poolerAuthDB   = "capydb_auth"
+	poolerAuthFunc = "capydb_auth.lookup"
+	// poolerAuthPasswordFile, in the data dir, holds the auth role's password
+	// (pgBouncer needs it in plain text: a SCRAM secret cannot log in).
+	poolerAuthPasswordFile = "pooler-auth-password"
+)
+
+// poolerAuthQuery is pgbouncer.ini's auth_query.
+const poolerAuthQuery = "SELECT uname, phash FROM " + poolerAuthFunc + "($1)"
+
+// tenantRoleSQL is the body of poolerAuthFunc. A tenant role is a login
+// with a SCRAM secret, none of the cluster-level attributes, not one of
+// CapyDB's own (capydb_admin, maintenance agents, follow owners, warm
+// entries, this lookup's role) nor a predefined pg_ role, not a member of
+// any such role or of a role with those attributes, and it owns a
+// database or is a member of a role that does (rotation's grace logins).
+// Everything else gets no row: pgBouncer then refuses the login.
+const tenantRoleSQL = `
+	SELECT a.rolname::text, a.rolpassword::text
+	FROM pg_catalog.pg_authid a
+	WHERE a.rolname OPERATOR(pg_catalog.=) i_username
+	  AND a.rolcanlogin AND NOT a.rolsuper AND NOT a.rolreplication AND NOT a.rolbypassrls
+	  AND NOT a.rolcreaterole AND NOT a.rolcreatedb
+	  AND a.rolpassword OPERATOR(pg_catalog.~) '^SCRAM-SHA-256\$'
+	  AND (a.rolvaliduntil IS NULL OR a.rolvaliduntil OPERATOR(pg_catalog.>) pg_catalog.now())
+	  AND a.rolname OPERATOR(pg_catalog.!~) '^(capydb_|pg_)'
+	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_authid g
+	    WHERE g.oid OPERATOR(pg_catalog.<>) a.oid
+	      AND (g.rolsuper OR g.rolreplication OR g.rolbypassrls OR g.rolcreaterole OR g.rolcreatedb
+	           OR g.rolname OPERATOR(pg_catalog.~) '^(capydb_|pg_)')
+	      AND pg_catalog.pg_has_role(a.oid, g.oid, 'MEMBER'))
+	  AND EXISTS (SELECT 1 FROM pg_catalog.pg_database d
+	    WHERE NOT d.datistemplate
+	      AND (d.datdba OPERATOR(pg_catalog.=) a.oid OR d.datdba IN
+	           (SELECT m.roleid FROM pg_catalog.pg_auth_members m WHERE m.member OPERATOR(pg_catalog.=) a.oid)))`
+
+// ensurePoolerAuth creates or repairs the auth role, its database and the
+// lookup function; it runs on every start (conn: the admin on "postgres").
+func (c *Cluster) ensurePoolerAuth(ctx context.Context, conn *pgx.Conn) error {
+	pw, err := c.poolerAuthPassword()
+	if err != nil {
+		return err
+	}
+	verifier, err := scramVerifier(pw)
+	if err != nil {
+		return err
+	}
+	// LOGIN, but pg_hba.conf refuses it over TCP (postgresHBA): only the
+	// private unix socket, which only pgBouncer's OS user reaches, lets it in.
+	role := pgx.Identifier{poolerAuthRole}.Sanitize()
+	stmts := []string{
+		`DO $$ BEGIN
+		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '` + poolerAuthRole + `') THEN
+		     CREATE ROLE ` + role + `;
+		   END IF;
+		 END $$`,
+		`ALTER ROLE ` + role + ` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
+		   CONNECTION LIMIT 20 PASSWORD '` + verifier + `'`,
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("while preparing the pooler auth role: %w", err)
+		}
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1)`,
+		poolerAuthDB).Scan(&exists); err != nil {
+		return err
+	}
+	db := pgx.Identifier{poolerAuthDB}.Sanitize()
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE `+db+` TEMPLATE template0`); err != nil {
+			return fmt.Errorf("while creating the pooler auth database: %w", err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `REVOKE ALL ON DATABASE `+db+` FROM PUBLIC; GRANT CONNECT ON DATABASE `+db+` TO `+role); err != nil {
+		return fmt.Errorf("while restricting the pooler auth database: %w", err)
+	}
+	aconn, err := c.connectAdmin(ctx, poolerAuthDB)
+	if err != nil {
+		return err
+	}
+	defer aconn.Close(context.WithoutCancel(ctx))
+	_, err = aconn.Exec(ctx, `
+		REVOKE ALL ON SCHEMA public FROM PUBLIC;
+		CREATE SCHEMA IF NOT EXISTS capydb_auth;
+		REVOKE ALL ON SCHEMA capydb_auth FROM PUBLIC;
+		GRANT USAGE ON SCHEMA capydb_auth TO `+role+`;
+		CREATE OR REPLACE FUNCTION `+poolerAuthFunc+`(i_username text, OUT uname text, OUT phash text)
+		  RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
+		  SET search_path = pg_catalog, pg_temp
+		  AS $fn$`+tenantRoleSQL+`$fn$;
+		REVOKE ALL ON FUNCTION `+poolerAuthFunc+`(text) FROM PUBLIC;
+		GRANT EXECUTE ON FUNCTION `+poolerAuthFunc+`(text) TO `+role)
+	if err != nil {
+		return fmt.Errorf("while creating the pooler auth function: %w", err)
+	}
+	return nil
+}
+
+// poolerAuthPassword reads (or makes, on the first start) the auth role's password.
+func (c *Cluster) poolerAuthPassword() (string, error) {
+	pw, err := loadOrCreatePassword(filepath.Join(c.dataDir, poolerAuthPasswordFile))
+	if err != nil {
+		return "", fmt.Errorf("while preparing the pooler auth password: %w", err)
+	}
+	return pw, nil
+}
+
+// hbaRejectPoolerAuth keeps the auth role off every TCP line, of postgres
+// and of both pgBouncers: it logs in over postgres' private socket only.
+func hbaRejectPoolerAuth(hba []byte) []byte {
+	head := "# The pooler's auth_query role logs in over the private socket only.\n" +
+		"host all " + poolerAuthRole + " 0.0.0.0/0 reject\n" +
+		"host all " + poolerAuthRole + " ::/0 reject\n"
+	return append([]byte(head), hba...)
+}
+
+// scramVerifier is dataplane.SCRAMVerifier (localcluster cannot import
+// dataplane): the secret Postgres stores, so no plaintext reaches a log.
+func scramVerifier(password string) (string, error) {
+	const iterations = 4096
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return "", err
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	stored := sha256.Sum256(mac(salted, "Client Key"))
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(stored[:]), b64(mac(salted, "Server Key"))), nil
+}
