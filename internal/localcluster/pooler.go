@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,7 @@ type poolerGate struct {
 	finished uint64 // the last finished sync's number
 	lastErr  error
 
+	reloads   atomic.Int64 // RELOADs sent (tests: provisioning sends none)
 	laterOnce sync.Once
 	later     chan struct{} // SyncPoolerLater's requests (capacity 1)
 }
@@ -357,6 +359,7 @@ func renderDatabases(dbs []tenantDB, host string, directPort int, inst bouncerIn
 // admin console, or SIGHUP when the console is unreachable. A pgbouncer
 // that is not running reads the new files when it restarts.
 func (c *Cluster) reloadBouncer(ctx context.Context) error {
+	c.poolerGate.reloads.Add(1)
 	c.consoleMu.Lock()
 	defer c.consoleMu.Unlock()
 	for _, b := range c.consoles() {
