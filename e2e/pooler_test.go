@@ -77,6 +77,14 @@ func TestProvisionLeavesOtherPoolsAlone(t *testing.T) {
 	if len(before) < 2 {
 		t.Fatalf("A has %d server connections, want the two pgBouncers' (%v)", len(before), before)
 	}
+	consoles := map[int]*pgx.Conn{s.pooledPort: s.console(t, s.pooledPort), s.sessionPort: s.console(t, s.sessionPort)}
+	servers := map[int][]string{}
+	for port, con := range consoles {
+		if servers[port] = showServers(t, con, db); len(servers[port]) == 0 {
+			t.Fatalf("SHOW SERVERS on port %d lists no server connection of A", port)
+		}
+	}
+	reloads := strings.Count(s.logText(), "RELOAD command issued")
 	for i := range 4 {
 		s.createProject(map[string]any{"name": fmt.Sprintf("other-%d", i), "environment": "non_production"})
 		for k, conn := range clients {
@@ -91,6 +99,47 @@ func TestProvisionLeavesOtherPoolsAlone(t *testing.T) {
 			t.Fatalf("server connection %d of A was closed during provisioning (before %v, after %v)", pid, before, after)
 		}
 	}
+	// Let the pooler sync that provisioning defers run, then: no RELOAD, and
+	// each pgBouncer still has every server connection of A it had.
+	time.Sleep(2 * time.Second)
+	if n := strings.Count(s.logText(), "RELOAD command issued") - reloads; n != 0 {
+		t.Fatalf("provisioning four projects sent %d RELOADs", n)
+	}
+	for port, con := range consoles {
+		now := showServers(t, con, db)
+		for _, k := range servers[port] {
+			if !slices.Contains(now, k) {
+				t.Fatalf("SHOW SERVERS on port %d: A's server %s is gone (before %v, after %v)", port, k, servers[port], now)
+			}
+		}
+		t.Logf("SHOW SERVERS on port %d, A's servers before %v, after %v", port, servers[port], now)
+	}
+}
+
+// showServers lists db's rows of SHOW SERVERS as "remote_pid@connect_time
+// local_port".
+func showServers(t *testing.T, console *pgx.Conn, db string) []string {
+	t.Helper()
+	rows, err := console.Query(context.Background(), "SHOW SERVERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	col := map[string]int{}
+	for i, f := range rows.FieldDescriptions() {
+		col[f.Name] = i
+	}
+	var out []string
+	for rows.Next() {
+		v := rows.RawValues()
+		if string(v[col["database"]]) == db {
+			out = append(out, fmt.Sprintf("%s@%s %s", v[col["remote_pid"]], v[col["connect_time"]], v[col["local_port"]]))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestReloadDuringServerLogins: pgBouncer RELOADs (every provision,

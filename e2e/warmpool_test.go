@@ -159,12 +159,11 @@ func TestWarmPoolClaim(t *testing.T) {
 			if strings.Contains(string(b), "capydb_warm_") {
 				listed = append(listed, path)
 			}
-			if strings.HasPrefix(filepath.Base(path), "databases") && !strings.Contains(string(b), a["database_name"].(string)) {
-				t.Errorf("%s does not list the claimed database", path)
-			}
 		}
 		return nil
 	})
+	// The claimed database needs no line of its own (default plan: the "*"
+	// line serves it, auth_query finds its role); both URLs work above.
 	if len(listed) > 0 {
 		t.Fatalf("pgBouncer files list warm databases: %v", listed)
 	}
