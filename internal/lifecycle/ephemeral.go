@@ -133,7 +133,7 @@ func (s *Service) ClaimEphemeral(ctx context.Context, orgID, projectID, token st
 		if cur.State == store.ProjectDeleting {
 			return store.ErrNotFound
 		}
-		if err := store.LockOrgCreates(ctx, tx, orgID); err != nil {
+		if err := store.LockOrgCreates(ctx, tx, orgID, cur.Slug); err != nil {
 			return err
 		}
 		taken, err := store.SlugsWithPrefix(ctx, tx, orgID, cur.Slug)

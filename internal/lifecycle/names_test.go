@@ -1,8 +1,11 @@
 package lifecycle
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
+
+	"github.com/capydb/capydb/internal/store"
 )
 
 func TestDeriveSlug(t *testing.T) {
@@ -53,6 +56,24 @@ func TestHasInvisible(t *testing.T) {
 	} {
 		if HasInvisible(s) != want {
 			t.Errorf("HasInvisible(%q) = %v", s, !want)
+		}
+	}
+}
+
+// TestSlugRoot: every slug a create may pick from a base (base, base-2, …)
+// has the base's root, so creates that could collide take the same lock.
+func TestSlugRoot(t *testing.T) {
+	for in, want := range map[string]string{"foo": "foo", "foo-2": "foo", "foo-2-3": "foo", "foo-bar": "foo-bar",
+		"foo-bar-10": "foo-bar", "p-2024-budget": "p-2024-budget", "p-2024": "p", "a-": "a-", "-1": "-1", "foo-2x": "foo-2x"} {
+		if got := store.SlugRoot(in); got != want {
+			t.Errorf("SlugRoot(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, base := range []string{"shop", "race-2", "p-2024-budget", "a-1-b"} {
+		for n := 2; n < 12; n++ {
+			if cand := fmt.Sprintf("%s-%d", base, n); store.SlugRoot(cand) != store.SlugRoot(base) {
+				t.Errorf("candidate %s of base %s has root %s, base %s", cand, base, store.SlugRoot(cand), store.SlugRoot(base))
+			}
 		}
 	}
 }

@@ -90,11 +90,15 @@ func (s *Service) CreateProject(ctx context.Context, org *store.Organization, in
 func (s *Service) createProjectTx(ctx context.Context, tx pgx.Tx, org *store.Organization, in CreateProjectParams, actor Actor) (*store.Project, *queue.Job, error) {
 	var p *store.Project
 	var job *queue.Job
-	// Serialize creates per organization so derived slugs do not race.
-	if err := store.LockOrgCreates(ctx, tx, org.ID); err != nil {
+	// Serialize creates whose slugs could collide so derived slugs do not race.
+	slug := in.Slug
+	lockKey := slug
+	if lockKey == "" {
+		lockKey = DeriveSlug(in.Name)
+	}
+	if err := store.LockOrgCreates(ctx, tx, org.ID, lockKey); err != nil {
 		return nil, nil, err
 	}
-	slug := in.Slug
 	if slug != "" {
 		holder, err := store.SlugTaken(ctx, tx, org.ID, slug)
 		if err != nil {

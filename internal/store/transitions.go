@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 
 	"context"
@@ -198,9 +199,25 @@ func ExpireProjectArtifacts(ctx context.Context, tx pgx.Tx, projectID string) er
 	return nil
 }
 
-// LockOrgCreates serializes project creation in an organization until the
-// transaction ends, so derived slugs do not race.
-func LockOrgCreates(ctx context.Context, tx pgx.Tx, orgID string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.org.' || $1))`, orgID)
+// LockOrgCreates serializes project creations in an organization whose
+// slugs could collide, until the transaction ends, so derived slugs do not
+// race. slug is the wanted slug or the base a slug is derived from: every
+// candidate (base, base-2, base-3…) has the same root (trailing "-<digits>"
+// groups removed), so creations that could pick the same slug take the same
+// lock, and the others (a burst of differently named projects) do not wait
+// for each other's commits.
+func LockOrgCreates(ctx context.Context, tx pgx.Tx, orgID, slug string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.org.' || $1 || '.' || $2))`, orgID, SlugRoot(slug))
 	return err
+}
+
+// SlugRoot is slug without its trailing "-<digits>" groups ("foo-2-3" → "foo").
+func SlugRoot(slug string) string {
+	for {
+		i := strings.LastIndexByte(slug, '-')
+		if i <= 0 || i == len(slug)-1 || strings.Trim(slug[i+1:], "0123456789") != "" {
+			return slug
+		}
+		slug = slug[:i]
+	}
 }
