@@ -7,8 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -24,9 +24,6 @@ const (
 	poolerAuthRole = "capydb_pooler_auth"
 	poolerAuthDB   = "capydb_auth"
 	poolerAuthFunc = "capydb_auth.lookup"
-	// poolerAuthPasswordFile, in the data dir, holds the auth role's password
-	// (pgBouncer needs it in plain text: a SCRAM secret cannot log in).
-	poolerAuthPasswordFile = "pooler-auth-password"
 )
 
 // poolerAuthQuery is pgbouncer.ini's auth_query.
@@ -122,13 +119,18 @@ func (c *Cluster) ensurePoolerAuth(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// poolerAuthPassword reads (or makes, on the first start) the auth role's password.
+// poolerAuthPassword is the auth role's password (pgBouncer needs it in
+// plain text in its auth file: a SCRAM secret cannot log in). It is derived
+// from the admin password, so a standby cluster, which adopts its primary's
+// admin password and replicates its roles, derives the same one; knowing it
+// does not reveal the admin password.
 func (c *Cluster) poolerAuthPassword() (string, error) {
-	pw, err := loadOrCreatePassword(filepath.Join(c.dataDir, poolerAuthPasswordFile))
-	if err != nil {
-		return "", fmt.Errorf("while preparing the pooler auth password: %w", err)
+	if c.password == "" {
+		return "", errors.New("the admin password is not loaded yet")
 	}
-	return pw, nil
+	h := hmac.New(sha256.New, []byte(c.password))
+	h.Write([]byte("capydb pgbouncer auth_query role " + poolerAuthRole))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)), nil
 }
 
 // hbaRejectPoolerAuth keeps the auth role off every TCP line, of postgres

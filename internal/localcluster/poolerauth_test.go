@@ -101,11 +101,10 @@ func TestPoolerAuthLookup(t *testing.T) {
 
 	// The auth role: in over the private socket (what pgBouncer uses), where
 	// it can call the lookup and nothing else; refused over TCP everywhere.
-	authPW, err := os.ReadFile(filepath.Join(c.dataDir, poolerAuthPasswordFile))
+	apw, err := c.poolerAuthPassword()
 	if err != nil {
 		t.Fatal(err)
 	}
-	apw := strings.TrimSpace(string(authPW))
 	auth, err := pgx.Connect(ctx, socketDSN(c, poolerAuthRole, apw, poolerAuthDB))
 	if err != nil {
 		t.Fatalf("auth role over the socket: %v", err)
