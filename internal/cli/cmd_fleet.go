@@ -247,6 +247,7 @@ func addFleetAdmin(admin *cobra.Command) {
 			return nil
 		})
 	cluster.AddCommand(drain)
+	addStandbyCommands(cluster, open, dbFlags, onCluster)
 
 	project := &cobra.Command{Use: "project", Short: "Operator actions on one project"}
 	var to string
@@ -287,7 +288,8 @@ func printClusters(cmd *cobra.Command, output string, clusters []*store.Cluster,
 		for _, c := range clusters {
 			out = append(out, map[string]any{"id": c.ID, "name": c.Name, "region": c.Region, "public_host": c.PublicHost,
 				"postgres_version": c.PostgresVersion, "state": store.EffectiveState(c, now), "projects": loads[c.ID].Projects,
-				"previews": loads[c.ID].Previews, "max_projects": c.MaxProjects, "last_heartbeat_at": c.LastHeartbeatAt})
+				"previews": loads[c.ID].Previews, "max_projects": c.MaxProjects, "last_heartbeat_at": c.LastHeartbeatAt,
+				"replica_of": c.ReplicaOf, "replication": c.Replication})
 		}
 		return printJSON(cmd.OutOrStdout(), map[string]any{"clusters": out})
 	}

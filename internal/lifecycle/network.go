@@ -185,3 +185,15 @@ func (s *Service) applyNetworkForPreview(ctx context.Context, projectID, cluster
 	}
 	return nil
 }
+
+// ApplyStandbyNetwork gives standby cluster id the network rules of its
+// primary's projects: their logins on the standby follow the same rules.
+func (s *Service) ApplyStandbyNetwork(ctx context.Context, id, primary string) error {
+	c, err := s.Cluster(id)
+	if err != nil {
+		return err
+	}
+	return c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) {
+		return s.networkPolicy(ctx, s.Store.Pool, primary)
+	})
+}

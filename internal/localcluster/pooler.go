@@ -155,6 +155,7 @@ func (c *Cluster) userlist(ctx context.Context, conn pgx.Tx) ([]byte, error) {
 		WHERE rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256$%'
 		  AND rolname NOT LIKE 'capydb\_agent\_%' -- maintenance logins work on the direct port only
 		  AND rolname NOT LIKE 'capydb\_follow\_%' -- subscription owners never log in
+		  AND rolname <> 'capydb_replication' -- standby clusters stream from the direct port
 		ORDER BY rolname`)
 	if err != nil {
 		return nil, fmt.Errorf("while reading roles: %w", err)
