@@ -216,7 +216,7 @@ func switchClusters(ctx context.Context, tx pgx.Tx, from, to string, clean bool)
 		`UPDATE preview_databases SET cluster_id = $2 WHERE cluster_id = $1`,
 		`UPDATE jobs SET cluster_id = $2 WHERE cluster_id = $1 AND state IN ('pending', 'running')`,
 		// The standby served read replicas; it is the primary now.
-		`DELETE FROM project_read_replicas WHERE cluster_id = $2`,
+		`DELETE FROM project_read_replicas WHERE cluster_id = $2 AND $1::text IS NOT NULL`,
 		// Its admin role is the old primary's (a physical copy); its own
 		// standbys will use the same replication password.
 		`UPDATE clusters n SET replica_of = NULL, state = 'active', admin_secret = o.admin_secret,

@@ -46,7 +46,8 @@ func (c *Cluster) prepareRemoteStandby(ctx context.Context) error {
 		return err
 	}
 	c.password = src.AdminPassword
-	if err := writeFileAtomic(c.primaryCAPath(), []byte(src.CAPEM), 0o644, nil); err != nil {
+	// pg_basebackup and the walreceiver run as postgres' OS user.
+	if err := writeFileAtomic(c.primaryCAPath(), []byte(src.CAPEM), 0o644, c.owner); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(c.pgData, "PG_VERSION")); err == nil {
@@ -96,7 +97,7 @@ func (c *Cluster) prepareRemoteStandby(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) primaryCAPath() string { return filepath.Join(c.tlsDir, "primary-ca.crt") }
+func (c *Cluster) primaryCAPath() string { return filepath.Join(c.dataDir, "primary-ca.crt") }
 
 // primaryConninfo reaches the primary over TLS, verifying its certificate.
 func (c *Cluster) primaryConninfo(withPassword bool) string {
