@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,11 +21,11 @@ import (
 // TestStandbyClusterFailover: node B runs a cluster, node C a standby
 // cluster of it (capydb admin cluster add-replica), a client host uses both.
 // A project's read replica on C's pgBouncer shows commits within a second
-// and refuses writes with 25006; detaching leaves the primary alone. Then B
-// is stopped cleanly while a writer commits, the operator fails over to C:
-// every acknowledged row is there, the project's URLs name C, writes work,
-// one project.moved event is recorded, and B's node refuses to start again
-// (fenced). Last, node-c gets a standby node-d and its host crashes (every
+// and refuses writes with 25006; detaching leaves the primary alone. Then
+// the operator fails over to C while B runs and a writer commits: B's node
+// stops its cluster cleanly when it sees the fence, every acknowledged row
+// is on C, the project's URLs name C, writes work, one project.moved event
+// is recorded, and B's node refuses to start again (fenced). Last, node-c gets a standby node-d and its host crashes (every
 // process SIGKILLed) under the same writer: a forced failover to node-d
 // reports how many acknowledged commits asynchronous replication lost.
 func TestStandbyClusterFailover(t *testing.T) {
@@ -93,6 +92,10 @@ func TestStandbyClusterFailover(t *testing.T) {
 		return nc["replica_of"] == bID && field(nc, "replication", "streaming") == true
 	})
 	t.Logf("node-c in GET /v1/clusters: state %v, replication %v", nc["state"], nc["replication"])
+	_, metrics := a.call("GET", "/metrics", nil)
+	if !strings.Contains(str(metrics, "raw"), `capydb_read_replica_streaming{cluster_id="`+cID+`"} 1`) {
+		t.Fatalf("/metrics has no streaming gauge for node-c:\n%s", tail(str(metrics, "raw")))
+	}
 	// Placement never picks a standby; naming it is a 400.
 	if st, body := a.call("POST", "/v1/projects", map[string]any{"name": "on-standby", "cluster_id": cID}); st != 400 ||
 		!strings.Contains(str(body, "error"), "standby") {
@@ -154,6 +157,20 @@ func TestStandbyClusterFailover(t *testing.T) {
 	if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != "25006" {
 		t.Fatalf("write through the read replica URL: %v, want SQLSTATE 25006", err)
 	}
+	// A rotated password reaches the standby (roles replicate; its
+	// pgBouncer reloads its auth file at the node's next heartbeat).
+	rot := a.must(202, "POST", "/v1/projects/"+p.id+"/credentials/rotate", map[string]any{})
+	a.waitJob(str(rot, "job", "id"))
+	rotated, _ := field(a.must(200, "GET", "/v1/projects/"+p.id+"/connections", nil), "connections", "read_replica_urls").([]any)
+	if len(rotated) != 1 || rotated[0] == replicaURL {
+		t.Fatalf("read_replica_urls after rotation: %v", rotated)
+	}
+	t1 := time.Now()
+	eventually(t, 15*time.Second, "the rotated credentials working through the standby's pgBouncer", func() bool {
+		out, err := h.command("client", "psql", "-X", "-A", "-t", "-c", "SELECT count(*) > 0 FROM t", rotated[0].(string)).CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == "t"
+	})
+	t.Logf("rotated credentials usable on the standby's pooled URL %v after the rotation job completed", time.Since(t1).Round(time.Millisecond))
 	a.must(204, "DELETE", "/v1/projects/"+p.id+"/read-replicas/"+str(rr, "read_replica", "id"), nil)
 	if got := field(a.must(200, "GET", "/v1/projects/"+p.id+"/connections", nil), "connections", "read_replica_urls"); got != nil {
 		t.Fatalf("read_replica_urls after detach: %v", got)
@@ -163,20 +180,23 @@ func TestStandbyClusterFailover(t *testing.T) {
 	}
 	replica.Close(ctx)
 
-	// A writer commits rows one by one while node-b is stopped cleanly;
-	// every acknowledged row must survive the failover.
+	// A planned failover while node-b runs and a writer commits rows one by
+	// one: the fence makes node-b's node stop its cluster cleanly (and exit),
+	// so every acknowledged row must be on node-c.
 	w := startWriter(primary, 1000)
 	time.Sleep(500 * time.Millisecond)
-	_ = bProc.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-bProc.done:
-	case <-time.After(90 * time.Second):
-		t.Fatal("node-b did not stop")
-	}
-	last := w.wait()
 	t0 := time.Now()
 	out := mustAdmin("cluster", "failover", "node-b", "--to", "node-c")
-	t.Logf("failover after a clean stop took %v: %s", time.Since(t0).Round(time.Millisecond), out)
+	t.Logf("planned failover (node-b running) took %v: %s", time.Since(t0).Round(time.Millisecond), out)
+	select {
+	case <-bProc.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("node-b's node did not stop when it was fenced")
+	}
+	if !strings.Contains(bProc.output(), "fenced") {
+		t.Fatalf("node-b stopped without naming the fence:\n%s", bProc.output())
+	}
+	last := w.wait()
 	var res struct {
 		CleanStop bool     `json:"clean_stop"`
 		Projects  []string `json:"projects"`
@@ -198,9 +218,9 @@ func TestStandbyClusterFailover(t *testing.T) {
 		wantN = last - 999
 	}
 	if !strings.HasPrefix(got, strconv.Itoa(wantN)+":") && got != strconv.Itoa(wantN+1)+":"+strconv.Itoa(last+1) {
-		t.Fatalf("after a clean stop and failover the writer's rows are %s, want %d rows up to id %d (every acknowledged commit)", got, wantN, last)
+		t.Fatalf("after a planned failover the writer's rows are %s, want %d rows up to id %d (every acknowledged commit)", got, wantN, last)
 	}
-	t.Logf("clean stop: %d acknowledged commits, %s present after failover (none lost)", wantN, got)
+	t.Logf("planned failover: %d acknowledged commits, %s present on node-c (none lost)", wantN, got)
 	// The new primary takes writes on both URLs and new projects.
 	eventually(t, 30*time.Second, "writes through the pooled URL on node-c", func() bool {
 		out, err := h.command("client", "psql", "-X", "-A", "-t", "-q", "-c", "INSERT INTO t VALUES (-1, 'on c') ON CONFLICT DO NOTHING; SELECT v FROM t WHERE id = -1", pooled).CombinedOutput()

@@ -408,9 +408,8 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	if s.logCollector != nil {
 		reg.MustRegister(s.logCollector)
 	}
-	if s.cluster != nil && s.cluster.ReadReplicaPort() > 0 {
-		reg.MustRegister(replicaCollector{s})
-	}
+	// The embedded standby and standby clusters on nodes.
+	reg.MustRegister(replicaCollector{s})
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
