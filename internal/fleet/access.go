@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
@@ -191,37 +193,58 @@ func addNode(ctx context.Context, st *store.Store, name, region string, maxProje
 	if err != nil {
 		return nil, err
 	}
-	err = st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := EnsureNodeAccess(ctx, tx); err != nil {
-			return err
-		}
-		// The verifier, never the password, goes into the statement (and so
-		// into any statement log).
-		if _, err := tx.Exec(ctx, `CREATE ROLE `+pgx.Identifier{n.Role}.Sanitize()+` LOGIN IN ROLE `+
-			pgx.Identifier{NodesRole}.Sanitize()+` PASSWORD '`+strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
-			return fmt.Errorf("while creating the node's login: %w", err)
-		}
-		var replicaOf *string
-		version := ""
-		if primary != nil {
-			replicaOf, version = &primary.ID, primary.PostgresVersion
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
+	// Setting up the policies takes table locks while running nodes write
+	// (logs, jobs): a deadlock with them is retried.
+	err = retryDeadlock(ctx, func() error {
+		return st.InTx(ctx, func(tx pgx.Tx) error {
+			if err := EnsureNodeAccess(ctx, tx); err != nil {
+				return err
+			}
+			// The verifier, never the password, goes into the statement (and so
+			// into any statement log).
+			if _, err := tx.Exec(ctx, `CREATE ROLE `+pgx.Identifier{n.Role}.Sanitize()+` LOGIN IN ROLE `+
+				pgx.Identifier{NodesRole}.Sanitize()+` PASSWORD '`+strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
+				return fmt.Errorf("while creating the node's login: %w", err)
+			}
+			var replicaOf *string
+			version := ""
+			if primary != nil {
+				replicaOf, version = &primary.ID, primary.PostgresVersion
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
 				pooled_port, postgres_version, state, node_role, max_projects, replica_of)
 			VALUES ($1, $2, 'external', $3, '', 0, 0, $6, 'offline', $4, $5, $7)`, id, name, region, n.Role, maxProjects,
-			version, replicaOf); err != nil {
-			if store.IsUniqueViolation(err, "") {
-				return fmt.Errorf("a cluster named %q already exists", name)
+				version, replicaOf); err != nil {
+				if store.IsUniqueViolation(err, "") {
+					return fmt.Errorf("a cluster named %q already exists", name)
+				}
+				return err
 			}
+			n.Cluster, err = store.GetCluster(ctx, tx, id)
 			return err
-		}
-		n.Cluster, err = store.GetCluster(ctx, tx, id)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// retryDeadlock runs f again (up to five times) when Postgres broke a
+// deadlock by failing it.
+func retryDeadlock(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }
 
 // RevokeNode takes a node's login away and ends its sessions; its cluster
