@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,10 +172,21 @@ func TestStandbyClusterFailover(t *testing.T) {
 		return err == nil && strings.TrimSpace(string(out)) == "t"
 	})
 	t.Logf("rotated credentials usable on the standby's pooled URL %v after the rotation job completed", time.Since(t1).Round(time.Millisecond))
+	// A project without a read replica cannot log in on the standby.
+	other := createProject(t, a, "not-attached")
+	onStandby := strings.Replace(other.pooled, h.addr["nodeb"], h.addr["nodec"], 1)
+	onStandby = strings.Replace(onStandby, ":"+strconv.Itoa(int(a.clusters()["node-b"]["pooled_port"].(float64))),
+		":"+strconv.Itoa(int(nc["pooled_port"].(float64))), 1)
+	// (Its database reaches the standby's pgBouncer at the next heartbeat:
+	// until then the refusal could be "no such database" instead.)
+	time.Sleep(2 * time.Second)
+	refusedOnStandby(t, h, onStandby, "a project without a read replica")
 	a.must(204, "DELETE", "/v1/projects/"+p.id+"/read-replicas/"+str(rr, "read_replica", "id"), nil)
 	if got := field(a.must(200, "GET", "/v1/projects/"+p.id+"/connections", nil), "connections", "read_replica_urls"); got != nil {
 		t.Fatalf("read_replica_urls after detach: %v", got)
 	}
+	// Detaching refuses the project's logins there too (next heartbeat).
+	refusedOnStandby(t, h, rotated[0].(string), "the detached project")
 	if _, err := primary.Exec(ctx, `INSERT INTO t VALUES (22, 'after detach')`); err != nil {
 		t.Fatalf("the primary after detach: %v", err)
 	}
@@ -202,8 +214,8 @@ func TestStandbyClusterFailover(t *testing.T) {
 		Projects  []string `json:"projects"`
 		PromoteMS int64    `json:"promote_ms"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.CleanStop || len(res.Projects) != 1 || res.Projects[0] != p.id {
-		t.Fatalf("failover result %q (%v): want clean_stop and the one project", out, err)
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.CleanStop || len(res.Projects) != 2 || !slices.Contains(res.Projects, p.id) {
+		t.Fatalf("failover result %q (%v): want clean_stop and both projects", out, err)
 	}
 	after := a.must(200, "GET", "/v1/projects/"+p.id+"/connections", nil)
 	direct, pooled := str(after, "connections", "direct_url"), str(after, "connections", "pooled_url")
@@ -268,8 +280,8 @@ func TestStandbyClusterFailover(t *testing.T) {
 	<-cProc.done
 	last = w.wait()
 	out = mustAdmin("cluster", "failover", "node-c", "--to", "node-d", "--force")
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.CleanStop || len(res.Projects) != 2 {
-		t.Fatalf("forced failover after a crash: %q (%v): want clean_stop false and both projects", out, err)
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.CleanStop || len(res.Projects) != 3 {
+		t.Fatalf("forced failover after a crash: %q (%v): want clean_stop false and the three projects", out, err)
 	}
 	after = a.must(200, "GET", "/v1/projects/"+p.id+"/connections", nil)
 	var present, maxID int
@@ -352,3 +364,16 @@ func ownerConn(t *testing.T, h *hosts, cpDir string) *pgx.Conn {
 }
 
 func tail(s string) string { return s[max(0, len(s)-3000):] }
+
+// refusedOnStandby waits until the standby refuses url's login by its HBA
+// rules (Postgres' or pgBouncer's), not for any other reason.
+func refusedOnStandby(t *testing.T, h *hosts, url, what string) {
+	t.Helper()
+	var last string
+	eventually(t, 15*time.Second, what+" refused on the standby", func() bool {
+		out, err := h.command("client", "psql", "-X", "-c", "SELECT 1", url).CombinedOutput()
+		last = string(out)
+		return err != nil && (strings.Contains(last, "pg_hba") || strings.Contains(last, "rejected"))
+	})
+	t.Logf("%s on the standby: %s", what, strings.TrimSpace(last))
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capydb/capydb/internal/netrules"
 	"github.com/capydb/capydb/internal/queue"
 	"github.com/capydb/capydb/internal/store"
 )
@@ -265,15 +266,27 @@ func (h *promoteClusterHandler) Run(ctx context.Context, j *queue.Job, _ *queue.
 	if err := c.Admin().QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
 		return nil, err
 	}
-	if !inRecovery {
-		return PromoteResult{}, nil
+	if inRecovery {
+		var ok bool
+		if err := c.Admin().QueryRow(ctx, `SELECT pg_promote(true, 60)`).Scan(&ok); err != nil {
+			return nil, fmt.Errorf("while promoting: %w", err)
+		}
+		if !ok {
+			return nil, errors.New("postgres did not finish the promotion within 60 s")
+		}
 	}
-	var ok bool
-	if err := c.Admin().QueryRow(ctx, `SELECT pg_promote(true, 60)`).Scan(&ok); err != nil {
-		return nil, fmt.Errorf("while promoting: %w", err)
+	// The standby's HBA files admitted only attached projects: give every
+	// project of the old primary its own rules again before the switch.
+	self, err := store.GetCluster(ctx, h.s.Store.Pool, deref(j.ClusterID))
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		return nil, errors.New("postgres did not finish the promotion within 60 s")
+	if self.ReplicaOf != "" {
+		if err := c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) {
+			return h.s.networkPolicy(ctx, h.s.Store.Pool, self.ReplicaOf)
+		}); err != nil {
+			return nil, fmt.Errorf("while applying the projects' network rules: %w", err)
+		}
 	}
-	return PromoteResult{Promoted: true}, nil
+	return PromoteResult{Promoted: inRecovery}, nil
 }

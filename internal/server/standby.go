@@ -108,8 +108,15 @@ func (s *Server) nodeBeat(ctx context.Context) error {
 		return errFenced{self}
 	}
 	if s.standby {
-		if self.ReplicaOf != "" {
+		rec, err := s.cluster.InRecovery(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case rec && self.ReplicaOf != "":
 			return s.followPrimary(ctx, self.ReplicaOf)
+		case rec || self.ReplicaOf != "":
+			return nil // promoted, the failover's switch is still to come
 		}
 		if err := s.finishPromotion(ctx); err != nil {
 			return err
@@ -131,10 +138,6 @@ func (s *Server) followPrimary(ctx context.Context, primary string) error {
 // finishPromotion runs, once the failover moved the projects here, what a
 // standby skipped at start.
 func (s *Server) finishPromotion(ctx context.Context) error {
-	rec, err := s.cluster.InRecovery(ctx)
-	if err != nil || rec {
-		return err // the promotion job has not run yet
-	}
 	dp, err := s.lifecycle.Cluster(s.clusterID)
 	if err != nil {
 		return err

@@ -72,3 +72,30 @@ func SetReplication(ctx context.Context, db DB, id string, links []ReplicationLi
 	_, err := db.Exec(ctx, `UPDATE clusters SET replication = $2 WHERE id = $1`, id, links)
 	return err
 }
+
+// StandbyDatabase is a database of a primary's projects or previews as a
+// standby cluster serves it: Attached when its project has a read replica
+// on that standby.
+type StandbyDatabase struct {
+	Database string
+	Attached bool
+}
+
+// StandbyDatabases lists the live project and preview databases of primary
+// and whether each is attached to standby (previews never are).
+func StandbyDatabases(ctx context.Context, db DB, primary, standby string) ([]StandbyDatabase, error) {
+	rows, err := db.Query(ctx, `SELECT p.database_name,
+			EXISTS (SELECT 1 FROM project_read_replicas r WHERE r.project_id = p.id AND r.cluster_id = $2)
+		FROM projects p WHERE p.cluster_id = $1 AND p.deleted_at IS NULL
+		UNION ALL
+		SELECT v.database_name, false FROM preview_databases v WHERE v.cluster_id = $1 AND v.deleted_at IS NULL
+		ORDER BY 1`, primary, standby)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StandbyDatabase, error) {
+		var d StandbyDatabase
+		err := r.Scan(&d.Database, &d.Attached)
+		return d, err
+	})
+}
