@@ -19,23 +19,31 @@ import (
 )
 
 // TestHAControlDatabase runs capydb server on a real Patroni pair (etcd,
-// synchronous replication) named by a multi-host --database-url, and fails
-// the control database over twice under a steady stream of API requests and
-// with 50 jobs in flight each time: a planned switchover, then a crash of the
-// new primary (SIGKILL of Patroni and its postmaster). Every answer during
-// the outage must be 503 with Retry-After — never a 500 —, every job must
-// complete on its first attempt (none lost, none run twice), every
+// synchronous replication) named by a multi-host --database-url, every
+// piece on its own host (network namespaces on a bridge: etcd, m1, m2, and
+// the server), and fails the control database over three times under a
+// steady stream of API requests and with 50 jobs in flight each time: a
+// planned switchover, a crash of the new primary (SIGKILL of Patroni and its
+// postmaster), and — once the crashed member is back — a network partition
+// of the primary (its link goes down; packets vanish, no RST). Every answer
+// during the outage must be 503 with Retry-After — never a 500 —, every job
+// must complete on its first attempt (none lost, none run twice), every
 // project.ready webhook must arrive, and after each failover the API writes
 // again with nothing lost.
+//
+// The server runs in its own namespace, not the test's: then its pool, its
+// webhook deliveries and the test's API calls all cross the bridge, and
+// cutting a member cuts it off from the server exactly as from the others.
 func TestHAControlDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pair := patronitest.Start(t)
+	pair := patronitest.Start(t, "capydb")
 	dbURL := pair.CreateControlDatabase(ctx, "capydb_ha", "ha-secret-pw", "capydb_control")
-	s := startServer(t, "", 0, 0, "--database-url", dbURL, "--webhooks-allow-insecure")
+	s := startServerOn(t, pair.Net.Host("capydb"), "--database-url", dbURL, "--webhooks-allow-insecure")
 
-	// Webhooks keep their at-least-once promise across the failovers.
-	rcv := newHookReceiver(t)
+	// Webhooks keep their at-least-once promise across the failovers; the
+	// receiver is the test process, on the bridge.
+	rcv := newHookReceiverOn(t, pair.Net.Gateway())
 	hook := s.must(201, "POST", "/v1/organizations/"+s.orgID(t)+"/webhook-endpoints",
 		map[string]any{"url": rcv.url("ready"), "event_types": []string{"project.ready"}})
 	rcv.setSecret("ready", hook.str("plaintext_secret"))
@@ -68,8 +76,29 @@ func TestHAControlDatabase(t *testing.T) {
 	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL", newLeader.Name, failover.Seconds())
 	exactlyOnce(t, s, acrossCrash)
 
+	// The crashed member comes back as a standby; then the primary's host
+	// drops off the network with 50 jobs in flight. Patroni on it demotes
+	// its Postgres when it cannot renew the leader key; the other member
+	// takes over when the key expires.
+	pair.Restart(newLeader)
+	pair.WaitStreaming(240 * time.Second)
+	acrossPartition := startJobs(t, s, "pt", inFlight)
+	cutAt := time.Now()
+	pair.Cut(survivor)
+	afterCut := waitNewLeader(t, pair, survivor, 120*time.Second)
+	partition := writableAgain(t, s, "after-partition", cutAt)
+	t.Logf("partition of %s: %s leads, API accepts writes again %.2f s after the link went down", survivor.Name, afterCut.Name, partition.Seconds())
+	exactlyOnce(t, s, acrossPartition)
+	// Back on the network, the old primary must rejoin as a standby (it
+	// was demoted, so no split brain), not lead.
+	pair.Reconnect(survivor)
+	pair.WaitStreaming(240 * time.Second)
+	if l := pair.Leader(); l != afterCut {
+		t.Fatalf("after the partition healed %v leads, want %s", l, afterCut.Name)
+	}
+
 	counts, bad := poll.stop()
-	t.Logf("GET /v1/projects every 100 ms during both failovers: %v", counts)
+	t.Logf("GET /v1/projects every 100 ms during the three failovers: %v", counts)
 	if len(bad) > 0 {
 		t.Fatalf("answers other than 200 or 503+Retry-After during the failovers:\n%s", strings.Join(bad, "\n"))
 	}
@@ -82,8 +111,8 @@ func TestHAControlDatabase(t *testing.T) {
 	// (More projects than one page of GET /v1/projects: read the table.)
 	names := queryStrings(t, pair.SuperuserURL("capydb_control"), "SELECT name FROM projects")
 	sort.Strings(names)
-	want := []string{"after-crash", "after-switchover", "before-failover"}
-	for _, j := range append(acrossSwitchover, acrossCrash...) {
+	want := []string{"after-crash", "after-partition", "after-switchover", "before-failover"}
+	for _, j := range append(append(acrossSwitchover, acrossCrash...), acrossPartition...) {
 		want = append(want, j.name)
 	}
 	sort.Strings(want)

@@ -53,6 +53,9 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	// A primary cut off the network must cost seconds too, also on
+	// connections already open (dial.go).
+	cfg.ConnConfig.DialFunc = dialer().DialContext
 	// A connection made to the primary stays in the pool after a switchover
 	// demoted that server without a restart; Postgres reports in_hot_standby
 	// (14+) on the connection, so such a connection is dropped, not used.
