@@ -60,20 +60,24 @@ func TestHAControlDatabase(t *testing.T) {
 	switchAt := time.Now()
 	pair.Switchover(leader)
 	newLeader := waitNewLeader(t, pair, leader, 60*time.Second)
+	promoted := time.Now()
 	switchover := writableAgain(t, s, "after-switchover", switchAt)
 	exactlyOnce(t, s, acrossSwitchover)
-	t.Logf("planned switchover %s -> %s: API accepts writes again %.2f s after the request", leader.Name, newLeader.Name, switchover.Seconds())
+	t.Logf("planned switchover %s -> %s: API accepts writes again %.2f s after the request (%s)",
+		leader.Name, newLeader.Name, switchover.Seconds(), afterPromotion(switchAt, switchover, promoted))
 
 	pair.WaitStreaming(120 * time.Second)
 	acrossCrash := startJobs(t, s, "cr", inFlight)
 	crashAt := time.Now()
 	pair.Crash(newLeader)
 	survivor := pair.WaitLeader(90 * time.Second)
+	promoted = time.Now()
 	if survivor != leader {
 		t.Fatalf("after the crash %s leads, want %s", survivor.Name, leader.Name)
 	}
 	failover := writableAgain(t, s, "after-crash", crashAt)
-	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL", newLeader.Name, failover.Seconds())
+	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL (%s)",
+		newLeader.Name, failover.Seconds(), afterPromotion(crashAt, failover, promoted))
 	exactlyOnce(t, s, acrossCrash)
 
 	// The crashed member comes back as a standby; then the primary's host
@@ -86,8 +90,10 @@ func TestHAControlDatabase(t *testing.T) {
 	cutAt := time.Now()
 	pair.Cut(survivor)
 	afterCut := waitNewLeader(t, pair, survivor, 120*time.Second)
+	promoted = time.Now()
 	partition := writableAgain(t, s, "after-partition", cutAt)
-	t.Logf("partition of %s: %s leads, API accepts writes again %.2f s after the link went down", survivor.Name, afterCut.Name, partition.Seconds())
+	t.Logf("partition of %s: %s leads, API accepts writes again %.2f s after the link went down (%s)",
+		survivor.Name, afterCut.Name, partition.Seconds(), afterPromotion(cutAt, partition, promoted))
 	exactlyOnce(t, s, acrossPartition)
 	// Back on the network, the old primary must rejoin as a standby (it
 	// was demoted, so no split brain), not lead.
@@ -98,7 +104,7 @@ func TestHAControlDatabase(t *testing.T) {
 	}
 
 	counts, bad := poll.stop()
-	t.Logf("GET /v1/projects every 100 ms during the three failovers: %v", counts)
+	t.Logf("GET /v1/projects every 100 ms during the three failovers: %v, slowest answer %.2f s", counts, poll.slowest.Seconds())
 	if len(bad) > 0 {
 		t.Fatalf("answers other than 200 or 503+Retry-After during the failovers:\n%s", strings.Join(bad, "\n"))
 	}
@@ -152,6 +158,16 @@ func queryStrings(t *testing.T, url, sql string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// afterPromotion says how long after the test saw the new leader the API
+// accepted a write: the part of the outage that is CapyDB's, not Patroni's.
+func afterPromotion(start time.Time, accepted time.Duration, promoted time.Time) string {
+	d := start.Add(accepted).Sub(promoted)
+	if d < 0 {
+		return "before the test saw the new leader"
+	}
+	return fmt.Sprintf("%.2f s after the test saw the new leader", d.Seconds())
 }
 
 // inFlight is how many jobs each failover happens under (issue 19).
@@ -249,12 +265,13 @@ func waitJobThroughOutage(t *testing.T, s *server, id string, timeout time.Durat
 
 // statusPoller sends GET /v1/projects every 100 ms and keeps what came back.
 type statusPoller struct {
-	mu     sync.Mutex
-	counts map[int]int
-	bad    []string
-	done   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	slowest time.Duration
+	counts  map[int]int
+	bad     []string
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 func newStatusPoller(s *server) *statusPoller {
@@ -271,7 +288,9 @@ func newStatusPoller(s *server) *statusPoller {
 			}
 			req, _ := http.NewRequest("GET", s.url+"/v1/projects", nil)
 			req.Header.Set("Authorization", "Bearer "+s.key)
+			began := time.Now()
 			resp, err := client.Do(req)
+			p.took(time.Since(began))
 			if err != nil {
 				p.record(0, "transport error: "+err.Error())
 				continue
@@ -296,6 +315,12 @@ func isErrorBody(b []byte) bool {
 		Error string `json:"error"`
 	}
 	return json.Unmarshal(b, &e) == nil && e.Error != ""
+}
+
+func (p *statusPoller) took(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slowest = max(p.slowest, d)
 }
 
 func (p *statusPoller) record(status int, bad string) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,7 +50,7 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 	// (host=a,b target_session_attrs=read-write): a dead member must cost
 	// seconds, not the kernel's TCP timeout, before the next one is tried.
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	// A primary cut off the network must cost seconds too, also on
 	// connections already open (dial.go).
