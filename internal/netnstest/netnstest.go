@@ -63,12 +63,18 @@ func New(t testing.TB, why string, names ...string) *Net {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	// 10.150–199.x: apart from e2e/fleet's 10.200–249.x, so the two never
-	// share a /24.
-	x, _ := rand.Int(rand.Reader, big.NewInt(50))
-	y, _ := rand.Int(rand.Reader, big.NewInt(250))
-	n := &Net{t: t, id: id, bridge: "cnb" + id, prefix: fmt.Sprintf("10.%d.%d.", 150+x.Int64(), 1+y.Int64()),
-		hosts: map[string]*Host{}}
+	// A random /24 in 10.150–249.x that no route of this machine uses yet
+	// (tests of several packages make namespaces at the same time).
+	var prefix string
+	for {
+		x, _ := rand.Int(rand.Reader, big.NewInt(100))
+		y, _ := rand.Int(rand.Reader, big.NewInt(250))
+		prefix = fmt.Sprintf("10.%d.%d.", 150+x.Int64(), 1+y.Int64())
+		if out, err := exec.Command("ip", "route", "show", prefix+"0/24").Output(); err == nil && len(out) == 0 {
+			break
+		}
+	}
+	n := &Net{t: t, id: id, bridge: "cnb" + id, prefix: prefix, hosts: map[string]*Host{}}
 	t.Cleanup(n.teardown)
 	n.ip("link", "add", n.bridge, "type", "bridge")
 	n.ip("addr", "add", n.prefix+"1/24", "dev", n.bridge)
