@@ -108,6 +108,21 @@ func TestStandbyClusterFailover(t *testing.T) {
 		t.Fatalf("project on %s, want node-b %s", p.cluster, bID)
 	}
 	psql(t, h, "client", p.direct, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')`)
+
+	// A standby registered and removed again: node-b makes its slot at its
+	// next heartbeat and drops it once the standby's row is gone.
+	mustAdmin("cluster", "add-replica", "node-b", "--name", "node-x")
+	xID := str(a.clusters()["node-x"], "id")
+	slotCount := func() string {
+		return psql(t, h, "client", p.direct, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'capydb_replica_`+
+			strings.ToLower(strings.TrimPrefix(xID, "cl_"))+`'`)
+	}
+	eventually(t, 15*time.Second, "node-b's slot for node-x", func() bool { return slotCount() == "1" })
+	mustAdmin("cluster", "remove-replica", "node-x")
+	if _, ok := a.clusters()["node-x"]; ok {
+		t.Fatal("node-x is still listed after remove-replica")
+	}
+	eventually(t, 15*time.Second, "node-b dropping node-x's slot", func() bool { return slotCount() == "0" })
 	rr := a.must(201, "POST", "/v1/projects/"+p.id+"/read-replicas", nil)
 	if str(rr, "read_replica", "cluster_id") != cID {
 		t.Fatalf("read replica attached to %v, want the standby cluster %s", rr, cID)
