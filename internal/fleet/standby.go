@@ -25,6 +25,7 @@ func RemoveReplica(ctx context.Context, st *store.Store, c *store.Cluster) (int,
 		}
 		detached = tag.RowsAffected()
 		for _, q := range []string{`DELETE FROM jobs WHERE cluster_id = $1`, `DELETE FROM postgres_logs WHERE cluster_id = $1`,
+			`DELETE FROM postgres_log_positions WHERE cluster_id = $1`,
 			`DELETE FROM clusters WHERE id = $1`} {
 			if _, err := tx.Exec(ctx, q, c.ID); err != nil {
 				return fmt.Errorf("while removing the standby cluster: %w", err)

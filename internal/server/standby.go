@@ -219,20 +219,35 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 			return fmt.Errorf("while creating a standby's slot: %w", err)
 		}
 	}
-	rows, err := conn.Query(ctx, `SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'capydb\_replica\_%' AND NOT active`)
+	// A removed standby's slot goes: its walsender is ended first (a
+	// standby still running would keep it active), the slot at the next beat.
+	rows, err := conn.Query(ctx, `SELECT slot_name, coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name LIKE 'capydb\_replica\_%'`)
 	if err != nil {
 		return err
 	}
-	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type slotRow struct {
+		name string
+		pid  int
+	}
+	slots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slotRow, error) {
+		var sr slotRow
+		return sr, r.Scan(&sr.name, &sr.pid)
+	})
 	if err != nil {
 		return err
 	}
-	for _, slot := range stale {
-		if want[slot] == "" {
-			if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, slot); err != nil {
+	for _, sr := range slots {
+		switch {
+		case want[sr.name] != "":
+		case sr.pid != 0:
+			if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, sr.pid); err != nil {
 				return err
 			}
-			s.log.Info("dropped the slot of a removed standby cluster", "slot", slot)
+		default:
+			if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, sr.name); err != nil {
+				return err
+			}
+			s.log.Info("dropped the slot of a removed standby cluster", "slot", sr.name)
 		}
 	}
 	links := make([]store.ReplicationLink, 0, len(replicas))
