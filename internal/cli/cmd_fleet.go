@@ -297,14 +297,18 @@ func printClusters(cmd *cobra.Command, output string, clusters []*store.Cluster,
 		return usageError("-o must be table or json")
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tREGION\tHOST\tPG\tSTATE\tPROJECTS\tHEARTBEAT")
+	fmt.Fprintln(w, "ID\tNAME\tREGION\tHOST\tPG\tSTATE\tPROJECTS\tHEARTBEAT\tSTANDBY OF")
 	for _, c := range clusters {
 		hb := "-"
 		if c.LastHeartbeatAt != nil {
 			hb = strconv.Itoa(int(now.Sub(*c.LastHeartbeatAt).Seconds())) + "s ago"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Name, c.Region, c.PublicHost, c.PostgresVersion,
-			store.EffectiveState(c, now), loads[c.ID].Projects, hb)
+		standbyOf := "-"
+		if c.ReplicaOf != "" {
+			standbyOf = c.ReplicaOf
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.Name, c.Region, c.PublicHost, c.PostgresVersion,
+			store.EffectiveState(c, now), loads[c.ID].Projects, hb, standbyOf)
 	}
 	return w.Flush()
 }
