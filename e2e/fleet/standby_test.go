@@ -33,13 +33,7 @@ func TestStandbyClusterFailover(t *testing.T) {
 	h := newHosts(t, "cp", "nodeb", "nodec", "noded", "client")
 	cpDir := filepath.Join(t.TempDir(), "cp")
 	common := []string{"--log-format", "json", "--unsafe-no-fsync"}
-	_, apiURL := start(t, h, "cp", "API:", append([]string{"server", "--data-dir", cpDir,
-		"--listen", h.addr["cp"] + ":8080", "--public-host", h.addr["cp"], "--pitr=false", "--rate-limit-api", "off"}, common...)...)
-	key, err := os.ReadFile(filepath.Join(cpDir, "bootstrap-admin-key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &api{t: t, url: apiURL, key: strings.TrimSpace(string(key))}
+	a := startControlPlane(t, h, cpDir, common)
 	admin := func(args ...string) (string, error) {
 		out, err := h.command("cp", binary, append(append([]string{"admin"}, args...), "--data-dir", cpDir)...).Output()
 		var ee *exec.ExitError

@@ -1,17 +1,14 @@
 package localcluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -66,19 +63,8 @@ func (c *Cluster) prepareRemoteStandby(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	c.log.Info("copying the primary with pg_basebackup", "component", "postgres", "primary", src.Host, "port", src.Port)
-	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"), "-D", scratch, "-X", "stream",
-		"-S", src.Slot, "-c", "fast", "-w", "-d", c.primaryConninfo(false))
-	cmd.Dir = c.dataDir
-	// The password goes in the environment, not the process list.
-	cmd.Env = append(childEnv(), "PGPASSWORD="+src.Password)
-	if c.owner != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.owner.credential()}
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		_ = os.RemoveAll(scratch)
-		return fmt.Errorf("pg_basebackup from %s:%d failed: %w\n%s", src.Host, src.Port, err, strings.TrimSpace(out.String()))
+	if err := c.pgBasebackup(ctx, scratch, src.Password, "-S", src.Slot, "-d", c.primaryConninfo(false)); err != nil {
+		return fmt.Errorf("from %s:%d: %w", src.Host, src.Port, err)
 	}
 	// The primary's server log is not this cluster's.
 	if err := os.RemoveAll(filepath.Join(scratch, "log")); err != nil {
