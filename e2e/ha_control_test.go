@@ -19,23 +19,31 @@ import (
 )
 
 // TestHAControlDatabase runs capydb server on a real Patroni pair (etcd,
-// synchronous replication) named by a multi-host --database-url, and fails
-// the control database over twice under a steady stream of API requests and
-// with 50 jobs in flight each time: a planned switchover, then a crash of the
-// new primary (SIGKILL of Patroni and its postmaster). Every answer during
-// the outage must be 503 with Retry-After — never a 500 —, every job must
-// complete on its first attempt (none lost, none run twice), every
+// synchronous replication) named by a multi-host --database-url, every
+// piece on its own host (network namespaces on a bridge: etcd, m1, m2, and
+// the server), and fails the control database over three times under a
+// steady stream of API requests and with 50 jobs in flight each time: a
+// planned switchover, a crash of the new primary (SIGKILL of Patroni and its
+// postmaster), and — once the crashed member is back — a network partition
+// of the primary (its link goes down; packets vanish, no RST). Every answer
+// during the outage must be 503 with Retry-After — never a 500 —, every job
+// must complete on its first attempt (none lost, none run twice), every
 // project.ready webhook must arrive, and after each failover the API writes
 // again with nothing lost.
+//
+// The server runs in its own namespace, not the test's: then its pool, its
+// webhook deliveries and the test's API calls all cross the bridge, and
+// cutting a member cuts it off from the server exactly as from the others.
 func TestHAControlDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pair := patronitest.Start(t)
+	pair := patronitest.Start(t, "capydb")
 	dbURL := pair.CreateControlDatabase(ctx, "capydb_ha", "ha-secret-pw", "capydb_control")
-	s := startServer(t, "", 0, 0, "--database-url", dbURL, "--webhooks-allow-insecure")
+	s := startServerOn(t, pair.Net.Host("capydb"), "--database-url", dbURL, "--webhooks-allow-insecure")
 
-	// Webhooks keep their at-least-once promise across the failovers.
-	rcv := newHookReceiver(t)
+	// Webhooks keep their at-least-once promise across the failovers; the
+	// receiver is the test process, on the bridge.
+	rcv := newHookReceiverOn(t, pair.Net.Gateway())
 	hook := s.must(201, "POST", "/v1/organizations/"+s.orgID(t)+"/webhook-endpoints",
 		map[string]any{"url": rcv.url("ready"), "event_types": []string{"project.ready"}})
 	rcv.setSecret("ready", hook.str("plaintext_secret"))
@@ -52,24 +60,51 @@ func TestHAControlDatabase(t *testing.T) {
 	switchAt := time.Now()
 	pair.Switchover(leader)
 	newLeader := waitNewLeader(t, pair, leader, 60*time.Second)
+	promoted := time.Now()
 	switchover := writableAgain(t, s, "after-switchover", switchAt)
 	exactlyOnce(t, s, acrossSwitchover)
-	t.Logf("planned switchover %s -> %s: API accepts writes again %.2f s after the request", leader.Name, newLeader.Name, switchover.Seconds())
+	t.Logf("planned switchover %s -> %s: API accepts writes again %.2f s after the request (%s)",
+		leader.Name, newLeader.Name, switchover.Seconds(), afterPromotion(switchAt, switchover, promoted))
 
 	pair.WaitStreaming(120 * time.Second)
 	acrossCrash := startJobs(t, s, "cr", inFlight)
 	crashAt := time.Now()
 	pair.Crash(newLeader)
 	survivor := pair.WaitLeader(90 * time.Second)
+	promoted = time.Now()
 	if survivor != leader {
 		t.Fatalf("after the crash %s leads, want %s", survivor.Name, leader.Name)
 	}
 	failover := writableAgain(t, s, "after-crash", crashAt)
-	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL", newLeader.Name, failover.Seconds())
+	t.Logf("crash of %s: API accepts writes again %.2f s after the SIGKILL (%s)",
+		newLeader.Name, failover.Seconds(), afterPromotion(crashAt, failover, promoted))
 	exactlyOnce(t, s, acrossCrash)
 
+	// The crashed member comes back as a standby; then the primary's host
+	// drops off the network with 50 jobs in flight. Patroni on it demotes
+	// its Postgres when it cannot renew the leader key; the other member
+	// takes over when the key expires.
+	pair.Restart(newLeader)
+	pair.WaitStreaming(240 * time.Second)
+	acrossPartition := startJobs(t, s, "pt", inFlight)
+	cutAt := time.Now()
+	pair.Cut(survivor)
+	afterCut := waitNewLeader(t, pair, survivor, 120*time.Second)
+	promoted = time.Now()
+	partition := writableAgain(t, s, "after-partition", cutAt)
+	t.Logf("partition of %s: %s leads, API accepts writes again %.2f s after the link went down (%s)",
+		survivor.Name, afterCut.Name, partition.Seconds(), afterPromotion(cutAt, partition, promoted))
+	exactlyOnce(t, s, acrossPartition)
+	// Back on the network, the old primary must rejoin as a standby (it
+	// was demoted, so no split brain), not lead.
+	pair.Reconnect(survivor)
+	pair.WaitStreaming(240 * time.Second)
+	if l := pair.Leader(); l != afterCut {
+		t.Fatalf("after the partition healed %v leads, want %s", l, afterCut.Name)
+	}
+
 	counts, bad := poll.stop()
-	t.Logf("GET /v1/projects every 100 ms during both failovers: %v", counts)
+	t.Logf("GET /v1/projects every 100 ms during the three failovers: %v, slowest answer %.2f s", counts, poll.slowest.Seconds())
 	if len(bad) > 0 {
 		t.Fatalf("answers other than 200 or 503+Retry-After during the failovers:\n%s", strings.Join(bad, "\n"))
 	}
@@ -82,8 +117,8 @@ func TestHAControlDatabase(t *testing.T) {
 	// (More projects than one page of GET /v1/projects: read the table.)
 	names := queryStrings(t, pair.SuperuserURL("capydb_control"), "SELECT name FROM projects")
 	sort.Strings(names)
-	want := []string{"after-crash", "after-switchover", "before-failover"}
-	for _, j := range append(acrossSwitchover, acrossCrash...) {
+	want := []string{"after-crash", "after-partition", "after-switchover", "before-failover"}
+	for _, j := range append(append(acrossSwitchover, acrossCrash...), acrossPartition...) {
 		want = append(want, j.name)
 	}
 	sort.Strings(want)
@@ -123,6 +158,16 @@ func queryStrings(t *testing.T, url, sql string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// afterPromotion says how long after the test saw the new leader the API
+// accepted a write: the part of the outage that is CapyDB's, not Patroni's.
+func afterPromotion(start time.Time, accepted time.Duration, promoted time.Time) string {
+	d := start.Add(accepted).Sub(promoted)
+	if d < 0 {
+		return "before the test saw the new leader"
+	}
+	return fmt.Sprintf("%.2f s after the test saw the new leader", d.Seconds())
 }
 
 // inFlight is how many jobs each failover happens under (issue 19).
@@ -220,12 +265,13 @@ func waitJobThroughOutage(t *testing.T, s *server, id string, timeout time.Durat
 
 // statusPoller sends GET /v1/projects every 100 ms and keeps what came back.
 type statusPoller struct {
-	mu     sync.Mutex
-	counts map[int]int
-	bad    []string
-	done   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	slowest time.Duration
+	counts  map[int]int
+	bad     []string
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 func newStatusPoller(s *server) *statusPoller {
@@ -242,7 +288,9 @@ func newStatusPoller(s *server) *statusPoller {
 			}
 			req, _ := http.NewRequest("GET", s.url+"/v1/projects", nil)
 			req.Header.Set("Authorization", "Bearer "+s.key)
+			began := time.Now()
 			resp, err := client.Do(req)
+			p.took(time.Since(began))
 			if err != nil {
 				p.record(0, "transport error: "+err.Error())
 				continue
@@ -267,6 +315,12 @@ func isErrorBody(b []byte) bool {
 		Error string `json:"error"`
 	}
 	return json.Unmarshal(b, &e) == nil && e.Error != ""
+}
+
+func (p *statusPoller) took(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.slowest = max(p.slowest, d)
 }
 
 func (p *statusPoller) record(status int, bad string) {

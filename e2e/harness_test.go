@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/capydb/capydb/internal/localcluster/clustertest"
+	"github.com/capydb/capydb/internal/netnstest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -89,6 +90,24 @@ func freePort(t testing.TB) int {
 // explicit free ports, and waits for /readyz.
 func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra ...string) *server {
 	t.Helper()
+	return startServerVia(t, nil, dataDir, directPort, pooledPort, extra...)
+}
+
+// startServerOn starts capydb server on host, a separate network namespace:
+// its API listens on, and its connection URLs name, the host's address, and
+// everything it reaches (the control database, webhook receivers) is across
+// the bridge.
+func startServerOn(t testing.TB, host *netnstest.Host, extra ...string) *server {
+	t.Helper()
+	return startServerVia(t, []string{"ip", "netns", "exec", host.NS}, "", 0, 0,
+		append([]string{"--listen", host.Addr + ":0", "--public-host", host.Addr}, extra...)...)
+}
+
+// startServerVia is startServer with the binary run through wrap (e.g. ip
+// netns exec NS, which execs it: signals still reach the server itself).
+// Later flags win, so extra can override the defaults.
+func startServerVia(t testing.TB, wrap []string, dataDir string, directPort, pooledPort int, extra ...string) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = filepath.Join(t.TempDir(), "data")
 	}
@@ -111,6 +130,9 @@ func startServer(t testing.TB, dataDir string, directPort, pooledPort int, extra
 		// One warm database: provisions take the claim path, refills cost little CPU.
 		"--warm-pool", "1")
 	s.cmd.Args = append(s.cmd.Args, extra...)
+	if len(wrap) > 0 {
+		s.cmd = exec.Command(wrap[0], append(wrap[1:], s.cmd.Args...)...)
+	}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -45,9 +46,20 @@ type hookReceiver struct {
 	hits    []hookHit
 }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
+func newHookReceiver(t *testing.T) *hookReceiver { return newHookReceiverOn(t, "127.0.0.1") }
+
+// newHookReceiverOn listens on addr, e.g. the bridge address a server in a
+// network namespace reaches the test at.
+func newHookReceiverOn(t *testing.T, addr string) *hookReceiver {
 	r := &hookReceiver{secrets: map[string]string{}, failN: map[string]int{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	l, err := net.Listen("tcp", addr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Listener.Close()
+	r.srv.Listener = l
+	r.srv.Start()
 	t.Cleanup(r.srv.Close)
 	return r
 }

@@ -248,3 +248,16 @@ func connectNode(t *testing.T, dsn string) *pgx.Conn {
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
+
+// startControlPlane runs capydb server (with its embedded cluster) on host
+// "cp" and returns its API as the bootstrap admin key sees it.
+func startControlPlane(t *testing.T, h *hosts, cpDir string, common []string) *api {
+	t.Helper()
+	_, apiURL := start(t, h, "cp", "API:", append([]string{"server", "--data-dir", cpDir,
+		"--listen", h.addr["cp"] + ":8080", "--public-host", h.addr["cp"], "--pitr=false", "--rate-limit-api", "off"}, common...)...)
+	key, err := os.ReadFile(filepath.Join(cpDir, "bootstrap-admin-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &api{t: t, url: apiURL, key: strings.TrimSpace(string(key))}
+}

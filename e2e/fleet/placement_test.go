@@ -24,13 +24,7 @@ func TestFleet(t *testing.T) {
 	nodeDir := filepath.Join(t.TempDir(), "node")
 	common := []string{"--log-format", "json", "--unsafe-no-fsync"}
 
-	_, apiURL := start(t, h, "cp", "API:", append([]string{"server", "--data-dir", cpDir,
-		"--listen", h.addr["cp"] + ":8080", "--public-host", h.addr["cp"], "--pitr=false", "--rate-limit-api", "off"}, common...)...)
-	key, err := os.ReadFile(filepath.Join(cpDir, "bootstrap-admin-key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &api{t: t, url: apiURL, key: strings.TrimSpace(string(key))}
+	a := startControlPlane(t, h, cpDir, common)
 	local := a.clusters()["local"]
 	if local == nil || local["state"] != "active" {
 		t.Fatalf("the embedded cluster is not registered and active: %v", a.clusters())

@@ -115,8 +115,29 @@ func (s *Server) registerCatalog() {
 					Extensions: exts,
 					State:      store.EffectiveState(c, now), SupportsPointInTimeRecovery: false, BackupStorage: "file",
 					Projects: loads[c.ID].Projects, LastHeartbeatAt: c.LastHeartbeatAt, ReadReplica: replica,
+					ReplicaOf: c.ReplicaOf, Replication: standbyStatus(clusters, c), FailedOverTo: c.FailedOverTo,
 				})
 			}
 			return out, nil
 		})
+}
+
+// standbyStatus is a standby cluster's replication as its primary reported
+// it (nil for a primary; not streaming until the primary reports it).
+func standbyStatus(all []*store.Cluster, c *store.Cluster) *wire.ReplicaStatus {
+	if c.ReplicaOf == "" {
+		return nil
+	}
+	st := &wire.ReplicaStatus{Port: c.DirectPort}
+	for _, p := range all {
+		if p.ID != c.ReplicaOf {
+			continue
+		}
+		for _, l := range p.Replication {
+			if l.ClusterID == c.ID {
+				st.Streaming, st.LagBytes, st.LagSeconds = l.Streaming, l.LagBytes, l.LagSeconds
+			}
+		}
+	}
+	return st
 }

@@ -59,7 +59,7 @@ var (
 	sourceProviders    = []string{"heroku", "aurora", "rds", "alloydb", "cloudsql", "azure", "neon", "supabase", "aiven", "capydb", "other"}
 	pgChannels         = []string{"previous", "stable", "current", "beta"}
 	clusterProviders   = []string{"embedded", "external"}
-	clusterStates      = []string{"active", "cordoned", "draining", "offline"} // cordoned †
+	clusterStates      = []string{"active", "cordoned", "draining", "offline", "fenced"} // cordoned †, fenced †
 	statusValues       = []string{"operational", "degraded", "outage"}
 	auditActorKinds    = []string{"user", "api_key", "operator", "system"}
 	pointActorKinds    = []string{"user", "api_key", "system"}

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,14 +80,16 @@ func (s *Server) createReadReplica(ctx context.Context, in *ProjectPath) (*ReadR
 	if p.State == store.ProjectDeleting {
 		return nil, errorf(http.StatusConflict, "project is being deleted")
 	}
-	port, err := store.ClusterReadReplicaPort(ctx, s.deps.Store.Pool, p.ClusterID)
+	// A standby cluster on another node (its pgBouncer) is preferred; else
+	// the embedded cluster's same-host standby.
+	target, port, err := s.replicaTarget(ctx, p)
 	if err != nil {
-		return nil, s.fail(ctx, err, "cluster not found")
+		return nil, err
 	}
 	if port == 0 {
-		return nil, errorf(http.StatusConflict, "the project's cluster has no read replica (start the server with --read-replica)")
+		return nil, errorf(http.StatusConflict, "the project's cluster has no read replica (add a standby cluster with `capydb admin cluster add-replica`, or start the server with --read-replica)")
 	}
-	r := &store.ReadReplica{ID: ids.New("rr_"), ProjectID: p.ID, ClusterID: p.ClusterID}
+	r := &store.ReadReplica{ID: ids.New("rr_"), ProjectID: p.ID, ClusterID: target}
 	var ok bool
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		if ok, err = store.InsertReadReplica(ctx, tx, r); err != nil || !ok {
@@ -123,23 +127,71 @@ func (s *Server) deleteReadReplica(ctx context.Context, in *ReadReplicaPath) (*s
 	return nil, nil
 }
 
-// readReplicas lists the project's attachments that still point at its
-// cluster's standby (after a move to another cluster they lapse).
+// replicaTarget picks where a new read replica goes: the first streaming
+// standby cluster of the project's cluster (its pooled port), else the
+// embedded standby (its direct port). port 0: none.
+func (s *Server) replicaTarget(ctx context.Context, p *store.Project) (string, int, error) {
+	standbys, err := store.ReplicasOf(ctx, s.deps.Store.Pool, p.ClusterID)
+	if err != nil {
+		return "", 0, s.fail(ctx, err, "")
+	}
+	for _, c := range standbys {
+		if c.PooledPort > 0 && store.EffectiveState(c, time.Now()) == store.ClusterActive {
+			return c.ID, c.PooledPort, nil
+		}
+	}
+	port, err := store.ClusterReadReplicaPort(ctx, s.deps.Store.Pool, p.ClusterID)
+	if err != nil {
+		return "", 0, s.fail(ctx, err, "cluster not found")
+	}
+	return p.ClusterID, port, nil
+}
+
+// replicaEndpoint is where one attachment serves: a standby cluster of the
+// project's cluster, or the embedded standby (cluster_id = the project's
+// cluster). nil: it lapsed (the project moved, the standby is gone).
+func (s *Server) replicaEndpoint(ctx context.Context, p *store.Project, r store.ReadReplica) (*store.Cluster, int, error) {
+	if r.ClusterID == p.ClusterID {
+		port, err := store.ClusterReadReplicaPort(ctx, s.deps.Store.Pool, p.ClusterID)
+		if err != nil || port == 0 {
+			return nil, 0, ignoreNotFound(err)
+		}
+		c, err := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+		if err != nil {
+			return nil, 0, ignoreNotFound(err)
+		}
+		rc := *c
+		rc.DirectPort = port
+		return &rc, port, nil
+	}
+	c, err := store.GetCluster(ctx, s.deps.Store.Pool, r.ClusterID)
+	if err != nil || c.ReplicaOf != p.ClusterID {
+		return nil, 0, ignoreNotFound(err)
+	}
+	return c, c.PooledPort, nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// readReplicas lists the project's attachments that still point at a
+// standby of its cluster (after a move or a failover they lapse).
 func (s *Server) readReplicas(ctx context.Context, p *store.Project) ([]*ReadReplica, error) {
 	rows, err := store.ListReadReplicas(ctx, s.deps.Store.Pool, p.ID)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
 	out := []*ReadReplica{}
-	if len(rows) == 0 {
-		return out, nil
-	}
-	port, err := store.ClusterReadReplicaPort(ctx, s.deps.Store.Pool, p.ClusterID)
-	if err != nil {
-		return nil, s.fail(ctx, err, "cluster not found")
-	}
 	for _, r := range rows {
-		if r.ClusterID != p.ClusterID || port == 0 {
+		c, port, err := s.replicaEndpoint(ctx, p, r)
+		if err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
+		if c == nil {
 			continue
 		}
 		out = append(out, &ReadReplica{ID: r.ID, ProjectID: r.ProjectID, ClusterID: r.ClusterID, Port: port, CreatedAt: r.CreatedAt})
@@ -147,22 +199,33 @@ func (s *Server) readReplicas(ctx context.Context, p *store.Project) ([]*ReadRep
 	return out, nil
 }
 
-// readReplicaURLs are the project's read-only URLs: its direct URL with the
-// standby's port (the standby shares the cluster's host, TLS and roles).
-func (s *Server) readReplicaURLs(ctx context.Context, p *store.Project, c *store.Cluster) ([]string, error) {
-	list, err := s.readReplicas(ctx, p)
-	if err != nil || len(list) == 0 {
+// readReplicaURLs are the project's read-only URLs: on a standby cluster
+// its pooled URL there (the standby's host, TLS and pgBouncer); on the
+// embedded standby its direct URL with the standby's port. Roles replicate,
+// so the credentials are the project's.
+func (s *Server) readReplicaURLs(ctx context.Context, p *store.Project, _ *store.Cluster) ([]string, error) {
+	rows, err := store.ListReadReplicas(ctx, s.deps.Store.Pool, p.ID)
+	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
 	var urls []string
-	for _, r := range list {
-		rc := *c
-		rc.DirectPort = r.Port
-		conn, err := s.deps.Lifecycle.ConnectionFor(p, &rc)
+	for _, r := range rows {
+		c, _, err := s.replicaEndpoint(ctx, p, r)
 		if err != nil {
 			return nil, s.fail(ctx, err, "")
 		}
-		urls = append(urls, conn.DirectURL)
+		if c == nil {
+			continue
+		}
+		conn, err := s.deps.Lifecycle.ConnectionFor(p, c)
+		if err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
+		if r.ClusterID == p.ClusterID {
+			urls = append(urls, conn.DirectURL)
+		} else {
+			urls = append(urls, conn.PooledURL)
+		}
 	}
 	return urls, nil
 }

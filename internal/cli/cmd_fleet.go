@@ -247,6 +247,7 @@ func addFleetAdmin(admin *cobra.Command) {
 			return nil
 		})
 	cluster.AddCommand(drain)
+	addStandbyCommands(cluster, open, dbFlags, onCluster)
 
 	project := &cobra.Command{Use: "project", Short: "Operator actions on one project"}
 	var to string
@@ -287,7 +288,8 @@ func printClusters(cmd *cobra.Command, output string, clusters []*store.Cluster,
 		for _, c := range clusters {
 			out = append(out, map[string]any{"id": c.ID, "name": c.Name, "region": c.Region, "public_host": c.PublicHost,
 				"postgres_version": c.PostgresVersion, "state": store.EffectiveState(c, now), "projects": loads[c.ID].Projects,
-				"previews": loads[c.ID].Previews, "max_projects": c.MaxProjects, "last_heartbeat_at": c.LastHeartbeatAt})
+				"previews": loads[c.ID].Previews, "max_projects": c.MaxProjects, "last_heartbeat_at": c.LastHeartbeatAt,
+				"replica_of": c.ReplicaOf, "replication": c.Replication})
 		}
 		return printJSON(cmd.OutOrStdout(), map[string]any{"clusters": out})
 	}
@@ -295,14 +297,18 @@ func printClusters(cmd *cobra.Command, output string, clusters []*store.Cluster,
 		return usageError("-o must be table or json")
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tREGION\tHOST\tPG\tSTATE\tPROJECTS\tHEARTBEAT")
+	fmt.Fprintln(w, "ID\tNAME\tREGION\tHOST\tPG\tSTATE\tPROJECTS\tHEARTBEAT\tSTANDBY OF")
 	for _, c := range clusters {
 		hb := "-"
 		if c.LastHeartbeatAt != nil {
 			hb = strconv.Itoa(int(now.Sub(*c.LastHeartbeatAt).Seconds())) + "s ago"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Name, c.Region, c.PublicHost, c.PostgresVersion,
-			store.EffectiveState(c, now), loads[c.ID].Projects, hb)
+		standbyOf := "-"
+		if c.ReplicaOf != "" {
+			standbyOf = c.ReplicaOf
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.Name, c.Region, c.PublicHost, c.PostgresVersion,
+			store.EffectiveState(c, now), loads[c.ID].Projects, hb, standbyOf)
 	}
 	return w.Flush()
 }

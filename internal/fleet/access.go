@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
@@ -68,6 +70,24 @@ func EnsureNodeAccess(ctx context.Context, tx pgx.Tx) error {
 			`GRANT `+privs+` ON `+t+` TO `+role)
 	}
 	policy("clusters", `node_role = current_user`, "SELECT, UPDATE")
+	// A primary's node and its standbys' nodes see each other's rows (host,
+	// ports, sealed admin and replication passwords): a standby is a physical
+	// copy of its primary. The function reads clusters as its owner, so the
+	// policy does not recurse into itself.
+	stmts = append(stmts,
+		`CREATE OR REPLACE FUNCTION capydb_node_peer_clusters() RETURNS SETOF text
+			LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $f$
+			SELECT c.id FROM clusters c JOIN clusters me ON me.node_role = session_user
+			WHERE c.replica_of = me.id OR c.id = me.replica_of $f$`,
+		`REVOKE ALL ON FUNCTION capydb_node_peer_clusters() FROM PUBLIC`,
+		`GRANT EXECUTE ON FUNCTION capydb_node_peer_clusters() TO `+role,
+		`DROP POLICY IF EXISTS capydb_node_peers ON clusters`,
+		`CREATE POLICY capydb_node_peers ON clusters FOR SELECT TO `+role+` USING (id IN (SELECT capydb_node_peer_clusters()))`,
+		// A standby's node reads its primary's projects (network rules follow
+		// them to the standby's HBA files); it writes none of them.
+		`DROP POLICY IF EXISTS capydb_node_standby ON projects`,
+		`CREATE POLICY capydb_node_standby ON projects FOR SELECT TO `+role+
+			` USING (cluster_id IN (SELECT replica_of FROM clusters WHERE node_role = current_user))`)
 	// The target node of a move sees the project while it copies it, and
 	// takes it over by setting cluster_id to its own cluster.
 	policy("projects", ownCluster+` OR move_to IN (SELECT id FROM clusters WHERE node_role = current_user)`,
@@ -140,6 +160,27 @@ type Node struct {
 // until the node first starts. The password is returned once; the control
 // database keeps only its SCRAM verifier.
 func AddNode(ctx context.Context, st *store.Store, name, region string, maxProjects int) (*Node, error) {
+	return addNode(ctx, st, name, region, maxProjects, nil)
+}
+
+// AddReplica registers a standby cluster of primary, run by its own node
+// (docs/fleet.md, "Standby clusters"): the node copies the primary with
+// pg_basebackup at its first start and streams from a slot the primary's
+// node creates. It takes the primary's region and Postgres major.
+func AddReplica(ctx context.Context, st *store.Store, primary *store.Cluster, name string) (*Node, error) {
+	if primary.ReplicaOf != "" {
+		return nil, fmt.Errorf("cluster %s is itself a standby of %s: add the replica to the primary", primary.Name, primary.ReplicaOf)
+	}
+	if primary.NodeRole == "" {
+		return nil, fmt.Errorf("cluster %s is the embedded cluster: its standby is `capydb server --read-replica`; standby clusters follow a node's cluster", primary.Name)
+	}
+	if primary.State == store.ClusterFenced {
+		return nil, fmt.Errorf("cluster %s is fenced (failed over to %s)", primary.Name, primary.FailedOverTo)
+	}
+	return addNode(ctx, st, name, primary.Region, 0, primary)
+}
+
+func addNode(ctx context.Context, st *store.Store, name, region string, maxProjects int, primary *store.Cluster) (*Node, error) {
 	if name == "" || region == "" {
 		return nil, errors.New("a node needs a name and a region")
 	}
@@ -152,31 +193,58 @@ func AddNode(ctx context.Context, st *store.Store, name, region string, maxProje
 	if err != nil {
 		return nil, err
 	}
-	err = st.InTx(ctx, func(tx pgx.Tx) error {
-		if err := EnsureNodeAccess(ctx, tx); err != nil {
-			return err
-		}
-		// The verifier, never the password, goes into the statement (and so
-		// into any statement log).
-		if _, err := tx.Exec(ctx, `CREATE ROLE `+pgx.Identifier{n.Role}.Sanitize()+` LOGIN IN ROLE `+
-			pgx.Identifier{NodesRole}.Sanitize()+` PASSWORD '`+strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
-			return fmt.Errorf("while creating the node's login: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
-				pooled_port, postgres_version, state, node_role, max_projects)
-			VALUES ($1, $2, 'external', $3, '', 0, 0, '', 'offline', $4, $5)`, id, name, region, n.Role, maxProjects); err != nil {
-			if store.IsUniqueViolation(err, "") {
-				return fmt.Errorf("a cluster named %q already exists", name)
+	// Setting up the policies takes table locks while running nodes write
+	// (logs, jobs): a deadlock with them is retried.
+	err = retryDeadlock(ctx, func() error {
+		return st.InTx(ctx, func(tx pgx.Tx) error {
+			if err := EnsureNodeAccess(ctx, tx); err != nil {
+				return err
 			}
+			// The verifier, never the password, goes into the statement (and so
+			// into any statement log).
+			if _, err := tx.Exec(ctx, `CREATE ROLE `+pgx.Identifier{n.Role}.Sanitize()+` LOGIN IN ROLE `+
+				pgx.Identifier{NodesRole}.Sanitize()+` PASSWORD '`+strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
+				return fmt.Errorf("while creating the node's login: %w", err)
+			}
+			var replicaOf *string
+			version := ""
+			if primary != nil {
+				replicaOf, version = &primary.ID, primary.PostgresVersion
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO clusters (id, name, provider, region, public_host, direct_port,
+				pooled_port, postgres_version, state, node_role, max_projects, replica_of)
+			VALUES ($1, $2, 'external', $3, '', 0, 0, $6, 'offline', $4, $5, $7)`, id, name, region, n.Role, maxProjects,
+				version, replicaOf); err != nil {
+				if store.IsUniqueViolation(err, "") {
+					return fmt.Errorf("a cluster named %q already exists", name)
+				}
+				return err
+			}
+			n.Cluster, err = store.GetCluster(ctx, tx, id)
 			return err
-		}
-		n.Cluster, err = store.GetCluster(ctx, tx, id)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// retryDeadlock runs f again (up to five times) when Postgres broke a
+// deadlock by failing it.
+func retryDeadlock(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }
 
 // RevokeNode takes a node's login away and ends its sessions; its cluster

@@ -97,6 +97,9 @@ func EnqueueMove(ctx context.Context, st *store.Store, projectID, target string,
 		if to.State != store.ClusterActive || store.EffectiveState(to, time.Now()) != store.ClusterActive {
 			return conflictf("cluster %s is %s, not open for projects", to.ID, store.EffectiveState(to, time.Now()))
 		}
+		if to.ReplicaOf != "" {
+			return conflictf("cluster %s is a standby of %s: it takes no projects of its own", to.ID, to.ReplicaOf)
+		}
 		if to.PostgresVersion != p.PostgresVersion {
 			return conflictf("cluster %s runs postgres %s, the project %s", to.ID, to.PostgresVersion, p.PostgresVersion)
 		}

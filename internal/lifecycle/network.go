@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -184,4 +186,41 @@ func (s *Service) applyNetworkForPreview(ctx context.Context, projectID, cluster
 		return fmt.Errorf("while applying the project's network rules to the preview: %w", err)
 	}
 	return nil
+}
+
+// ApplyStandbyNetwork gives standby cluster id the network rules of its
+// primary's projects, and denies every database whose project has no read
+// replica on it (previews included): only attached projects log in there,
+// and detaching ends the project's sessions on the standby.
+func (s *Service) ApplyStandbyNetwork(ctx context.Context, id, primary string) error {
+	c, err := s.Cluster(id)
+	if err != nil {
+		return err
+	}
+	return c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) {
+		p, err := s.networkPolicy(ctx, s.Store.Pool, primary)
+		if err != nil {
+			return p, err
+		}
+		dbs, err := store.StandbyDatabases(ctx, s.Store.Pool, primary, id)
+		if err != nil {
+			return p, fmt.Errorf("while reading the standby's read replicas: %w", err)
+		}
+		ruled := map[string]int{}
+		for i, pr := range p.Projects {
+			ruled[pr.Database] = i
+		}
+		for _, d := range dbs {
+			if d.Attached {
+				continue
+			}
+			if i, ok := ruled[d.Database]; ok {
+				p.Projects[i].Restricted, p.Projects[i].Allow = true, nil
+				continue
+			}
+			p.Projects = append(p.Projects, netrules.Project{Database: d.Database, Restricted: true})
+		}
+		slices.SortFunc(p.Projects, func(a, b netrules.Project) int { return strings.Compare(a.Database, b.Database) })
+		return p, nil
+	})
 }

@@ -77,6 +77,14 @@ func (s *Service) Place(ctx context.Context, region, clusterID, version string) 
 	if err != nil {
 		return nil, err
 	}
+	// Standby clusters serve their primary's projects read-only; they take
+	// none of their own.
+	for _, c := range clusters {
+		if c.ID == clusterID && c.ReplicaOf != "" {
+			return nil, invalidf("cluster %s is a standby of %s: it takes no projects of its own", clusterID, c.ReplicaOf)
+		}
+	}
+	clusters = slices.DeleteFunc(clusters, func(c *store.Cluster) bool { return c.ReplicaOf != "" })
 	versions := offeredVersions(clusters)
 	if len(versions) == 0 {
 		if len(clusters) > 0 {

@@ -175,6 +175,7 @@ func (s *Service) Handlers() map[string]queue.Handler {
 		JobIntegrationClerkBackfill: &clerkBackfillHandler{s},
 		JobProjectMove:              &moveHandler{s},
 		JobProjectMoveCleanup:       &moveCleanupHandler{s},
+		JobClusterPromote:           &promoteClusterHandler{s},
 	}
 	maps.Copy(h, s.settingsHandlers()) // db_settings.go
 	return h

@@ -104,6 +104,9 @@ type Config struct {
 	// (0: the first free port from 18432), see standby.go.
 	ReadReplica     bool
 	ReadReplicaPort int
+	// Standby, when set, makes this cluster a hot standby of a cluster on
+	// another host (remote_standby.go).
+	Standby *StandbySource
 }
 
 // Cluster is a running embedded cluster. Methods are safe for concurrent use.
@@ -246,7 +249,11 @@ func (c *Cluster) prepare(ctx context.Context) error {
 	if err := c.resolvePorts(); err != nil {
 		return err
 	}
-	if err := c.initdbIfNeeded(ctx); err != nil {
+	if c.cfg.Standby != nil {
+		if err := c.prepareRemoteStandby(ctx); err != nil {
+			return fmt.Errorf("while making the standby: %w", err)
+		}
+	} else if err := c.initdbIfNeeded(ctx); err != nil {
 		return fmt.Errorf("while initializing postgres: %w", err)
 	}
 	if err := c.writePostgresConfig(); err != nil {
@@ -355,6 +362,13 @@ func (c *Cluster) afterPostgresStart(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
+	var standby bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return err
+	}
+	if standby {
+		return nil // a standby cluster: its primary's catalogs replicate here
+	}
 	// Tenant roles must only reach their own database. template0 refuses
 	// connections anyway; template1 accepts them unless revoked. CREATE
 	// DATABASE does not need CONNECT on the template.

@@ -295,6 +295,11 @@ func (c *Cluster) postgresHBA(policy netrules.Policy) []byte {
 		// The read replica streams WAL over the private socket.
 		hba = append(hba, []byte("local   replication "+adminUser+" scram-sha-256\n")...)
 	}
+	// Standby clusters on other hosts stream with the replication login
+	// over TLS; the login exists (LOGIN) only while the cluster has
+	// standbys (server: reconcileStandbys). "all" never matches replication.
+	hba = append(hba, []byte("hostssl replication "+ReplicationUser+" 0.0.0.0/0 scram-sha-256\n"+
+		"hostssl replication "+ReplicationUser+" ::/0 scram-sha-256\n")...)
 	// pgBouncer's server logins: the socket directory is 0700, so only
 	// processes of postgres' OS user (pgBouncer) reach this line.
 	return append(hba, []byte("local   all      all scram-sha-256\n")...)

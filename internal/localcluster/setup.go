@@ -248,6 +248,9 @@ func (c *Cluster) writePostgresConfig() error {
 		// makes commits cheap: WAL reaches the kernel, not the disk.
 		b.WriteString("fsync = off\nfull_page_writes = off\n")
 	}
+	if c.cfg.Standby != nil {
+		b.WriteString(c.remoteStandbySettings())
+	}
 	if err := writeFileAtomic(filepath.Join(c.pgData, "capydb.conf"), []byte(b.String()), 0o600, c.owner); err != nil {
 		return err
 	}

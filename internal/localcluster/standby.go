@@ -127,21 +127,9 @@ func (c *Cluster) baseBackup(ctx context.Context, dir string) error {
 			return err
 		}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"), "-D", dir, "-X", "stream",
-		"-S", standbySlot, "-R", "-c", "fast", "-d", c.replicationConninfo(false))
-	cmd.Dir = c.dataDir
-	// The password goes in the environment, not the process list.
-	cmd.Env = append(childEnv(), "PGPASSWORD="+c.password)
-	if c.owner != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.owner.credential()}
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
-		_ = os.RemoveAll(dir)
-		// The output names paths and settings, never the password.
-		return fmt.Errorf("pg_basebackup failed: %w\n%s", err, strings.TrimSpace(out.String()))
+	if err := c.pgBasebackup(ctx, dir, c.password, "-S", standbySlot, "-R", "-d", c.replicationConninfo(false)); err != nil {
+		return err
 	}
 	c.log.Info("read replica copied", "component", "postgres-standby", "elapsed", time.Since(t0).Round(time.Millisecond))
 	return nil
@@ -253,4 +241,25 @@ func (c *Cluster) ReadReplicaLag(ctx context.Context) (ReplicaLag, error) {
 	}
 	lag.Streaming = true
 	return lag, nil
+}
+
+// pgBasebackup copies a primary into dir (as postgres' OS user when root),
+// streaming WAL alongside; a failed copy is removed. The password goes in
+// the environment, not the process list; the error shows pg_basebackup's
+// output, which names paths and settings, never the password.
+func (c *Cluster) pgBasebackup(ctx context.Context, dir, password string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"),
+		append([]string{"-D", dir, "-X", "stream", "-c", "fast", "-w"}, args...)...)
+	cmd.Dir = c.dataDir
+	cmd.Env = append(childEnv(), "PGPASSWORD="+password)
+	if c.owner != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.owner.credential()}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		_ = os.RemoveAll(dir)
+		return fmt.Errorf("pg_basebackup failed: %w\n%s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
 }

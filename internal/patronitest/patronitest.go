@@ -1,7 +1,11 @@
 // Package patronitest starts a real highly available control database for
 // tests: one etcd member and a Patroni pair (a primary and a synchronous
-// standby) of PostgreSQL on loopback, the way an operator runs CapyDB's
-// control database in production (docs/ha-control-database.md).
+// standby) of PostgreSQL, each on its own host (a network namespace with its
+// own address, internal/netnstest), the way an operator runs CapyDB's
+// control database in production (docs/ha-control-database.md). The members
+// replicate over the bridge, and a member can be cut off the network.
+//
+// It needs root (namespaces; Patroni then runs as the postgres user).
 package patronitest
 
 import (
@@ -9,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,25 +27,35 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/localcluster"
+	"github.com/capydb/capydb/internal/netnstest"
 )
 
 // Scope is the Patroni cluster name the harness uses.
 const Scope = "capydb-control"
 
-// Pair is a running etcd + two Patroni members.
+// Ports every member uses on its own address (each is its own host).
+const (
+	PGPort   = 5432
+	APIPort  = 8008
+	etcdPort = 2379
+	etcdPeer = 2380
+)
+
+// Pair is a running etcd + two Patroni members, each on its own host.
 type Pair struct {
 	t        testing.TB
 	dir      string
 	password string
 	etcd     *proc
 	Members  []*Member
+	// Net holds the hosts: "etcd", "m1", "m2" and the callers' extra hosts.
+	Net *netnstest.Net
 }
 
 // Member is one Patroni-managed Postgres.
 type Member struct {
 	Name     string
-	PGPort   int
-	APIPort  int
+	Host     *netnstest.Host
 	dataDir  string
 	confPath string
 	proc     *proc
@@ -59,11 +72,15 @@ func (pr *proc) logs() string {
 	return string(b)
 }
 
-// Start starts etcd and two Patroni members and waits until one leads and the
-// other streams from it as the synchronous standby. It fails the test (never
-// skips) when patroni or etcd is missing: scripts/ensure-deps.sh installs them.
-func Start(t testing.TB) *Pair {
+// Start makes the hosts etcd, m1, m2 and one per name in clients (for the
+// caller's own processes, e.g. a capydb server), starts etcd and two Patroni
+// members and waits until one leads and the other streams from it as the
+// synchronous standby. It fails the test (never skips) when it is not root
+// or patroni or etcd is missing: scripts/ensure-deps.sh installs them.
+func Start(t testing.TB, clients ...string) *Pair {
 	t.Helper()
+	network := netnstest.New(t, "run etcd and each Patroni member as a separate host",
+		append([]string{"etcd", "m1", "m2"}, clients...)...)
 	for _, bin := range []string{"patroni", "etcd"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s is not installed (Debian packages patroni and etcd-server; make deps installs them): %v", bin, err)
@@ -77,31 +94,31 @@ func Start(t testing.TB) *Pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Pair{t: t, dir: dir, password: "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	p := &Pair{t: t, dir: dir, password: "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36), Net: network}
 	t.Cleanup(p.stop)
 	owner := postgresOwner(t)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	etcdClient, etcdPeer := freePort(t), freePort(t)
-	p.etcd = p.start("etcd", nil, "etcd", "--name", "e1", "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
-		"--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
-		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
-		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
-		"--initial-cluster", fmt.Sprintf("e1=http://127.0.0.1:%d", etcdPeer),
+	eh := network.Host("etcd")
+	etcdURL := func(port int) string { return fmt.Sprintf("http://%s:%d", eh.Addr, port) }
+	p.etcd = p.start("etcd", eh, nil, "etcd", "--name", "e1", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", etcdURL(etcdPort), "--advertise-client-urls", etcdURL(etcdPort),
+		"--listen-peer-urls", etcdURL(etcdPeer), "--initial-advertise-peer-urls", etcdURL(etcdPeer),
+		"--initial-cluster", "e1="+etcdURL(etcdPeer),
 		"--enable-v2=true")
 
 	for i := 1; i <= 2; i++ {
-		m := &Member{Name: fmt.Sprintf("m%d", i), PGPort: freePort(t), APIPort: freePort(t)}
+		name := fmt.Sprintf("m%d", i)
+		m := &Member{Name: name, Host: network.Host(name)}
 		mdir := filepath.Join(dir, m.Name)
 		if err := os.MkdirAll(mdir, 0o700); err != nil {
 			t.Fatal(err)
 		}
 		m.dataDir = filepath.Join(mdir, "pg")
 		m.confPath = filepath.Join(mdir, "patroni.yml")
-		conf := p.config(m, mdir, binDir, etcdClient)
+		conf := p.config(m, mdir, binDir, fmt.Sprintf("%s:%d", eh.Addr, etcdPort))
 		if err := os.WriteFile(m.confPath, conf, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +126,7 @@ func Start(t testing.TB) *Pair {
 		p.Members = append(p.Members, m)
 	}
 	for i, m := range p.Members {
-		m.proc = p.start(m.Name, owner, "patroni", m.confPath)
+		m.proc = p.start(m.Name, m.Host, owner, "patroni", m.confPath)
 		if i == 0 {
 			// The first member bootstraps alone, so it is the leader.
 			p.WaitLeader(90 * time.Second)
@@ -121,16 +138,16 @@ func Start(t testing.TB) *Pair {
 }
 
 // config renders a member's patroni.yml (JSON is YAML).
-func (p *Pair) config(m *Member, mdir, binDir string, etcdPort int) []byte {
-	local := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+func (p *Pair) config(m *Member, mdir, binDir, etcd string) []byte {
+	local := func(port int) string { return fmt.Sprintf("%s:%d", m.Host.Addr, port) }
 	c := map[string]any{
 		"scope": Scope,
 		"name":  m.Name,
 		"log":   map[string]any{"level": "INFO"},
 		"restapi": map[string]any{
-			"listen": local(m.APIPort), "connect_address": local(m.APIPort),
+			"listen": local(APIPort), "connect_address": local(APIPort),
 		},
-		"etcd": map[string]any{"host": local(etcdPort)},
+		"etcd": map[string]any{"host": etcd},
 		"bootstrap": map[string]any{
 			"dcs": map[string]any{
 				// Patroni's minimums: a failover within ~ttl seconds.
@@ -150,12 +167,13 @@ func (p *Pair) config(m *Member, mdir, binDir string, etcdPort int) []byte {
 			"initdb": []any{map[string]any{"encoding": "UTF8"}, map[string]any{"locale": "C"}},
 			"pg_hba": []string{
 				"local all all trust",
-				"host replication replicator 127.0.0.1/32 scram-sha-256",
-				"host all all 127.0.0.1/32 scram-sha-256",
+				// The members replicate, and clients connect, over the bridge.
+				"host replication replicator " + p.Net.CIDR() + " scram-sha-256",
+				"host all all " + p.Net.CIDR() + " scram-sha-256",
 			},
 		},
 		"postgresql": map[string]any{
-			"listen": local(m.PGPort), "connect_address": local(m.PGPort),
+			"listen": local(PGPort), "connect_address": local(PGPort),
 			"data_dir": m.dataDir, "bin_dir": binDir,
 			"pgpass": filepath.Join(mdir, "pgpass"),
 			"authentication": map[string]any{
@@ -186,7 +204,7 @@ func (p *Pair) SuperuserURL(db string) string {
 func (p *Pair) hosts() string {
 	var hs []string
 	for _, m := range p.Members {
-		hs = append(hs, fmt.Sprintf("127.0.0.1:%d", m.PGPort))
+		hs = append(hs, fmt.Sprintf("%s:%d", m.Host.Addr, PGPort))
 	}
 	return strings.Join(hs, ",")
 }
@@ -219,9 +237,13 @@ type memberState struct {
 	Role  string `json:"role"`
 }
 
+func (m *Member) apiURL(path string) string {
+	return fmt.Sprintf("http://%s:%d%s", m.Host.Addr, APIPort, path)
+}
+
 func (m *Member) state() (*memberState, error) {
 	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/patroni", m.APIPort))
+	resp, err := cl.Get(m.apiURL("/patroni"))
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +319,7 @@ type clusterView struct {
 
 func (m *Member) cluster() (*clusterView, error) {
 	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", m.APIPort))
+	resp, err := cl.Get(m.apiURL("/cluster"))
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +333,7 @@ func (p *Pair) Switchover(from *Member) {
 	p.t.Helper()
 	to := p.Other(from)
 	body, _ := json.Marshal(map[string]string{"leader": from.Name, "candidate": to.Name})
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/switchover", from.APIPort), "application/json", bytes.NewReader(body))
+	resp, err := http.Post(from.apiURL("/switchover"), "application/json", bytes.NewReader(body))
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -349,8 +371,18 @@ func killPostmaster(pid int) {
 // Restart starts a crashed member again; Patroni rewinds it and it rejoins as
 // a standby.
 func (p *Pair) Restart(m *Member) {
-	m.proc = p.start(m.Name, postgresOwner(p.t), "patroni", m.confPath)
+	m.proc = p.start(m.Name, m.Host, postgresOwner(p.t), "patroni", m.confPath)
 }
+
+// Cut takes m's host off the network (its link to the bridge goes down):
+// it keeps running but reaches neither etcd nor the other member, and no
+// client reaches it. Patroni on it demotes its Postgres once it cannot
+// renew the leader key; the other member takes over after the key's TTL.
+func (p *Pair) Cut(m *Member) { m.Host.Cut() }
+
+// Reconnect puts m's host back on the network; Patroni rejoins it as a
+// standby (pg_rewind when it wrote past the new leader's timeline switch).
+func (p *Pair) Reconnect(m *Member) { m.Host.Reconnect() }
 
 func postmasterPID(dataDir string) int {
 	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
@@ -397,7 +429,9 @@ func (p *Pair) stop() {
 	}
 }
 
-func (p *Pair) start(name string, owner *syscall.Credential, bin string, args ...string) *proc {
+// start runs bin on host, as owner when it is set (setpriv inside the
+// namespace: entering one needs root).
+func (p *Pair) start(name string, host *netnstest.Host, owner *syscall.Credential, bin string, args ...string) *proc {
 	p.t.Helper()
 	// Output goes to a file, not a pipe: the postmaster Patroni starts
 	// inherits it and outlives Patroni, and a pipe would keep Wait waiting.
@@ -408,13 +442,13 @@ func (p *Pair) start(name string, owner *syscall.Credential, bin string, args ..
 	}
 	defer logFile.Close()
 	_ = os.Chmod(logPath, 0o666)
-	cmd := exec.Command(bin, args...)
+	cmd := host.Command(bin, args...)
+	if owner != nil {
+		cmd = host.CommandAs("postgres", bin, args...)
+	}
 	cmd.Dir = p.dir
 	cmd.Env = append(os.Environ(), "HOME="+p.dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if owner != nil {
-		cmd.SysProcAttr.Credential = owner
-	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	pr := &proc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
@@ -461,13 +495,4 @@ func chownTree(t testing.TB, dir string, owner *syscall.Credential) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -41,13 +41,21 @@ func (s *Server) startNodeWork(ctx context.Context) {
 		t := time.NewTicker(s.cfg.HeartbeatInterval)
 		defer t.Stop()
 		for {
+			err := s.nodeBeat(ctx)
+			var fenced errFenced
+			if errors.As(err, &fenced) {
+				// Failed over: stop taking writes now (runNode stops the cluster).
+				s.log.Error("this node's cluster was fenced", "error", err)
+				s.errCh <- err
+				return nil
+			}
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("heartbeat failed", "error", err)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				if err := store.NodeHeartbeat(ctx, s.store.Pool, s.clusterID); err != nil && ctx.Err() == nil {
-					s.log.Warn("heartbeat failed", "error", err)
-				}
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capydb/capydb/internal/api"
+	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/wire"
 )
 
@@ -28,7 +29,7 @@ type replicaCollector struct{ s *Server }
 
 var (
 	replicaLagBytes = prometheus.NewDesc("capydb_read_replica_lag_bytes",
-		"WAL bytes the cluster's read replica has not replayed yet.", []string{"cluster_id"}, nil)
+		"WAL bytes the cluster's read replica (or the standby cluster cluster_id) has not replayed yet.", []string{"cluster_id"}, nil)
 	replicaLagSeconds = prometheus.NewDesc("capydb_read_replica_lag_seconds",
 		"Replay lag of the cluster's read replica (0 when idle and caught up).", []string{"cluster_id"}, nil)
 	replicaStreaming = prometheus.NewDesc("capydb_read_replica_streaming",
@@ -44,17 +45,32 @@ func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st := c.s.readReplicaLag(ctx, c.s.clusterID)
-	if st == nil {
+	emit := func(id string, streaming bool, lagBytes int64, lagSeconds float64) {
+		s := 0.0
+		if streaming {
+			s = 1
+		}
+		ch <- prometheus.MustNewConstMetric(replicaLagBytes, prometheus.GaugeValue, float64(lagBytes), id)
+		ch <- prometheus.MustNewConstMetric(replicaLagSeconds, prometheus.GaugeValue, lagSeconds, id)
+		ch <- prometheus.MustNewConstMetric(replicaStreaming, prometheus.GaugeValue, s, id)
+	}
+	if st := c.s.readReplicaLag(ctx, c.s.clusterID); st != nil {
+		emit(c.s.clusterID, st.Streaming, st.LagBytes, st.LagSeconds)
+	}
+	// Standby clusters on other nodes, as their primaries last reported
+	// them (label: the standby's cluster id).
+	if c.s.store == nil {
 		return
 	}
-	streaming := 0.0
-	if st.Streaming {
-		streaming = 1
+	clusters, err := store.ListClusters(ctx, c.s.store.Pool)
+	if err != nil {
+		return
 	}
-	ch <- prometheus.MustNewConstMetric(replicaLagBytes, prometheus.GaugeValue, float64(st.LagBytes), c.s.clusterID)
-	ch <- prometheus.MustNewConstMetric(replicaLagSeconds, prometheus.GaugeValue, st.LagSeconds, c.s.clusterID)
-	ch <- prometheus.MustNewConstMetric(replicaStreaming, prometheus.GaugeValue, streaming, c.s.clusterID)
+	for _, p := range clusters {
+		for _, l := range p.Replication {
+			emit(l.ClusterID, l.Streaming, l.LagBytes, l.LagSeconds)
+		}
+	}
 }
 
 // replicaComponent is the read replica's line on GET /status (nil: none).

@@ -66,6 +66,12 @@ type Server struct {
 	tmpDir       string              // private scratch files (dumps), swept at start
 	clusterID    string              // the local cluster's id ("" without one)
 	warm         *dataplane.WarmPool // the local cluster's warm pool (nil without one)
+	box          *secretbox.Box
+	// standby is true while a node's cluster is a standby cluster that has
+	// not been promoted; replPassword is the replication login's password
+	// once a primary's node set it (standby.go).
+	standby      bool
+	replPassword string
 
 	// BootstrapKey is the plaintext of the first admin key when this start created it.
 	BootstrapKey string
@@ -102,6 +108,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err != nil {
 		return nil, err
 	}
+	s.box = box
 
 	dsn := cfg.DatabaseURL
 	// Failed logins the cluster's logs report, for the ban watcher (which
@@ -116,10 +123,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}
 			archive = pitr.ArchiveCommand(cfg.DataDir)
 		}
+		var standby *localcluster.StandbySource
+		if cfg.Node {
+			if standby, err = nodeStandbySource(ctx, dsn, cfg.DataDir, box, log); err != nil {
+				return nil, err
+			}
+		}
 		s.cluster, err = localcluster.Start(ctx, localcluster.Config{
 			ArchiveCommand: archive,
 			AllowPlaintext: cfg.AllowPlaintext,
-			ReadReplica:    cfg.ReadReplica, ReadReplicaPort: cfg.ReadReplicaPort,
+			ReadReplica:    cfg.ReadReplica, ReadReplicaPort: cfg.ReadReplicaPort, Standby: standby,
 			OnAuthFailure: func(f localcluster.AuthFailure) {
 				select {
 				case authFailures <- f:
@@ -215,6 +228,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			if c, err = s.registerNode(ctx, c); err != nil {
 				return nil, err
 			}
+			s.clusterID = c.ID
+			if s.standby, err = s.cluster.InRecovery(ctx); err != nil {
+				return nil, err
+			}
+			if !s.standby {
+				if err := s.recordAdminSecret(ctx, box); err != nil {
+					return nil, fmt.Errorf("while recording the cluster's admin password: %w", err)
+				}
+			}
 		} else if err := store.UpsertClusterByName(ctx, s.store.Pool, c); err != nil {
 			return nil, fmt.Errorf("while registering the local cluster: %w", err)
 		}
@@ -225,14 +247,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		if err != nil {
 			return nil, err
 		}
-		if err := dp.EnsureTemplate(ctx); err != nil {
-			return nil, err
-		}
-		// Maintenance logins a killed worker left behind are dropped.
-		if n, err := dp.SweepAgents(ctx); err != nil {
-			log.Warn("could not sweep leftover maintenance logins", "error", err)
-		} else if n > 0 {
-			log.Info("dropped leftover maintenance logins", "count", n)
+		// A standby cluster is read-only: its primary's template and logins
+		// replicate to it (finishPromotion runs this after a failover).
+		if !s.standby {
+			if err := dp.EnsureTemplate(ctx); err != nil {
+				return nil, err
+			}
+			// Maintenance logins a killed worker left behind are dropped.
+			if n, err := dp.SweepAgents(ctx); err != nil {
+				log.Warn("could not sweep leftover maintenance logins", "error", err)
+			} else if n > 0 {
+				log.Info("dropped leftover maintenance logins", "count", n)
+			}
 		}
 		s.lifecycle.AttachCluster(dp)
 		// 0 when --read-replica is off: attached projects lose their URLs.
@@ -243,8 +269,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			}
 		}
 		s.warm = dp.EnableWarmPool(cfg.WarmPool, log)
-		// The HBA files follow the store (e.g. after the data dir moved).
-		if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
+		// The HBA files follow the store (e.g. after the data dir moved); a
+		// standby's follow its primary's projects.
+		if s.standby {
+			if err := s.lifecycle.ApplyStandbyNetwork(ctx, c.ID, c.ReplicaOf); err != nil {
+				log.Warn("could not apply the primary's network rules", "error", err)
+			}
+		} else if err := s.lifecycle.ApplyNetwork(ctx, c.ID); err != nil {
 			log.Warn("could not apply the projects' network rules", "error", err)
 		}
 		bans = lifecycle.NewBanWatcher(s.lifecycle, lifecycle.BanConfig{ClusterID: c.ID,
@@ -377,9 +408,8 @@ func (s *Server) serveAPI(ctx context.Context) error {
 	if s.logCollector != nil {
 		reg.MustRegister(s.logCollector)
 	}
-	if s.cluster != nil && s.cluster.ReadReplicaPort() > 0 {
-		reg.MustRegister(replicaCollector{s})
-	}
+	// The embedded standby and standby clusters on nodes.
+	reg.MustRegister(replicaCollector{s})
 	s.api = api.New(api.Deps{
 		Store: s.store, Lifecycle: s.lifecycle, Auth: &auth.Authenticator{Store: s.store, OIDC: oidc}, Log: s.log,
 		Version: s.cfg.Version, Ready: s.ready, Components: s.components, Registry: reg, Webhooks: s.webhooks,
@@ -444,6 +474,19 @@ func (s *Server) Stop(ctx context.Context) {
 	s.wg.Wait()
 	for _, c := range s.lifecycleClusters() {
 		c.Close()
+	}
+	if s.cluster != nil && s.cfg.Node && s.store != nil && s.clusterID != "" {
+		// A node records a clean stop: a fast shutdown sends every committed
+		// write to the streaming standbys first, so a failover then loses none.
+		c, cancel := context.WithTimeout(ctx, 60*time.Second)
+		if err := s.cluster.Stop(c); err != nil {
+			s.log.Error("stopping the local cluster failed", "error", err)
+		} else if !s.standby {
+			if err := store.NodeStopped(c, s.store.Pool, s.clusterID); err != nil {
+				s.log.Warn("could not record the clean stop", "error", err)
+			}
+		}
+		cancel()
 	}
 	if s.store != nil {
 		s.store.Close()

@@ -75,7 +75,7 @@ func PlaceTx(ctx context.Context, tx pgx.Tx, region, version string) (*Cluster, 
 				WHERE (p.cluster_id = c.id OR p.move_to = c.id) AND p.deleted_at IS NULL) AS n
 			FROM clusters c)
 		SELECT `+clusterColumns+` FROM clusters JOIN load USING (id)
-		WHERE state = 'active' AND postgres_version = $1 AND ($2 = '' OR region = $2)
+		WHERE state = 'active' AND replica_of IS NULL AND postgres_version = $1 AND ($2 = '' OR region = $2)
 		  AND (last_heartbeat_at IS NULL OR last_heartbeat_at > now() - $3::interval)
 		  AND (max_projects = 0 OR load.n < max_projects)
 		ORDER BY load.n, created_at, id

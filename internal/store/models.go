@@ -118,17 +118,25 @@ type Cluster struct {
 	LastHeartbeatAt *time.Time
 	CAPEM           string // the CA the cluster's server certificate chains to
 	MaxProjects     int    // placement cap; 0 = none
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// ReplicaOf is the cluster this one is a hot standby of ("" for a
+	// primary); FailedOverTo is the standby that took over a fenced cluster.
+	ReplicaOf    string
+	FailedOverTo string
+	// Replication is a primary's last report of its standbys.
+	Replication []ReplicationLink
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 const clusterColumns = `id, name, provider, region, public_host, direct_port, pooled_port, session_port,
-	postgres_version, state, coalesce(node_role, ''), last_heartbeat_at, ca_pem, max_projects, created_at, updated_at`
+	postgres_version, state, coalesce(node_role, ''), last_heartbeat_at, ca_pem, max_projects,
+	coalesce(replica_of, ''), coalesce(failed_over_to, ''), replication, created_at, updated_at`
 
 func scanCluster(row pgx.Row) (*Cluster, error) {
 	return scanOne(row, func(c *Cluster) []any {
 		return []any{&c.ID, &c.Name, &c.Provider, &c.Region, &c.PublicHost, &c.DirectPort, &c.PooledPort, &c.SessionPort,
-			&c.PostgresVersion, &c.State, &c.NodeRole, &c.LastHeartbeatAt, &c.CAPEM, &c.MaxProjects, &c.CreatedAt, &c.UpdatedAt}
+			&c.PostgresVersion, &c.State, &c.NodeRole, &c.LastHeartbeatAt, &c.CAPEM, &c.MaxProjects,
+			&c.ReplicaOf, &c.FailedOverTo, &c.Replication, &c.CreatedAt, &c.UpdatedAt}
 	})
 }
 

@@ -34,13 +34,17 @@ func LogPosition(ctx context.Context, db DB, clusterID string) (string, int64, e
 // StoreLogLines writes lines and the position after them in one transaction.
 func StoreLogLines(ctx context.Context, tx pgx.Tx, clusterID string, lines []*LogLine, file string, offset int64) error {
 	if len(lines) > 0 {
-		rows := make([][]any, len(lines))
+		// One INSERT of arrays, not COPY: a node's login is subject to
+		// row-level security, which COPY FROM does not support.
+		n := len(lines)
+		dbs, states, users := make([]*string, n), make([]*string, n), make([]*string, n)
+		sev, msgs, at, pids := make([]string, n), make([]string, n), make([]time.Time, n), make([]*int, n)
 		for i, l := range lines {
-			rows[i] = []any{clusterID, l.Database, l.LoggedAt, l.Severity, l.SQLState, l.PID, l.Username, l.Message}
+			dbs[i], at[i], sev[i], states[i], pids[i], users[i], msgs[i] = l.Database, l.LoggedAt, l.Severity, l.SQLState, l.PID, l.Username, l.Message
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postgres_logs"},
-			[]string{"cluster_id", "database", "logged_at", "severity", "sqlstate", "pid", "username", "message"},
-			pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO postgres_logs (cluster_id, database, logged_at, severity, sqlstate, pid, username, message)
+			SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])`,
+			clusterID, dbs, at, sev, states, pids, users, msgs); err != nil {
 			return err
 		}
 	}

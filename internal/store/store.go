@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,8 +50,11 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 	// (host=a,b target_session_attrs=read-write): a dead member must cost
 	// seconds, not the kernel's TCP timeout, before the next one is tried.
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	// A primary cut off the network must cost seconds too, also on
+	// connections already open (dial.go).
+	cfg.ConnConfig.DialFunc = dialer().DialContext
 	// A connection made to the primary stays in the pool after a switchover
 	// demoted that server without a restart; Postgres reports in_hot_standby
 	// (14+) on the connection, so such a connection is dropped, not used.

@@ -192,6 +192,12 @@ type Cluster struct {
 	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
 	// ReadReplica † is the cluster's hot standby and its lag (absent: none).
 	ReadReplica *ReplicaStatus `json:"read_replica,omitempty" doc:"† The cluster's hot standby (capydb server --read-replica): its port, whether it streams, and its replay lag in bytes and seconds (pg_stat_replication)."`
+	// ReplicaOf † names the primary of a standby cluster.
+	ReplicaOf string `json:"replica_of,omitempty" doc:"† For a standby cluster (capydb admin cluster add-replica): the id of the cluster it streams from. Standby clusters take no projects; read replicas attach to them."`
+	// Replication † is a standby cluster's state as its primary last reported it.
+	Replication *ReplicaStatus `json:"replication,omitempty" doc:"† For a standby cluster: whether it streams and its replay lag in bytes and seconds, from its primary's pg_stat_replication as the primary's node last reported it (every heartbeat); port is the standby's direct port."`
+	// FailedOverTo † names the standby that replaced a fenced cluster.
+	FailedOverTo string `json:"failed_over_to,omitempty" doc:"† For a fenced cluster (state fenced): the standby cluster promoted in its place (capydb admin cluster failover)."`
 }
 
 // RestorePoint is the wire form of a restore point.

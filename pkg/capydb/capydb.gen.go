@@ -427,6 +427,7 @@ const (
 	ClusterStateActive   ClusterState = "active"
 	ClusterStateCordoned ClusterState = "cordoned"
 	ClusterStateDraining ClusterState = "draining"
+	ClusterStateFenced   ClusterState = "fenced"
 	ClusterStateOffline  ClusterState = "offline"
 )
 
@@ -438,6 +439,8 @@ func (e ClusterState) Valid() bool {
 	case ClusterStateCordoned:
 		return true
 	case ClusterStateDraining:
+		return true
+	case ClusterStateFenced:
 		return true
 	case ClusterStateOffline:
 		return true
@@ -748,6 +751,7 @@ const (
 	JobTypeBranchCreate               JobType = "branch.create"
 	JobTypeBranchDelete               JobType = "branch.delete"
 	JobTypeBranchReset                JobType = "branch.reset"
+	JobTypeClusterPromote             JobType = "cluster.promote"
 	JobTypeInstanceCreate             JobType = "instance.create"
 	JobTypeInstancePitrRestore        JobType = "instance.pitr_restore"
 	JobTypeInstanceSetReadonly        JobType = "instance.set_readonly"
@@ -785,6 +789,8 @@ func (e JobType) Valid() bool {
 	case JobTypeBranchDelete:
 		return true
 	case JobTypeBranchReset:
+		return true
+	case JobTypeClusterPromote:
 		return true
 	case JobTypeInstanceCreate:
 		return true
@@ -2268,9 +2274,12 @@ type CLILoginStartOutputBodyState string
 
 // Cluster defines model for Cluster.
 type Cluster struct {
-	BackupStorage   *string         `json:"backup_storage,omitempty"`
-	DirectPort      int64           `json:"direct_port"`
-	Extensions      []string        `json:"extensions"`
+	BackupStorage *string  `json:"backup_storage,omitempty"`
+	DirectPort    int64    `json:"direct_port"`
+	Extensions    []string `json:"extensions"`
+
+	// FailedOverTo † For a fenced cluster (state fenced): the standby cluster promoted in its place (capydb admin cluster failover).
+	FailedOverTo    *string         `json:"failed_over_to,omitempty"`
 	ID              string          `json:"id"`
 	LastHeartbeatAt *time.Time      `json:"last_heartbeat_at,omitempty"`
 	Name            string          `json:"name"`
@@ -2281,8 +2290,14 @@ type Cluster struct {
 	PublicHost      string          `json:"public_host"`
 
 	// ReadReplica † The cluster's hot standby (capydb server --read-replica): its port, whether it streams, and its replay lag in bytes and seconds (pg_stat_replication).
-	ReadReplica                 *ReplicaStatus `json:"read_replica,omitempty"`
-	Region                      string         `json:"region"`
+	ReadReplica *ReplicaStatus `json:"read_replica,omitempty"`
+	Region      string         `json:"region"`
+
+	// ReplicaOf † For a standby cluster (capydb admin cluster add-replica): the id of the cluster it streams from. Standby clusters take no projects; read replicas attach to them.
+	ReplicaOf *string `json:"replica_of,omitempty"`
+
+	// Replication † For a standby cluster: whether it streams and its replay lag in bytes and seconds, from its primary's pg_stat_replication as the primary's node last reported it (every heartbeat); port is the standby's direct port.
+	Replication                 *ReplicaStatus `json:"replication,omitempty"`
 	State                       ClusterState   `json:"state"`
 	SupportsPointInTimeRecovery bool           `json:"supports_point_in_time_recovery"`
 }

@@ -178,6 +178,10 @@ export type Cluster = {
     backup_storage?: string;
     direct_port: number;
     extensions: Array<string>;
+    /**
+     * † For a fenced cluster (state fenced): the standby cluster promoted in its place (capydb admin cluster failover).
+     */
+    failed_over_to?: string;
     id: string;
     last_heartbeat_at?: string;
     name: string;
@@ -191,7 +195,15 @@ export type Cluster = {
      */
     read_replica?: ReplicaStatus;
     region: string;
-    state: 'active' | 'cordoned' | 'draining' | 'offline';
+    /**
+     * † For a standby cluster (capydb admin cluster add-replica): the id of the cluster it streams from. Standby clusters take no projects; read replicas attach to them.
+     */
+    replica_of?: string;
+    /**
+     * † For a standby cluster: whether it streams and its replay lag in bytes and seconds, from its primary's pg_stat_replication as the primary's node last reported it (every heartbeat); port is the standby's direct port.
+     */
+    replication?: ReplicaStatus;
+    state: 'active' | 'cordoned' | 'draining' | 'offline' | 'fenced';
     supports_point_in_time_recovery: boolean;
 };
 
@@ -788,7 +800,7 @@ export type Job = {
     retry_classification: 'transient' | 'permanent' | '';
     started_at?: string;
     state: 'pending' | 'running' | 'completed' | 'failed';
-    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'integration.clerk_backfill' | 'integration.sync_env' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.import_follow_abort' | 'project.import_follow_cutover' | 'project.import_follow_start' | 'project.import_follow_status' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.promote_preview' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
+    type: 'branch.create' | 'branch.delete' | 'branch.reset' | 'cluster.promote' | 'instance.create' | 'instance.pitr_restore' | 'instance.set_readonly' | 'integration.clerk_backfill' | 'integration.sync_env' | 'project.apply_network' | 'project.backup' | 'project.backup_delete' | 'project.delete' | 'project.expire_credential' | 'project.export' | 'project.extension_disable' | 'project.extension_enable' | 'project.extension_update' | 'project.import' | 'project.import_follow_abort' | 'project.import_follow_cutover' | 'project.import_follow_start' | 'project.import_follow_status' | 'project.move' | 'project.move_cleanup' | 'project.pooler_update' | 'project.promote_preview' | 'project.restore' | 'project.rotate_credentials' | 'project.settings_update' | 'project.upgrade_minor';
     updated_at: string;
 };
 
