@@ -66,9 +66,24 @@ func ClusterLoads(ctx context.Context, db DB) (map[string]ClusterLoad, error) {
 // region ("" = any). A transaction-scoped lock serializes placements, so
 // concurrent creates see each other's projects and spread; projects moving
 // to a cluster count for it. nil when none fits.
+//
+// The lock is held until the create commits, so it serializes every create;
+// it is taken only when placement has a choice to make (more than one
+// cluster fits) or a cap to keep. A single uncapped cluster (the embedded
+// one) needs neither, and a burst of creates then does not queue on it.
 func PlaceTx(ctx context.Context, tx pgx.Tx, region, version string) (*Cluster, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.placement'))`); err != nil {
+	var fit int
+	var capped bool
+	if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(max_projects > 0), false) FROM clusters
+		WHERE state = 'active' AND replica_of IS NULL AND postgres_version = $1 AND ($2 = '' OR region = $2)
+		  AND (last_heartbeat_at IS NULL OR last_heartbeat_at > now() - $3::interval)`,
+		version, region, fmt.Sprintf("%d seconds", int(OfflineAfter.Seconds()))).Scan(&fit, &capped); err != nil {
 		return nil, err
+	}
+	if fit > 1 || capped {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('capydb.placement'))`); err != nil {
+			return nil, err
+		}
 	}
 	c, err := scanCluster(tx.QueryRow(ctx, `WITH load AS (
 			SELECT c.id, (SELECT count(*) FROM projects p
