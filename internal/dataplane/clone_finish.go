@@ -114,22 +114,44 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAge
 // REASSIGN OWNED cannot be used: it would also hand over the project's own
 // database (a shared object). It runs as an agent that is a member of owner
 // and of the source's roles — the two tenants of one project — and only
-// issues ALTER … OWNER, which runs no tenant code.
-func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner string) ([]string, error) {
-	srcOwner, err := c.databaseOwner(ctx, source)
+// issues ALTER … OWNER, which runs no tenant code. The agent (owners) was
+// created while the copy ran; BuildDatabase drops it.
+func (c *Cluster) reassignOwnership(ctx context.Context, owners *pendingAgent, db, owner string, st *steps) ([]string, error) {
+	a, srcOwner, err := owners.wait()
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.newUnionAgent(ctx, owner, srcOwner)
+	st.lap("owner_agent_wait")
+	// ALTER EXTENSION has no OWNER TO: extensions move in the catalogs, in a
+	// session of their own, meanwhile (they are no object the ALTERs below
+	// touch: alterOwnerSQL skips extensions).
+	extDone := make(chan error, 1)
+	go func() { extDone <- c.adoptExtensions(ctx, db, owner, srcOwner) }()
+	failed, err := c.alterOwners(ctx, a, db, owner, st)
+	if eerr := <-extDone; err == nil && eerr != nil {
+		err = eerr
+	}
+	st.lap("adopt_extensions_wait")
 	if err != nil {
 		return nil, err
 	}
-	defer a.close(ctx) //nolint:errcheck
+	var out []string
+	for k, v := range failed {
+		out = append(out, k+": "+v)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// alterOwners gives owner, through agent a, every object of db that another
+// tenant role owns, and returns those it could not move.
+func (c *Cluster) alterOwners(ctx context.Context, a *agent, db, owner string, st *steps) (map[string]string, error) {
 	conn, err := a.connect(ctx, db, "capydb-clone")
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	st.lap("owner_connect")
 	var failed map[string]string
 	for pass := 0; pass < 3; pass++ {
 		rows, err := conn.Query(ctx, `SELECT o.type, o.identity
@@ -153,6 +175,7 @@ func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner strin
 		if err != nil {
 			return nil, err
 		}
+		st.lap("owner_list")
 		failed = map[string]string{}
 		progress := false
 		for _, o := range objs {
@@ -166,20 +189,12 @@ func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner strin
 			}
 			progress = true
 		}
+		st.lap(fmt.Sprintf("owner_alter_%d", len(objs)))
 		if len(failed) == 0 || !progress {
 			break
 		}
 	}
-	// ALTER EXTENSION has no OWNER TO: extensions move in the catalogs.
-	if err := c.adoptExtensions(ctx, db, owner, srcOwner); err != nil {
-		return nil, err
-	}
-	var out []string
-	for k, v := range failed {
-		out = append(out, k+": "+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return failed, nil
 }
 
 // alterOwnerSQL renders ALTER … OWNER TO for an object described by

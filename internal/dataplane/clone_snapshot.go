@@ -37,7 +37,7 @@ type copyUnit struct {
 // snapshotCopy exports one snapshot of the source and builds the target
 // from it: pre-data schema, data streamed by p.Workers workers, sequences,
 // large objects, then post-data (indexes, constraints, triggers).
-func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildResult) error {
+func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildResult, st *steps) error {
 	if c.binDir == "" {
 		return errors.New("snapshot copy needs the PostgreSQL client tools: the cluster has no tools directory")
 	}
@@ -58,6 +58,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 	defer src.Close(context.WithoutCancel(ctx))
+	st.lap("agents_connect")
 
 	var enc, collate, ctype string
 	if err := c.admin.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database
@@ -70,6 +71,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return fmt.Errorf("while creating database %s: %w", p.Target, err)
 	}
 
+	st.lap("create_database")
 	snapshot, tables, err := c.exportSnapshot(ctx, src)
 	if err != nil {
 		return err
@@ -87,6 +89,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	defer os.RemoveAll(dir)
 	schemaFile := filepath.Join(dir, "schema.dump")
 
+	st.lap("snapshot")
 	p.Progress(CloneProgress{Phase: PhaseSchema})
 	if err := c.runTool(ctx, srcAgent, p, "pg_dump", p.Source, "--schema-only", "--format=custom", "--file="+schemaFile,
 		"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(c.clone.LockTimeout.Milliseconds()),
@@ -96,6 +99,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	// The target is still empty: its extensions are created first (by the
 	// superuser only where they are untrusted), then the schema loads as
 	// p.Owner's agent, owning everything it creates.
+	st.lap("schema_dump")
 	listFile, exts, err := c.archiveList(ctx, p.Command, schemaFile, p.Target)
 	if err != nil {
 		return err
@@ -108,6 +112,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=pre-data", schemaFile)...); err != nil {
 		return fmt.Errorf("while creating the schema in %s: %w", p.Target, err)
 	}
+	st.lap("schema_restore")
 
 	var total int64
 	for _, t := range tables {
@@ -129,6 +134,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	if err := c.copyData(ctx, p, srcAgent, dstAgent, snapshot, tables, &done, func() { report(false) }); err != nil {
 		return err
 	}
+	st.lap("copy_data")
 	res.Bytes, res.Tables = done.Load(), len(tables)
 	report(true)
 	if err := c.copySequencesAndLargeObjects(ctx, src, dstAgent, p); err != nil {
@@ -139,12 +145,16 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 
+	st.lap("sequences")
 	p.Progress(CloneProgress{Phase: PhaseIndexes, BytesDone: res.Bytes, BytesTotal: res.Bytes})
 	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=post-data",
 		fmt.Sprintf("--jobs=%d", p.Workers), schemaFile)...); err != nil {
 		return fmt.Errorf("while building indexes and constraints in %s: %w", p.Target, err)
 	}
-	return c.refreshMaterializedViews(ctx, srcAgent, dstAgent, p.Source, p.Target)
+	st.lap("post_data")
+	err = c.refreshMaterializedViews(ctx, srcAgent, dstAgent, p.Source, p.Target)
+	st.lap("matviews")
+	return err
 }
 
 // listTablesSQL lists the tables whose rows a clone copies: ordinary tables
