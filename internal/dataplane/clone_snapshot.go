@@ -66,12 +66,28 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 	// template0: the target gets exactly the source's extensions, no more.
-	if _, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(p.Target)+` OWNER `+ident(p.Owner)+
-		` TEMPLATE template0 ENCODING `+literal(enc)+` LC_COLLATE `+literal(collate)+` LC_CTYPE `+literal(ctype)); err != nil {
-		return fmt.Errorf("while creating database %s: %w", p.Target, err)
+	// It is created while the snapshot is taken and the schema dumped; every
+	// return below waits for it, so a failed build can drop it.
+	created := make(chan error, 1)
+	go func() {
+		_, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(p.Target)+` OWNER `+ident(p.Owner)+
+			` TEMPLATE template0 ENCODING `+literal(enc)+` LC_COLLATE `+literal(collate)+` LC_CTYPE `+literal(ctype))
+		if err != nil {
+			err = fmt.Errorf("while creating database %s: %w", p.Target, err)
+		}
+		created <- err
+	}()
+	joined := false
+	waitCreated := func() error {
+		joined = true
+		return <-created
 	}
+	defer func() {
+		if !joined {
+			<-created
+		}
+	}()
 
-	st.lap("create_database")
 	snapshot, tables, err := c.exportSnapshot(ctx, src)
 	if err != nil {
 		return err
@@ -105,6 +121,10 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 	defer os.Remove(listFile)
+	if err := waitCreated(); err != nil {
+		return err
+	}
+	st.lap("create_database_wait")
 	if err := c.createExtensions(ctx, dstAgent, p.Target, exts, true); err != nil {
 		return err
 	}

@@ -18,8 +18,11 @@ func (c *Cluster) tryTemplateCopy(ctx context.Context, p BuildParams, forced boo
 	// A client that just disconnected is still listed while its backend
 	// exits: give such sessions a moment before settling for a snapshot copy.
 	for i := 0; i < 5; i++ {
+		// Autovacuum workers do not count: CREATE DATABASE stops them itself
+		// (they are common right after a bulk load, when a clone is likely).
 		if err := c.admin.QueryRow(ctx, `SELECT
-				(SELECT count(*) FROM pg_stat_activity WHERE datname = $1),
+				(SELECT count(*) FROM pg_stat_activity WHERE datname = $1
+				   AND backend_type IS DISTINCT FROM 'autovacuum worker'),
 				(SELECT count(*) FROM pg_prepared_xacts WHERE database = $1)`, p.Source).Scan(&sessions, &prepared); err != nil {
 			return false, 0, err
 		}
