@@ -188,14 +188,26 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 	}
 
 	p.Progress(CloneProgress{Phase: PhaseFinishing, BytesDone: res.Bytes, BytesTotal: res.Bytes})
-	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(p.Target)+` FROM PUBLIC`); err != nil {
-		return res, fmt.Errorf("while restricting database %s: %w", p.Target, err)
-	}
-	st.lap("revoke")
-	if p.Source != "" {
-		if res.Unowned, err = c.reassignOwnership(ctx, owners, p.Target, p.Owner, st); err != nil {
-			return res, err
+	// The REVOKE (a shared catalog, from the postgres database) runs beside
+	// the ownership changes inside the target; nobody can log in to the
+	// target before the build returns and it is swapped in.
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(p.Target)+` FROM PUBLIC`)
+		if err != nil {
+			err = fmt.Errorf("while restricting database %s: %w", p.Target, err)
 		}
+		revoked <- err
+	}()
+	if p.Source != "" {
+		res.Unowned, err = c.reassignOwnership(ctx, owners, p.Target, p.Owner, st)
+	}
+	if rerr := <-revoked; err == nil {
+		err = rerr
+	}
+	st.lap("revoke_wait")
+	if err != nil {
+		return res, err
 	}
 	res.Duration = time.Since(start)
 	return res, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -71,11 +72,7 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 // refreshMaterializedViews fills the target's materialized views that hold
 // data in the source (a schema dump creates them empty). A view built on
 // another one may need a second pass.
-func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAgent *agent, source, target string) error {
-	src, err := srcAgent.connect(ctx, source, "capydb-clone")
-	if err != nil {
-		return err
-	}
+func (c *Cluster) refreshMaterializedViews(ctx context.Context, src *pgx.Conn, dstAgent *agent, target string) error {
 	rows, err := src.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 		WHERE c.relkind OPERATOR(pg_catalog.=) 'm' AND c.relispopulated ORDER BY c.oid`)
@@ -83,7 +80,6 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAge
 	if err == nil {
 		views, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	src.Close(context.WithoutCancel(ctx))
 	if err != nil || len(views) == 0 {
 		return err
 	}
@@ -177,6 +173,21 @@ func (c *Cluster) alterOwners(ctx context.Context, a *agent, db, owner string, s
 		}
 		st.lap("owner_list")
 		failed = map[string]string{}
+		// One round trip for all of them (an implicit transaction); only
+		// when one fails are they retried one by one, to find which.
+		var batch []string
+		for _, o := range objs {
+			if stmt := alterOwnerSQL(o.typ, o.identity, owner); stmt != "" {
+				batch = append(batch, stmt)
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if _, err := conn.Exec(ctx, strings.Join(batch, ";\n")); err == nil {
+			st.lap(fmt.Sprintf("owner_alter_%d", len(batch)))
+			break
+		}
 		progress := false
 		for _, o := range objs {
 			stmt := alterOwnerSQL(o.typ, o.identity, owner)

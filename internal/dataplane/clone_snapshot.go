@@ -43,16 +43,23 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	}
 	// The source is read as an agent of its owner, the target written as an
 	// agent of p.Owner: tenant code in either runs with that tenant's rights.
-	srcAgent, err := c.agentForDatabase(ctx, p.Source)
-	if err != nil {
+	// Both are created at once (each is a few catalog writes).
+	var srcAgent, dstAgent *agent
+	var srcErr, dstErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); srcAgent, srcErr = c.agentForDatabase(ctx, p.Source) }()
+	dstAgent, dstErr = c.newAgent(ctx, p.Owner)
+	wg.Wait()
+	if srcAgent != nil {
+		defer srcAgent.close(ctx) //nolint:errcheck
+	}
+	if dstAgent != nil {
+		defer dstAgent.close(ctx) //nolint:errcheck
+	}
+	if err := errors.Join(srcErr, dstErr); err != nil {
 		return err
 	}
-	defer srcAgent.close(ctx) //nolint:errcheck
-	dstAgent, err := c.newAgent(ctx, p.Owner)
-	if err != nil {
-		return err
-	}
-	defer dstAgent.close(ctx) //nolint:errcheck
 	src, err := srcAgent.connect(ctx, p.Source, "capydb-clone")
 	if err != nil {
 		return err
@@ -172,7 +179,8 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return fmt.Errorf("while building indexes and constraints in %s: %w", p.Target, err)
 	}
 	st.lap("post_data")
-	err = c.refreshMaterializedViews(ctx, srcAgent, dstAgent, p.Source, p.Target)
+	// The coordinator session (its snapshot committed) lists them.
+	err = c.refreshMaterializedViews(ctx, src, dstAgent, p.Target)
 	st.lap("matviews")
 	return err
 }
