@@ -109,6 +109,8 @@ type BuildResult struct {
 	Tables int
 	// Unowned lists objects whose ownership could not be moved to Owner.
 	Unowned []string
+	// Steps is where the time went, in order.
+	Steps []CloneStep
 }
 
 // BuildDatabase creates p.Target owned by p.Owner: empty, or a consistent
@@ -125,9 +127,13 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 	if p.Progress == nil {
 		p.Progress = func(CloneProgress) {}
 	}
+	st := newSteps()
+	defer func() { res.Steps = st.list }()
+	var owners *pendingAgent
 	if err := c.DropDatabaseIfOwned(ctx, p.Target, p.Owner); err != nil {
 		return res, err
 	}
+	st.lap("drop_leftover")
 	defer func() {
 		if err != nil {
 			// Leave nothing half-built behind; the caller may retry.
@@ -155,17 +161,18 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 		if !srcExists {
 			return res, &ForeignObjectError{Msg: fmt.Sprintf("source database %s does not exist", p.Source)}
 		}
+		owners = c.startOwnerAgent(ctx, p.Source, p.Owner)
+		defer func() { owners.close(ctx); st.lap("owner_agent_drop") }()
 		strategy := p.Strategy
 		if strategy == "" || strategy == StrategyTemplate {
-			ok, terr := c.tryTemplateCopy(ctx, p, strategy == StrategyTemplate)
+			ok, size, terr := c.tryTemplateCopy(ctx, p, strategy == StrategyTemplate, st)
 			if terr != nil {
 				return res, terr
 			}
 			if ok {
-				res.Strategy = StrategyTemplate
-				if err := c.admin.QueryRow(ctx, `SELECT pg_database_size($1)`, p.Target).Scan(&res.Bytes); err != nil {
-					return res, err
-				}
+				// The copy has the source's files, and nothing wrote to
+				// the source meanwhile: no need to walk them a second time.
+				res.Strategy, res.Bytes = StrategyTemplate, size
 				p.Progress(CloneProgress{Phase: PhaseCopying, BytesDone: res.Bytes, BytesTotal: res.Bytes})
 				break
 			}
@@ -175,19 +182,32 @@ func (c *Cluster) BuildDatabase(ctx context.Context, p BuildParams) (res BuildRe
 			return res, fmt.Errorf("unknown clone strategy %q", strategy)
 		}
 		res.Strategy = StrategySnapshotCopy
-		if err := c.snapshotCopy(ctx, p, &res); err != nil {
+		if err := c.snapshotCopy(ctx, p, &res, st); err != nil {
 			return res, err
 		}
 	}
 
 	p.Progress(CloneProgress{Phase: PhaseFinishing, BytesDone: res.Bytes, BytesTotal: res.Bytes})
-	if _, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(p.Target)+` FROM PUBLIC`); err != nil {
-		return res, fmt.Errorf("while restricting database %s: %w", p.Target, err)
-	}
-	if p.Source != "" {
-		if res.Unowned, err = c.reassignOwnership(ctx, p.Source, p.Target, p.Owner); err != nil {
-			return res, err
+	// The REVOKE (a shared catalog, from the postgres database) runs beside
+	// the ownership changes inside the target; nobody can log in to the
+	// target before the build returns and it is swapped in.
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := c.admin.Exec(ctx, `REVOKE ALL ON DATABASE `+ident(p.Target)+` FROM PUBLIC`)
+		if err != nil {
+			err = fmt.Errorf("while restricting database %s: %w", p.Target, err)
 		}
+		revoked <- err
+	}()
+	if p.Source != "" {
+		res.Unowned, err = c.reassignOwnership(ctx, owners, p.Target, p.Owner, st)
+	}
+	if rerr := <-revoked; err == nil {
+		err = rerr
+	}
+	st.lap("revoke_wait")
+	if err != nil {
+		return res, err
 	}
 	res.Duration = time.Since(start)
 	return res, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -71,11 +72,7 @@ func (c *Cluster) copySequencesAndLargeObjects(ctx context.Context, src *pgx.Con
 // refreshMaterializedViews fills the target's materialized views that hold
 // data in the source (a schema dump creates them empty). A view built on
 // another one may need a second pass.
-func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAgent *agent, source, target string) error {
-	src, err := srcAgent.connect(ctx, source, "capydb-clone")
-	if err != nil {
-		return err
-	}
+func (c *Cluster) refreshMaterializedViews(ctx context.Context, src *pgx.Conn, dstAgent *agent, target string) error {
 	rows, err := src.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 		WHERE c.relkind OPERATOR(pg_catalog.=) 'm' AND c.relispopulated ORDER BY c.oid`)
@@ -83,7 +80,6 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAge
 	if err == nil {
 		views, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	src.Close(context.WithoutCancel(ctx))
 	if err != nil || len(views) == 0 {
 		return err
 	}
@@ -114,22 +110,44 @@ func (c *Cluster) refreshMaterializedViews(ctx context.Context, srcAgent, dstAge
 // REASSIGN OWNED cannot be used: it would also hand over the project's own
 // database (a shared object). It runs as an agent that is a member of owner
 // and of the source's roles — the two tenants of one project — and only
-// issues ALTER … OWNER, which runs no tenant code.
-func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner string) ([]string, error) {
-	srcOwner, err := c.databaseOwner(ctx, source)
+// issues ALTER … OWNER, which runs no tenant code. The agent (owners) was
+// created while the copy ran; BuildDatabase drops it.
+func (c *Cluster) reassignOwnership(ctx context.Context, owners *pendingAgent, db, owner string, st *steps) ([]string, error) {
+	a, srcOwner, err := owners.wait()
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.newUnionAgent(ctx, owner, srcOwner)
+	st.lap("owner_agent_wait")
+	// ALTER EXTENSION has no OWNER TO: extensions move in the catalogs, in a
+	// session of their own, meanwhile (they are no object the ALTERs below
+	// touch: alterOwnerSQL skips extensions).
+	extDone := make(chan error, 1)
+	go func() { extDone <- c.adoptExtensions(ctx, db, owner, srcOwner) }()
+	failed, err := c.alterOwners(ctx, a, db, owner, st)
+	if eerr := <-extDone; err == nil && eerr != nil {
+		err = eerr
+	}
+	st.lap("adopt_extensions_wait")
 	if err != nil {
 		return nil, err
 	}
-	defer a.close(ctx) //nolint:errcheck
+	var out []string
+	for k, v := range failed {
+		out = append(out, k+": "+v)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// alterOwners gives owner, through agent a, every object of db that another
+// tenant role owns, and returns those it could not move.
+func (c *Cluster) alterOwners(ctx context.Context, a *agent, db, owner string, st *steps) (map[string]string, error) {
 	conn, err := a.connect(ctx, db, "capydb-clone")
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	st.lap("owner_connect")
 	var failed map[string]string
 	for pass := 0; pass < 3; pass++ {
 		rows, err := conn.Query(ctx, `SELECT o.type, o.identity
@@ -153,7 +171,23 @@ func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner strin
 		if err != nil {
 			return nil, err
 		}
+		st.lap("owner_list")
 		failed = map[string]string{}
+		// One round trip for all of them (an implicit transaction); only
+		// when one fails are they retried one by one, to find which.
+		var batch []string
+		for _, o := range objs {
+			if stmt := alterOwnerSQL(o.typ, o.identity, owner); stmt != "" {
+				batch = append(batch, stmt)
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if _, err := conn.Exec(ctx, strings.Join(batch, ";\n")); err == nil {
+			st.lap(fmt.Sprintf("owner_alter_%d", len(batch)))
+			break
+		}
 		progress := false
 		for _, o := range objs {
 			stmt := alterOwnerSQL(o.typ, o.identity, owner)
@@ -166,20 +200,12 @@ func (c *Cluster) reassignOwnership(ctx context.Context, source, db, owner strin
 			}
 			progress = true
 		}
+		st.lap(fmt.Sprintf("owner_alter_%d", len(objs)))
 		if len(failed) == 0 || !progress {
 			break
 		}
 	}
-	// ALTER EXTENSION has no OWNER TO: extensions move in the catalogs.
-	if err := c.adoptExtensions(ctx, db, owner, srcOwner); err != nil {
-		return nil, err
-	}
-	var out []string
-	for k, v := range failed {
-		out = append(out, k+": "+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return failed, nil
 }
 
 // alterOwnerSQL renders ALTER … OWNER TO for an object described by

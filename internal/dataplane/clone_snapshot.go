@@ -37,27 +37,35 @@ type copyUnit struct {
 // snapshotCopy exports one snapshot of the source and builds the target
 // from it: pre-data schema, data streamed by p.Workers workers, sequences,
 // large objects, then post-data (indexes, constraints, triggers).
-func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildResult) error {
+func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildResult, st *steps) error {
 	if c.binDir == "" {
 		return errors.New("snapshot copy needs the PostgreSQL client tools: the cluster has no tools directory")
 	}
 	// The source is read as an agent of its owner, the target written as an
 	// agent of p.Owner: tenant code in either runs with that tenant's rights.
-	srcAgent, err := c.agentForDatabase(ctx, p.Source)
-	if err != nil {
+	// Both are created at once (each is a few catalog writes).
+	var srcAgent, dstAgent *agent
+	var srcErr, dstErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); srcAgent, srcErr = c.agentForDatabase(ctx, p.Source) }()
+	dstAgent, dstErr = c.newAgent(ctx, p.Owner)
+	wg.Wait()
+	if srcAgent != nil {
+		defer srcAgent.close(ctx) //nolint:errcheck
+	}
+	if dstAgent != nil {
+		defer dstAgent.close(ctx) //nolint:errcheck
+	}
+	if err := errors.Join(srcErr, dstErr); err != nil {
 		return err
 	}
-	defer srcAgent.close(ctx) //nolint:errcheck
-	dstAgent, err := c.newAgent(ctx, p.Owner)
-	if err != nil {
-		return err
-	}
-	defer dstAgent.close(ctx) //nolint:errcheck
 	src, err := srcAgent.connect(ctx, p.Source, "capydb-clone")
 	if err != nil {
 		return err
 	}
 	defer src.Close(context.WithoutCancel(ctx))
+	st.lap("agents_connect")
 
 	var enc, collate, ctype string
 	if err := c.admin.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database
@@ -65,10 +73,27 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 	// template0: the target gets exactly the source's extensions, no more.
-	if _, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(p.Target)+` OWNER `+ident(p.Owner)+
-		` TEMPLATE template0 ENCODING `+literal(enc)+` LC_COLLATE `+literal(collate)+` LC_CTYPE `+literal(ctype)); err != nil {
-		return fmt.Errorf("while creating database %s: %w", p.Target, err)
+	// It is created while the snapshot is taken and the schema dumped; every
+	// return below waits for it, so a failed build can drop it.
+	created := make(chan error, 1)
+	go func() {
+		_, err := c.admin.Exec(ctx, `CREATE DATABASE `+ident(p.Target)+` OWNER `+ident(p.Owner)+
+			` TEMPLATE template0 ENCODING `+literal(enc)+` LC_COLLATE `+literal(collate)+` LC_CTYPE `+literal(ctype))
+		if err != nil {
+			err = fmt.Errorf("while creating database %s: %w", p.Target, err)
+		}
+		created <- err
+	}()
+	joined := false
+	waitCreated := func() error {
+		joined = true
+		return <-created
 	}
+	defer func() {
+		if !joined {
+			<-created
+		}
+	}()
 
 	snapshot, tables, err := c.exportSnapshot(ctx, src)
 	if err != nil {
@@ -87,6 +112,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	defer os.RemoveAll(dir)
 	schemaFile := filepath.Join(dir, "schema.dump")
 
+	st.lap("snapshot")
 	p.Progress(CloneProgress{Phase: PhaseSchema})
 	if err := c.runTool(ctx, srcAgent, p, "pg_dump", p.Source, "--schema-only", "--format=custom", "--file="+schemaFile,
 		"--snapshot="+snapshot, "--lock-wait-timeout="+fmt.Sprint(c.clone.LockTimeout.Milliseconds()),
@@ -96,11 +122,16 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	// The target is still empty: its extensions are created first (by the
 	// superuser only where they are untrusted), then the schema loads as
 	// p.Owner's agent, owning everything it creates.
+	st.lap("schema_dump")
 	listFile, exts, err := c.archiveList(ctx, p.Command, schemaFile, p.Target)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(listFile)
+	if err := waitCreated(); err != nil {
+		return err
+	}
+	st.lap("create_database_wait")
 	if err := c.createExtensions(ctx, dstAgent, p.Target, exts, true); err != nil {
 		return err
 	}
@@ -108,6 +139,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=pre-data", schemaFile)...); err != nil {
 		return fmt.Errorf("while creating the schema in %s: %w", p.Target, err)
 	}
+	st.lap("schema_restore")
 
 	var total int64
 	for _, t := range tables {
@@ -129,6 +161,7 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 	if err := c.copyData(ctx, p, srcAgent, dstAgent, snapshot, tables, &done, func() { report(false) }); err != nil {
 		return err
 	}
+	st.lap("copy_data")
 	res.Bytes, res.Tables = done.Load(), len(tables)
 	report(true)
 	if err := c.copySequencesAndLargeObjects(ctx, src, dstAgent, p); err != nil {
@@ -139,12 +172,17 @@ func (c *Cluster) snapshotCopy(ctx context.Context, p BuildParams, res *BuildRes
 		return err
 	}
 
+	st.lap("sequences")
 	p.Progress(CloneProgress{Phase: PhaseIndexes, BytesDone: res.Bytes, BytesTotal: res.Bytes})
 	if err := c.runTool(ctx, dstAgent, p, "pg_restore", p.Target, append(restore, "--section=post-data",
 		fmt.Sprintf("--jobs=%d", p.Workers), schemaFile)...); err != nil {
 		return fmt.Errorf("while building indexes and constraints in %s: %w", p.Target, err)
 	}
-	return c.refreshMaterializedViews(ctx, srcAgent, dstAgent, p.Source, p.Target)
+	st.lap("post_data")
+	// The coordinator session (its snapshot committed) lists them.
+	err = c.refreshMaterializedViews(ctx, src, dstAgent, p.Target)
+	st.lap("matviews")
+	return err
 }
 
 // listTablesSQL lists the tables whose rows a clone copies: ordinary tables

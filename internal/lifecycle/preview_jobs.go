@@ -94,7 +94,7 @@ func (h *previewBuildHandler) Run(ctx context.Context, j *queue.Job, rep *queue.
 		return nil, err
 	}
 	h.s.Log.Info("preview built", "preview_id", pv.ID, "strategy", res.Strategy, "duration_ms", res.Duration.Milliseconds(),
-		"bytes", res.Bytes, "tables", res.Tables)
+		"bytes", res.Bytes, "tables", res.Tables, "steps", dataplane.FormatSteps(res.Steps))
 	return previewResult{CloneStrategy: res.Strategy, CloneDurationMS: res.Duration.Milliseconds()}, nil
 }
 
