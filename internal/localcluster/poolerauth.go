@@ -70,6 +70,9 @@ func (c *Cluster) ensurePoolerAuth(ctx context.Context, conn *pgx.Conn) error {
 	// private unix socket, which only pgBouncer's OS user reaches, lets it in.
 	role := pgx.Identifier{poolerAuthRole}.Sanitize()
 	stmts := []string{
+		// pg_stat_statements (which a tenant may read) must not keep the
+		// verifier: utility statements of this session are not tracked.
+		`SET pg_stat_statements.track_utility = off`,
 		`DO $$ BEGIN
 		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '` + poolerAuthRole + `') THEN
 		     CREATE ROLE ` + role + `;

@@ -204,7 +204,11 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 		if exists {
 			verb = "ALTER"
 		}
-		// The verifier, never the password, is in the statement.
+		// The verifier, never the password, is in the statement, and
+		// pg_stat_statements (tenants may read it) does not keep it.
+		if _, err := conn.Exec(ctx, `SET pg_stat_statements.track_utility = off`); err != nil {
+			return err
+		}
 		if _, err := conn.Exec(ctx, verb+` ROLE `+role+` LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '`+
 			strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
 			return fmt.Errorf("while preparing the replication login: %w", err)
