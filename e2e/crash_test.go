@@ -62,12 +62,18 @@ func TestProvisionFailureCleansUp(t *testing.T) {
 	ctx := context.Background()
 	admin := s.admin("postgres")
 
-	// Hold the pooler lock so the only worker is stuck on project A.
+	// Hold the pooler lock so the only worker is stuck on project A's
+	// rotation (provisioning no longer waits for the pooler; a rotation
+	// still syncs it in the job).
+	created := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
+	if j := s.waitJob(created.str("job", "id")); j["state"] != "completed" {
+		t.Fatalf("project A: %v", j)
+	}
 	lock := s.admin("postgres")
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
 		t.Fatal(err)
 	}
-	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
+	a := s.must(202, "POST", "/v1/projects/"+created.str("project", "id")+"/credentials/rotate", map[string]any{})
 	clustertest.Eventually(t, 10*time.Second, "job A running", func() bool {
 		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
 	})
