@@ -116,7 +116,9 @@ func (s *Server) nodeBeat(ctx context.Context) error {
 		case rec && self.ReplicaOf != "":
 			return s.followPrimary(ctx, self.ReplicaOf)
 		case rec || self.ReplicaOf != "":
-			return nil // promoted, the failover's switch is still to come
+			// Promoted, but the failover's switch is still to come (or the
+			// row stopped naming a primary before the promotion ran).
+			return nil
 		}
 		if err := s.finishPromotion(ctx); err != nil {
 			return err
