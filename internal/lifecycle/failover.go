@@ -168,23 +168,22 @@ func enqueuePromote(ctx context.Context, st *store.Store, standby string) (strin
 func waitJobDone(ctx context.Context, st *store.Store, id string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		var state string
-		var lastErr *string
-		if err := st.Pool.QueryRow(ctx, `SELECT state, error FROM jobs WHERE id = $1`, id).Scan(&state, &lastErr); err != nil {
+		j, err := queue.GetAny(ctx, st.Pool, id)
+		if err != nil {
 			return err
 		}
-		switch state {
-		case "completed":
+		switch j.State {
+		case queue.StateCompleted:
 			return nil
-		case "failed":
+		case queue.StateFailed:
 			msg := ""
-			if lastErr != nil {
-				msg = *lastErr
+			if j.Error != nil {
+				msg = *j.Error
 			}
 			return fmt.Errorf("promotion job %s failed: %s", id, msg)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("promotion job %s is still %s: is the standby's node running?", id, state)
+			return fmt.Errorf("promotion job %s is still %s: is the standby's node running?", id, j.State)
 		}
 		select {
 		case <-ctx.Done():

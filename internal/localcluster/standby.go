@@ -218,12 +218,18 @@ type ReplicaLag struct {
 	Seconds   float64
 }
 
-// ReadReplicaLag reads the standby's lag from the primary's
-// pg_stat_replication (replay_lag is NULL when idle: 0 seconds).
+// ReadReplicaLag reads the same-host standby's lag.
 func (c *Cluster) ReadReplicaLag(ctx context.Context) (ReplicaLag, error) {
 	if c.standby == nil {
 		return ReplicaLag{}, errors.New("no read replica")
 	}
+	return c.StandbyLag(ctx, standbyAppName)
+}
+
+// StandbyLag reads a standby's lag from the primary's pg_stat_replication
+// by its application_name (replay_lag is NULL when idle: 0 seconds); not
+// streaming is a zero ReplicaLag.
+func (c *Cluster) StandbyLag(ctx context.Context, appName string) (ReplicaLag, error) {
 	conn, err := c.connectAdmin(ctx, "postgres")
 	if err != nil {
 		return ReplicaLag{}, err
@@ -232,7 +238,7 @@ func (c *Cluster) ReadReplicaLag(ctx context.Context) (ReplicaLag, error) {
 	var lag ReplicaLag
 	err = conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
 		coalesce(extract(epoch FROM replay_lag), 0)::float8
-		FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming' LIMIT 1`, standbyAppName).Scan(&lag.Bytes, &lag.Seconds)
+		FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming' LIMIT 1`, appName).Scan(&lag.Bytes, &lag.Seconds)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lag, nil
 	}

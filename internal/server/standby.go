@@ -259,15 +259,11 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 	links := make([]store.ReplicationLink, 0, len(replicas))
 	now := time.Now().UTC()
 	for _, r := range replicas {
-		l := store.ReplicationLink{ClusterID: r.ID, ReportedAt: now}
-		err := conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
-				coalesce(extract(epoch FROM replay_lag), 0)::float8
-			FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming' LIMIT 1`,
-			localcluster.StandbySlot(r.ID)).Scan(&l.LagBytes, &l.LagSeconds)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		lag, err := s.cluster.StandbyLag(ctx, localcluster.StandbySlot(r.ID))
+		if err != nil {
 			return err
 		}
-		l.Streaming = err == nil
+		l := store.ReplicationLink{ClusterID: r.ID, ReportedAt: now, Streaming: lag.Streaming, LagBytes: lag.Bytes, LagSeconds: lag.Seconds}
 		links = append(links, l)
 	}
 	if len(links) == 0 && len(self.Replication) == 0 {

@@ -131,15 +131,3 @@ func RegisterNode(ctx context.Context, db DB, c *Cluster) (*Cluster, error) {
 		RETURNING `+clusterColumns,
 		c.PublicHost, c.DirectPort, c.PooledPort, c.SessionPort, c.PostgresVersion, c.CAPEM))
 }
-
-// NodeHeartbeat records that the node running cluster id is alive.
-func NodeHeartbeat(ctx context.Context, db DB, id string) error {
-	tag, err := db.Exec(ctx, `UPDATE clusters SET last_heartbeat_at = now() WHERE id = $1`, id)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
