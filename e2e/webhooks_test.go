@@ -190,14 +190,16 @@ func (s *server) keyWith(t *testing.T, scopes []string, projectID string) string
 
 // failOneProvision makes one provisioning job fail for good: with the only
 // worker held on another project, someone else takes the database name.
-func (s *server) failOneProvision(t *testing.T) string {
+func (s *server) failOneProvision(t *testing.T, heldProject string) string {
 	t.Helper()
 	ctx := context.Background()
 	lock := s.admin("postgres")
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
 		t.Fatal(err)
 	}
-	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "held", "environment": "non_production"})
+	// Provisioning no longer waits for the pooler lock; a rotation still
+	// syncs the pooler inside its job, so it holds the only worker.
+	a := s.must(202, "POST", "/v1/projects/"+heldProject+"/credentials/rotate", map[string]any{})
 	clustertest.Eventually(t, 20*time.Second, "job running", func() bool {
 		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
 	})
@@ -271,7 +273,7 @@ func TestWebhooks(t *testing.T) {
 	}
 	rot := s.must(202, "POST", "/v1/projects/"+pid+"/credentials/rotate", nil)
 	s.waitJob(rot.str("job", "id"))
-	failedJob := s.failOneProvision(t)
+	failedJob := s.failOneProvision(t, pid)
 	del := s.must(202, "DELETE", "/v1/projects/"+pid, nil)
 	s.waitJob(del.str("job", "id"))
 

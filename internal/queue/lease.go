@@ -62,6 +62,7 @@ func (w *Worker) renewLeases(ctx context.Context) bool {
 		idsRunning, attempts, pgInterval(w.cfg.LeaseDuration), w.cfg.WorkerID)
 	if err != nil {
 		w.log.Warn("lease renewal failed", "error", err)
+		w.outage.mark()
 		return false
 	}
 	renewed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runKey, error) {
@@ -70,6 +71,7 @@ func (w *Worker) renewLeases(ctx context.Context) bool {
 	})
 	if err != nil {
 		w.log.Warn("lease renewal failed", "error", err)
+		w.outage.mark()
 		return false
 	}
 	kept := map[runKey]bool{}
@@ -86,20 +88,21 @@ func (w *Worker) renewLeases(ctx context.Context) bool {
 	return true
 }
 
-// reapLoop reaps expired leases. After the control database could not be
-// reached it waits a heartbeat interval before reaping again: every live
-// worker's leases ran out during the outage too, and their heartbeats
-// (retrying every second) must get the chance to renew them first, or a job
-// still running would be handed out a second time.
+// reapLoop reaps expired leases, but never right after the control
+// database failed this process: every live worker's leases ran out during
+// the outage too, and their heartbeats (retrying every second) must get the
+// chance to renew them first, or a job still running would be handed out a
+// second time (reapGate, outage.go).
 func (w *Worker) reapLoop(ctx context.Context) {
-	var failedAt time.Time
+	gate := &reapGate{clock: &w.outage, settle: w.cfg.HeartbeatInterval,
+		upSince: time.Now().Add(-w.cfg.HeartbeatInterval)}
 	bgsvc.Every(ctx, w.cfg.ReapInterval, func(ctx context.Context) {
-		if !failedAt.IsZero() && time.Since(failedAt) < w.cfg.HeartbeatInterval {
+		if !gate.ready(ctx, w.pool.Ping) {
 			return
 		}
 		if n, err := w.Reap(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("reaping expired leases failed", "error", err)
-			failedAt = time.Now()
+			w.outage.mark()
 		} else if n > 0 {
 			w.log.Info("reclaimed jobs with expired leases", "count", n)
 			w.Wake()

@@ -133,6 +133,8 @@ type Worker struct {
 	// claimed holds the jobs Run has claimed and not yet finished, set
 	// before their goroutine starts (running is set inside it).
 	claimed map[string]bool
+
+	outage outageClock // when the control database last failed us
 }
 
 // runKey identifies one attempt of a job run by this worker.
@@ -199,7 +201,10 @@ func (w *Worker) Run(ctx context.Context) error {
 				<-sem
 				if err != nil && ctx.Err() == nil {
 					w.log.Warn("claim failed", "error", err)
-					inDoubt = inDoubt || store.Unavailable(err)
+					if store.Unavailable(err) {
+						inDoubt = true
+						w.outage.mark()
+					}
 				}
 				break
 			}
@@ -318,7 +323,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 	if !ok {
 		err = PermanentError(fmt.Errorf("no handler for job type %s", j.Type))
 	} else {
-		result, err = safeRun(ctx, h, j, rep)
+		result, err = w.runAttempt(ctx, h, j, rep, log)
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
 		log.Warn("job abandoned: lease lost")
@@ -336,7 +341,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), recordWithin)
 	defer fcancel()
 	if err == nil {
-		if ferr := retryUnavailable(fctx, log, func() error { return w.complete(fctx, h, j, rep, result) }); ferr != nil {
+		if ferr := w.retryUnavailable(fctx, log, func() error { return w.complete(fctx, h, j, rep, result) }); ferr != nil {
 			log.Error("recording job completion failed", "error", ferr)
 			return
 		}
@@ -355,7 +360,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 			}
 		}
 	}
-	if ferr := retryUnavailable(fctx, log, func() error { return w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)) }); ferr != nil {
+	if ferr := w.retryUnavailable(fctx, log, func() error { return w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)) }); ferr != nil {
 		log.Error("recording job failure failed", "error", ferr)
 		return
 	}
@@ -377,13 +382,14 @@ const recordWithin = 90 * time.Second
 
 // retryUnavailable runs fn until it succeeds, fails for another reason than
 // an unavailable control database, or ctx ends.
-func retryUnavailable(ctx context.Context, log *slog.Logger, fn func() error) error {
+func (w *Worker) retryUnavailable(ctx context.Context, log *slog.Logger, fn func() error) error {
 	delay := 250 * time.Millisecond
 	for {
 		err := fn()
 		if err == nil || !store.Unavailable(err) {
 			return err
 		}
+		w.outage.mark()
 		log.Warn("control database unavailable while recording a job's outcome; retrying", "error", err, "in", delay)
 		select {
 		case <-ctx.Done():
