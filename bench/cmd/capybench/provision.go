@@ -557,9 +557,12 @@ func topStatements(ctx context.Context, conn *pgx.Conn, limit int) []Statement {
 	return out
 }
 
-// syncProbe repeats, reps times, the steps dataplane's SyncPooler performs
-// on every provisioning: a fresh admin connection, the advisory lock and two
-// catalog reads, two fsynced file writes, a console connection and RELOAD.
+// syncProbe repeats, reps times, the steps of a full pooler sync (the
+// userlist/databases rewrite with RELOAD): a fresh admin connection, the
+// advisory lock and two catalog reads, two fsynced file writes, a console
+// connection and RELOAD. Provisioning no longer runs it (pgBouncer looks
+// tenants up with auth_query); a plan's limits or pool settings still
+// trigger one, debounced, so its cost is still worth knowing.
 func syncProbe(ctx context.Context, srv *Server, admin *pgx.Conn, reps int) (*SyncProbe, error) {
 	p := &SyncProbe{}
 	adminDSN, err := srv.AdminDSNFor("postgres")

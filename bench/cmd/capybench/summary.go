@@ -333,7 +333,7 @@ func writeSummary(dir string) error {
 }
 
 func syncProbeLine(p *SyncProbe) string {
-	return fmt.Sprintf("Pooler sync probe at %d tenant databases (the steps `SyncPooler` runs on every provisioning, timed from outside; p50 / p99 ms): "+
+	return fmt.Sprintf("Pooler sync probe at %d tenant databases (the steps of a full `SyncPooler` rewrite + RELOAD, which provisioning no longer runs — only plan limits and pool settings trigger one, debounced; timed from outside; p50 / p99 ms): "+
 		"new admin TLS+SCRAM connection %.1f / %.1f, advisory lock + 2 catalog reads %.1f / %.1f, write + fsync 2 files (%d + %d bytes) %.1f / %.1f, "+
 		"pgbouncer console TLS+SCRAM connect %.1f / %.1f, `RELOAD` %.1f / %.1f; sum of p50s ≈ %.1f ms (all but the first step run under the cluster-wide pooler lock). SCRAM verifier (PBKDF2 4096) %.2f ms.",
 		p.Tenants, p.AdminConnect.P50, p.AdminConnect.P99, p.CatalogQueries.P50, p.CatalogQueries.P99,
