@@ -262,7 +262,7 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 			deny(ctx, "this action requires the organization admin role")
 			return
 		}
-		rctx := huma.WithValue(ctx, principalKey{}, p)
+		rctx := huma.WithValue(huma.WithValue(ctx, principalKey{}, p), checkedProjectKey{}, &checkedProject{})
 		for _, name := range params {
 			check, ok := s.resolvers[name]
 			if !ok || !strings.HasPrefix(rule.Path, ResolvedPrefixes[name]) {
@@ -282,6 +282,13 @@ func (s *Server) authMiddleware(rule AccessRule) func(huma.Context, func(huma.Co
 		next(rctx)
 	}
 }
+
+// checkedProject carries the project row the access check read to the
+// handler of the same request (loadProject), so a project route reads it
+// once rather than twice.
+type checkedProject struct{ project *store.Project }
+
+type checkedProjectKey struct{}
 
 // resolver checks that the caller may see the resource a path id names; it
 // returns an *apiError (404) when not.
@@ -316,7 +323,12 @@ func (s *Server) defaultResolvers() map[string]resolver {
 			if p.ProjectScoped() && p.ProjectID != id {
 				return errorf(http.StatusNotFound, "project not found")
 			}
-			_, err := store.GetProject(ctx, s.deps.Store.Pool, p.OrganizationID, id)
+			pr, err := store.GetProject(ctx, s.deps.Store.Pool, p.OrganizationID, id)
+			if err == nil {
+				if c, ok := ctx.Value(checkedProjectKey{}).(*checkedProject); ok {
+					c.project = pr
+				}
+			}
 			return notFoundOr(err, "project not found")
 		},
 		"jobID": func(ctx context.Context, p *auth.Principal, id string) error {

@@ -165,11 +165,14 @@ func (s *Server) retryProjectProvisioning(ctx context.Context, in *RetryProvisio
 }
 
 func (s *Server) getProject(ctx context.Context, in *ProjectPath) (*ProjectOutput, error) {
-	p, org, err := s.loadProject(ctx, in.ProjectID)
+	p, err := s.loadProjectRow(ctx, in.ProjectID)
 	if err != nil {
 		return nil, err
 	}
-	c, _ := store.GetCluster(ctx, s.deps.Store.Pool, p.ClusterID)
+	org, c, err := store.GetOrganizationAndCluster(ctx, s.deps.Store.Pool, p.OrganizationID, p.ClusterID)
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
 	out := &ProjectOutput{}
 	out.Body.Project = toProject(p, org, c)
 	return out, nil
@@ -260,19 +263,33 @@ func actor(ctx context.Context) lifecycle.Actor {
 
 // loadProject returns a live project the caller may see, or a 404 error.
 func (s *Server) loadProject(ctx context.Context, id string) (*store.Project, *store.Organization, error) {
-	pr := principal(ctx)
-	if pr.ProjectScoped() && pr.ProjectID != id {
-		return nil, nil, errorf(http.StatusNotFound, "project not found")
-	}
-	p, err := store.GetProject(ctx, s.deps.Store.Pool, pr.OrganizationID, id)
+	p, err := s.loadProjectRow(ctx, id)
 	if err != nil {
-		return nil, nil, s.fail(ctx, err, "project not found")
+		return nil, nil, err
 	}
-	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, pr.OrganizationID)
+	org, err := store.GetOrganization(ctx, s.deps.Store.Pool, p.OrganizationID)
 	if err != nil {
 		return nil, nil, s.fail(ctx, err, "project not found")
 	}
 	return p, org, nil
+}
+
+// loadProjectRow is the caller's project id: the row the access check
+// already read for this request when there is one (checkedProject).
+func (s *Server) loadProjectRow(ctx context.Context, id string) (*store.Project, error) {
+	pr := principal(ctx)
+	if pr.ProjectScoped() && pr.ProjectID != id {
+		return nil, errorf(http.StatusNotFound, "project not found")
+	}
+	if c, ok := ctx.Value(checkedProjectKey{}).(*checkedProject); ok && c.project != nil &&
+		c.project.ID == id && c.project.OrganizationID == pr.OrganizationID {
+		return c.project, nil
+	}
+	p, err := store.GetProject(ctx, s.deps.Store.Pool, pr.OrganizationID, id)
+	if err != nil {
+		return nil, s.fail(ctx, err, "project not found")
+	}
+	return p, nil
 }
 
 func (s *Server) listProjects(ctx context.Context, in *ListProjectsInput) (*ProjectsOutput, error) {

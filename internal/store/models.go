@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -165,6 +166,35 @@ func ListClusters(ctx context.Context, db DB) ([]*Cluster, error) {
 // GetCluster reads a cluster by id.
 func GetCluster(ctx context.Context, db DB, id string) (*Cluster, error) {
 	return scanCluster(db.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id))
+}
+
+// Batcher is what sends several statements in one round trip (a pool, a
+// connection or a transaction).
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// GetOrganizationAndCluster reads an organization and a cluster in one
+// round trip: rendering a project needs both. The cluster is nil (and no
+// error) when it does not exist.
+func GetOrganizationAndCluster(ctx context.Context, db Batcher, orgID, clusterID string) (*Organization, *Cluster, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+orgColumns+` FROM organizations WHERE id = $1`, orgID)
+	b.Queue(`SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, clusterID)
+	br := db.SendBatch(ctx, b)
+	defer br.Close()
+	org, err := scanOrg(br.QueryRow())
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := scanCluster(br.QueryRow())
+	if errors.Is(err, ErrNotFound) {
+		return org, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return org, c, br.Close()
 }
 
 // InsertEvent writes an outbox event; call it in the transaction of the state change.
