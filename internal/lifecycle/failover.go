@@ -166,31 +166,20 @@ func enqueuePromote(ctx context.Context, st *store.Store, standby string) (strin
 }
 
 func waitJobDone(ctx context.Context, st *store.Store, id string, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		j, err := queue.GetAny(ctx, st.Pool, id)
-		if err != nil {
-			return err
+	j, err := queue.Await(ctx, wait, func(ctx context.Context) (*queue.Job, error) { return queue.GetAny(ctx, st.Pool, id) })
+	switch {
+	case errors.Is(err, queue.ErrNotFinished):
+		return fmt.Errorf("promotion job %s is still %s: is the standby's node running?", id, j.State)
+	case err != nil:
+		return err
+	case j.State == queue.StateFailed:
+		msg := ""
+		if j.Error != nil {
+			msg = *j.Error
 		}
-		switch j.State {
-		case queue.StateCompleted:
-			return nil
-		case queue.StateFailed:
-			msg := ""
-			if j.Error != nil {
-				msg = *j.Error
-			}
-			return fmt.Errorf("promotion job %s failed: %s", id, msg)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("promotion job %s is still %s: is the standby's node running?", id, j.State)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return fmt.Errorf("promotion job %s failed: %s", id, msg)
 	}
+	return nil
 }
 
 // switchClusters hands everything of from to to in one transaction.

@@ -52,13 +52,7 @@ func (c *Cluster) prepareRemoteStandby(ctx context.Context) error {
 	}
 	scratch := c.pgData + ".basebackup-tmp"
 	// A half-copied directory from an interrupted start is started over.
-	if err := os.RemoveAll(scratch); err != nil {
-		return err
-	}
-	if err := os.Mkdir(scratch, 0o700); err != nil {
-		return err
-	}
-	if err := c.owner.chown(scratch); err != nil {
+	if err := c.freshScratch(scratch); err != nil {
 		return err
 	}
 	t0 := time.Now()

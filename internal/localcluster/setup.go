@@ -105,28 +105,16 @@ func (c *Cluster) initdbIfNeeded(ctx context.Context) error {
 	t0 := time.Now()
 	c.log.Info("initializing a new postgres cluster with initdb", "pgdata", c.pgData)
 	scratch := c.pgData + ".initdb-tmp"
-	if err := os.RemoveAll(scratch); err != nil {
-		return err
-	}
-	if err := os.Mkdir(scratch, 0o700); err != nil {
+	if err := c.freshScratch(scratch); err != nil {
 		return err
 	}
 	defer os.RemoveAll(scratch)
-	if err := c.owner.chown(scratch); err != nil {
-		return err
-	}
 
 	fromTemplate := false
 	if c.cfg.Fast {
 		if err := c.copyInitdbTemplate(ctx, scratch); err != nil {
 			c.log.Info("initdb template unavailable; running initdb", "reason", err.Error())
-			if err := os.RemoveAll(scratch); err != nil {
-				return err
-			}
-			if err := os.Mkdir(scratch, 0o700); err != nil {
-				return err
-			}
-			if err := c.owner.chown(scratch); err != nil {
+			if err := c.freshScratch(scratch); err != nil {
 				return err
 			}
 		} else {
@@ -372,3 +360,15 @@ func (c *Cluster) bouncerIni(inst bouncerInstance) string {
 // BinDir is the PostgreSQL server bin directory this host would use for a new
 // cluster (for tools such as the Patroni test harness that run their own).
 func BinDir() string { return detectBinDir("") }
+
+// freshScratch makes dir an empty directory owned by the cluster's system
+// user, removing whatever an interrupted earlier attempt left there.
+func (c *Cluster) freshScratch(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	return c.owner.chown(dir)
+}

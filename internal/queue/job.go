@@ -232,3 +232,32 @@ func CountRunning(ctx context.Context, db store.DB, projectID string, types []st
 		AND type = ANY($2)`, projectID, types).Scan(&n)
 	return n, err
 }
+
+// ErrNotFinished is Await's error when the job is still pending or running
+// at the deadline.
+var ErrNotFinished = errors.New("job not finished")
+
+// Await reads the job with get every 100 ms until it is completed or failed
+// and returns it; after wait it returns the last job read and
+// ErrNotFinished. Callers that make a change through a job and answer only
+// once it is applied wait with it.
+func Await(ctx context.Context, wait time.Duration, get func(context.Context) (*Job, error)) (*Job, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		j, err := get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if j.State == StateCompleted || j.State == StateFailed {
+			return j, nil
+		}
+		if time.Now().After(deadline) {
+			return j, ErrNotFinished
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -325,31 +325,22 @@ type job struct {
 // change). The job is read from the queue directly: the caller's key need
 // not hold jobs:read to make a change.
 func (f *Facade) waitJob(ctx context.Context, id string) error {
-	deadline := time.Now().Add(f.deps.JobWait)
-	for {
-		j, err := queue.Get(ctx, f.deps.Store.Pool, principal(ctx).OrganizationID, id)
-		if err != nil {
-			return err
+	j, err := queue.Await(ctx, f.deps.JobWait, func(ctx context.Context) (*queue.Job, error) {
+		return queue.Get(ctx, f.deps.Store.Pool, principal(ctx).OrganizationID, id)
+	})
+	switch {
+	case errors.Is(err, queue.ErrNotFinished):
+		return Errorf(http.StatusGatewayTimeout, "job %s is still %s; the change is applied when it finishes", id, j.State)
+	case err != nil:
+		return err
+	case j.State == queue.StateFailed:
+		msg := "the change failed"
+		if j.Error != nil {
+			msg = *j.Error
 		}
-		switch j.State {
-		case queue.StateCompleted:
-			return nil
-		case queue.StateFailed:
-			msg := "the change failed"
-			if j.Error != nil {
-				msg = *j.Error
-			}
-			return Errorf(http.StatusBadRequest, "%s", msg)
-		}
-		if time.Now().After(deadline) {
-			return Errorf(http.StatusGatewayTimeout, "job %s is still %s; the change is applied when it finishes", id, j.State)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return Errorf(http.StatusBadRequest, "%s", msg)
 	}
+	return nil
 }
 
 // internalErr hides an unexpected error behind Supabase's generic message.
