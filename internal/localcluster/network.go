@@ -75,8 +75,12 @@ func (c *Cluster) ApplyNetwork(ctx context.Context, load func(context.Context) (
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.dataDir, networkFile), b, 0o600, nil); err != nil {
-		return err
+	// A standby's node applies its primary's rules every heartbeat: an
+	// unchanged policy writes (and fsyncs) nothing.
+	if path := filepath.Join(c.dataDir, networkFile); !sameContent(path, b) {
+		if err := writeFileAtomic(path, b, 0o600, nil); err != nil {
+			return err
+		}
 	}
 	return c.endDisallowedSessions(ctx, p)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -62,29 +63,12 @@ func (c *Cluster) ensurePoolerAuth(ctx context.Context, conn *pgx.Conn) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := scramVerifier(pw)
-	if err != nil {
-		return err
-	}
 	// LOGIN, but pg_hba.conf refuses it over TCP (postgresHBA): only the
 	// private unix socket, which only pgBouncer's OS user reaches, lets it in.
 	role := pgx.Identifier{poolerAuthRole}.Sanitize()
-	stmts := []string{
-		// pg_stat_statements (which a tenant may read) must not keep the
-		// verifier: utility statements of this session are not tracked.
-		`SET pg_stat_statements.track_utility = off`,
-		`DO $$ BEGIN
-		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '` + poolerAuthRole + `') THEN
-		     CREATE ROLE ` + role + `;
-		   END IF;
-		 END $$`,
-		`ALTER ROLE ` + role + ` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
-		   CONNECTION LIMIT 20 PASSWORD '` + verifier + `'`,
-	}
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("while preparing the pooler auth role: %w", err)
-		}
+	if err := EnsureLoginRole(ctx, conn, poolerAuthRole,
+		"NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 20", pw); err != nil {
+		return fmt.Errorf("while preparing the pooler auth role: %w", err)
 	}
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1)`,
@@ -143,6 +127,30 @@ func hbaRejectPoolerAuth(hba []byte) []byte {
 		"host all " + poolerAuthRole + " 0.0.0.0/0 reject\n" +
 		"host all " + poolerAuthRole + " ::/0 reject\n"
 	return append([]byte(head), hba...)
+}
+
+// EnsureLoginRole creates role if missing and makes it a login with attrs
+// and password. Only the SCRAM verifier is sent, and this session's utility
+// statements stay out of pg_stat_statements (tenants may read it).
+func EnsureLoginRole(ctx context.Context, conn *pgx.Conn, role, attrs, password string) error {
+	verifier, err := scramVerifier(password)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `SET pg_stat_statements.track_utility = off`); err != nil {
+		return err
+	}
+	lit := strings.ReplaceAll(role, "'", "''")
+	ident := pgx.Identifier{role}.Sanitize()
+	if _, err := conn.Exec(ctx, `DO $$ BEGIN
+		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '`+lit+`') THEN
+		     CREATE ROLE `+ident+`;
+		   END IF;
+		 END $$`); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `ALTER ROLE `+ident+` LOGIN `+attrs+` PASSWORD '`+verifier+`'`)
+	return err
 }
 
 // scramVerifier is dataplane.SCRAMVerifier (localcluster cannot import

@@ -184,7 +184,7 @@ func (c *Cluster) syncStandbyHBA() error {
 		return err
 	}
 	path := filepath.Join(c.standbyData(), "pg_hba.conf")
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, hba) {
+	if sameContent(path, hba) {
 		return nil
 	}
 	if err := writeFileAtomic(path, hba, 0o600, c.owner); err != nil {
@@ -235,8 +235,13 @@ func (c *Cluster) StandbyLag(ctx context.Context, appName string) (ReplicaLag, e
 		return ReplicaLag{}, err
 	}
 	defer conn.Close(context.Background())
+	return StandbyLagOn(ctx, conn, appName)
+}
+
+// StandbyLagOn is StandbyLag on an open admin connection to the primary.
+func StandbyLagOn(ctx context.Context, conn *pgx.Conn, appName string) (ReplicaLag, error) {
 	var lag ReplicaLag
-	err = conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+	err := conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
 		coalesce(extract(epoch FROM replay_lag), 0)::float8
 		FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming' LIMIT 1`, appName).Scan(&lag.Bytes, &lag.Seconds)
 	if errors.Is(err, pgx.ErrNoRows) {

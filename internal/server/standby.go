@@ -7,12 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
 	"github.com/capydb/capydb/internal/localcluster"
 	"github.com/capydb/capydb/internal/secretbox"
@@ -178,9 +176,9 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 	}
 	defer conn.Close(context.Background())
 	role := pgx.Identifier{localcluster.ReplicationUser}.Sanitize()
-	var exists, canLogin bool
-	if err := conn.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(rolcanlogin), false) FROM pg_roles WHERE rolname = $1`,
-		localcluster.ReplicationUser).Scan(&exists, &canLogin); err != nil {
+	var canLogin bool
+	if err := conn.QueryRow(ctx, `SELECT coalesce(bool_or(rolcanlogin), false) FROM pg_roles WHERE rolname = $1`,
+		localcluster.ReplicationUser).Scan(&canLogin); err != nil {
 		return err
 	}
 	if len(replicas) == 0 {
@@ -198,21 +196,8 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 		if err != nil {
 			return err
 		}
-		verifier, err := dataplane.SCRAMVerifier(pw)
-		if err != nil {
-			return err
-		}
-		verb := "CREATE"
-		if exists {
-			verb = "ALTER"
-		}
-		// The verifier, never the password, is in the statement, and
-		// pg_stat_statements (tenants may read it) does not keep it.
-		if _, err := conn.Exec(ctx, `SET pg_stat_statements.track_utility = off`); err != nil {
-			return err
-		}
-		if _, err := conn.Exec(ctx, verb+` ROLE `+role+` LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '`+
-			strings.ReplaceAll(verifier, "'", "''")+`'`); err != nil {
+		if err := localcluster.EnsureLoginRole(ctx, conn, localcluster.ReplicationUser,
+			"REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE", pw); err != nil {
 			return fmt.Errorf("while preparing the replication login: %w", err)
 		}
 		s.replPassword = pw
@@ -259,7 +244,7 @@ func (s *Server) reconcileStandbys(ctx context.Context, self *store.Cluster) err
 	links := make([]store.ReplicationLink, 0, len(replicas))
 	now := time.Now().UTC()
 	for _, r := range replicas {
-		lag, err := s.cluster.StandbyLag(ctx, localcluster.StandbySlot(r.ID))
+		lag, err := localcluster.StandbyLagOn(ctx, conn, localcluster.StandbySlot(r.ID))
 		if err != nil {
 			return err
 		}
