@@ -52,13 +52,53 @@ func (m *Manager) removeWork(work string) error {
 			}
 		}
 	}
+	// A pgBackRest restore or pg_dump the dead server started outlives it
+	// (they are not the server's process group): end it before removing
+	// the directory it writes to.
+	killProcessesIn(work)
 	if err := os.RemoveAll(work); err != nil {
 		return fmt.Errorf("while removing %s: %w", work, err)
 	}
 	return nil
 }
 
-// runsIn reports whether pid is a live postgres whose command line names dir.
+// killProcessesIn SIGKILLs every live process whose command line names dir
+// and waits (up to 5 s) until none is left.
+func killProcessesIn(dir string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := processesIn(dir)
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processesIn lists the live processes (other than this one) whose command
+// line names dir.
+func processesIn(dir string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if runsIn(pid, dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// runsIn reports whether pid is a live process whose command line names dir.
 func runsIn(pid int, dir string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
