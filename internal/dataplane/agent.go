@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // The isolation rule (docs/security.md): a tenant owns everything inside its
@@ -122,7 +123,7 @@ func (c *Cluster) createAgent(ctx context.Context, setRole bool, actAs string, e
 		return nil, err
 	}
 	a := &agent{c: c, role: agentPrefix + hex.EncodeToString(buf), password: ids.RandomBase62(40), actAs: actAs, used: map[string]bool{}}
-	verifier, err := SCRAMVerifier(a.password)
+	verifier, err := scram.Verifier(a.password)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/capydb/capydb/internal/scram"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -292,8 +293,8 @@ func (c *Cluster) EnsureLoginRole(ctx context.Context, role, password string, co
 		return err
 	}
 	attrs := fmt.Sprintf(` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %d`, connLimit)
-	if !exists || current == nil || !VerifierMatches(*current, password) {
-		verifier, err := SCRAMVerifier(password)
+	if !exists || current == nil || !scram.Matches(*current, password) {
+		verifier, err := scram.Verifier(password)
 		if err != nil {
 			return err
 		}
@@ -327,7 +328,7 @@ func (c *Cluster) SetTimeouts(ctx context.Context, role, statementTimeout, idleT
 // SetPassword changes a role's password and republishes the pooler's auth
 // file; server connections to db are recycled so none outlives the change.
 func (c *Cluster) SetPassword(ctx context.Context, role, password, db string) error {
-	verifier, err := SCRAMVerifier(password)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return err
 	}

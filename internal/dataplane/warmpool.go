@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/capydb/capydb/internal/scram"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -228,7 +229,7 @@ const warmEmptyState = "P0002"
 // false when the pool has no ready entry. The caller has checked that
 // neither t.Role nor t.Database exists.
 func (c *Cluster) claimWarm(ctx context.Context, t Tenant) (bool, error) {
-	verifier, err := SCRAMVerifier(t.Password)
+	verifier, err := scram.Verifier(t.Password)
 	if err != nil {
 		return false, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/capydb/capydb/internal/dataplane"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/scram"
 	"github.com/capydb/capydb/internal/store"
 )
 
@@ -189,7 +189,7 @@ func addNode(ctx context.Context, st *store.Store, name, region string, maxProje
 	}
 	id := ids.New("cl_")
 	n := &Node{Role: "capydb_node_" + strings.ToLower(strings.TrimPrefix(id, "cl_")), Password: ids.RandomBase62(32)}
-	verifier, err := dataplane.SCRAMVerifier(n.Password)
+	verifier, err := scram.Verifier(n.Password)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,6 @@ package localcluster
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/pbkdf2"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -12,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // pgBouncer looks tenant roles up with auth_query instead of reading them
@@ -133,7 +133,7 @@ func hbaRejectPoolerAuth(hba []byte) []byte {
 // and password. Only the SCRAM verifier is sent, and this session's utility
 // statements stay out of pg_stat_statements (tenants may read it).
 func EnsureLoginRole(ctx context.Context, conn *pgx.Conn, role, attrs, password string) error {
-	verifier, err := scramVerifier(password)
+	verifier, err := scram.Verifier(password)
 	if err != nil {
 		return err
 	}
@@ -151,26 +151,4 @@ func EnsureLoginRole(ctx context.Context, conn *pgx.Conn, role, attrs, password 
 	}
 	_, err = conn.Exec(ctx, `ALTER ROLE `+ident+` LOGIN `+attrs+` PASSWORD '`+verifier+`'`)
 	return err
-}
-
-// scramVerifier is dataplane.SCRAMVerifier (localcluster cannot import
-// dataplane): the secret Postgres stores, so no plaintext reaches a log.
-func scramVerifier(password string) (string, error) {
-	const iterations = 4096
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
-	if err != nil {
-		return "", err
-	}
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	stored := sha256.Sum256(mac(salted, "Client Key"))
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(stored[:]), b64(mac(salted, "Server Key"))), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // ProvisionSample is one project: POST → job completed → both URLs answer SELECT 1.
@@ -109,7 +110,7 @@ type SyncProbe struct {
 	WriteFiles       Dist    `json:"write_files_fsync"` // two files written, fsynced, renamed, dir fsynced
 	ConsoleConnect   Dist    `json:"console_connect"`   // new TLS + SCRAM connection to the pgbouncer console
 	Reload           Dist    `json:"reload"`            // RELOAD on that connection
-	SCRAMVerifier    Dist    `json:"scram_verifier"`    // dataplane.SCRAMVerifier (PBKDF2, 4096 rounds)
+	SCRAMVerifier    Dist    `json:"scram_verifier"`    // scram.Verifier (PBKDF2, 4096 rounds)
 	EstimatedSyncP50 float64 `json:"estimated_sync_p50_ms"`
 }
 
@@ -467,7 +468,7 @@ func newFloor(conn *pgx.Conn, n int) (*floorRunner, error) {
 	f := &floorRunner{conn: conn, suffix: randomHex(4), per: map[string][]float64{}}
 	// The provisioner sends a SCRAM verifier, computed before its SQL.
 	for range n {
-		v, err := dataplane.SCRAMVerifier(randomHex(16))
+		v, err := scram.Verifier(randomHex(16))
 		if err != nil {
 			return nil, err
 		}
@@ -576,7 +577,7 @@ func syncProbe(ctx context.Context, srv *Server, admin *pgx.Conn, reps int) (*Sy
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres','capydb_control')`).Scan(&p.Tenants); err != nil {
 		return nil, err
 	}
-	var conn, scram, queries, files, cconn, reload []float64
+	var conn, verifies, queries, files, cconn, reload []float64
 	dir, err := os.MkdirTemp(srv.Root, "probe-")
 	if err != nil {
 		return nil, err
@@ -637,13 +638,13 @@ func syncProbe(ctx context.Context, srv *Server, admin *pgx.Conn, reps int) (*Sy
 		reload = append(reload, ms(time.Since(t)))
 
 		t = time.Now()
-		if _, err := dataplane.SCRAMVerifier(randomHex(16)); err != nil {
+		if _, err := scram.Verifier(randomHex(16)); err != nil {
 			return nil, err
 		}
-		scram = append(scram, ms(time.Since(t)))
+		verifies = append(verifies, ms(time.Since(t)))
 	}
 	p.AdminConnect, p.CatalogQueries, p.WriteFiles = summarize(conn), summarize(queries), summarize(files)
-	p.ConsoleConnect, p.Reload, p.SCRAMVerifier = summarize(cconn), summarize(reload), summarize(scram)
+	p.ConsoleConnect, p.Reload, p.SCRAMVerifier = summarize(cconn), summarize(reload), summarize(verifies)
 	p.EstimatedSyncP50 = round3(p.AdminConnect.P50 + p.CatalogQueries.P50 + p.WriteFiles.P50 + p.ConsoleConnect.P50 + p.Reload.P50)
 	logf("sync probe at %d tenants: admin connect %.1f ms, catalog reads %.1f ms, files+fsync %.1f ms, console connect %.1f ms, RELOAD %.1f ms (p50s; sum %.1f ms)",
 		p.Tenants, p.AdminConnect.P50, p.CatalogQueries.P50, p.WriteFiles.P50, p.ConsoleConnect.P50, p.Reload.P50, p.EstimatedSyncP50)

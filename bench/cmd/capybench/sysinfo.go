@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/capydb/capydb/internal/dataplane"
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // Machine describes where the numbers were taken.
@@ -516,7 +516,7 @@ func startCPUMonitor() *cpuMonitor {
 func probeOnce() float64 {
 	start := time.Now()
 	for range 5 {
-		_, _ = dataplane.SCRAMVerifier("capybench-cpu-probe")
+		_, _ = scram.Verifier("capybench-cpu-probe")
 	}
 	return ms(time.Since(start))
 }

@@ -1,4 +1,6 @@
-package dataplane
+// Package scram computes and checks the SCRAM-SHA-256 secrets Postgres
+// stores, so CapyDB sends a verifier and never a plaintext password.
+package scram
 
 import (
 	"crypto/hmac"
@@ -14,10 +16,10 @@ import (
 // scramIterations matches Postgres' default scram_iterations.
 const scramIterations = 4096
 
-// SCRAMVerifier computes the SCRAM-SHA-256 secret Postgres stores for a
+// Verifier computes the SCRAM-SHA-256 secret Postgres stores for a
 // password. Sending the verifier instead of the plaintext keeps passwords out
 // of server logs and pg_stat_statements.
-func SCRAMVerifier(password string) (string, error) {
+func Verifier(password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
@@ -33,10 +35,10 @@ func SCRAMVerifier(password string) (string, error) {
 	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", scramIterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
 }
 
-// VerifierMatches reports whether a stored SCRAM-SHA-256 secret was made from
+// Matches reports whether a stored SCRAM-SHA-256 secret was made from
 // password, so an idempotent retry can keep the secret instead of minting a
 // new salt (which would churn the pooler's auth file for nothing).
-func VerifierMatches(verifier, password string) bool {
+func Matches(verifier, password string) bool {
 	var iter int
 	var saltB64, keys string
 	rest, ok := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
