@@ -269,12 +269,8 @@ func medianBackupRound(rs []BackupRound) BackupRound {
 // appendBackupSummary adds the backup section to summary.md when
 // backup.json exists.
 func appendBackupSummary(dir string) {
-	var res BackupResult
-	ok, err := readJSON(filepath.Join(dir, "backup.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading backup.json: %v", err)
-		}
+	res, ok := loadResult[BackupResult](dir, "backup.json")
+	if !ok {
 		return
 	}
 	m := res.Median

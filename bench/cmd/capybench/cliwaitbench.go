@@ -167,12 +167,8 @@ func waitedJob(out []byte) (jobID, previewID string, err error) {
 // appendCLIWaitSummary adds the cliwait section to summary.md when
 // cliwait.json exists.
 func appendCLIWaitSummary(dir string) {
-	var res CLIWaitResult
-	ok, err := readJSON(filepath.Join(dir, "cliwait.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading cliwait.json: %v", err)
-		}
+	res, ok := loadResult[CLIWaitResult](dir, "cliwait.json")
+	if !ok {
 		return
 	}
 	var b strings.Builder

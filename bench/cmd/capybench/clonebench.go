@@ -508,9 +508,8 @@ func tail(s string, n int) string {
 
 // cloneSummary renders clone.json for summary.md.
 func cloneSummary(dir string) string {
-	var r CloneResult
-	ok, err := readJSON(filepath.Join(dir, "clone.json"), &r)
-	if err != nil || !ok {
+	r, ok := loadResult[CloneResult](dir, "clone.json")
+	if !ok {
 		return ""
 	}
 	var b strings.Builder

@@ -230,12 +230,8 @@ func runList(ctx context.Context, o *options) (*ListResult, error) {
 
 // appendListSummary adds the list section to summary.md when list.json exists.
 func appendListSummary(dir string) {
-	var res ListResult
-	ok, err := readJSON(filepath.Join(dir, "list.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading list.json: %v", err)
-		}
+	res, ok := loadResult[ListResult](dir, "list.json")
+	if !ok {
 		return
 	}
 	var b strings.Builder

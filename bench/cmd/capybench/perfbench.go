@@ -398,12 +398,8 @@ func apiVsBare(ctx context.Context, srv *Server, controlDSN, pid string, round t
 }
 
 func appendPerfSummary(dir string) {
-	var res PerfResult
-	ok, err := readJSON(filepath.Join(dir, "perf.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading perf.json: %v", err)
-		}
+	res, ok := loadResult[PerfResult](dir, "perf.json")
+	if !ok {
 		return
 	}
 	var b strings.Builder

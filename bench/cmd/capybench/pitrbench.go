@@ -389,9 +389,8 @@ func fullClusterRestore(ctx context.Context, o *options, backrest func(...string
 
 // appendPITRSummary adds the PITR section to summary.md when pitr.json exists.
 func appendPITRSummary(dir string) {
-	var res PITRResult
-	ok, err := readJSON(filepath.Join(dir, "pitr.json"), &res)
-	if err != nil || !ok {
+	res, ok := loadResult[PITRResult](dir, "pitr.json")
+	if !ok {
 		return
 	}
 	m := res.Median

@@ -188,12 +188,8 @@ func runStudioBench(ctx context.Context, o *options) (*StudioResult, error) {
 
 // appendStudioSummary adds the Studio section to summary.md when studio.json exists.
 func appendStudioSummary(dir string) {
-	var res StudioResult
-	ok, err := readJSON(filepath.Join(dir, "studio.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading studio.json: %v", err)
-		}
+	res, ok := loadResult[StudioResult](dir, "studio.json")
+	if !ok {
 		return
 	}
 	var b strings.Builder

@@ -25,6 +25,18 @@ func readJSON(path string, v any) (bool, error) {
 	return true, nil
 }
 
+// loadResult reads one benchmark's result file from dir for the summary;
+// a missing file (that benchmark did not run) is not an error, a broken
+// one is logged.
+func loadResult[T any](dir, name string) (T, bool) {
+	var res T
+	ok, err := readJSON(filepath.Join(dir, name), &res)
+	if err != nil {
+		logf("error: reading %s: %v", name, err)
+	}
+	return res, ok && err == nil
+}
+
 func passMark(ok bool) string {
 	if ok {
 		return "✅ pass"
@@ -414,7 +426,8 @@ func fmtRoles(m map[string]float64) string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	sort.Strings(keys) // ties print in name order, not map order
+	sort.SliceStable(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
 	var parts []string
 	for _, k := range keys {
 		name := k

@@ -425,12 +425,8 @@ func runWebhooks(ctx context.Context, o *options) (*WebhookResult, error) {
 // appendWebhookSummary adds the webhooks section to summary.md when
 // webhooks.json exists (writeSummary knows the other benchmarks).
 func appendWebhookSummary(dir string) {
-	var res WebhookResult
-	ok, err := readJSON(filepath.Join(dir, "webhooks.json"), &res)
-	if err != nil || !ok {
-		if err != nil {
-			logf("error: reading webhooks.json: %v", err)
-		}
+	res, ok := loadResult[WebhookResult](dir, "webhooks.json")
+	if !ok {
 		return
 	}
 	var b strings.Builder
