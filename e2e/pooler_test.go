@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/localcluster"
 )
 
 // console opens pgBouncer's admin console on port as the cluster's admin.
@@ -120,24 +122,15 @@ func TestProvisionLeavesOtherPoolsAlone(t *testing.T) {
 // local_port".
 func showServers(t *testing.T, console *pgx.Conn, db string) []string {
 	t.Helper()
-	rows, err := console.Query(context.Background(), "SHOW SERVERS")
+	rows, err := localcluster.ConsoleRows(context.Background(), console, "SHOW SERVERS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	col := map[string]int{}
-	for i, f := range rows.FieldDescriptions() {
-		col[f.Name] = i
-	}
 	var out []string
-	for rows.Next() {
-		v := rows.RawValues()
-		if string(v[col["database"]]) == db {
-			out = append(out, fmt.Sprintf("%s@%s %s", v[col["remote_pid"]], v[col["connect_time"]], v[col["local_port"]]))
+	for _, r := range rows {
+		if r["database"] == db {
+			out = append(out, r["remote_pid"]+"@"+r["connect_time"]+" "+r["local_port"])
 		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,6 +85,17 @@ func TestReadReplica(t *testing.T) {
 	if _, ok := conns()["read_replica_urls"]; ok {
 		t.Fatal("read_replica_urls present before any replica was attached")
 	}
+	// Not attached, the project's credentials log in nowhere on the
+	// standby (its database is there: the standby copies the cluster).
+	onReplica, err := url.Parse(conns()["direct_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onReplica.Host = net.JoinHostPort(onReplica.Hostname(), fmt.Sprint(replicaPort))
+	clustertest.Eventually(t, 5*time.Second, "the project's database replayed on the standby", func() bool {
+		return query[bool](t, replicaAdminURL(t, s, replicaPort), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '"+p["database_name"].(string)+"')")
+	})
+	refusedOnReplica(t, onReplica.String(), "before attach")
 	rr := s.must(201, "POST", base+"/read-replicas", nil).get("read_replica").(map[string]any)
 	rid := rr["id"].(string)
 	if rr["port"] != float64(replicaPort) || rr["project_id"] != pid {
@@ -222,8 +235,22 @@ func TestReadReplica(t *testing.T) {
 	rules([]string{"0.0.0.0/0"}, []string{"::/0"})
 	clustertest.Eventually(t, 5*time.Second, "the replica accepts 127.0.0.3 again", func() bool { return loginFrom("127.0.0.3", newURL) == nil })
 
-	// Detach: the URL goes, the primary keeps its data and takes writes.
+	// Detach: the URL goes, the replica ends the project's session and
+	// refuses its logins, the primary keeps its data and takes writes.
+	open, err := connect(newURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close(ctx)
+	var held int
+	if err := open.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&held); err != nil || held != 20 {
+		t.Fatalf("replica session before detach: %d rows, %v", held, err)
+	}
 	s.must(204, "DELETE", base+"/read-replicas/"+rid, nil)
+	clustertest.Eventually(t, 10*time.Second, "the replica session ended by the detach", func() bool {
+		return open.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&held) != nil
+	})
+	refusedOnReplica(t, newURL, "after detach")
 	if r := s.call("DELETE", base+"/read-replicas/"+rid, s.key, nil); r.Status != 404 {
 		t.Fatalf("second detach: status %d, want 404: %s", r.Status, r.Raw)
 	}
@@ -291,4 +318,30 @@ func TestReadReplica(t *testing.T) {
 func isUndefinedTable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
+// refusedOnReplica fails unless logging in at url is refused by the
+// standby's pg_hba.conf (28000), within 10 s.
+func refusedOnReplica(t *testing.T, url, when string) {
+	t.Helper()
+	var err error
+	clustertest.Eventually(t, 10*time.Second, "login refused on the replica "+when, func() bool {
+		var c *pgx.Conn
+		if c, err = connect(url); err == nil {
+			c.Close(context.Background())
+			return false
+		}
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "28000" && strings.Contains(pe.Message, "no pg_hba.conf entry")
+	})
+}
+
+// replicaAdminURL is the server's admin login on its standby.
+func replicaAdminURL(t *testing.T, s *server, port int) string {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(s.dataDir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://capydb_admin:%s@127.0.0.1:%d/postgres?sslmode=require", strings.TrimSpace(string(pw)), port)
 }

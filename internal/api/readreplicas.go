@@ -10,6 +10,7 @@ import (
 
 	"github.com/capydb/capydb/internal/auth"
 	"github.com/capydb/capydb/internal/ids"
+	"github.com/capydb/capydb/internal/lifecycle"
 	"github.com/capydb/capydb/internal/store"
 	"github.com/capydb/capydb/internal/wire"
 )
@@ -95,6 +96,11 @@ func (s *Server) createReadReplica(ctx context.Context, in *ProjectPath) (*ReadR
 		if ok, err = store.InsertReadReplica(ctx, tx, r); err != nil || !ok {
 			return err
 		}
+		// The embedded standby serves attached projects only: its HBA
+		// file follows (a standby cluster's node follows by itself).
+		if _, err := lifecycle.QueueNetworkApply(ctx, tx, p.OrganizationID, p.ID); err != nil {
+			return err
+		}
 		return auth.Audit(ctx, tx, p.OrganizationID, &p.ID, "read_replica.attached", principal(ctx).Actor(),
 			map[string]any{"read_replica_id": r.ID, "cluster_id": r.ClusterID})
 	})
@@ -116,6 +122,9 @@ func (s *Server) deleteReadReplica(ctx context.Context, in *ReadReplicaPath) (*s
 	}
 	err = s.deps.Store.InTx(ctx, func(tx pgx.Tx) error {
 		if err := store.DeleteReadReplica(ctx, tx, p.ID, in.ReplicaID); err != nil {
+			return err
+		}
+		if _, err := lifecycle.QueueNetworkApply(ctx, tx, p.OrganizationID, p.ID); err != nil {
 			return err
 		}
 		return auth.Audit(ctx, tx, p.OrganizationID, &p.ID, "read_replica.detached", principal(ctx).Actor(),

@@ -44,6 +44,9 @@ func (s *Service) networkPolicy(ctx context.Context, db store.DB, clusterID stri
 		}
 		p.Projects = append(p.Projects, pr)
 	}
+	if p.Replica, err = store.EmbeddedReplicaDatabases(ctx, db, clusterID); err != nil {
+		return p, fmt.Errorf("while reading the read replica's projects: %w", err)
+	}
 	return p, nil
 }
 
@@ -60,6 +63,17 @@ func (s *Service) applyNetwork(ctx context.Context, db store.DB, clusterID strin
 		return err
 	}
 	return c.ApplyNetwork(ctx, func(ctx context.Context) (netrules.Policy, error) { return s.networkPolicy(ctx, db, clusterID) })
+}
+
+// QueueNetworkApply locks a project and queues its network apply in tx:
+// attaching or detaching a read replica changes which databases the
+// cluster's embedded standby serves.
+func QueueNetworkApply(ctx context.Context, tx pgx.Tx, orgID, projectID string) (*queue.Job, error) {
+	p, err := store.LockProject(ctx, tx, orgID, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return enqueueNetwork(ctx, tx, p)
 }
 
 // enqueueNetwork queues the apply job of a locked project.

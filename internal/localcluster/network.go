@@ -65,7 +65,7 @@ func (c *Cluster) ApplyNetwork(ctx context.Context, load func(context.Context) (
 	if err := c.swapPostgresHBA(ctx, c.postgresHBA(p)); err != nil {
 		return err
 	}
-	if err := c.syncStandbyHBA(); err != nil {
+	if err := c.syncStandbyHBA(ctx, p); err != nil {
 		return err
 	}
 	if err := c.swapBouncerHBA(ctx, hbaRejectPoolerAuth(netrules.Render(p, netrules.PgBouncer))); err != nil {
@@ -258,24 +258,15 @@ func (c *Cluster) disallowedClients(ctx context.Context, b console, p netrules.P
 		}
 		*b.conn = conn
 	}
-	rows, err := (*b.conn).Query(ctx, "SHOW CLIENTS")
+	rows, err := ConsoleRows(ctx, *b.conn, "SHOW CLIENTS")
 	if err != nil {
 		(*b.conn).Close(context.Background())
 		*b.conn = nil
 		return nil, nil, fmt.Errorf("while listing pooled clients: %w", err)
 	}
-	defer rows.Close()
 	var ids []string
 	dbs := map[string]bool{}
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return nil, nil, err
-		}
-		row := map[string]string{}
-		for i, f := range rows.FieldDescriptions() {
-			row[f.Name] = fmt.Sprint(vals[i])
-		}
+	for _, row := range rows {
 		a, err := netip.ParseAddr(row["addr"])
 		if err != nil || netrules.Allowed(p, row["database"], a) || !bouncerDBName.MatchString(row["database"]) {
 			continue
@@ -283,7 +274,7 @@ func (c *Cluster) disallowedClients(ctx context.Context, b console, p netrules.P
 		ids = append(ids, row["id"])
 		dbs[row["database"]] = true
 	}
-	return ids, dbs, rows.Err()
+	return ids, dbs, nil
 }
 
 // postgresHBA is pg_hba.conf for policy: the network rules, and with WAL
@@ -307,4 +298,17 @@ func (c *Cluster) postgresHBA(policy netrules.Policy) []byte {
 	// pgBouncer's server logins: the socket directory is 0700, so only
 	// processes of postgres' OS user (pgBouncer) reach this line.
 	return append(hba, []byte("local   all      all scram-sha-256\n")...)
+}
+
+// standbyHBA is the embedded read replica's pg_hba.conf: the admin from
+// the host (health and lag checks), and the attached projects' databases
+// under their network rules. Every other database, previews included,
+// matches no line, so its logins are refused there from every address.
+func (c *Cluster) standbyHBA(policy netrules.Policy) []byte {
+	var admin strings.Builder
+	admin.WriteString("# capydb itself, from the host.\n")
+	for _, l := range netrules.Loopback {
+		fmt.Fprintf(&admin, "hostssl all %s %s scram-sha-256\n", adminUser, l)
+	}
+	return hbaRejectPoolerAuth(append([]byte(admin.String()), netrules.Render(policy, netrules.Replica)...))
 }

@@ -150,24 +150,15 @@ func showServers(t *testing.T, c *Cluster, port int, db string) []serverKey {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SHOW SERVERS")
+	rows, err := ConsoleRows(ctx, conn, "SHOW SERVERS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	col := map[string]int{}
-	for i, f := range rows.FieldDescriptions() {
-		col[f.Name] = i
-	}
 	var out []serverKey
-	for rows.Next() {
-		v := rows.RawValues()
-		if string(v[col["database"]]) == db {
-			out = append(out, serverKey{string(v[col["remote_pid"]]), string(v[col["connect_time"]]), string(v[col["local_port"]])})
+	for _, r := range rows {
+		if r["database"] == db {
+			out = append(out, serverKey{r["remote_pid"], r["connect_time"], r["local_port"]})
 		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/capydb/capydb/internal/netrules"
 )
 
 // The read replica (Config.ReadReplica) is a hot standby of the embedded
@@ -166,32 +168,57 @@ func (c *Cluster) writeStandbyConfig(dir string) error {
 	if err := writeFileAtomic(filepath.Join(dir, "postgresql.auto.conf"), []byte("# Written by capydb.\n"), 0o600, c.owner); err != nil {
 		return err
 	}
-	hba, err := os.ReadFile(filepath.Join(c.pgData, "pg_hba.conf"))
+	policy, err := c.loadNetworkPolicy()
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "pg_hba.conf"), hba, 0o600, c.owner)
+	return writeFileAtomic(filepath.Join(dir, "pg_hba.conf"), c.standbyHBA(policy), 0o600, c.owner)
 }
 
-// syncStandbyHBA gives the read replica the primary's (already checked)
-// pg_hba.conf and reloads it, so network rules and bans reach it too.
-func (c *Cluster) syncStandbyHBA() error {
+// syncStandbyHBA gives the read replica the primary's network rules for
+// the databases attached to it (standbyHBA) and reloads it, then ends the
+// sessions there of every other database (a project just detached).
+func (c *Cluster) syncStandbyHBA(ctx context.Context, policy netrules.Policy) error {
 	if c.standby == nil {
 		return nil
 	}
-	hba, err := os.ReadFile(filepath.Join(c.pgData, "pg_hba.conf"))
-	if err != nil {
-		return err
-	}
 	path := filepath.Join(c.standbyData(), "pg_hba.conf")
-	if sameContent(path, hba) {
+	if hba := c.standbyHBA(policy); !sameContent(path, hba) {
+		if err := writeFileAtomic(path, hba, 0o600, c.owner); err != nil {
+			return fmt.Errorf("while writing the read replica's pg_hba.conf: %w", err)
+		}
+		// Not running (restarting): it reads the new file when it starts,
+		// and no session survived.
+		if c.standby.signal(syscall.SIGHUP) != nil {
+			return nil
+		}
+	}
+	// Every time, not only on a change: a session may have logged in on
+	// the old rules while the reload was under way.
+	return c.endStandbySessions(ctx, policy.Replica)
+}
+
+// endStandbySessions ends the read replica's client sessions on databases
+// it no longer serves. A replica that does not answer has none to end: it
+// is restarting, and reads the new file when it is up.
+func (c *Cluster) endStandbySessions(ctx context.Context, served []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.dsn(c.standbyPort, "postgres"))
+	if err != nil {
+		c.log.Warn("could not reach the read replica to end detached projects' sessions", "component", "postgres-standby", "error", err)
 		return nil
 	}
-	if err := writeFileAtomic(path, hba, 0o600, c.owner); err != nil {
-		return fmt.Errorf("while writing the read replica's pg_hba.conf: %w", err)
+	defer conn.Close(context.Background())
+	if served == nil {
+		served = []string{}
 	}
-	// Not running (restarting): it reads the new file when it starts.
-	_ = c.standby.signal(syscall.SIGHUP)
+	_, err = conn.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+		WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()
+		  AND usename <> $1 AND datname <> ALL ($2::text[])`, adminUser, served)
+	if err != nil {
+		return fmt.Errorf("while ending detached projects' sessions on the read replica: %w", err)
+	}
 	return nil
 }
 

@@ -116,6 +116,10 @@ type Policy struct {
 	// AllowPlaintext is the operator's switch (capydb server
 	// --allow-plaintext): without it no project gets non-TLS lines.
 	AllowPlaintext bool `json:"allow_plaintext,omitempty"`
+	// Replica lists the databases the embedded read replica (capydb server
+	// --read-replica) serves: the projects attached to it. Render(p,
+	// Replica) refuses every other database there, from every address.
+	Replica []string `json:"replica,omitempty"`
 }
 
 // safeDB is what a database name must look like to appear in an HBA file
@@ -136,6 +140,9 @@ type Target int
 const (
 	Postgres Target = iota
 	PgBouncer
+	// Replica is the embedded read replica's pg_hba.conf: Postgres' lines
+	// for the databases in Policy.Replica only.
+	Replica
 )
 
 // Render writes the whole HBA file for t. Lines, first match wins:
@@ -151,13 +158,28 @@ func Render(p Policy, t Target) []byte {
 	}
 	b.WriteString("# TYPE   DATABASE USER ADDRESS METHOD\n")
 	b.WriteString("# The host itself: control plane, maintenance agents, pgBouncer's server logins.\n")
+	// dbs is the DATABASE field of the lines that do not name a project.
+	dbs := "all"
+	if t == Replica {
+		var served []string
+		for _, db := range p.Replica {
+			if SafeDatabase(db) {
+				served = append(served, db)
+			}
+		}
+		slices.Sort(served)
+		dbs = strings.Join(served, ",")
+		b.WriteString("# The read replica serves attached projects only: other databases match no line.\n")
+	}
 	for _, l := range Loopback {
-		fmt.Fprintf(&b, "hostssl all all %s scram-sha-256\n", l)
+		if dbs != "" {
+			fmt.Fprintf(&b, "hostssl %s all %s scram-sha-256\n", dbs, l)
+		}
 	}
 	projects := slices.Clone(p.Projects)
 	slices.SortFunc(projects, func(a, b Project) int { return strings.Compare(a.Database, b.Database) })
 	for _, pr := range projects {
-		if !SafeDatabase(pr.Database) {
+		if !SafeDatabase(pr.Database) || (t == Replica && !slices.Contains(p.Replica, pr.Database)) {
 			continue
 		}
 		plain := pr.Plaintext && p.AllowPlaintext
@@ -187,9 +209,12 @@ func Render(p Policy, t Target) []byte {
 		}
 		fmt.Fprintf(&b, "host %s all 0.0.0.0/0 reject\nhost %s all ::/0 reject\n", pr.Database, pr.Database)
 	}
+	if dbs == "" {
+		return []byte(b.String())
+	}
 	b.WriteString("# Every other database: TLS and SCRAM from anywhere.\n")
-	b.WriteString("hostssl all all 0.0.0.0/0 scram-sha-256\n")
-	b.WriteString("hostssl all all ::/0 scram-sha-256\n")
+	fmt.Fprintf(&b, "hostssl %s all 0.0.0.0/0 scram-sha-256\n", dbs)
+	fmt.Fprintf(&b, "hostssl %s all ::/0 scram-sha-256\n", dbs)
 	return []byte(b.String())
 }
 

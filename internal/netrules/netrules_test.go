@@ -98,3 +98,37 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderReplica: the read replica's file has lines for the attached
+// databases only (their own rules included), so every other database,
+// loopback included, matches no line and is refused.
+func TestRenderReplica(t *testing.T) {
+	p := Policy{Replica: []string{"b_db", "a_db", "bad name"}, Projects: []Project{
+		{Database: "a_db", Restricted: true, Allow: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}},
+		{Database: "c_db", Restricted: true, Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
+	}}
+	var lines []string
+	for _, l := range strings.Split(string(Render(p, Replica)), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"hostssl a_db,b_db all 127.0.0.1/32 scram-sha-256",
+		"hostssl a_db,b_db all ::1/128 scram-sha-256",
+		"hostssl a_db all 203.0.113.0/24 scram-sha-256",
+		"host a_db all 0.0.0.0/0 reject",
+		"host a_db all ::/0 reject",
+		"hostssl a_db,b_db all 0.0.0.0/0 scram-sha-256",
+		"hostssl a_db,b_db all ::/0 scram-sha-256",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("Render(Replica):\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	p.Replica = nil
+	for _, l := range strings.Split(string(Render(p, Replica)), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			t.Fatalf("with nothing attached the replica's file has the line %q", l)
+		}
+	}
+}

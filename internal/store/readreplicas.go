@@ -71,3 +71,16 @@ func DeleteReadReplica(ctx context.Context, db DB, projectID, id string) error {
 	}
 	return nil
 }
+
+// EmbeddedReplicaDatabases lists the databases of cluster's projects that
+// are attached to its embedded standby (cluster_id = the project's own
+// cluster): the only ones that standby serves.
+func EmbeddedReplicaDatabases(ctx context.Context, db DB, clusterID string) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT p.database_name FROM project_read_replicas r
+		JOIN projects p ON p.id = r.project_id AND p.cluster_id = r.cluster_id
+		WHERE r.cluster_id = $1 AND p.deleted_at IS NULL ORDER BY 1`, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
