@@ -17,22 +17,29 @@ import (
 // loginFrom logs in with a URL we handed out, the client socket bound to
 // src (a 127.0.0.x address), and runs SELECT 1; nil means it worked.
 func loginFrom(src, rawURL string) error {
-	cfg, err := pgx.ParseConfig(rawURL)
+	conn, err := connectFrom(src, rawURL)
 	if err != nil {
 		return err
+	}
+	defer conn.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var one int
+	return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
+// connectFrom opens a session at rawURL from the local address src.
+func connectFrom(src, rawURL string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, err
 	}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
 	cfg.DialFunc = d.DialContext
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	var one int
-	return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 // projectURLs are a project's direct, pooled and session URLs.
@@ -105,11 +112,7 @@ func TestNetworkAllowList(t *testing.T) {
 	// Sessions from 127.0.0.3 open before the change on every port.
 	var held []*pgx.Conn
 	for _, u := range urls {
-		cfg, _ := pgx.ParseConfig(u)
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}
-		cfg.DialFunc = d.DialContext
-		conn, err := pgx.ConnectConfig(context.Background(), cfg)
+		conn, err := connectFrom("127.0.0.3", u)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -227,8 +227,17 @@ func TestReadReplica(t *testing.T) {
 			t.Fatalf("apply network: %v", job)
 		}
 	}
+	from3, err := connectFrom("127.0.0.3", newURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from3.Close(ctx)
 	rules([]string{"127.0.0.2/32"}, []string{})
 	clustertest.Eventually(t, 5*time.Second, "the replica refuses 127.0.0.3", func() bool { return loginFrom("127.0.0.3", newURL) != nil })
+	// The job ended the replica session from the address now refused.
+	if _, err := from3.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a replica session from 127.0.0.3 survived the rule that refuses it")
+	}
 	if err := loginFrom("127.0.0.2", newURL); err != nil {
 		t.Fatalf("the replica refuses the allowed 127.0.0.2: %v", err)
 	}

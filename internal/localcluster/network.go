@@ -189,32 +189,37 @@ func (c *Cluster) endDisallowedSessions(ctx context.Context, p netrules.Policy) 
 		return err
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT pid, datname, host(client_addr) FROM pg_stat_activity
-		WHERE client_addr IS NOT NULL AND datname IS NOT NULL AND pid <> pg_backend_pid()`)
+	if err := endSessions(ctx, conn, func(_, db string, a netip.Addr) bool { return netrules.Allowed(p, db, a) }); err != nil {
+		return err
+	}
+	return c.killDisallowedClients(ctx, p)
+}
+
+// endSessions terminates the TCP sessions on conn's server that allowed
+// refuses, by role, database and client address.
+func endSessions(ctx context.Context, conn *pgx.Conn, allowed func(role, db string, addr netip.Addr) bool) error {
+	rows, err := conn.Query(ctx, `SELECT pid, usename, datname, host(client_addr) FROM pg_catalog.pg_stat_activity
+		WHERE client_addr IS NOT NULL AND datname IS NOT NULL AND usename IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()`)
 	if err != nil {
 		return fmt.Errorf("while listing sessions: %w", err)
 	}
-	type sess struct {
-		pid  int32
-		db   string
-		addr string
-	}
 	var victims []int32
-	var s sess
-	if _, err := pgx.ForEachRow(rows, []any{&s.pid, &s.db, &s.addr}, func() error {
-		if a, err := netip.ParseAddr(s.addr); err == nil && !netrules.Allowed(p, s.db, a) {
-			victims = append(victims, s.pid)
+	var pid int32
+	var role, db, addr string
+	if _, err := pgx.ForEachRow(rows, []any{&pid, &role, &db, &addr}, func() error {
+		if a, err := netip.ParseAddr(addr); err == nil && !allowed(role, db, a) {
+			victims = append(victims, pid)
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("while listing sessions: %w", err)
 	}
 	if len(victims) > 0 {
-		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, victims); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, victims); err != nil {
 			return fmt.Errorf("while ending sessions: %w", err)
 		}
 	}
-	return c.killDisallowedClients(ctx, p)
+	return nil
 }
 
 // killDisallowedClients disconnects pooled clients that are no longer

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -195,29 +197,28 @@ func (c *Cluster) syncStandbyHBA(ctx context.Context, policy netrules.Policy) er
 	}
 	// Every time, not only on a change: a session may have logged in on
 	// the old rules while the reload was under way.
-	return c.endStandbySessions(ctx, policy.Replica)
+	return c.endStandbySessions(ctx, policy)
 }
 
-// endStandbySessions ends the read replica's client sessions on databases
-// it no longer serves. A replica that does not answer has none to end: it
-// is restarting, and reads the new file when it is up.
-func (c *Cluster) endStandbySessions(ctx context.Context, served []string) error {
+// endStandbySessions ends the read replica's sessions that its rules no
+// longer admit: every session on a database it does not serve (a project
+// just detached), and an attached project's sessions from addresses its
+// network rules now refuse. A replica that does not answer is restarting
+// and keeps no session.
+func (c *Cluster) endStandbySessions(ctx context.Context, policy netrules.Policy) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, c.dsn(c.standbyPort, "postgres"))
 	if err != nil {
-		c.log.Warn("could not reach the read replica to end detached projects' sessions", "component", "postgres-standby", "error", err)
+		c.log.Warn("could not reach the read replica to end sessions its rules no longer admit", "component", "postgres-standby", "error", err)
 		return nil
 	}
 	defer conn.Close(context.Background())
-	if served == nil {
-		served = []string{}
-	}
-	_, err = conn.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()
-		  AND usename <> $1 AND datname <> ALL ($2::text[])`, adminUser, served)
+	err = endSessions(ctx, conn, func(role, db string, a netip.Addr) bool {
+		return role == adminUser || (slices.Contains(policy.Replica, db) && netrules.Allowed(policy, db, a))
+	})
 	if err != nil {
-		return fmt.Errorf("while ending detached projects' sessions on the read replica: %w", err)
+		return fmt.Errorf("read replica: %w", err)
 	}
 	return nil
 }
