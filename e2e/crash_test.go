@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // TestCrashMidProvision: SIGKILL the server right after it accepted a
@@ -62,33 +59,12 @@ func TestProvisionFailureCleansUp(t *testing.T) {
 	ctx := context.Background()
 	admin := s.admin("postgres")
 
-	// Hold the pooler lock so the only worker is stuck on project A's
-	// rotation (provisioning no longer waits for the pooler; a rotation
-	// still syncs it in the job).
 	created := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
 	if j := s.waitJob(created.str("job", "id")); j["state"] != "completed" {
 		t.Fatalf("project A: %v", j)
 	}
-	lock := s.admin("postgres")
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	a := s.must(202, "POST", "/v1/projects/"+created.str("project", "id")+"/credentials/rotate", map[string]any{})
-	clustertest.Eventually(t, 10*time.Second, "job A running", func() bool {
-		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
-	})
-	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "b", "environment": "non_production"})
+	b := s.failOneProvision(t, created.str("project", "id"), "b")
 	dbB, roleB := b.str("project", "database_name"), b.str("project", "role_name")
-	// Someone else takes B's database name before B's job runs.
-	if _, err := admin.Exec(ctx, `CREATE DATABASE "`+dbB+`"`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	if j := s.waitJob(a.str("job", "id")); j["state"] != "completed" {
-		t.Fatalf("job A: %v", j)
-	}
 	job := s.waitJob(b.str("job", "id"))
 	if job["state"] != "failed" || job["retry_classification"] != "permanent" || job["attempts"].(float64) != 1 ||
 		!strings.Contains(job["error"].(string), "already exists and belongs to capydb_admin") {

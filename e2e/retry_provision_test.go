@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/capydb/capydb/internal/localcluster/clustertest"
 )
 
 // TestRetryProvisioning (API.md §3.6, #33): a project whose provisioning
@@ -18,27 +15,11 @@ func TestRetryProvisioning(t *testing.T) {
 	ctx := context.Background()
 	admin := s.admin("postgres")
 
-	// The only worker is held on project A (pooler lock) while someone else
-	// takes B's database name, so B's first provision fails.
-	lock := s.admin("postgres")
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	a := s.must(202, "POST", "/v1/projects", map[string]any{"name": "a", "environment": "non_production"})
-	clustertest.Eventually(t, 10*time.Second, "job A running", func() bool {
-		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
-	})
-	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "retry me", "environment": "non_production"})
+	// With the only worker held on project A, someone else takes B's
+	// database name, so B's first provision fails.
+	a := s.createProject(map[string]any{"name": "a", "environment": "non_production"})
+	b := s.failOneProvision(t, a["id"].(string), "retry me")
 	pid, dbName, role := b.str("project", "id"), b.str("project", "database_name"), b.str("project", "role_name")
-	if _, err := admin.Exec(ctx, `CREATE DATABASE "`+dbName+`"`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	if j := s.waitJob(b.str("job", "id")); j["state"] != "failed" {
-		t.Fatalf("first provision: %v", j)
-	}
 	if st := s.must(200, "GET", "/v1/projects/"+pid, nil).str("project", "state"); st != "failed" {
 		t.Fatalf("project state %s, want failed", st)
 	}
@@ -47,10 +28,9 @@ func TestRetryProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Hold the pooler lock again so the retry job stays running while we retry again.
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
+	// Hold the worker again so the retry job stays under way (pending)
+	// while we retry again.
+	release := s.holdWorker(t, a["id"].(string))
 	r1 := s.must(202, "POST", "/v1/projects/"+pid+"/retry-provisioning", nil)
 	jobID := r1.str("job", "id")
 	if jobID == "" || jobID == b.str("job", "id") || r1.str("job", "type") != "instance.create" {
@@ -60,16 +40,14 @@ func TestRetryProvisioning(t *testing.T) {
 	if p.str("project", "state") != "provisioning" || p.str("project", "latest_job_id") != jobID {
 		t.Fatalf("after retry: %s", p.Raw)
 	}
-	clustertest.Eventually(t, 10*time.Second, "retry job running", func() bool {
-		return s.must(200, "GET", "/v1/jobs/"+jobID, nil).str("job", "state") == "running"
-	})
+	if st := s.must(200, "GET", "/v1/jobs/"+jobID, nil).str("job", "state"); st != "pending" {
+		t.Fatalf("retry job %s while the worker is held, want pending", st)
+	}
 	// Empty body, {} and no body are the same request (API.md §1.2).
 	if again := s.must(202, "POST", "/v1/projects/"+pid+"/retry-provisioning", map[string]any{}); again.str("job", "id") != jobID {
 		t.Fatalf("a repeated retry must return the in-flight job %s: %s", jobID, again.Raw)
 	}
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if j := s.waitJob(jobID); j["state"] != "completed" {
 		t.Fatalf("retry job: %v", j)
 	}

@@ -188,35 +188,6 @@ func (s *server) keyWith(t *testing.T, scopes []string, projectID string) string
 	return plain
 }
 
-// failOneProvision makes one provisioning job fail for good: with the only
-// worker held on another project, someone else takes the database name.
-func (s *server) failOneProvision(t *testing.T, heldProject string) string {
-	t.Helper()
-	ctx := context.Background()
-	lock := s.admin("postgres")
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	// Provisioning no longer waits for the pooler lock; a rotation still
-	// syncs the pooler inside its job, so it holds the only worker.
-	a := s.must(202, "POST", "/v1/projects/"+heldProject+"/credentials/rotate", map[string]any{})
-	clustertest.Eventually(t, 20*time.Second, "job running", func() bool {
-		return s.must(200, "GET", "/v1/jobs/"+a.str("job", "id"), nil).str("job", "state") == "running"
-	})
-	b := s.must(202, "POST", "/v1/projects", map[string]any{"name": "doomed", "environment": "non_production"})
-	if _, err := s.admin("postgres").Exec(ctx, `CREATE DATABASE "`+b.str("project", "database_name")+`"`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('capydb.pooler'))`); err != nil {
-		t.Fatal(err)
-	}
-	s.waitJob(a.str("job", "id"))
-	if j := s.waitJob(b.str("job", "id")); j["state"] != "failed" {
-		t.Fatalf("the doomed provision did not fail: %v", j)
-	}
-	return b.str("job", "id")
-}
-
 // TestWebhooks: endpoints are managed through the API, every lifecycle
 // event in the outbox reaches each subscribed endpoint exactly once, signed;
 // unsubscribed and inactive endpoints get nothing; retries, test, redeliver,
@@ -273,7 +244,7 @@ func TestWebhooks(t *testing.T) {
 	}
 	rot := s.must(202, "POST", "/v1/projects/"+pid+"/credentials/rotate", nil)
 	s.waitJob(rot.str("job", "id"))
-	failedJob := s.failOneProvision(t, pid)
+	failedJob := s.failOneProvision(t, pid, "doomed").str("job", "id")
 	del := s.must(202, "DELETE", "/v1/projects/"+pid, nil)
 	s.waitJob(del.str("job", "id"))
 
