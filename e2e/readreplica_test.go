@@ -333,10 +333,9 @@ func isUndefinedTable(err error) bool {
 // standby's pg_hba.conf (28000), within 10 s.
 func refusedOnReplica(t *testing.T, url, when string) {
 	t.Helper()
-	var err error
 	clustertest.Eventually(t, 10*time.Second, "login refused on the replica "+when, func() bool {
-		var c *pgx.Conn
-		if c, err = connect(url); err == nil {
+		c, err := connect(url)
+		if err == nil {
 			c.Close(context.Background())
 			return false
 		}

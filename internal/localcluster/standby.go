@@ -179,7 +179,7 @@ func (c *Cluster) writeStandbyConfig(dir string) error {
 
 // syncStandbyHBA gives the read replica the primary's network rules for
 // the databases attached to it (standbyHBA) and reloads it, then ends the
-// sessions there of every other database (a project just detached).
+// sessions there that the new file refuses (endStandbySessions).
 func (c *Cluster) syncStandbyHBA(ctx context.Context, policy netrules.Policy) error {
 	if c.standby == nil {
 		return nil
