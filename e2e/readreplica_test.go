@@ -92,7 +92,7 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	onReplica.Host = net.JoinHostPort(onReplica.Hostname(), fmt.Sprint(replicaPort))
-	clustertest.Eventually(t, 5*time.Second, "the project's database replayed on the standby", func() bool {
+	clustertest.Eventually(t, 15*time.Second, "the project's database replayed on the standby", func() bool {
 		return query[bool](t, replicaAdminURL(t, s, replicaPort), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '"+p["database_name"].(string)+"')")
 	})
 	refusedOnReplica(t, onReplica.String(), "before attach")
@@ -128,7 +128,7 @@ func TestReadReplica(t *testing.T) {
 	// replayed (usually already done by now).
 	var replica *pgx.Conn
 	t0 := time.Now()
-	clustertest.Eventually(t, 5*time.Second, "the project's database on the replica", func() bool {
+	clustertest.Eventually(t, 15*time.Second, "the attached project's login on the replica (its network job)", func() bool {
 		replica, err = connect(replicaURL)
 		return err == nil
 	})
@@ -292,7 +292,7 @@ func TestReadReplica(t *testing.T) {
 	s = startServer(t, s.dataDir, s.directPort, s.pooledPort, "--read-replica", "--read-replica-port", fmt.Sprint(replicaPort))
 	s.must(201, "POST", base+"/read-replicas", nil)
 	again := conns()["read_replica_urls"].([]any)[0].(string)
-	clustertest.Eventually(t, 5*time.Second, "row 21 on the restarted replica", func() bool {
+	clustertest.Eventually(t, 15*time.Second, "row 21 on the restarted replica", func() bool {
 		conn, err := connect(again)
 		if err != nil {
 			return false
