@@ -124,8 +124,8 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primary.Close(ctx)
-	// The project's database reaches the standby once its creation is
-	// replayed (usually already done by now).
+	// The project logs in on the standby once the attach's network job
+	// has rewritten the standby's pg_hba.conf.
 	var replica *pgx.Conn
 	t0 := time.Now()
 	clustertest.Eventually(t, 15*time.Second, "the attached project's login on the replica (its network job)", func() bool {
