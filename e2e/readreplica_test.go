@@ -168,6 +168,20 @@ func TestReadReplica(t *testing.T) {
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	t.Logf("replica visibility lag over %d commits: median %v, max %v", len(lags), lags[len(lags)/2], lags[len(lags)-1])
 
+	// Previews never get replicas: an attached project's preview is
+	// refused on the standby too.
+	pv, pvJob := s.createPreview(pid, map[string]any{"name": "pr-1", "mode": "empty"})
+	if j := s.waitJob(pvJob["id"].(string)); j["state"] != "completed" {
+		t.Fatalf("preview: %v", j)
+	}
+	pvDirect, _, _ := s.previewConns(pv["id"].(string))
+	pvOnReplica, err := url.Parse(pvDirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvOnReplica.Host = net.JoinHostPort(pvOnReplica.Hostname(), fmt.Sprint(replicaPort))
+	refusedOnReplica(t, pvOnReplica.String(), "for a preview")
+
 	// Writes through the replica URL are refused as read-only.
 	_, err = replica.Exec(ctx, "INSERT INTO items VALUES (1000, 'nope')")
 	var pgErr *pgconn.PgError
