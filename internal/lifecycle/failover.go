@@ -173,11 +173,7 @@ func waitJobDone(ctx context.Context, st *store.Store, id string, wait time.Dura
 	case err != nil:
 		return err
 	case j.State == queue.StateFailed:
-		msg := ""
-		if j.Error != nil {
-			msg = *j.Error
-		}
-		return fmt.Errorf("promotion job %s failed: %s", id, msg)
+		return fmt.Errorf("promotion job %s failed: %s", id, j.FailureMessage(""))
 	}
 	return nil
 }

@@ -233,6 +233,14 @@ func CountRunning(ctx context.Context, db store.DB, projectID string, types []st
 	return n, err
 }
 
+// FailureMessage is a failed job's recorded error, or def when it has none.
+func (j *Job) FailureMessage(def string) string {
+	if j.Error != nil {
+		return *j.Error
+	}
+	return def
+}
+
 // ErrNotFinished is Await's error when the job is still pending or running
 // at the deadline.
 var ErrNotFinished = errors.New("job not finished")

@@ -76,7 +76,7 @@ func (w *Worker) runAttempt(ctx context.Context, h Handler, j *Job, rep *Reporte
 		}
 		log.Warn("a database was unavailable under the job; resuming it in the same attempt once the control database answers",
 			"error", rep.scrub.String(err.Error()), "resume", resumes+1)
-		if w.awaitControl(ctx) != nil {
+		if w.awaitControl(ctx, log) != nil {
 			return result, err
 		}
 	}
@@ -84,20 +84,8 @@ func (w *Worker) runAttempt(ctx context.Context, h Handler, j *Job, rep *Reporte
 
 // awaitControl waits, at most recordWithin, until the control database
 // answers again.
-func (w *Worker) awaitControl(ctx context.Context) error {
+func (w *Worker) awaitControl(ctx context.Context, log *slog.Logger) error {
 	wctx, cancel := context.WithTimeout(ctx, recordWithin)
 	defer cancel()
-	delay := 250 * time.Millisecond
-	for {
-		select {
-		case <-wctx.Done():
-			return wctx.Err()
-		case <-time.After(delay):
-		}
-		if err := w.pool.Ping(wctx); err == nil {
-			return nil
-		}
-		w.outage.mark()
-		delay = min(2*delay, 2*time.Second)
-	}
+	return w.retryUnavailable(wctx, log, "waiting to resume a job", func() error { return w.pool.Ping(wctx) })
 }

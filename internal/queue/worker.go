@@ -341,7 +341,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), recordWithin)
 	defer fcancel()
 	if err == nil {
-		if ferr := w.retryUnavailable(fctx, log, func() error { return w.complete(fctx, h, j, rep, result) }); ferr != nil {
+		if ferr := w.retryUnavailable(fctx, log, "recording a job's outcome", func() error { return w.complete(fctx, h, j, rep, result) }); ferr != nil {
 			log.Error("recording job completion failed", "error", ferr)
 			return
 		}
@@ -360,7 +360,7 @@ func (w *Worker) execute(parent context.Context, j *Job) {
 			}
 		}
 	}
-	if ferr := w.retryUnavailable(fctx, log, func() error { return w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)) }); ferr != nil {
+	if ferr := w.retryUnavailable(fctx, log, "recording a job's outcome", func() error { return w.fail(fctx, h, j, rep, msg, final, IsPermanent(err)) }); ferr != nil {
 		log.Error("recording job failure failed", "error", ferr)
 		return
 	}
@@ -380,9 +380,10 @@ func safeRun(ctx context.Context, h Handler, j *Job, rep *Reporter) (result any,
 // outcome; longer than a Patroni failover (ttl 30 s by default).
 const recordWithin = 90 * time.Second
 
-// retryUnavailable runs fn until it succeeds, fails for another reason than
-// an unavailable control database, or ctx ends.
-func (w *Worker) retryUnavailable(ctx context.Context, log *slog.Logger, fn func() error) error {
+// retryUnavailable runs fn (what it does: for the log) until it succeeds,
+// fails for another reason than an unavailable control database, or ctx
+// ends, backing off from 250 ms to 2 s.
+func (w *Worker) retryUnavailable(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
 	delay := 250 * time.Millisecond
 	for {
 		err := fn()
@@ -390,7 +391,7 @@ func (w *Worker) retryUnavailable(ctx context.Context, log *slog.Logger, fn func
 			return err
 		}
 		w.outage.mark()
-		log.Warn("control database unavailable while recording a job's outcome; retrying", "error", err, "in", delay)
+		log.Warn("control database unavailable while "+what+"; retrying", "error", err, "in", delay)
 		select {
 		case <-ctx.Done():
 			return err

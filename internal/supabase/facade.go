@@ -334,11 +334,7 @@ func (f *Facade) waitJob(ctx context.Context, id string) error {
 	case err != nil:
 		return err
 	case j.State == queue.StateFailed:
-		msg := "the change failed"
-		if j.Error != nil {
-			msg = *j.Error
-		}
-		return Errorf(http.StatusBadRequest, "%s", msg)
+		return Errorf(http.StatusBadRequest, "%s", j.FailureMessage("the change failed"))
 	}
 	return nil
 }
