@@ -323,15 +323,21 @@ func (s *server) createProject(body map[string]any) (project map[string]any) {
 	return s.must(200, "GET", "/v1/projects/"+r.str("project", "id"), nil).get("project").(map[string]any)
 }
 
-// admin connects to a database of the embedded cluster as its superuser.
-func (s *server) admin(db string) *pgx.Conn {
+// adminDSN is the embedded cluster's superuser login for database db on
+// port (the direct port, or the --read-replica standby's).
+func (s *server) adminDSN(port int, db string) string {
 	s.t.Helper()
 	pw, err := os.ReadFile(filepath.Join(s.dataDir, "admin-password"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	dsn := fmt.Sprintf("postgres://capydb_admin:%s@127.0.0.1:%d/%s?sslmode=require", strings.TrimSpace(string(pw)), s.directPort, db)
-	conn, err := pgx.Connect(context.Background(), dsn)
+	return fmt.Sprintf("postgres://capydb_admin:%s@127.0.0.1:%d/%s?sslmode=require", strings.TrimSpace(string(pw)), port, db)
+}
+
+// admin connects to a database of the embedded cluster as its superuser.
+func (s *server) admin(db string) *pgx.Conn {
+	s.t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.adminDSN(s.directPort, db))
 	if err != nil {
 		s.t.Fatal(err)
 	}

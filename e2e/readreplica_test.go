@@ -93,7 +93,7 @@ func TestReadReplica(t *testing.T) {
 	}
 	onReplica.Host = net.JoinHostPort(onReplica.Hostname(), fmt.Sprint(replicaPort))
 	clustertest.Eventually(t, 15*time.Second, "the project's database replayed on the standby", func() bool {
-		return query[bool](t, replicaAdminURL(t, s, replicaPort), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '"+p["database_name"].(string)+"')")
+		return query[bool](t, s.adminDSN(replicaPort, "postgres"), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '"+p["database_name"].(string)+"')")
 	})
 	refusedOnReplica(t, onReplica.String(), "before attach")
 	rr := s.must(201, "POST", base+"/read-replicas", nil).get("read_replica").(map[string]any)
@@ -356,14 +356,4 @@ func refusedOnReplica(t *testing.T, url, when string) {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "28000" && strings.Contains(pe.Message, "no pg_hba.conf entry")
 	})
-}
-
-// replicaAdminURL is the server's admin login on its standby.
-func replicaAdminURL(t *testing.T, s *server, port int) string {
-	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(s.dataDir, "admin-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("postgres://capydb_admin:%s@127.0.0.1:%d/postgres?sslmode=require", strings.TrimSpace(string(pw)), port)
 }
