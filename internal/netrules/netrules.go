@@ -171,8 +171,8 @@ func Render(p Policy, t Target) []byte {
 		dbs = strings.Join(served, ",")
 		b.WriteString("# The read replica serves attached projects only: other databases match no line.\n")
 	}
-	for _, l := range Loopback {
-		if dbs != "" {
+	if dbs != "" { // a replica serving nothing has no default lines at all
+		for _, l := range Loopback {
 			fmt.Fprintf(&b, "hostssl %s all %s scram-sha-256\n", dbs, l)
 		}
 	}
