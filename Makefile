@@ -63,11 +63,14 @@ run: deps build ## start the server with the embedded cluster (pass flags with A
 # loops, the service kit, the Studio runner and its cancel) run a second time
 # under the race detector.
 RACE_PKG ?= ./internal/dataplane/ ./internal/bgsvc/ ./internal/queue/ ./internal/webhooks/ ./internal/dataplane/studio/
+# From localcluster, only the test of Stop against a deferred pooler sync.
+RACE_LOCALCLUSTER = ^TestStopWaitsForDeferredSync$$
 
 test: deps web ## run all tests (they start their own Postgres + pgBouncer), then the concurrent packages with -race
 	cd web && npx vitest run
 	$(GO) test -count=1 -timeout 20m -p 2 $(PKG)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -p 2 $(RACE_PKG)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m -run '$(RACE_LOCALCLUSTER)' ./internal/localcluster/
 
 test-fleet: deps ## the multi-host test alone: control plane and node in network namespaces (needs root; also part of make test)
 	$(GO) test -count=1 -timeout 10m -v ./e2e/fleet/

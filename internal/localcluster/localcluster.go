@@ -502,12 +502,12 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		close(c.stopCh)
 		// No certificate reload may race the shutdown below.
 		c.tlsWatch.Wait()
-		c.poolerGate.mu.Lock()
+		// A deferred sync may be running (its context is cancelled now).
+		c.poolerGate.waitStopped()
 		if c.syncConn != nil {
 			c.syncConn.Close(context.Background())
 			c.syncConn = nil
 		}
-		c.poolerGate.mu.Unlock()
 		c.consoleMu.Lock()
 		for _, conn := range []**pgx.Conn{&c.console, &c.sessionConsole} {
 			if *conn != nil {

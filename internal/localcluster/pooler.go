@@ -34,6 +34,10 @@ var bouncerDBName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 func (c *Cluster) SyncPooler(ctx context.Context) error {
 	g := &c.poolerGate
 	g.mu.Lock()
+	if g.stopped {
+		g.mu.Unlock()
+		return errClusterStopped
+	}
 	if g.cond == nil {
 		g.cond = sync.NewCond(&g.mu)
 	}
@@ -61,11 +65,25 @@ func (c *Cluster) SyncPooler(ctx context.Context) error {
 	return nil
 }
 
+var errClusterStopped = errors.New("the cluster is stopped")
+
+// waitStopped waits for a sync in flight, then refuses new ones, so Stop can
+// close the connection syncs share.
+func (g *poolerGate) waitStopped() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopped = true
+	for g.running {
+		g.cond.Wait() // running is only ever set after cond was made
+	}
+}
+
 // poolerGate coalesces concurrent SyncPooler calls.
 type poolerGate struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	running  bool
+	stopped  bool   // Stop ran: no sync may start (it would reopen syncConn)
 	started  uint64 // syncs started
 	finished uint64 // the last finished sync's number
 	lastErr  error
@@ -101,8 +119,16 @@ func (c *Cluster) SyncPoolerLater() {
 }
 
 func (c *Cluster) syncLaterLoop() {
+	// Stop cancels a sync in flight, and waits for it to return.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		select {
+		case <-c.stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	later := c.poolerGate.later
 	for {
 		select {
@@ -122,6 +148,9 @@ func (c *Cluster) syncLaterLoop() {
 			}
 		}
 		if err := c.SyncPooler(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, errClusterStopped) {
+				return
+			}
 			c.log.Warn("deferred pooler sync failed; retrying in 5s", "component", "pgbouncer", "error", err)
 			time.AfterFunc(5*time.Second, c.SyncPoolerLater)
 		}
