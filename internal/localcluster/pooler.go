@@ -34,10 +34,6 @@ var bouncerDBName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 func (c *Cluster) SyncPooler(ctx context.Context) error {
 	g := &c.poolerGate
 	g.mu.Lock()
-	if g.stopped {
-		g.mu.Unlock()
-		return errClusterStopped
-	}
 	if g.cond == nil {
 		g.cond = sync.NewCond(&g.mu)
 	}
@@ -46,6 +42,10 @@ func (c *Cluster) SyncPooler(ctx context.Context) error {
 		if g.running {
 			g.cond.Wait()
 			continue
+		}
+		if g.stopped { // also for callers that waited on a sync Stop waited for
+			g.mu.Unlock()
+			return errClusterStopped
 		}
 		g.running = true
 		g.started++
