@@ -495,6 +495,14 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 	return nil
 }
 
+// stopContext is cancelled when Stop begins, so background work that Stop
+// waits for (certificate reloads, a deferred pooler sync) ends promptly.
+func (c *Cluster) stopContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-c.stopCh; cancel() }()
+	return ctx
+}
+
 // Stop shuts down pgbouncer, then postgres (fast shutdown), and waits for
 // both to exit. It is idempotent.
 func (c *Cluster) Stop(ctx context.Context) error {

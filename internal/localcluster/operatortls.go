@@ -155,8 +155,7 @@ func fingerprint(der []byte) string {
 func (c *Cluster) watchOperatorTLS() {
 	interval := c.cfg.TLSReloadInterval
 	bgsvc.Default(&interval, defaultTLSReloadInterval)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-c.stopCh; cancel() }()
+	ctx := c.stopContext()
 	var lastErr string
 	c.tlsWatch.Add(1)
 	go func() {

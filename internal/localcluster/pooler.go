@@ -119,16 +119,7 @@ func (c *Cluster) SyncPoolerLater() {
 }
 
 func (c *Cluster) syncLaterLoop() {
-	// Stop cancels a sync in flight, and waits for it to return.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-c.stopCh:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := c.stopContext() // Stop cancels a sync in flight, then waits for it
 	later := c.poolerGate.later
 	for {
 		select {

@@ -36,11 +36,7 @@ func TestStopWaitsForDeferredSync(t *testing.T) {
 		defer c.poolerGate.mu.Unlock()
 		return c.poolerGate.running
 	}
-	for deadline := time.Now().Add(30 * time.Second); !running(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the deferred sync never started")
-		}
-	}
+	waitFor(t, "the deferred sync to start", running)
 	var waiting int
 	if err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
 		t.Fatal(err)
