@@ -87,15 +87,10 @@ func TestReadReplica(t *testing.T) {
 	}
 	// Not attached, the project's credentials log in nowhere on the
 	// standby (its database is there: the standby copies the cluster).
-	onReplica, err := url.Parse(conns()["direct_url"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	onReplica.Host = net.JoinHostPort(onReplica.Hostname(), fmt.Sprint(replicaPort))
 	clustertest.Eventually(t, 15*time.Second, "the project's database replayed on the standby", func() bool {
 		return query[bool](t, s.adminDSN(replicaPort, "postgres"), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '"+p["database_name"].(string)+"')")
 	})
-	refusedOnReplica(t, onReplica.String(), "before attach")
+	refusedOnReplica(t, onPort(t, conns()["direct_url"].(string), replicaPort), "before attach")
 	rr := s.must(201, "POST", base+"/read-replicas", nil).get("read_replica").(map[string]any)
 	rid := rr["id"].(string)
 	if rr["port"] != float64(replicaPort) || rr["project_id"] != pid {
@@ -175,12 +170,7 @@ func TestReadReplica(t *testing.T) {
 		t.Fatalf("preview: %v", j)
 	}
 	pvDirect, _, _ := s.previewConns(pv["id"].(string))
-	pvOnReplica, err := url.Parse(pvDirect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pvOnReplica.Host = net.JoinHostPort(pvOnReplica.Hostname(), fmt.Sprint(replicaPort))
-	refusedOnReplica(t, pvOnReplica.String(), "for a preview")
+	refusedOnReplica(t, onPort(t, pvDirect, replicaPort), "for a preview")
 
 	// Writes through the replica URL are refused as read-only.
 	_, err = replica.Exec(ctx, "INSERT INTO items VALUES (1000, 'nope')")
@@ -356,4 +346,15 @@ func refusedOnReplica(t *testing.T, url, when string) {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "28000" && strings.Contains(pe.Message, "no pg_hba.conf entry")
 	})
+}
+
+// onPort is rawURL with its port changed: the same login on the standby.
+func onPort(t *testing.T, rawURL string, port int) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = net.JoinHostPort(u.Hostname(), fmt.Sprint(port))
+	return u.String()
 }

@@ -38,11 +38,9 @@ func TestStorageReadOnlyCycle(t *testing.T) {
 	if _, err := c.Exec(ctx, `CREATE TABLE fill (v text)`); err != nil {
 		t.Fatal(err)
 	}
-	// The sampler may switch the project read-only while we fill it: that
-	// ends this session (57P01) or refuses the next insert (25006), and both
-	// mean the limit was reached.
-	// The switch can land between any two statements, so both the insert and
-	// the size probe accept it.
+	// The sampler may switch the project read-only while we fill it, between
+	// any two statements: that ends this session (57P01) or refuses the next
+	// statement (25006), and both mean the limit was reached.
 	switched := func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && (pe.Code == "57P01" || pe.Code == "25006")

@@ -11,10 +11,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/capydb/capydb/internal/scram"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // TemplateDatabase is the template every tenant database is created from; it

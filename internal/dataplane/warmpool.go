@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/capydb/capydb/internal/scram"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/capydb/capydb/internal/scram"
 )
 
 // The warm pool hides CREATE DATABASE from a provision's wait: databases

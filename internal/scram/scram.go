@@ -39,8 +39,6 @@ func Verifier(password string) (string, error) {
 // password, so an idempotent retry can keep the secret instead of minting a
 // new salt (which would churn the pooler's auth file for nothing).
 func Matches(verifier, password string) bool {
-	var iter int
-	var saltB64, keys string
 	rest, ok := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
 	if !ok {
 		return false
